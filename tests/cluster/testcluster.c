@@ -40,12 +40,12 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#define TC_MAX_REGIONS 16
-#define TC_MAX_BROKERS 64
-#define TC_MAX_TOPICS 64
-#define TC_MAX_PARTITIONS 1024
-#define TC_NAME_MAX 64
-#define TC_LINE_MAX 1024
+#define TC_MAX_REGIONS     16
+#define TC_MAX_BROKERS     64
+#define TC_MAX_TOPICS      64
+#define TC_MAX_PARTITIONS  1024
+#define TC_NAME_MAX        64
+#define TC_LINE_MAX        1024
 #define TC_MAX_ERROR_COUNT 100000
 
 struct tc_region {
@@ -117,8 +117,8 @@ static bool tc_valid_name(const char *s, size_t max)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -316,8 +316,7 @@ static void tc_set_follower(struct tc_cluster *c, struct tc_topic *t, int p)
 	for (int k = 0; k < t->rf && k < c->broker_cnt; k++) {
 		struct tc_broker *b = tc_broker_by_id(c, tc_replica(c, t, p, k));
 		if (b->region == fr) {
-			rd_kafka_resp_err_t err =
-				rd_kafka_mock_partition_set_follower(c->mock, t->name, p, b->id);
+			rd_kafka_resp_err_t err = rd_kafka_mock_partition_set_follower(c->mock, t->name, p, b->id);
 			if (err)
 				tc_die("%s[%d]: set follower %d: %s", t->name, p, b->id, rd_kafka_err2str(err));
 			t->parts[p].follower = b->id;
@@ -400,9 +399,10 @@ static void tc_print_state(struct tc_cluster *c, FILE *out)
 		struct tc_broker *b = &c->brokers[i];
 		fprintf(out, "%s{\"id\":%" PRId32 ",\"host\":", i ? "," : "", b->id);
 		tc_json_str(out, b->host);
-		fprintf(out, ",\"port\":%d,\"rack\":\"%s\",\"region\":\"%s\",\"rtt_ms\":%d,\"up\":%s,"
-		             "\"advertised_host\":",
-			b->port, b->rack, c->regions[b->region].name, b->rtt_ms, b->up ? "true" : "false");
+		fprintf(out,
+		        ",\"port\":%d,\"rack\":\"%s\",\"region\":\"%s\",\"rtt_ms\":%d,\"up\":%s,"
+		        "\"advertised_host\":",
+		        b->port, b->rack, c->regions[b->region].name, b->rtt_ms, b->up ? "true" : "false");
 		tc_json_str(out, b->adv_host);
 		fprintf(out, ",\"advertised_port\":%d}", b->adv_port);
 	}
@@ -412,8 +412,9 @@ static void tc_print_state(struct tc_cluster *c, FILE *out)
 		fprintf(out, "%s{\"name\":\"%s\",\"rf\":%d,\"partitions\":[", i ? "," : "", t->name, t->rf);
 		int replicas = t->rf < c->broker_cnt ? t->rf : c->broker_cnt;
 		for (int p = 0; p < t->partitions; p++) {
-			fprintf(out, "%s{\"partition\":%d,\"leader\":%" PRId32 ",\"follower\":%" PRId32 ",\"replicas\":[",
-				p ? "," : "", p, t->parts[p].leader, t->parts[p].follower);
+			fprintf(out,
+			        "%s{\"partition\":%d,\"leader\":%" PRId32 ",\"follower\":%" PRId32 ",\"replicas\":[",
+			        p ? "," : "", p, t->parts[p].leader, t->parts[p].follower);
 			for (int k = 0; k < replicas; k++)
 				fprintf(out, "%s%" PRId32, k ? "," : "", tc_replica(c, t, p, k));
 			fputs("]}", out);
@@ -496,7 +497,8 @@ static bool tc_command(struct tc_cluster *c, const char *line)
 			tc_reply_err(line, "unknown broker '%s'", w[1]);
 			return true;
 		}
-		err = up ? rd_kafka_mock_broker_set_up(c->mock, br->id) : rd_kafka_mock_broker_set_down(c->mock, br->id);
+		err =
+		    up ? rd_kafka_mock_broker_set_up(c->mock, br->id) : rd_kafka_mock_broker_set_down(c->mock, br->id);
 		if (err) {
 			tc_reply_err(line, "%s", rd_kafka_err2str(err));
 			return true;
@@ -538,7 +540,7 @@ static bool tc_command(struct tc_cluster *c, const char *line)
 			return true;
 		}
 		err = leader ? rd_kafka_mock_partition_set_leader(c->mock, t->name, (int32_t)a, (int32_t)b)
-			     : rd_kafka_mock_partition_set_follower(c->mock, t->name, (int32_t)a, (int32_t)b);
+		             : rd_kafka_mock_partition_set_follower(c->mock, t->name, (int32_t)a, (int32_t)b);
 		if (err) {
 			tc_reply_err(line, "%s", rd_kafka_err2str(err));
 			return true;
@@ -554,7 +556,7 @@ static bool tc_command(struct tc_cluster *c, const char *line)
 		if (!tc_parse_int(w[1], 0, INT16_MAX, &a) || !tc_parse_int(w[2], -1, INT16_MAX, &b) ||
 		    !tc_parse_int(w[3], 1, TC_MAX_ERROR_COUNT, &n)) {
 			tc_reply_err(line, "usage: error APIKEY(0..32767) CODE(-1..32767) COUNT(1..%d)",
-				     TC_MAX_ERROR_COUNT);
+			             TC_MAX_ERROR_COUNT);
 			return true;
 		}
 		rd_kafka_resp_err_t *errs = malloc((size_t)n * sizeof(*errs));

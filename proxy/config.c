@@ -1,0 +1,891 @@
+/*
+ * config: one table of keys (name, default, parser, printer, help); the
+ * .properties reader and the flag parser both end in kx_config_set(), so a
+ * value means the same thing wherever it was written.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kx_config_key;
+
+typedef bool (*kx_config_parse_fn)(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                                   size_t whylen);
+typedef void (*kx_config_print_fn)(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out);
+
+struct kx_config_key {
+	const char *name;
+	const char *def; /* default, parsed like any other value */
+	kx_config_parse_fn parse;
+	kx_config_print_fn print;
+	size_t offset; /* of the field in struct kx_config */
+	long long min, max;
+	const char *const *choices; /* enum names, indexed by value */
+	const char *help;
+};
+
+#define KX_FIELD(f) offsetof(struct kx_config, f)
+
+static void kx_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void kx_why(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+static void *kx_field(struct kx_config *cfg, const struct kx_config_key *key)
+{
+	return (char *)cfg + key->offset;
+}
+
+static const void *kx_cfield(const struct kx_config *cfg, const struct kx_config_key *key)
+{
+	return (const char *)cfg + key->offset;
+}
+
+/* ---- value syntax ------------------------------------------------------ */
+
+static bool kx_is_name_char(char c, bool glob)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+	       c == '-' || (glob && c == '*');
+}
+
+/* Rack, region and pattern names: [A-Za-z0-9._-] (and `*` in globs). */
+static bool kx_valid_name(const char *s, size_t len, bool glob)
+{
+	if (len == 0 || len >= KX_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!kx_is_name_char(s[i], glob))
+			return false;
+	return true;
+}
+
+/* A DNS name or IPv4 literal (letters, digits, '.', '-', '_'), or an IPv6
+ * literal when bracketed is set (hex digits, ':', '.'). */
+static bool kx_valid_host(const char *s, size_t len, bool bracketed)
+{
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok = bracketed ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+		                       c == ':' || c == '.')
+		                    : ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		                       c == '.' || c == '-' || c == '_');
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static bool kx_parse_ll(const char *s, size_t len, long long min, long long max, long long *out)
+{
+	char buf[32];
+	char *end;
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (buf[0] == '+' || buf[0] == ' ')
+		return false;
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	if (errno || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "host:port" or "[v6]:port" in s[0..len). */
+static bool kx_parse_hostport_span(const char *s, size_t len, struct kx_hostport *hp, char *why, size_t whylen)
+{
+	const char *host = s, *colon;
+	size_t hostlen;
+	bool bracketed = false;
+	long long port;
+
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+		if (!close || close + 1 >= s + len || close[1] != ':') {
+			kx_why(why, whylen, "'%.*s' is not [IPV6]:PORT", (int)len, s);
+			return false;
+		}
+		host = s + 1;
+		hostlen = (size_t)(close - host);
+		colon = close + 1;
+		bracketed = true;
+	} else {
+		colon = memrchr(s, ':', len);
+		if (!colon) {
+			kx_why(why, whylen, "'%.*s' is not HOST:PORT", (int)len, s);
+			return false;
+		}
+		hostlen = (size_t)(colon - s);
+	}
+	if (!kx_valid_host(host, hostlen, bracketed)) {
+		kx_why(why, whylen, "'%.*s' is not a valid host name or address", (int)hostlen, host);
+		return false;
+	}
+	size_t portlen = len - (size_t)(colon + 1 - s);
+	if (!kx_parse_ll(colon + 1, portlen, 1, 65535, &port)) {
+		kx_why(why, whylen, "port '%.*s' is not a number in 1..65535", (int)portlen, colon + 1);
+		return false;
+	}
+	memcpy(hp->host, host, hostlen);
+	hp->host[hostlen] = '\0';
+	hp->port = (uint16_t)port;
+	return true;
+}
+
+/* Calls fn on each comma-separated item, trimmed of blanks; empty items are errors. */
+static bool kx_each_item(const char *value, bool (*fn)(void *ctx, const char *s, size_t len, char *why, size_t whylen),
+                         void *ctx, char *why, size_t whylen)
+{
+	const char *p = value;
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		while (len > 0 && (*p == ' ' || *p == '\t'))
+			p++, len--;
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0) {
+			kx_why(why, whylen, "empty item in list '%s'", value);
+			return false;
+		}
+		if (!fn(ctx, p, len, why, whylen))
+			return false;
+		if (!end)
+			return true;
+		p = end + 1;
+	}
+}
+
+/* ---- parsers, one per value type --------------------------------------- */
+
+struct kx_hostport_list_ctx {
+	struct kx_hostport *items;
+	size_t cnt;
+};
+
+static bool kx_hostport_item(void *vctx, const char *s, size_t len, char *why, size_t whylen)
+{
+	struct kx_hostport_list_ctx *ctx = vctx;
+	if (ctx->cnt == KX_BOOTSTRAP_MAX) {
+		kx_why(why, whylen, "more than %d servers", KX_BOOTSTRAP_MAX);
+		return false;
+	}
+	return kx_parse_hostport_span(s, len, &ctx->items[ctx->cnt++], why, whylen);
+}
+
+static bool kx_parse_bootstrap(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                               size_t whylen)
+{
+	struct kx_hostport tmp[KX_BOOTSTRAP_MAX] = {0};
+	struct kx_hostport_list_ctx ctx = {tmp, 0};
+	(void)key;
+	if (!kx_each_item(value, kx_hostport_item, &ctx, why, whylen))
+		return false;
+	memcpy(cfg->bootstrap, tmp, ctx.cnt * sizeof(tmp[0]));
+	cfg->bootstrap_cnt = ctx.cnt;
+	return true;
+}
+
+static bool kx_parse_hostport(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                              size_t whylen)
+{
+	struct kx_hostport hp;
+	if (!kx_parse_hostport_span(value, strlen(value), &hp, why, whylen))
+		return false;
+	*(struct kx_hostport *)kx_field(cfg, key) = hp;
+	return true;
+}
+
+static bool kx_parse_host(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                          size_t whylen)
+{
+	size_t len = strlen(value);
+	/* "" keeps the default; an IPv6 literal is written bare here. */
+	if (len > 0 && !kx_valid_host(value, len, false) && !kx_valid_host(value, len, true)) {
+		kx_why(why, whylen, "'%s' is not a valid host name or address", value);
+		return false;
+	}
+	snprintf(kx_field(cfg, key), KX_HOST_MAX, "%s", value);
+	return true;
+}
+
+static bool kx_parse_int(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                         size_t whylen)
+{
+	long long v;
+	if (!kx_parse_ll(value, strlen(value), key->min, key->max, &v)) {
+		kx_why(why, whylen, "'%s' is not an integer in %lld..%lld", value, key->min, key->max);
+		return false;
+	}
+	*(int *)kx_field(cfg, key) = (int)v;
+	return true;
+}
+
+static bool kx_parse_int64(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                           size_t whylen)
+{
+	long long v;
+	if (!kx_parse_ll(value, strlen(value), key->min, key->max, &v)) {
+		kx_why(why, whylen, "'%s' is not an integer in %lld..%lld", value, key->min, key->max);
+		return false;
+	}
+	*(int64_t *)kx_field(cfg, key) = v;
+	return true;
+}
+
+static bool kx_parse_enum(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                          size_t whylen)
+{
+	char choices[256] = "";
+	for (int i = 0; key->choices[i]; i++) {
+		if (strcmp(value, key->choices[i]) == 0) {
+			*(int *)kx_field(cfg, key) = i;
+			return true;
+		}
+		snprintf(choices + strlen(choices), sizeof(choices) - strlen(choices), "%s%s", i ? ", " : "",
+		         key->choices[i]);
+	}
+	kx_why(why, whylen, "'%s' is not one of: %s", value, choices);
+	return false;
+}
+
+static bool kx_parse_name(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                          size_t whylen)
+{
+	size_t len = strlen(value);
+	if (len > 0 && !kx_valid_name(value, len, false)) {
+		kx_why(why, whylen, "'%s' is not a name of 1..%d characters from [A-Za-z0-9._-]", value,
+		       KX_NAME_MAX - 1);
+		return false;
+	}
+	snprintf(kx_field(cfg, key), KX_NAME_MAX, "%s", value);
+	return true;
+}
+
+struct kx_port_map_ctx {
+	struct kx_port_mapping *items;
+	size_t cnt;
+};
+
+static bool kx_port_map_item(void *vctx, const char *s, size_t len, char *why, size_t whylen)
+{
+	struct kx_port_map_ctx *ctx = vctx;
+	const char *eq = memchr(s, '=', len);
+	long long id, port;
+	if (!eq) {
+		kx_why(why, whylen, "'%.*s' is not NODE_ID=PORT", (int)len, s);
+		return false;
+	}
+	if (!kx_parse_ll(s, (size_t)(eq - s), 0, INT32_MAX, &id)) {
+		kx_why(why, whylen, "node id '%.*s' is not an integer in 0..%d", (int)(eq - s), s, INT32_MAX);
+		return false;
+	}
+	size_t portlen = len - (size_t)(eq + 1 - s);
+	if (!kx_parse_ll(eq + 1, portlen, 1, 65535, &port)) {
+		kx_why(why, whylen, "port '%.*s' is not a number in 1..65535", (int)portlen, eq + 1);
+		return false;
+	}
+	for (size_t i = 0; i < ctx->cnt; i++) {
+		if (ctx->items[i].node_id == id) {
+			kx_why(why, whylen, "node %lld is mapped twice", id);
+			return false;
+		}
+		if (ctx->items[i].port == port) {
+			kx_why(why, whylen, "port %lld is mapped to nodes %d and %lld", port, ctx->items[i].node_id,
+			       id);
+			return false;
+		}
+	}
+	if (ctx->cnt == KX_PORT_MAP_MAX) {
+		kx_why(why, whylen, "more than %d mappings", KX_PORT_MAP_MAX);
+		return false;
+	}
+	ctx->items[ctx->cnt++] = (struct kx_port_mapping){(int32_t)id, (uint16_t)port};
+	return true;
+}
+
+static bool kx_parse_port_map(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                              size_t whylen)
+{
+	struct kx_port_mapping tmp[KX_PORT_MAP_MAX];
+	struct kx_port_map_ctx ctx = {tmp, 0};
+	(void)key;
+	if (value[0] != '\0' && !kx_each_item(value, kx_port_map_item, &ctx, why, whylen))
+		return false;
+	memcpy(cfg->port_map, tmp, ctx.cnt * sizeof(tmp[0]));
+	cfg->port_map_cnt = ctx.cnt;
+	return true;
+}
+
+struct kx_region_map_ctx {
+	struct kx_region_rule *items;
+	size_t cnt;
+};
+
+static bool kx_region_rule_item(void *vctx, const char *s, size_t len, char *why, size_t whylen)
+{
+	struct kx_region_map_ctx *ctx = vctx;
+	const char *eq = memchr(s, '=', len);
+	if (!eq) {
+		kx_why(why, whylen, "'%.*s' is not RACK_PATTERN=REGION", (int)len, s);
+		return false;
+	}
+	size_t plen = (size_t)(eq - s), rlen = len - plen - 1;
+	if (!kx_valid_name(s, plen, true)) {
+		kx_why(why, whylen, "rack pattern '%.*s' must be 1..%d characters from [A-Za-z0-9._-*]", (int)plen, s,
+		       KX_NAME_MAX - 1);
+		return false;
+	}
+	if (!kx_valid_name(eq + 1, rlen, false)) {
+		kx_why(why, whylen, "region '%.*s' must be 1..%d characters from [A-Za-z0-9._-]", (int)rlen, eq + 1,
+		       KX_NAME_MAX - 1);
+		return false;
+	}
+	if (ctx->cnt == KX_REGION_RULES_MAX) {
+		kx_why(why, whylen, "more than %d rules", KX_REGION_RULES_MAX);
+		return false;
+	}
+	struct kx_region_rule *r = &ctx->items[ctx->cnt++];
+	memcpy(r->pattern, s, plen);
+	r->pattern[plen] = '\0';
+	memcpy(r->region, eq + 1, rlen);
+	r->region[rlen] = '\0';
+	return true;
+}
+
+static bool kx_parse_region_map(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                                size_t whylen)
+{
+	struct kx_region_rule tmp[KX_REGION_RULES_MAX] = {0};
+	struct kx_region_map_ctx ctx = {tmp, 0};
+	(void)key;
+	if (value[0] != '\0' && !kx_each_item(value, kx_region_rule_item, &ctx, why, whylen))
+		return false;
+	memcpy(cfg->region_rules, tmp, ctx.cnt * sizeof(tmp[0]));
+	cfg->region_rule_cnt = ctx.cnt;
+	return true;
+}
+
+/* ---- printers ---------------------------------------------------------- */
+
+static void kx_print_hostport_one(const struct kx_hostport *hp, FILE *out)
+{
+	if (strchr(hp->host, ':'))
+		fprintf(out, "[%s]:%u", hp->host, hp->port);
+	else
+		fprintf(out, "%s:%u", hp->host, hp->port);
+}
+
+static void kx_print_bootstrap(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	for (size_t i = 0; i < cfg->bootstrap_cnt; i++) {
+		if (i)
+			fputc(',', out);
+		kx_print_hostport_one(&cfg->bootstrap[i], out);
+	}
+}
+
+static void kx_print_hostport(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	kx_print_hostport_one(kx_cfield(cfg, key), out);
+}
+
+static void kx_print_string(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	fputs(kx_cfield(cfg, key), out);
+}
+
+static void kx_print_int(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	fprintf(out, "%d", *(const int *)kx_cfield(cfg, key));
+}
+
+static void kx_print_int64(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	fprintf(out, "%lld", (long long)*(const int64_t *)kx_cfield(cfg, key));
+}
+
+static void kx_print_enum(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	fputs(key->choices[*(const int *)kx_cfield(cfg, key)], out);
+}
+
+static void kx_print_port_map(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	for (size_t i = 0; i < cfg->port_map_cnt; i++)
+		fprintf(out, "%s%d=%u", i ? "," : "", cfg->port_map[i].node_id, cfg->port_map[i].port);
+}
+
+static void kx_print_region_map(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	for (size_t i = 0; i < cfg->region_rule_cnt; i++)
+		fprintf(out, "%s%s=%s", i ? "," : "", cfg->region_rules[i].pattern, cfg->region_rules[i].region);
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static const char *const kx_mode_names[] = {[KX_MODE_MAPPED] = "mapped", [KX_MODE_REGIONAL] = "regional", NULL};
+static const char *const kx_level_names[] = {
+    [KX_LOG_ERROR] = "error", [KX_LOG_WARN] = "warn", [KX_LOG_INFO] = "info", [KX_LOG_DEBUG] = "debug", NULL};
+
+static const struct kx_config_key kx_keys[] = {
+    {"bootstrap.servers", NULL, kx_parse_bootstrap, kx_print_bootstrap, 0, 0, 0, NULL,
+     "HOST:PORT[,HOST:PORT...] of the upstream brokers to fetch metadata from (required)"},
+    {"listen", "127.0.0.1:9092", kx_parse_hostport, kx_print_hostport, KX_FIELD(listen), 0, 0, NULL,
+     "HOST:PORT of the bootstrap listener clients connect to"},
+    {"advertised.host", "", kx_parse_host, kx_print_string, KX_FIELD(advertised_host), 0, 0, NULL,
+     "host written into rewritten broker addresses (default: the host of listen)"},
+    {"broker.port.base", "19000", kx_parse_int, kx_print_int, KX_FIELD(broker_port_base), 1, 65535, NULL,
+     "mapped mode: node id N is served on port base+N"},
+    {"broker.port.map", "", kx_parse_port_map, kx_print_port_map, 0, 0, 0, NULL,
+     "NODE=PORT[,NODE=PORT...]: explicit listener ports that override broker.port.base"},
+    {"mode", "mapped", kx_parse_enum, kx_print_enum, KX_FIELD(mode), 0, 0, kx_mode_names,
+     "mapped (sidecar, one listener per broker) or regional (virtual regional cluster)"},
+    {"rack", "", kx_parse_name, kx_print_string, KX_FIELD(rack), 0, 0, NULL,
+     "rack of the clients this kstretch serves (empty: unknown)"},
+    {"region.map", "", kx_parse_region_map, kx_print_region_map, 0, 0, 0, NULL,
+     "RACK_GLOB=REGION[,...], first match wins, e.g. eu-*=eu,us-*=us"},
+    {"workers", "0", kx_parse_int, kx_print_int, KX_FIELD(workers), 0, 256, NULL,
+     "event-loop threads (0: one per CPU)"},
+    {"admin.listen", "127.0.0.1:9644", kx_parse_hostport, kx_print_hostport, KX_FIELD(admin_listen), 0, 0, NULL,
+     "HOST:PORT of the admin HTTP endpoint (metrics, health)"},
+    {"max.frame.bytes", "104857600", kx_parse_int64, kx_print_int64, KX_FIELD(max_frame_bytes), 64, 1073741824, NULL,
+     "largest request or response accepted, checked before allocating"},
+    {"max.inflight.requests", "1000", kx_parse_int, kx_print_int, KX_FIELD(max_inflight_requests), 1, 100000, NULL,
+     "requests a client connection may have awaiting responses"},
+    {"log.level", "info", kx_parse_enum, kx_print_enum, KX_FIELD(log_level), 0, 0, kx_level_names,
+     "error, warn, info or debug"},
+};
+
+#define KX_KEY_CNT (sizeof(kx_keys) / sizeof(kx_keys[0]))
+_Static_assert(KX_KEY_CNT <= sizeof(((struct kx_config *)0)->is_set) / sizeof(bool), "grow kx_config.is_set");
+
+static const struct kx_config_key *kx_key_find(const char *name, size_t *index)
+{
+	for (size_t i = 0; i < KX_KEY_CNT; i++) {
+		if (strcmp(kx_keys[i].name, name) == 0) {
+			*index = i;
+			return &kx_keys[i];
+		}
+	}
+	return NULL;
+}
+
+static bool kx_fail(struct kx_config_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static bool kx_fail(struct kx_config_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	/* Values quoted in the message may hold escaped control characters:
+	 * keep the error on one printable line. */
+	for (char *c = err->msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return false;
+}
+
+void kx_config_defaults(struct kx_config *cfg)
+{
+	char why[256];
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < KX_KEY_CNT; i++) {
+		if (kx_keys[i].def && !kx_keys[i].parse(cfg, &kx_keys[i], kx_keys[i].def, why, sizeof(why))) {
+			/* A bad default is a bug in the table above, caught by the unit tests. */
+			fprintf(stderr, "kstretch: internal error: default of %s: %s\n", kx_keys[i].name, why);
+			abort();
+		}
+	}
+}
+
+bool kx_config_set(struct kx_config *cfg, const char *key, const char *value, const char *where,
+                   struct kx_config_error *err)
+{
+	char why[384];
+	size_t index;
+	const struct kx_config_key *k = kx_key_find(key, &index);
+	if (!k)
+		return kx_fail(err, "%s: unknown key '%s'", where, key);
+	if (!k->parse(cfg, k, value, why, sizeof(why))) {
+		if (strncmp(where, "--", 2) == 0) /* the flag already names the key */
+			return kx_fail(err, "%s: %s", where, why);
+		return kx_fail(err, "%s: %s: %s", where, key, why);
+	}
+	cfg->is_set[index] = true;
+	return true;
+}
+
+/* ---- .properties reader ------------------------------------------------ */
+
+static bool kx_is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\f';
+}
+
+static int kx_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Appends code point cp as UTF-8; returns bytes written (out has room for 4). */
+static size_t kx_utf8(unsigned cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xC0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	out[0] = (char)(0xE0 | (cp >> 12));
+	out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	out[2] = (char)(0x80 | (cp & 0x3F));
+	return 3;
+}
+
+/*
+ * Parses one logical line (continuations already joined, escapes still in)
+ * into key and value, unescaping both. Returns false with *why on a bad
+ * escape. Output buffers are at least as long as the line plus one.
+ */
+static bool kx_split_line(const char *s, size_t len, char *key, char *value, const char **why)
+{
+	size_t i = 0, k = 0, v = 0;
+	bool in_key = true;
+
+	while (i < len && kx_is_blank(s[i]))
+		i++;
+	while (i < len) {
+		char c = s[i++];
+		char *out = in_key ? key : value;
+		size_t *n = in_key ? &k : &v;
+		if (in_key && (c == '=' || c == ':' || kx_is_blank(c))) {
+			/* Separator: blanks, then at most one '=' or ':', then blanks. */
+			while (i < len && kx_is_blank(s[i]))
+				i++;
+			if (kx_is_blank(c) && i < len && (s[i] == '=' || s[i] == ':'))
+				i++;
+			while (i < len && kx_is_blank(s[i]))
+				i++;
+			in_key = false;
+			continue;
+		}
+		if (c != '\\') {
+			out[(*n)++] = c;
+			continue;
+		}
+		if (i == len) {
+			*why = "backslash at the end of the file";
+			return false;
+		}
+		c = s[i++];
+		switch (c) {
+		case 't': out[(*n)++] = '\t'; break;
+		case 'n': out[(*n)++] = '\n'; break;
+		case 'r': out[(*n)++] = '\r'; break;
+		case 'f': out[(*n)++] = '\f'; break;
+		case 'u': {
+			unsigned cp = 0;
+			for (int d = 0; d < 4; d++) {
+				int h = i < len ? kx_hex(s[i]) : -1;
+				if (h < 0) {
+					*why = "malformed \\uXXXX escape";
+					return false;
+				}
+				cp = cp << 4 | (unsigned)h;
+				i++;
+			}
+			if (cp == 0) {
+				*why = "\\u0000 is not allowed";
+				return false;
+			}
+			/* \uXXXX takes at most 6 input bytes and writes at most 3. */
+			*n += kx_utf8(cp, out + *n);
+			break;
+		}
+		default: out[(*n)++] = c; break;
+		}
+	}
+	/* Trailing blanks of a value are dropped (Java keeps them; nobody means them). */
+	while (v > 0 && kx_is_blank(value[v - 1]))
+		v--;
+	key[k] = '\0';
+	value[v] = '\0';
+	return true;
+}
+
+/* True when the line ends in an odd number of backslashes (a continuation). */
+static bool kx_continues(const char *s, size_t len)
+{
+	size_t n = 0;
+	while (n < len && s[len - 1 - n] == '\\')
+		n++;
+	return n % 2 == 1;
+}
+
+bool kx_config_load_buffer(struct kx_config *cfg, const char *name, const char *data, size_t len,
+                           struct kx_config_error *err)
+{
+	char *logical = NULL, *key = NULL, *value = NULL;
+	size_t pos = 0, lineno = 0;
+	bool ok = false;
+
+	if (len > KX_CONFIG_FILE_MAX)
+		return kx_fail(err, "%s: larger than %d bytes", name, KX_CONFIG_FILE_MAX);
+	if (memchr(data, '\0', len))
+		return kx_fail(err, "%s: contains a NUL byte (not a text file?)", name);
+	/* A logical line is never longer than the file, nor its key or value. */
+	logical = malloc(len + 1);
+	key = malloc(len + 1);
+	value = malloc(len + 1);
+	if (!logical || !key || !value) {
+		kx_fail(err, "%s: out of memory", name);
+		goto fail;
+	}
+
+	while (pos < len) {
+		size_t start_line = lineno + 1, llen = 0;
+		bool first = true, more;
+		do {
+			/* One natural line: up to \n, \r or \r\n. */
+			size_t end = pos;
+			while (end < len && data[end] != '\n' && data[end] != '\r')
+				end++;
+			const char *line = data + pos;
+			size_t n = end - pos;
+			pos = end;
+			if (pos < len && data[pos] == '\r') {
+				pos++;
+				if (pos < len && data[pos] == '\n')
+					pos++;
+			} else if (pos < len && data[pos] == '\n') {
+				pos++;
+			}
+			lineno++;
+			if (!first) /* continuation: leading blanks dropped */
+				while (n > 0 && kx_is_blank(*line))
+					line++, n--;
+			if (first) {
+				size_t b = 0;
+				while (b < n && kx_is_blank(line[b]))
+					b++;
+				if (b == n || line[b] == '#' || line[b] == '!')
+					break; /* blank or comment: never continued */
+			}
+			more = kx_continues(line, n) && pos < len;
+			if (more)
+				n--; /* drop the continuation backslash */
+			memcpy(logical + llen, line, n);
+			llen += n;
+			first = false;
+		} while (more);
+
+		if (llen == 0)
+			continue;
+		const char *why = NULL;
+		if (!kx_split_line(logical, llen, key, value, &why)) {
+			kx_fail(err, "%s:%zu: %s", name, start_line, why);
+			goto fail;
+		}
+		if (key[0] == '\0')
+			continue;
+		char where[256];
+		snprintf(where, sizeof(where), "%s:%zu", name, start_line);
+		if (!kx_config_set(cfg, key, value, where, err))
+			goto fail;
+	}
+	ok = true;
+fail:
+	free(logical);
+	free(key);
+	free(value);
+	return ok;
+}
+
+bool kx_config_load_file(struct kx_config *cfg, const char *path, struct kx_config_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+	size_t len;
+	bool ok;
+
+	if (!f)
+		return kx_fail(err, "%s: cannot open: %s", path, strerror(errno));
+	data = malloc(KX_CONFIG_FILE_MAX + 1);
+	if (!data) {
+		fclose(f);
+		return kx_fail(err, "%s: out of memory", path);
+	}
+	len = fread(data, 1, KX_CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		ok = kx_fail(err, "%s: read error: %s", path, strerror(errno));
+	} else {
+		ok = kx_config_load_buffer(cfg, path, data, len, err);
+	}
+	free(data);
+	fclose(f);
+	return ok;
+}
+
+/* ---- command line ------------------------------------------------------ */
+
+/* "--bootstrap-servers" -> "bootstrap.servers"; false if not a long flag. */
+static bool kx_flag_to_key(const char *flag, size_t flaglen, char *key, size_t keylen)
+{
+	if (flaglen < 3 || flag[0] != '-' || flag[1] != '-' || flaglen - 2 >= keylen)
+		return false;
+	for (size_t i = 2; i < flaglen; i++)
+		key[i - 2] = flag[i] == '-' ? '.' : flag[i];
+	key[flaglen - 2] = '\0';
+	return true;
+}
+
+bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_config_action *action,
+                          struct kx_config_error *err)
+{
+	const char *config_path = NULL;
+
+	kx_config_defaults(cfg);
+	*action = KX_CONFIG_RUN;
+
+	/* Pass 1: --help and --version win; find --config and --check-config. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			*action = KX_CONFIG_HELP;
+			return true;
+		}
+		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+			*action = KX_CONFIG_VERSION;
+			return true;
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--check-config") == 0) {
+			*action = KX_CONFIG_CHECK;
+		} else if (strcmp(a, "--config") == 0) {
+			if (i + 1 >= argc)
+				return kx_fail(err, "--config: needs a file name");
+			config_path = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			config_path = a + 9;
+		} else if (strncmp(a, "--", 2) != 0) {
+			return kx_fail(err, "'%s': unexpected argument (options start with --; see --help)", a);
+		} else if (!strchr(a, '=')) {
+			i++; /* skip the flag's value; pass 2 checks it */
+		}
+	}
+	if (config_path && !kx_config_load_file(cfg, config_path, err))
+		return false;
+
+	/* Pass 2: every other flag, over the file. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq = strchr(a, '='), *value;
+		char key[128];
+		size_t index;
+		if (strcmp(a, "--check-config") == 0)
+			continue;
+		if (strcmp(a, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(a, "--config=", 9) == 0)
+			continue;
+		size_t flaglen = eq ? (size_t)(eq - a) : strlen(a);
+		if (!kx_flag_to_key(a, flaglen, key, sizeof(key)) || !kx_key_find(key, &index))
+			return kx_fail(err, "%.*s: unknown option (see --help)", (int)flaglen, a);
+		if (eq) {
+			value = eq + 1;
+		} else {
+			if (i + 1 >= argc)
+				return kx_fail(err, "%s: needs a value", a);
+			value = argv[++i];
+		}
+		char where[160];
+		snprintf(where, sizeof(where), "%.*s", (int)flaglen, a);
+		if (!kx_config_set(cfg, key, value, where, err))
+			return false;
+	}
+	return kx_config_validate(cfg, err);
+}
+
+static bool kx_is_wildcard(const char *host)
+{
+	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err)
+{
+	if (cfg->bootstrap_cnt == 0)
+		return kx_fail(err, "bootstrap.servers: required (set it in the --config file or with "
+		                    "--bootstrap-servers HOST:PORT)");
+	if (cfg->advertised_host[0] == '\0' && kx_is_wildcard(cfg->listen.host))
+		return kx_fail(err, "advertised.host: required when listen is a wildcard address (%s)",
+		               cfg->listen.host);
+	if (cfg->listen.port == cfg->admin_listen.port && strcmp(cfg->listen.host, cfg->admin_listen.host) == 0)
+		return kx_fail(err, "admin.listen: same address as listen (%s:%u)", cfg->listen.host, cfg->listen.port);
+	for (size_t i = 0; i < cfg->port_map_cnt; i++) {
+		uint16_t p = cfg->port_map[i].port;
+		if (p == cfg->listen.port || p == cfg->admin_listen.port)
+			return kx_fail(err, "broker.port.map: port %u of node %d is taken by %s", p,
+			               cfg->port_map[i].node_id, p == cfg->listen.port ? "listen" : "admin.listen");
+	}
+	return true;
+}
+
+const char *kx_config_advertised_host(const struct kx_config *cfg)
+{
+	return cfg->advertised_host[0] ? cfg->advertised_host : cfg->listen.host;
+}
+
+void kx_config_print(const struct kx_config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < KX_KEY_CNT; i++) {
+		fprintf(out, "%s=", kx_keys[i].name);
+		kx_keys[i].print(cfg, &kx_keys[i], out);
+		fputc('\n', out);
+	}
+}
+
+void kx_config_print_help(FILE *out)
+{
+	for (size_t i = 0; i < KX_KEY_CNT; i++) {
+		char flag[128];
+		const char *n = kx_keys[i].name;
+		size_t j = 0;
+		for (; n[j] && j < sizeof(flag) - 1; j++)
+			flag[j] = n[j] == '.' ? '-' : n[j];
+		flag[j] = '\0';
+		fprintf(out, "  --%-24s %s\n", flag, kx_keys[i].help);
+		if (kx_keys[i].def && kx_keys[i].def[0])
+			fprintf(out, "  %-26s (%s=%s by default)\n", "", n, kx_keys[i].def);
+	}
+}

@@ -1,0 +1,305 @@
+/*
+ * Configuration, as a user meets it: a .properties file, flags that mirror
+ * its keys, and one clear error line for anything wrong.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static struct kx_config cfg;
+static struct kx_config_error err;
+
+/* Writes text to a fresh temporary file; returns its path (static buffer). */
+static const char *write_temp(const char *text, size_t len)
+{
+	static char path[64];
+	strcpy(path, "/tmp/kstretch-test-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return path;
+}
+
+static bool load(const char *text)
+{
+	kx_config_defaults(&cfg);
+	memset(&err, 0, sizeof(err));
+	return kx_config_load_buffer(&cfg, "test.properties", text, strlen(text), &err);
+}
+
+/* Runs kx_config_parse_args on a NULL-terminated argument list. */
+static bool args(enum kx_config_action *action, ...)
+{
+	char *argv[32] = {"kstretch"};
+	int argc = 1;
+	va_list ap;
+	va_start(ap, action);
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	memset(&err, 0, sizeof(err));
+	return kx_config_parse_args(&cfg, argc, argv, action, &err);
+}
+
+Test(config, defaults_are_valid_except_for_the_required_bootstrap)
+{
+	kx_config_defaults(&cfg);
+	cr_assert_str_eq(cfg.listen.host, "127.0.0.1");
+	cr_assert_eq(cfg.listen.port, 9092);
+	cr_assert_eq(cfg.broker_port_base, 19000);
+	cr_assert_eq(cfg.mode, KX_MODE_MAPPED);
+	cr_assert_eq(cfg.workers, 0);
+	cr_assert_eq(cfg.max_frame_bytes, 104857600);
+	cr_assert_eq(cfg.log_level, KX_LOG_INFO);
+	cr_assert_str_eq(kx_config_advertised_host(&cfg), "127.0.0.1");
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "bootstrap.servers: required"), "%s", err.msg);
+}
+
+Test(config, a_valid_file_sets_every_key)
+{
+	const char *text = "# a kstretch sidecar in eu\n"
+	                   "! comments start with # or !\n"
+	                   "\n"
+	                   "bootstrap.servers = kafka-1.eu:9092, kafka-2.us:9092 ,[::1]:9093\n"
+	                   "listen: 0.0.0.0:9092\n"
+	                   "advertised.host   proxy.local\n"
+	                   "broker.port.base=20000\n"
+	                   "broker.port.map=1=20101,\\\n"
+	                   "                2=20102\r\n"
+	                   "mode=regional\n"
+	                   "rack=eu-west-1a\n"
+	                   "region.map=eu-*=eu,us-*=us\n"
+	                   "workers=4\n"
+	                   "admin.listen=127.0.0.1:9700\n"
+	                   "max.frame.bytes=1048576\n"
+	                   "max.inflight.requests=64\n"
+	                   "log.level=debug   \n";
+	cr_assert(load(text), "%s", err.msg);
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_eq(cfg.bootstrap_cnt, 3);
+	cr_assert_str_eq(cfg.bootstrap[0].host, "kafka-1.eu");
+	cr_assert_eq(cfg.bootstrap[0].port, 9092);
+	cr_assert_str_eq(cfg.bootstrap[1].host, "kafka-2.us");
+	cr_assert_str_eq(cfg.bootstrap[2].host, "::1");
+	cr_assert_eq(cfg.bootstrap[2].port, 9093);
+	cr_assert_str_eq(cfg.listen.host, "0.0.0.0");
+	cr_assert_str_eq(cfg.advertised_host, "proxy.local");
+	cr_assert_eq(cfg.broker_port_base, 20000);
+	cr_assert_eq(cfg.port_map_cnt, 2);
+	cr_assert_eq(cfg.port_map[1].node_id, 2);
+	cr_assert_eq(cfg.port_map[1].port, 20102);
+	cr_assert_eq(cfg.mode, KX_MODE_REGIONAL);
+	cr_assert_str_eq(cfg.rack, "eu-west-1a");
+	cr_assert_eq(cfg.region_rule_cnt, 2);
+	cr_assert_str_eq(cfg.region_rules[1].pattern, "us-*");
+	cr_assert_str_eq(cfg.region_rules[1].region, "us");
+	cr_assert_eq(cfg.workers, 4);
+	cr_assert_eq(cfg.admin_listen.port, 9700);
+	cr_assert_eq(cfg.max_frame_bytes, 1048576);
+	cr_assert_eq(cfg.max_inflight_requests, 64);
+	cr_assert_eq(cfg.log_level, KX_LOG_DEBUG);
+}
+
+Test(config, properties_escapes_and_line_endings)
+{
+	cr_assert(load("r\\u0061ck = eu\\-a\r\rworkers=\\\n  7\n\n\nbootstrap.servers=h:1"), "%s", err.msg);
+	cr_assert_str_eq(cfg.rack, "eu-a");
+	cr_assert_eq(cfg.workers, 7);
+	cr_assert_eq(cfg.bootstrap_cnt, 1);
+}
+
+Test(config, a_later_line_wins_within_a_file)
+{
+	cr_assert(load("workers=2\nworkers=3\n"), "%s", err.msg);
+	cr_assert_eq(cfg.workers, 3);
+}
+
+static char *print_config(const struct kx_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	kx_config_print(c, out);
+	fclose(out);
+	return buf;
+}
+
+Test(config, printed_configuration_reads_back_the_same)
+{
+	static struct kx_config again;
+	cr_assert(load("bootstrap.servers=a:1,[fe80::1]:2\nbroker.port.map=3=3003\nregion.map=x*=y\nrack=r1\n"));
+	char *first = print_config(&cfg);
+	kx_config_defaults(&again);
+	cr_assert(kx_config_load_buffer(&again, "printed", first, strlen(first), &err), "%s\n%s", err.msg, first);
+	char *second = print_config(&again);
+	cr_assert_str_eq(first, second);
+	cr_assert(strstr(first, "bootstrap.servers=a:1,[fe80::1]:2\n"), "%s", first);
+	free(first);
+	free(second);
+}
+
+Test(config, a_flag_wins_over_the_file_whatever_the_order)
+{
+	enum kx_config_action action;
+	const char *text = "bootstrap.servers=file:9092\nworkers=2\nrack=eu-a\n";
+	const char *path = write_temp(text, strlen(text));
+	cr_assert(args(&action, "--workers", "5", "--config", path, "--rack=us-b", NULL), "%s", err.msg);
+	cr_assert_eq(action, KX_CONFIG_RUN);
+	cr_assert_eq(cfg.workers, 5);
+	cr_assert_str_eq(cfg.rack, "us-b");
+	cr_assert_str_eq(cfg.bootstrap[0].host, "file"); /* from the file, no flag */
+	unlink(path);
+}
+
+Test(config, flags_alone_are_enough)
+{
+	enum kx_config_action action;
+	cr_assert(args(&action, "--bootstrap-servers", "127.0.0.1:9092", "--listen", "127.0.0.1:9192",
+	               "--broker-port-base=21000", "--check-config", NULL),
+	          "%s", err.msg);
+	cr_assert_eq(action, KX_CONFIG_CHECK);
+	cr_assert_eq(cfg.listen.port, 9192);
+	cr_assert_eq(cfg.broker_port_base, 21000);
+}
+
+Test(config, help_and_version_need_no_valid_configuration)
+{
+	enum kx_config_action action;
+	cr_assert(args(&action, "--no-such-key", "--help", NULL));
+	cr_assert_eq(action, KX_CONFIG_HELP);
+	cr_assert(args(&action, "-V", NULL));
+	cr_assert_eq(action, KX_CONFIG_VERSION);
+}
+
+Test(config, an_unknown_key_in_a_file_is_named_with_its_line)
+{
+	cr_assert_not(load("workers=1\n\nbootstrap.server=a:1\n"));
+	cr_assert_str_eq(err.msg, "test.properties:3: unknown key 'bootstrap.server'");
+}
+
+Test(config, an_unknown_flag_is_named)
+{
+	enum kx_config_action action;
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--bootstrap-server=a:1", NULL));
+	cr_assert_str_eq(err.msg, "--bootstrap-server: unknown option (see --help)");
+	cr_assert_not(args(&action, "stray", NULL));
+	cr_assert(strstr(err.msg, "'stray': unexpected argument"), "%s", err.msg);
+	cr_assert_not(args(&action, "--bootstrap-servers", NULL));
+	cr_assert_str_eq(err.msg, "--bootstrap-servers: needs a value");
+}
+
+Test(config, a_missing_config_file_is_named)
+{
+	enum kx_config_action action;
+	cr_assert_not(args(&action, "--config", "/nonexistent/kstretch.properties", NULL));
+	cr_assert(strstr(err.msg, "/nonexistent/kstretch.properties: cannot open"), "%s", err.msg);
+}
+
+Test(config, a_bad_value_from_a_flag_names_the_flag)
+{
+	enum kx_config_action action;
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--workers", "many", NULL));
+	cr_assert_str_eq(err.msg, "--workers: 'many' is not an integer in 0..256");
+}
+
+/* Arrays, not pointers: Criterion copies parameters into a new process. */
+struct bad_value {
+	char line[64];
+	char expect[80]; /* substring of the error */
+};
+
+static struct bad_value bad_values[] = {
+    {"bootstrap.servers=", "bootstrap.servers: empty item"},
+    {"bootstrap.servers=a:1,,b:2", "bootstrap.servers: empty item"},
+    {"bootstrap.servers=nohost", "bootstrap.servers: 'nohost' is not HOST:PORT"},
+    {"bootstrap.servers=a:0", "bootstrap.servers: port '0' is not a number in 1..65535"},
+    {"bootstrap.servers=a:65536", "bootstrap.servers: port '65536'"},
+    {"bootstrap.servers=a:12x", "bootstrap.servers: port '12x'"},
+    {"bootstrap.servers=a b:1", "bootstrap.servers: 'a b' is not a valid host"},
+    {"bootstrap.servers=[::1:9092", "bootstrap.servers: '[::1:9092' is not [IPV6]:PORT"},
+    {"bootstrap.servers=[zz::1]:9092", "bootstrap.servers: 'zz::1' is not a valid host"},
+    {"listen=127.0.0.1", "listen: '127.0.0.1' is not HOST:PORT"},
+    {"listen=:9092", "listen: '' is not a valid host"},
+    {"advertised.host=bad/host", "advertised.host: 'bad/host' is not a valid host"},
+    {"broker.port.base=0", "broker.port.base: '0' is not an integer in 1..65535"},
+    {"broker.port.base=-5", "broker.port.base: '-5'"},
+    {"broker.port.base=+5", "broker.port.base: '+5'"},
+    {"broker.port.base=99999999999999999999", "broker.port.base: '99999999999999999999'"},
+    {"broker.port.map=1", "broker.port.map: '1' is not NODE_ID=PORT"},
+    {"broker.port.map=-1=100", "broker.port.map: node id '-1'"},
+    {"broker.port.map=1=70000", "broker.port.map: port '70000'"},
+    {"broker.port.map=1=100,1=101", "broker.port.map: node 1 is mapped twice"},
+    {"broker.port.map=1=100,2=100", "broker.port.map: port 100 is mapped to nodes 1 and 2"},
+    {"mode=sidecar", "mode: 'sidecar' is not one of: mapped, regional"},
+    {"rack=eu a", "rack: 'eu a' is not a name"},
+    {"region.map=eu-*", "region.map: 'eu-*' is not RACK_PATTERN=REGION"},
+    {"region.map==eu", "region.map: rack pattern ''"},
+    {"region.map=eu-*=e*u", "region.map: region 'e*u'"},
+    {"workers=257", "workers: '257' is not an integer in 0..256"},
+    {"workers=", "workers: '' is not an integer"},
+    {"max.frame.bytes=1", "max.frame.bytes: '1' is not an integer in 64..1073741824"},
+    {"max.inflight.requests=0", "max.inflight.requests: '0'"},
+    {"log.level=trace", "log.level: 'trace' is not one of: error, warn, info, debug"},
+    {"key\\u12", "malformed \\uXXXX escape"},
+    {"rack=\\u0000", "\\u0000 is not allowed"},
+};
+
+ParameterizedTestParameters(config, a_bad_value_names_the_key_and_the_line)
+{
+	return cr_make_param_array(struct bad_value, bad_values, sizeof(bad_values) / sizeof(bad_values[0]));
+}
+
+ParameterizedTest(struct bad_value *bv, config, a_bad_value_names_the_key_and_the_line)
+{
+	char text[256];
+	snprintf(text, sizeof(text), "# header\n%s\n", bv->line);
+	cr_assert_not(load(text), "accepted: %s", bv->line);
+	cr_assert(strncmp(err.msg, "test.properties:2: ", 19) == 0, "%s", err.msg);
+	cr_assert(strstr(err.msg, bv->expect), "for '%s' got: %s", bv->line, err.msg);
+}
+
+Test(config, cross_key_checks)
+{
+	cr_assert(load("bootstrap.servers=a:1\nlisten=0.0.0.0:9092\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "advertised.host: required when listen is a wildcard"), "%s", err.msg);
+
+	cr_assert(load("bootstrap.servers=a:1\nadmin.listen=127.0.0.1:9092\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "admin.listen: same address as listen"), "%s", err.msg);
+
+	cr_assert(load("bootstrap.servers=a:1\nbroker.port.map=4=9092\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "broker.port.map: port 9092 of node 4 is taken by listen"), "%s", err.msg);
+}
+
+Test(config, files_that_are_not_text_or_too_large_are_refused)
+{
+	static char big[KX_CONFIG_FILE_MAX + 2];
+	kx_config_defaults(&cfg);
+	cr_assert_not(kx_config_load_buffer(&cfg, "bin", "workers=1\0x", 11, &err));
+	cr_assert(strstr(err.msg, "bin: contains a NUL byte"), "%s", err.msg);
+	memset(big, '#', sizeof(big));
+	cr_assert_not(kx_config_load_buffer(&cfg, "big", big, sizeof(big), &err));
+	cr_assert(strstr(err.msg, "big: larger than"), "%s", err.msg);
+}
+
+Test(config, a_trailing_backslash_at_the_end_of_the_file_is_an_error)
+{
+	cr_assert_not(load("rack=eu\\"));
+	cr_assert(strstr(err.msg, "test.properties:1: backslash at the end"), "%s", err.msg);
+}
+
+Test(config, an_error_stays_on_one_line_whatever_the_value_holds)
+{
+	cr_assert_not(load("rack=eu\\nus\n"));
+	cr_assert_str_eq(err.msg,
+	                 "test.properties:1: rack: 'eu?us' is not a name of 1..63 characters from [A-Za-z0-9._-]");
+}
