@@ -1,0 +1,82 @@
+"""The kstretch binary as a user starts it: flags, a properties file, errors, signals."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("KSTRETCH_BUILD", os.path.join(REPO, "build"))
+KSTRETCH = os.path.join(BUILD, "proxy", "kstretch")
+
+
+def kstretch(*args, timeout=10):
+    assert os.access(KSTRETCH, os.X_OK), f"{KSTRETCH} is not built (run make)"
+    return subprocess.run([KSTRETCH, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_version_and_help_describe_the_binary():
+    v = kstretch("--version")
+    assert v.returncode == 0
+    assert v.stdout.startswith("kstretch 0.") and "libevent 2.1" in v.stdout and "OpenSSL 3" in v.stdout
+    h = kstretch("--help")
+    assert h.returncode == 0
+    for flag in ("--bootstrap-servers", "--broker-port-base", "--region-map", "--max-frame-bytes"):
+        assert flag in h.stdout
+
+
+def test_the_example_configuration_is_valid():
+    r = kstretch("--config", os.path.join(REPO, "kstretch.properties.example"), "--check-config")
+    assert r.returncode == 0, r.stderr
+    assert "rack=eu-west-1a\n" in r.stdout
+    assert "region.map=eu-west-1*=eu,us-east-1*=us\n" in r.stdout
+
+
+def test_a_flag_wins_over_the_file(tmp_path):
+    conf = tmp_path / "k.properties"
+    conf.write_text("bootstrap.servers=127.0.0.1:9092\nworkers=2\nbroker.port.base=20000\n")
+    r = kstretch("--workers=3", "--config", str(conf), "--check-config")
+    assert r.returncode == 0, r.stderr
+    assert "workers=3\n" in r.stdout and "broker.port.base=20000\n" in r.stdout
+
+
+@pytest.mark.parametrize("content,args,message", [
+    ("bootstrap.servers=127.0.0.1:9092\nbootstrap.server=x:1\n", [],
+     "{conf}:2: unknown key 'bootstrap.server'"),
+    ("bootstrap.servers=127.0.0.1:9092\nbroker.port.base=70000\n", [],
+     "{conf}:2: broker.port.base: '70000' is not an integer in 1..65535"),
+    ("bootstrap.servers=127.0.0.1:9092\n", ["--mode", "sidecar"],
+     "--mode: 'sidecar' is not one of: mapped, regional"),
+    ("bootstrap.servers=127.0.0.1:9092\n", ["--no-such-flag", "1"],
+     "--no-such-flag: unknown option"),
+    ("workers=1\n", [], "bootstrap.servers: required"),
+])
+def test_a_bad_configuration_stops_startup_with_one_line_and_exit_code_2(tmp_path, content, args, message):
+    conf = tmp_path / "k.properties"
+    conf.write_text(content)
+    r = kstretch("--config", str(conf), *args)
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("kstretch: config error: ")
+    assert message.format(conf=conf) in lines[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_kstretch_exits_cleanly_on_a_signal(sig):
+    p = subprocess.Popen([KSTRETCH, "--bootstrap-servers", "127.0.0.1:9092", "--log-level", "debug"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        first = p.stderr.readline()
+        assert "kstretch 0." in first and "starting" in first, first
+        time.sleep(0.2)
+        p.send_signal(sig)
+        rc = p.wait(timeout=5)
+        rest = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rc == 0
+    assert "shutting down" in rest and "stopped" in rest, rest
