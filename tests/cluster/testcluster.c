@@ -98,6 +98,8 @@ static void tc_on_signal(int sig)
 	tc_stop = 1;
 }
 
+static void tc_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
 static void tc_die(const char *fmt, ...)
 {
 	va_list ap;
@@ -435,6 +437,8 @@ static void tc_reply_ok(struct tc_cluster *c, const char *cmd, bool with_state)
 	puts("}");
 	fflush(stdout);
 }
+
+static void tc_reply_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void tc_reply_err(const char *cmd, const char *fmt, ...)
 {
