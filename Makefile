@@ -22,7 +22,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages: build, unit tests, the modern librdkafka build (node-gyp),
 # the fuzz build, and the real clients the integration tests drive.
-APT_PACKAGES := build-essential pkg-config meson ninja-build clang \
+APT_PACKAGES := build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
 	libevent-dev libssl-dev libxxhash-dev libcriterion-dev \
 	zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
 	python3 python3-pytest python3-kafka python3-confluent-kafka kcat
