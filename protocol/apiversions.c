@@ -1,0 +1,52 @@
+/*
+ * ApiVersions (key 18), versions 0-4; flexible from 3. The response always
+ * uses response header v0, even in flexible versions (so a client can read
+ * the error of a too-new request).
+ *
+ * Request:  ClientSoftwareName string (3+), ClientSoftwareVersion string (3+)
+ * Response: ErrorCode int16, ApiKeys [ApiKey int16, MinVersion int16,
+ *           MaxVersion int16], ThrottleTimeMs int32 (1+), and tagged (3+):
+ *           0 SupportedFeatures [Name, MinVersion, MaxVersion],
+ *           1 FinalizedFeaturesEpoch int64 (default -1),
+ *           2 FinalizedFeatures [Name, MaxVersionLevel, MinVersionLevel],
+ *           3 ZkMigrationReady bool.
+ */
+#include "messages.h"
+
+static const struct kp_field request_fields[] = {
+    KP_FIELD("ClientSoftwareName", KP_STRING, 3, KP_VMAX),
+    KP_FIELD("ClientSoftwareVersion", KP_STRING, 3, KP_VMAX),
+};
+const struct kp_schema kp_api_versions_request = KP_SCHEMA("ApiVersionsRequest", request_fields);
+
+static const struct kp_field api_version_fields[] = {
+    KP_FIELD("ApiKey", KP_INT16, 0, KP_VMAX),
+    KP_FIELD("MinVersion", KP_INT16, 0, KP_VMAX),
+    KP_FIELD("MaxVersion", KP_INT16, 0, KP_VMAX),
+};
+static const struct kp_schema api_version = KP_SCHEMA("ApiVersion", api_version_fields);
+
+static const struct kp_field supported_feature_fields[] = {
+    KP_FIELD("Name", KP_STRING, 3, KP_VMAX),
+    KP_FIELD("MinVersion", KP_INT16, 3, KP_VMAX),
+    KP_FIELD("MaxVersion", KP_INT16, 3, KP_VMAX),
+};
+static const struct kp_schema supported_feature = KP_SCHEMA("SupportedFeatureKey", supported_feature_fields);
+
+static const struct kp_field finalized_feature_fields[] = {
+    KP_FIELD("Name", KP_STRING, 3, KP_VMAX),
+    KP_FIELD("MaxVersionLevel", KP_INT16, 3, KP_VMAX),
+    KP_FIELD("MinVersionLevel", KP_INT16, 3, KP_VMAX),
+};
+static const struct kp_schema finalized_feature = KP_SCHEMA("FinalizedFeatureKey", finalized_feature_fields);
+
+static const struct kp_field response_fields[] = {
+    KP_FIELD("ErrorCode", KP_INT16, 0, KP_VMAX),
+    KP_STRUCTS("ApiKeys", &api_version, 0, KP_VMAX),
+    KP_FIELD("ThrottleTimeMs", KP_INT32, 1, KP_VMAX),
+    KP_TAGGED_STRUCTS("SupportedFeatures", &supported_feature, 3, KP_VMAX, 0),
+    KP_TAGGED("FinalizedFeaturesEpoch", KP_INT64, 3, KP_VMAX, 1, -1),
+    KP_TAGGED_STRUCTS("FinalizedFeatures", &finalized_feature, 3, KP_VMAX, 2),
+    KP_TAGGED("ZkMigrationReady", KP_BOOL, 3, KP_VMAX, 3, 0),
+};
+const struct kp_schema kp_api_versions_response = KP_SCHEMA("ApiVersionsResponse", response_fields);
