@@ -1,0 +1,130 @@
+/*
+ * ApiVersions: hand-checked vectors, written from Kafka's definitions, on
+ * each side of the flexible boundary (v2 | v3), and the tagged fields.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "api.h"
+#include "codec_util.h"
+#include "messages.h"
+
+static uint8_t buf[512];
+
+Test(apiversions, v0_response)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("00000007"        /* correlation_id */
+	                 "0000"            /* ErrorCode */
+	                 "00000001"        /* ApiKeys: 1 */
+	                 "0012 0000 0002", /* ApiVersions 0..2 */
+	                 buf, sizeof(buf));
+	struct kp_message m = check_roundtrip(&a, false, KP_API_API_VERSIONS, 0, buf, n);
+	cr_assert_eq(m.resp.correlation_id, 7);
+	const struct kp_value *keys = &m.body->v[kp_field_index(&kp_api_versions_response, "ApiKeys")];
+	cr_assert_eq(keys->a.cnt, 1);
+	cr_assert_eq(keys->a.items[0].st->v[2].i, 2);
+	kp_arena_free(&a);
+}
+
+Test(apiversions, v2_response_has_throttle_time_and_no_tags)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("00000001 0000 00000000 00000064", buf, sizeof(buf));
+	struct kp_message m = check_roundtrip(&a, false, KP_API_API_VERSIONS, 2, buf, n);
+	cr_assert_eq(m.body->v[kp_field_index(&kp_api_versions_response, "ThrottleTimeMs")].i, 100);
+	kp_arena_free(&a);
+}
+
+Test(apiversions, v3_response_is_flexible_but_keeps_header_v0)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("00000007"                   /* header v0: no tag section */
+	                 "0000"                       /* ErrorCode */
+	                 "03"                         /* ApiKeys: compact, 2 */
+	                 "0000 0000 000b 00"          /* Produce 0..11, no tags */
+	                 "0012 0000 0004 00"          /* ApiVersions 0..4 */
+	                 "00000000"                   /* ThrottleTimeMs */
+	                 "01 01 08 0000000000000005", /* tag 1 FinalizedFeaturesEpoch = 5 */
+	                 buf, sizeof(buf));
+	struct kp_message m = check_roundtrip(&a, false, KP_API_API_VERSIONS, 3, buf, n);
+	int epoch = kp_field_index(&kp_api_versions_response, "FinalizedFeaturesEpoch");
+	cr_assert(m.body->v[epoch].present);
+	cr_assert_eq(m.body->v[epoch].i, 5);
+	cr_assert_eq(m.resp.header_version, 0);
+	kp_arena_free(&a);
+}
+
+Test(apiversions, v3_request_carries_the_client_software)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("0012 0003 0000002a 0004 6b636174 00" /* header v2, client "kcat" */
+	                 "09 6b73747265746368"                 /* ClientSoftwareName "kstretch" */
+	                 "06 302e312e30"                       /* ClientSoftwareVersion "0.1.0" */
+	                 "00",
+	                 buf, sizeof(buf));
+	struct kp_message m = check_roundtrip(&a, true, -1, -1, buf, n);
+	cr_assert_eq(m.api_key, KP_API_API_VERSIONS);
+	struct kp_span name = m.body->v[0].s;
+	cr_assert(name.len == 8 && memcmp(name.ptr, "kstretch", 8) == 0);
+	kp_arena_free(&a);
+}
+
+Test(apiversions, unknown_tagged_fields_survive_a_round_trip)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("00000007 0000 01 00000000"
+	                 "02 01 08 0000000000000009 09 02 abcd", /* known tag 1, unknown tag 9 */
+	                 buf, sizeof(buf));
+	struct kp_message m = check_roundtrip(&a, false, KP_API_API_VERSIONS, 3, buf, n);
+	cr_assert_eq(m.body->unknown_cnt, 1);
+	cr_assert_eq(m.body->unknown[0].tag, 9);
+	cr_assert_eq(m.body->unknown[0].data.len, 2);
+	kp_arena_free(&a);
+}
+
+Test(apiversions, tags_out_of_order_or_repeated_are_malformed)
+{
+	const char *bad[] = {
+	    "00000007 0000 01 00000000 02 01 08 0000000000000009 00 01 01", /* 1 then 0 */
+	    "00000007 0000 01 00000000 02 03 01 01 03 01 01",               /* 3 twice */
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct kp_arena a;
+		struct kp_cursor c;
+		struct kp_message m;
+		kp_arena_init(&a, 0);
+		size_t n = unhex(bad[i], buf, sizeof(buf));
+		kp_cursor_init(&c, buf, n);
+		cr_assert_not(kp_message_decode(&a, &c, false, KP_API_API_VERSIONS, 3, &m));
+		cr_assert_eq(c.err, KP_ERR_BAD_TAGS, "case %zu: %s", i, kp_error_name(c.err));
+		kp_arena_free(&a);
+	}
+}
+
+Test(apiversions, a_known_tag_with_the_wrong_size_is_malformed)
+{
+	struct kp_arena a;
+	struct kp_cursor c;
+	struct kp_message m;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("00000007 0000 01 00000000 01 01 09 0000000000000009 00", buf, sizeof(buf));
+	kp_cursor_init(&c, buf, n);
+	cr_assert_not(kp_message_decode(&a, &c, false, KP_API_API_VERSIONS, 3, &m));
+	cr_assert_eq(c.err, KP_ERR_TRAILING);
+	cr_assert_str_eq(c.err_field, "FinalizedFeaturesEpoch");
+	kp_arena_free(&a);
+}
+
+Test(apiversions, every_malformation_of_the_vectors_fails_cleanly)
+{
+	size_t n = unhex("00000007 0000 03 0000 0000 000b 00 0012 0000 0004 00 00000000 01 01 08 0000000000000005", buf,
+	                 sizeof(buf));
+	check_truncations(false, KP_API_API_VERSIONS, 3, buf, n);
+	check_corruptions(false, KP_API_API_VERSIONS, 3, buf, n);
+}
