@@ -1,0 +1,74 @@
+#include "peek.h"
+
+#include <stdlib.h>
+
+static enum kp_frame_status kp_peek_size(struct evbuffer *in, int64_t max_frame, int32_t *frame_size)
+{
+	uint8_t b[4];
+	size_t have = evbuffer_get_length(in);
+	if (have < 4)
+		return KP_FRAME_INCOMPLETE;
+	evbuffer_copyout(in, b, 4);
+	return kp_frame_check(b, have, max_frame, frame_size);
+}
+
+enum kp_frame_status kp_peek_request(struct evbuffer *in, int64_t max_frame, struct kp_peek *p)
+{
+	size_t buffered = evbuffer_get_length(in);
+	enum kp_frame_status st = kp_peek_size(in, max_frame, &p->frame_size);
+	if (st == KP_FRAME_MALFORMED || buffered < 4)
+		return st;
+	size_t avail = buffered - 4 < (size_t)p->frame_size ? buffered - 4 : (size_t)p->frame_size;
+	p->whole = avail == (size_t)p->frame_size;
+
+	/* Copy a little of the body; more only if the header is longer. */
+	size_t want = avail < 64 ? avail : 64;
+	for (;;) {
+		uint8_t *dst = p->scratch;
+		if (want > KP_PEEK_SCRATCH) {
+			uint8_t *nh = realloc(p->heap, want);
+			if (!nh) {
+				kp_cursor_init(&p->err, NULL, 0);
+				kp_cursor_fail(&p->err, KP_ERR_NOMEM, "request header");
+				return KP_FRAME_MALFORMED;
+			}
+			p->heap = dst = nh;
+		}
+		struct evbuffer_ptr pos;
+		evbuffer_ptr_set(in, &pos, 4, EVBUFFER_PTR_SET);
+		if (want > 0 && evbuffer_copyout_from(in, &pos, dst, want) != (ssize_t)want)
+			return KP_FRAME_INCOMPLETE;
+		kp_cursor_init(&p->err, dst, want);
+		if (kp_request_header_parse(&p->err, &p->req))
+			return KP_FRAME_OK;
+		if (p->err.err != KP_ERR_TRUNCATED || want == (size_t)p->frame_size)
+			return KP_FRAME_MALFORMED; /* the header does not fit its frame */
+		if (want == avail)
+			return KP_FRAME_INCOMPLETE; /* the rest of the header is still on its way */
+		want = want * 4 < avail ? want * 4 : avail;
+	}
+}
+
+enum kp_frame_status kp_peek_response(struct evbuffer *in, int64_t max_frame, int32_t *frame_size,
+                                      int32_t *correlation_id, bool *whole)
+{
+	uint8_t b[8];
+	size_t buffered = evbuffer_get_length(in);
+	enum kp_frame_status st = kp_peek_size(in, max_frame, frame_size);
+	if (st == KP_FRAME_MALFORMED || buffered < 4)
+		return st;
+	if (*frame_size < 4)
+		return KP_FRAME_MALFORMED; /* no room for a correlation id */
+	if (buffered < 8)
+		return KP_FRAME_INCOMPLETE;
+	evbuffer_copyout(in, b, 8);
+	*correlation_id = (int32_t)((uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7]);
+	*whole = buffered - 4 >= (size_t)*frame_size;
+	return KP_FRAME_OK;
+}
+
+void kp_peek_release(struct kp_peek *p)
+{
+	free(p->heap);
+	p->heap = NULL;
+}

@@ -1,0 +1,43 @@
+/*
+ * peek: the hot-path look at a connection's input. Reads the frame size and
+ * the request header (or a response's correlation id) straight from an
+ * evbuffer, copying only header bytes: the body is never pulled up or moved,
+ * so a pass-through frame can then be moved to the other side untouched.
+ */
+#ifndef KP_PEEK_H
+#define KP_PEEK_H
+
+#include <event2/buffer.h>
+
+#include "header.h"
+
+/* Header bytes are copied into this; a header longer than it (a client id
+ * of thousands of bytes) is still parsed, from a heap copy. */
+#define KP_PEEK_SCRATCH 256
+
+struct kp_peek {
+	int32_t frame_size;           /* body size, without the 4 size bytes */
+	bool whole;                   /* all 4 + frame_size bytes are buffered */
+	struct kp_request_header req; /* spans point into scratch (or heap) */
+	uint8_t scratch[KP_PEEK_SCRATCH];
+	uint8_t *heap;        /* freed by kp_peek_release() */
+	struct kp_cursor err; /* on KP_FRAME_MALFORMED from a bad header: what and where */
+};
+
+/*
+ * KP_FRAME_OK: the request header is parsed; p->whole says whether the whole
+ * frame is buffered (a large frame can be forwarded as it arrives).
+ * KP_FRAME_INCOMPLETE: wait for more bytes (frame_size is set once known).
+ * KP_FRAME_MALFORMED: size < 0 or > max_frame, or a header that cannot be
+ * parsed (p->err says where); the connection should be closed.
+ */
+enum kp_frame_status kp_peek_request(struct evbuffer *in, int64_t max_frame, struct kp_peek *p);
+
+/* Frame size and correlation id of the response at the front of in, as soon
+ * as its first 8 bytes are there; *whole says whether all of it is. */
+enum kp_frame_status kp_peek_response(struct evbuffer *in, int64_t max_frame, int32_t *frame_size,
+                                      int32_t *correlation_id, bool *whole);
+
+void kp_peek_release(struct kp_peek *p);
+
+#endif
