@@ -11,4 +11,149 @@
 extern const struct kp_schema kp_api_versions_request;
 extern const struct kp_schema kp_api_versions_response;
 
+/* Metadata (metadata.c) */
+extern const struct kp_schema kp_metadata_request;
+extern const struct kp_schema kp_metadata_response;
+
+/*
+ * Indexes of the Metadata fields routing code reads or rewrites (in
+ * kp_struct.v[]). The broker rewrite decodes only the first
+ * KP_METADATA_RESPONSE_PREFIX fields (ThrottleTimeMs, Brokers) and references
+ * the rest of the message unchanged.
+ */
+enum kp_metadata_field {
+	KP_METADATA_RESPONSE_THROTTLE_TIME_MS = 0,
+	KP_METADATA_RESPONSE_BROKERS = 1,
+	KP_METADATA_RESPONSE_PREFIX = 2,
+	KP_METADATA_RESPONSE_CLUSTER_ID = 2,
+	KP_METADATA_RESPONSE_CONTROLLER_ID = 3,
+	KP_METADATA_RESPONSE_TOPICS = 4,
+	KP_METADATA_RESPONSE_ERROR_CODE = 6,
+
+	KP_METADATA_BROKER_NODE_ID = 0,
+	KP_METADATA_BROKER_HOST = 1,
+	KP_METADATA_BROKER_PORT = 2,
+	KP_METADATA_BROKER_RACK = 3,
+
+	KP_METADATA_TOPIC_ERROR_CODE = 0,
+	KP_METADATA_TOPIC_NAME = 1,
+	KP_METADATA_TOPIC_TOPIC_ID = 2,
+	KP_METADATA_TOPIC_PARTITIONS = 4,
+
+	KP_METADATA_PARTITION_ERROR_CODE = 0,
+	KP_METADATA_PARTITION_PARTITION_INDEX = 1,
+	KP_METADATA_PARTITION_LEADER_ID = 2,
+	KP_METADATA_PARTITION_LEADER_EPOCH = 3,
+	KP_METADATA_PARTITION_REPLICA_NODES = 4,
+	KP_METADATA_PARTITION_ISR_NODES = 5,
+	KP_METADATA_PARTITION_OFFLINE_REPLICAS = 6,
+};
+
+/* FindCoordinator (findcoordinator.c) */
+extern const struct kp_schema kp_find_coordinator_request;
+extern const struct kp_schema kp_find_coordinator_response;
+
+/* FindCoordinator response fields that carry an address (v0-3 top level, v4+ per Coordinator). */
+enum kp_find_coordinator_field {
+	KP_FIND_COORDINATOR_RESPONSE_NODE_ID = 3, /* v0-3 */
+	KP_FIND_COORDINATOR_RESPONSE_HOST = 4,
+	KP_FIND_COORDINATOR_RESPONSE_PORT = 5,
+	KP_FIND_COORDINATOR_RESPONSE_COORDINATORS = 6, /* v4+ */
+	KP_FIND_COORDINATOR_COORDINATOR_NODE_ID = 1,
+	KP_FIND_COORDINATOR_COORDINATOR_HOST = 2,
+	KP_FIND_COORDINATOR_COORDINATOR_PORT = 3,
+};
+
+/* DescribeCluster (describecluster.c) */
+extern const struct kp_schema kp_describe_cluster_request;
+extern const struct kp_schema kp_describe_cluster_response;
+
+/* DescribeCluster response fields that carry addresses. */
+enum kp_describe_cluster_field {
+	KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID = 5,
+	KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS = 6,
+	KP_DESCRIBE_CLUSTER_BROKER_BROKER_ID = 0,
+	KP_DESCRIBE_CLUSTER_BROKER_HOST = 1,
+	KP_DESCRIBE_CLUSTER_BROKER_PORT = 2,
+	KP_DESCRIBE_CLUSTER_BROKER_RACK = 3,
+};
+
+/* Produce (produce.c) */
+extern const struct kp_schema kp_produce_request;
+extern const struct kp_schema kp_produce_response;
+
+/* Indexes into the struct named in each comment (checked in test_produce.c). */
+enum kp_produce_field {
+	/* ProduceRequest */
+	KP_PRODUCE_REQ_TRANSACTIONAL_ID = 0,
+	KP_PRODUCE_REQ_ACKS = 1,
+	KP_PRODUCE_REQ_TOPIC_DATA = 3,
+	/* TopicProduceData */
+	KP_PRODUCE_TOPIC_NAME = 0,     /* v0-12 */
+	KP_PRODUCE_TOPIC_TOPIC_ID = 1, /* v13+ */
+	KP_PRODUCE_TOPIC_PARTITION_DATA = 2,
+	/* PartitionProduceData */
+	KP_PRODUCE_PART_INDEX = 0,
+	KP_PRODUCE_PART_RECORDS = 1,
+	/* ProduceResponse */
+	KP_PRODUCE_RESP_RESPONSES = 0,
+	KP_PRODUCE_RESP_NODE_ENDPOINTS = 2, /* tagged, v10+ */
+	/* TopicProduceResponse */
+	KP_PRODUCE_RESP_TOPIC_PARTITION_RESPONSES = 2,
+	/* PartitionProduceResponse */
+	KP_PRODUCE_RESP_PART_INDEX = 0,
+	KP_PRODUCE_RESP_PART_ERROR_CODE = 1,
+	KP_PRODUCE_RESP_PART_CURRENT_LEADER = 7, /* tagged, v10+ */
+	/* LeaderIdAndEpoch */
+	KP_PRODUCE_LEADER_ID = 0,
+	KP_PRODUCE_LEADER_EPOCH = 1,
+	/* NodeEndpoint */
+	KP_PRODUCE_ENDPOINT_NODE_ID = 0,
+	KP_PRODUCE_ENDPOINT_HOST = 1,
+	KP_PRODUCE_ENDPOINT_PORT = 2,
+	KP_PRODUCE_ENDPOINT_RACK = 3,
+};
+
+/* Fetch (fetch.c) */
+extern const struct kp_schema kp_fetch_request;
+extern const struct kp_schema kp_fetch_response;
+
+/* Indexes into the struct named in each comment (checked in test_fetch.c). */
+enum kp_fetch_field {
+	/* FetchRequest */
+	KP_FETCH_REQ_REPLICA_ID = 1,    /* v0-14 */
+	KP_FETCH_REQ_REPLICA_STATE = 2, /* tagged, v15+ */
+	KP_FETCH_REQ_SESSION_ID = 7,
+	KP_FETCH_REQ_SESSION_EPOCH = 8,
+	KP_FETCH_REQ_TOPICS = 9,
+	KP_FETCH_REQ_RACK_ID = 11, /* v11+ */
+	/* ReplicaState */
+	KP_FETCH_REPLICA_STATE_REPLICA_ID = 0,
+	/* FetchTopic */
+	KP_FETCH_TOPIC_TOPIC = 0,    /* v0-12 */
+	KP_FETCH_TOPIC_TOPIC_ID = 1, /* v13+ */
+	KP_FETCH_TOPIC_PARTITIONS = 2,
+	/* FetchPartition */
+	KP_FETCH_PART_PARTITION = 0,
+	/* FetchResponse */
+	KP_FETCH_RESP_RESPONSES = 3,
+	KP_FETCH_RESP_NODE_ENDPOINTS = 4, /* tagged, v16+ */
+	/* FetchableTopicResponse */
+	KP_FETCH_RESP_TOPIC_PARTITIONS = 2,
+	/* PartitionData */
+	KP_FETCH_RESP_PART_PARTITION_INDEX = 0,
+	KP_FETCH_RESP_PART_ERROR_CODE = 1,
+	KP_FETCH_RESP_PART_CURRENT_LEADER = 6,         /* tagged, v12+ */
+	KP_FETCH_RESP_PART_PREFERRED_READ_REPLICA = 9, /* v11+ */
+	KP_FETCH_RESP_PART_RECORDS = 10,
+	/* LeaderIdAndEpoch */
+	KP_FETCH_LEADER_ID = 0,
+	KP_FETCH_LEADER_EPOCH = 1,
+	/* NodeEndpoint */
+	KP_FETCH_ENDPOINT_NODE_ID = 0,
+	KP_FETCH_ENDPOINT_HOST = 1,
+	KP_FETCH_ENDPOINT_PORT = 2,
+	KP_FETCH_ENDPOINT_RACK = 3,
+};
+
 #endif

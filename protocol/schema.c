@@ -79,6 +79,7 @@ struct kp_struct *kp_struct_new(struct kp_arena *a, const struct kp_schema *s, i
 	if (!st)
 		return NULL;
 	st->schema = s;
+	st->complete = s->nfields;
 	for (int i = 0; i < s->nfields; i++) {
 		kp_set_default(&st->v[i], &s->fields[i]);
 		st->v[i].present = s->fields[i].tag < 0 && ver >= s->fields[i].since && ver <= s->fields[i].until;
@@ -213,6 +214,7 @@ struct kp_struct *kp_decode(struct kp_arena *a, struct kp_cursor *c, const struc
 	}
 	if (limit < 0 && flexible)
 		kp_decode_tags(a, c, st, ver);
+	st->complete = (uint16_t)(limit < 0 ? s->nfields : n);
 	return kp_cursor_ok(c) ? st : NULL;
 }
 
@@ -306,13 +308,15 @@ void kp_encode(struct kp_writer *w, const struct kp_struct *st, int16_t ver, boo
 {
 	const struct kp_schema *s = st->schema;
 	int n = limit < 0 || limit > s->nfields ? s->nfields : limit;
+	if (n > st->complete)
+		n = st->complete; /* never invent the fields a prefix decode skipped */
 	for (int i = 0; i < n; i++) {
 		const struct kp_field *f = &s->fields[i];
 		if (f->tag >= 0 || ver < f->since || ver > f->until)
 			continue;
 		kp_encode_value(w, f, f->type, &st->v[i], ver, flexible);
 	}
-	if (limit < 0 && flexible)
+	if (limit < 0 && flexible && st->complete == s->nfields)
 		kp_encode_tags(w, st, ver);
 }
 

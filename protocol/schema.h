@@ -90,6 +90,17 @@ struct kp_schema {
 	{                                                                                                              \
 		.name = n, .type = t, .since = s, .until = u, .null_since = ns, .tag = -1                              \
 	}
+/* A nullable string whose default (absent, or in a new struct) is null. */
+#define KP_NULL_STRING(n, s, ns)                                                                                       \
+	{                                                                                                              \
+		.name = n, .type = KP_STRING, .since = s, .until = KP_VMAX, .null_since = ns, .tag = -1,               \
+		.flags = KP_F_DEFAULT_NULL                                                                             \
+	}
+#define KP_TAGGED_NULL_STRING(n, s, tg)                                                                                \
+	{                                                                                                              \
+		.name = n, .type = KP_STRING, .since = s, .until = KP_VMAX, .null_since = s, .tag = tg,                \
+		.flags = KP_F_DEFAULT_NULL                                                                             \
+	}
 #define KP_ARRAY_OF(n, e, s, u)                                                                                        \
 	{                                                                                                              \
 		.name = n, .type = KP_ARRAY, .elem = e, .since = s, .until = u, .null_since = -1, .tag = -1            \
@@ -143,6 +154,7 @@ struct kp_raw_tag {
 
 struct kp_struct {
 	const struct kp_schema *schema;
+	uint16_t complete;          /* fields that hold real values: all, or the prefix kp_decode() read */
 	struct kp_raw_tag *unknown; /* unknown tagged fields, in input order (ascending) */
 	uint32_t unknown_cnt;
 	struct kp_value v[]; /* one per schema field */
@@ -157,7 +169,8 @@ struct kp_struct {
 struct kp_struct *kp_decode(struct kp_arena *a, struct kp_cursor *c, const struct kp_schema *s, int16_t ver,
                             bool flexible, int limit);
 
-/* Encodes st at version ver (the first `limit` fields, -1: all). */
+/* Encodes st at version ver (the first `limit` fields, -1: all). A struct from
+ * a prefix decode encodes only that prefix, whatever limit says. */
 void kp_encode(struct kp_writer *w, const struct kp_struct *st, int16_t ver, bool flexible, int limit);
 
 /* A struct of schema s with every field at its default. */

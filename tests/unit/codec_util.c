@@ -127,3 +127,26 @@ void check_corruptions(bool request, int16_t api, int16_t version, const uint8_t
 	}
 	free(buf);
 }
+
+struct kp_struct *item(const struct kp_value *v, int32_t i)
+{
+	cr_assert(i < v->a.cnt, "item %d of %d", i, v->a.cnt);
+	return v->a.items[i].st;
+}
+
+bool span_is(struct kp_span s, const char *text)
+{
+	return s.len == (int32_t)strlen(text) && memcmp(s.ptr, text, (size_t)s.len) == 0;
+}
+
+const struct kp_schema *sub(const struct kp_schema *s, int idx)
+{
+	return s->fields[idx].sub;
+}
+
+const struct kp_value *field(const struct kp_struct *st, const char *name)
+{
+	int i = kp_field_index(st->schema, name);
+	cr_assert_geq(i, 0, "%s has no field %s", st->schema->name, name);
+	return &st->v[i];
+}

@@ -29,4 +29,16 @@ void check_truncations(bool request, int16_t api, int16_t version, const uint8_t
 /* Overwrites every 1/2/4-byte window with hostile lengths (-2, 0x7fffffff, 0xff..): no crash. */
 void check_corruptions(bool request, int16_t api, int16_t version, const uint8_t *body, size_t len);
 
+/* Item i of an array of structs (asserts it exists). */
+struct kp_struct *item(const struct kp_value *v, int32_t i);
+
+/* Whether a span holds exactly text. */
+bool span_is(struct kp_span s, const char *text);
+
+/* The sub-struct schema of field idx. */
+const struct kp_schema *sub(const struct kp_schema *s, int idx);
+
+/* The value of a field by Kafka name (asserts the field exists). */
+const struct kp_value *field(const struct kp_struct *st, const char *name);
+
 #endif
