@@ -70,7 +70,7 @@ build: deps $(BUILD)/build.ninja
 # Fails when a suite fails or runs no test.
 test: build
 	$(MAKE) --no-print-directory test-unit test-asan test-integration
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 	@echo "make test: all suites passed"
 
 test-unit:
