@@ -93,6 +93,7 @@ fuzz: deps-apt
 		-Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(BUILD_FUZZ)
 	@for t in $(BUILD_FUZZ)/tests/fuzz/fuzz_*; do \
+		[ -f "$$t" ] && [ -x "$$t" ] || continue; \
 		name=$${t##*/fuzz_}; work=$(BUILD_FUZZ)/corpus-$$name; mkdir -p $$work; \
 		echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
 		$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work tests/fuzz/corpus/$$name 2>$$work.log \

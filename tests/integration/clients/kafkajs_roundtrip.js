@@ -1,0 +1,87 @@
+// KafkaJS: produce records with acks=-1, then read them back in a consumer group.
+//
+//   NODE_PATH=<node_modules> node kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S
+//
+// INPUT: KEY<TAB>VALUE lines to produce in order ("-" for none). Consumed
+// records go to stdout as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines; KafkaJS
+// logs go to stderr. Exit codes: 0 ok, 3 produce failed, 4 too few records in time.
+'use strict';
+const fs = require('fs');
+const { Kafka, logLevel, Partitioners } = require('kafkajs');
+
+const [bootstrap, topic, group, input, expectedArg, timeoutArg] = process.argv.slice(2);
+if (!timeoutArg) {
+  process.stderr.write('usage: kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S\n');
+  process.exit(2);
+}
+const expected = Number(expectedArg);
+const deadline = Date.now() + Number(timeoutArg) * 1000;
+setTimeout(() => {
+  process.stderr.write(`kafkajs_roundtrip: no result within ${timeoutArg}s\n`);
+  process.exit(4);
+}, Number(timeoutArg) * 1000).unref();
+
+const stderrLogger = () => ({ namespace, level, label, log }) => {
+  process.stderr.write(`${label} [${namespace}] ${log.message} ${JSON.stringify(log)}\n`);
+};
+
+async function main() {
+  const kafka = new Kafka({
+    clientId: 'kstretch-tests-kafkajs',
+    brokers: bootstrap.split(','),
+    logLevel: logLevel.WARN,
+    logCreator: stderrLogger,
+    retry: { retries: 5, initialRetryTime: 100 },
+  });
+  process.stderr.write(`client-version: kafkajs ${require('kafkajs/package.json').version}\n`);
+
+  if (input !== '-') {
+    const records = fs.readFileSync(input, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => {
+      const tab = l.indexOf('\t');
+      return { key: l.slice(0, tab), value: l.slice(tab + 1) };
+    });
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    try {
+      for (let i = 0; i < records.length; i += 1000) {
+        await producer.send({ topic, acks: -1, messages: records.slice(i, i + 1000) });
+      }
+    } catch (e) {
+      process.stderr.write(`produce failed: ${e.stack || e}\n`);
+      await producer.disconnect();
+      return 3;
+    }
+    await producer.disconnect();
+  }
+
+  const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const out = [];
+  let resolveDone;
+  const done = new Promise((resolve) => { resolveDone = resolve; });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      for (const m of batch.messages) {
+        out.push(`${batch.partition}\t${m.offset}\t${m.key.toString()}\t${m.value.toString()}\n`);
+      }
+      if (out.length >= expected) resolveDone();
+    },
+  });
+  const timer = setInterval(() => { if (Date.now() > deadline - 2000) resolveDone(); }, 100);
+  await done;
+  clearInterval(timer);
+  await consumer.disconnect();
+  process.stdout.write(out.join(''));
+  if (out.length < expected) {
+    process.stderr.write(`read ${out.length} of ${expected} records before the deadline\n`);
+    return 4;
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.stdout.write('', () => process.exit(code)),
+  (e) => { process.stderr.write(`kafkajs_roundtrip: ${e.stack || e}\n`); process.exit(1); },
+);

@@ -1,0 +1,485 @@
+"""A tiny Kafka wire client for tests: just enough to ask a broker (or
+kstretch) for Metadata v12, FindCoordinator v0-3 and ApiVersions v0-2, and
+to read the answers field by field.
+
+Written from the message definitions in Apache Kafka's
+clients/src/main/resources/common/message/*.json. Decoding is bounds-checked:
+a short buffer raises Truncated, an impossible value raises Malformed, and no
+count is trusted before the bytes behind it are known to exist.
+"""
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+API_PRODUCE = 0
+API_FETCH = 1
+API_METADATA = 3
+API_FIND_COORDINATOR = 10
+API_API_VERSIONS = 18
+
+# First flexible version of each API this module speaks (header v2 / v1 from there on).
+FIRST_FLEXIBLE = {API_METADATA: 9, API_FIND_COORDINATOR: 3, API_API_VERSIONS: 3}
+
+MAX_FRAME_BYTES = 64 << 20
+ZERO_UUID = bytes(16)
+
+
+class WireError(ValueError):
+    pass
+
+
+class Truncated(WireError):
+    """The buffer ends before the field does."""
+
+
+class Malformed(WireError):
+    """The bytes are there but cannot be a valid field."""
+
+
+# ---------------------------------------------------------------- reading
+
+class Reader:
+    def __init__(self, data, offset=0):
+        self.data = bytes(data)
+        self.pos = offset
+
+    @property
+    def remaining(self):
+        return len(self.data) - self.pos
+
+    def take(self, n, what="bytes"):
+        if n < 0:
+            raise Malformed(f"{what}: negative length {n} at offset {self.pos}")
+        if n > self.remaining:
+            raise Truncated(f"{what}: need {n} bytes at offset {self.pos}, {self.remaining} left")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def _unpack(self, fmt, n, what):
+        return struct.unpack(fmt, self.take(n, what))[0]
+
+    def int8(self, what="int8"):
+        return self._unpack(">b", 1, what)
+
+    def int16(self, what="int16"):
+        return self._unpack(">h", 2, what)
+
+    def int32(self, what="int32"):
+        return self._unpack(">i", 4, what)
+
+    def int64(self, what="int64"):
+        return self._unpack(">q", 8, what)
+
+    def boolean(self, what="bool"):
+        v = self._unpack(">B", 1, what)
+        if v > 1:
+            raise Malformed(f"{what}: bool byte {v} at offset {self.pos - 1}")
+        return v == 1
+
+    def uuid(self, what="uuid"):
+        return self.take(16, what)
+
+    def uvarint(self, what="uvarint"):
+        value = 0
+        for i in range(5):  # at most 5 bytes for 32 bits
+            b = self._unpack(">B", 1, what)
+            if i == 4 and b > 0x0F:
+                raise Malformed(f"{what}: unsigned varint overflows 32 bits at offset {self.pos - 1}")
+            value |= (b & 0x7F) << (7 * i)
+            if not b & 0x80:
+                return value
+        raise Malformed(f"{what}: unsigned varint longer than 5 bytes at offset {self.pos - 1}")
+
+    def _text(self, raw, what):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise Malformed(f"{what}: not UTF-8 ({e})") from None
+
+    def string(self, nullable=False, what="string"):
+        n = self.int16(what)
+        if n == -1 and nullable:
+            return None
+        if n < 0:
+            raise Malformed(f"{what}: length {n} at offset {self.pos - 2}")
+        return self._text(self.take(n, what), what)
+
+    def compact_string(self, nullable=False, what="compact string"):
+        n = self.uvarint(what)
+        if n == 0:
+            if nullable:
+                return None
+            raise Malformed(f"{what}: null in a non-nullable field at offset {self.pos - 1}")
+        return self._text(self.take(n - 1, what), what)
+
+    def _count(self, n, min_item_bytes, what):
+        # Never trust a count: the items must fit in what is left.
+        if n * min_item_bytes > self.remaining:
+            raise Truncated(f"{what}: {n} items of >= {min_item_bytes} bytes, {self.remaining} bytes left")
+        return n
+
+    def array(self, read_item, min_item_bytes=1, nullable=False, what="array"):
+        n = self.int32(what)
+        if n == -1 and nullable:
+            return None
+        if n < 0:
+            raise Malformed(f"{what}: count {n} at offset {self.pos - 4}")
+        return [read_item() for _ in range(self._count(n, min_item_bytes, what))]
+
+    def compact_array(self, read_item, min_item_bytes=1, nullable=False, what="compact array"):
+        n = self.uvarint(what)
+        if n == 0:
+            if nullable:
+                return None
+            raise Malformed(f"{what}: null in a non-nullable array at offset {self.pos - 1}")
+        return [read_item() for _ in range(self._count(n - 1, min_item_bytes, what))]
+
+    def compact_int32_array(self, what="int32 array"):
+        return self.compact_array(lambda: self.int32(what), 4, what=what)
+
+    def tagged_fields(self, what="tagged fields"):
+        """{tag: raw bytes}; unknown tags are kept, not interpreted."""
+        n = self._count(self.uvarint(what), 2, what)
+        tags = {}
+        last = -1
+        for _ in range(n):
+            tag = self.uvarint(what)
+            if tag <= last:
+                raise Malformed(f"{what}: tag {tag} after tag {last}")
+            last = tag
+            tags[tag] = self.take(self.uvarint(what), what)
+        return tags
+
+    def end(self, strict, what="message"):
+        """Bytes left after the last field: an error when strict, else their count."""
+        if strict and self.remaining:
+            raise Malformed(f"{what}: {self.remaining} trailing bytes at offset {self.pos}")
+        return self.remaining
+
+
+# ---------------------------------------------------------------- writing
+
+class Writer:
+    def __init__(self):
+        self.buf = bytearray()
+
+    def bytes(self):
+        return bytes(self.buf)
+
+    def raw(self, b):
+        self.buf += b
+        return self
+
+    def int8(self, v):
+        return self.raw(struct.pack(">b", v))
+
+    def int16(self, v):
+        return self.raw(struct.pack(">h", v))
+
+    def int32(self, v):
+        return self.raw(struct.pack(">i", v))
+
+    def boolean(self, v):
+        return self.raw(b"\x01" if v else b"\x00")
+
+    def uuid(self, v):
+        assert len(v) == 16
+        return self.raw(v)
+
+    def uvarint(self, v):
+        assert 0 <= v < 1 << 32
+        while v >= 0x80:
+            self.buf.append((v & 0x7F) | 0x80)
+            v >>= 7
+        self.buf.append(v)
+        return self
+
+    def string(self, s):
+        if s is None:
+            return self.int16(-1)
+        b = s.encode()
+        return self.int16(len(b)).raw(b)
+
+    def compact_string(self, s):
+        if s is None:
+            return self.uvarint(0)
+        b = s.encode()
+        return self.uvarint(len(b) + 1).raw(b)
+
+    def compact_array_len(self, items):
+        return self.uvarint(0 if items is None else len(items) + 1)
+
+    def empty_tags(self):
+        return self.uvarint(0)
+
+
+def is_flexible(api_key, api_version):
+    first = FIRST_FLEXIBLE.get(api_key)
+    return first is not None and api_version >= first
+
+
+def encode_request(api_key, api_version, correlation_id, body, client_id="kstretch-tests"):
+    """A whole request frame: size, header (v1, or v2 for flexible versions), body."""
+    w = Writer().int16(api_key).int16(api_version).int32(correlation_id).string(client_id)
+    if is_flexible(api_key, api_version):
+        w.empty_tags()
+    payload = w.bytes() + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def decode_response_header(r, api_key, api_version):
+    """Reads the response header; returns the correlation id. ApiVersions
+    always answers with header v0, even in flexible versions."""
+    corr = r.int32("correlation_id")
+    if is_flexible(api_key, api_version) and api_key != API_API_VERSIONS:
+        r.tagged_fields("response header tags")
+    return corr
+
+
+# ---------------------------------------------------------------- Metadata v12
+
+@dataclass
+class MetadataBroker:
+    node_id: int
+    host: str
+    port: int
+    rack: Optional[str]
+
+
+@dataclass
+class MetadataPartition:
+    error_code: int
+    partition_index: int
+    leader_id: int
+    leader_epoch: int
+    replica_nodes: List[int]
+    isr_nodes: List[int]
+    offline_replicas: List[int]
+
+
+@dataclass
+class MetadataTopic:
+    error_code: int
+    name: Optional[str]
+    topic_id: bytes
+    is_internal: bool
+    partitions: List[MetadataPartition]
+    topic_authorized_operations: int
+
+
+@dataclass
+class MetadataResponse:
+    throttle_time_ms: int
+    brokers: List[MetadataBroker]
+    cluster_id: Optional[str]
+    controller_id: int
+    topics: List[MetadataTopic] = field(default_factory=list)
+    # Bytes after the last field. librdkafka 2.12's mock writes the response's
+    # top-level tagged fields twice in Metadata v9+, so it sends one extra 0x00.
+    trailing_bytes: int = 0
+
+    def broker(self, node_id):
+        for b in self.brokers:
+            if b.node_id == node_id:
+                return b
+        raise KeyError(node_id)
+
+    def topic(self, name):
+        for t in self.topics:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+def metadata_request_v12(topics=None, allow_auto_topic_creation=False, include_topic_authorized_operations=False):
+    """Body of MetadataRequest v12. topics=None asks for all topics (null array)."""
+    w = Writer()
+    w.compact_array_len(topics)
+    for name in topics or ():
+        w.uuid(ZERO_UUID).compact_string(name).empty_tags()  # TopicId (v10+), Name (nullable v10+)
+    w.boolean(allow_auto_topic_creation)
+    # IncludeClusterAuthorizedOperations exists only in v8-10.
+    w.boolean(include_topic_authorized_operations)
+    w.empty_tags()
+    return w.bytes()
+
+
+def _metadata_partition(r):
+    p = MetadataPartition(
+        error_code=r.int16("partition error_code"),
+        partition_index=r.int32("partition_index"),
+        leader_id=r.int32("leader_id"),
+        leader_epoch=r.int32("leader_epoch"),
+        replica_nodes=r.compact_int32_array("replica_nodes"),
+        isr_nodes=r.compact_int32_array("isr_nodes"),
+        offline_replicas=r.compact_int32_array("offline_replicas"),
+    )
+    r.tagged_fields("partition tags")
+    return p
+
+
+def _metadata_topic(r):
+    error_code = r.int16("topic error_code")
+    name = r.compact_string(nullable=True, what="topic name")  # nullable from v12
+    topic_id = r.uuid("topic_id")
+    is_internal = r.boolean("is_internal")
+    partitions = r.compact_array(lambda: _metadata_partition(r), 2 + 4 * 3 + 3 + 1, what="partitions")
+    ops = r.int32("topic_authorized_operations")
+    r.tagged_fields("topic tags")
+    return MetadataTopic(error_code, name, topic_id, is_internal, partitions, ops)
+
+
+def _metadata_broker(r):
+    b = MetadataBroker(
+        node_id=r.int32("node_id"),
+        host=r.compact_string(what="host"),
+        port=r.int32("port"),
+        rack=r.compact_string(nullable=True, what="rack"),
+    )
+    r.tagged_fields("broker tags")
+    return b
+
+
+def decode_metadata_response_v12(body, strict=False):
+    """MetadataResponse v12 body (after the response header). Trailing bytes
+    are counted, as Kafka clients ignore them, or rejected when strict."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    throttle = r.int32("throttle_time_ms")
+    brokers = r.compact_array(lambda: _metadata_broker(r), 4 + 1 + 4 + 1 + 1, what="brokers")
+    cluster_id = r.compact_string(nullable=True, what="cluster_id")
+    controller_id = r.int32("controller_id")
+    topics = r.compact_array(lambda: _metadata_topic(r), 2 + 1 + 16 + 1 + 1 + 4 + 1, what="topics")
+    # ClusterAuthorizedOperations exists only in v8-10.
+    r.tagged_fields("response tags")
+    trailing = r.end(strict, "MetadataResponse v12")
+    return MetadataResponse(throttle, brokers, cluster_id, controller_id, topics, trailing)
+
+
+# ---------------------------------------------------------------- FindCoordinator v0-3
+
+@dataclass
+class FindCoordinatorResponse:
+    throttle_time_ms: int
+    error_code: int
+    error_message: Optional[str]
+    node_id: int
+    host: str
+    port: int
+
+
+def find_coordinator_request(version, key, key_type=0):
+    """Body of FindCoordinatorRequest v0-3 (v4+ batches keys; not spoken here)."""
+    assert 0 <= version <= 3
+    w = Writer()
+    if version >= 3:
+        w.compact_string(key).int8(key_type).empty_tags()
+    else:
+        w.string(key)
+        if version >= 1:
+            w.int8(key_type)
+    return w.bytes()
+
+
+def decode_find_coordinator_response(version, body, strict=True):
+    r = body if isinstance(body, Reader) else Reader(body)
+    flexible = version >= 3
+    throttle = r.int32("throttle_time_ms") if version >= 1 else 0
+    error_code = r.int16("error_code")
+    message = None
+    if version >= 1:
+        message = (r.compact_string(nullable=True, what="error_message") if flexible
+                   else r.string(nullable=True, what="error_message"))
+    node_id = r.int32("node_id")
+    # The mock answers an error with a null host, as some brokers do.
+    host = r.compact_string(nullable=True, what="host") if flexible else r.string(nullable=True, what="host")
+    port = r.int32("port")
+    if flexible:
+        r.tagged_fields("response tags")
+    r.end(strict, f"FindCoordinatorResponse v{version}")
+    return FindCoordinatorResponse(throttle, error_code, message, node_id, host, port)
+
+
+# ---------------------------------------------------------------- ApiVersions v0-2
+
+@dataclass
+class ApiVersionsResponse:
+    error_code: int
+    api_keys: dict  # api_key -> (min_version, max_version)
+    throttle_time_ms: int
+
+
+def decode_api_versions_response(version, body, strict=True):
+    r = body if isinstance(body, Reader) else Reader(body)
+    error_code = r.int16("error_code")
+    keys = r.array(lambda: (r.int16("api_key"), r.int16("min_version"), r.int16("max_version")), 6,
+                   what="api_keys")
+    throttle = r.int32("throttle_time_ms") if version >= 1 else 0
+    r.end(strict, f"ApiVersionsResponse v{version}")
+    return ApiVersionsResponse(error_code, {k: (lo, hi) for k, lo, hi in keys}, throttle)
+
+
+# ---------------------------------------------------------------- connection
+
+class Connection:
+    """One blocking TCP connection to a broker; every socket operation times out."""
+
+    def __init__(self, host, port, timeout=10.0, client_id="kstretch-tests"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.client_id = client_id
+        self._corr = 0
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _recv_exact(self, n):
+        chunks = []
+        while n:
+            b = self.sock.recv(min(n, 1 << 20))
+            if not b:
+                raise ConnectionError(f"connection closed with {n} bytes of the response still to come")
+            chunks.append(b)
+            n -= len(b)
+        return b"".join(chunks)
+
+    def read_frame(self):
+        (size,) = struct.unpack(">i", self._recv_exact(4))
+        if not 0 <= size <= MAX_FRAME_BYTES:
+            raise Malformed(f"response frame size {size}")
+        return self._recv_exact(size)
+
+    def request(self, api_key, api_version, body):
+        """Sends one request and returns a Reader on the response body."""
+        self._corr += 1
+        corr = self._corr
+        self.sock.sendall(encode_request(api_key, api_version, corr, body, self.client_id))
+        r = Reader(self.read_frame())
+        got = decode_response_header(r, api_key, api_version)
+        if got != corr:
+            raise Malformed(f"response correlation id {got}, expected {corr}")
+        return r
+
+    def metadata_v12(self, topics=None, allow_auto_topic_creation=False):
+        r = self.request(API_METADATA, 12, metadata_request_v12(topics, allow_auto_topic_creation))
+        return decode_metadata_response_v12(r)
+
+    def find_coordinator(self, key, version=3, key_type=0):
+        r = self.request(API_FIND_COORDINATOR, version, find_coordinator_request(version, key, key_type))
+        return decode_find_coordinator_response(version, r)
+
+    def api_versions(self, version=2):
+        r = self.request(API_API_VERSIONS, version, b"")
+        return decode_api_versions_response(version, r)
+
+
+def metadata_v12(host, port, topics=None, timeout=10.0):
+    with Connection(host, port, timeout) as c:
+        return c.metadata_v12(topics)
