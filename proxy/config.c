@@ -470,6 +470,12 @@ static const struct kx_config_key kx_keys[] = {
      "largest request or response accepted, checked before allocating"},
     {"max.inflight.requests", "1000", kx_parse_int, kx_print_int, KX_FIELD(max_inflight_requests), 1, 100000, NULL,
      "requests a client connection may have awaiting responses"},
+    {"connect.timeout.ms", "10000", kx_parse_int, kx_print_int, KX_FIELD(connect_timeout_ms), 1, 3600000, NULL,
+     "upstream connect timeout"},
+    {"idle.timeout.ms", "540000", kx_parse_int, kx_print_int, KX_FIELD(idle_timeout_ms), 1, 86400000, NULL,
+     "close a client connection that sends nothing for this long (Kafka's connections.max.idle.ms)"},
+    {"shutdown.drain.ms", "5000", kx_parse_int, kx_print_int, KX_FIELD(shutdown_drain_ms), 0, 600000, NULL,
+     "on SIGTERM, how long in-flight requests may take to finish"},
     {"log.level", "info", kx_parse_enum, kx_print_enum, KX_FIELD(log_level), 0, 0, kx_level_names,
      "error, warn, info or debug"},
 };

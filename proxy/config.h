@@ -62,6 +62,9 @@ struct kx_config {
 	struct kx_hostport admin_listen;
 	int64_t max_frame_bytes;
 	int max_inflight_requests;
+	int connect_timeout_ms;
+	int idle_timeout_ms;
+	int shutdown_drain_ms;
 	enum kx_log_level log_level;
 
 	bool is_set[32]; /* per table entry: set by a file or a flag */

@@ -1,9 +1,10 @@
 /*
  * kstretch: Kafka wire-protocol proxy for stretched clusters.
  *
- * This build loads and validates its configuration, logs it, and runs its
- * event loop until SIGTERM or SIGINT. Forwarding (mapped mode) arrives with
- * the proxy issue; until then it says so rather than pretend.
+ * Mapped mode: learn the brokers from a bootstrap server, open one listener
+ * per broker (and the bootstrap listener) on every worker, and forward each
+ * client connection to the broker its listener maps to (session.h). SIGTERM
+ * or SIGINT: stop accepting, drain in-flight requests, exit 0.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,11 +13,16 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/crypto.h>
 #include <xxhash.h>
 
+#include "bootstrap.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "topology.h"
+#include "worker.h"
 
 #define KX_EXIT_CONFIG 2
 
@@ -35,57 +41,112 @@ static void kx_usage(FILE *out)
 	kx_config_print_help(out);
 }
 
+static volatile sig_atomic_t kx_stop_requested;
+
+static void kx_on_signal_flag(int sig)
+{
+	(void)sig;
+	kx_stop_requested = 1;
+}
+
 static void kx_on_signal(evutil_socket_t sig, short events, void *arg)
 {
 	struct event_base *base = arg;
 	(void)events;
-	kx_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	kx_info("received %s: closing listeners, draining in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	event_base_loopbreak(base);
+}
+
+static struct kx_worker *kx_workers;
+static long kx_worker_cnt;
+
+static void kx_on_topology(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < kx_worker_cnt; i++)
+		kx_worker_notify_topology(&kx_workers[i]);
 }
 
 static int kx_run(const struct kx_config *cfg)
 {
-	struct event_base *base;
-	struct event *ev_term, *ev_int;
 	long workers = cfg->workers ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
-	char bootstrap[KX_HOST_MAX + 16];
+	struct sigaction sa = {.sa_handler = kx_on_signal_flag};
 	int rc = 0;
 
-	snprintf(bootstrap, sizeof(bootstrap), "%s:%u%s", cfg->bootstrap[0].host, cfg->bootstrap[0].port,
-	         cfg->bootstrap_cnt > 1 ? ",..." : "");
-	kx_info("kstretch %s starting: mode=%s workers=%ld bootstrap.servers=%s listen=%s:%u advertised.host=%s",
-	        KSTRETCH_VERSION, cfg->mode == KX_MODE_MAPPED ? "mapped" : "regional", workers, bootstrap,
-	        cfg->listen.host, cfg->listen.port, kx_config_advertised_host(cfg));
+	if (workers < 1)
+		workers = 1;
+	kx_info("kstretch %s starting: mode=%s workers=%ld listen=%s:%u advertised.host=%s", KSTRETCH_VERSION,
+	        cfg->mode == KX_MODE_MAPPED ? "mapped" : "regional", workers, cfg->listen.host, cfg->listen.port,
+	        kx_config_advertised_host(cfg));
 	if (cfg->mode == KX_MODE_REGIONAL) {
 		kx_error("mode=regional is not implemented in this build");
 		return KX_EXIT_CONFIG;
 	}
-
 	signal(SIGPIPE, SIG_IGN);
-	base = event_base_new();
-	if (!base) {
-		kx_error("event_base_new failed");
-		return 1;
+	evthread_use_pthreads();
+
+	/* Until the event loop runs, a signal only sets a flag (bootstrap polls it). */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	struct kx_topology *t = kx_bootstrap_topology(cfg, &kx_stop_requested);
+	if (!t) {
+		kx_info("stopped before the cluster answered");
+		return 0;
 	}
-	ev_term = evsignal_new(base, SIGTERM, kx_on_signal, base);
-	ev_int = evsignal_new(base, SIGINT, kx_on_signal, base);
+	kx_topology_publish(t);
+
+	struct event_base *base = event_base_new();
+	struct event *ev_term = base ? evsignal_new(base, SIGTERM, kx_on_signal, base) : NULL;
+	struct event *ev_int = base ? evsignal_new(base, SIGINT, kx_on_signal, base) : NULL;
 	if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL)) {
 		kx_error("cannot install signal handlers");
-		rc = 1;
-		goto out;
+		return 1;
 	}
-	kx_warn("this build does not forward traffic yet: no listener is opened (mapped mode is not implemented)");
-	if (event_base_dispatch(base) < 0) {
-		kx_error("event loop failed");
-		rc = 1;
+	kx_workers = calloc((size_t)workers, sizeof(*kx_workers));
+	if (!kx_workers) {
+		kx_error("out of memory for %ld workers", workers);
+		return 1;
 	}
-	kx_info("stopped");
-out:
-	if (ev_term)
-		event_free(ev_term);
-	if (ev_int)
-		event_free(ev_int);
+	for (kx_worker_cnt = 0; kx_worker_cnt < workers; kx_worker_cnt++) {
+		if (!kx_worker_init(&kx_workers[kx_worker_cnt], (int)kx_worker_cnt, cfg)) {
+			kx_error("worker %ld: cannot start (see above)", kx_worker_cnt);
+			rc = 1;
+			kx_worker_free(&kx_workers[kx_worker_cnt]);
+			break;
+		}
+	}
+	kx_topology_on_publish(kx_on_topology, NULL);
+	long started = 0;
+	for (; rc == 0 && started < kx_worker_cnt; started++) {
+		if (!kx_worker_start(&kx_workers[started])) {
+			kx_error("cannot start worker thread %ld", started);
+			rc = 1;
+			break;
+		}
+	}
+	if (rc == 0) {
+		kx_info("ready: %ld workers", kx_worker_cnt);
+		if (!kx_stop_requested)
+			event_base_dispatch(base);
+	}
+	for (long i = 0; i < started; i++)
+		kx_worker_stop(&kx_workers[i]);
+	for (long i = 0; i < started; i++)
+		kx_worker_join(&kx_workers[i]);
+	kx_topology_on_publish(NULL, NULL);
+	for (long i = 0; i < kx_worker_cnt; i++)
+		kx_worker_free(&kx_workers[i]);
+	free(kx_workers);
+	kx_topology_clear();
+	event_free(ev_term);
+	event_free(ev_int);
 	event_base_free(base);
+	kx_info("stopped: %llu connections, %llu requests, %llu responses rewritten, %llu bytes copied of %llu from "
+	        "brokers",
+	        (unsigned long long)kx_metrics.connections_accepted, (unsigned long long)kx_metrics.requests_forwarded,
+	        (unsigned long long)kx_metrics.responses_rewritten, (unsigned long long)kx_metrics.bytes_copied,
+	        (unsigned long long)kx_metrics.bytes_from_brokers);
 	return rc;
 }
 

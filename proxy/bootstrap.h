@@ -1,0 +1,19 @@
+/*
+ * bootstrap: the first look at the cluster. Before any listener opens,
+ * kstretch asks a bootstrap server for its API versions and then for
+ * Metadata (no topics: only the brokers), retrying every server with
+ * backoff and logging each failure, until it has brokers or is told to stop.
+ */
+#ifndef KX_BOOTSTRAP_H
+#define KX_BOOTSTRAP_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "topology.h"
+
+/* Returns a topology, or NULL when *stop became non-zero first. */
+struct kx_topology *kx_bootstrap_topology(const struct kx_config *cfg, volatile sig_atomic_t *stop);
+
+#endif

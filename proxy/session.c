@@ -1,0 +1,543 @@
+/*
+ * session: the client and upstream state machines of mapped mode.
+ * (Diagram and rules in session.h.)
+ */
+#include "session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "log.h"
+#include "metrics.h"
+#include "rewrite.h"
+#include "topology.h"
+#include "worker.h"
+
+/* A side's output above this stops reading from the other side. */
+#define KX_HIGH_WATERMARK (4u * 1024 * 1024)
+#define KX_LOW_WATERMARK  (1u * 1024 * 1024)
+
+static void kx_client_read(struct bufferevent *bev, void *arg);
+static void kx_client_write(struct bufferevent *bev, void *arg);
+static void kx_client_event(struct bufferevent *bev, short what, void *arg);
+static void kx_upstream_read(struct bufferevent *bev, void *arg);
+static void kx_upstream_write(struct bufferevent *bev, void *arg);
+static void kx_upstream_event(struct bufferevent *bev, short what, void *arg);
+
+/* ---- state ------------------------------------------------------------- */
+
+static const char *kx_client_state_name(enum kx_client_state st)
+{
+	switch (st) {
+	case KX_CLIENT_OPEN: return "open";
+	case KX_CLIENT_DRAINING: return "draining";
+	case KX_CLIENT_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+static const char *kx_upstream_state_name(enum kx_upstream_state st)
+{
+	switch (st) {
+	case KX_UPSTREAM_CONNECTING: return "connecting";
+	case KX_UPSTREAM_READY: return "ready";
+	case KX_UPSTREAM_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+static void kx_client_set_state(struct kx_session *s, enum kx_client_state st)
+{
+	kx_debug("session %s: client %s -> %s", s->client.addr, kx_client_state_name(s->client.state),
+	         kx_client_state_name(st));
+	s->client.state = st;
+}
+
+static void kx_upstream_set_state(struct kx_session *s, enum kx_upstream_state st)
+{
+	kx_debug("session %s: upstream %s %s -> %s", s->client.addr, s->up.addr, kx_upstream_state_name(s->up.state),
+	         kx_upstream_state_name(st));
+	s->up.state = st;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void kx_session_free(struct kx_session *s)
+{
+	if (s->client.bev)
+		bufferevent_free(s->client.bev);
+	if (s->up.bev)
+		bufferevent_free(s->up.bev);
+	kp_peek_release(&s->peek);
+	kx_worker_remove_session(s->worker, s);
+	KX_METRIC_SUB(connections_active, 1);
+	free(s->fifo);
+	free(s);
+}
+
+void kx_session_close(struct kx_session *s, const char *why)
+{
+	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up.addr, why, s->fifo_cnt);
+	kx_client_set_state(s, KX_CLIENT_CLOSED);
+	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
+	kx_session_free(s);
+}
+
+/* Upstream is gone: answer what was answered, then close the client. */
+static void kx_session_upstream_lost(struct kx_session *s, const char *why)
+{
+	if (s->up.bev) {
+		bufferevent_free(s->up.bev);
+		s->up.bev = NULL;
+	}
+	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
+	if (s->fifo_cnt)
+		kx_warn("session %s: upstream %s lost (%s) with %u requests unanswered; closing the client",
+		        s->client.addr, s->up.addr, why, s->fifo_cnt);
+	else
+		kx_debug("session %s: upstream %s closed (%s)", s->client.addr, s->up.addr, why);
+	if (evbuffer_get_length(bufferevent_get_output(s->client.bev)) == 0) {
+		kx_session_close(s, why);
+		return;
+	}
+	kx_client_set_state(s, KX_CLIENT_DRAINING);
+	bufferevent_disable(s->client.bev, EV_READ);
+	bufferevent_setwatermark(s->client.bev, EV_WRITE, 0, 0);
+}
+
+static void kx_protocol_error(struct kx_session *s, const char *side, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void kx_protocol_error(struct kx_session *s, const char *side, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	kx_warn("session %s -> %s: malformed %s: %s; closing", s->client.addr, s->up.addr, side, what);
+	KX_METRIC_ADD(protocol_errors, 1);
+	kx_session_close(s, "protocol error");
+}
+
+/* ---- requests: client -> upstream -------------------------------------- */
+
+/* Acks of a Produce request (after its header); -2 when not yet buffered. */
+static int kx_produce_acks(struct evbuffer *in, const struct kp_peek *p)
+{
+	uint8_t b[8];
+	size_t at = 4 + p->req.size;
+	struct evbuffer_ptr pos;
+	int16_t v = p->req.api_version;
+	if (v >= 3) {
+		/* TransactionalId: nullable string, compact from v9. */
+		if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 || evbuffer_copyout_from(in, &pos, b, 5) < 1)
+			return -2;
+		if (v >= 9) {
+			struct kp_cursor c;
+			kp_cursor_init(&c, b, 5);
+			uint32_t n = kp_read_uvarint(&c, "TransactionalId");
+			if (!kp_cursor_ok(&c))
+				return c.err == KP_ERR_TRUNCATED ? -2 : -3;
+			at += c.pos + (n ? n - 1 : 0);
+		} else {
+			int16_t n = (int16_t)(b[0] << 8 | b[1]);
+			at += 2 + (n > 0 ? (size_t)n : 0);
+		}
+	}
+	if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 || evbuffer_copyout_from(in, &pos, b, 2) != 2)
+		return -2;
+	return (int16_t)(b[0] << 8 | b[1]);
+}
+
+static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
+{
+	if (s->fifo_cnt == s->fifo_cap)
+		return false;
+	s->fifo[(s->fifo_head + s->fifo_cnt) % s->fifo_cap] = e;
+	s->fifo_cnt++;
+	return true;
+}
+
+/* Moves up to n bytes from in to out; returns how many moved. */
+static size_t kx_move(struct evbuffer *in, struct evbuffer *out, uint64_t n)
+{
+	size_t have = evbuffer_get_length(in);
+	size_t m = n < have ? (size_t)n : have;
+	if (m)
+		evbuffer_remove_buffer(in, out, m);
+	return m;
+}
+
+static void kx_client_read(struct bufferevent *bev, void *arg)
+{
+	struct kx_session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	const struct kx_config *cfg = s->worker->cfg;
+
+	if (s->client.state != KX_CLIENT_OPEN || !s->up.bev)
+		return;
+	struct evbuffer *out = bufferevent_get_output(s->up.bev);
+	for (;;) {
+		if (s->client.req_left) {
+			size_t m = kx_move(in, out, s->client.req_left);
+			KX_METRIC_ADD(bytes_from_clients, m);
+			s->client.req_left -= m;
+			if (s->client.req_left)
+				break;
+		}
+		enum kp_frame_status st = kp_peek_request(in, cfg->max_frame_bytes, &s->peek);
+		if (st == KP_FRAME_INCOMPLETE)
+			break;
+		if (st == KP_FRAME_MALFORMED) {
+			if (s->peek.frame_size < 0 || s->peek.frame_size > cfg->max_frame_bytes ||
+			    s->peek.err.err == KP_OK)
+				kx_protocol_error(s, "request", "frame size %d outside 0..%lld (max.frame.bytes)",
+				                  s->peek.frame_size, (long long)cfg->max_frame_bytes);
+			else
+				kx_protocol_error(s, "request", "bad header: %s at byte %zu reading %s",
+				                  kp_error_name(s->peek.err.err), s->peek.err.err_pos + 4,
+				                  s->peek.err.err_field ? s->peek.err.err_field : "?");
+			return;
+		}
+		const struct kp_request_header *h = &s->peek.req;
+		bool expects = true;
+		if (h->api_key == KP_API_PRODUCE) {
+			int acks = kx_produce_acks(in, &s->peek);
+			if (acks == -2 && !s->peek.whole)
+				break; /* the acks field has not arrived yet */
+			if (acks < -1) {
+				kx_protocol_error(s, "request", "Produce v%d (corr %d): cannot read acks",
+				                  h->api_version, h->correlation_id);
+				return;
+			}
+			expects = acks != 0;
+		}
+		if (expects) {
+			if (s->fifo_cnt == s->fifo_cap) {
+				/* Wait for answers before reading more (max.inflight.requests). */
+				bufferevent_disable(bev, EV_READ);
+				s->reading_paused_inflight = true;
+				break;
+			}
+			kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version,
+			                                     kx_rewrite_needed(h->api_key, h->api_version)});
+		}
+		KX_METRIC_ADD(requests_forwarded, 1);
+		uint64_t frame = 4 + (uint64_t)s->peek.frame_size;
+		size_t m = kx_move(in, out, frame);
+		KX_METRIC_ADD(bytes_from_clients, m);
+		s->client.req_left = frame - m;
+		if (s->client.req_left)
+			break;
+	}
+	if (evbuffer_get_length(out) > KX_HIGH_WATERMARK)
+		bufferevent_disable(bev, EV_READ); /* upstream is slow: stop reading the client */
+}
+
+static void kx_upstream_write(struct bufferevent *bev, void *arg)
+{
+	struct kx_session *s = arg;
+	(void)bev;
+	/* Below the low watermark again: read the client (unless at max in flight). */
+	if (s->client.state == KX_CLIENT_OPEN && !s->reading_paused_inflight)
+		bufferevent_enable(s->client.bev, EV_READ);
+}
+
+/* ---- responses: upstream -> client ------------------------------------- */
+
+struct kx_hold {
+	int refs;
+	uint8_t data[];
+};
+
+static void kx_hold_unref(const void *data, size_t len, void *arg)
+{
+	struct kx_hold *h = arg;
+	(void)data;
+	(void)len;
+	if (--h->refs == 0)
+		free(h);
+}
+
+/* Takes a whole response frame out of in, rewrites it, queues it on out. */
+static bool kx_respond_rewritten(struct kx_session *s, struct evbuffer *in, struct evbuffer *out, int32_t size,
+                                 const struct kx_inflight *e)
+{
+	struct kx_rewriter *rw = &s->worker->rewriter;
+	struct kx_hold *h = malloc(sizeof(*h) + 4 + (size_t)size);
+	if (!h) {
+		kx_error("session %s: out of memory for a %d-byte response", s->client.addr, size);
+		return false;
+	}
+	h->refs = 1;
+	evbuffer_remove(in, h->data, 4 + (size_t)size);
+	KX_METRIC_ADD(bytes_from_brokers, 4 + (size_t)size);
+	KX_METRIC_ADD(bytes_copied, 4 + (size_t)size);
+
+	if (!kx_rewrite_response(rw, s->worker->cfg, e->api_key, e->api_version, h->data + 4, (size_t)size)) {
+		const struct kp_api *api = kp_api_get(e->api_key);
+		kx_protocol_error(s, "response", "%s v%d (corr %d): %s at byte %zu reading %s", api ? api->name : "?",
+		                  e->api_version, e->correlation_id, kp_error_name(rw->cur.err), rw->cur.err_pos + 4,
+		                  rw->cur.err_field ? rw->cur.err_field : "?");
+		free(h);
+		return false;
+	}
+	if (rw->seen_cnt && kx_topology_merge(s->worker->cfg, rw->seen, rw->seen_cnt))
+		kx_debug("session %s: topology updated from a %s response", s->client.addr,
+		         kp_api_get(e->api_key)->name);
+
+	/* Size, then the segments: owned bytes copied, references to the held frame. */
+	struct kp_writer *w = &rw->out;
+	kp_writer_finish(w);
+	uint8_t size_be[4];
+	uint32_t total = (uint32_t)kp_writer_size(w);
+	size_be[0] = (uint8_t)(total >> 24);
+	size_be[1] = (uint8_t)(total >> 16);
+	size_be[2] = (uint8_t)(total >> 8);
+	size_be[3] = (uint8_t)total;
+	evbuffer_add(out, size_be, 4);
+	for (size_t i = 0; i < w->nsegs; i++) {
+		const struct kp_segment *seg = &w->segs[i];
+		if (!seg->ref) {
+			evbuffer_add(out, w->buf + seg->off, seg->len);
+			KX_METRIC_ADD(bytes_copied, seg->len);
+		} else {
+			h->refs++;
+			evbuffer_add_reference(out, seg->ref, seg->len, kx_hold_unref, h);
+		}
+	}
+	kx_hold_unref(NULL, 0, h);
+	KX_METRIC_ADD(responses_rewritten, 1);
+	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
+	return true;
+}
+
+static void kx_upstream_read(struct bufferevent *bev, void *arg)
+{
+	struct kx_session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *out = bufferevent_get_output(s->client.bev);
+	const struct kx_config *cfg = s->worker->cfg;
+
+	for (;;) {
+		if (s->up.resp_left) {
+			size_t m = kx_move(in, out, s->up.resp_left);
+			KX_METRIC_ADD(bytes_from_brokers, m);
+			s->up.resp_left -= m;
+			if (s->up.resp_left)
+				break;
+		}
+		int32_t size, corr;
+		bool whole;
+		enum kp_frame_status st = kp_peek_response(in, cfg->max_frame_bytes, &size, &corr, &whole);
+		if (st == KP_FRAME_INCOMPLETE)
+			break;
+		if (st == KP_FRAME_MALFORMED) {
+			kx_protocol_error(s, "response", "frame size %d outside 4..%lld (max.frame.bytes)", size,
+			                  (long long)cfg->max_frame_bytes);
+			return;
+		}
+		if (s->fifo_cnt == 0 || s->fifo[s->fifo_head].correlation_id != corr) {
+			kx_protocol_error(s, "response", "correlation id %d does not answer the oldest request (%s)",
+			                  corr, s->fifo_cnt ? "expected another id" : "no request in flight");
+			return;
+		}
+		struct kx_inflight e = s->fifo[s->fifo_head];
+		if (e.rewrite) {
+			if (!whole)
+				break; /* rewritten responses are taken whole */
+			if (!kx_respond_rewritten(s, in, out, size, &e))
+				return; /* the session is closed */
+		} else {
+			KX_METRIC_ADD(responses_forwarded, 1);
+			uint64_t frame = 4 + (uint64_t)size;
+			size_t m = kx_move(in, out, frame);
+			KX_METRIC_ADD(bytes_from_brokers, m);
+			s->up.resp_left = frame - m;
+		}
+		s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
+		s->fifo_cnt--;
+		if (s->reading_paused_inflight && s->client.state == KX_CLIENT_OPEN) {
+			s->reading_paused_inflight = false;
+			bufferevent_enable(s->client.bev, EV_READ);
+			kx_client_read(s->client.bev, s); /* requests already buffered */
+			if (!s->up.bev)
+				return;
+		}
+		if (s->up.resp_left)
+			break;
+	}
+	if (evbuffer_get_length(out) > KX_HIGH_WATERMARK)
+		bufferevent_disable(bev, EV_READ); /* the client is slow: stop reading the broker */
+}
+
+static void kx_client_write(struct bufferevent *bev, void *arg)
+{
+	struct kx_session *s = arg;
+	if (s->client.state == KX_CLIENT_DRAINING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			kx_session_close(s, "upstream closed, answers flushed");
+		return;
+	}
+	if (s->up.bev && s->up.state != KX_UPSTREAM_CLOSED)
+		bufferevent_enable(s->up.bev, EV_READ);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void kx_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct kx_session *s = arg;
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT) {
+		kx_info("session %s: idle for idle.timeout.ms; closing", s->client.addr);
+		kx_session_close(s, "idle timeout");
+	} else if (what & BEV_EVENT_ERROR) {
+		kx_debug("session %s: client error: %s", s->client.addr,
+		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		kx_session_close(s, "client error");
+	} else if (what & BEV_EVENT_EOF) {
+		kx_session_close(s, "client closed");
+	}
+}
+
+static void kx_upstream_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct kx_session *s = arg;
+	if (s->up.in_connect_call) {
+		s->up.failed_in_call = !(what & BEV_EVENT_CONNECTED);
+		if (!s->up.failed_in_call)
+			kx_upstream_set_state(s, KX_UPSTREAM_READY);
+		return;
+	}
+	if (what & BEV_EVENT_CONNECTED) {
+		kx_upstream_set_state(s, KX_UPSTREAM_READY);
+		bufferevent_set_timeouts(bev, NULL, NULL);
+		return;
+	}
+	if (s->up.state == KX_UPSTREAM_CONNECTING) {
+		int dns_err = bufferevent_socket_get_dns_error(bev);
+		KX_METRIC_ADD(upstream_connect_failures, 1);
+		kx_warn("session %s: cannot connect to %s: %s", s->client.addr, s->up.addr,
+		        (what & BEV_EVENT_TIMEOUT) ? "connect timeout"
+		        : dns_err                  ? evutil_gai_strerror(dns_err)
+		                                   : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		kx_session_upstream_lost(s, "connect failed");
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		kx_session_upstream_lost(s, "broker closed the connection");
+	else
+		kx_session_upstream_lost(s, (what & BEV_EVENT_TIMEOUT) ? "timeout" : "connection error");
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(out, len, "%s:%d", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, len, "[%s]:%d", host, port);
+	} else {
+		snprintf(out, len, "?");
+	}
+}
+
+void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, int32_t node_id)
+{
+	const struct kx_config *cfg = w->cfg;
+	struct kx_session *s = calloc(1, sizeof(*s));
+	(void)salen;
+	if (s)
+		s->fifo = calloc((size_t)cfg->max_inflight_requests, sizeof(*s->fifo));
+	if (!s || !s->fifo) {
+		kx_error("out of memory for a new session; refusing the connection");
+		free(s);
+		evutil_closesocket(fd);
+		return;
+	}
+	s->worker = w;
+	s->fifo_cap = (uint32_t)cfg->max_inflight_requests;
+	s->up.node_id = node_id;
+	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
+	KX_METRIC_ADD(connections_accepted, 1);
+	KX_METRIC_ADD(connections_active, 1);
+	kx_worker_add_session(w, s);
+
+	/* Where to: the node this listener maps to, or a bootstrap server. */
+	const char *host;
+	uint16_t port;
+	struct kx_topology *t = kx_topology_get();
+	const struct kx_broker *b = node_id >= 0 ? kx_topology_broker(t, node_id) : NULL;
+	if (node_id >= 0 && !b) {
+		kx_warn("session %s: node %d is not in the topology; closing", s->client.addr, node_id);
+		kx_topology_put(t);
+		evutil_closesocket(fd);
+		kx_session_free(s);
+		return;
+	}
+	char hostbuf[KX_HOST_MAX];
+	if (b) {
+		snprintf(hostbuf, sizeof(hostbuf), "%s", b->host);
+		port = b->port;
+	} else {
+		const struct kx_hostport *hp = &cfg->bootstrap[w->bootstrap_next++ % cfg->bootstrap_cnt];
+		snprintf(hostbuf, sizeof(hostbuf), "%s", hp->host);
+		port = hp->port;
+	}
+	kx_topology_put(t);
+	host = hostbuf;
+	if (node_id >= 0)
+		snprintf(s->up.addr, sizeof(s->up.addr), "node %d (%s:%u)", node_id, host, port);
+	else
+		snprintf(s->up.addr, sizeof(s->up.addr), "bootstrap %s:%u", host, port);
+
+	s->client.bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->up.bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!s->client.bev || !s->up.bev) {
+		kx_error("session %s: cannot create buffers; closing", s->client.addr);
+		if (!s->client.bev)
+			evutil_closesocket(fd);
+		kx_session_close(s, "out of memory");
+		return;
+	}
+	kx_client_set_state(s, KX_CLIENT_OPEN);
+	kx_upstream_set_state(s, KX_UPSTREAM_CONNECTING);
+	bufferevent_setcb(s->client.bev, kx_client_read, kx_client_write, kx_client_event, s);
+	bufferevent_setcb(s->up.bev, kx_upstream_read, kx_upstream_write, kx_upstream_event, s);
+	bufferevent_setwatermark(s->client.bev, EV_WRITE, KX_LOW_WATERMARK, 0);
+	bufferevent_setwatermark(s->up.bev, EV_WRITE, KX_LOW_WATERMARK, 0);
+	struct timeval idle = {cfg->idle_timeout_ms / 1000, (cfg->idle_timeout_ms % 1000) * 1000};
+	struct timeval conn = {cfg->connect_timeout_ms / 1000, (cfg->connect_timeout_ms % 1000) * 1000};
+	bufferevent_set_timeouts(s->client.bev, &idle, NULL);
+	bufferevent_set_timeouts(s->up.bev, &conn, &conn);
+	bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->up.bev, EV_READ | EV_WRITE);
+	kx_debug("session %s: accepted, upstream %s", s->client.addr, s->up.addr);
+	/* A connect can fail inside the call: its event callback then only notes it. */
+	s->up.in_connect_call = true;
+	int r = bufferevent_socket_connect_hostname(s->up.bev, w->dns, AF_UNSPEC, host, port);
+	s->up.in_connect_call = false;
+	if (r < 0 || s->up.failed_in_call) {
+		KX_METRIC_ADD(upstream_connect_failures, 1);
+		kx_warn("session %s: cannot connect to %s: %s", s->client.addr, s->up.addr,
+		        evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		kx_session_close(s, "connect failed");
+	}
+}

@@ -1,0 +1,253 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
+#include "topology.h"
+
+#define KX_DRAIN_POLL_MS 50
+
+/* Resolves the listen host once (numeric or name) to a socket address. */
+static bool kx_listen_addr(const struct kx_config *cfg, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *res = NULL;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	int r = getaddrinfo(cfg->listen.host, portstr, &hints, &res);
+	if (r != 0 || !res) {
+		kx_error("listen: cannot resolve %s: %s", cfg->listen.host, gai_strerror(r));
+		return false;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+static void kx_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct kx_listener *l = arg;
+	(void)lev;
+	kx_session_start(l->worker, fd, sa, salen, l->node_id);
+}
+
+static void kx_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct kx_listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	(void)lev;
+	/* EMFILE and friends: log and keep listening; existing sessions go on. */
+	kx_warn("listener port %u: accept failed: %s", l->port, evutil_socket_error_to_string(err));
+}
+
+static bool kx_worker_listen(struct kx_worker *w, int32_t node_id, uint16_t port)
+{
+	for (size_t i = 0; i < w->listener_cnt; i++)
+		if (w->listeners[i].node_id == node_id)
+			return true;
+	if (w->listener_cnt == w->listener_cap) {
+		size_t cap = w->listener_cap ? w->listener_cap * 2 : 16;
+		struct kx_listener *nl = realloc(w->listeners, cap * sizeof(*nl));
+		if (!nl)
+			return false;
+		/* Listeners point at their slot: re-point them after the move. */
+		for (size_t i = 0; i < w->listener_cnt; i++)
+			evconnlistener_set_cb(nl[i].lev, kx_on_accept, &nl[i]);
+		w->listeners = nl;
+		w->listener_cap = cap;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (!kx_listen_addr(w->cfg, port, &ss, &len))
+		return false;
+	struct kx_listener *l = &w->listeners[w->listener_cnt];
+	l->worker = w;
+	l->node_id = node_id;
+	l->port = port;
+	l->lev = evconnlistener_new_bind(w->base, kx_on_accept, l,
+	                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
+	                                 (struct sockaddr *)&ss, (int)len);
+	if (!l->lev) {
+		kx_error("listen %s:%u for %s%d: %s", w->cfg->listen.host, port, node_id < 0 ? "bootstrap" : "node ",
+		         node_id < 0 ? 0 : node_id, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return false;
+	}
+	evconnlistener_set_error_cb(l->lev, kx_on_accept_error);
+	w->listener_cnt++;
+	return true;
+}
+
+/* Opens a listener for every broker of the current topology that has none. */
+static bool kx_worker_sync_listeners(struct kx_worker *w)
+{
+	bool ok = true;
+	struct kx_topology *t = kx_topology_get();
+	for (size_t i = 0; t && i < t->broker_cnt; i++) {
+		const struct kx_broker *b = &t->brokers[i];
+		bool had = false;
+		for (size_t k = 0; k < w->listener_cnt; k++)
+			had = had || w->listeners[k].node_id == b->node_id;
+		if (had)
+			continue;
+		if (!b->listen_port) {
+			kx_error("node %d has no listener port (broker.port.base + id > 65535)", b->node_id);
+			ok = false;
+			continue;
+		}
+		if (!kx_worker_listen(w, b->node_id, b->listen_port)) {
+			ok = false;
+			continue;
+		}
+		if (w->id == 0)
+			kx_info("node %d (rack %s) %s:%u -> %s:%u", b->node_id, b->rack[0] ? b->rack : "-",
+			        kx_config_advertised_host(w->cfg), b->listen_port, b->host, b->port);
+	}
+	kx_topology_put(t);
+	return ok;
+}
+
+static void kx_on_sync(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct kx_worker *w = arg;
+	if (!w->stopping)
+		kx_worker_sync_listeners(w);
+}
+
+static void kx_on_drain_tick(evutil_socket_t fd, short what, void *arg);
+
+static void kx_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct kx_worker *w = arg;
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	for (size_t i = 0; i < w->listener_cnt; i++)
+		evconnlistener_free(w->listeners[i].lev);
+	w->listener_cnt = 0;
+	w->drain_deadline_ms = w->cfg->shutdown_drain_ms;
+	kx_on_drain_tick(-1, 0, w);
+}
+
+/* Waits for in-flight requests to be answered, up to shutdown.drain.ms. */
+static void kx_on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct kx_worker *w = arg;
+	uint32_t inflight = 0;
+	for (struct kx_session *s = w->sessions; s; s = s->next)
+		inflight += kx_session_inflight(s);
+	if (inflight == 0 || w->drain_deadline_ms <= 0) {
+		if (inflight)
+			kx_warn("worker %d: drain time over with %u requests in flight; closing", w->id, inflight);
+		while (w->sessions)
+			kx_session_close(w->sessions, "shutdown");
+		event_base_loopbreak(w->base);
+		return;
+	}
+	w->drain_deadline_ms -= KX_DRAIN_POLL_MS;
+	struct timeval tv = {0, KX_DRAIN_POLL_MS * 1000};
+	evtimer_add(w->drain_timer, &tv);
+}
+
+bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->cfg = cfg;
+	kx_rewriter_init(&w->rewriter);
+	w->base = event_base_new();
+	if (!w->base)
+		return false;
+	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (!w->dns)
+		w->dns = evdns_base_new(w->base, 0); /* no resolv.conf: numeric addresses still work */
+	w->sync_ev = event_new(w->base, -1, 0, kx_on_sync, w);
+	w->stop_ev = event_new(w->base, -1, 0, kx_on_stop, w);
+	w->drain_timer = evtimer_new(w->base, kx_on_drain_tick, w);
+	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer)
+		return false;
+	if (!kx_worker_listen(w, -1, cfg->listen.port))
+		return false;
+	if (id == 0)
+		kx_info("bootstrap %s:%u -> %s:%u%s", cfg->listen.host, cfg->listen.port, cfg->bootstrap[0].host,
+		        cfg->bootstrap[0].port, cfg->bootstrap_cnt > 1 ? " (and the other bootstrap.servers)" : "");
+	return kx_worker_sync_listeners(w);
+}
+
+static void *kx_worker_main(void *arg)
+{
+	struct kx_worker *w = arg;
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+bool kx_worker_start(struct kx_worker *w)
+{
+	return pthread_create(&w->thread, NULL, kx_worker_main, w) == 0;
+}
+
+void kx_worker_notify_topology(struct kx_worker *w)
+{
+	event_active(w->sync_ev, EV_READ, 0);
+}
+
+void kx_worker_stop(struct kx_worker *w)
+{
+	event_active(w->stop_ev, EV_READ, 0);
+}
+
+void kx_worker_join(struct kx_worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void kx_worker_free(struct kx_worker *w)
+{
+	while (w->sessions)
+		kx_session_close(w->sessions, "exit");
+	for (size_t i = 0; i < w->listener_cnt; i++)
+		evconnlistener_free(w->listeners[i].lev);
+	free(w->listeners);
+	if (w->sync_ev)
+		event_free(w->sync_ev);
+	if (w->stop_ev)
+		event_free(w->stop_ev);
+	if (w->drain_timer)
+		event_free(w->drain_timer);
+	if (w->dns)
+		evdns_base_free(w->dns, 0);
+	if (w->base)
+		event_base_free(w->base);
+	kx_rewriter_free(&w->rewriter);
+}
+
+void kx_worker_add_session(struct kx_worker *w, struct kx_session *s)
+{
+	s->prev = NULL;
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->session_cnt++;
+}
+
+void kx_worker_remove_session(struct kx_worker *w, struct kx_session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->session_cnt--;
+}

@@ -1,0 +1,59 @@
+/*
+ * worker: one thread with its own event_base, its own SO_REUSEPORT listeners
+ * (the bootstrap listener and one per broker) and the sessions it accepted.
+ * A session and both its sockets live and die on one worker: no locks on the
+ * data path. When the topology changes, each worker opens listeners for new
+ * brokers on its own thread.
+ */
+#ifndef KX_WORKER_H
+#define KX_WORKER_H
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "rewrite.h"
+#include "session.h"
+
+struct kx_listener {
+	struct evconnlistener *lev;
+	struct kx_worker *worker;
+	int32_t node_id; /* -1: bootstrap */
+	uint16_t port;
+};
+
+struct kx_worker {
+	int id;
+	const struct kx_config *cfg;
+	pthread_t thread;
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct event *sync_ev; /* topology changed: open listeners for new brokers */
+	struct event *stop_ev; /* stop accepting and drain */
+	struct event *drain_timer;
+	struct kx_listener *listeners;
+	size_t listener_cnt, listener_cap;
+	struct kx_session *sessions;
+	uint32_t session_cnt;
+	unsigned bootstrap_next;     /* round robin over bootstrap.servers */
+	struct kx_rewriter rewriter; /* reused for every rewritten response */
+	bool stopping;
+	int drain_deadline_ms;
+};
+
+/* Creates the worker's base and listeners (so bind errors show at start). */
+bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg);
+bool kx_worker_start(struct kx_worker *w);
+/* From any thread: topology changed / stop and drain (bounded by drain_ms). */
+void kx_worker_notify_topology(struct kx_worker *w);
+void kx_worker_stop(struct kx_worker *w);
+void kx_worker_join(struct kx_worker *w);
+void kx_worker_free(struct kx_worker *w);
+
+void kx_worker_add_session(struct kx_worker *w, struct kx_session *s);
+void kx_worker_remove_session(struct kx_worker *w, struct kx_session *s);
+
+#endif
