@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <xxhash.h>
 
+#include "admin.h"
 #include "bootstrap.h"
 #include "config.h"
 #include "log.h"
@@ -117,6 +118,9 @@ static int kx_run(const struct kx_config *cfg)
 		}
 	}
 	kx_topology_on_publish(kx_on_topology, NULL);
+	struct kx_admin *admin = rc == 0 ? kx_admin_start(base, cfg) : NULL;
+	if (rc == 0 && !admin)
+		rc = 1;
 	long started = 0;
 	for (; rc == 0 && started < kx_worker_cnt; started++) {
 		if (!kx_worker_start(&kx_workers[started])) {
@@ -135,6 +139,7 @@ static int kx_run(const struct kx_config *cfg)
 	for (long i = 0; i < started; i++)
 		kx_worker_join(&kx_workers[i]);
 	kx_topology_on_publish(NULL, NULL);
+	kx_admin_free(admin);
 	for (long i = 0; i < kx_worker_cnt; i++)
 		kx_worker_free(&kx_workers[i]);
 	free(kx_workers);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rewrite.h"
+#include "skip.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -319,6 +321,45 @@ static bool kx_respond_rewritten(struct kx_session *s, struct evbuffer *in, stru
 	return true;
 }
 
+/*
+ * Fetch v16+ and Produce v10+ responses name brokers only in their top-level
+ * tagged fields, after all record batches. Walk the buffered frame in place
+ * (record batches skipped by length, nothing copied): true when there is no
+ * tagged field at all, so the frame can pass through unchanged.
+ */
+_Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
+                   offsetof(struct evbuffer_iovec, iov_len) == offsetof(struct iovec, iov_len),
+               "evbuffer_iovec must match struct iovec");
+
+static bool kx_no_endpoints(struct evbuffer *in, int32_t size, const struct kx_inflight *e)
+{
+	if (e->api_key != KP_API_FETCH && e->api_key != KP_API_PRODUCE)
+		return false;
+	const struct kp_api *api = kp_api_get(e->api_key);
+	if (!kp_api_decodes(api, e->api_version, false))
+		return false;
+	struct evbuffer_iovec stack[32], *vec = stack;
+	size_t len = 4 + (size_t)size;
+	int n = evbuffer_peek(in, (ev_ssize_t)len, NULL, NULL, 0);
+	if (n > 32 && !(vec = malloc((size_t)n * sizeof(*vec))))
+		return false;
+	n = evbuffer_peek(in, (ev_ssize_t)len, NULL, vec, n);
+	/* The last piece may run past this frame: limit the walk to the frame. */
+	struct kp_pieces p;
+	uint32_t tags = 1;
+	kp_pieces_init(&p, (const struct iovec *)vec, n, len);
+	bool ok = kp_pieces_skip(&p, 4 + 4, "size, correlation_id");
+	if (ok && kp_response_header_version(e->api_key, e->api_version) >= 1) {
+		uint8_t zero;
+		ok = kp_pieces_read(&p, &zero, 1, "header tags") &&
+		     zero == 0; /* header tags: rare, take the slow path */
+	}
+	ok = ok && kp_skip_to_tags(&p, api->response, e->api_version, true, &tags);
+	if (vec != stack)
+		free(vec);
+	return ok && tags == 0;
+}
+
 static void kx_upstream_read(struct bufferevent *bev, void *arg)
 {
 	struct kx_session *s = arg;
@@ -350,9 +391,11 @@ static void kx_upstream_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		struct kx_inflight e = s->fifo[s->fifo_head];
+		if (e.rewrite && !whole)
+			break; /* rewritten responses are taken whole */
+		if (e.rewrite && kx_no_endpoints(in, size, &e))
+			e.rewrite = false; /* nothing to rewrite: it moves on untouched */
 		if (e.rewrite) {
-			if (!whole)
-				break; /* rewritten responses are taken whole */
 			if (!kx_respond_rewritten(s, in, out, size, &e))
 				return; /* the session is closed */
 		} else {
