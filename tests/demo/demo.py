@@ -1,16 +1,19 @@
 #!/usr/bin/python3
-"""make demo: a stretched Kafka cluster, and what it costs a client today.
+"""make demo: kstretch in front of a simulated stretched Kafka cluster.
 
-Starts kstretch-testcluster with three regions (eu, us, ap; RTT 0/40/120 ms),
-produces records from a client that lives in eu to a topic whose partition
-leaders are spread over the regions, consumes them back in a consumer group,
-and prints where the bytes and the waiting went: the cross-region traffic and
-round trips that kstretch is being built to remove. It ends by checking a
-kstretch configuration for this cluster (the proxy does not forward yet).
+Starts kstretch-testcluster with three regions (eu, us, ap; RTT 0/40/120 ms)
+and kstretch (mapped mode) in front of it. A client that lives in eu and knows
+only kstretch's bootstrap address produces records to a topic whose partition
+leaders are spread over the regions and consumes them back in a group. The
+demo prints the broker addresses the client was told (only kstretch's), what
+kstretch forwarded and rewrote (from its /metrics), and where the bytes and the
+waiting went: the cross-region cost that rack awareness (next) removes.
 """
 import argparse
 import json
 import os
+import socket
+import urllib.request
 import statistics
 import subprocess
 import sys
@@ -37,6 +40,61 @@ def start_cluster(build):
     return proc, json.loads(line)
 
 
+def free_ports(n):
+    """n consecutive free TCP ports on 127.0.0.1 (bounded search)."""
+    for base in range(30000, 60000, 97):
+        socks = []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    sys.exit("demo: no free ports on 127.0.0.1")
+
+
+def start_kstretch(build, bootstrap, brokers):
+    base = free_ports(brokers + 3)
+    listen, admin, port_base = base, base + 1, base + 1  # node N listens on base + 1 + N
+    exe = os.path.join(build, "proxy", "kstretch")
+    proc = subprocess.Popen(
+        [exe, "--bootstrap-servers", bootstrap.split(",")[0], "--listen", f"127.0.0.1:{listen}",
+         "--broker-port-base", str(port_base + 1), "--admin-listen", f"127.0.0.1:{admin}",
+         "--rack", "eu-a", "--workers", "2"],
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    log = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        log.append(line.rstrip())
+        if " ready: " in line:
+            return proc, f"127.0.0.1:{listen}", f"http://127.0.0.1:{admin}", log
+    proc.kill()
+    sys.exit("demo: kstretch did not get ready:\n" + "\n".join(log))
+
+
+def admin_get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+
+def metrics(admin):
+    out = {}
+    for line in admin_get(admin + "/metrics").splitlines():
+        if line.startswith("kstretch_"):
+            name, value = line.split()
+            out[name[len("kstretch_"):]] = int(value)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default="build")
@@ -49,12 +107,22 @@ def main():
     if modern and os.environ.get("LD_LIBRARY_PATH") != modern:
         os.environ["LD_LIBRARY_PATH"] = modern
         os.execv(sys.executable, [sys.executable] + sys.argv)
-    from confluent_kafka import Consumer, Producer, TopicPartition, libversion
+    from confluent_kafka import Consumer, Producer, libversion
 
     proc, state = start_cluster(build)
+    kproc = None
     try:
-        run(build, state, Producer, Consumer, TopicPartition, libversion)
+        kproc, bootstrap, admin, log = start_kstretch(build, state["bootstrap"], len(state["brokers"]))
+        run(build, state, bootstrap, admin, Producer, Consumer, libversion)
     finally:
+        if kproc:
+            kproc.terminate()
+            try:
+                rc = kproc.wait(timeout=15)
+                if rc != 0:
+                    print(f"demo: kstretch exited with {rc}")
+            except subprocess.TimeoutExpired:
+                kproc.kill()
         proc.stdin.write("quit\n")
         proc.stdin.flush()
         try:
@@ -63,7 +131,7 @@ def main():
             proc.kill()
 
 
-def run(build, state, Producer, Consumer, TopicPartition, libversion):
+def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
     brokers = {b["id"]: b for b in state["brokers"]}
     parts = state["topics"][0]["partitions"]
     leader_region = {p["partition"]: brokers[p["leader"]]["region"] for p in parts}
@@ -76,7 +144,13 @@ def run(build, state, Producer, Consumer, TopicPartition, libversion):
               f"+{b['rtt_ms']:>3} ms  {b['host']}:{b['port']}")
     print(f"   topic {TOPIC}: {PARTITIONS} partitions, RF 3, one replica per region; leaders: " +
           ", ".join(f"p{p}={leader_region[p]}" for p in sorted(leader_region)))
-    print(f"\n== A client in {client_region} produces {RECORDS} records of {VALUE_BYTES} B (acks=all)")
+    topo = json.loads(admin_get(admin + "/topology"))
+    print(f"\n== kstretch (mapped mode) in front: clients know only {bootstrap}")
+    for b in topo["brokers"]:
+        print(f"   node {b['node_id']}  {topo['advertised_host']}:{b['listen_port']}  ->  {b['host']}:{b['port']}")
+    before = metrics(admin)
+
+    print(f"\n== A client in {client_region} produces {RECORDS} records of {VALUE_BYTES} B (acks=all) through kstretch")
 
     latencies = {}
     delivered = []
@@ -86,7 +160,7 @@ def run(build, state, Producer, Consumer, TopicPartition, libversion):
             delivered.append((msg.partition(), msg.offset()))
             latencies.setdefault(leader_region[msg.partition()], []).append(msg.latency() * 1000)
 
-    producer = Producer({"bootstrap.servers": state["bootstrap"], "acks": "all", "linger.ms": 5,
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
                          "client.id": f"demo kstretch_rack={client_region}-a"})
     value = b"x" * VALUE_BYTES
     start = time.monotonic()
@@ -104,8 +178,15 @@ def run(build, state, Producer, Consumer, TopicPartition, libversion):
         if lat:
             print(f"     leader in {region}: {statistics.median(lat):7.1f} ms over {len(lat)} records")
 
-    print(f"\n== The same client consumes them back in a consumer group")
-    consumer = Consumer({"bootstrap.servers": state["bootstrap"], "group.id": "demo",
+    print(f"\n== The same client consumes them back in a consumer group, through kstretch")
+    told = producer.list_topics(timeout=10).brokers
+    addresses = sorted(f"{b.host}:{b.port}" for b in told.values())
+    real = {f"{b['host']}:{b['port']}" for b in state["brokers"]}
+    if real & set(addresses):
+        sys.exit(f"demo: the client was told a real broker address: {addresses}")
+    print(f"   brokers the client was told: {', '.join(addresses)} (all kstretch listeners)")
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo",
                          "auto.offset.reset": "earliest", "enable.partition.eof": True,
                          "client.id": f"demo kstretch_rack={client_region}-a"})
     consumer.subscribe([TOPIC])
@@ -134,21 +215,16 @@ def run(build, state, Producer, Consumer, TopicPartition, libversion):
           f"client in {client_region},\n      although every partition has an in-sync replica in "
           f"{client_region}.")
 
-    print("\n== kstretch")
-    kstretch = os.path.join(build, "proxy", "kstretch")
-    version = subprocess.run([kstretch, "--version"], capture_output=True, text=True, check=True)
-    print("   " + version.stdout.strip())
-    check = subprocess.run([kstretch, "--check-config", "--bootstrap-servers", state["bootstrap"],
-                            "--rack", f"{client_region}-a", "--region-map", "eu-*=eu,us-*=us,ap-*=ap"],
-                           capture_output=True, text=True)
-    if check.returncode != 0:
-        sys.exit(f"demo: kstretch rejected the demo configuration: {check.stderr.strip()}")
-    print("   accepts a sidecar configuration for this cluster (kstretch --check-config):")
-    for line in check.stdout.splitlines():
-        if line.split("=", 1)[0] in ("bootstrap.servers", "rack", "region.map", "mode"):
-            print("     " + line)
-    print("   Forwarding is not built yet: once mapped mode and fetch-from-local-replica land,\n"
-          "   this demo runs the same client through kstretch and shows the remote share drop.")
+    after = metrics(admin)
+    d = {k: after[k] - before.get(k, 0) for k in after}
+    print("\n== What kstretch did (from its /metrics)")
+    print(f"   {d['connections_accepted']} client connections, {d['requests_forwarded']} requests forwarded")
+    print(f"   {d['responses_forwarded']} responses passed through untouched, {d['responses_rewritten']} rewritten "
+          f"({d['addresses_rewritten']} broker addresses pointed at kstretch)")
+    print(f"   {d['bytes_from_brokers']} B from brokers, {d['bytes_copied']} B of them copied in user space "
+          f"(rewritten responses only; record batches are moved, never copied)")
+    print(f"   protocol errors: {d['protocol_errors']}")
+    print("   Next: rack awareness, so this eu client reads from eu replicas and the remote share drops.")
     print("\ndemo: done")
 
 
