@@ -94,6 +94,10 @@ void kx_session_close(struct kx_session *s, const char *why)
 /* Upstream is gone: answer what was answered, then close the client. */
 static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 {
+	if (s->client.state == KX_CLIENT_CLOSED) {
+		kx_session_close(s, why); /* nobody left to answer */
+		return;
+	}
 	if (s->up.bev) {
 		bufferevent_free(s->up.bev);
 		s->up.bev = NULL;
@@ -111,6 +115,57 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 	kx_client_set_state(s, KX_CLIENT_DRAINING);
 	bufferevent_disable(s->client.bev, EV_READ);
 	bufferevent_setwatermark(s->client.bev, EV_WRITE, 0, 0);
+}
+
+/* Whether the session owes its client nothing: no request awaiting its
+ * answer, none half forwarded, no answer half passed on. */
+static bool kx_session_quiet(const struct kx_session *s)
+{
+	return s->fifo_cnt == 0 && s->client.req_left == 0 && s->up.resp_left == 0;
+}
+
+/*
+ * While the worker stops, a quiet session lets its upstream go, flushes what
+ * it answered and closes. Returns true when it did so (s may be gone).
+ */
+static bool kx_session_finish_if_stopping(struct kx_session *s)
+{
+	if (!s->worker->stopping || s->client.state != KX_CLIENT_OPEN || !kx_session_quiet(s))
+		return false;
+	kx_session_upstream_lost(s, "shutdown");
+	return true;
+}
+
+void kx_session_shutdown(struct kx_session *s)
+{
+	kx_session_finish_if_stopping(s);
+}
+
+static struct timeval kx_ms_timeval(int ms)
+{
+	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
+}
+
+/*
+ * The client closed. What it sent and kstretch already queued upstream is
+ * still delivered (a Produce with acks=0 has no answer to wait for, only
+ * bytes to pass on, and a client may close right after writing it); then the
+ * session closes. Answers still to come are of no use: stop reading them.
+ */
+static void kx_session_client_gone(struct kx_session *s)
+{
+	kx_client_set_state(s, KX_CLIENT_CLOSED);
+	bufferevent_disable(s->client.bev, EV_READ | EV_WRITE);
+	size_t pending = s->up.bev ? evbuffer_get_length(bufferevent_get_output(s->up.bev)) : 0;
+	if (pending == 0 || s->client.req_left) {
+		kx_session_close(s, "client closed"); /* nothing to deliver, or only a cut-off request */
+		return;
+	}
+	kx_debug("session %s: client closed; delivering its last %zu bytes to %s", s->client.addr, pending, s->up.addr);
+	struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
+	bufferevent_disable(s->up.bev, EV_READ);
+	bufferevent_setwatermark(s->up.bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(s->up.bev, NULL, &t);
 }
 
 static void kx_protocol_error(struct kx_session *s, const char *side, const char *fmt, ...)
@@ -158,6 +213,15 @@ static int kx_produce_acks(struct evbuffer *in, const struct kp_peek *p)
 	return (int16_t)(b[0] << 8 | b[1]);
 }
 
+/* The size a frame at the front of in announces (its first 4 bytes are
+ * there): what a malformed frame said, for the log. */
+static int32_t kx_announced_size(struct evbuffer *in)
+{
+	uint8_t b[4] = {0};
+	evbuffer_copyout(in, b, 4);
+	return (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+}
+
 static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
 {
 	if (s->fifo_cnt == s->fifo_cap)
@@ -177,14 +241,18 @@ static size_t kx_move(struct evbuffer *in, struct evbuffer *out, uint64_t n)
 	return m;
 }
 
-static void kx_client_read(struct bufferevent *bev, void *arg)
+/*
+ * Moves the client's buffered requests upstream. Returns false when the
+ * session was closed (or is closing) on the way: then s must not be touched.
+ */
+static bool kx_client_pump(struct kx_session *s)
 {
-	struct kx_session *s = arg;
+	struct bufferevent *bev = s->client.bev;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	const struct kx_config *cfg = s->worker->cfg;
 
 	if (s->client.state != KX_CLIENT_OPEN || !s->up.bev)
-		return;
+		return true;
 	struct evbuffer *out = bufferevent_get_output(s->up.bev);
 	for (;;) {
 		if (s->client.req_left) {
@@ -194,19 +262,24 @@ static void kx_client_read(struct bufferevent *bev, void *arg)
 			if (s->client.req_left)
 				break;
 		}
+		if (s->worker->stopping) {
+			/* Shutting down: no new request; close after the last answer. */
+			bufferevent_disable(bev, EV_READ);
+			return !kx_session_finish_if_stopping(s);
+		}
 		enum kp_frame_status st = kp_peek_request(in, cfg->max_frame_bytes, &s->peek);
 		if (st == KP_FRAME_INCOMPLETE)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
-			if (s->peek.frame_size < 0 || s->peek.frame_size > cfg->max_frame_bytes ||
-			    s->peek.err.err == KP_OK)
+			int32_t announced = kx_announced_size(in);
+			if (announced < 0 || announced > cfg->max_frame_bytes)
 				kx_protocol_error(s, "request", "frame size %d outside 0..%lld (max.frame.bytes)",
-				                  s->peek.frame_size, (long long)cfg->max_frame_bytes);
+				                  announced, (long long)cfg->max_frame_bytes);
 			else
 				kx_protocol_error(s, "request", "bad header: %s at byte %zu reading %s",
 				                  kp_error_name(s->peek.err.err), s->peek.err.err_pos + 4,
 				                  s->peek.err.err_field ? s->peek.err.err_field : "?");
-			return;
+			return false;
 		}
 		const struct kp_request_header *h = &s->peek.req;
 		bool expects = true;
@@ -217,7 +290,7 @@ static void kx_client_read(struct bufferevent *bev, void *arg)
 			if (acks < -1) {
 				kx_protocol_error(s, "request", "Produce v%d (corr %d): cannot read acks",
 				                  h->api_version, h->correlation_id);
-				return;
+				return false;
 			}
 			expects = acks != 0;
 		}
@@ -241,12 +314,23 @@ static void kx_client_read(struct bufferevent *bev, void *arg)
 	}
 	if (evbuffer_get_length(out) > KX_HIGH_WATERMARK)
 		bufferevent_disable(bev, EV_READ); /* upstream is slow: stop reading the client */
+	return true;
+}
+
+static void kx_client_read(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	kx_client_pump(arg);
 }
 
 static void kx_upstream_write(struct bufferevent *bev, void *arg)
 {
 	struct kx_session *s = arg;
-	(void)bev;
+	if (s->client.state == KX_CLIENT_CLOSED) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			kx_session_close(s, "client closed, its requests delivered");
+		return;
+	}
 	/* Below the low watermark again: read the client (unless at max in flight). */
 	if (s->client.state == KX_CLIENT_OPEN && !s->reading_paused_inflight)
 		bufferevent_enable(s->client.bev, EV_READ);
@@ -318,6 +402,8 @@ static bool kx_respond_rewritten(struct kx_session *s, struct evbuffer *in, stru
 	kx_hold_unref(NULL, 0, h);
 	KX_METRIC_ADD(responses_rewritten, 1);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
+	kx_debug("session %s: %s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners", s->client.addr,
+	         kp_api_get(e->api_key)->name, e->api_version, e->correlation_id, rw->addresses);
 	return true;
 }
 
@@ -381,8 +467,8 @@ static void kx_upstream_read(struct bufferevent *bev, void *arg)
 		if (st == KP_FRAME_INCOMPLETE)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
-			kx_protocol_error(s, "response", "frame size %d outside 4..%lld (max.frame.bytes)", size,
-			                  (long long)cfg->max_frame_bytes);
+			kx_protocol_error(s, "response", "frame size %d outside 4..%lld (max.frame.bytes)",
+			                  kx_announced_size(in), (long long)cfg->max_frame_bytes);
 			return;
 		}
 		if (s->fifo_cnt == 0 || s->fifo[s->fifo_head].correlation_id != corr) {
@@ -410,13 +496,14 @@ static void kx_upstream_read(struct bufferevent *bev, void *arg)
 		if (s->reading_paused_inflight && s->client.state == KX_CLIENT_OPEN) {
 			s->reading_paused_inflight = false;
 			bufferevent_enable(s->client.bev, EV_READ);
-			kx_client_read(s->client.bev, s); /* requests already buffered */
-			if (!s->up.bev)
+			if (!kx_client_pump(s)) /* requests already buffered */
 				return;
 		}
 		if (s->up.resp_left)
 			break;
 	}
+	if (kx_session_finish_if_stopping(s))
+		return; /* the last answer is on its way to the client */
 	if (evbuffer_get_length(out) > KX_HIGH_WATERMARK)
 		bufferevent_disable(bev, EV_READ); /* the client is slow: stop reading the broker */
 }
@@ -447,7 +534,7 @@ static void kx_client_event(struct bufferevent *bev, short what, void *arg)
 		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		kx_session_close(s, "client error");
 	} else if (what & BEV_EVENT_EOF) {
-		kx_session_close(s, "client closed");
+		kx_session_client_gone(s);
 	}
 }
 
@@ -462,7 +549,9 @@ static void kx_upstream_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_CONNECTED) {
 		kx_upstream_set_state(s, KX_UPSTREAM_READY);
-		bufferevent_set_timeouts(bev, NULL, NULL);
+		/* Delivering a closed client's last requests stays bounded in time. */
+		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
+		bufferevent_set_timeouts(bev, NULL, s->client.state == KX_CLIENT_CLOSED ? &t : NULL);
 		return;
 	}
 	if (s->up.state == KX_UPSTREAM_CONNECTING) {
@@ -566,8 +655,8 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	bufferevent_setcb(s->up.bev, kx_upstream_read, kx_upstream_write, kx_upstream_event, s);
 	bufferevent_setwatermark(s->client.bev, EV_WRITE, KX_LOW_WATERMARK, 0);
 	bufferevent_setwatermark(s->up.bev, EV_WRITE, KX_LOW_WATERMARK, 0);
-	struct timeval idle = {cfg->idle_timeout_ms / 1000, (cfg->idle_timeout_ms % 1000) * 1000};
-	struct timeval conn = {cfg->connect_timeout_ms / 1000, (cfg->connect_timeout_ms % 1000) * 1000};
+	struct timeval idle = kx_ms_timeval(cfg->idle_timeout_ms);
+	struct timeval conn = kx_ms_timeval(cfg->connect_timeout_ms);
 	bufferevent_set_timeouts(s->client.bev, &idle, NULL);
 	bufferevent_set_timeouts(s->up.bev, &conn, &conn);
 	bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);

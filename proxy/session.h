@@ -84,6 +84,13 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 /* Closes both sides now. */
 void kx_session_close(struct kx_session *s, const char *why);
 
+/*
+ * The worker is stopping: from now on the session forwards no new request,
+ * and it closes (after flushing its client's answers) as soon as it owes its
+ * client nothing. May close s at once.
+ */
+void kx_session_shutdown(struct kx_session *s);
+
 /* Requests in flight (for a draining shutdown). */
 static inline uint32_t kx_session_inflight(const struct kx_session *s)
 {

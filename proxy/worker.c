@@ -133,11 +133,19 @@ static void kx_on_stop(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < w->listener_cnt; i++)
 		evconnlistener_free(w->listeners[i].lev);
 	w->listener_cnt = 0;
+	/* Sessions that owe nothing close now; the others after their last answer. */
+	for (struct kx_session *s = w->sessions, *next; s; s = next) {
+		next = s->next;
+		kx_session_shutdown(s);
+	}
 	w->drain_deadline_ms = w->cfg->shutdown_drain_ms;
 	kx_on_drain_tick(-1, 0, w);
 }
 
-/* Waits for in-flight requests to be answered, up to shutdown.drain.ms. */
+/*
+ * Waits for the sessions to close themselves (in-flight requests answered,
+ * answers flushed), up to shutdown.drain.ms.
+ */
 static void kx_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -146,12 +154,15 @@ static void kx_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	uint32_t inflight = 0;
 	for (struct kx_session *s = w->sessions; s; s = s->next)
 		inflight += kx_session_inflight(s);
-	if (inflight == 0 || w->drain_deadline_ms <= 0) {
-		if (inflight)
-			kx_warn("worker %d: drain time over with %u requests in flight; closing", w->id, inflight);
+	if (w->session_cnt == 0 || w->drain_deadline_ms <= 0) {
+		if (w->session_cnt)
+			kx_warn("worker %d: drain time over with %u sessions open, %u requests in flight; closing",
+			        w->id, w->session_cnt, inflight);
 		while (w->sessions)
 			kx_session_close(w->sessions, "shutdown");
-		event_base_loopbreak(w->base);
+		/* Not loopbreak: the loop must run once more, for libevent to
+		 * finalize the freed bufferevents and close their sockets. */
+		event_base_loopexit(w->base, NULL);
 		return;
 	}
 	w->drain_deadline_ms -= KX_DRAIN_POLL_MS;

@@ -43,7 +43,7 @@
 #define TC_MAX_REGIONS     16
 #define TC_MAX_BROKERS     64
 #define TC_MAX_TOPICS      64
-#define TC_MAX_PARTITIONS  1024
+#define TC_MAX_PARTITIONS  4096
 #define TC_NAME_MAX        64
 #define TC_LINE_MAX        1024
 #define TC_MAX_ERROR_COUNT 100000
@@ -309,6 +309,19 @@ static void tc_layout_brokers(struct tc_cluster *c)
 	}
 }
 
+/*
+ * librdkafka 2.12's mock thread serves its op queue before it drains its
+ * wake-up pipe: an op queued in between has its wake-up byte drained unseen
+ * and waits for the thread's next 1 s tick. Start-up issues one op per
+ * partition back to back, which hits that window often (a 2,000-partition
+ * topic took minutes); a short pause after each op lets the thread finish
+ * draining first.
+ */
+static void tc_op_pause(void)
+{
+	usleep(300);
+}
+
 static void tc_set_follower(struct tc_cluster *c, struct tc_topic *t, int p)
 {
 	int fr = tc_region_index(c, c->follower_region);
@@ -321,6 +334,7 @@ static void tc_set_follower(struct tc_cluster *c, struct tc_topic *t, int p)
 			rd_kafka_resp_err_t err = rd_kafka_mock_partition_set_follower(c->mock, t->name, p, b->id);
 			if (err)
 				tc_die("%s[%d]: set follower %d: %s", t->name, p, b->id, rd_kafka_err2str(err));
+			tc_op_pause();
 			t->parts[p].follower = b->id;
 			return;
 		}
@@ -346,6 +360,7 @@ static void tc_create_topics(struct tc_cluster *c)
 			err = rd_kafka_mock_partition_set_leader(c->mock, t->name, p, t->parts[p].leader);
 			if (err)
 				tc_die("%s[%d]: set leader: %s", t->name, p, rd_kafka_err2str(err));
+			tc_op_pause();
 			if (c->follower_region[0])
 				tc_set_follower(c, t, p);
 		}

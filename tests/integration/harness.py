@@ -1,5 +1,5 @@
-"""Processes the integration tests start and stop: the cluster simulator now,
-kstretch itself later.
+"""Processes the integration tests start and stop: the cluster simulator,
+kstretch itself, and the real clients in between.
 
 Every wait here is bounded. A ManagedProcess is always stopped (SIGTERM, then
 SIGKILL after a grace period) by whoever started it, and its stderr is kept in
@@ -8,10 +8,15 @@ a file so a failure can show what the process said.
 import json
 import os
 import queue
+import random
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -25,7 +30,8 @@ NODE_MODULES = os.environ.get("KSTRETCH_NODE_MODULES") or os.path.join(_CACHE, "
 RDKAFKA_MODERN = os.environ.get("KSTRETCH_RDKAFKA_MODERN") or os.path.join(NODE_MODULES, "node-rdkafka", "build",
                                                                             "deps")
 TESTCLUSTER = os.path.join(BUILD, "tests", "cluster", "kstretch-testcluster")
-KSTRETCH = os.path.join(BUILD, "proxy", "kstretch")
+# KSTRETCH_BIN runs the tests against another kstretch binary (a sanitizer build, an older one).
+KSTRETCH = os.environ.get("KSTRETCH_BIN") or os.path.join(BUILD, "proxy", "kstretch")
 # Debian's interpreter has pytest, kafka-python and confluent-kafka; a pyenv
 # `python3` on PATH may not. Client subprocesses use the interpreter running
 # the suite, which `make test` makes /usr/bin/python3.
@@ -57,6 +63,62 @@ def modern_rdkafka_env(env=None):
     old = env.get("LD_LIBRARY_PATH")
     env["LD_LIBRARY_PATH"] = RDKAFKA_MODERN + (os.pathsep + old if old else "")
     return env
+
+
+# ---------------------------------------------------------------- clients
+
+LIBRDKAFKA = {
+    # Debian's build, linked by kcat and confluent-kafka: older protocol versions.
+    "debian-librdkafka-2.0.2": ("2.0.2", False),
+    # node-rdkafka's 2.12 build through LD_LIBRARY_PATH: modern protocol versions.
+    "librdkafka-2.12": ("2.12.", True),
+}
+KCAT_FORMAT = "%p\t%o\t%k\t%s\n"
+
+
+def kcat_path():
+    path = shutil.which("kcat")
+    if not path:
+        pytest.fail("kcat is not installed (run `make deps`)", pytrace=False)
+    return path
+
+
+def librdkafka_env(build):
+    """Environment for a librdkafka program (kcat, confluent-kafka) on `build`, a key of LIBRDKAFKA."""
+    if LIBRDKAFKA[build][1]:
+        return modern_rdkafka_env()
+    env = dict(os.environ)
+    env.pop("LD_LIBRARY_PATH", None)
+    return env
+
+
+def node_env():
+    require(os.path.join(NODE_MODULES, "kafkajs", "package.json"), "kafkajs", "run `make deps`")
+    if not shutil.which("node"):
+        pytest.fail("node is not installed (run `make deps`)", pytrace=False)
+    return dict(os.environ, NODE_PATH=NODE_MODULES, KSTRETCH_NODE_MODULES=NODE_MODULES)
+
+
+def kcat_consume(bootstrap, topic, group, env, timeout=60):
+    """A kcat balanced consumer (-G) from the earliest offset that exits once
+    every assigned partition reached its end (-e); returns what it read as
+    [(partition, offset, key, value)] in consumption order."""
+    import records  # here, so that harness.py stands alone (test_harness_checks copies it)
+
+    r = run([kcat_path(), "-b", bootstrap, "-G", group, "-X", "auto.offset.reset=earliest", "-e",
+             "-f", KCAT_FORMAT, topic],
+            env=env, timeout=timeout, what="kcat consumer")
+    return records.parse_consumed(r.stdout.decode())
+
+
+def client_version(stderr):
+    """The "client-version: ..." line the client scripts write on stderr."""
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode("utf-8", "replace")
+    for line in stderr.splitlines():
+        if line.startswith("client-version: "):
+            return line[len("client-version: "):]
+    return ""
 
 
 class ProcessError(AssertionError):
@@ -269,3 +331,176 @@ def wait_until(predicate, timeout, interval=0.05, what="condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not reached within {timeout}s")
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------- kstretch
+
+# Ports the tests pick for kstretch's listeners: below Linux's ephemeral range
+# (net.ipv4.ip_local_port_range starts at 32768), so no client connection of
+# this machine can be holding one when kstretch binds it.
+PORT_RANGE = (20000, 32000)
+
+
+def _port_free(port, host="127.0.0.1"):
+    """Nothing listens on (host, port) now: a plain bind (no SO_REUSEADDR, no
+    SO_REUSEPORT, so another SO_REUSEPORT listener is seen too) succeeds."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_ports(count, host="127.0.0.1", consecutive=False, avoid=(), attempts=500):
+    """`count` free ports on host in PORT_RANGE, consecutive or not, none in `avoid`."""
+    rng = random.Random()
+    lo, hi = PORT_RANGE
+    if consecutive:
+        for _ in range(attempts):
+            first = rng.randrange(lo, hi - count)
+            block = list(range(first, first + count))
+            if not set(block) & set(avoid) and all(_port_free(p, host) for p in block):
+                return block
+        raise AssertionError(f"no {count} consecutive free ports in {lo}..{hi} after {attempts} tries")
+    ports = []
+    for _ in range(attempts):
+        p = rng.randrange(lo, hi)
+        if p not in ports and p not in avoid and _port_free(p, host):
+            ports.append(p)
+            if len(ports) == count:
+                return ports
+    raise AssertionError(f"no {count} free ports in {lo}..{hi} after {attempts} tries")
+
+
+STOPPED_RE = re.compile(r"stopped: (?P<connections>\d+) connections, (?P<requests>\d+) requests, "
+                        r"(?P<responses_rewritten>\d+) responses rewritten, (?P<bytes_copied>\d+) bytes copied "
+                        r"of (?P<bytes_from_brokers>\d+) from brokers")
+
+
+class Kstretch:
+    """A running kstretch in mapped mode, every listener on 127.0.0.1.
+
+    .bootstrap          "127.0.0.1:PORT" of the bootstrap listener (all a client is given)
+    .broker_port(id)    the listener of node `id` (broker.port.base + id)
+    .log()              what it wrote on stderr so far
+    .metrics()          /metrics of its admin endpoint, as {name: value}
+    .rss_kib()          VmRSS from /proc
+    .stop()             SIGTERM; returns the exit code; .stopped is its final counters line, parsed
+    """
+
+    READY_TIMEOUT_S = 15.0
+    # shutdown.drain.ms is 5 s by default: allow for it, and a little more.
+    STOP_GRACE_S = 10.0
+
+    def __init__(self, proc, host, listen_port, port_base, admin_port, max_node_id):
+        self.proc = proc
+        self.host = host
+        self.listen_port = listen_port
+        self.port_base = port_base
+        self.admin_port = admin_port
+        self.max_node_id = max_node_id
+        self.bootstrap = f"{host}:{listen_port}"
+        self.returncode = None
+        self.stopped = None
+
+    @classmethod
+    def start(cls, log_dir, upstream_bootstrap, max_node_id=6, workers=2, log_level="debug", extra_args=(),
+              name="kstretch", host="127.0.0.1"):
+        """Starts kstretch in front of `upstream_bootstrap` ("host:port,...") and
+        waits (bounded) until it logs "ready:". Listener ports: a free block
+        base..base+max_node_id for the brokers, and two more free ports for
+        the bootstrap listener and the admin endpoint."""
+        require_executable(KSTRETCH, "kstretch")
+        block = free_ports(max_node_id + 1, host, consecutive=True)
+        listen_port, admin_port = free_ports(2, host, avoid=block)
+        argv = [KSTRETCH, "--bootstrap-servers", upstream_bootstrap, "--listen", f"{host}:{listen_port}",
+                "--broker-port-base", str(block[0]), "--workers", str(workers),
+                "--admin-listen", f"{host}:{admin_port}", "--log-level", log_level, *extra_args]
+        proc = ManagedProcess(name, argv, log_dir)
+        k = cls(proc, host, listen_port, block[0], admin_port, max_node_id)
+        try:
+            k.wait_log(lambda text: "ready:" in text, cls.READY_TIMEOUT_S, "the \"ready:\" line")
+        except BaseException:
+            k.stop()
+            raise
+        return k
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def broker_port(self, node_id):
+        return self.port_base + node_id
+
+    def broker_address(self, node_id):
+        return f"{self.host}:{self.broker_port(node_id)}"
+
+    def listener_ports(self, node_ids=None):
+        ids = range(1, self.max_node_id + 1) if node_ids is None else node_ids
+        return {self.listen_port} | {self.broker_port(i) for i in ids}
+
+    def log(self):
+        try:
+            with open(self.proc.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_lines(self, *needles):
+        """Lines of the log that contain every one of `needles`."""
+        return [line for line in self.log().splitlines() if all(n in line for n in needles)]
+
+    def wait_log(self, predicate, timeout, what):
+        """Waits until predicate(log text) holds; fails early if kstretch exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()
+            if predicate(text):
+                return text
+            if self.proc.proc.poll() is not None:
+                self.proc._fail(f"exited while waiting for {what}")
+            if time.monotonic() >= deadline:
+                self.proc._fail(f"{what} did not appear within {timeout:.1f}s")
+            time.sleep(0.05)
+
+    def alive(self):
+        return self.proc.proc.poll() is None
+
+    def send_signal(self, sig):
+        self.proc.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """Exit code once it exits by itself (after a signal), failing after `timeout`."""
+        return self.proc.wait(timeout)
+
+    def metrics(self, timeout=5.0):
+        url = f"http://{self.host}:{self.admin_port}/metrics"
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value) if "." in value else int(value)
+        return out
+
+    def rss_kib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc/PID/status")
+
+    def stderr_tail(self, limit=8000):
+        return self.proc.stderr_tail(limit)
+
+    def stop(self):
+        """SIGTERM (SIGKILL after STOP_GRACE_S); returns the exit code. Idempotent."""
+        if self.returncode is None:
+            self.returncode = self.proc.stop(grace=self.STOP_GRACE_S)
+            m = STOPPED_RE.search(self.log())
+            self.stopped = {k: int(v) for k, v in m.groupdict().items()} if m else None
+        return self.returncode

@@ -1,6 +1,7 @@
 """A tiny Kafka wire client for tests: just enough to ask a broker (or
-kstretch) for Metadata v12, FindCoordinator v0-3 and ApiVersions v0-2, and
-to read the answers field by field.
+kstretch) for Metadata v12, FindCoordinator v0-4 and ApiVersions v0-2, and
+to read the answers field by field; and, for a scripted broker, to read
+request headers and write the answers to those requests.
 
 Written from the message definitions in Apache Kafka's
 clients/src/main/resources/common/message/*.json. Decoding is bounds-checked:
@@ -19,7 +20,7 @@ API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
 
 # First flexible version of each API this module speaks (header v2 / v1 from there on).
-FIRST_FLEXIBLE = {API_METADATA: 9, API_FIND_COORDINATOR: 3, API_API_VERSIONS: 3}
+FIRST_FLEXIBLE = {API_FETCH: 12, API_METADATA: 9, API_FIND_COORDINATOR: 3, API_API_VERSIONS: 3}
 
 MAX_FRAME_BYTES = 64 << 20
 ZERO_UUID = bytes(16)
@@ -357,7 +358,7 @@ def decode_metadata_response_v12(body, strict=False):
     return MetadataResponse(throttle, brokers, cluster_id, controller_id, topics, trailing)
 
 
-# ---------------------------------------------------------------- FindCoordinator v0-3
+# ---------------------------------------------------------------- FindCoordinator v0-4
 
 @dataclass
 class FindCoordinatorResponse:
@@ -370,7 +371,7 @@ class FindCoordinatorResponse:
 
 
 def find_coordinator_request(version, key, key_type=0):
-    """Body of FindCoordinatorRequest v0-3 (v4+ batches keys; not spoken here)."""
+    """Body of FindCoordinatorRequest v0-3 (one key; v4 batches them: find_coordinator_request_v4)."""
     assert 0 <= version <= 3
     w = Writer()
     if version >= 3:
@@ -401,6 +402,112 @@ def decode_find_coordinator_response(version, body, strict=True):
     return FindCoordinatorResponse(throttle, error_code, message, node_id, host, port)
 
 
+@dataclass
+class Coordinator:
+    key: str
+    node_id: int
+    host: str
+    port: int
+    error_code: int
+    error_message: Optional[str]
+
+
+@dataclass
+class FindCoordinatorResponseV4:
+    throttle_time_ms: int
+    coordinators: List[Coordinator]
+
+    def coordinator(self, key):
+        for c in self.coordinators:
+            if c.key == key:
+                return c
+        raise KeyError(key)
+
+
+def find_coordinator_request_v4(keys, key_type=0):
+    """Body of FindCoordinatorRequest v4 (KIP-699): KeyType, then CoordinatorKeys, a batch."""
+    w = Writer().int8(key_type).compact_array_len(keys)
+    for k in keys:
+        w.compact_string(k)
+    return w.empty_tags().bytes()
+
+
+def decode_find_coordinator_request_v4(body):
+    """(key_type, [keys]) from a FindCoordinatorRequest v4 body."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    key_type = r.int8("key_type")
+    keys = r.compact_array(lambda: r.compact_string(what="coordinator key"), 1, what="coordinator_keys")
+    r.tagged_fields("request tags")
+    r.end(True, "FindCoordinatorRequest v4")
+    return key_type, keys
+
+
+def find_coordinator_response_v4(coordinators, throttle_time_ms=0):
+    """Body of FindCoordinatorResponse v4; coordinators are Coordinator values."""
+    w = Writer().int32(throttle_time_ms).compact_array_len(coordinators)
+    for c in coordinators:
+        w.compact_string(c.key).int32(c.node_id).compact_string(c.host).int32(c.port).int16(c.error_code)
+        w.compact_string(c.error_message).empty_tags()
+    return w.empty_tags().bytes()
+
+
+def _coordinator(r):
+    c = Coordinator(
+        key=r.compact_string(what="key"),
+        node_id=r.int32("node_id"),
+        host=r.compact_string(what="host"),
+        port=r.int32("port"),
+        error_code=r.int16("error_code"),
+        error_message=r.compact_string(nullable=True, what="error_message"),
+    )
+    r.tagged_fields("coordinator tags")
+    return c
+
+
+def decode_find_coordinator_response_v4(body, strict=True):
+    r = body if isinstance(body, Reader) else Reader(body)
+    throttle = r.int32("throttle_time_ms")
+    coordinators = r.compact_array(lambda: _coordinator(r), 1 + 4 + 1 + 4 + 2 + 1 + 1, what="coordinators")
+    r.tagged_fields("response tags")
+    r.end(strict, "FindCoordinatorResponse v4")
+    return FindCoordinatorResponseV4(throttle, coordinators)
+
+
+# ---------------------------------------------------------------- Fetch v4 and v16 (requests only)
+
+def fetch_request(version, partitions, max_wait_ms=500, min_bytes=1, max_bytes=50 << 20,
+                  partition_max_bytes=1 << 20):
+    """Body of FetchRequest v4 (topics by name) or v16 (flexible, topics by id).
+    partitions: [(topic name for v4 or topic id for v16, partition, fetch offset)]."""
+    assert version in (4, 16)
+    by_topic = {}
+    for topic, partition, offset in partitions:
+        by_topic.setdefault(topic, []).append((partition, offset))
+    w = Writer()
+    if version == 4:
+        w.int32(-1)  # ReplicaId: a consumer
+    w.int32(max_wait_ms).int32(min_bytes).int32(max_bytes).int8(0)  # IsolationLevel: read uncommitted
+    if version == 4:
+        w.int32(len(by_topic))
+        for name, parts in by_topic.items():
+            w.string(name).int32(len(parts))
+            for partition, offset in parts:
+                w.int32(partition).raw(struct.pack(">q", offset)).int32(partition_max_bytes)
+        return w.bytes()
+    w.int32(0).int32(-1)  # SessionId 0, SessionEpoch -1: a full fetch, no session
+    w.compact_array_len(list(by_topic))
+    for topic_id, parts in by_topic.items():
+        w.uuid(topic_id).compact_array_len(parts)
+        for partition, offset in parts:
+            # CurrentLeaderEpoch, FetchOffset, LastFetchedEpoch, LogStartOffset, PartitionMaxBytes
+            w.int32(partition).int32(-1).raw(struct.pack(">q", offset)).int32(-1)
+            w.raw(struct.pack(">q", -1)).int32(partition_max_bytes).empty_tags()
+        w.empty_tags()
+    w.compact_array_len([])  # ForgottenTopicsData
+    w.compact_string("")  # RackId
+    return w.empty_tags().bytes()
+
+
 # ---------------------------------------------------------------- ApiVersions v0-2
 
 @dataclass
@@ -418,6 +525,66 @@ def decode_api_versions_response(version, body, strict=True):
     throttle = r.int32("throttle_time_ms") if version >= 1 else 0
     r.end(strict, f"ApiVersionsResponse v{version}")
     return ApiVersionsResponse(error_code, {k: (lo, hi) for k, lo, hi in keys}, throttle)
+
+
+def api_versions_response_v0(api_keys):
+    """Body of ApiVersionsResponse v0; api_keys maps api_key -> (min_version, max_version)."""
+    w = Writer().int16(0).int32(len(api_keys))
+    for key, (lo, hi) in sorted(api_keys.items()):
+        w.int16(key).int16(lo).int16(hi)
+    return w.bytes()
+
+
+def metadata_response_v12(brokers, cluster_id="kstretch-tests", controller_id=1, topics=()):
+    """Body of MetadataResponse v12 for a scripted broker: brokers are
+    MetadataBroker values; topics (MetadataTopic values) may be empty."""
+    w = Writer().int32(0).compact_array_len(brokers)
+    for b in brokers:
+        w.int32(b.node_id).compact_string(b.host).int32(b.port).compact_string(b.rack).empty_tags()
+    w.compact_string(cluster_id).int32(controller_id).compact_array_len(list(topics))
+    for t in topics:
+        w.int16(t.error_code).compact_string(t.name).uuid(t.topic_id).boolean(t.is_internal)
+        w.compact_array_len(t.partitions)
+        for p in t.partitions:
+            w.int16(p.error_code).int32(p.partition_index).int32(p.leader_id).int32(p.leader_epoch)
+            for nodes in (p.replica_nodes, p.isr_nodes, p.offline_replicas):
+                w.compact_array_len(nodes)
+                for n in nodes:
+                    w.int32(n)
+            w.empty_tags()
+        w.int32(t.topic_authorized_operations).empty_tags()
+    return w.empty_tags().bytes()
+
+
+# ---------------------------------------------------------------- frames on the broker side
+
+@dataclass
+class RequestHeader:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: Optional[str]
+
+
+def decode_request_header(r):
+    """Reads a request header (v1, or v2 for the flexible versions this module knows)."""
+    api_key = r.int16("request_api_key")
+    api_version = r.int16("request_api_version")
+    corr = r.int32("correlation_id")
+    client_id = r.string(nullable=True, what="client_id")
+    if is_flexible(api_key, api_version):
+        r.tagged_fields("request header tags")
+    return RequestHeader(api_key, api_version, corr, client_id)
+
+
+def encode_response(api_key, api_version, correlation_id, body):
+    """A whole response frame: size, header (v0, or v1 for flexible versions
+    but ApiVersions), body."""
+    w = Writer().int32(correlation_id)
+    if is_flexible(api_key, api_version) and api_key != API_API_VERSIONS:
+        w.empty_tags()
+    payload = w.bytes() + body
+    return struct.pack(">i", len(payload)) + payload
 
 
 # ---------------------------------------------------------------- connection
@@ -474,6 +641,10 @@ class Connection:
     def find_coordinator(self, key, version=3, key_type=0):
         r = self.request(API_FIND_COORDINATOR, version, find_coordinator_request(version, key, key_type))
         return decode_find_coordinator_response(version, r)
+
+    def find_coordinators_v4(self, keys, key_type=0):
+        r = self.request(API_FIND_COORDINATOR, 4, find_coordinator_request_v4(keys, key_type))
+        return decode_find_coordinator_response_v4(r)
 
     def api_versions(self, version=2):
         r = self.request(API_API_VERSIONS, version, b"")

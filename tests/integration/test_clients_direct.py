@@ -7,7 +7,6 @@ later stand in front of. Three regions of two brokers, one topic of 12
 partitions with RF 3, no added latency.
 """
 import os
-import shutil
 
 import pytest
 
@@ -18,14 +17,12 @@ COUNT = 10_000
 PARTITIONS = 12
 REGIONS = "eu:2,us:2,ap:2"
 CLIENT_TIMEOUT_S = 60
-KCAT_FORMAT = "%p\t%o\t%k\t%s\n"
-
-LIBRDKAFKA = {
-    # Debian's build, linked by kcat and confluent-kafka: older protocol versions.
-    "debian-librdkafka-2.0.2": ("2.0.2", False),
-    # node-rdkafka's 2.12 build through LD_LIBRARY_PATH: modern protocol versions.
-    "librdkafka-2.12": ("2.12.", True),
-}
+KCAT_FORMAT = harness.KCAT_FORMAT
+LIBRDKAFKA = harness.LIBRDKAFKA
+kcat_path = harness.kcat_path
+librdkafka_env = harness.librdkafka_env
+node_env = harness.node_env
+client_version = harness.client_version
 
 
 def start(start_cluster, topic):
@@ -35,42 +32,8 @@ def start(start_cluster, topic):
     return c
 
 
-def kcat_path():
-    path = shutil.which("kcat")
-    if not path:
-        pytest.fail("kcat is not installed (run `make deps`)", pytrace=False)
-    return path
-
-
-def librdkafka_env(build):
-    if LIBRDKAFKA[build][1]:
-        return harness.modern_rdkafka_env()
-    env = dict(os.environ)
-    env.pop("LD_LIBRARY_PATH", None)
-    return env
-
-
-def node_env():
-    harness.require(os.path.join(harness.NODE_MODULES, "kafkajs", "package.json"), "kafkajs", "run `make deps`")
-    if not shutil.which("node"):
-        pytest.fail("node is not installed (run `make deps`)", pytrace=False)
-    return dict(os.environ, NODE_PATH=harness.NODE_MODULES, KSTRETCH_NODE_MODULES=harness.NODE_MODULES)
-
-
 def kcat_consume(bootstrap, topic, group, env):
-    """A kcat balanced consumer (-G) from the earliest offset that exits once
-    every assigned partition reached its end (-e)."""
-    r = harness.run([kcat_path(), "-b", bootstrap, "-G", group, "-X", "auto.offset.reset=earliest", "-e",
-                     "-f", KCAT_FORMAT, topic],
-                    env=env, timeout=CLIENT_TIMEOUT_S, what="kcat consumer")
-    return records.parse_consumed(r.stdout.decode())
-
-
-def client_version(stderr):
-    for line in stderr.decode("utf-8", "replace").splitlines():
-        if line.startswith("client-version: "):
-            return line[len("client-version: "):]
-    return ""
+    return harness.kcat_consume(bootstrap, topic, group, env, timeout=CLIENT_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("build", list(LIBRDKAFKA))

@@ -201,23 +201,53 @@ def test_a_read_from_a_silent_process_fails_in_bounded_time_with_its_stderr(tmp_
 
 
 def test_the_cluster_fixture_stops_the_simulator_when_a_test_fails(tmp_path):
-    # Run a failing test that starts a cluster in a separate pytest session,
-    # with copies of this suite's conftest and harness.
+    # Run a failing test that starts a cluster in a separate pytest session.
+    pidfile = tmp_path / "pid"
+    rc, out = run_inner_suite(tmp_path,
+                              "def test_fails_after_starting_a_cluster(start_cluster):\n"
+                              "    c = start_cluster(topics=['t:1:1'])\n"
+                              f"    open({str(pidfile)!r}, 'w').write(str(c.proc.pid))\n"
+                              "    assert False, 'deliberate failure'\n")
+    assert rc == 1 and "deliberate failure" in out and "1 failed" in out, out
+    pid = int(pidfile.read_text())
+    assert not alive(pid), f"the simulator (pid {pid}) outlived its test"
+
+
+def run_inner_suite(tmp_path, test_source):
+    """Runs `test_source` as test_inner.py in a separate pytest session with
+    copies of this suite's conftest and harness; returns (exit code, stdout)."""
     here = os.path.dirname(os.path.abspath(__file__))
     inner = tmp_path / "inner"
     inner.mkdir()
     for name in ("conftest.py", "harness.py"):
         shutil.copy(os.path.join(here, name), inner / name)
-    pidfile = tmp_path / "pid"
-    (inner / "test_inner.py").write_text(
-        "def test_fails_after_starting_a_cluster(start_cluster):\n"
-        "    c = start_cluster(topics=['t:1:1'])\n"
-        f"    open({str(pidfile)!r}, 'w').write(str(c.proc.pid))\n"
-        "    assert False, 'deliberate failure'\n")
+    (inner / "test_inner.py").write_text(test_source)
     env = dict(os.environ, KSTRETCH_BUILD=harness.BUILD)
     r = harness.run([harness.PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(inner),
                      str(inner / "test_inner.py")], env=env, timeout=60, check=False, what="inner pytest")
-    out = r.stdout.decode()
-    assert r.returncode == 1 and "deliberate failure" in out and "1 failed" in out, out
+    return r.returncode, r.stdout.decode()
+
+
+def test_the_kstretch_fixture_shows_kstretch_stderr_when_a_test_fails_and_stops_it(tmp_path):
+    pidfile = tmp_path / "pid"
+    rc, out = run_inner_suite(tmp_path,
+                              "def test_fails_with_kstretch_running(start_cluster, start_kstretch):\n"
+                              "    k = start_kstretch(start_cluster(topics=['t:1:1']))\n"
+                              f"    open({str(pidfile)!r}, 'w').write(str(k.pid))\n"
+                              "    assert False, 'deliberate failure'\n")
+    assert rc == 1 and "deliberate failure" in out and "1 failed" in out, out
+    assert "kstretch1 stderr (tail)" in out and "ready: 2 workers" in out, out
     pid = int(pidfile.read_text())
-    assert not alive(pid), f"the simulator (pid {pid}) outlived its test"
+    assert not alive(pid), f"kstretch (pid {pid}) outlived its test"
+
+
+def test_the_kstretch_fixture_errors_when_kstretch_does_not_exit_0(tmp_path):
+    # SIGKILL stands for a crash: the test itself passes, its teardown errors.
+    rc, out = run_inner_suite(tmp_path,
+                              "import os, signal\n"
+                              "def test_kstretch_crashes(start_cluster, start_kstretch):\n"
+                              "    k = start_kstretch(start_cluster(topics=['t:1:1']))\n"
+                              "    os.kill(k.pid, signal.SIGKILL)\n"
+                              "    k.wait(timeout=5)\n")
+    assert rc == 1 and "1 passed, 1 error" in out, out
+    assert "kstretch1 exited with -9, not 0 on SIGTERM" in out, out

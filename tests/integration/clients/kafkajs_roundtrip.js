@@ -1,19 +1,21 @@
 // KafkaJS: produce records with acks=-1, then read them back in a consumer group.
 //
-//   NODE_PATH=<node_modules> node kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S
+//   NODE_PATH=<node_modules> node kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent]
 //
-// INPUT: KEY<TAB>VALUE lines to produce in order ("-" for none). Consumed
+// INPUT: KEY<TAB>VALUE lines to produce in order ("-" for none). --idempotent:
+// an idempotent producer (KafkaJS then allows one request in flight). Consumed
 // records go to stdout as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines; KafkaJS
 // logs go to stderr. Exit codes: 0 ok, 3 produce failed, 4 too few records in time.
 'use strict';
 const fs = require('fs');
 const { Kafka, logLevel, Partitioners } = require('kafkajs');
 
-const [bootstrap, topic, group, input, expectedArg, timeoutArg] = process.argv.slice(2);
-if (!timeoutArg) {
-  process.stderr.write('usage: kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S\n');
+const [bootstrap, topic, group, input, expectedArg, timeoutArg, ...options] = process.argv.slice(2);
+if (!timeoutArg || options.some((o) => o !== '--idempotent')) {
+  process.stderr.write('usage: kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent]\n');
   process.exit(2);
 }
+const idempotent = options.includes('--idempotent');
 const expected = Number(expectedArg);
 const deadline = Date.now() + Number(timeoutArg) * 1000;
 setTimeout(() => {
@@ -40,7 +42,10 @@ async function main() {
       const tab = l.indexOf('\t');
       return { key: l.slice(0, tab), value: l.slice(tab + 1) };
     });
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      ...(idempotent ? { idempotent: true, maxInFlightRequests: 1 } : {}),
+    });
     await producer.connect();
     try {
       for (let i = 0; i < records.length; i += 1000) {

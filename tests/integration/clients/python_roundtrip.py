@@ -2,17 +2,44 @@
 with kafka-python or confluent-kafka-python (librdkafka; LD_LIBRARY_PATH picks
 which build).
 
-    python_roundtrip.py CLIENT BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S
+    python_roundtrip.py CLIENT BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [OPTION...]
 
 CLIENT is kafka-python or confluent-kafka. INPUT is a file of KEY<TAB>VALUE
 lines to produce in order ("-" to produce nothing); EXPECTED is how many
-records to read back. Consumed records are written to stdout as
-PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines in consumption order; the
-library's version goes to stderr as "client-version: ...".
-Exit codes: 0 ok, 3 produce failed, 4 fewer records than expected in time.
+records to read back (0: do not consume). Consumed records are written to
+stdout as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines in consumption order;
+the library's version goes to stderr as "client-version: ...".
+
+Options:
+  --idempotent   idempotent producer (confluent-kafka: enable.idempotence=true;
+                 kafka-python 2.0 has none: exit code 2)
+  --transactional N
+                 a transactional producer (confluent-kafka; transactional.id TOPIC-txn) that
+                 commits every N records; --acked then lists the records of committed
+                 transactions only
+  --rate N       produce at most N records per second (default: as fast as possible)
+  --acked FILE   write every acknowledged record to FILE as
+                 PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines (confluent-kafka; offset -1
+                 when the ack named none)
+
+Exit codes: 0 ok, 2 usage, 3 produce failed, 4 fewer records than expected in time.
 """
 import sys
 import time
+
+
+class Pacer:
+    """Sleeps as needed so that the i-th record is not sent before i / rate seconds."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.start = time.monotonic()
+
+    def wait(self, i):
+        if self.rate:
+            ahead = self.start + i / self.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
 
 def log(msg):
@@ -26,14 +53,21 @@ def read_input(path):
         return [tuple(line.rstrip("\n").split("\t", 1)) for line in f if line.strip()]
 
 
-def kafka_python(bootstrap, topic, group, records, expected, deadline):
+def kafka_python(bootstrap, topic, group, records, expected, deadline, opts):
     import kafka
     log(f"client-version: kafka-python {kafka.__version__}")
+    if opts["idempotent"] or opts["acked"] or opts["transactional"]:
+        log("kafka-python 2.0 has no idempotent producer; --acked and --transactional are for confluent-kafka")
+        return 2
     servers = bootstrap.split(",")
     if records:
         producer = kafka.KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, retries=5,
                                        request_timeout_ms=15000, max_block_ms=15000)
-        futures = [producer.send(topic, key=k.encode(), value=v.encode()) for k, v in records]
+        pacer = Pacer(opts["rate"])
+        futures = []
+        for i, (k, v) in enumerate(records):
+            pacer.wait(i)
+            futures.append(producer.send(topic, key=k.encode(), value=v.encode()))
         producer.flush(timeout=max(1.0, deadline - time.monotonic()))
         failed = 0
         for f in futures:
@@ -47,6 +81,8 @@ def kafka_python(bootstrap, topic, group, records, expected, deadline):
         if failed:
             log(f"{failed} of {len(records)} deliveries failed")
             return 3
+    if not expected:
+        return 0
     consumer = kafka.KafkaConsumer(topic, bootstrap_servers=servers, group_id=group, auto_offset_reset="earliest",
                                    enable_auto_commit=False, consumer_timeout_ms=1000)
     got = 0
@@ -67,18 +103,46 @@ def kafka_python(bootstrap, topic, group, records, expected, deadline):
     return 0
 
 
-def confluent(bootstrap, topic, group, records, expected, deadline):
-    import confluent_kafka as ck
-    log(f"client-version: confluent-kafka {ck.version()[0]} librdkafka {ck.libversion()[0]}")
-    if records:
-        errors = []
+def write_acked(path, acked):
+    with open(path, "w", encoding="utf-8") as f:
+        for p, o, k, v in acked:
+            f.write(f"{p}\t{o}\t{k}\t{v}\n")
 
-        def on_delivery(err, msg):
-            if err is not None:
-                errors.append(err)
 
-        producer = ck.Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
-        for k, v in records:
+def confluent_produce(ck, bootstrap, topic, records, deadline, opts):
+    errors = []
+    acked = []  # of the current transaction, when transactional
+    committed = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            # The offset is None when the broker acknowledged a retried batch
+            # as a duplicate of one it had already written (no offset given).
+            offset = -1 if msg.offset() is None else msg.offset()
+            acked.append((msg.partition(), offset, msg.key().decode(), msg.value().decode()))
+
+    def left():
+        return max(1.0, deadline - time.monotonic())
+
+    conf = {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5}
+    if opts["idempotent"]:
+        conf["enable.idempotence"] = True
+    txn_size = opts["transactional"] or len(records)
+    if opts["transactional"]:
+        conf["transactional.id"] = f"{topic}-txn"
+    producer = ck.Producer(conf)
+    if opts["transactional"]:
+        producer.init_transactions(left())
+    pacer = Pacer(opts["rate"])
+    status = 0
+    for first in range(0, len(records), txn_size):
+        if opts["transactional"]:
+            producer.begin_transaction()
+        for i in range(first, min(first + txn_size, len(records))):
+            k, v = records[i]
+            pacer.wait(i)
             while True:
                 try:
                     producer.produce(topic, key=k.encode(), value=v.encode(), on_delivery=on_delivery)
@@ -87,12 +151,39 @@ def confluent(bootstrap, topic, group, records, expected, deadline):
                     producer.poll(0.1)
                     if time.monotonic() > deadline:
                         log("local produce queue stayed full")
-                        return 3
+                        return 3, committed + acked
             producer.poll(0)
-        left = producer.flush(max(1.0, deadline - time.monotonic()))
-        if left or errors:
-            log(f"{left} records undelivered, {len(errors)} delivery errors: {errors[:5]}")
-            return 3
+        if not opts["transactional"]:
+            break
+        while True:
+            try:
+                producer.commit_transaction(left())
+                break
+            except ck.KafkaException as e:
+                if e.args[0].retriable() and time.monotonic() < deadline:
+                    continue
+                log(f"commit of records {first}.. failed: {e}")
+                return 3, committed
+        committed.extend(acked)
+        acked.clear()
+    undelivered = producer.flush(left())
+    if undelivered or errors:
+        log(f"{undelivered} records undelivered, {len(errors)} delivery errors: {errors[:5]}")
+        status = 3
+    return status, committed + acked
+
+
+def confluent(bootstrap, topic, group, records, expected, deadline, opts):
+    import confluent_kafka as ck
+    log(f"client-version: confluent-kafka {ck.version()[0]} librdkafka {ck.libversion()[0]}")
+    if records:
+        status, acked = confluent_produce(ck, bootstrap, topic, records, deadline, opts)
+        if opts["acked"]:
+            write_acked(opts["acked"], acked)
+        if status:
+            return status
+    if not expected:
+        return 0
     consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                             "enable.auto.commit": False})
     consumer.subscribe([topic])
@@ -117,14 +208,33 @@ def confluent(bootstrap, topic, group, records, expected, deadline):
     return 0
 
 
+def parse_options(args):
+    opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0}
+    args = list(args)
+    while args:
+        a = args.pop(0)
+        if a == "--idempotent":
+            opts["idempotent"] = True
+        elif a == "--rate" and args:
+            opts["rate"] = float(args.pop(0))
+        elif a == "--acked" and args:
+            opts["acked"] = args.pop(0)
+        elif a == "--transactional" and args:
+            opts["transactional"] = int(args.pop(0))
+        else:
+            return None
+    return opts
+
+
 def main(argv):
-    if len(argv) != 8:
+    opts = parse_options(argv[8:]) if len(argv) >= 8 else None
+    if opts is None or argv[1] not in ("kafka-python", "confluent-kafka"):
         log(__doc__)
         return 2
-    client, bootstrap, topic, group, path, expected, timeout = argv[1:]
+    client, bootstrap, topic, group, path, expected, timeout = argv[1:8]
     deadline = time.monotonic() + float(timeout)
     run = {"kafka-python": kafka_python, "confluent-kafka": confluent}[client]
-    return run(bootstrap, topic, group, read_input(path), int(expected), deadline)
+    return run(bootstrap, topic, group, read_input(path), int(expected), deadline, opts)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,232 @@
+"""The perf tools (bench/producer_perf.c, bench/consumer_perf.c) against the
+stretched-cluster simulator: they take kafka-producer-perf-test's and
+kafka-consumer-perf-test's options, print those tools' lines, count exactly
+what they produced and consumed, and say with their exit status whether the
+run succeeded (0), failed (1) or was given bad arguments (2).
+
+One region of one broker, topic `perf` with one partition. Counts stay small:
+the mock keeps only ~5 MB per partition and drops older records.
+"""
+import json
+import os
+import re
+
+import pytest
+
+import harness
+
+PRODUCER = os.path.join(harness.BUILD, "bench", "kstretch-producer-perf")
+CONSUMER = os.path.join(harness.BUILD, "bench", "kstretch-consumer-perf")
+
+COUNT = 20_000
+SIZE = 100
+MB = 1024 * 1024
+TOOL_TIMEOUT_S = 60
+
+WINDOW_LINE = re.compile(r"^(\d+) records sent, (\d+\.\d) records/sec \((\d+\.\d\d) MB/sec\), "
+                         r"(\d+\.\d) ms avg latency, (\d+\.\d) ms max latency\.$")
+TOTAL_LINE = re.compile(r"^(\d+) records sent, (\d+\.\d{6}) records/sec \((\d+\.\d\d) MB/sec\), "
+                        r"(\d+\.\d\d) ms avg latency, (\d+\.\d\d) ms max latency, "
+                        r"(\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th\.$")
+CONSUMER_HEADER = ("start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, "
+                   "rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec")
+DATE = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d:\d{3})"
+F4 = r"(\d+\.\d{4})"
+CONSUMER_LINE = re.compile(rf"^{DATE}, {DATE}, {F4}, {F4}, (\d+), {F4}, (\d+), (-?\d+), {F4}, {F4}$")
+PRODUCER_JSON_KEYS = {"records", "records_per_sec", "mb_per_sec", "avg_ms", "max_ms", "p50", "p95", "p99", "p999",
+                      "errors"}
+
+
+def producer(*args, timeout=TOOL_TIMEOUT_S, check=True):
+    harness.require_executable(PRODUCER, "kstretch-producer-perf")
+    return harness.run([PRODUCER, *args], timeout=timeout, check=check)
+
+
+def consumer(*args, timeout=TOOL_TIMEOUT_S, check=True):
+    harness.require_executable(CONSUMER, "kstretch-consumer-perf")
+    return harness.run([CONSUMER, *args], timeout=timeout, check=check)
+
+
+def produce_args(c, count=COUNT, throughput=-1):
+    return ["--topic", "perf", "--num-records", str(count), "--record-size", str(SIZE), "--throughput", str(throughput),
+            "--producer-props", f"bootstrap.servers={c.bootstrap}", "acks=1"]
+
+
+def lines(r):
+    return r.stdout.decode().splitlines()
+
+
+def total(out):
+    """The producer's final line, parsed; every line before it must be a 5 s window line."""
+    assert out, "no output"
+    for line in out[:-1]:
+        assert WINDOW_LINE.match(line), f"not a window line: {line!r}"
+    m = TOTAL_LINE.match(out[-1])
+    assert m, f"not a final line: {out[-1]!r}"
+    return m
+
+
+def consumer_summary(r):
+    out = lines(r)
+    assert len(out) == 2, out
+    assert out[0] == CONSUMER_HEADER
+    m = CONSUMER_LINE.match(out[1])
+    assert m, f"not a summary line: {out[1]!r}"
+    return m
+
+
+@pytest.fixture
+def perf_cluster(start_cluster):
+    return start_cluster(regions="eu:1", topics=["perf:1:1"])
+
+
+def test_unthrottled_producer_delivers_every_record_and_the_consumer_reads_them_back(perf_cluster):
+    r = producer(*produce_args(perf_cluster))
+    m = total(lines(r))
+    assert int(m[1]) == COUNT
+    rps, mbps = float(m[2]), float(m[3])
+    assert rps > 0
+    assert mbps == pytest.approx(rps * SIZE / MB, abs=0.01)
+    avg, mx, p50, p95, p99, p999 = float(m[4]), float(m[5]), *map(int, m.group(6, 7, 8, 9))
+    assert 0 <= avg <= mx
+    assert p50 <= p95 <= p99 <= p999 <= mx
+
+    r = consumer("--bootstrap-server", perf_cluster.bootstrap, "--topic", "perf", "--messages", str(COUNT),
+                 "--group", "perf-readers")
+    m = consumer_summary(r)
+    start, end, mb, msgs = m[1], m[2], float(m[3]), int(m[5])
+    assert msgs == COUNT
+    assert mb == pytest.approx(COUNT * SIZE / MB, abs=0.0001)
+    assert start <= end
+    rebalance_ms, fetch_ms = int(m[7]), int(m[8])
+    assert rebalance_ms >= 0 and fetch_ms >= 0
+
+
+def test_throttled_producer_keeps_to_the_target_rate_and_reports_every_5_seconds(perf_cluster):
+    rate = 3500  # 20,000 records take ~5.7 s: one window line, then the total
+    r = producer(*produce_args(perf_cluster, COUNT, rate))
+    m = total(lines(r))
+    assert int(m[1]) == COUNT
+    assert float(m[2]) == pytest.approx(rate, rel=0.05)
+    windows = lines(r)[:-1]
+    assert len(windows) >= 1
+    w = WINDOW_LINE.match(windows[0])
+    assert float(w[2]) == pytest.approx(rate, rel=0.1)
+
+
+def test_json_results_are_one_line_each_for_scripts(perf_cluster):
+    r = producer(*produce_args(perf_cluster, 5000), "--json")
+    out = lines(r)
+    assert len(out) == 1, out
+    result = json.loads(out[0])
+    assert PRODUCER_JSON_KEYS <= set(result)
+    assert result["records"] == 5000 and result["errors"] == 0
+    assert result["p50"] <= result["p95"] <= result["p99"] <= result["p999"] <= result["max_ms"]
+
+    r = consumer("--bootstrap-server", perf_cluster.bootstrap, "--topic", "perf", "--messages", "5000", "--json")
+    out = lines(r)
+    assert len(out) == 1, out
+    result = json.loads(out[0])
+    assert result["messages"] == 5000 and result["expected"] == 5000 and result["complete"] is True
+    assert result["mb"] == pytest.approx(5000 * SIZE / MB, abs=0.0001)
+
+
+def test_payload_file_and_producer_config_file(perf_cluster, tmp_path):
+    payloads = [f"line-{i:03d}-".ljust(50, "x") for i in range(100)]
+    payload_file = tmp_path / "payloads.txt"
+    payload_file.write_text("\n".join(payloads) + "\n")
+    config = tmp_path / "producer.properties"
+    config.write_text(f"# the Java tool's file format\nbootstrap.servers = {perf_cluster.bootstrap}\nacks: 1\n"
+                      "linger.ms \\\n  2\n")
+    r = producer("--topic", "perf", "--num-records", "3000", "--payload-file", str(payload_file), "--throughput", "-1",
+                 "--producer.config", str(config), "--print-metrics")
+    out = lines(r)
+    assert out[0] == f"Reading payloads from: {payload_file}"
+    assert out[1] == "Number of messages read: 100"
+    m = total(out[2:])
+    assert int(m[1]) == 3000
+    assert float(m[3]) == pytest.approx(float(m[2]) * 50 / MB, abs=0.01)
+
+    r = consumer("--bootstrap-server", perf_cluster.bootstrap, "--topic", "perf", "--messages", "3000")
+    m = consumer_summary(r)
+    assert int(m[5]) == 3000
+    assert float(m[3]) == pytest.approx(3000 * 50 / MB, abs=0.0001)
+
+
+def test_failed_deliveries_are_counted_and_exit_1(perf_cluster):
+    # The broker rejects the next Produce request with INVALID_RECORD (87), which is not retried.
+    perf_cluster.must("error 0 87 1")
+    r = producer(*produce_args(perf_cluster), "--json", check=False)
+    assert r.returncode == 1, r.stderr.decode()
+    result = json.loads(lines(r)[-1])
+    assert result["errors"] > 0
+    assert result["records"] + result["errors"] == COUNT
+    err = r.stderr.decode()
+    assert f"{result['errors']} of {COUNT} records failed delivery" in err
+    assert "INVALID_RECORD" in err
+
+
+def test_consumer_that_runs_out_of_messages_times_out_with_exit_1(perf_cluster):
+    producer(*produce_args(perf_cluster, 1000))
+    r = consumer("--bootstrap-server", perf_cluster.bootstrap, "--topic", "perf", "--messages", "2000", "--timeout",
+                 "4000", check=False)
+    assert r.returncode == 1
+    m = consumer_summary(r)
+    assert int(m[5]) == 1000
+    assert "timed out: no message for 4000 ms; consumed 1000 of 2000 messages" in r.stderr.decode()
+
+
+def test_producer_gives_up_on_an_unreachable_cluster_within_its_timeout(tmp_path):
+    # Port 1 on loopback: nothing listens there, every connection is refused.
+    r = producer("--topic", "perf", "--num-records", "100", "--record-size", "10", "--throughput", "-1",
+                 "--producer-props", "bootstrap.servers=127.0.0.1:1", "--timeout", "1500", "--json", timeout=20,
+                 check=False)
+    assert r.returncode == 1
+    result = json.loads(lines(r)[-1])
+    assert result["records"] == 0 and result["errors"] == 100
+    assert "gave up: no delivery report for 1500 ms" in r.stderr.decode()
+
+
+BAD_PRODUCER_ARGS = {
+    "unknown option": ["--topic", "t", "--num-records", "1", "--record-size", "1", "--throughput", "-1",
+                       "--producer-props", "bootstrap.servers=x", "--bogus"],
+    "missing --topic": ["--num-records", "1", "--record-size", "1", "--throughput", "-1", "--producer-props",
+                        "bootstrap.servers=x"],
+    "non-numeric --num-records": ["--topic", "t", "--num-records", "many", "--record-size", "1", "--throughput", "-1",
+                                  "--producer-props", "bootstrap.servers=x"],
+    "--throughput 0": ["--topic", "t", "--num-records", "1", "--record-size", "1", "--throughput", "0",
+                       "--producer-props", "bootstrap.servers=x"],
+    "both --record-size and --payload-file": ["--topic", "t", "--num-records", "1", "--record-size", "1",
+                                              "--payload-file", "/dev/null", "--throughput", "-1",
+                                              "--producer-props", "bootstrap.servers=x"],
+    "property without =": ["--topic", "t", "--num-records", "1", "--record-size", "1", "--throughput", "-1",
+                           "--producer-props", "bootstrap.servers=x", "acks"],
+    "unknown property": ["--topic", "t", "--num-records", "1", "--record-size", "1", "--throughput", "-1",
+                         "--producer-props", "bootstrap.servers=x", "no.such.property=1"],
+    "no bootstrap.servers": ["--topic", "t", "--num-records", "1", "--record-size", "1", "--throughput", "-1",
+                             "--producer-props", "acks=1"],
+    "missing value": ["--topic"],
+}
+
+BAD_CONSUMER_ARGS = {
+    "unknown option": ["--bootstrap-server", "x", "--topic", "t", "--messages", "1", "--bogus"],
+    "missing --messages": ["--bootstrap-server", "x", "--topic", "t"],
+    "missing --bootstrap-server": ["--topic", "t", "--messages", "1"],
+    "negative --timeout": ["--bootstrap-server", "x", "--topic", "t", "--messages", "1", "--timeout", "-5"],
+    "unreadable --consumer.config": ["--bootstrap-server", "x", "--topic", "t", "--messages", "1",
+                                     "--consumer.config", "/nonexistent/consumer.properties"],
+}
+
+
+BAD_ARGS = ([pytest.param(PRODUCER, a, id=f"producer: {k}") for k, a in BAD_PRODUCER_ARGS.items()] +
+            [pytest.param(CONSUMER, a, id=f"consumer: {k}") for k, a in BAD_CONSUMER_ARGS.items()])
+
+
+@pytest.mark.parametrize("tool,args", BAD_ARGS)
+def test_bad_arguments_exit_2_with_a_message(tool, args):
+    harness.require_executable(tool, os.path.basename(tool))
+    r = harness.run([tool, *args], timeout=10, check=False)
+    assert r.returncode == 2
+    assert r.stdout == b""
+    err = r.stderr.decode()
+    assert err.startswith(os.path.basename(tool) + ": ") and "--help" in err, err
