@@ -185,29 +185,41 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 
 /* ---- requests: client -> upstream -------------------------------------- */
 
-/* Acks of a Produce request (after its header); -2 when not yet buffered. */
+/* Acks of a Produce request (after its header); -2 when not yet buffered,
+ * -3 when the TransactionalId before it is malformed. */
 static int kx_produce_acks(struct evbuffer *in, const struct kp_peek *p)
 {
 	uint8_t b[8];
-	size_t at = 4 + p->req.size;
+	size_t at = 4 + p->req.size, end = 4 + (size_t)p->frame_size;
 	struct evbuffer_ptr pos;
 	int16_t v = p->req.api_version;
 	if (v >= 3) {
-		/* TransactionalId: nullable string, compact from v9. */
-		if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 || evbuffer_copyout_from(in, &pos, b, 5) < 1)
+		/* TransactionalId: nullable string, compact from v9. Never read past this frame. */
+		size_t want = end - at < 5 ? end - at : 5;
+		ev_ssize_t got;
+		if (want < 1)
+			return -3;
+		if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 ||
+		    (got = evbuffer_copyout_from(in, &pos, b, want)) < 1)
 			return -2;
 		if (v >= 9) {
 			struct kp_cursor c;
-			kp_cursor_init(&c, b, 5);
+			kp_cursor_init(&c, b, (size_t)got);
 			uint32_t n = kp_read_uvarint(&c, "TransactionalId");
 			if (!kp_cursor_ok(&c))
-				return c.err == KP_ERR_TRUNCATED ? -2 : -3;
+				return c.err == KP_ERR_TRUNCATED && (size_t)got < want ? -2 : -3;
 			at += c.pos + (n ? n - 1 : 0);
 		} else {
+			if (got < 2)
+				return want < 2 ? -3 : -2;
 			int16_t n = (int16_t)(b[0] << 8 | b[1]);
+			if (n < -1)
+				return -3; /* a negative length other than null: malformed */
 			at += 2 + (n > 0 ? (size_t)n : 0);
 		}
 	}
+	if (at + 2 > end)
+		return -3; /* the length points past this frame (maybe into the next one) */
 	if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 || evbuffer_copyout_from(in, &pos, b, 2) != 2)
 		return -2;
 	return (int16_t)(b[0] << 8 | b[1]);

@@ -456,6 +456,10 @@ SIZE_MINUS_1 = struct.pack(">i", -1) + bytes(12)
 SIZE_MAX = struct.pack(">i", 2**31 - 1) + bytes(12)
 PIPELINED = b"".join(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, corr, b"") for corr in range(1001))
 
+def framed(body):
+    return struct.pack(">i", len(body)) + body
+
+
 MALFORMED = {
     # name: (bytes sent on a new connection, then half-close it?, what kstretch's log line about it says)
     "garbage-http-request": (HTTP_REQUEST, False, says_size(HTTP_REQUEST)),
@@ -466,6 +470,13 @@ MALFORMED = {
                              "malformed request: bad header: bad value at byte 6 reading request_api_version"),
     "truncated-header-then-close": (struct.pack(">i", 64) + b"\x00\x03\x00", True, "closed: client closed"),
     "a-thousand-half-frames": (half_frames(1000), False, says_size(b"hhhh")),
+    # Produce: kstretch reads acks past the TransactionalId, whose length must stay in its frame.
+    "produce-v3-transactional-id-length-minus-5": (
+        framed(struct.pack(">hhih", 0, 3, 1, 0) + struct.pack(">h", -5) + struct.pack(">hii", 1, 1000, 0)),
+        False, "malformed request: Produce v3 (corr 1): cannot read acks"),
+    "produce-v9-transactional-id-past-its-frame": (
+        framed(struct.pack(">hhih", 0, 9, 2, 0) + b"\x00" + b"\xc8\x01" + struct.pack(">hi", 1, 1000))
+        + framed(bytes(300)), False, "malformed request: Produce v9 (corr 2): cannot read acks"),
     # More requests than max.inflight.requests (1,000): kstretch stops reading,
     # resumes on the first answer, and only then meets the bad frame.
     "1001-pipelined-requests-then-size-minus-1": (PIPELINED + SIZE_MINUS_1, False, says_size(SIZE_MINUS_1)),
