@@ -32,8 +32,7 @@ int kp_field_index(const struct kp_schema *s, const char *name)
 	return -1;
 }
 
-/* Smallest encoding of a value of this type; used to bound array counts. */
-static size_t kp_min_size(uint8_t type, bool flexible)
+size_t kp_type_fixed_size(uint8_t type)
 {
 	switch (type) {
 	case KP_BOOL:
@@ -45,9 +44,20 @@ static size_t kp_min_size(uint8_t type, bool flexible)
 	case KP_INT64:
 	case KP_FLOAT64: return 8;
 	case KP_UUID: return 16;
+	default: return 0;
+	}
+}
+
+/* Smallest encoding of a value of this type; used to bound array counts. */
+static size_t kp_min_size(uint8_t type, bool flexible)
+{
+	size_t fixed = kp_type_fixed_size(type);
+	if (fixed)
+		return fixed;
+	switch (type) {
 	case KP_STRING: return flexible ? 1 : 2;
 	case KP_BYTES:
-	case KP_RECORDS: return flexible ? 1 : 4;
+	case KP_RECORDS:
 	case KP_ARRAY: return flexible ? 1 : 4;
 	default: return 1; /* a struct: at least one field or its tag section */
 	}

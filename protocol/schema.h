@@ -176,6 +176,9 @@ void kp_encode(struct kp_writer *w, const struct kp_struct *st, int16_t ver, boo
 /* A struct of schema s with every field at its default. */
 struct kp_struct *kp_struct_new(struct kp_arena *a, const struct kp_schema *s, int16_t ver);
 
+/* Encoded size of a fixed-width type (ints, bool, uuid); 0 for the others. */
+size_t kp_type_fixed_size(uint8_t type);
+
 /* Index of a field by Kafka name, or -1. */
 int kp_field_index(const struct kp_schema *s, const char *name);
 

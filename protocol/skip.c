@@ -97,22 +97,6 @@ static bool kp_pieces_len(struct kp_pieces *p, bool compact, bool wide, int64_t 
 	return true;
 }
 
-static size_t kp_fixed_size(uint8_t type)
-{
-	switch (type) {
-	case KP_BOOL:
-	case KP_INT8: return 1;
-	case KP_INT16:
-	case KP_UINT16: return 2;
-	case KP_INT32:
-	case KP_UINT32: return 4;
-	case KP_INT64:
-	case KP_FLOAT64: return 8;
-	case KP_UUID: return 16;
-	default: return 0;
-	}
-}
-
 static bool kp_skip_tag_section(struct kp_pieces *p)
 {
 	uint32_t n, tag, size;
@@ -127,7 +111,7 @@ static bool kp_skip_tag_section(struct kp_pieces *p)
 
 static bool kp_skip_value(struct kp_pieces *p, const struct kp_field *f, uint8_t type, int16_t ver, bool flexible)
 {
-	size_t fixed = kp_fixed_size(type);
+	size_t fixed = kp_type_fixed_size(type);
 	int64_t n;
 	if (fixed)
 		return kp_pieces_skip(p, fixed, f->name);
@@ -143,8 +127,8 @@ static bool kp_skip_value(struct kp_pieces *p, const struct kp_field *f, uint8_t
 	case KP_ARRAY:
 		if (!kp_pieces_len(p, flexible, true, &n, f->name))
 			return false;
-		if (n > 0 && kp_fixed_size(f->elem))
-			return kp_pieces_skip(p, (size_t)n * kp_fixed_size(f->elem), f->name);
+		if (n > 0 && kp_type_fixed_size(f->elem))
+			return kp_pieces_skip(p, (size_t)n * kp_type_fixed_size(f->elem), f->name);
 		for (int64_t i = 0; i < n; i++)
 			if (!kp_skip_value(p, f, f->elem, ver, flexible))
 				return false;

@@ -223,14 +223,21 @@ static bool kx_parse_host(struct kx_config *cfg, const struct kx_config_key *key
 	return true;
 }
 
+/* An integer in [key->min, key->max], stored as int or int64_t. */
+static bool kx_parse_number(const struct kx_config_key *key, const char *value, long long *v, char *why, size_t whylen)
+{
+	if (kx_parse_ll(value, strlen(value), key->min, key->max, v))
+		return true;
+	kx_why(why, whylen, "'%s' is not an integer in %lld..%lld", value, key->min, key->max);
+	return false;
+}
+
 static bool kx_parse_int(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
                          size_t whylen)
 {
 	long long v;
-	if (!kx_parse_ll(value, strlen(value), key->min, key->max, &v)) {
-		kx_why(why, whylen, "'%s' is not an integer in %lld..%lld", value, key->min, key->max);
+	if (!kx_parse_number(key, value, &v, why, whylen))
 		return false;
-	}
 	*(int *)kx_field(cfg, key) = (int)v;
 	return true;
 }
@@ -239,10 +246,8 @@ static bool kx_parse_int64(struct kx_config *cfg, const struct kx_config_key *ke
                            size_t whylen)
 {
 	long long v;
-	if (!kx_parse_ll(value, strlen(value), key->min, key->max, &v)) {
-		kx_why(why, whylen, "'%s' is not an integer in %lld..%lld", value, key->min, key->max);
+	if (!kx_parse_number(key, value, &v, why, whylen))
 		return false;
-	}
 	*(int64_t *)kx_field(cfg, key) = v;
 	return true;
 }

@@ -150,3 +150,9 @@ const struct kp_value *field(const struct kp_struct *st, const char *name)
 	cr_assert_geq(i, 0, "%s has no field %s", st->schema->name, name);
 	return &st->v[i];
 }
+
+void check_malformations(bool request, int16_t api, int16_t version, const uint8_t *body, size_t len)
+{
+	check_truncations(request, api, version, body, len);
+	check_corruptions(request, api, version, body, len);
+}

@@ -29,6 +29,9 @@ void check_truncations(bool request, int16_t api, int16_t version, const uint8_t
 /* Overwrites every 1/2/4-byte window with hostile lengths (-2, 0x7fffffff, 0xff..): no crash. */
 void check_corruptions(bool request, int16_t api, int16_t version, const uint8_t *body, size_t len);
 
+/* Both of the above: what every decoder must survive. */
+void check_malformations(bool request, int16_t api, int16_t version, const uint8_t *body, size_t len);
+
 /* Item i of an array of structs (asserts it exists). */
 struct kp_struct *item(const struct kp_value *v, int32_t i);
 

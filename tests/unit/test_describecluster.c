@@ -123,9 +123,7 @@ Test(describecluster, unknown_tagged_fields_in_a_broker_survive_a_round_trip)
 Test(describecluster, every_malformation_of_the_vectors_fails_cleanly)
 {
 	size_t n = unhex(v1_response, buf, sizeof(buf));
-	check_truncations(false, KP_API_DESCRIBE_CLUSTER, 1, buf, n);
-	check_corruptions(false, KP_API_DESCRIBE_CLUSTER, 1, buf, n);
+	check_malformations(false, KP_API_DESCRIBE_CLUSTER, 1, buf, n);
 	n = unhex("003c 0002 00000001 0004 6b636174 00 00 01 01 00", buf, sizeof(buf));
-	check_truncations(true, KP_API_DESCRIBE_CLUSTER, 2, buf, n);
-	check_corruptions(true, KP_API_DESCRIBE_CLUSTER, 2, buf, n);
+	check_malformations(true, KP_API_DESCRIBE_CLUSTER, 2, buf, n);
 }
