@@ -23,7 +23,10 @@ with client.rack set (-C -o beginning -e). The mock refuses messages in the
 0.9 format (magic 0) with UNSUPPORTED_VERSION in its Produce v1 response, so
 that client's produce fails (as expected) and it reads back the others'.
 
-Then two scenarios on the modern client: follower fetching (the simulator's
+Then kafka-python and KafkaJS (independent implementations; older
+versions), each producing 20 records to a topic of its own and reading them
+back in a group; their frames are saved with a -kafka-python / -kafkajs
+suffix. And two scenarios on the modern client: follower fetching (the simulator's
 `follower t 1 1`, so partition t-1's leader names broker 1 as the preferred
 read replica of a client in rack eu-a, KIP-392), and a leader that moves
 (`leader t 0 ...`) under a running producer and a running consumer, so the
@@ -66,11 +69,14 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 HOST = "127.0.0.1"  # the relays listen and connect only here
 APIS = {0: "produce", 1: "fetch"}  # what is saved; everything is logged
+# Saved too from the independent clients (capture.py covers these for kcat).
+LABELED_APIS = {3: "metadata", 10: "findcoordinator", 18: "apiversions"}
 API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 10: "FindCoordinator", 18: "ApiVersions"}
 CLIENT_TIMEOUT_S = 30
 
@@ -80,15 +86,18 @@ def log(msg):
 
 
 class Capture:
-    """Every frame seen, by (api, version, request?) -> list of frames."""
+    """Every frame seen, by (api, version, request?, client label) -> list of frames.
+    The label names the client running at the time ("" for kcat); clients run
+    one after another, so the frames of each are kept apart."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.frames = {}
+        self.label = ""
 
     def add(self, api, version, request, frame):
         with self.lock:
-            self.frames.setdefault((api, version, request), []).append(frame)
+            self.frames.setdefault((api, version, request, self.label), []).append(frame)
 
 
 class Connection:
@@ -276,7 +285,7 @@ def stop_client(proc):
         proc.wait(timeout=5)
 
 
-def clients(sim, bootstrap, modern_env, old_env):
+def clients(sim, bootstrap, modern_env, old_env, capture, node_modules):
     """The scenarios; the cluster starts with t-0 led by 1 (eu), t-1 by 2 (us)."""
     # 1. Produce to both partitions, then read everything back, per client kind.
     old_proto = ["-X", "api.version.request=false", "-X", "broker.version.fallback=0.9.0"]
@@ -330,6 +339,32 @@ def clients(sim, bootstrap, modern_env, old_env):
         time.sleep(2.5)
     finally:
         stop_client(cons)
+
+    # 4. Two independent implementations of the protocol, older versions:
+    #    kafka-python and KafkaJS each produce to a topic of their own (the
+    #    mock creates it on first use) and read it back in a group.
+    here = os.path.dirname(os.path.abspath(__file__))
+    client_dir = os.path.join(os.path.dirname(here), "integration", "clients")
+    lines = "".join(f"key-{i}\tvalue {i} from an independent client\n" for i in range(20))
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
+        f.write(lines)
+        input_path = f.name
+    runs = [("kafka-python", [sys.executable, os.path.join(client_dir, "python_roundtrip.py"), "kafka-python",
+                              bootstrap, "kp-topic", "kp-group", input_path, "20", str(CLIENT_TIMEOUT_S)], old_env),
+            ("kafkajs", ["node", os.path.join(client_dir, "kafkajs_roundtrip.js"), bootstrap, "kjs-topic",
+                         "kjs-group", input_path, "20", str(CLIENT_TIMEOUT_S)],
+             dict(old_env, NODE_PATH=node_modules))]
+    try:
+        for label, cmd, env in runs:
+            capture.label = label
+            log(f"== {label}: produce 20 records and read them back in a group")
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S + 10)
+            if r.returncode != 0:
+                raise RuntimeError(f"{label} exited {r.returncode}: {r.stderr.strip()[-500:]}")
+            log(f"{label}: read back {len(r.stdout.splitlines())} records")
+    finally:
+        capture.label = ""
+        os.unlink(input_path)
 
 
 def classify(decoder, api, version, request, frames):
@@ -401,7 +436,8 @@ def main():
             relays.append(relay)
             sim.command(f"advertise {b['id']} {HOST} {relay.port}")
             log(f"relay 127.0.0.1:{relay.port} -> broker {b['id']} ({b['rack']}) at 127.0.0.1:{b['port']}")
-        clients(sim, ",".join(f"{HOST}:{r.port}" for r in relays), modern_env, old_env)
+        node_modules = os.path.dirname(os.path.dirname(os.path.dirname(opts.rdkafka_modern)))
+        clients(sim, ",".join(f"{HOST}:{r.port}" for r in relays), modern_env, old_env, capture, node_modules)
         time.sleep(0.5)  # let the last responses cross the relays
     finally:
         for relay in relays:
@@ -410,10 +446,10 @@ def main():
 
     ok = True
     saved = 0
-    for (api, version, request), frames in sorted(capture.frames.items()):
-        if api not in APIS:
+    for (api, version, request, label), frames in sorted(capture.frames.items()):
+        name = APIS.get(api) or (LABELED_APIS.get(api) if label else None)
+        if not name:
             continue
-        name = APIS[api]
         outdir = os.path.join(opts.out, name)
         os.makedirs(outdir, exist_ok=True)
         kind = "request" if request else "response"
@@ -425,7 +461,8 @@ def main():
             chosen = [("", max(plain, key=len), f", largest of {len(plain)}")]
             chosen += [(f"-{what}", frame, "") for what, frame in notable.items()]
         for suffix, frame, note in chosen:
-            path = os.path.join(outdir, f"{name}-v{version}-{kind}{suffix}.hex")
+            by = f"-{label}" if label else ""
+            path = os.path.join(outdir, f"{name}-v{version}-{kind}{suffix}{by}.hex")
             write_hex(path, frame)
             saved += 1
             log(f"saved {os.path.relpath(path, repo)} ({len(frame)} bytes{note})")
