@@ -25,13 +25,13 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_PACKAGES := build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
 	libevent-dev libssl-dev libxxhash-dev libcriterion-dev \
 	zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
-	python3 python3-pytest python3-kafka python3-confluent-kafka kcat
+	python3 python3-pytest python3-kafka python3-confluent-kafka kcat haproxy
 
 export KSTRETCH_BUILD := $(abspath $(BUILD))
 export KSTRETCH_RDKAFKA_MODERN := $(RDKAFKA_MODERN)
 export KSTRETCH_NODE_MODULES := $(NODE_MODULES)
 
-.PHONY: deps deps-apt deps-npm build test test-unit test-asan test-integration fuzz demo bench bench-codec clean
+.PHONY: deps deps-apt deps-npm build test test-unit test-asan test-integration fuzz demo bench bench-codec bench-mapped clean
 
 deps: deps-apt deps-npm
 
@@ -106,6 +106,10 @@ demo: build
 
 bench:
 	@echo "make bench: not yet — the side-by-side benchmark arrives with the bench issue (try make bench-codec)"; exit 1
+
+# Producer throughput to one broker: direct vs kstretch vs HAProxy (tcp), interleaved.
+bench-mapped: build
+	$(PYTHON) bench/mapped_vs_l4.py --build $(BUILD)
 
 # The codec microbenchmark (bench/codec.c): Metadata rewrite and Produce walk costs.
 bench-codec: build
