@@ -2,20 +2,28 @@
 
 #include <stdlib.h>
 
-static enum kp_frame_status kp_peek_size(struct evbuffer *in, int64_t max_frame, int32_t *frame_size)
+/* Copies n bytes at offset at of in; false when fewer are there. */
+static bool kp_peek_copy(struct evbuffer *in, size_t at, void *dst, size_t n)
+{
+	struct evbuffer_ptr pos;
+	if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0)
+		return false;
+	return evbuffer_copyout_from(in, &pos, dst, n) == (ev_ssize_t)n;
+}
+
+static enum kp_frame_status kp_peek_size(struct evbuffer *in, size_t at, int64_t max_frame, int32_t *frame_size)
 {
 	uint8_t b[4];
-	size_t have = evbuffer_get_length(in);
-	if (have < 4)
+	size_t len = evbuffer_get_length(in), have = len > at ? len - at : 0;
+	if (have < 4 || !kp_peek_copy(in, at, b, 4))
 		return KP_FRAME_INCOMPLETE;
-	evbuffer_copyout(in, b, 4);
 	return kp_frame_check(b, have, max_frame, frame_size);
 }
 
-enum kp_frame_status kp_peek_request(struct evbuffer *in, int64_t max_frame, struct kp_peek *p)
+enum kp_frame_status kp_peek_request(struct evbuffer *in, size_t at, int64_t max_frame, struct kp_peek *p)
 {
-	size_t buffered = evbuffer_get_length(in);
-	enum kp_frame_status st = kp_peek_size(in, max_frame, &p->frame_size);
+	size_t len = evbuffer_get_length(in), buffered = len > at ? len - at : 0;
+	enum kp_frame_status st = kp_peek_size(in, at, max_frame, &p->frame_size);
 	if (st == KP_FRAME_MALFORMED || buffered < 4)
 		return st;
 	size_t avail = buffered - 4 < (size_t)p->frame_size ? buffered - 4 : (size_t)p->frame_size;
@@ -34,9 +42,7 @@ enum kp_frame_status kp_peek_request(struct evbuffer *in, int64_t max_frame, str
 			}
 			p->heap = dst = nh;
 		}
-		struct evbuffer_ptr pos;
-		evbuffer_ptr_set(in, &pos, 4, EVBUFFER_PTR_SET);
-		if (want > 0 && evbuffer_copyout_from(in, &pos, dst, want) != (ssize_t)want)
+		if (want > 0 && !kp_peek_copy(in, at + 4, dst, want))
 			return KP_FRAME_INCOMPLETE;
 		kp_cursor_init(&p->err, dst, want);
 		if (kp_request_header_parse(&p->err, &p->req))
@@ -49,19 +55,18 @@ enum kp_frame_status kp_peek_request(struct evbuffer *in, int64_t max_frame, str
 	}
 }
 
-enum kp_frame_status kp_peek_response(struct evbuffer *in, int64_t max_frame, int32_t *frame_size,
+enum kp_frame_status kp_peek_response(struct evbuffer *in, size_t at, int64_t max_frame, int32_t *frame_size,
                                       int32_t *correlation_id, bool *whole)
 {
 	uint8_t b[8];
-	size_t buffered = evbuffer_get_length(in);
-	enum kp_frame_status st = kp_peek_size(in, max_frame, frame_size);
+	size_t len = evbuffer_get_length(in), buffered = len > at ? len - at : 0;
+	enum kp_frame_status st = kp_peek_size(in, at, max_frame, frame_size);
 	if (st == KP_FRAME_MALFORMED || buffered < 4)
 		return st;
 	if (*frame_size < 4)
 		return KP_FRAME_MALFORMED; /* no room for a correlation id */
-	if (buffered < 8)
+	if (buffered < 8 || !kp_peek_copy(in, at, b, 8))
 		return KP_FRAME_INCOMPLETE;
-	evbuffer_copyout(in, b, 8);
 	*correlation_id = (int32_t)((uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7]);
 	*whole = buffered - 4 >= (size_t)*frame_size;
 	return KP_FRAME_OK;

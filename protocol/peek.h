@@ -25,17 +25,20 @@ struct kp_peek {
 };
 
 /*
+ * Both look at the frame that starts at byte `at` of in (bytes before it may
+ * be on their way out already).
+ *
  * KP_FRAME_OK: the request header is parsed; p->whole says whether the whole
  * frame is buffered (a large frame can be forwarded as it arrives).
  * KP_FRAME_INCOMPLETE: wait for more bytes (frame_size is set once known).
  * KP_FRAME_MALFORMED: size < 0 or > max_frame, or a header that cannot be
  * parsed (p->err says where); the connection should be closed.
  */
-enum kp_frame_status kp_peek_request(struct evbuffer *in, int64_t max_frame, struct kp_peek *p);
+enum kp_frame_status kp_peek_request(struct evbuffer *in, size_t at, int64_t max_frame, struct kp_peek *p);
 
-/* Frame size and correlation id of the response at the front of in, as soon
- * as its first 8 bytes are there; *whole says whether all of it is. */
-enum kp_frame_status kp_peek_response(struct evbuffer *in, int64_t max_frame, int32_t *frame_size,
+/* Frame size and correlation id of the response at `at`, as soon as its
+ * first 8 bytes are there; *whole says whether all of it is. */
+enum kp_frame_status kp_peek_response(struct evbuffer *in, size_t at, int64_t max_frame, int32_t *frame_size,
                                       int32_t *correlation_id, bool *whole);
 
 void kp_peek_release(struct kp_peek *p);

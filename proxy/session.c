@@ -1,17 +1,26 @@
 /*
  * session: the client and upstream state machines of mapped mode.
  * (Diagram and rules in session.h.)
+ *
+ * Convention: a function that may close the session returns bool, false
+ * when it did (or when the session is now only draining to its close):
+ * then the caller returns at once and does not touch s again.
  */
 #include "session.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <event2/buffer.h>
 
 #include "api.h"
 #include "log.h"
@@ -21,16 +30,25 @@
 #include "topology.h"
 #include "worker.h"
 
-/* A side's output above this stops reading from the other side. */
+/* Bytes waiting for a socket above this stop reading the other one, until
+ * they fall below the low mark. */
 #define KX_HIGH_WATERMARK (4u * 1024 * 1024)
 #define KX_LOW_WATERMARK  (1u * 1024 * 1024)
+/* Read sizes: the first, and the largest a run of filled reads grows to.
+ * A little under a power of two, so libevent's chunk is that power. */
+#define KX_READ_MIN (16u * 1024 - 256)
+#define KX_READ_MAX (256u * 1024 - 256)
 
-static void kx_client_read(struct bufferevent *bev, void *arg);
-static void kx_client_write(struct bufferevent *bev, void *arg);
-static void kx_client_event(struct bufferevent *bev, short what, void *arg);
-static void kx_upstream_read(struct bufferevent *bev, void *arg);
-static void kx_upstream_write(struct bufferevent *bev, void *arg);
-static void kx_upstream_event(struct bufferevent *bev, short what, void *arg);
+/* A name lookup in flight: it may finish after its session closed. */
+struct kx_resolve {
+	struct kx_session *s; /* NULL once the session let go */
+};
+
+static void kx_client_readable(evutil_socket_t fd, short what, void *arg);
+static void kx_client_writable(evutil_socket_t fd, short what, void *arg);
+static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg);
+static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
+static bool kx_client_pump(struct kx_session *s);
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -68,14 +86,181 @@ static void kx_upstream_set_state(struct kx_session *s, enum kx_upstream_state s
 	s->up.state = st;
 }
 
+static struct timeval kx_ms_timeval(int ms)
+{
+	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
+}
+
+/* ---- flows and sockets ------------------------------------------------- */
+
+/* Bytes f can write now: its out, then what is cleared at buf's front. */
+static size_t kx_flow_ready(const struct kx_flow *f)
+{
+	size_t have = evbuffer_get_length(f->buf);
+	return evbuffer_get_length(f->out) + (f->pass < have ? (size_t)f->pass : have);
+}
+
+/* A frame is being cut through: part of it is still to arrive. */
+static bool kx_flow_cut(const struct kx_flow *f)
+{
+	return f->pass > evbuffer_get_length(f->buf);
+}
+
+static bool kx_flow_init(struct kx_flow *f)
+{
+	f->buf = evbuffer_new();
+	f->out = evbuffer_new();
+	f->readsz = KX_READ_MIN;
+	return f->buf && f->out;
+}
+
+static void kx_flow_free(struct kx_flow *f)
+{
+	if (f->buf)
+		evbuffer_free(f->buf);
+	if (f->out)
+		evbuffer_free(f->out);
+}
+
+/*
+ * One read from fd into f->buf, into space reserved at its end (no size
+ * probe first). Returns the bytes read, 0 at end of stream, -1 on an error
+ * (errno says which), -2 when nothing is there yet.
+ */
+static ssize_t kx_read(evutil_socket_t fd, struct kx_flow *f)
+{
+	struct evbuffer_iovec v[2];
+	int n = evbuffer_reserve_space(f->buf, f->readsz, v, 2);
+	if (n <= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t r = readv(fd, (struct iovec *)v, n);
+	if (r <= 0) {
+		evbuffer_commit_space(f->buf, v, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return -2;
+		return r;
+	}
+	size_t left = (size_t)r;
+	int used = 0;
+	while (used < n && left) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+		used++;
+	}
+	evbuffer_commit_space(f->buf, v, used);
+	if ((size_t)r >= f->readsz && f->readsz < KX_READ_MAX)
+		f->readsz = (f->readsz + 256) * 2 - 256;
+	else if ((size_t)r < f->readsz / 8 && f->readsz > KX_READ_MIN)
+		f->readsz = (f->readsz + 256) / 2 - 256;
+	return r;
+}
+
+/* Writes what f has ready to fd until it is all written or the socket is
+ * full. Returns false on a write error (errno says which). */
+static bool kx_write(evutil_socket_t fd, struct kx_flow *f)
+{
+	for (;;) {
+		size_t outlen = evbuffer_get_length(f->out), have = evbuffer_get_length(f->buf);
+		size_t want = outlen ? outlen : (f->pass < have ? (size_t)f->pass : have);
+		if (!want)
+			return true;
+		int n = outlen ? evbuffer_write(f->out, fd) : evbuffer_write_atmost(f->buf, fd, (ev_ssize_t)want);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		if (!outlen)
+			f->pass -= (uint64_t)n;
+		if ((size_t)n < want)
+			return true; /* the socket took what it could: wait for it */
+	}
+}
+
+static void kx_sock_close(struct kx_sock *k)
+{
+	if (k->rev)
+		event_free(k->rev);
+	if (k->wev)
+		event_free(k->wev);
+	if (k->fd >= 0)
+		evutil_closesocket(k->fd);
+	*k = (struct kx_sock){.fd = -1};
+}
+
+static bool kx_sock_open(struct kx_session *s, struct kx_sock *k, evutil_socket_t fd, event_callback_fn on_read,
+                         event_callback_fn on_write)
+{
+	struct event_base *base = s->worker->base;
+	int one = 1;
+	/* Frames are written whole as they are ready: do not hold them back. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	k->fd = fd;
+	k->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, s);
+	k->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, s);
+	return k->rev && k->wev;
+}
+
+static void kx_sock_want(struct event *ev, bool *now, bool on, const struct timeval *tv)
+{
+	if (!ev || on == *now)
+		return;
+	if (on)
+		event_add(ev, tv);
+	else
+		event_del(ev);
+	*now = on;
+}
+
+/*
+ * Which sockets are read: the client while it may send and its requests
+ * have room; the broker while its client is there to answer and the
+ * answers have room.
+ */
+static void kx_update_reading(struct kx_session *s)
+{
+	struct kx_flow *flows[2] = {&s->req, &s->resp};
+	for (int i = 0; i < 2; i++) {
+		size_t ready = kx_flow_ready(flows[i]);
+		if (ready >= KX_HIGH_WATERMARK)
+			flows[i]->full = true;
+		else if (ready < KX_LOW_WATERMARK)
+			flows[i]->full = false;
+	}
+	/* While stopping, what a client still sends is read (and not forwarded):
+	 * closing a socket with unread bytes would reset it, and the client could
+	 * lose the answers it has not read yet. */
+	bool room = s->worker->stopping ? evbuffer_get_length(s->req.buf) < KX_HIGH_WATERMARK : !s->req.full;
+	struct timeval idle = kx_ms_timeval(s->worker->cfg->idle_timeout_ms);
+	kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
+	             s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight, &idle);
+	kx_sock_want(s->up.sock.rev, &s->up.sock.reading,
+	             s->up.state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full, NULL);
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
+
+static void kx_upstream_release(struct kx_session *s)
+{
+	if (s->up.resolve) {
+		s->up.resolve->s = NULL; /* its callback frees it */
+		s->up.resolve = NULL;
+		if (s->up.dns_req)
+			evdns_getaddrinfo_cancel(s->up.dns_req);
+	}
+	s->up.dns_req = NULL;
+	if (s->up.addrs)
+		evutil_freeaddrinfo(s->up.addrs);
+	s->up.addrs = s->up.next_addr = NULL;
+	kx_sock_close(&s->up.sock);
+}
 
 static void kx_session_free(struct kx_session *s)
 {
-	if (s->client.bev)
-		bufferevent_free(s->client.bev);
-	if (s->up.bev)
-		bufferevent_free(s->up.bev);
+	kx_sock_close(&s->client.sock);
+	kx_upstream_release(s);
+	kx_flow_free(&s->req);
+	kx_flow_free(&s->resp);
 	kp_peek_release(&s->peek);
 	kx_worker_remove_session(s->worker, s);
 	KX_METRIC_SUB(connections_active, 1);
@@ -98,30 +283,27 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 		kx_session_close(s, why); /* nobody left to answer */
 		return;
 	}
-	if (s->up.bev) {
-		bufferevent_free(s->up.bev);
-		s->up.bev = NULL;
-	}
+	kx_upstream_release(s);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
 	if (s->fifo_cnt)
 		kx_warn("session %s: upstream %s lost (%s) with %u requests unanswered; closing the client",
 		        s->client.addr, s->up.addr, why, s->fifo_cnt);
 	else
 		kx_debug("session %s: upstream %s closed (%s)", s->client.addr, s->up.addr, why);
-	if (evbuffer_get_length(bufferevent_get_output(s->client.bev)) == 0) {
+	if (kx_flow_ready(&s->resp) == 0) {
 		kx_session_close(s, why);
 		return;
 	}
 	kx_client_set_state(s, KX_CLIENT_DRAINING);
-	bufferevent_disable(s->client.bev, EV_READ);
-	bufferevent_setwatermark(s->client.bev, EV_WRITE, 0, 0);
+	kx_update_reading(s);
+	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, true, NULL);
 }
 
 /* Whether the session owes its client nothing: no request awaiting its
- * answer, none half forwarded, no answer half passed on. */
+ * answer or still on its way to the broker, no answer half passed on. */
 static bool kx_session_quiet(const struct kx_session *s)
 {
-	return s->fifo_cnt == 0 && s->client.req_left == 0 && s->up.resp_left == 0;
+	return s->fifo_cnt == 0 && !kx_flow_cut(&s->req) && kx_flow_ready(&s->req) == 0 && !kx_flow_cut(&s->resp);
 }
 
 /*
@@ -141,31 +323,29 @@ void kx_session_shutdown(struct kx_session *s)
 	kx_session_finish_if_stopping(s);
 }
 
-static struct timeval kx_ms_timeval(int ms)
-{
-	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
-}
-
 /*
- * The client closed. What it sent and kstretch already queued upstream is
+ * The client closed. What it sent and kstretch cleared for the broker is
  * still delivered (a Produce with acks=0 has no answer to wait for, only
- * bytes to pass on, and a client may close right after writing it); then the
- * session closes. Answers still to come are of no use: stop reading them.
+ * bytes to pass on, and a client may close right after writing it), within
+ * connect.timeout.ms; then the session closes. Answers still to come are of
+ * no use: the broker is not read any more.
  */
 static void kx_session_client_gone(struct kx_session *s)
 {
 	kx_client_set_state(s, KX_CLIENT_CLOSED);
-	bufferevent_disable(s->client.bev, EV_READ | EV_WRITE);
-	size_t pending = s->up.bev ? evbuffer_get_length(bufferevent_get_output(s->up.bev)) : 0;
-	if (pending == 0 || s->client.req_left) {
+	kx_sock_want(s->client.sock.rev, &s->client.sock.reading, false, NULL);
+	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, false, NULL);
+	size_t pending = kx_flow_ready(&s->req);
+	if (s->up.state == KX_UPSTREAM_CLOSED || pending == 0 || kx_flow_cut(&s->req)) {
 		kx_session_close(s, "client closed"); /* nothing to deliver, or only a cut-off request */
 		return;
 	}
 	kx_debug("session %s: client closed; delivering its last %zu bytes to %s", s->client.addr, pending, s->up.addr);
-	struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
-	bufferevent_disable(s->up.bev, EV_READ);
-	bufferevent_setwatermark(s->up.bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(s->up.bev, NULL, &t);
+	kx_update_reading(s);
+	if (s->up.state == KX_UPSTREAM_READY && s->up.sock.writing) {
+		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
+		event_add(s->up.sock.wev, &t); /* a timeout now, on what was waiting already */
+	}
 }
 
 static void kx_protocol_error(struct kx_session *s, const char *side, const char *fmt, ...)
@@ -183,14 +363,62 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 	kx_session_close(s, "protocol error");
 }
 
+/* ---- writing ----------------------------------------------------------- */
+
+/* Writes the answers ready for the client. */
+static bool kx_flush_client(struct kx_session *s)
+{
+	struct kx_sock *k = &s->client.sock;
+	if (s->client.state == KX_CLIENT_CLOSED)
+		return true;
+	if (!kx_write(k->fd, &s->resp)) {
+		kx_debug("session %s: cannot write to the client: %s", s->client.addr, strerror(errno));
+		kx_session_close(s, "client write error");
+		return false;
+	}
+	bool more = kx_flow_ready(&s->resp) > 0;
+	if (!more && s->client.state == KX_CLIENT_DRAINING) {
+		kx_session_close(s, "upstream closed, answers flushed");
+		return false;
+	}
+	kx_sock_want(k->wev, &k->writing, more, NULL);
+	return true;
+}
+
+/* Writes the requests ready for the broker (once connected). */
+static bool kx_flush_upstream(struct kx_session *s)
+{
+	struct kx_sock *k = &s->up.sock;
+	if (s->up.state != KX_UPSTREAM_READY)
+		return true;
+	if (!kx_write(k->fd, &s->req)) {
+		char why[128];
+		snprintf(why, sizeof(why), "write error: %s", strerror(errno));
+		kx_session_upstream_lost(s, why);
+		return false;
+	}
+	bool more = kx_flow_ready(&s->req) > 0;
+	if (s->client.state == KX_CLIENT_CLOSED) {
+		if (!more) {
+			kx_session_close(s, "client closed, its requests delivered");
+			return false;
+		}
+		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
+		kx_sock_want(k->wev, &k->writing, true, &t);
+		return true;
+	}
+	kx_sock_want(k->wev, &k->writing, more, NULL);
+	return true;
+}
+
 /* ---- requests: client -> upstream -------------------------------------- */
 
-/* Acks of a Produce request (after its header); -2 when not yet buffered,
- * -3 when the TransactionalId before it is malformed. */
-static int kx_produce_acks(struct evbuffer *in, const struct kp_peek *p)
+/* Acks of the Produce request at `base` (after its header); -2 when not yet
+ * buffered, -3 when the TransactionalId before it is malformed. */
+static int kx_produce_acks(struct evbuffer *in, size_t base, const struct kp_peek *p)
 {
 	uint8_t b[8];
-	size_t at = 4 + p->req.size, end = 4 + (size_t)p->frame_size;
+	size_t at = base + 4 + p->req.size, end = base + 4 + (size_t)p->frame_size;
 	struct evbuffer_ptr pos;
 	int16_t v = p->req.api_version;
 	if (v >= 3) {
@@ -225,12 +453,14 @@ static int kx_produce_acks(struct evbuffer *in, const struct kp_peek *p)
 	return (int16_t)(b[0] << 8 | b[1]);
 }
 
-/* The size a frame at the front of in announces (its first 4 bytes are
- * there): what a malformed frame said, for the log. */
-static int32_t kx_announced_size(struct evbuffer *in)
+/* The size the frame at `at` announces (its first 4 bytes are there): what
+ * a malformed frame said, for the log. */
+static int32_t kx_announced_size(struct evbuffer *in, size_t at)
 {
 	uint8_t b[4] = {0};
-	evbuffer_copyout(in, b, 4);
+	struct evbuffer_ptr pos;
+	if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) == 0)
+		evbuffer_copyout_from(in, &pos, b, 4);
 	return (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
 }
 
@@ -243,47 +473,27 @@ static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
 	return true;
 }
 
-/* Moves up to n bytes from in to out; returns how many moved. */
-static size_t kx_move(struct evbuffer *in, struct evbuffer *out, uint64_t n)
-{
-	size_t have = evbuffer_get_length(in);
-	size_t m = n < have ? (size_t)n : have;
-	if (m)
-		evbuffer_remove_buffer(in, out, m);
-	return m;
-}
-
 /*
- * Moves the client's buffered requests upstream. Returns false when the
- * session was closed (or is closing) on the way: then s must not be touched.
+ * Clears the client's buffered requests for the broker, one frame at a
+ * time (a frame is cleared as soon as its header is read, so a large one is
+ * cut through as it arrives), then writes what it can.
  */
 static bool kx_client_pump(struct kx_session *s)
 {
-	struct bufferevent *bev = s->client.bev;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = s->req.buf;
 	const struct kx_config *cfg = s->worker->cfg;
 
-	if (s->client.state != KX_CLIENT_OPEN || !s->up.bev)
+	if (s->client.state != KX_CLIENT_OPEN || s->up.state == KX_UPSTREAM_CLOSED)
 		return true;
-	struct evbuffer *out = bufferevent_get_output(s->up.bev);
-	for (;;) {
-		if (s->client.req_left) {
-			size_t m = kx_move(in, out, s->client.req_left);
-			KX_METRIC_ADD(bytes_from_clients, m);
-			s->client.req_left -= m;
-			if (s->client.req_left)
-				break;
-		}
-		if (s->worker->stopping) {
-			/* Shutting down: no new request; close after the last answer. */
-			bufferevent_disable(bev, EV_READ);
+	while (!kx_flow_cut(&s->req)) {
+		if (s->worker->stopping) /* no new request; close after the last answer */
 			return !kx_session_finish_if_stopping(s);
-		}
-		enum kp_frame_status st = kp_peek_request(in, cfg->max_frame_bytes, &s->peek);
+		size_t at = (size_t)s->req.pass;
+		enum kp_frame_status st = kp_peek_request(in, at, cfg->max_frame_bytes, &s->peek);
 		if (st == KP_FRAME_INCOMPLETE)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
-			int32_t announced = kx_announced_size(in);
+			int32_t announced = kx_announced_size(in, at);
 			if (announced < 0 || announced > cfg->max_frame_bytes)
 				kx_protocol_error(s, "request", "frame size %d outside 0..%lld (max.frame.bytes)",
 				                  announced, (long long)cfg->max_frame_bytes);
@@ -296,7 +506,7 @@ static bool kx_client_pump(struct kx_session *s)
 		const struct kp_request_header *h = &s->peek.req;
 		bool expects = true;
 		if (h->api_key == KP_API_PRODUCE) {
-			int acks = kx_produce_acks(in, &s->peek);
+			int acks = kx_produce_acks(in, at, &s->peek);
 			if (acks == -2 && !s->peek.whole)
 				break; /* the acks field has not arrived yet */
 			if (acks < -1) {
@@ -308,45 +518,44 @@ static bool kx_client_pump(struct kx_session *s)
 		}
 		if (expects) {
 			if (s->fifo_cnt == s->fifo_cap) {
-				/* Wait for answers before reading more (max.inflight.requests). */
-				bufferevent_disable(bev, EV_READ);
-				s->reading_paused_inflight = true;
+				s->reading_paused_inflight = true; /* wait for answers (max.inflight.requests) */
 				break;
 			}
 			kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version,
 			                                     kx_rewrite_needed(h->api_key, h->api_version)});
 		}
 		KX_METRIC_ADD(requests_forwarded, 1);
-		uint64_t frame = 4 + (uint64_t)s->peek.frame_size;
-		size_t m = kx_move(in, out, frame);
-		KX_METRIC_ADD(bytes_from_clients, m);
-		s->client.req_left = frame - m;
-		if (s->client.req_left)
-			break;
+		s->req.pass += 4 + (uint64_t)s->peek.frame_size;
 	}
-	if (evbuffer_get_length(out) > KX_HIGH_WATERMARK)
-		bufferevent_disable(bev, EV_READ); /* upstream is slow: stop reading the client */
-	return true;
+	return kx_flush_upstream(s);
 }
 
-static void kx_client_read(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	kx_client_pump(arg);
-}
-
-static void kx_upstream_write(struct bufferevent *bev, void *arg)
+static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
-	if (s->client.state == KX_CLIENT_CLOSED) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			kx_session_close(s, "client closed, its requests delivered");
+	if (what & EV_TIMEOUT) {
+		kx_info("session %s: idle for idle.timeout.ms; closing", s->client.addr);
+		kx_session_close(s, "idle timeout");
 		return;
 	}
-	/* Below the low watermark again: read the client (unless at max in flight). */
-	if (s->client.state == KX_CLIENT_OPEN && !s->reading_paused_inflight)
-		bufferevent_enable(s->client.bev, EV_READ);
+	ssize_t r = kx_read(fd, &s->req);
+	if (r == -2)
+		return;
+	if (r < 0) {
+		kx_debug("session %s: client error: %s", s->client.addr, strerror(errno));
+		kx_session_close(s, "client error");
+		return;
+	}
+	if (r == 0) {
+		kx_session_client_gone(s);
+		return;
+	}
+	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
+	if (kx_client_pump(s))
+		kx_update_reading(s);
 }
+
+static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 
 /* ---- responses: upstream -> client ------------------------------------- */
 
@@ -364,19 +573,30 @@ static void kx_hold_unref(const void *data, size_t len, void *arg)
 		free(h);
 }
 
-/* Takes a whole response frame out of in, rewrites it, queues it on out. */
-static bool kx_respond_rewritten(struct kx_session *s, struct evbuffer *in, struct evbuffer *out, int32_t size,
-                                 const struct kx_inflight *e)
+/*
+ * Takes the whole response frame at the front of the uncleared bytes out of
+ * the buffer, rewrites it, and queues it on out behind what was cleared
+ * before it.
+ */
+static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e)
 {
 	struct kx_rewriter *rw = &s->worker->rewriter;
+	struct kx_flow *f = &s->resp;
 	struct kx_hold *h = malloc(sizeof(*h) + 4 + (size_t)size);
 	if (!h) {
 		kx_error("session %s: out of memory for a %d-byte response", s->client.addr, size);
+		kx_session_close(s, "out of memory");
 		return false;
 	}
 	h->refs = 1;
-	evbuffer_remove(in, h->data, 4 + (size_t)size);
-	KX_METRIC_ADD(bytes_from_brokers, 4 + (size_t)size);
+	if (f->pass) {
+		/* Whole chunks are relinked; a chunk split at the frame is copied
+		 * (counted here as if all of it were, an upper bound). */
+		KX_METRIC_ADD(bytes_copied, (size_t)f->pass);
+		evbuffer_remove_buffer(f->buf, f->out, (size_t)f->pass);
+		f->pass = 0;
+	}
+	evbuffer_remove(f->buf, h->data, 4 + (size_t)size);
 	KX_METRIC_ADD(bytes_copied, 4 + (size_t)size);
 
 	if (!kx_rewrite_response(rw, s->worker->cfg, e->api_key, e->api_version, h->data + 4, (size_t)size)) {
@@ -400,15 +620,15 @@ static bool kx_respond_rewritten(struct kx_session *s, struct evbuffer *in, stru
 	size_be[1] = (uint8_t)(total >> 16);
 	size_be[2] = (uint8_t)(total >> 8);
 	size_be[3] = (uint8_t)total;
-	evbuffer_add(out, size_be, 4);
+	evbuffer_add(f->out, size_be, 4);
 	for (size_t i = 0; i < w->nsegs; i++) {
 		const struct kp_segment *seg = &w->segs[i];
 		if (!seg->ref) {
-			evbuffer_add(out, w->buf + seg->off, seg->len);
+			evbuffer_add(f->out, w->buf + seg->off, seg->len);
 			KX_METRIC_ADD(bytes_copied, seg->len);
 		} else {
 			h->refs++;
-			evbuffer_add_reference(out, seg->ref, seg->len, kx_hold_unref, h);
+			evbuffer_add_reference(f->out, seg->ref, seg->len, kx_hold_unref, h);
 		}
 	}
 	kx_hold_unref(NULL, 0, h);
@@ -429,7 +649,7 @@ _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
                    offsetof(struct evbuffer_iovec, iov_len) == offsetof(struct iovec, iov_len),
                "evbuffer_iovec must match struct iovec");
 
-static bool kx_no_endpoints(struct evbuffer *in, int32_t size, const struct kx_inflight *e)
+static bool kx_no_endpoints(struct evbuffer *in, size_t at, int32_t size, const struct kx_inflight *e)
 {
 	if (e->api_key != KP_API_FETCH && e->api_key != KP_API_PRODUCE)
 		return false;
@@ -437,11 +657,14 @@ static bool kx_no_endpoints(struct evbuffer *in, int32_t size, const struct kx_i
 	if (!kp_api_decodes(api, e->api_version, false))
 		return false;
 	struct evbuffer_iovec stack[32], *vec = stack;
+	struct evbuffer_ptr start;
 	size_t len = 4 + (size_t)size;
-	int n = evbuffer_peek(in, (ev_ssize_t)len, NULL, NULL, 0);
+	if (evbuffer_ptr_set(in, &start, at, EVBUFFER_PTR_SET) < 0)
+		return false;
+	int n = evbuffer_peek(in, (ev_ssize_t)len, &start, NULL, 0);
 	if (n > 32 && !(vec = malloc((size_t)n * sizeof(*vec))))
 		return false;
-	n = evbuffer_peek(in, (ev_ssize_t)len, NULL, vec, n);
+	n = evbuffer_peek(in, (ev_ssize_t)len, &start, vec, n);
 	/* The last piece may run past this frame: limit the walk to the frame. */
 	struct kp_pieces p;
 	uint32_t tags = 1;
@@ -458,128 +681,186 @@ static bool kx_no_endpoints(struct evbuffer *in, int32_t size, const struct kx_i
 	return ok && tags == 0;
 }
 
-static void kx_upstream_read(struct bufferevent *bev, void *arg)
+/*
+ * Matches the broker's buffered responses to the FIFO and clears them for
+ * the client (rewriting those that name brokers), then writes what it can.
+ */
+static bool kx_upstream_pump(struct kx_session *s)
 {
-	struct kx_session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer *out = bufferevent_get_output(s->client.bev);
+	struct evbuffer *in = s->resp.buf;
 	const struct kx_config *cfg = s->worker->cfg;
 
-	for (;;) {
-		if (s->up.resp_left) {
-			size_t m = kx_move(in, out, s->up.resp_left);
-			KX_METRIC_ADD(bytes_from_brokers, m);
-			s->up.resp_left -= m;
-			if (s->up.resp_left)
-				break;
-		}
+	while (!kx_flow_cut(&s->resp)) {
+		size_t at = (size_t)s->resp.pass;
 		int32_t size, corr;
 		bool whole;
-		enum kp_frame_status st = kp_peek_response(in, cfg->max_frame_bytes, &size, &corr, &whole);
+		enum kp_frame_status st = kp_peek_response(in, at, cfg->max_frame_bytes, &size, &corr, &whole);
 		if (st == KP_FRAME_INCOMPLETE)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
 			kx_protocol_error(s, "response", "frame size %d outside 4..%lld (max.frame.bytes)",
-			                  kx_announced_size(in), (long long)cfg->max_frame_bytes);
-			return;
+			                  kx_announced_size(in, at), (long long)cfg->max_frame_bytes);
+			return false;
 		}
 		if (s->fifo_cnt == 0 || s->fifo[s->fifo_head].correlation_id != corr) {
 			kx_protocol_error(s, "response", "correlation id %d does not answer the oldest request (%s)",
 			                  corr, s->fifo_cnt ? "expected another id" : "no request in flight");
-			return;
+			return false;
 		}
 		struct kx_inflight e = s->fifo[s->fifo_head];
 		if (e.rewrite && !whole)
 			break; /* rewritten responses are taken whole */
-		if (e.rewrite && kx_no_endpoints(in, size, &e))
+		if (e.rewrite && kx_no_endpoints(in, at, size, &e))
 			e.rewrite = false; /* nothing to rewrite: it moves on untouched */
 		if (e.rewrite) {
-			if (!kx_respond_rewritten(s, in, out, size, &e))
-				return; /* the session is closed */
+			if (!kx_respond_rewritten(s, size, &e))
+				return false;
 		} else {
 			KX_METRIC_ADD(responses_forwarded, 1);
-			uint64_t frame = 4 + (uint64_t)size;
-			size_t m = kx_move(in, out, frame);
-			KX_METRIC_ADD(bytes_from_brokers, m);
-			s->up.resp_left = frame - m;
+			s->resp.pass += 4 + (uint64_t)size;
 		}
 		s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
 		s->fifo_cnt--;
 		if (s->reading_paused_inflight && s->client.state == KX_CLIENT_OPEN) {
 			s->reading_paused_inflight = false;
-			bufferevent_enable(s->client.bev, EV_READ);
 			if (!kx_client_pump(s)) /* requests already buffered */
-				return;
+				return false;
 		}
-		if (s->up.resp_left)
-			break;
 	}
-	if (kx_session_finish_if_stopping(s))
-		return; /* the last answer is on its way to the client */
-	if (evbuffer_get_length(out) > KX_HIGH_WATERMARK)
-		bufferevent_disable(bev, EV_READ); /* the client is slow: stop reading the broker */
+	if (!kx_flush_client(s))
+		return false;
+	return !kx_session_finish_if_stopping(s); /* the last answer is on its way to the client */
 }
 
-static void kx_client_write(struct bufferevent *bev, void *arg)
+static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
-	if (s->client.state == KX_CLIENT_DRAINING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			kx_session_close(s, "upstream closed, answers flushed");
+	(void)what;
+	ssize_t r = kx_read(fd, &s->resp);
+	if (r == -2)
+		return;
+	if (r <= 0) {
+		char why[128];
+		if (r == 0)
+			snprintf(why, sizeof(why), "broker closed the connection");
+		else
+			snprintf(why, sizeof(why), "connection error: %s", strerror(errno));
+		kx_session_upstream_lost(s, why);
 		return;
 	}
-	if (s->up.bev && s->up.state != KX_UPSTREAM_CLOSED)
-		bufferevent_enable(s->up.bev, EV_READ);
+	KX_METRIC_ADD(bytes_from_brokers, (size_t)r);
+	if (kx_upstream_pump(s))
+		kx_update_reading(s);
 }
 
-/* ---- events ------------------------------------------------------------ */
-
-static void kx_client_event(struct bufferevent *bev, short what, void *arg)
+static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
-	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT) {
-		kx_info("session %s: idle for idle.timeout.ms; closing", s->client.addr);
-		kx_session_close(s, "idle timeout");
-	} else if (what & BEV_EVENT_ERROR) {
-		kx_debug("session %s: client error: %s", s->client.addr,
-		         evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		kx_session_close(s, "client error");
-	} else if (what & BEV_EVENT_EOF) {
-		kx_session_client_gone(s);
-	}
+	(void)fd;
+	(void)what;
+	if (kx_flush_client(s))
+		kx_update_reading(s); /* below the low watermark again: read the broker */
 }
 
-static void kx_upstream_event(struct bufferevent *bev, short what, void *arg)
+/* ---- connecting upstream ----------------------------------------------- */
+
+static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 {
-	struct kx_session *s = arg;
-	if (s->up.in_connect_call) {
-		s->up.failed_in_call = !(what & BEV_EVENT_CONNECTED);
-		if (!s->up.failed_in_call)
-			kx_upstream_set_state(s, KX_UPSTREAM_READY);
-		return;
-	}
-	if (what & BEV_EVENT_CONNECTED) {
-		kx_upstream_set_state(s, KX_UPSTREAM_READY);
-		/* Delivering a closed client's last requests stays bounded in time. */
-		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
-		bufferevent_set_timeouts(bev, NULL, s->client.state == KX_CLIENT_CLOSED ? &t : NULL);
-		return;
-	}
-	if (s->up.state == KX_UPSTREAM_CONNECTING) {
-		int dns_err = bufferevent_socket_get_dns_error(bev);
-		KX_METRIC_ADD(upstream_connect_failures, 1);
-		kx_warn("session %s: cannot connect to %s: %s", s->client.addr, s->up.addr,
-		        (what & BEV_EVENT_TIMEOUT) ? "connect timeout"
-		        : dns_err                  ? evutil_gai_strerror(dns_err)
-		                                   : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		kx_session_upstream_lost(s, "connect failed");
-		return;
-	}
-	if (what & BEV_EVENT_EOF)
-		kx_session_upstream_lost(s, "broker closed the connection");
+	KX_METRIC_ADD(upstream_connect_failures, 1);
+	kx_warn("session %s: cannot connect to %s: %s", s->client.addr, s->up.addr, why);
+	if (s->up.starting)
+		s->up.failed_starting = true; /* kx_session_start closes it */
 	else
-		kx_session_upstream_lost(s, (what & BEV_EVENT_TIMEOUT) ? "timeout" : "connection error");
+		kx_session_upstream_lost(s, "connect failed");
+}
+
+/* Starts a non-blocking connect to the next resolved address. */
+static void kx_upstream_try_next(struct kx_session *s, const char *last_err)
+{
+	while (s->up.next_addr) {
+		struct evutil_addrinfo *a = s->up.next_addr;
+		s->up.next_addr = a->ai_next;
+		kx_sock_close(&s->up.sock);
+		evutil_socket_t fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			last_err = strerror(errno);
+			continue;
+		}
+		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+			last_err = strerror(errno);
+			evutil_closesocket(fd);
+			continue;
+		}
+		if (!kx_sock_open(s, &s->up.sock, fd, kx_upstream_readable, kx_upstream_writable)) {
+			last_err = "out of memory";
+			continue;
+		}
+		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
+		kx_sock_want(s->up.sock.wev, &s->up.sock.writing, true, &t); /* writable: connected or failed */
+		return;
+	}
+	kx_upstream_connect_failed(s, last_err);
+}
+
+static void kx_upstream_connected(struct kx_session *s, short what)
+{
+	if (what & EV_TIMEOUT) {
+		kx_upstream_connect_failed(s, "connect timeout");
+		return;
+	}
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(s->up.sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		kx_upstream_try_next(s, strerror(err));
+		return;
+	}
+	kx_upstream_set_state(s, KX_UPSTREAM_READY);
+	evutil_freeaddrinfo(s->up.addrs);
+	s->up.addrs = s->up.next_addr = NULL;
+	kx_sock_want(s->up.sock.wev, &s->up.sock.writing, false, NULL);
+	if (kx_flush_upstream(s)) /* the requests that waited */
+		kx_update_reading(s);
+}
+
+static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_session *s = arg;
+	(void)fd;
+	if (s->up.state == KX_UPSTREAM_CONNECTING) {
+		kx_upstream_connected(s, what);
+		return;
+	}
+	if (what & EV_TIMEOUT) { /* only set while delivering a closed client's last requests */
+		kx_warn("session %s: %s took more than connect.timeout.ms to accept a closed client's last requests",
+		        s->client.addr, s->up.addr);
+		kx_session_close(s, "timeout");
+		return;
+	}
+	if (!kx_flush_upstream(s) || kx_session_finish_if_stopping(s))
+		return;
+	kx_update_reading(s); /* below the low watermark again: read the client */
+}
+
+static void kx_upstream_resolved(int err, struct evutil_addrinfo *ai, void *arg)
+{
+	struct kx_resolve *r = arg;
+	struct kx_session *s = r->s;
+	free(r);
+	if (!s) { /* the session closed meanwhile */
+		if (ai)
+			evutil_freeaddrinfo(ai);
+		return;
+	}
+	s->up.resolve = NULL;
+	s->up.dns_req = NULL;
+	if (err) {
+		kx_upstream_connect_failed(s, evutil_gai_strerror(err));
+		return;
+	}
+	s->up.addrs = s->up.next_addr = ai;
+	kx_upstream_try_next(s, "no address");
 }
 
 /* ---- start ------------------------------------------------------------- */
@@ -612,11 +893,14 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 		s->fifo = calloc((size_t)cfg->max_inflight_requests, sizeof(*s->fifo));
 	if (!s || !s->fifo) {
 		kx_error("out of memory for a new session; refusing the connection");
+		if (s)
+			free(s->fifo);
 		free(s);
 		evutil_closesocket(fd);
 		return;
 	}
 	s->worker = w;
+	s->client.sock.fd = s->up.sock.fd = -1;
 	s->fifo_cap = (uint32_t)cfg->max_inflight_requests;
 	s->up.node_id = node_id;
 	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
@@ -625,7 +909,6 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	kx_worker_add_session(w, s);
 
 	/* Where to: the node this listener maps to, or a bootstrap server. */
-	const char *host;
 	uint16_t port;
 	struct kx_topology *t = kx_topology_get();
 	const struct kx_broker *b = node_id >= 0 ? kx_topology_broker(t, node_id) : NULL;
@@ -636,52 +919,51 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 		kx_session_free(s);
 		return;
 	}
-	char hostbuf[KX_HOST_MAX];
+	char host[KX_HOST_MAX];
 	if (b) {
-		snprintf(hostbuf, sizeof(hostbuf), "%s", b->host);
+		snprintf(host, sizeof(host), "%s", b->host);
 		port = b->port;
 	} else {
 		const struct kx_hostport *hp = &cfg->bootstrap[w->bootstrap_next++ % cfg->bootstrap_cnt];
-		snprintf(hostbuf, sizeof(hostbuf), "%s", hp->host);
+		snprintf(host, sizeof(host), "%s", hp->host);
 		port = hp->port;
 	}
 	kx_topology_put(t);
-	host = hostbuf;
 	if (node_id >= 0)
 		snprintf(s->up.addr, sizeof(s->up.addr), "node %d (%s:%u)", node_id, host, port);
 	else
 		snprintf(s->up.addr, sizeof(s->up.addr), "bootstrap %s:%u", host, port);
 
-	s->client.bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	s->up.bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!s->client.bev || !s->up.bev) {
+	if (!kx_flow_init(&s->req) || !kx_flow_init(&s->resp) ||
+	    !kx_sock_open(s, &s->client.sock, fd, kx_client_readable, kx_client_writable)) {
 		kx_error("session %s: cannot create buffers; closing", s->client.addr);
-		if (!s->client.bev)
+		if (s->client.sock.fd < 0)
 			evutil_closesocket(fd);
 		kx_session_close(s, "out of memory");
 		return;
 	}
 	kx_client_set_state(s, KX_CLIENT_OPEN);
 	kx_upstream_set_state(s, KX_UPSTREAM_CONNECTING);
-	bufferevent_setcb(s->client.bev, kx_client_read, kx_client_write, kx_client_event, s);
-	bufferevent_setcb(s->up.bev, kx_upstream_read, kx_upstream_write, kx_upstream_event, s);
-	bufferevent_setwatermark(s->client.bev, EV_WRITE, KX_LOW_WATERMARK, 0);
-	bufferevent_setwatermark(s->up.bev, EV_WRITE, KX_LOW_WATERMARK, 0);
-	struct timeval idle = kx_ms_timeval(cfg->idle_timeout_ms);
-	struct timeval conn = kx_ms_timeval(cfg->connect_timeout_ms);
-	bufferevent_set_timeouts(s->client.bev, &idle, NULL);
-	bufferevent_set_timeouts(s->up.bev, &conn, &conn);
-	bufferevent_enable(s->client.bev, EV_READ | EV_WRITE);
-	bufferevent_enable(s->up.bev, EV_READ | EV_WRITE);
+	kx_update_reading(s);
 	kx_debug("session %s: accepted, upstream %s", s->client.addr, s->up.addr);
-	/* A connect can fail inside the call: its event callback then only notes it. */
-	s->up.in_connect_call = true;
-	int r = bufferevent_socket_connect_hostname(s->up.bev, w->dns, AF_UNSPEC, host, port);
-	s->up.in_connect_call = false;
-	if (r < 0 || s->up.failed_in_call) {
-		KX_METRIC_ADD(upstream_connect_failures, 1);
-		kx_warn("session %s: cannot connect to %s: %s", s->client.addr, s->up.addr,
-		        evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		kx_session_close(s, "connect failed");
+
+	/* Resolve (numeric hosts answer at once, inside the call), then connect.
+	 * A failure inside the call is only noted there, and handled here. */
+	struct kx_resolve *r = malloc(sizeof(*r));
+	if (!r) {
+		kx_session_close(s, "out of memory");
+		return;
 	}
+	r->s = s;
+	s->up.resolve = r;
+	s->up.starting = true;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
+	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(w->dns, host, portstr, &hints, kx_upstream_resolved, r);
+	if (s->up.resolve)
+		s->up.dns_req = req; /* still resolving */
+	s->up.starting = false;
+	if (s->up.failed_starting)
+		kx_session_close(s, "connect failed");
 }

@@ -3,9 +3,18 @@
  *
  *   client socket                 kstretch                      broker socket
  *   ─────────────                 ────────                      ─────────────
- *   request ─► [peek size + header] ─► FIFO push {corr, api, ver, rewrite}
- *              move frame bytes (chains moved, not copied; cut-through) ─► upstream out
- *   response ◄─ move / rewrite ◄─ [peek size + corr == FIFO head?] ◄─ response
+ *   request ─► req.buf ─► [peek size + header] ─► FIFO push {corr, api, ver, rewrite}
+ *              req.pass += frame size ─► writev straight from req.buf ─► upstream
+ *   response ◄─ writev from resp.buf ◄─ [corr == FIFO head?] ◄─ resp.buf ◄─ response
+ *
+ * Each direction (a kx_flow) is one evbuffer the source socket is read into
+ * (readv into reserved space: large reads, no size probe) and the other
+ * socket is written from (writev, tried at once after each read, so most
+ * bytes leave in the same loop turn they arrived in). A pass-through frame is
+ * never moved or copied: it is cleared to go by advancing `pass`, which may
+ * run ahead of what has arrived (cut-through of a large frame). Only a frame
+ * that is rewritten leaves the buffer: what was cleared before it and its
+ * rewritten form go to `out`, which is written before the buffer's bytes.
  *
  * Kafka answers in order on a connection, so the in-flight FIFO's head must
  * match every response's correlation id; anything else is a protocol error
@@ -14,20 +23,24 @@
  * (rewrite.h); everything else passes through as it arrives.
  *
  * Both sides have an explicit state, changed only by kx_client_set_state /
- * kx_upstream_set_state. Memory per session is bounded: the side that is
- * ahead stops being read while the other side's output is above its
- * watermark, and at most max.inflight.requests requests wait for answers.
+ * kx_upstream_set_state. Memory per session is bounded: a socket is not read
+ * while its flow holds more than the high watermark (until it falls below
+ * the low one), and at most max.inflight.requests requests wait for answers.
  */
 #ifndef KX_SESSION_H
 #define KX_SESSION_H
 
-#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "peek.h"
 
 struct kx_worker;
+struct kx_resolve;
+struct evbuffer;
 
 enum kx_client_state {
 	KX_CLIENT_OPEN,     /* reading requests, writing responses */
@@ -36,7 +49,7 @@ enum kx_client_state {
 };
 
 enum kx_upstream_state {
-	KX_UPSTREAM_CONNECTING, /* requests queue in its output until connected */
+	KX_UPSTREAM_CONNECTING, /* resolving and connecting; requests wait in req */
 	KX_UPSTREAM_READY,
 	KX_UPSTREAM_CLOSED,
 };
@@ -47,20 +60,37 @@ struct kx_inflight {
 	bool rewrite; /* the response goes through kx_rewrite_response() */
 };
 
+/* One direction: bytes read from one socket, to be written to the other. */
+struct kx_flow {
+	struct evbuffer *buf; /* read from the source, in arrival order */
+	struct evbuffer *out; /* goes before buf's cleared bytes: rewritten frames and what preceded them */
+	uint64_t pass;        /* bytes at buf's front cleared to go; beyond its end while a frame is cut through */
+	uint32_t readsz;      /* the next read's size: doubles while reads fill it */
+	bool full;            /* above the high watermark: source not read until below the low one */
+};
+
+/* A non-blocking socket and its two events (both persistent). */
+struct kx_sock {
+	evutil_socket_t fd; /* -1: none */
+	struct event *rev, *wev;
+	bool reading, writing; /* whether rev / wev are added */
+};
+
 struct kx_client {
-	struct bufferevent *bev;
+	struct kx_sock sock;
 	enum kx_client_state state;
 	char addr[64];
-	uint64_t req_left; /* bytes of the request being cut through */
 };
 
 struct kx_upstream {
-	struct bufferevent *bev;
+	struct kx_sock sock;
 	enum kx_upstream_state state;
 	int32_t node_id; /* -1: the bootstrap listener's choice */
 	char addr[300];
-	uint64_t resp_left; /* bytes of the response being cut through */
-	bool in_connect_call, failed_in_call;
+	struct kx_resolve *resolve; /* a name lookup under way (it outlives a session closed meanwhile) */
+	struct evdns_getaddrinfo_request *dns_req;
+	struct evutil_addrinfo *addrs, *next_addr; /* resolved; next_addr: to try if this one fails */
+	bool starting, failed_starting;            /* a failure inside kx_session_start is reported by it */
 };
 
 struct kx_session {
@@ -68,6 +98,7 @@ struct kx_session {
 	struct kx_session *prev, *next; /* the worker's list */
 	struct kx_client client;
 	struct kx_upstream up;
+	struct kx_flow req, resp;
 	/* The in-flight FIFO: a ring of max.inflight.requests entries. */
 	struct kx_inflight *fifo;
 	uint32_t fifo_head, fifo_cnt, fifo_cap;

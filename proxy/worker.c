@@ -160,8 +160,7 @@ static void kx_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 			        w->id, w->session_cnt, inflight);
 		while (w->sessions)
 			kx_session_close(w->sessions, "shutdown");
-		/* Not loopbreak: the loop must run once more, for libevent to
-		 * finalize the freed bufferevents and close their sockets. */
+		/* Not loopbreak: let the loop finish this turn's callbacks. */
 		event_base_loopexit(w->base, NULL);
 		return;
 	}

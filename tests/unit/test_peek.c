@@ -47,7 +47,7 @@ Test(peek, a_header_split_over_chunks_is_read_without_moving_the_body)
 	struct evbuffer *b = chunked(n, 3);
 	int chunks = evbuffer_peek(b, -1, NULL, NULL, 0);
 	struct kp_peek p = {0};
-	cr_assert_eq(kp_peek_request(b, 1 << 20, &p), KP_FRAME_OK);
+	cr_assert_eq(kp_peek_request(b, 0, 1 << 20, &p), KP_FRAME_OK);
 	cr_assert(p.whole);
 	cr_assert_eq(p.frame_size, (int32_t)(n - 4));
 	cr_assert_eq(p.req.api_key, 3);
@@ -65,7 +65,7 @@ Test(peek, a_long_client_id_beyond_the_scratch_space_still_parses)
 	size_t n = make_frame(3000, 10);
 	struct evbuffer *b = chunked(n, 1000);
 	struct kp_peek p = {0};
-	cr_assert_eq(kp_peek_request(b, 1 << 20, &p), KP_FRAME_OK);
+	cr_assert_eq(kp_peek_request(b, 0, 1 << 20, &p), KP_FRAME_OK);
 	cr_assert_eq(p.req.client_id.len, 3000);
 	cr_assert_eq(p.req.client_id.ptr[2999], 'c');
 	kp_peek_release(&p);
@@ -77,7 +77,7 @@ Test(peek, the_header_of_a_large_frame_is_known_before_its_body_arrives)
 	size_t n = make_frame(4, 60000);
 	struct evbuffer *b = chunked(100, 100); /* only the first 100 bytes are here */
 	struct kp_peek p = {0};
-	cr_assert_eq(kp_peek_request(b, 1 << 20, &p), KP_FRAME_OK);
+	cr_assert_eq(kp_peek_request(b, 0, 1 << 20, &p), KP_FRAME_OK);
 	cr_assert_not(p.whole);
 	cr_assert_eq(p.frame_size, (int32_t)(n - 4));
 	evbuffer_free(b);
@@ -90,7 +90,7 @@ Test(peek, partial_sizes_and_headers_wait_for_more)
 	struct kp_peek p = {0};
 	for (size_t have = 0; have < 4 + 8 + 2 + 40; have++) {
 		struct evbuffer *b = chunked(have, 7);
-		cr_assert_eq(kp_peek_request(b, 1 << 20, &p), KP_FRAME_INCOMPLETE, "with %zu bytes", have);
+		cr_assert_eq(kp_peek_request(b, 0, 1 << 20, &p), KP_FRAME_INCOMPLETE, "with %zu bytes", have);
 		evbuffer_free(b);
 	}
 	kp_peek_release(&p);
@@ -102,14 +102,14 @@ Test(peek, hostile_sizes_and_headers_are_malformed)
 	struct evbuffer *b = evbuffer_new();
 	const uint8_t tls[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
 	evbuffer_add(b, tls, sizeof(tls));
-	cr_assert_eq(kp_peek_request(b, 100 * 1024 * 1024, &p), KP_FRAME_MALFORMED, "a TLS hello on a plain port");
+	cr_assert_eq(kp_peek_request(b, 0, 100 * 1024 * 1024, &p), KP_FRAME_MALFORMED, "a TLS hello on a plain port");
 	evbuffer_free(b);
 
 	/* a frame of 6 bytes cannot hold a header of 8 + client id */
 	b = evbuffer_new();
 	const uint8_t tiny[] = {0, 0, 0, 6, 0, 3, 0, 1, 0, 0};
 	evbuffer_add(b, tiny, sizeof(tiny));
-	cr_assert_eq(kp_peek_request(b, 1 << 20, &p), KP_FRAME_MALFORMED);
+	cr_assert_eq(kp_peek_request(b, 0, 1 << 20, &p), KP_FRAME_MALFORMED);
 	cr_assert_eq(p.err.err, KP_ERR_TRUNCATED);
 	evbuffer_free(b);
 
@@ -119,7 +119,7 @@ Test(peek, hostile_sizes_and_headers_are_malformed)
 	b = evbuffer_new();
 	const uint8_t shortresp[] = {0, 0, 0, 2, 0, 0};
 	evbuffer_add(b, shortresp, sizeof(shortresp));
-	cr_assert_eq(kp_peek_response(b, 1 << 20, &size, &corr, &whole), KP_FRAME_MALFORMED);
+	cr_assert_eq(kp_peek_response(b, 0, 1 << 20, &size, &corr, &whole), KP_FRAME_MALFORMED);
 	evbuffer_free(b);
 	kp_peek_release(&p);
 }
@@ -131,11 +131,39 @@ Test(peek, a_response_correlation_id_is_read_from_its_first_bytes)
 	struct evbuffer *b = evbuffer_new();
 	const uint8_t resp[] = {0, 0, 0, 100, 0, 0, 0x01, 0x02, 0xff};
 	evbuffer_add(b, resp, 7);
-	cr_assert_eq(kp_peek_response(b, 1 << 20, &size, &corr, &whole), KP_FRAME_INCOMPLETE);
+	cr_assert_eq(kp_peek_response(b, 0, 1 << 20, &size, &corr, &whole), KP_FRAME_INCOMPLETE);
 	evbuffer_add(b, resp + 7, 2);
-	cr_assert_eq(kp_peek_response(b, 1 << 20, &size, &corr, &whole), KP_FRAME_OK);
+	cr_assert_eq(kp_peek_response(b, 0, 1 << 20, &size, &corr, &whole), KP_FRAME_OK);
 	cr_assert_eq(corr, 0x0102);
 	cr_assert_eq(size, 100);
 	cr_assert_not(whole);
+	evbuffer_free(b);
+}
+
+Test(peek, a_frame_behind_bytes_already_passed_on_is_read_at_its_offset)
+{
+	size_t n = make_frame(5, 300);
+	struct evbuffer *b = evbuffer_new();
+	const uint8_t before[37] = {0xee};
+	evbuffer_add(b, before, sizeof(before)); /* the tail of an earlier frame, still on its way out */
+	evbuffer_add(b, frame, 20);
+	struct kp_peek p = {0};
+	cr_assert_eq(kp_peek_request(b, sizeof(before), 1 << 20, &p), KP_FRAME_OK);
+	cr_assert_not(p.whole);
+	cr_assert_eq(p.req.correlation_id, 42);
+	cr_assert_eq(p.req.client_id.len, 5);
+	evbuffer_add(b, frame + 20, n - 20);
+	cr_assert_eq(kp_peek_request(b, sizeof(before), 1 << 20, &p), KP_FRAME_OK);
+	cr_assert(p.whole);
+	cr_assert_eq(kp_peek_request(b, sizeof(before) + n, 1 << 20, &p), KP_FRAME_INCOMPLETE, "nothing after it");
+	cr_assert_eq(kp_peek_request(b, sizeof(before) + n + 9, 1 << 20, &p), KP_FRAME_INCOMPLETE,
+	             "an offset past the end is not an error");
+
+	int32_t size, corr;
+	bool whole;
+	cr_assert_eq(kp_peek_response(b, sizeof(before), 1 << 20, &size, &corr, &whole), KP_FRAME_OK);
+	cr_assert_eq(size, (int32_t)(n - 4));
+	cr_assert(whole);
+	kp_peek_release(&p);
 	evbuffer_free(b);
 }
