@@ -19,6 +19,7 @@
 	X(addresses_rewritten, "broker addresses rewritten to kstretch listeners")                                     \
 	X(bytes_from_clients, "bytes read from clients")                                                               \
 	X(bytes_from_brokers, "bytes read from brokers")                                                               \
+	X(bytes_spliced, "bytes passed socket to socket through a pipe (splice), never in user space")                 \
 	X(bytes_copied, "bytes copied in user space (rewritten responses; 0 for passed-through bodies)")               \
 	X(protocol_errors, "connections closed on malformed or out-of-order frames")
 

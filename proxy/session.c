@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -38,6 +39,12 @@
  * A little under a power of two, so libevent's chunk is that power. */
 #define KX_READ_MIN (16u * 1024 - 256)
 #define KX_READ_MAX (256u * 1024 - 256)
+/* A frame part at least this large is spliced, not read (below it, the two
+ * extra system calls cost more than the copies they save). */
+#ifndef KX_SPLICE_MIN
+#define KX_SPLICE_MIN (64u * 1024)
+#endif
+#define KX_PIPE_SIZE  (256u * 1024)
 
 /* A name lookup in flight: it may finish after its session closed. */
 struct kx_resolve {
@@ -93,11 +100,11 @@ static struct timeval kx_ms_timeval(int ms)
 
 /* ---- flows and sockets ------------------------------------------------- */
 
-/* Bytes f can write now: its out, then what is cleared at buf's front. */
+/* Bytes f can write now: its pipe, its out, then what is cleared at buf's front. */
 static size_t kx_flow_ready(const struct kx_flow *f)
 {
 	size_t have = evbuffer_get_length(f->buf);
-	return evbuffer_get_length(f->out) + (f->pass < have ? (size_t)f->pass : have);
+	return f->piped + evbuffer_get_length(f->out) + (f->pass < have ? (size_t)f->pass : have);
 }
 
 /* A frame is being cut through: part of it is still to arrive. */
@@ -111,6 +118,8 @@ static bool kx_flow_init(struct kx_flow *f)
 	f->buf = evbuffer_new();
 	f->out = evbuffer_new();
 	f->readsz = KX_READ_MIN;
+	f->pipe[0] = f->pipe[1] = -1;
+	f->pipesz = KX_PIPE_SIZE;
 	return f->buf && f->out;
 }
 
@@ -120,6 +129,49 @@ static void kx_flow_free(struct kx_flow *f)
 		evbuffer_free(f->buf);
 	if (f->out)
 		evbuffer_free(f->out);
+	for (int i = 0; i < 2; i++)
+		if (f->pipe[i] >= 0)
+			close(f->pipe[i]);
+}
+
+/*
+ * Whether the next bytes from the source are the rest of a cut-through
+ * frame large enough to splice, with nothing of the flow buffered ahead of
+ * them (the pipe is written first, so nothing may wait in out or buf). Makes
+ * the pipe on first use; without one (out of descriptors), bytes are read.
+ */
+static bool kx_flow_splices(struct kx_flow *f)
+{
+	if (f->pass < KX_SPLICE_MIN || !f->pipesz || evbuffer_get_length(f->buf) || evbuffer_get_length(f->out))
+		return false;
+	if (f->pipe[0] >= 0)
+		return true;
+	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		kx_debug("no pipe for splice (%s): reading instead", strerror(errno));
+		f->pipe[0] = f->pipe[1] = -1;
+		f->pipesz = 0;
+		return false;
+	}
+	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, (int)KX_PIPE_SIZE);
+	if (sz <= 0)
+		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
+	f->pipesz = sz > 0 ? (uint32_t)sz : 4096;
+	return true;
+}
+
+/* Splices the next part of the frame from fd into the pipe; returns as kx_read. */
+static ssize_t kx_splice_in(evutil_socket_t fd, struct kx_flow *f)
+{
+	size_t room = f->pipesz - f->piped, want = f->pass < room ? (size_t)f->pass : room;
+	if (!want)
+		return -2;
+	ssize_t r = splice(fd, NULL, f->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+	f->piped += (uint32_t)r;
+	f->pass -= (uint64_t)r; /* those bytes went ahead of buf: the pipe */
+	KX_METRIC_ADD(bytes_spliced, (size_t)r);
+	return r;
 }
 
 /*
@@ -129,6 +181,8 @@ static void kx_flow_free(struct kx_flow *f)
  */
 static ssize_t kx_read(evutil_socket_t fd, struct kx_flow *f)
 {
+	if (kx_flow_splices(f))
+		return kx_splice_in(fd, f);
 	struct evbuffer_iovec v[2];
 	int n = evbuffer_reserve_space(f->buf, f->readsz, v, 2);
 	if (n <= 0) {
@@ -162,6 +216,12 @@ static ssize_t kx_read(evutil_socket_t fd, struct kx_flow *f)
  * full. Returns false on a write error (errno says which). */
 static bool kx_write(evutil_socket_t fd, struct kx_flow *f)
 {
+	while (f->piped) {
+		ssize_t n = splice(f->pipe[0], NULL, fd, NULL, f->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		f->piped -= (uint32_t)n;
+	}
 	for (;;) {
 		size_t outlen = evbuffer_get_length(f->out), have = evbuffer_get_length(f->buf);
 		size_t want = outlen ? outlen : (f->pass < have ? (size_t)f->pass : have);
@@ -232,10 +292,15 @@ static void kx_update_reading(struct kx_session *s)
 	 * lose the answers it has not read yet. */
 	bool room = s->worker->stopping ? evbuffer_get_length(s->req.buf) < KX_HIGH_WATERMARK : !s->req.full;
 	struct timeval idle = kx_ms_timeval(s->worker->cfg->idle_timeout_ms);
+	/* A full pipe waits for its destination, however few bytes it holds. */
 	kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
-	             s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight, &idle);
+	             s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight &&
+	                 (!s->req.piped || s->req.piped < s->req.pipesz),
+	             &idle);
 	kx_sock_want(s->up.sock.rev, &s->up.sock.reading,
-	             s->up.state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full, NULL);
+	             s->up.state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
+	                 (!s->resp.piped || s->resp.piped < s->resp.pipesz),
+	             NULL);
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -743,6 +808,8 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 		char why[128];
 		if (r == 0)
 			snprintf(why, sizeof(why), "broker closed the connection");
+		else if (errno == ECONNRESET)
+			snprintf(why, sizeof(why), "broker closed the connection (reset)");
 		else
 			snprintf(why, sizeof(why), "connection error: %s", strerror(errno));
 		kx_session_upstream_lost(s, why);

@@ -67,6 +67,11 @@ struct kx_flow {
 	uint64_t pass;        /* bytes at buf's front cleared to go; beyond its end while a frame is cut through */
 	uint32_t readsz;      /* the next read's size: doubles while reads fill it */
 	bool full;            /* above the high watermark: source not read until below the low one */
+	/* The rest of a large frame goes socket -> pipe -> socket (splice), never
+	 * through user space. The pipe's bytes go before out's and buf's. */
+	int pipe[2];       /* -1: none yet (made on first use) */
+	uint32_t piped;    /* bytes in the pipe */
+	uint32_t pipesz;   /* its capacity; 0: no pipe could be made, splice off */
 };
 
 /* A non-blocking socket and its two events (both persistent). */
