@@ -5,6 +5,7 @@ address; everything they learn about brokers must lead back to kstretch.
 """
 import collections
 import os
+import random
 import re
 import signal
 import socket
@@ -684,14 +685,23 @@ def test_requests_a_client_sent_just_before_closing_still_reach_the_broker(start
     with FakeBroker(brokers=[(1, None)]) as fb:
         fb.handlers[kafkawire.API_PRODUCE] = lambda header, body: FakeBroker.NO_RESPONSE
         k = start_kstretch(fb.bootstrap, max_node_id=1)
-        count, payload = 128, bytes(64 << 10)  # 8 MiB: more than the sockets buffer
+        # 8 MiB, more than the sockets buffer, in frames large enough that
+        # kstretch splices their bodies: every byte must still arrive in order.
+        count = 128
+        rng = random.Random(7)
+        frames = [produce_v3_acks_0(corr, rng.randbytes((64 << 10) + rng.randrange(200 << 10)))
+                  for corr in range(count)]
         with socket.create_connection((LOCALHOST, k.broker_port(1)), timeout=10) as s:
-            s.sendall(b"".join(produce_v3_acks_0(corr, payload) for corr in range(count)))
+            s.sendall(b"".join(frames))
         harness.wait_until(lambda: len(fb.requests_of(kafkawire.API_PRODUCE)) >= count, timeout=10,
                            what=f"{count} Produce requests at the broker")
-        got = [h.correlation_id for h, _ in fb.requests_of(kafkawire.API_PRODUCE)]
-        assert got == list(range(count))
-        assert k.metrics()["kstretch_protocol_errors"] == 0
+        got = fb.requests_of(kafkawire.API_PRODUCE)
+        assert [h.correlation_id for h, _ in got] == list(range(count))
+        for (h, body), frame in zip(got, frames):
+            assert frame.endswith(body), f"Produce {h.correlation_id} arrived changed"
+        m = k.metrics()
+        assert m["kstretch_protocol_errors"] == 0
+        assert m["kstretch_bytes_spliced"] > 0, m
 
 
 # ---------------------------------------------------------------- 8. stopping
