@@ -46,6 +46,9 @@
 #endif
 #define KX_PIPE_SIZE  (256u * 1024)
 
+/* In-flight entries a session starts with (it grows to max.inflight.requests). */
+#define KX_FIFO_FIRST 8
+
 /* A name lookup in flight: it may finish after its session closed. */
 struct kx_resolve {
 	struct kx_session *s; /* NULL once the session let go */
@@ -529,10 +532,30 @@ static int32_t kx_announced_size(struct evbuffer *in, size_t at)
 	return (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
 }
 
+/*
+ * Queues e; false when max.inflight.requests are already in flight (or no
+ * memory for more). The ring starts small and doubles up to that limit:
+ * an idle connection holds a few entries, not a thousand.
+ */
 static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
 {
-	if (s->fifo_cnt == s->fifo_cap)
+	uint32_t max = (uint32_t)s->worker->cfg->max_inflight_requests;
+	if (s->fifo_cnt >= max)
 		return false;
+	if (s->fifo_cnt == s->fifo_cap) {
+		uint32_t cap = s->fifo_cap * 2 < max ? s->fifo_cap * 2 : max;
+		struct kx_inflight *ring = malloc((size_t)cap * sizeof(*ring));
+		if (!ring) {
+			kx_warn("session %s: no memory for %u requests in flight; waiting for answers", s->client.addr, cap);
+			return false;
+		}
+		for (uint32_t i = 0; i < s->fifo_cnt; i++) /* unrolled: the head moves to 0 */
+			ring[i] = s->fifo[(s->fifo_head + i) % s->fifo_cap];
+		free(s->fifo);
+		s->fifo = ring;
+		s->fifo_head = 0;
+		s->fifo_cap = cap;
+	}
 	s->fifo[(s->fifo_head + s->fifo_cnt) % s->fifo_cap] = e;
 	s->fifo_cnt++;
 	return true;
@@ -581,13 +604,10 @@ static bool kx_client_pump(struct kx_session *s)
 			}
 			expects = acks != 0;
 		}
-		if (expects) {
-			if (s->fifo_cnt == s->fifo_cap) {
-				s->reading_paused_inflight = true; /* wait for answers (max.inflight.requests) */
-				break;
-			}
-			kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version,
-			                                     kx_rewrite_needed(h->api_key, h->api_version)});
+		if (expects && !kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version,
+		                                                     kx_rewrite_needed(h->api_key, h->api_version)})) {
+			s->reading_paused_inflight = true; /* wait for answers (max.inflight.requests) */
+			break;
 		}
 		KX_METRIC_ADD(requests_forwarded, 1);
 		s->req.pass += 4 + (uint64_t)s->peek.frame_size;
@@ -957,7 +977,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	struct kx_session *s = calloc(1, sizeof(*s));
 	(void)salen;
 	if (s)
-		s->fifo = calloc((size_t)cfg->max_inflight_requests, sizeof(*s->fifo));
+		s->fifo = calloc(KX_FIFO_FIRST, sizeof(*s->fifo));
 	if (!s || !s->fifo) {
 		kx_error("out of memory for a new session; refusing the connection");
 		if (s)
@@ -968,7 +988,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	}
 	s->worker = w;
 	s->client.sock.fd = s->up.sock.fd = -1;
-	s->fifo_cap = (uint32_t)cfg->max_inflight_requests;
+	s->fifo_cap = KX_FIFO_FIRST;
 	s->up.node_id = node_id;
 	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
 	KX_METRIC_ADD(connections_accepted, 1);

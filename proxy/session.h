@@ -104,7 +104,7 @@ struct kx_session {
 	struct kx_client client;
 	struct kx_upstream up;
 	struct kx_flow req, resp;
-	/* The in-flight FIFO: a ring of max.inflight.requests entries. */
+	/* The in-flight FIFO: a ring that grows up to max.inflight.requests entries. */
 	struct kx_inflight *fifo;
 	uint32_t fifo_head, fifo_cnt, fifo_cap;
 	struct kp_peek peek;

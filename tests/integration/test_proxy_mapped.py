@@ -484,6 +484,24 @@ MALFORMED = {
 }
 
 
+@pytest.mark.parametrize("limit", [1, 3, 1000])
+def test_pipelined_requests_beyond_max_inflight_wait_and_are_all_answered_in_order(start_cluster, start_kstretch,
+                                                                                   limit):
+    # The in-flight ring starts small and grows up to max.inflight.requests;
+    # at the limit kstretch stops reading the client until an answer comes.
+    c, k = stretched(start_cluster, start_kstretch, extra_args=("--max-inflight-requests", str(limit)))
+    # Waves that leave the ring's head mid-array when it has to grow.
+    sent, got = 0, []
+    with kafkawire.Connection(LOCALHOST, k.listen_port) as conn:
+        for send, read in ((6, 4), (20, 10), (40, 52)):
+            conn.sock.sendall(b"".join(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, corr, b"")
+                                       for corr in range(sent, sent + send)))
+            sent += send
+            got += [kafkawire.Reader(conn.read_frame()).int32() for _ in range(read)]
+    assert got == list(range(sent))
+    assert k.metrics()["kstretch_protocol_errors"] == 0
+
+
 def send_and_expect_close(k, name, data, half_close, timeout=5.0):
     """Sends `data` on a new connection; returns the connection's local address
     once kstretch has closed it (recv gives b"" or ECONNRESET) within timeout."""
