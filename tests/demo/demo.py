@@ -222,7 +222,7 @@ def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
     print(f"   {d['responses_forwarded']} responses passed through untouched, {d['responses_rewritten']} rewritten "
           f"({d['addresses_rewritten']} broker addresses pointed at kstretch)")
     print(f"   {d['bytes_from_brokers']} B from brokers, {d['bytes_copied']} B of them copied in user space "
-          f"(rewritten responses only; record batches are moved, never copied)")
+          f"(rewritten responses only; record batches pass through uncopied)")
     print(f"   protocol errors: {d['protocol_errors']}")
     print("   Next: rack awareness, so this eu client reads from eu replicas and the remote share drops.")
     print("\ndemo: done")
