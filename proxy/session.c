@@ -659,20 +659,15 @@ static void kx_hold_unref(const void *data, size_t len, void *arg)
 }
 
 /*
- * Takes the whole response frame at the front of the uncleared bytes out of
- * the buffer, rewrites it, and queues it on out behind what was cleared
- * before it.
+ * Takes the whole frame (4 + size bytes) that follows f's cleared bytes out
+ * of its buffer, into a held copy; the cleared bytes go to out first, so
+ * order is kept. NULL when out of memory.
  */
-static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e)
+static struct kx_hold *kx_flow_take_frame(struct kx_flow *f, int32_t size)
 {
-	struct kx_rewriter *rw = &s->worker->rewriter;
-	struct kx_flow *f = &s->resp;
 	struct kx_hold *h = malloc(sizeof(*h) + 4 + (size_t)size);
-	if (!h) {
-		kx_error("session %s: out of memory for a %d-byte response", s->client.addr, size);
-		kx_session_close(s, "out of memory");
-		return false;
-	}
+	if (!h)
+		return NULL;
 	h->refs = 1;
 	if (f->pass) {
 		/* Whole chunks are relinked; a chunk split at the frame is copied
@@ -683,21 +678,13 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 	}
 	evbuffer_remove(f->buf, h->data, 4 + (size_t)size);
 	KX_METRIC_ADD(bytes_copied, 4 + (size_t)size);
+	return h;
+}
 
-	if (!kx_rewrite_response(rw, s->worker->cfg, e->api_key, e->api_version, h->data + 4, (size_t)size)) {
-		const struct kp_api *api = kp_api_get(e->api_key);
-		kx_protocol_error(s, "response", "%s v%d (corr %d): %s at byte %zu reading %s", api ? api->name : "?",
-		                  e->api_version, e->correlation_id, kp_error_name(rw->cur.err), rw->cur.err_pos + 4,
-		                  rw->cur.err_field ? rw->cur.err_field : "?");
-		free(h);
-		return false;
-	}
-	if (rw->seen_cnt && kx_topology_merge(s->worker->cfg, rw->seen, rw->seen_cnt))
-		kx_debug("session %s: topology updated from a %s response", s->client.addr,
-		         kp_api_get(e->api_key)->name);
-
-	/* Size, then the segments: owned bytes copied, references to the held frame. */
-	struct kp_writer *w = &rw->out;
+/* Queues the frame w wrote on f's out: its size, then the segments (owned
+ * bytes copied, references to the held frame h). Drops the caller's hold. */
+static void kx_flow_put_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
+{
 	kp_writer_finish(w);
 	uint8_t size_be[4];
 	uint32_t total = (uint32_t)kp_writer_size(w);
@@ -717,6 +704,31 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 		}
 	}
 	kx_hold_unref(NULL, 0, h);
+}
+
+/* Takes the whole response frame that follows the cleared bytes, rewrites
+ * it and queues it behind them. */
+static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e)
+{
+	struct kx_rewriter *rw = &s->worker->rewriter;
+	struct kx_hold *h = kx_flow_take_frame(&s->resp, size);
+	if (!h) {
+		kx_error("session %s: out of memory for a %d-byte response", s->client.addr, size);
+		kx_session_close(s, "out of memory");
+		return false;
+	}
+	if (!kx_rewrite_response(rw, s->worker->cfg, e->api_key, e->api_version, h->data + 4, (size_t)size)) {
+		const struct kp_api *api = kp_api_get(e->api_key);
+		kx_protocol_error(s, "response", "%s v%d (corr %d): %s at byte %zu reading %s", api ? api->name : "?",
+		                  e->api_version, e->correlation_id, kp_error_name(rw->cur.err), rw->cur.err_pos + 4,
+		                  rw->cur.err_field ? rw->cur.err_field : "?");
+		free(h);
+		return false;
+	}
+	if (rw->seen_cnt && kx_topology_merge(s->worker->cfg, rw->seen, rw->seen_cnt))
+		kx_debug("session %s: topology updated from a %s response", s->client.addr,
+		         kp_api_get(e->api_key)->name);
+	kx_flow_put_frame(&s->resp, &rw->out, h);
 	KX_METRIC_ADD(responses_rewritten, 1);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
 	kx_debug("session %s: %s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners", s->client.addr,
