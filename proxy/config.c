@@ -2,9 +2,13 @@
  * config: one table of keys (name, default, parser, printer, help); the
  * .properties reader and the flag parser both end in kx_config_set(), so a
  * value means the same thing wherever it was written.
+ *
+ * Over 1,000 lines on purpose: the table, its value parsers and printers and
+ * the two readers that feed it must agree on every value, and read best as one.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +29,18 @@ struct kx_config_key {
 	size_t offset; /* of the field in struct kx_config */
 	long long min, max;
 	const char *const *choices; /* enum names, indexed by value */
+	const char *help;
+};
+
+/*
+ * A key family: every key PREFIX+MEMBER (listener.rack.9092) is one setting,
+ * parsed with the member; print writes whole lines, one per member.
+ */
+struct kx_config_family {
+	const char *prefix;      /* "listener.rack." */
+	const char *member_name; /* how help shows MEMBER: "PORT" */
+	bool (*parse)(struct kx_config *cfg, const char *member, const char *value, char *why, size_t whylen);
+	void (*print)(const struct kx_config *cfg, const struct kx_config_family *f, FILE *out);
 	const char *help;
 };
 
@@ -337,7 +353,7 @@ static bool kx_parse_port_map(struct kx_config *cfg, const struct kx_config_key 
 }
 
 struct kx_region_map_ctx {
-	struct kx_region_rule *items;
+	struct kr_region_rule *items;
 	size_t cnt;
 };
 
@@ -364,7 +380,7 @@ static bool kx_region_rule_item(void *vctx, const char *s, size_t len, char *why
 		kx_why(why, whylen, "more than %d rules", KX_REGION_RULES_MAX);
 		return false;
 	}
-	struct kx_region_rule *r = &ctx->items[ctx->cnt++];
+	struct kr_region_rule *r = &ctx->items[ctx->cnt++];
 	memcpy(r->pattern, s, plen);
 	r->pattern[plen] = '\0';
 	memcpy(r->region, eq + 1, rlen);
@@ -375,13 +391,118 @@ static bool kx_region_rule_item(void *vctx, const char *s, size_t len, char *why
 static bool kx_parse_region_map(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
                                 size_t whylen)
 {
-	struct kx_region_rule tmp[KX_REGION_RULES_MAX] = {0};
+	struct kr_region_rule tmp[KX_REGION_RULES_MAX] = {0};
 	struct kx_region_map_ctx ctx = {tmp, 0};
 	(void)key;
 	if (value[0] != '\0' && !kx_each_item(value, kx_region_rule_item, &ctx, why, whylen))
 		return false;
 	memcpy(cfg->region_rules, tmp, ctx.cnt * sizeof(tmp[0]));
 	cfg->region_rule_cnt = ctx.cnt;
+	return true;
+}
+
+static bool kx_parse_bool(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                          size_t whylen)
+{
+	/* Kafka's spelling, in any case. */
+	if (strcasecmp(value, "true") == 0 || strcasecmp(value, "false") == 0) {
+		*(bool *)kx_field(cfg, key) = strcasecmp(value, "true") == 0;
+		return true;
+	}
+	kx_why(why, whylen, "'%s' is not true or false", value);
+	return false;
+}
+
+struct kx_rack_cidr_ctx {
+	struct kr_cidr_rule *items;
+	size_t cnt;
+};
+
+static bool kx_rack_cidr_item(void *vctx, const char *s, size_t len, char *why, size_t whylen)
+{
+	struct kx_rack_cidr_ctx *ctx = vctx;
+	/* The address has no '=': the first one ends the network. */
+	const char *eq = memchr(s, '=', len);
+	if (!eq) {
+		kx_why(why, whylen, "'%.*s' is not CIDR=RACK", (int)len, s);
+		return false;
+	}
+	size_t nlen = (size_t)(eq - s), rlen = len - nlen - 1;
+	while (nlen > 0 && (s[nlen - 1] == ' ' || s[nlen - 1] == '\t'))
+		nlen--;
+	const char *rack = eq + 1;
+	while (rlen > 0 && (*rack == ' ' || *rack == '\t'))
+		rack++, rlen--;
+	if (ctx->cnt == KX_RACK_CIDR_MAX) {
+		kx_why(why, whylen, "more than %d rules", KX_RACK_CIDR_MAX);
+		return false;
+	}
+	struct kr_cidr_rule *r = &ctx->items[ctx->cnt];
+	if (!kr_cidr_parse(s, nlen, r)) {
+		kx_why(why, whylen, "'%.*s' is not an IPv4 or IPv6 network ADDRESS/PREFIX (e.g. 10.1.0.0/16, fd00::/8)",
+		       (int)nlen, s);
+		return false;
+	}
+	if (!kx_valid_name(rack, rlen, false)) {
+		kx_why(why, whylen, "rack '%.*s' must be 1..%d characters from [A-Za-z0-9._-]", (int)rlen, rack,
+		       KX_NAME_MAX - 1);
+		return false;
+	}
+	memcpy(r->rack, rack, rlen);
+	r->rack[rlen] = '\0';
+	ctx->cnt++;
+	return true;
+}
+
+static bool kx_parse_rack_cidr(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                               size_t whylen)
+{
+	struct kr_cidr_rule tmp[KX_RACK_CIDR_MAX];
+	struct kx_rack_cidr_ctx ctx = {tmp, 0};
+	(void)key;
+	memset(tmp, 0, sizeof(tmp));
+	if (value[0] != '\0' && !kx_each_item(value, kx_rack_cidr_item, &ctx, why, whylen))
+		return false;
+	memcpy(cfg->rack_cidrs, tmp, ctx.cnt * sizeof(tmp[0]));
+	cfg->rack_cidr_cnt = ctx.cnt;
+	return true;
+}
+
+/* listener.rack.<port>=<rack>: a later setting of the same port wins; "" removes it. */
+static bool kx_parse_listener_rack(struct kx_config *cfg, const char *member, const char *value, char *why,
+                                   size_t whylen)
+{
+	long long port;
+	size_t len = strlen(value);
+	if (!kx_parse_ll(member, strlen(member), 1, 65535, &port)) {
+		kx_why(why, whylen, "port '%s' is not a number in 1..65535", member);
+		return false;
+	}
+	if (len > 0 && !kx_valid_name(value, len, false)) {
+		kx_why(why, whylen, "'%s' is not a rack name of 1..%d characters from [A-Za-z0-9._-]", value,
+		       KX_NAME_MAX - 1);
+		return false;
+	}
+	size_t i = 0;
+	while (i < cfg->listener_rack_cnt && cfg->listener_racks[i].port != port)
+		i++;
+	if (len == 0) { /* unset */
+		if (i < cfg->listener_rack_cnt) {
+			memmove(&cfg->listener_racks[i], &cfg->listener_racks[i + 1],
+			        (cfg->listener_rack_cnt - i - 1) * sizeof(cfg->listener_racks[0]));
+			cfg->listener_rack_cnt--;
+		}
+		return true;
+	}
+	if (i == cfg->listener_rack_cnt) {
+		if (i == KX_LISTENER_RACK_MAX) {
+			kx_why(why, whylen, "more than %d listener racks", KX_LISTENER_RACK_MAX);
+			return false;
+		}
+		cfg->listener_rack_cnt++;
+	}
+	cfg->listener_racks[i].port = (uint16_t)port;
+	memcpy(cfg->listener_racks[i].rack, value, len + 1);
 	return true;
 }
 
@@ -444,6 +565,31 @@ static void kx_print_region_map(const struct kx_config *cfg, const struct kx_con
 		fprintf(out, "%s%s=%s", i ? "," : "", cfg->region_rules[i].pattern, cfg->region_rules[i].region);
 }
 
+static void kx_print_bool(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	fputs(*(const bool *)kx_cfield(cfg, key) ? "true" : "false", out);
+}
+
+static void kx_print_rack_cidr(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	for (size_t i = 0; i < cfg->rack_cidr_cnt; i++) {
+		const struct kr_cidr_rule *r = &cfg->rack_cidrs[i];
+		char addr[INET6_ADDRSTRLEN] = "?";
+		inet_ntop(r->family, r->addr, addr, sizeof(addr));
+		fprintf(out, "%s%s/%d=%s", i ? "," : "", addr, r->prefix, r->rack);
+	}
+}
+
+/* Whole lines, one per port; a comment when there is none (it reads back as nothing). */
+static void kx_print_listener_racks(const struct kx_config *cfg, const struct kx_config_family *f, FILE *out)
+{
+	if (cfg->listener_rack_cnt == 0)
+		fprintf(out, "# %s%s=RACK (none)\n", f->prefix, f->member_name);
+	for (size_t i = 0; i < cfg->listener_rack_cnt; i++)
+		fprintf(out, "%s%u=%s\n", f->prefix, cfg->listener_racks[i].port, cfg->listener_racks[i].rack);
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 static const char *const kx_mode_names[] = {[KX_MODE_MAPPED] = "mapped", [KX_MODE_REGIONAL] = "regional", NULL};
@@ -467,6 +613,14 @@ static const struct kx_config_key kx_keys[] = {
      "rack of the clients this kstretch serves (empty: unknown)"},
     {"region.map", "", kx_parse_region_map, kx_print_region_map, 0, 0, 0, NULL,
      "RACK_GLOB=REGION[,...], first match wins, e.g. eu-*=eu,us-*=us"},
+    {"rack.cidr", "", kx_parse_rack_cidr, kx_print_rack_cidr, 0, 0, 0, NULL,
+     "CIDR=RACK[,...]: clients from these source networks are in RACK (IPv4 or IPv6, first match wins)"},
+    {"fetch.rack.inject", "true", kx_parse_bool, kx_print_bool, KX_FIELD(fetch_rack_inject), 0, 0, NULL,
+     "Fetch v11+ requests with an empty RackId get the client's rack (when it is known)"},
+    {"fetch.prefer.local", "true", kx_parse_bool, kx_print_bool, KX_FIELD(fetch_prefer_local), 0, 0, NULL,
+     "a remote leader's Fetch v11+ answer points the client at an in-sync replica in its region"},
+    {"fetch.prefer.local.backoff.ms", "30000", kx_parse_int, kx_print_int, KX_FIELD(fetch_prefer_local_backoff_ms), 0,
+     3600000, NULL, "a partition whose client came back to its leader is not redirected again for this long"},
     {"workers", "0", kx_parse_int, kx_print_int, KX_FIELD(workers), 0, 256, NULL,
      "event-loop threads (0: one per CPU)"},
     {"admin.listen", "127.0.0.1:9644", kx_parse_hostport, kx_print_hostport, KX_FIELD(admin_listen), 0, 0, NULL,
@@ -485,7 +639,13 @@ static const struct kx_config_key kx_keys[] = {
      "error, warn, info or debug"},
 };
 
-#define KX_KEY_CNT (sizeof(kx_keys) / sizeof(kx_keys[0]))
+static const struct kx_config_family kx_families[] = {
+    {"listener.rack.", "PORT", kx_parse_listener_rack, kx_print_listener_racks,
+     "clients that connect to kstretch's port PORT are in this rack (one key per port)"},
+};
+
+#define KX_KEY_CNT    (sizeof(kx_keys) / sizeof(kx_keys[0]))
+#define KX_FAMILY_CNT (sizeof(kx_families) / sizeof(kx_families[0]))
 _Static_assert(KX_KEY_CNT <= sizeof(((struct kx_config *)0)->is_set) / sizeof(bool), "grow kx_config.is_set");
 
 static const struct kx_config_key *kx_key_find(const char *name, size_t *index)
@@ -494,6 +654,19 @@ static const struct kx_config_key *kx_key_find(const char *name, size_t *index)
 		if (strcmp(kx_keys[i].name, name) == 0) {
 			*index = i;
 			return &kx_keys[i];
+		}
+	}
+	return NULL;
+}
+
+/* The family a key belongs to (*member: the rest of its name, never empty), or NULL. */
+static const struct kx_config_family *kx_family_find(const char *name, const char **member)
+{
+	for (size_t i = 0; i < KX_FAMILY_CNT; i++) {
+		size_t n = strlen(kx_families[i].prefix);
+		if (strncmp(kx_families[i].prefix, name, n) == 0 && name[n] != '\0') {
+			*member = name + n;
+			return &kx_families[i];
 		}
 	}
 	return NULL;
@@ -533,15 +706,18 @@ bool kx_config_set(struct kx_config *cfg, const char *key, const char *value, co
 {
 	char why[384];
 	size_t index;
+	const char *member = NULL;
 	const struct kx_config_key *k = kx_key_find(key, &index);
-	if (!k)
+	const struct kx_config_family *f = k ? NULL : kx_family_find(key, &member);
+	if (!k && !f)
 		return kx_fail(err, "%s: unknown key '%s'", where, key);
-	if (!k->parse(cfg, k, value, why, sizeof(why))) {
+	if (f ? !f->parse(cfg, member, value, why, sizeof(why)) : !k->parse(cfg, k, value, why, sizeof(why))) {
 		if (strncmp(where, "--", 2) == 0) /* the flag already names the key */
 			return kx_fail(err, "%s: %s", where, why);
 		return kx_fail(err, "%s: %s: %s", where, key, why);
 	}
-	cfg->is_set[index] = true;
+	if (k)
+		cfg->is_set[index] = true;
 	return true;
 }
 
@@ -802,6 +978,8 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 		const char *a = argv[i];
 		if (strcmp(a, "--check-config") == 0) {
 			*action = KX_CONFIG_CHECK;
+		} else if (strcmp(a, "--print-topology") == 0) {
+			*action = KX_CONFIG_PRINT_TOPOLOGY;
 		} else if (strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc)
 				return kx_fail(err, "--config: needs a file name");
@@ -822,7 +1000,8 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 		const char *a = argv[i], *eq = strchr(a, '='), *value;
 		char key[128];
 		size_t index;
-		if (strcmp(a, "--check-config") == 0)
+		const char *member;
+		if (strcmp(a, "--check-config") == 0 || strcmp(a, "--print-topology") == 0)
 			continue;
 		if (strcmp(a, "--config") == 0) {
 			i++;
@@ -831,7 +1010,8 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 		if (strncmp(a, "--config=", 9) == 0)
 			continue;
 		size_t flaglen = eq ? (size_t)(eq - a) : strlen(a);
-		if (!kx_flag_to_key(a, flaglen, key, sizeof(key)) || !kx_key_find(key, &index))
+		if (!kx_flag_to_key(a, flaglen, key, sizeof(key)) ||
+		    (!kx_key_find(key, &index) && !kx_family_find(key, &member)))
 			return kx_fail(err, "%.*s: unknown option (see --help)", (int)flaglen, a);
 		if (eq) {
 			value = eq + 1;
@@ -869,7 +1049,34 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 			return kx_fail(err, "broker.port.map: port %u of node %d is taken by %s", p,
 			               cfg->port_map[i].node_id, p == cfg->listen.port ? "listen" : "admin.listen");
 	}
+	for (size_t i = 0; i < cfg->listener_rack_cnt; i++) {
+		uint16_t p = cfg->listener_racks[i].port;
+		bool mapped = false;
+		for (size_t j = 0; j < cfg->port_map_cnt; j++)
+			mapped = mapped || cfg->port_map[j].port == p;
+		if (p == cfg->admin_listen.port && p != cfg->listen.port)
+			return kx_fail(err, "listener.rack.%u: port %u is admin.listen, where no Kafka client connects",
+			               p, p);
+		if (p != cfg->listen.port && !mapped && p < cfg->broker_port_base)
+			return kx_fail(err,
+			               "listener.rack.%u: port %u is not a kstretch listener (listen is port %u, "
+			               "broker listeners are broker.port.base %d and up, or in broker.port.map)",
+			               p, p, cfg->listen.port, cfg->broker_port_base);
+	}
 	return true;
+}
+
+void kx_config_placement(const struct kx_config *cfg, struct kr_placement *p)
+{
+	*p = (struct kr_placement){
+	    .rack = cfg->rack,
+	    .listeners = cfg->listener_racks,
+	    .listener_cnt = cfg->listener_rack_cnt,
+	    .cidrs = cfg->rack_cidrs,
+	    .cidr_cnt = cfg->rack_cidr_cnt,
+	    .regions = cfg->region_rules,
+	    .region_cnt = cfg->region_rule_cnt,
+	};
 }
 
 const char *kx_config_advertised_host(const struct kx_config *cfg)
@@ -884,6 +1091,8 @@ void kx_config_print(const struct kx_config *cfg, FILE *out)
 		kx_keys[i].print(cfg, &kx_keys[i], out);
 		fputc('\n', out);
 	}
+	for (size_t i = 0; i < KX_FAMILY_CNT; i++)
+		kx_families[i].print(cfg, &kx_families[i], out); /* whole lines */
 }
 
 void kx_config_print_help(FILE *out)
@@ -895,8 +1104,16 @@ void kx_config_print_help(FILE *out)
 		for (; n[j] && j < sizeof(flag) - 1; j++)
 			flag[j] = n[j] == '.' ? '-' : n[j];
 		flag[j] = '\0';
-		fprintf(out, "  --%-24s %s\n", flag, kx_keys[i].help);
+		fprintf(out, "  --%-30s %s\n", flag, kx_keys[i].help);
 		if (kx_keys[i].def && kx_keys[i].def[0])
-			fprintf(out, "  %-26s (%s=%s by default)\n", "", n, kx_keys[i].def);
+			fprintf(out, "  %-32s (%s=%s by default)\n", "", n, kx_keys[i].def);
+	}
+	for (size_t i = 0; i < KX_FAMILY_CNT; i++) {
+		char flag[128];
+		size_t j = 0;
+		for (const char *n = kx_families[i].prefix; *n && j < sizeof(flag) - 1; n++, j++)
+			flag[j] = *n == '.' ? '-' : *n;
+		snprintf(flag + j, sizeof(flag) - j, "%s", kx_families[i].member_name);
+		fprintf(out, "  --%-30s %s\n", flag, kx_families[i].help);
 	}
 }

@@ -18,13 +18,17 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "placement.h"
+#include "region.h"
 
-#define KX_HOST_MAX         256 /* a DNS name is at most 253 characters */
-#define KX_NAME_MAX         64  /* racks, regions, region.map patterns */
-#define KX_BOOTSTRAP_MAX    64
-#define KX_PORT_MAP_MAX     1024
-#define KX_REGION_RULES_MAX 64
-#define KX_CONFIG_FILE_MAX  (1024 * 1024)
+#define KX_HOST_MAX          256 /* a DNS name is at most 253 characters */
+#define KX_NAME_MAX          64  /* racks, regions, region.map patterns */
+#define KX_BOOTSTRAP_MAX     64
+#define KX_PORT_MAP_MAX      1024
+#define KX_REGION_RULES_MAX  64
+#define KX_RACK_CIDR_MAX     256
+#define KX_LISTENER_RACK_MAX 256
+#define KX_CONFIG_FILE_MAX   (1024 * 1024)
 
 enum kx_mode {
 	KX_MODE_MAPPED,   /* sidecar: one listener per broker */
@@ -41,10 +45,7 @@ struct kx_port_mapping {
 	uint16_t port;
 };
 
-struct kx_region_rule {
-	char pattern[KX_NAME_MAX]; /* glob over rack names, `*` matches any run */
-	char region[KX_NAME_MAX];
-};
+_Static_assert(KX_NAME_MAX == KR_NAME_MAX, "config and routing names have one length");
 
 struct kx_config {
 	struct kx_hostport bootstrap[KX_BOOTSTRAP_MAX];
@@ -55,10 +56,17 @@ struct kx_config {
 	struct kx_port_mapping port_map[KX_PORT_MAP_MAX];
 	size_t port_map_cnt;
 	enum kx_mode mode;
-	char rack[KX_NAME_MAX]; /* "" = unknown */
-	struct kx_region_rule region_rules[KX_REGION_RULES_MAX];
+	char rack[KX_NAME_MAX];                                  /* "" = unknown */
+	struct kr_region_rule region_rules[KX_REGION_RULES_MAX]; /* region.map, in order */
 	size_t region_rule_cnt;
-	int workers; /* 0 = one per CPU */
+	struct kr_cidr_rule rack_cidrs[KX_RACK_CIDR_MAX]; /* rack.cidr, in order */
+	size_t rack_cidr_cnt;
+	struct kr_listener_rack listener_racks[KX_LISTENER_RACK_MAX]; /* listener.rack.<port>, in order set */
+	size_t listener_rack_cnt;
+	bool fetch_rack_inject;  /* Fetch v11+: an empty RackId gets the client's rack */
+	bool fetch_prefer_local; /* Fetch v11+: PreferredReadReplica -> an in-sync replica in the client's region */
+	int fetch_prefer_local_backoff_ms; /* a partition whose client fell back is not redirected for this long */
+	int workers;                       /* 0 = one per CPU */
 	struct kx_hostport admin_listen;
 	int64_t max_frame_bytes;
 	int max_inflight_requests;
@@ -80,7 +88,8 @@ enum kx_config_action {
 	KX_CONFIG_RUN,
 	KX_CONFIG_HELP,
 	KX_CONFIG_VERSION,
-	KX_CONFIG_CHECK, /* validate, print the effective configuration, exit */
+	KX_CONFIG_CHECK,          /* validate, print the effective configuration, exit */
+	KX_CONFIG_PRINT_TOPOLOGY, /* ask the cluster, print brokers, racks, regions, listeners, exit */
 };
 
 void kx_config_defaults(struct kx_config *cfg);
@@ -106,6 +115,12 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 
 /* The host written into rewritten broker addresses. */
 const char *kx_config_advertised_host(const struct kx_config *cfg);
+
+/*
+ * The client placement rules of cfg (rack, listener.rack.<port>, rack.cidr,
+ * region.map) for kr_client_place(); p points into cfg, which must outlive it.
+ */
+void kx_config_placement(const struct kx_config *cfg, struct kr_placement *p);
 
 /* Writes the effective configuration as a .properties file. */
 void kx_config_print(const struct kx_config *cfg, FILE *out);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,6 +32,7 @@ static void kx_usage(FILE *out)
 {
 	fputs("usage: kstretch [--config FILE] [--KEY VALUE | --KEY=VALUE]...\n"
 	      "       kstretch --check-config [...]   validate, print the effective configuration\n"
+	      "       kstretch --print-topology [...] ask the cluster; print brokers, racks, regions, listeners\n"
 	      "       kstretch --help | --version\n"
 	      "\n"
 	      "A Kafka wire-protocol proxy for stretched (multi-rack, multi-region) clusters.\n"
@@ -155,6 +157,33 @@ static int kx_run(const struct kx_config *cfg)
 	return rc;
 }
 
+/*
+ * --print-topology: the bootstrap's first look at the cluster (brokers and
+ * racks), what kstretch makes of it (regions, listeners, client placement),
+ * printed, then exit. Gives up after connect.timeout.ms without an answer.
+ */
+static int kx_print_topology(const struct kx_config *cfg)
+{
+	struct sigaction sa = {.sa_handler = kx_on_signal_flag};
+	struct itimerval limit = {
+	    .it_value = {.tv_sec = cfg->connect_timeout_ms / 1000, .tv_usec = (cfg->connect_timeout_ms % 1000) * 1000}};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	setitimer(ITIMER_REAL, &limit, NULL);
+	struct kx_topology *t = kx_bootstrap_topology(cfg, &kx_stop_requested);
+	setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
+	if (!t) {
+		kx_error("no bootstrap server answered within connect.timeout.ms (%d ms)", cfg->connect_timeout_ms);
+		return 1;
+	}
+	kx_topology_print(t, cfg, stdout);
+	kx_topology_put(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct kx_config cfg;
@@ -172,6 +201,7 @@ int main(int argc, char **argv)
 		       OpenSSL_version(OPENSSL_VERSION), XXH_versionNumber());
 		return 0;
 	case KX_CONFIG_CHECK: kx_config_print(&cfg, stdout); return 0;
+	case KX_CONFIG_PRINT_TOPOLOGY: kx_log_set_level(cfg.log_level); return kx_print_topology(&cfg);
 	case KX_CONFIG_RUN: break;
 	}
 	kx_log_set_level(cfg.log_level);

@@ -21,7 +21,15 @@
 	X(bytes_from_brokers, "bytes read from brokers")                                                               \
 	X(bytes_spliced, "bytes passed socket to socket through a pipe (splice), never in user space")                 \
 	X(bytes_copied, "bytes copied in user space (rewritten responses; 0 for passed-through bodies)")               \
-	X(protocol_errors, "connections closed on malformed or out-of-order frames")
+	X(protocol_errors, "connections closed on malformed or out-of-order frames")                                   \
+	X(fetch_rack_injected, "Fetch requests whose empty RackId was set to the client's rack (fetch.rack.inject)")   \
+	X(fetch_redirects, "partitions a remote leader's Fetch answer sent to an in-sync replica in the client's "     \
+	                   "region (fetch.prefer.local)")                                                              \
+	X(fetch_redirect_fallbacks, "redirected partitions whose client came back to the leader (not redirected "      \
+	                            "again for fetch.prefer.local.backoff.ms)")                                        \
+	X(fetch_bytes_local, "Fetch response bytes from brokers in the client's region (clients of known region)")     \
+	X(fetch_bytes_remote, "Fetch response bytes from brokers outside the client's region (clients of known "       \
+	                      "region)")
 
 struct kx_metrics {
 #define KX_METRIC_FIELD(name, help) atomic_uint_fast64_t name;
@@ -33,6 +41,39 @@ extern struct kx_metrics kx_metrics;
 
 #define KX_METRIC_ADD(name, n) atomic_fetch_add_explicit(&kx_metrics.name, (uint_fast64_t)(n), memory_order_relaxed)
 #define KX_METRIC_SUB(name, n) atomic_fetch_sub_explicit(&kx_metrics.name, (uint_fast64_t)(n), memory_order_relaxed)
+
+/*
+ * Bytes per (client region, broker region, direction): how much traffic
+ * crosses regions. A region gets a small index the first time it is named
+ * (kx_region_index: a broker's region when a topology snapshot is built, a
+ * client's when it is placed), at most KX_REGIONS_MAX - 1 of them; index 0
+ * is "unknown" (no rack, or past the limit). Indexes never change while the
+ * process runs, so a session keeps its pair of indexes and counts with one
+ * relaxed atomic add per read:
+ *
+ *   KX_REGION_BYTES_ADD(client_idx, broker_idx, KX_FROM_BROKER, n);
+ *
+ * /metrics prints every pair that moved bytes:
+ *   kstretch_region_bytes{client_region="eu",broker_region="us",direction="from_broker"} 1234
+ */
+#define KX_REGIONS_MAX 16
+
+enum kx_direction {
+	KX_TO_BROKER = 0,   /* requests: client -> broker */
+	KX_FROM_BROKER = 1, /* responses: broker -> client */
+};
+
+extern atomic_uint_fast64_t kx_region_bytes[KX_REGIONS_MAX][KX_REGIONS_MAX][2];
+
+/* The index of a region (registered on first use; thread-safe); 0 for "" or NULL, or when the table is full. */
+int kx_region_index(const char *region);
+
+/* The name of index i ("unknown" for 0 or an index not registered). */
+const char *kx_region_name(int i);
+
+#define KX_REGION_BYTES_ADD(client_idx, broker_idx, dir, n)                                                            \
+	atomic_fetch_add_explicit(&kx_region_bytes[(client_idx)][(broker_idx)][(dir)], (uint_fast64_t)(n),             \
+	                          memory_order_relaxed)
 
 /* Prometheus text exposition, names prefixed kstretch_. */
 void kx_metrics_write(FILE *out);

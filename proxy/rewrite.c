@@ -1,11 +1,21 @@
+/*
+ * rewrite: the responses (and, for rack injection, the requests) mapped mode
+ * changes. See rewrite.h for what and when.
+ */
 #include "rewrite.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "header.h"
 #include "log.h"
 #include "messages.h"
+#include "metrics.h"
+#include "skip.h"
+
+#define KX_ERR_UNKNOWN_TOPIC_OR_PARTITION 3
+#define KX_ISR_MAX                        64 /* in-sync replicas considered per partition */
 
 bool kx_rewrite_needed(int16_t api, int16_t version)
 {
@@ -25,10 +35,25 @@ void kx_rewriter_init(struct kx_rewriter *rw)
 	kp_writer_init(&rw->out);
 	kp_arena_init(&rw->arena, 0);
 	rw->seen_cnt = 0;
+	rw->topics = NULL;
+	rw->topic_cnt = rw->topic_cap = 0;
+	rw->redirects = rw->fallbacks = 0;
+}
+
+/* Drops topics learned but not merged. */
+static void kx_rewriter_drop_topics(struct kx_rewriter *rw)
+{
+	for (size_t i = 0; i < rw->topic_cnt; i++)
+		kx_topic_put(rw->topics[i]);
+	rw->topic_cnt = 0;
 }
 
 void kx_rewriter_free(struct kx_rewriter *rw)
 {
+	kx_rewriter_drop_topics(rw);
+	free(rw->topics);
+	rw->topics = NULL;
+	rw->topic_cap = 0;
 	kp_writer_free(&rw->out);
 	kp_arena_free(&rw->arena);
 }
@@ -115,8 +140,465 @@ static void kx_keep_trailing(struct kx_rewriter *rw)
 		kp_write_ref(&rw->out, rw->cur.buf + rw->cur.pos, left);
 }
 
+/* ---- client view ------------------------------------------------------- */
+
+static bool kx_known(const char *s)
+{
+	return s && s[0];
+}
+
+/* The broker this connection goes to, when steering is possible at all. */
+static const struct kx_broker *kx_view_broker(const struct kx_client_view *v)
+{
+	if (!v || !kx_known(v->region) || !v->topology || !v->steer || v->broker_id < 0)
+		return NULL;
+	return kx_topology_broker(v->topology, v->broker_id);
+}
+
+bool kx_steer_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t version)
+{
+	if (!cfg->fetch_prefer_local || version < 11 || !kp_api_decodes(kp_api_get(KP_API_FETCH), version, false))
+		return false;
+	const struct kx_broker *b = kx_view_broker(v);
+	return b && b->region[0] && strcmp(b->region, v->region) != 0;
+}
+
+bool kx_rewrite_needed_for(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version)
+{
+	return kx_rewrite_needed(api, version) || (api == KP_API_FETCH && kx_steer_wanted(cfg, v, version));
+}
+
+bool kx_inject_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version)
+{
+	return api == KP_API_FETCH && version >= 11 && cfg->fetch_rack_inject && v && kx_known(v->rack);
+}
+
+/* ---- Fetch request: RackId --------------------------------------------- */
+
+static bool kx_pieces_skip_tags(struct kp_pieces *p);
+
+enum kx_inject_result kx_fetch_inject_rack(struct kx_rewriter *rw, const uint8_t *body, size_t len, const char *rack)
+{
+	struct kp_request_header h;
+	const struct kp_api *api = kp_api_get(KP_API_FETCH);
+
+	kp_writer_reset(&rw->out);
+	rw->changed = false;
+	kp_cursor_init(&rw->cur, body, len);
+	if (!kx_known(rack))
+		return KX_INJECT_UNCHANGED;
+	if (!kp_request_header_parse(&rw->cur, &h))
+		return KX_INJECT_FAILED;
+	if (h.api_key != KP_API_FETCH || h.api_version < 11 || !kp_api_decodes(api, h.api_version, true))
+		return KX_INJECT_UNCHANGED; /* no RackId, or a version kstretch does not know the layout of */
+	int16_t ver = h.api_version;
+	bool flexible = kp_api_flexible(api, ver);
+
+	/* Walk (no allocation, nothing copied) to RackId: the request's last regular field. */
+	struct kp_schema before_rack = kp_fetch_request;
+	before_rack.nfields = KP_FETCH_REQ_RACK_ID;
+	struct iovec iov = {(void *)(body + h.size), len - h.size};
+	struct kp_pieces p;
+	uint32_t tags;
+	kp_pieces_init(&p, &iov, 1, len - h.size);
+	if (!kp_skip_to_tags(&p, &before_rack, ver, flexible, &tags)) {
+		rw->cur.pos = h.size + p.pos;
+		kp_cursor_fail(&rw->cur, p.err, p.err_field);
+		return KX_INJECT_FAILED;
+	}
+	size_t at = h.size + p.pos;
+	rw->cur.pos = at;
+	struct kp_span old = kp_read_string(&rw->cur, flexible, false, "RackId");
+	if (!kp_cursor_ok(&rw->cur))
+		return KX_INJECT_FAILED;
+	if (old.len != 0)
+		return KX_INJECT_UNCHANGED; /* the client's own rack: never changed */
+	if (flexible) {
+		/* The top-level tagged fields follow: check they are whole before pointing at them. */
+		struct iovec tail = {(void *)(body + rw->cur.pos), len - rw->cur.pos};
+		kp_pieces_init(&p, &tail, 1, len - rw->cur.pos);
+		if (!kx_pieces_skip_tags(&p)) {
+			size_t end = rw->cur.pos;
+			rw->cur.pos += p.pos;
+			kp_cursor_fail(&rw->cur, p.err, p.err_field);
+			rw->cur.pos = end;
+			return KX_INJECT_FAILED;
+		}
+	}
+
+	kp_write_ref(&rw->out, body, at);
+	kp_write_string(&rw->out, flexible, (struct kp_span){(const uint8_t *)rack, (int32_t)strlen(rack)});
+	kp_write_ref(&rw->out, body + rw->cur.pos, len - rw->cur.pos);
+	if (!kp_writer_ok(&rw->out)) {
+		kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "RackId");
+		return KX_INJECT_FAILED;
+	}
+	rw->changed = true;
+	KX_METRIC_ADD(fetch_rack_injected, 1);
+	return KX_INJECT_DONE;
+}
+
+/* ---- Fetch response: PreferredReadReplica ------------------------------ */
+
+/*
+ * The node a partition of this response should be read from instead, or -1.
+ * topic/topic_len: its name (v11-12) or id (v13+), tp: what the topology
+ * knows of it (NULL: nothing). With commit, a redirect is remembered and
+ * counted. Fallbacks are noted (and counted) whether or not commit is set.
+ */
+static int32_t kx_steer_decide(const struct kx_config *cfg, struct kx_client_view *v, const struct kx_topic *tp,
+                               const void *topic, size_t topic_len, int32_t index, int64_t error, int64_t preferred,
+                               bool commit, int *fallbacks)
+{
+	uint64_t key = kr_steer_key(topic, topic_len, index);
+	switch (kr_steer_check(v->steer, key, v->now_ms, cfg->fetch_prefer_local_backoff_ms)) {
+	case KR_STEER_FELL_BACK:
+		(*fallbacks)++;
+		KX_METRIC_ADD(fetch_redirect_fallbacks, 1);
+		kx_debug("fetch steering: node %d: partition %d came back to its leader; not redirected for %d ms",
+		         v->broker_id, index, cfg->fetch_prefer_local_backoff_ms);
+		return -1;
+	case KR_STEER_HOLD: return -1;
+	case KR_STEER_MAY: break;
+	}
+	if (error != 0 || preferred >= 0 || !tp)
+		return -1; /* an error, or the broker chose a replica itself */
+	const struct kx_partition *p = kx_topic_partition(tp, index);
+	if (!p || p->leader != v->broker_id)
+		return -1; /* stale topology, or this broker is a follower serving it */
+	struct kr_replica isr[KX_ISR_MAX];
+	size_t n = p->isr_cnt < KX_ISR_MAX ? p->isr_cnt : KX_ISR_MAX;
+	for (size_t i = 0; i < n; i++) {
+		const struct kx_broker *b = kx_topology_broker(v->topology, p->isr[i]);
+		isr[i] = (struct kr_replica){p->isr[i], b ? b->rack : "", b ? b->region : "", b && b->listen_port};
+	}
+	int32_t to = kr_pick_local_replica(isr, n, p->leader, v->rack, v->region, key);
+	if (to >= 0 && commit) {
+		kr_steer_note_redirect(v->steer, key, v->now_ms, cfg->fetch_prefer_local_backoff_ms);
+		KX_METRIC_ADD(fetch_redirects, 1);
+	}
+	return to;
+}
+
+/* Reading a frame in pieces: what kp_pieces_read does not (varints, lengths, tag sections). */
+static bool kx_pieces_bad(struct kp_pieces *p, enum kp_error err, const char *field)
+{
+	if (p->err == KP_OK) {
+		p->err = err;
+		p->err_field = field;
+	}
+	return false;
+}
+
+static bool kx_pieces_uvarint(struct kp_pieces *p, uint32_t *v, const char *field)
+{
+	*v = 0;
+	for (int i = 0; i < 5; i++) {
+		uint8_t b;
+		if (!kp_pieces_read(p, &b, 1, field))
+			return false;
+		if (i == 4 && (b >> 4))
+			break;
+		*v |= (uint32_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80))
+			return true;
+	}
+	return kx_pieces_bad(p, KP_ERR_BAD_VARINT, field);
+}
+
+static bool kx_pieces_int(struct kp_pieces *p, size_t n, int64_t *v, const char *field)
+{
+	uint8_t b[8];
+	uint64_t u = 0;
+	if (!kp_pieces_read(p, b, n, field))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		u = u << 8 | b[i];
+	/* sign-extend */
+	*v = n == 8 ? (int64_t)u : (int64_t)(u ^ (1ULL << (8 * n - 1))) - (int64_t)(1ULL << (8 * n - 1));
+	return true;
+}
+
+/* A length or count: compact (uvarint n+1) or int16 (strings) / int32. -1: null. */
+static bool kx_pieces_len(struct kp_pieces *p, bool compact, bool wide, int64_t *n, const char *field)
+{
+	if (compact) {
+		uint32_t u;
+		if (!kx_pieces_uvarint(p, &u, field))
+			return false;
+		*n = (int64_t)u - 1;
+	} else if (!kx_pieces_int(p, wide ? 4 : 2, n, field)) {
+		return false;
+	}
+	return *n >= -1 || kx_pieces_bad(p, KP_ERR_BAD_LENGTH, field);
+}
+
+static bool kx_pieces_skip_tags(struct kp_pieces *p)
+{
+	uint32_t n, tag, size;
+	if (!kx_pieces_uvarint(p, &n, "_tagged_fields"))
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (!kx_pieces_uvarint(p, &tag, "_tag") || !kx_pieces_uvarint(p, &size, "_tag_size") ||
+		    !kp_pieces_skip(p, size, "_tag_data"))
+			return false;
+	return true;
+}
+
+/* Walks one PartitionData (v11+) and asks whether it would be redirected. */
+static bool kx_scan_partition(struct kp_pieces *p, const struct kx_config *cfg, struct kx_client_view *v, bool steer,
+                              bool flexible, const struct kx_topic *tp, const uint8_t *topic, size_t topic_len,
+                              bool *redirect, int *fallbacks)
+{
+	int64_t index, error, preferred, n;
+	if (!kx_pieces_int(p, 4, &index, "PartitionIndex") || !kx_pieces_int(p, 2, &error, "ErrorCode") ||
+	    !kp_pieces_skip(p, 24, "HighWatermark, LastStableOffset, LogStartOffset") ||
+	    !kx_pieces_len(p, flexible, true, &n, "AbortedTransactions"))
+		return false;
+	for (int64_t i = 0; i < n; i++)
+		if (!kp_pieces_skip(p, 16, "AbortedTransaction") || (flexible && !kx_pieces_skip_tags(p)))
+			return false;
+	if (!kx_pieces_int(p, 4, &preferred, "PreferredReadReplica") ||
+	    !kx_pieces_len(p, flexible, true, &n, "Records") || !kp_pieces_skip(p, n > 0 ? (size_t)n : 0, "Records") ||
+	    (flexible && !kx_pieces_skip_tags(p)))
+		return false;
+	if (steer &&
+	    kx_steer_decide(cfg, v, tp, topic, topic_len, (int32_t)index, error, preferred, false, fallbacks) >= 0)
+		*redirect = true;
+	return true;
+}
+
+enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx_client_view *v, int16_t version,
+                                          const struct iovec *iov, int iovcnt, size_t len)
+{
+	const struct kp_api *api = kp_api_get(KP_API_FETCH);
+	bool flexible = kp_api_flexible(api, version), steer = kx_steer_wanted(cfg, v, version);
+	bool redirect = false;
+	int fallbacks = 0;
+	uint32_t tags = 0;
+	struct kp_pieces p;
+
+	if (!kp_api_decodes(api, version, false))
+		return KX_FETCH_REWRITE; /* kx_rewrite_response_for says what is wrong */
+	kp_pieces_init(&p, iov, iovcnt, len);
+	if (!kp_pieces_skip(&p, 4, "correlation_id") || (flexible && !kx_pieces_skip_tags(&p)))
+		return KX_FETCH_MALFORMED;
+	if (!steer) {
+		/* Only the top-level tagged fields matter: walk past the records by length. */
+		if (version < 16)
+			return KX_FETCH_PASS;
+		if (!kp_skip_to_tags(&p, api->response, version, true, &tags))
+			return KX_FETCH_MALFORMED;
+		return tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
+	}
+	int64_t topics, parts;
+	if (!kp_pieces_skip(&p, 10, "ThrottleTimeMs, ErrorCode, SessionId") ||
+	    !kx_pieces_len(&p, flexible, true, &topics, "Responses"))
+		return KX_FETCH_MALFORMED;
+	for (int64_t t = 0; t < topics; t++) {
+		uint8_t key[256];
+		size_t key_len = 16;
+		const struct kx_topic *tp = NULL;
+		if (version >= 13) {
+			if (!kp_pieces_read(&p, key, 16, "TopicId"))
+				return KX_FETCH_MALFORMED;
+			tp = kx_topology_topic_by_id(v->topology, key);
+		} else {
+			int64_t n;
+			if (!kx_pieces_len(&p, flexible, false, &n, "Topic"))
+				return KX_FETCH_MALFORMED;
+			key_len = n > 0 ? (size_t)n : 0;
+			if (key_len > sizeof(key)) { /* longer than any topic name: nothing to look up */
+				if (!kp_pieces_skip(&p, key_len, "Topic"))
+					return KX_FETCH_MALFORMED;
+				key_len = 0;
+			}
+			for (size_t at = 0; at < key_len; at += 16)
+				if (!kp_pieces_read(&p, key + at, key_len - at < 16 ? key_len - at : 16, "Topic"))
+					return KX_FETCH_MALFORMED;
+			tp = kx_topology_topic(v->topology, (const char *)key, key_len);
+		}
+		if (!kx_pieces_len(&p, flexible, true, &parts, "Partitions"))
+			return KX_FETCH_MALFORMED;
+		for (int64_t i = 0; i < parts; i++)
+			if (!kx_scan_partition(&p, cfg, v, steer, flexible, tp, key, key_len, &redirect, &fallbacks))
+				return KX_FETCH_MALFORMED;
+		if (flexible && !kx_pieces_skip_tags(&p))
+			return KX_FETCH_MALFORMED;
+	}
+	if (flexible && !kx_pieces_uvarint(&p, &tags, "_tagged_fields"))
+		return KX_FETCH_MALFORMED;
+	return redirect || tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
+}
+
+/* Sets PreferredReadReplica (and empties Records) of the partitions to redirect. */
+static void kx_steer_fetch(struct kx_rewriter *rw, const struct kx_config *cfg, struct kx_client_view *v,
+                           struct kp_struct *st, int16_t version)
+{
+	const struct kp_value *topics = &st->v[KP_FETCH_RESP_RESPONSES];
+	for (int32_t t = 0; t < topics->a.cnt; t++) {
+		struct kp_struct *ts = topics->a.items[t].st;
+		struct kp_span topic = ts->v[version >= 13 ? KP_FETCH_TOPIC_TOPIC_ID : KP_FETCH_TOPIC_TOPIC].s;
+		size_t topic_len = topic.len > 0 ? (size_t)topic.len : 0;
+		const struct kx_topic *tp =
+		    version >= 13 ? (topic_len == 16 ? kx_topology_topic_by_id(v->topology, topic.ptr) : NULL)
+		                  : kx_topology_topic(v->topology, (const char *)topic.ptr, topic_len);
+		const struct kp_value *parts = &ts->v[KP_FETCH_RESP_TOPIC_PARTITIONS];
+		for (int32_t i = 0; i < parts->a.cnt; i++) {
+			struct kp_struct *ps = parts->a.items[i].st;
+			int32_t to = kx_steer_decide(
+			    cfg, v, tp, topic.ptr, topic_len, (int32_t)ps->v[KP_FETCH_RESP_PART_PARTITION_INDEX].i,
+			    ps->v[KP_FETCH_RESP_PART_ERROR_CODE].i, ps->v[KP_FETCH_RESP_PART_PREFERRED_READ_REPLICA].i,
+			    true, &rw->fallbacks);
+			if (to < 0)
+				continue;
+			/* As a leader with the rack-aware selector answers: the replica, no records. */
+			ps->v[KP_FETCH_RESP_PART_PREFERRED_READ_REPLICA].i = to;
+			ps->v[KP_FETCH_RESP_PART_RECORDS].s = (struct kp_span){NULL, 0};
+			rw->redirects++;
+		}
+	}
+}
+
+/* ---- Metadata: local brokers first, topics learned --------------------- */
+
+/* Stable: the brokers whose rack is in region first, the others after, each in their order. */
+static void kx_brokers_local_first(struct kx_rewriter *rw, const struct kx_config *cfg, struct kp_value *list,
+                                   const char *region)
+{
+	int32_t n = list->a.cnt;
+	if (n < 2)
+		return;
+	struct kp_value *sorted = kp_arena_alloc(&rw->arena, (size_t)n * sizeof(*sorted));
+	bool *local = kp_arena_alloc(&rw->arena, (size_t)n * sizeof(*local));
+	if (!sorted || !local)
+		return; /* out of arena: the order stays, nothing breaks */
+	for (int32_t i = 0; i < n; i++) {
+		char rack[KX_NAME_MAX], r[KX_NAME_MAX];
+		kx_span_copy(rack, sizeof(rack), list->a.items[i].st->v[KP_METADATA_BROKER_RACK].s);
+		kr_region_of(cfg->region_rules, cfg->region_rule_cnt, rack, r, sizeof(r));
+		local[i] = r[0] && strcmp(r, region) == 0;
+	}
+	int32_t k = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int32_t i = 0; i < n; i++)
+			if (local[i] == (pass == 0))
+				sorted[k++] = list->a.items[i];
+	memcpy(list->a.items, sorted, (size_t)n * sizeof(*sorted));
+}
+
+static bool kx_push_topic(struct kx_rewriter *rw, struct kx_topic *tp)
+{
+	if (rw->topic_cnt == rw->topic_cap) {
+		size_t cap = rw->topic_cap ? rw->topic_cap * 2 : 16;
+		struct kx_topic **nt = realloc(rw->topics, cap * sizeof(*nt));
+		if (!nt) {
+			kx_topic_put(tp);
+			return false;
+		}
+		rw->topics = nt;
+		rw->topic_cap = cap;
+	}
+	rw->topics[rw->topic_cnt++] = tp;
+	return true;
+}
+
+/* A Metadata topic as the topology keeps it (NULL: nothing to keep, or no memory). */
+static struct kx_topic *kx_topic_from_metadata(const struct kp_struct *ts)
+{
+	struct kp_span name = ts->v[KP_METADATA_TOPIC_NAME].s, id = ts->v[KP_METADATA_TOPIC_TOPIC_ID].s;
+	const uint8_t *idp = ts->v[KP_METADATA_TOPIC_TOPIC_ID].present && id.len == 16 ? id.ptr : NULL;
+	size_t name_len = name.len > 0 ? (size_t)name.len : 0;
+	int64_t error = ts->v[KP_METADATA_TOPIC_ERROR_CODE].i;
+	if (error == KX_ERR_UNKNOWN_TOPIC_OR_PARTITION) {
+		struct kx_topic *gone = kx_topic_new((const char *)name.ptr, name_len, idp, 0, 0);
+		if (gone)
+			gone->gone = true;
+		return gone;
+	}
+	if (error != 0)
+		return NULL; /* not authorized, being created, ...: what is known stays */
+	const struct kp_list *parts = &ts->v[KP_METADATA_TOPIC_PARTITIONS].a;
+	size_t nodes = 0, cnt = parts->cnt > 0 ? (size_t)parts->cnt : 0;
+	for (size_t i = 0; i < cnt; i++) {
+		const struct kp_struct *ps = parts->items[i].st;
+		nodes += (size_t)(ps->v[KP_METADATA_PARTITION_REPLICA_NODES].a.cnt > 0
+		                      ? ps->v[KP_METADATA_PARTITION_REPLICA_NODES].a.cnt
+		                      : 0) +
+		         (size_t)(ps->v[KP_METADATA_PARTITION_ISR_NODES].a.cnt > 0
+		                      ? ps->v[KP_METADATA_PARTITION_ISR_NODES].a.cnt
+		                      : 0);
+	}
+	struct kx_topic *tp = kx_topic_new((const char *)name.ptr, name_len, idp, cnt, nodes);
+	int32_t *tmp = malloc((nodes ? nodes : 1) * sizeof(*tmp));
+	if (!tp || !tmp) {
+		kx_topic_put(tp);
+		free(tmp);
+		return NULL;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		const struct kp_struct *ps = parts->items[i].st;
+		const struct kp_list *rl = &ps->v[KP_METADATA_PARTITION_REPLICA_NODES].a;
+		const struct kp_list *il = &ps->v[KP_METADATA_PARTITION_ISR_NODES].a;
+		size_t nr = rl->cnt > 0 ? (size_t)rl->cnt : 0, ni = il->cnt > 0 ? (size_t)il->cnt : 0;
+		for (size_t k = 0; k < nr; k++)
+			tmp[k] = (int32_t)rl->items[k].i;
+		for (size_t k = 0; k < ni; k++)
+			tmp[nr + k] = (int32_t)il->items[k].i;
+		kx_topic_add_partition(tp, (int32_t)ps->v[KP_METADATA_PARTITION_PARTITION_INDEX].i,
+		                       (int32_t)ps->v[KP_METADATA_PARTITION_LEADER_ID].i,
+		                       (int32_t)ps->v[KP_METADATA_PARTITION_LEADER_EPOCH].i,
+		                       (int16_t)ps->v[KP_METADATA_PARTITION_ERROR_CODE].i, tmp, nr, tmp + nr, ni);
+	}
+	free(tmp);
+	kx_topic_finish(tp);
+	return tp;
+}
+
+/*
+ * Decodes the whole Metadata body (after the header, at body_start) a second
+ * time and keeps its topics. Its cost grows with partitions, so only clients
+ * that need it ask (learn_topics). A failure here is not the client's
+ * problem: the rewritten response goes out all the same.
+ */
+static void kx_learn_topics(struct kx_rewriter *rw, int16_t version, bool flexible, const uint8_t *body,
+                            size_t body_start, size_t len)
+{
+	struct kp_cursor c;
+	kp_cursor_init(&c, body + body_start, len - body_start);
+	struct kp_struct *st = kp_decode(&rw->arena, &c, &kp_metadata_response, version, flexible, -1);
+	if (!st) {
+		kx_debug("rewrite: Metadata v%d topics not learned: %s at byte %zu reading %s", version,
+		         kp_error_name(c.err), c.err_pos, c.err_field ? c.err_field : "?");
+		return;
+	}
+	const struct kp_list *topics = &st->v[KP_METADATA_RESPONSE_TOPICS].a;
+	for (int32_t i = 0; i < topics->cnt; i++) {
+		struct kx_topic *tp = kx_topic_from_metadata(topics->items[i].st);
+		if (tp && !kx_push_topic(rw, tp))
+			return;
+	}
+}
+
+bool kx_rewrite_merge_topology(struct kx_rewriter *rw, const struct kx_config *cfg)
+{
+	if (rw->seen_cnt == 0 && rw->topic_cnt == 0)
+		return false;
+	bool changed = kx_topology_merge_topics(cfg, rw->seen, rw->seen_cnt, rw->topics, rw->topic_cnt);
+	rw->topic_cnt = 0; /* the references went to the merge */
+	return changed;
+}
+
+/* ---- the response rewrite ---------------------------------------------- */
+
 bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, int16_t api, int16_t version,
                          const uint8_t *body, size_t len)
+{
+	return kx_rewrite_response_for(rw, cfg, NULL, api, version, body, len);
+}
+
+bool kx_rewrite_response_for(struct kx_rewriter *rw, const struct kx_config *cfg, struct kx_client_view *v, int16_t api,
+                             int16_t version, const uint8_t *body, size_t len)
 {
 	const struct kp_api *info = kp_api_get(api);
 	bool flexible = kp_api_flexible(info, version);
@@ -126,8 +608,10 @@ bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, in
 	kp_writer_reset(&rw->out);
 	kp_arena_free(&rw->arena);
 	kp_arena_init(&rw->arena, 64 * len + (1 << 20));
+	kx_rewriter_drop_topics(rw);
 	rw->seen_cnt = 0;
 	rw->addresses = 0;
+	rw->redirects = rw->fallbacks = 0;
 	rw->changed = false;
 	kp_cursor_init(&rw->cur, body, len);
 	if (!kp_response_header_parse(&rw->cur, kp_response_header_version(api, version), &h))
@@ -136,6 +620,7 @@ bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, in
 	if (!kp_api_decodes(info, version, false))
 		return kp_cursor_fail(&rw->cur, KP_ERR_UNSUPPORTED, info ? info->name : "api");
 
+	size_t body_start = rw->cur.pos;
 	if (api == KP_API_METADATA) {
 		/* Only ThrottleTimeMs and Brokers: the topics are referenced unchanged. */
 		st = kp_decode(&rw->arena, &rw->cur, info->response, version, flexible, KP_METADATA_RESPONSE_PREFIX);
@@ -143,13 +628,16 @@ bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, in
 			return false;
 		kx_rewrite_endpoints(rw, cfg, &st->v[KP_METADATA_RESPONSE_BROKERS], KP_METADATA_BROKER_NODE_ID,
 		                     KP_METADATA_BROKER_HOST, KP_METADATA_BROKER_PORT, KP_METADATA_BROKER_RACK);
+		if (v && kx_known(v->region))
+			kx_brokers_local_first(rw, cfg, &st->v[KP_METADATA_RESPONSE_BROKERS], v->region);
 		kp_encode(&rw->out, st, version, flexible, KP_METADATA_RESPONSE_PREFIX);
 		kx_keep_trailing(rw);
+		if (v && v->learn_topics)
+			kx_learn_topics(rw, version, flexible, body, body_start, len);
 		rw->changed = true;
 		return kp_writer_ok(&rw->out) || kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "rewrite");
 	}
 
-	size_t body_start = rw->cur.pos;
 	st = kp_decode(&rw->arena, &rw->cur, info->response, version, flexible, -1);
 	if (!st && api == KP_API_API_VERSIONS && version > 0) {
 		/* A broker answers a too-new ApiVersions request in v0: pass it on. */
@@ -165,6 +653,7 @@ bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, in
 	if (!st)
 		return false;
 
+	bool steered = false;
 	switch (api) {
 	case KP_API_API_VERSIONS: kx_clamp_api_versions(st); break;
 	case KP_API_FIND_COORDINATOR:
@@ -188,9 +677,20 @@ bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, in
 		                     KP_PRODUCE_ENDPOINT_HOST, KP_PRODUCE_ENDPOINT_PORT, KP_PRODUCE_ENDPOINT_RACK);
 		break;
 	case KP_API_FETCH:
-		kx_rewrite_endpoints(rw, cfg, &st->v[KP_FETCH_RESP_NODE_ENDPOINTS], KP_FETCH_ENDPOINT_NODE_ID,
-		                     KP_FETCH_ENDPOINT_HOST, KP_FETCH_ENDPOINT_PORT, KP_FETCH_ENDPOINT_RACK);
+		if (kx_steer_wanted(cfg, v, version)) {
+			steered = true;
+			kx_steer_fetch(rw, cfg, v, st, version);
+		}
+		if (version >= 16)
+			kx_rewrite_endpoints(rw, cfg, &st->v[KP_FETCH_RESP_NODE_ENDPOINTS], KP_FETCH_ENDPOINT_NODE_ID,
+			                     KP_FETCH_ENDPOINT_HOST, KP_FETCH_ENDPOINT_PORT, KP_FETCH_ENDPOINT_RACK);
 		break;
+	}
+	if (steered && rw->redirects == 0 && rw->addresses == 0 && rw->seen_cnt == 0) {
+		/* Nothing to change after all: the response as it came. */
+		kp_writer_reset(&rw->out);
+		kp_write_ref(&rw->out, body, len);
+		return kp_writer_ok(&rw->out) || kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "rewrite");
 	}
 	kp_encode(&rw->out, st, version, flexible, -1);
 	kx_keep_trailing(rw);

@@ -1,10 +1,13 @@
 #include "topology.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "placement.h"
 
 static pthread_mutex_t kx_topology_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kx_topology *kx_topology_current;
@@ -21,24 +24,244 @@ uint16_t kx_listen_port(const struct kx_config *cfg, int32_t node_id)
 	return node_id >= 0 && port <= 65535 ? (uint16_t)port : 0;
 }
 
+/* ---- topics ------------------------------------------------------------ */
+
+struct kx_topic *kx_topic_new(const char *name, size_t name_len, const uint8_t *id, size_t partition_cnt,
+                              size_t node_cnt)
+{
+	/* One block: the struct, partitions, node ids, name. */
+	if (partition_cnt > SIZE_MAX / 4 / sizeof(struct kx_partition) || node_cnt > SIZE_MAX / 4 / sizeof(int32_t) ||
+	    name_len > 65535)
+		return NULL;
+	size_t size = sizeof(struct kx_topic) + partition_cnt * sizeof(struct kx_partition) +
+	              node_cnt * sizeof(int32_t) + name_len + 1;
+	struct kx_topic *tp = calloc(1, size);
+	if (!tp)
+		return NULL;
+	atomic_init(&tp->refs, 1);
+	tp->partitions = (struct kx_partition *)(tp + 1);
+	tp->partition_cap = partition_cnt;
+	tp->nodes = (int32_t *)(tp->partitions + partition_cnt);
+	tp->node_cap = node_cnt;
+	char *n = (char *)(tp->nodes + node_cnt);
+	if (name_len)
+		memcpy(n, name, name_len);
+	n[name_len] = '\0';
+	tp->name = n;
+	if (id) {
+		memcpy(tp->id, id, 16);
+		static const uint8_t zero[16];
+		tp->has_id = memcmp(id, zero, 16) != 0;
+	}
+	return tp;
+}
+
+bool kx_topic_add_partition(struct kx_topic *tp, int32_t index, int32_t leader, int32_t leader_epoch,
+                            int16_t error_code, const int32_t *replicas, size_t replica_cnt, const int32_t *isr,
+                            size_t isr_cnt)
+{
+	if (tp->partition_cnt == tp->partition_cap || replica_cnt > UINT16_MAX || isr_cnt > UINT16_MAX ||
+	    replica_cnt + isr_cnt > tp->node_cap - tp->node_used)
+		return false;
+	struct kx_partition *p = &tp->partitions[tp->partition_cnt++];
+	int32_t *nodes = tp->nodes + tp->node_used;
+	if (replica_cnt)
+		memcpy(nodes, replicas, replica_cnt * sizeof(*nodes));
+	if (isr_cnt)
+		memcpy(nodes + replica_cnt, isr, isr_cnt * sizeof(*nodes));
+	tp->node_used += replica_cnt + isr_cnt;
+	*p = (struct kx_partition){.index = index,
+	                           .leader = leader,
+	                           .leader_epoch = leader_epoch,
+	                           .error_code = error_code,
+	                           .replica_cnt = (uint16_t)replica_cnt,
+	                           .isr_cnt = (uint16_t)isr_cnt,
+	                           .replicas = nodes,
+	                           .isr = nodes + replica_cnt};
+	return true;
+}
+
+static int kx_partition_cmp(const void *a, const void *b)
+{
+	int32_t x = ((const struct kx_partition *)a)->index, y = ((const struct kx_partition *)b)->index;
+	return x < y ? -1 : x > y;
+}
+
+void kx_topic_finish(struct kx_topic *tp)
+{
+	bool sorted = true;
+	for (size_t i = 1; i < tp->partition_cnt && sorted; i++)
+		sorted = tp->partitions[i - 1].index < tp->partitions[i].index;
+	if (!sorted)
+		qsort(tp->partitions, tp->partition_cnt, sizeof(tp->partitions[0]), kx_partition_cmp);
+}
+
+void kx_topic_put(struct kx_topic *tp)
+{
+	if (tp && atomic_fetch_sub(&tp->refs, 1) == 1)
+		free(tp);
+}
+
+static struct kx_topic *kx_topic_ref(struct kx_topic *tp)
+{
+	atomic_fetch_add(&tp->refs, 1);
+	return tp;
+}
+
+const struct kx_partition *kx_topic_partition(const struct kx_topic *tp, int32_t index)
+{
+	if (!tp)
+		return NULL;
+	/* Partitions are usually 0..n-1: try the direct slot first. */
+	if (index >= 0 && (size_t)index < tp->partition_cnt && tp->partitions[index].index == index)
+		return &tp->partitions[index];
+	size_t lo = 0, hi = tp->partition_cnt;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (tp->partitions[mid].index == index)
+			return &tp->partitions[mid];
+		if (tp->partitions[mid].index < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static bool kx_nodes_same(const int32_t *a, const int32_t *b, size_t n)
+{
+	return n == 0 || memcmp(a, b, n * sizeof(*a)) == 0;
+}
+
+/* Whether two topics say the same thing (name, id, every partition). */
+static bool kx_topic_same(const struct kx_topic *a, const struct kx_topic *b)
+{
+	if (strcmp(a->name, b->name) != 0 || a->has_id != b->has_id || memcmp(a->id, b->id, 16) != 0 ||
+	    a->partition_cnt != b->partition_cnt || a->gone != b->gone)
+		return false;
+	for (size_t i = 0; i < a->partition_cnt; i++) {
+		const struct kx_partition *x = &a->partitions[i], *y = &b->partitions[i];
+		if (x->index != y->index || x->leader != y->leader || x->leader_epoch != y->leader_epoch ||
+		    x->error_code != y->error_code || x->replica_cnt != y->replica_cnt || x->isr_cnt != y->isr_cnt ||
+		    !kx_nodes_same(x->replicas, y->replicas, x->replica_cnt) ||
+		    !kx_nodes_same(x->isr, y->isr, x->isr_cnt))
+			return false;
+	}
+	return true;
+}
+
+static int kx_topic_name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct kx_topic *const *)a)->name, (*(struct kx_topic *const *)b)->name);
+}
+
+static int kx_topic_id_cmp(const void *a, const void *b)
+{
+	return memcmp((*(struct kx_topic *const *)a)->id, (*(struct kx_topic *const *)b)->id, 16);
+}
+
+/* Binary search of a name-sorted array. */
+static struct kx_topic *kx_find_name(struct kx_topic *const *v, size_t n, const char *name, size_t len)
+{
+	size_t lo = 0, hi = n;
+	if (len == 0)
+		return NULL;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *m = v[mid]->name;
+		int c = strncmp(m, name, len);
+		if (c == 0 && m[len] != '\0')
+			c = 1; /* m is longer: after name */
+		if (c == 0)
+			return v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Binary search of an id-sorted array (of topics that have ids). */
+static struct kx_topic *kx_find_id(struct kx_topic *const *v, size_t n, const uint8_t *id)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = memcmp(v[mid]->id, id, 16);
+		if (c == 0)
+			return v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct kx_topic *kx_topology_topic(const struct kx_topology *t, const char *name, size_t len)
+{
+	return t ? kx_find_name(t->topics, t->topic_cnt, name, len) : NULL;
+}
+
+const struct kx_topic *kx_topology_topic_by_id(const struct kx_topology *t, const uint8_t *id)
+{
+	return t ? kx_find_id(t->topics_by_id, t->topic_id_cnt, id) : NULL;
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
 static int kx_broker_cmp(const void *a, const void *b)
 {
 	int32_t x = ((const struct kx_broker *)a)->node_id, y = ((const struct kx_broker *)b)->node_id;
 	return x < y ? -1 : x > y;
 }
 
-struct kx_topology *kx_topology_new(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n)
+/* A snapshot of brokers and topics; takes over the references to topics[] (also on failure). */
+static struct kx_topology *kx_topology_build(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n,
+                                             struct kx_topic **topics, size_t topic_cnt)
 {
 	struct kx_topology *t = calloc(1, sizeof(*t) + n * sizeof(t->brokers[0]));
-	if (!t)
+	struct kx_topic **by_name = topic_cnt ? malloc(topic_cnt * sizeof(*by_name)) : NULL;
+	struct kx_topic **by_id = topic_cnt ? malloc(topic_cnt * sizeof(*by_id)) : NULL;
+	if (!t || (topic_cnt && (!by_name || !by_id))) {
+		for (size_t i = 0; i < topic_cnt; i++)
+			kx_topic_put(topics[i]);
+		free(t);
+		free(by_name);
+		free(by_id);
 		return NULL;
+	}
 	atomic_init(&t->refs, 1);
 	t->broker_cnt = n;
-	memcpy(t->brokers, brokers, n * sizeof(t->brokers[0]));
-	qsort(t->brokers, n, sizeof(t->brokers[0]), kx_broker_cmp);
-	for (size_t i = 0; i < n; i++)
-		t->brokers[i].listen_port = kx_listen_port(cfg, t->brokers[i].node_id);
+	if (n)
+		memcpy(t->brokers, brokers, n * sizeof(t->brokers[0]));
+	if (n)
+		qsort(t->brokers, n, sizeof(t->brokers[0]), kx_broker_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct kx_broker *b = &t->brokers[i];
+		b->listen_port = kx_listen_port(cfg, b->node_id);
+		kr_region_of(cfg->region_rules, cfg->region_rule_cnt, b->rack, b->region, sizeof(b->region));
+		b->region_idx = (uint8_t)kx_region_index(b->region);
+	}
+	t->topic_cnt = topic_cnt;
+	t->topics = by_name;
+	t->topics_by_id = by_id;
+	for (size_t i = 0; i < topic_cnt; i++) {
+		by_name[i] = topics[i];
+		if (topics[i]->has_id)
+			by_id[t->topic_id_cnt++] = topics[i];
+	}
+	if (topic_cnt)
+		qsort(by_name, topic_cnt, sizeof(*by_name), kx_topic_name_cmp);
+	if (t->topic_id_cnt)
+		qsort(by_id, t->topic_id_cnt, sizeof(*by_id), kx_topic_id_cmp);
 	return t;
+}
+
+struct kx_topology *kx_topology_new(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n)
+{
+	return kx_topology_build(cfg, brokers, n, NULL, 0);
 }
 
 const struct kx_broker *kx_topology_broker(const struct kx_topology *t, int32_t node_id)
@@ -68,8 +291,13 @@ struct kx_topology *kx_topology_get(void)
 
 void kx_topology_put(struct kx_topology *t)
 {
-	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
-		free(t);
+	if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < t->topic_cnt; i++)
+		kx_topic_put(t->topics[i]);
+	free(t->topics);
+	free(t->topics_by_id);
+	free(t);
 }
 
 void kx_topology_publish(struct kx_topology *t)
@@ -111,31 +339,16 @@ static bool kx_broker_same(const struct kx_broker *known, const struct kx_broker
 	       (seen->rack[0] == '\0' || strcmp(known->rack, seen->rack) == 0);
 }
 
-bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen, size_t n)
+/* Merges seen into all[0..*cnt) (room for *cnt + n); true when something changed. */
+static bool kx_merge_brokers(struct kx_broker *all, size_t *cnt, const struct kx_broker *seen, size_t n)
 {
-	static pthread_mutex_t merge_lock = PTHREAD_MUTEX_INITIALIZER;
 	bool changed = false;
-
-	/* One merge at a time, so two workers cannot publish over each other. */
-	pthread_mutex_lock(&merge_lock);
-	struct kx_topology *cur = kx_topology_get();
-	size_t have = cur ? cur->broker_cnt : 0;
-	struct kx_broker *all = malloc((have + n) * sizeof(*all));
-	if (!all) {
-		pthread_mutex_unlock(&merge_lock);
-		kx_topology_put(cur);
-		kx_error("topology: out of memory merging %zu brokers", n);
-		return false;
-	}
-	if (have)
-		memcpy(all, cur->brokers, have * sizeof(*all));
-	size_t cnt = have;
 	for (size_t i = 0; i < n; i++) {
 		size_t j = 0;
-		while (j < cnt && all[j].node_id != seen[i].node_id)
+		while (j < *cnt && all[j].node_id != seen[i].node_id)
 			j++;
-		if (j == cnt) {
-			all[cnt++] = seen[i];
+		if (j == *cnt) {
+			all[(*cnt)++] = seen[i];
 			changed = true;
 			kx_info("topology: new broker node %d (rack %s) at %s:%u", seen[i].node_id,
 			        seen[i].rack[0] ? seen[i].rack : "-", seen[i].host, seen[i].port);
@@ -150,15 +363,309 @@ bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen
 			changed = true;
 		}
 	}
+	return changed;
+}
+
+/* Orders incoming topics by name, then by their place in the response. */
+struct kx_incoming {
+	struct kx_topic *tp;
+	size_t at;
+	bool keep; /* false: a later entry of the same topic, or the same as what is known */
+};
+
+/* By name, then id; equal topics compare 0. */
+static int kx_topic_key_cmp(const struct kx_topic *x, const struct kx_topic *y)
+{
+	int c = strcmp(x->name, y->name);
+	if (c == 0 && x->has_id != y->has_id)
+		c = x->has_id ? 1 : -1;
+	if (c == 0 && x->has_id)
+		c = memcmp(x->id, y->id, 16);
+	return c;
+}
+
+static int kx_incoming_cmp(const void *a, const void *b)
+{
+	const struct kx_incoming *x = a, *y = b;
+	int c = kx_topic_key_cmp(x->tp, y->tp);
+	return c ? c : x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* The entry of in[] (sorted by kx_incoming_cmp) that holds tp. */
+static struct kx_incoming *kx_incoming_find(struct kx_incoming *in, size_t m, const struct kx_topic *tp)
+{
+	size_t lo = 0, hi = m;
+	while (lo < hi) { /* the first entry not below tp's key */
+		size_t mid = (lo + hi) / 2;
+		if (kx_topic_key_cmp(in[mid].tp, tp) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < m && kx_topic_key_cmp(in[lo].tp, tp) == 0; lo++)
+		if (in[lo].tp == tp)
+			return &in[lo];
+	return NULL;
+}
+
+/*
+ * The topics of the next snapshot: the known ones that no incoming topic
+ * replaces, and the incoming ones that say something new. Takes over the
+ * incoming references; returns referenced topics in *out (malloc'd).
+ */
+static bool kx_merge_topics(const struct kx_topology *cur, struct kx_topic *const *topics, size_t m,
+                            struct kx_topic ***out, size_t *out_cnt, bool *changed)
+{
+	size_t have = cur ? cur->topic_cnt : 0;
+	struct kx_incoming *in = m ? calloc(m, sizeof(*in)) : NULL;
+	struct kx_topic **names = m ? malloc(m * sizeof(*names)) : NULL;
+	struct kx_topic **ids = m ? malloc(m * sizeof(*ids)) : NULL;
+	struct kx_topic **next = malloc((have + m + 1) * sizeof(*next));
+	size_t n_names = 0, n_ids = 0, cnt = 0;
+	if ((m && (!in || !names || !ids)) || !next) {
+		for (size_t i = 0; i < m; i++)
+			kx_topic_put(topics[i]);
+		free(in);
+		free(names);
+		free(ids);
+		free(next);
+		return false;
+	}
+	for (size_t i = 0; i < m; i++)
+		in[i] = (struct kx_incoming){topics[i], i, true};
+	if (m)
+		qsort(in, m, sizeof(*in), kx_incoming_cmp);
+	/* The same topic twice in one response: the last one says it. */
+	for (size_t i = 0; i + 1 < m; i++)
+		if (kx_topic_key_cmp(in[i].tp, in[i + 1].tp) == 0)
+			in[i].keep = false;
+	for (size_t i = 0; i < m; i++) {
+		if (!in[i].keep)
+			continue;
+		if (in[i].tp->name[0])
+			names[n_names++] = in[i].tp;
+		if (in[i].tp->has_id)
+			ids[n_ids++] = in[i].tp;
+	}
+	if (n_ids)
+		qsort(ids, n_ids, sizeof(*ids), kx_topic_id_cmp);
+
+	for (size_t i = 0; i < have; i++) {
+		struct kx_topic *o = cur->topics[i];
+		struct kx_topic *by = kx_find_name(names, n_names, o->name, strlen(o->name));
+		if (!by && o->has_id)
+			by = kx_find_id(ids, n_ids, o->id);
+		if (!by) {
+			next[cnt++] = kx_topic_ref(o);
+		} else if (!by->gone && kx_topic_same(o, by)) {
+			next[cnt++] = kx_topic_ref(o); /* nothing new: the incoming copy is dropped below */
+			struct kx_incoming *e = kx_incoming_find(in, m, by);
+			if (e)
+				e->keep = false;
+		} else {
+			*changed = true; /* replaced or removed */
+		}
+	}
+	for (size_t i = 0; i < m; i++) {
+		if (in[i].keep && !in[i].tp->gone) {
+			next[cnt++] = in[i].tp;
+			*changed = true;
+		} else {
+			kx_topic_put(in[i].tp);
+		}
+	}
+	free(in);
+	free(names);
+	free(ids);
+	*out = next;
+	*out_cnt = cnt;
+	return true;
+}
+
+bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broker *seen, size_t n,
+                              struct kx_topic *const *topics, size_t topic_cnt)
+{
+	static pthread_mutex_t merge_lock = PTHREAD_MUTEX_INITIALIZER;
+	bool changed = false;
+	struct kx_topic **next = NULL;
+	size_t next_cnt = 0;
+
+	/* One merge at a time, so two workers cannot publish over each other. */
+	pthread_mutex_lock(&merge_lock);
+	struct kx_topology *cur = kx_topology_get();
+	size_t have = cur ? cur->broker_cnt : 0;
+	struct kx_broker *all = malloc((have + n + 1) * sizeof(*all));
+	if (!all || !kx_merge_topics(cur, topics, topic_cnt, &next, &next_cnt, &changed)) {
+		if (!all)
+			for (size_t i = 0; i < topic_cnt; i++)
+				kx_topic_put(topics[i]);
+		pthread_mutex_unlock(&merge_lock);
+		kx_topology_put(cur);
+		free(all);
+		kx_error("topology: out of memory merging %zu brokers and %zu topics", n, topic_cnt);
+		return false;
+	}
+	if (have)
+		memcpy(all, cur->brokers, have * sizeof(*all));
+	size_t cnt = have;
+	if (kx_merge_brokers(all, &cnt, seen, n))
+		changed = true;
 	if (changed) {
-		struct kx_topology *t = kx_topology_new(cfg, all, cnt);
+		struct kx_topology *t = kx_topology_build(cfg, all, cnt, next, next_cnt);
 		if (t)
 			kx_topology_publish(t);
 		else
 			changed = false;
+	} else {
+		for (size_t i = 0; i < next_cnt; i++)
+			kx_topic_put(next[i]);
 	}
+	free(next);
 	free(all);
 	kx_topology_put(cur);
 	pthread_mutex_unlock(&merge_lock);
 	return changed;
+}
+
+bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen, size_t n)
+{
+	return kx_topology_merge_topics(cfg, seen, n, NULL, 0);
+}
+
+/* ---- --print-topology -------------------------------------------------- */
+
+/* Regions in the order their first broker appears (node id order). */
+static size_t kx_regions(const struct kx_topology *t, const char **regions, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; t && i < t->broker_cnt; i++) {
+		const char *r = t->brokers[i].region;
+		size_t k = 0;
+		while (k < n && strcmp(regions[k], r) != 0)
+			k++;
+		if (k == n && n < max)
+			regions[n++] = r;
+	}
+	return n;
+}
+
+static const char *kx_node_region(const struct kx_topology *t, int32_t node)
+{
+	const struct kx_broker *b = kx_topology_broker(t, node);
+	return b ? b->region : "";
+}
+
+static void kx_print_hostport(FILE *out, const char *host, unsigned port, int width)
+{
+	char buf[KX_HOST_MAX + 16];
+	snprintf(buf, sizeof(buf), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	fprintf(out, "%-*s", width, buf);
+}
+
+static const char *kx_listener_rack(const struct kx_config *cfg, uint16_t port)
+{
+	for (size_t i = 0; i < cfg->listener_rack_cnt; i++)
+		if (cfg->listener_racks[i].port == port)
+			return cfg->listener_racks[i].rack;
+	return NULL;
+}
+
+void kx_topology_print(const struct kx_topology *t, const struct kx_config *cfg, FILE *out)
+{
+	const char *adv = kx_config_advertised_host(cfg);
+	const char *regions[64];
+	size_t nreg = kx_regions(t, regions, 64);
+
+	fprintf(out, "brokers: %zu\n", t ? t->broker_cnt : 0);
+	if (t && t->broker_cnt)
+		fprintf(out, "  %-6s %-16s %-16s %-28s %s\n", "node", "rack", "region", "broker", "kstretch listener");
+	for (size_t i = 0; t && i < t->broker_cnt; i++) {
+		const struct kx_broker *b = &t->brokers[i];
+		fprintf(out, "  %-6d %-16s %-16s ", b->node_id, b->rack[0] ? b->rack : "-",
+		        b->region[0] ? b->region : "-");
+		kx_print_hostport(out, b->host, b->port, 28);
+		if (b->listen_port) {
+			fputc(' ', out);
+			kx_print_hostport(out, adv, b->listen_port, 0);
+		} else {
+			fputs(" (none: broker.port.base + id > 65535)", out);
+		}
+		fputc('\n', out);
+	}
+
+	fputs("listeners:\n", out);
+	const char *lr = kx_listener_rack(cfg, cfg->listen.port);
+	fputs("  ", out);
+	kx_print_hostport(out, cfg->listen.host, cfg->listen.port, 28);
+	fprintf(out, " bootstrap%s%s\n", lr ? ", clients in rack " : "", lr ? lr : "");
+	for (size_t i = 0; t && i < t->broker_cnt; i++) {
+		const struct kx_broker *b = &t->brokers[i];
+		if (!b->listen_port)
+			continue;
+		lr = kx_listener_rack(cfg, b->listen_port);
+		fputs("  ", out);
+		kx_print_hostport(out, cfg->listen.host, b->listen_port, 28);
+		fprintf(out, " node %d%s%s\n", b->node_id, lr ? ", clients in rack " : "", lr ? lr : "");
+	}
+
+	fputs("client placement (first match wins):\n"
+	      "  1. client.id hint: kstretch_rack=, ws_az=, warpstream_az=, automq_az=, zone=, diskless_az=\n"
+	      "  2. listener.rack.<port>:",
+	      out);
+	for (size_t i = 0; i < cfg->listener_rack_cnt; i++)
+		fprintf(out, "%s%u=%s", i ? "," : " ", cfg->listener_racks[i].port, cfg->listener_racks[i].rack);
+	fputs(cfg->listener_rack_cnt ? "\n" : " (none)\n", out);
+	fprintf(out, "  3. rack.cidr: %s", cfg->rack_cidr_cnt ? "" : "(none)");
+	for (size_t i = 0; i < cfg->rack_cidr_cnt; i++) {
+		const struct kr_cidr_rule *r = &cfg->rack_cidrs[i];
+		char addr[64] = "?";
+		inet_ntop(r->family, r->addr, addr, sizeof(addr));
+		fprintf(out, "%s%s/%d=%s", i ? "," : "", addr, r->prefix, r->rack);
+	}
+	if (cfg->rack[0]) {
+		char region[KX_NAME_MAX];
+		kr_region_of(cfg->region_rules, cfg->region_rule_cnt, cfg->rack, region, sizeof(region));
+		fprintf(out, "\n  4. rack: %s (region %s)\n", cfg->rack, region);
+	} else {
+		fputs("\n  4. rack: (none)\n", out);
+	}
+	fputs("  else unknown: plain mapped mode for that client\n", out);
+	fprintf(out, "fetch.rack.inject=%s fetch.prefer.local=%s fetch.prefer.local.backoff.ms=%d\n",
+	        cfg->fetch_rack_inject ? "true" : "false", cfg->fetch_prefer_local ? "true" : "false",
+	        cfg->fetch_prefer_local_backoff_ms);
+
+	fprintf(out, "regions: %zu%s\n", nreg, cfg->region_rule_cnt ? " (region.map)" : " (zone stripped from racks)");
+	for (size_t r = 0; r < nreg; r++) {
+		fprintf(out, "  %s: nodes", regions[r][0] ? regions[r] : "(no rack)");
+		for (size_t i = 0, k = 0; i < t->broker_cnt; i++)
+			if (strcmp(t->brokers[i].region, regions[r]) == 0)
+				fprintf(out, "%s%d", k++ ? "," : " ", t->brokers[i].node_id);
+		fputc('\n', out);
+	}
+
+	fprintf(out, "topics: %zu%s\n", t ? t->topic_cnt : 0,
+	        t && t->topic_cnt ? "" : " (learned from the Metadata responses of clients that need them)");
+	for (size_t i = 0; t && i < t->topic_cnt; i++) {
+		const struct kx_topic *tp = t->topics[i];
+		fprintf(out, "  %s: %zu partitions; leaders", tp->name[0] ? tp->name : "(unnamed)", tp->partition_cnt);
+		for (size_t r = 0; r < nreg; r++) {
+			size_t leaders = 0;
+			for (size_t p = 0; p < tp->partition_cnt; p++)
+				leaders += strcmp(kx_node_region(t, tp->partitions[p].leader), regions[r]) == 0;
+			fprintf(out, " %s %zu", regions[r][0] ? regions[r] : "(no rack)", leaders);
+		}
+		fputs("; an in-sync replica in", out);
+		for (size_t r = 0; r < nreg; r++) {
+			size_t with = 0;
+			for (size_t p = 0; p < tp->partition_cnt; p++) {
+				const struct kx_partition *pp = &tp->partitions[p];
+				bool found = false;
+				for (size_t k = 0; k < pp->isr_cnt && !found; k++)
+					found = strcmp(kx_node_region(t, pp->isr[k]), regions[r]) == 0;
+				with += found;
+			}
+			fprintf(out, " %s %zu", regions[r][0] ? regions[r] : "(no rack)", with);
+		}
+		fputc('\n', out);
+	}
 }

@@ -1,11 +1,21 @@
 /*
  * topology: what kstretch knows of the upstream cluster — its brokers (node
- * id, address, rack) — as an immutable, reference-counted snapshot.
+ * id, address, rack, region) and, once a client that needs them has asked,
+ * its topics' partitions (leader, replicas, in-sync replicas) — as an
+ * immutable, reference-counted snapshot.
+ *
+ *   kx_topology ──► brokers[]            sorted by node id; region from rack (region.map)
+ *              ──► topics[]  ─┐          sorted by name
+ *              ──► topics_by_id[] ─┴──►  kx_topic (refcounted, shared by the snapshots
+ *                                         that hold it): partitions[] sorted by index,
+ *                                         each {leader, replicas, isr}
  *
  * Readers take a reference (kx_topology_get), use it for as long as they
  * like, and drop it (kx_topology_put). A writer builds a new snapshot and
  * publishes it; workers are told and pick it up on their own thread. Nothing
- * on the data path ever waits for a writer.
+ * on the data path ever waits for a writer. A merge copies the broker list
+ * and the topic pointers; only the topics a Metadata response named are
+ * rebuilt, so its cost follows that response, not the cluster.
  */
 #ifndef KX_TOPOLOGY_H
 #define KX_TOPOLOGY_H
@@ -14,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -23,16 +34,46 @@ struct kx_broker {
 	uint16_t port;
 	char rack[KX_NAME_MAX]; /* "" = none */
 	uint16_t listen_port;   /* kstretch's port for this node; 0 = none can be given */
+	/* Set by kx_topology_new (ignored in what is merged): */
+	char region[KX_NAME_MAX]; /* region of rack (region.map, else the default rule); "" = unknown */
+	uint8_t region_idx;       /* kx_region_index(region), for the per-region byte counters */
+};
+
+struct kx_partition {
+	int32_t index;
+	int32_t leader; /* -1: none */
+	int32_t leader_epoch;
+	int16_t error_code;
+	uint16_t replica_cnt, isr_cnt;
+	const int32_t *replicas; /* node ids, in the topic's node pool */
+	const int32_t *isr;
+};
+
+struct kx_topic {
+	atomic_int refs;
+	const char *name; /* NUL-terminated, in the same block; "" when the response had none */
+	uint8_t id[16];   /* Metadata v10+; all zero: unknown */
+	bool has_id;
+	bool gone; /* a tombstone: the topic no longer exists (UNKNOWN_TOPIC_OR_PARTITION); merges remove it */
+	size_t partition_cnt;
+	struct kx_partition *partitions; /* sorted by index once kx_topic_finish() ran */
+	/* builder state: room for partitions and replica/ISR node ids, in the same block */
+	size_t partition_cap, node_cap, node_used;
+	int32_t *nodes;
 };
 
 struct kx_topology {
 	atomic_int refs;
 	uint64_t generation; /* grows with every published snapshot */
+	size_t topic_cnt;
+	struct kx_topic **topics;       /* sorted by name (the snapshot holds a reference to each) */
+	size_t topic_id_cnt;            /* those with an id ... */
+	struct kx_topic **topics_by_id; /* ... sorted by id */
 	size_t broker_cnt;
 	struct kx_broker brokers[]; /* sorted by node_id */
 };
 
-/* A new snapshot of n brokers (copied and sorted); listen ports from cfg. */
+/* A new snapshot of n brokers (copied and sorted), no topics; listen ports and regions from cfg. */
 struct kx_topology *kx_topology_new(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n);
 
 /* The broker with this node id, or NULL. */
@@ -41,12 +82,43 @@ const struct kx_broker *kx_topology_broker(const struct kx_topology *t, int32_t 
 /* Listener port for a node: broker.port.map, else broker.port.base + id; 0 if out of range. */
 uint16_t kx_listen_port(const struct kx_config *cfg, int32_t node_id);
 
+/* A topic by name (len bytes, need not be NUL-terminated) or by 16-byte id; NULL when not known. */
+const struct kx_topic *kx_topology_topic(const struct kx_topology *t, const char *name, size_t len);
+const struct kx_topic *kx_topology_topic_by_id(const struct kx_topology *t, const uint8_t *id);
+
+/* A partition of a topic by index, or NULL. */
+const struct kx_partition *kx_topic_partition(const struct kx_topic *tp, int32_t index);
+
+/*
+ * Building a topic (what rewrite.c does with a Metadata response's topics):
+ * kx_topic_new() with room for partition_cnt partitions and node_cnt replica
+ * and ISR entries in all, kx_topic_add_partition() for each, kx_topic_finish().
+ * The builder holds one reference; kx_topology_merge_topics() takes it over.
+ */
+struct kx_topic *kx_topic_new(const char *name, size_t name_len, const uint8_t *id, size_t partition_cnt,
+                              size_t node_cnt);
+/* False when the topic has no room left (counts larger than kx_topic_new was told). */
+bool kx_topic_add_partition(struct kx_topic *tp, int32_t index, int32_t leader, int32_t leader_epoch,
+                            int16_t error_code, const int32_t *replicas, size_t replica_cnt, const int32_t *isr,
+                            size_t isr_cnt);
+void kx_topic_finish(struct kx_topic *tp);
+void kx_topic_put(struct kx_topic *tp);
+
 /*
  * Merges brokers seen in a Metadata response into the current snapshot.
  * Brokers not seen keep their place (they keep their listeners until idle).
  * Returns true when something changed and a new snapshot was published.
  */
 bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen, size_t n);
+
+/*
+ * kx_topology_merge(), and topics: each replaces the known topic with its
+ * name or id (a tombstone removes it); the others stay. Takes over the
+ * references to topics[0..topic_cnt) in every case. Publishes one snapshot
+ * when anything changed; returns whether it did.
+ */
+bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broker *seen, size_t n,
+                              struct kx_topic *const *topics, size_t topic_cnt);
 
 /* The current snapshot, referenced (NULL before the first publish). */
 struct kx_topology *kx_topology_get(void);
@@ -60,5 +132,15 @@ void kx_topology_on_publish(void (*fn)(void *arg), void *arg);
 
 /* Drops the current snapshot (at exit). */
 void kx_topology_clear(void);
+
+/*
+ * Writes what kstretch knows, for people (kstretch --print-topology): the
+ * brokers with rack, region, address and kstretch listener; the listeners
+ * with the rack of their clients (listener.rack.<port>); the client placement
+ * rules in their order; the regions; and a line per known topic with its
+ * leaders per region and how many of its partitions have an in-sync replica
+ * in each region. t may be NULL (nothing known yet).
+ */
+void kx_topology_print(const struct kx_topology *t, const struct kx_config *cfg, FILE *out);
 
 #endif

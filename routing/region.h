@@ -10,14 +10,8 @@
  *   europe-west4-b -> europe-west4
  *   dc1        -> dc1           (nothing to strip: the rack is its own region)
  *
- * A client's rack, first match wins:
- *   1. a hint in its client.id: kstretch_rack=, or the conventions of other
- *      systems: ws_az=, warpstream_az=, automq_az=, zone=, diskless_az=
- *      (pairs separated by ',', ';', ' ' or '&');
- *   2. listener.rack.<port>: the listener it connected to;
- *   3. rack.cidr: the first CIDR rule that contains its source address;
- *   4. rack: kstretch's own (a sidecar's);
- *   else unknown, and kstretch behaves exactly like plain mapped mode.
+ * A client's rack (client.id hint, listener.rack.<port>, rack.cidr, rack,
+ * first match wins) is decided in placement.h, from the pieces below.
  */
 #ifndef KR_REGION_H
 #define KR_REGION_H

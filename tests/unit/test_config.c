@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,11 @@ Test(config, defaults_are_valid_except_for_the_required_bootstrap)
 	cr_assert_eq(cfg.workers, 0);
 	cr_assert_eq(cfg.max_frame_bytes, 104857600);
 	cr_assert_eq(cfg.log_level, KX_LOG_INFO);
+	cr_assert(cfg.fetch_rack_inject);
+	cr_assert(cfg.fetch_prefer_local);
+	cr_assert_eq(cfg.fetch_prefer_local_backoff_ms, 30000);
+	cr_assert_eq(cfg.rack_cidr_cnt, 0);
+	cr_assert_eq(cfg.listener_rack_cnt, 0);
 	cr_assert_str_eq(kx_config_advertised_host(&cfg), "127.0.0.1");
 	cr_assert_not(kx_config_validate(&cfg, &err));
 	cr_assert(strstr(err.msg, "bootstrap.servers: required"), "%s", err.msg);
@@ -80,7 +86,13 @@ Test(config, a_valid_file_sets_every_key)
 	                   "admin.listen=127.0.0.1:9700\n"
 	                   "max.frame.bytes=1048576\n"
 	                   "max.inflight.requests=64\n"
-	                   "log.level=debug   \n";
+	                   "log.level=debug   \n"
+	                   "rack.cidr=10.1.0.0/16=eu-west-1a, fd00:1::/32 = eu-west-1b,127.0.0.1/32=us-east-1a\n"
+	                   "listener.rack.9092=eu-west-1a\n"
+	                   "listener.rack.20101=eu-west-1c\n"
+	                   "fetch.rack.inject=false\n"
+	                   "fetch.prefer.local=TRUE\n"
+	                   "fetch.prefer.local.backoff.ms=5000\n";
 	cr_assert(load(text), "%s", err.msg);
 	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
 	cr_assert_eq(cfg.bootstrap_cnt, 3);
@@ -105,6 +117,18 @@ Test(config, a_valid_file_sets_every_key)
 	cr_assert_eq(cfg.max_frame_bytes, 1048576);
 	cr_assert_eq(cfg.max_inflight_requests, 64);
 	cr_assert_eq(cfg.log_level, KX_LOG_DEBUG);
+	cr_assert_eq(cfg.rack_cidr_cnt, 3);
+	cr_assert_eq(cfg.rack_cidrs[0].family, AF_INET);
+	cr_assert_eq(cfg.rack_cidrs[0].prefix, 16);
+	cr_assert_str_eq(cfg.rack_cidrs[0].rack, "eu-west-1a");
+	cr_assert_eq(cfg.rack_cidrs[1].family, AF_INET6);
+	cr_assert_str_eq(cfg.rack_cidrs[1].rack, "eu-west-1b");
+	cr_assert_eq(cfg.listener_rack_cnt, 2);
+	cr_assert_eq(cfg.listener_racks[1].port, 20101);
+	cr_assert_str_eq(cfg.listener_racks[1].rack, "eu-west-1c");
+	cr_assert_not(cfg.fetch_rack_inject);
+	cr_assert(cfg.fetch_prefer_local);
+	cr_assert_eq(cfg.fetch_prefer_local_backoff_ms, 5000);
 }
 
 Test(config, properties_escapes_and_line_endings)
@@ -134,13 +158,19 @@ static char *print_config(const struct kx_config *c)
 Test(config, printed_configuration_reads_back_the_same)
 {
 	static struct kx_config again;
-	cr_assert(load("bootstrap.servers=a:1,[fe80::1]:2\nbroker.port.map=3=3003\nregion.map=x*=y\nrack=r1\n"));
+	cr_assert(load("bootstrap.servers=a:1,[fe80::1]:2\nbroker.port.map=3=3003\nregion.map=x*=y\nrack=r1\n"
+	               "rack.cidr=10.0.0.0/8=r2,fd00::/8=r3\nlistener.rack.9092=r4\nlistener.rack.19001=r5\n"
+	               "fetch.prefer.local=false\nfetch.prefer.local.backoff.ms=0\n"));
 	char *first = print_config(&cfg);
 	kx_config_defaults(&again);
 	cr_assert(kx_config_load_buffer(&again, "printed", first, strlen(first), &err), "%s\n%s", err.msg, first);
 	char *second = print_config(&again);
 	cr_assert_str_eq(first, second);
 	cr_assert(strstr(first, "bootstrap.servers=a:1,[fe80::1]:2\n"), "%s", first);
+	cr_assert(strstr(first, "rack.cidr=10.0.0.0/8=r2,fd00::/8=r3\n"), "%s", first);
+	cr_assert(strstr(first, "listener.rack.9092=r4\nlistener.rack.19001=r5\n"), "%s", first);
+	cr_assert(strstr(first, "fetch.rack.inject=true\nfetch.prefer.local=false\nfetch.prefer.local.backoff.ms=0\n"),
+	          "%s", first);
 	free(first);
 	free(second);
 }
@@ -216,6 +246,22 @@ struct bad_value {
 };
 
 static struct bad_value bad_values[] = {
+    {"rack.cidr=10.0.0.0/8", "rack.cidr: '10.0.0.0/8' is not CIDR=RACK"},
+    {"rack.cidr=10.0.0.0/33=eu-a", "rack.cidr: '10.0.0.0/33' is not an IPv4 or IPv6 network"},
+    {"rack.cidr=10.0.0/8=eu-a", "rack.cidr: '10.0.0/8' is not an IPv4 or IPv6 network"},
+    {"rack.cidr=fd00::/129=eu-a", "rack.cidr: 'fd00::/129' is not an IPv4"},
+    {"rack.cidr=10.0.0.0/8=", "rack.cidr: rack '' must be"},
+    {"rack.cidr=10.0.0.0/8=e u", "rack.cidr: rack 'e u' must be"},
+    {"rack.cidr=10.0.0.0/8=a,,", "rack.cidr: empty item"},
+    {"listener.rack.0=eu-a", "listener.rack.0: port '0' is not a number in 1..65535"},
+    {"listener.rack.65536=eu-a", "listener.rack.65536: port '65536'"},
+    {"listener.rack.x9=eu-a", "listener.rack.x9: port 'x9'"},
+    {"listener.rack.9092=e/u", "listener.rack.9092: 'e/u' is not a rack name"},
+    {"listener.rack.=eu-a", "unknown key 'listener.rack.'"},
+    {"fetch.rack.inject=yes", "fetch.rack.inject: 'yes' is not true or false"},
+    {"fetch.prefer.local=1", "fetch.prefer.local: '1' is not true or false"},
+    {"fetch.prefer.local.backoff.ms=-1", "fetch.prefer.local.backoff.ms: '-1' is not an integer in 0..3600000"},
+    {"fetch.prefer.local.backoff.ms=3600001", "fetch.prefer.local.backoff.ms: '3600001'"},
     {"bootstrap.servers=", "bootstrap.servers: empty item"},
     {"bootstrap.servers=a:1,,b:2", "bootstrap.servers: empty item"},
     {"bootstrap.servers=nohost", "bootstrap.servers: 'nohost' is not HOST:PORT"},
@@ -278,6 +324,86 @@ Test(config, cross_key_checks)
 	cr_assert(load("bootstrap.servers=a:1\nbroker.port.map=4=9092\n"));
 	cr_assert_not(kx_config_validate(&cfg, &err));
 	cr_assert(strstr(err.msg, "broker.port.map: port 9092 of node 4 is taken by listen"), "%s", err.msg);
+}
+
+Test(config, rack_keys_from_flags_name_the_flag)
+{
+	enum kx_config_action action;
+	cr_assert(args(&action, "--bootstrap-servers", "a:1", "--listener-rack-9092", "eu-a", "--rack-cidr",
+	               "127.0.0.0/8=us-a", "--fetch-prefer-local", "false", NULL),
+	          "%s", err.msg);
+	cr_assert_eq(cfg.listener_rack_cnt, 1);
+	cr_assert_eq(cfg.listener_racks[0].port, 9092);
+	cr_assert_str_eq(cfg.rack_cidrs[0].rack, "us-a");
+	cr_assert_not(cfg.fetch_prefer_local);
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--listener-rack-99999=eu-a", NULL));
+	cr_assert_str_eq(err.msg, "--listener-rack-99999: port '99999' is not a number in 1..65535");
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--fetch-rack-inject=maybe", NULL));
+	cr_assert_str_eq(err.msg, "--fetch-rack-inject: 'maybe' is not true or false");
+}
+
+Test(config, a_listener_rack_set_again_wins_and_empty_removes_it)
+{
+	cr_assert(load("listener.rack.9092=eu-a\nlistener.rack.19001=eu-b\nlistener.rack.9092=us-a\n"), "%s", err.msg);
+	cr_assert_eq(cfg.listener_rack_cnt, 2);
+	cr_assert_str_eq(cfg.listener_racks[0].rack, "us-a");
+	cr_assert(load("listener.rack.9092=eu-a\nlistener.rack.19001=eu-b\nlistener.rack.9092=\n"), "%s", err.msg);
+	cr_assert_eq(cfg.listener_rack_cnt, 1);
+	cr_assert_eq(cfg.listener_racks[0].port, 19001);
+}
+
+Test(config, a_listener_rack_must_name_a_kstretch_listener)
+{
+	cr_assert(load("bootstrap.servers=a:1\nlistener.rack.9092=eu-a\nlistener.rack.19005=eu-b\n"
+	               "broker.port.map=1=8001\nlistener.rack.8001=eu-c\n"));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+
+	cr_assert(load("bootstrap.servers=a:1\nlistener.rack.80=eu-a\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "listener.rack.80: port 80 is not a kstretch listener"), "%s", err.msg);
+
+	cr_assert(load("bootstrap.servers=a:1\nadmin.listen=127.0.0.1:19644\nlistener.rack.19644=eu-a\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "listener.rack.19644: port 19644 is admin.listen"), "%s", err.msg);
+}
+
+Test(config, placement_rules_come_from_the_configuration)
+{
+	cr_assert(load("rack=us-a\nregion.map=us-*=america\nrack.cidr=10.0.0.0/8=eu-a\nlistener.rack.9092=ap-a\n"));
+	struct kr_placement p;
+	kx_config_placement(&cfg, &p);
+	cr_assert_str_eq(p.rack, "us-a");
+	cr_assert_eq(p.listener_cnt, 1);
+	cr_assert_eq(p.cidr_cnt, 1);
+	cr_assert_eq(p.region_cnt, 1);
+	struct kr_client_place place;
+	kr_client_place(&p, 19001, NULL, 0, NULL, &place);
+	cr_assert_str_eq(place.rack, "us-a");
+	cr_assert_str_eq(place.region, "america");
+	cr_assert_eq(place.source, KR_RACK_PROXY);
+}
+
+Test(config, print_topology_is_an_action)
+{
+	enum kx_config_action action;
+	cr_assert(args(&action, "--print-topology", "--bootstrap-servers", "a:1", NULL), "%s", err.msg);
+	cr_assert_eq(action, KX_CONFIG_PRINT_TOPOLOGY);
+	cr_assert_not(args(&action, "--print-topology", NULL), "it needs a cluster to ask");
+	cr_assert(strstr(err.msg, "bootstrap.servers: required"), "%s", err.msg);
+}
+
+Test(config, help_lists_the_rack_keys)
+{
+	static const char *const flags[] = {"--rack-cidr", "--listener-rack-PORT", "--fetch-rack-inject",
+	                                    "--fetch-prefer-local ", "--fetch-prefer-local-backoff-ms"};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	kx_config_print_help(out);
+	fclose(out);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		cr_assert(strstr(buf, flags[i]), "%s missing from --help", flags[i]);
+	free(buf);
 }
 
 Test(config, files_that_are_not_text_or_too_large_are_refused)

@@ -331,3 +331,129 @@ Test(rewrite, a_node_without_a_listener_port_is_reported)
 	free(out);
 	kp_arena_free(&a);
 }
+
+/* ---- rack and region awareness: Metadata ------------------------------- */
+
+/* metadata_v12's brokers alternate eu-a (odd node ids) and us-a (even). */
+Test(rewrite, metadata_lists_the_clients_region_first_in_stable_order)
+{
+	struct kp_arena a;
+	size_t len;
+	uint8_t *out;
+	kp_arena_init(&a, 0);
+	uint8_t *in = encode_response(KP_API_METADATA, 12, metadata_v12(&a, 7, 10), &len);
+	struct kx_client_view v = {.rack = "us-b", .region = "us"};
+	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_METADATA, 12, in, len));
+	size_t n;
+	out = kp_writer_flatten(&rw.out, &n);
+	struct kp_cursor c;
+	struct kp_message m;
+	kp_cursor_init(&c, out, n);
+	cr_assert(kp_message_decode(&a, &c, false, KP_API_METADATA, 12, &m));
+	const struct kp_list *bl = &m.body->v[KP_METADATA_RESPONSE_BROKERS].a;
+	const int64_t order[] = {2, 4, 6, 1, 3, 5, 7};
+	for (int32_t i = 0; i < bl->cnt; i++)
+		cr_assert_eq(bl->items[i].st->v[KP_METADATA_BROKER_NODE_ID].i, order[i], "position %d", i);
+	cr_assert(span_is(bl->items[0].st->v[KP_METADATA_BROKER_HOST].s, "proxy.local"), "and still rewritten");
+	cr_assert_eq(bl->items[0].st->v[KP_METADATA_BROKER_PORT].i, 19002);
+	cr_assert_eq(m.body->v[KP_METADATA_RESPONSE_TOPICS].a.items[0].st->v[KP_METADATA_TOPIC_PARTITIONS].a.cnt, 10,
+	             "topics untouched");
+	cr_assert_eq(rw.topic_cnt, 0, "topics are learned only when asked");
+	free(out);
+
+	/* An unknown region, or none: the broker's order. */
+	v.region = "ap";
+	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_METADATA, 12, in, len));
+	out = kp_writer_flatten(&rw.out, &n);
+	kp_cursor_init(&c, out, n);
+	cr_assert(kp_message_decode(&a, &c, false, KP_API_METADATA, 12, &m));
+	for (int32_t i = 0; i < 7; i++)
+		cr_assert_eq(m.body->v[KP_METADATA_RESPONSE_BROKERS].a.items[i].st->v[KP_METADATA_BROKER_NODE_ID].i,
+		             i + 1);
+	free(out);
+	free(in);
+	kp_arena_free(&a);
+}
+
+Test(rewrite, metadata_topics_are_learned_for_the_topology_when_asked)
+{
+	struct kp_arena a;
+	size_t len;
+	kp_arena_init(&a, 0);
+	struct kp_struct *md = metadata_v12(&a, 3, 6);
+	/* partitions: replicas and ISR over the three brokers; a second topic that is gone */
+	const struct kp_schema *topic = kp_metadata_response.fields[KP_METADATA_RESPONSE_TOPICS].sub;
+	struct kp_struct *ts = md->v[KP_METADATA_RESPONSE_TOPICS].a.items[0].st;
+	for (int p = 0; p < 6; p++) {
+		struct kp_struct *ps = ts->v[KP_METADATA_TOPIC_PARTITIONS].a.items[p].st;
+		list(&a, &ps->v[KP_METADATA_PARTITION_REPLICA_NODES], 3);
+		list(&a, &ps->v[KP_METADATA_PARTITION_ISR_NODES], p == 5 ? 1 : 3);
+		for (int k = 0; k < 3; k++) {
+			ps->v[KP_METADATA_PARTITION_REPLICA_NODES].a.items[k].i = 1 + (p + k) % 3;
+			if (p != 5 || k == 0)
+				ps->v[KP_METADATA_PARTITION_ISR_NODES].a.items[k].i = 1 + (p + k) % 3;
+		}
+	}
+	struct kp_value *tv = &md->v[KP_METADATA_RESPONSE_TOPICS];
+	struct kp_value *two = kp_arena_alloc(&a, 2 * sizeof(*two));
+	two[0] = tv->a.items[0];
+	struct kp_struct *gone = kp_struct_new(&a, topic, 12);
+	gone->v[KP_METADATA_TOPIC_ERROR_CODE].i = 3; /* UNKNOWN_TOPIC_OR_PARTITION */
+	gone->v[KP_METADATA_TOPIC_NAME].s = str("deleted");
+	two[1].st = gone;
+	tv->a.items = two;
+	tv->a.cnt = 2;
+
+	uint8_t *in = encode_response(KP_API_METADATA, 12, md, &len);
+	struct kx_client_view v = {.rack = "us-a", .region = "us", .learn_topics = true};
+	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_METADATA, 12, in, len));
+	cr_assert_eq(rw.topic_cnt, 2);
+	cr_assert_str_eq(rw.topics[0]->name, "orders");
+	cr_assert(rw.topics[0]->has_id);
+	cr_assert_eq(rw.topics[0]->partition_cnt, 6);
+	cr_assert(rw.topics[1]->gone);
+
+	cr_assert(kx_rewrite_merge_topology(&rw, &cfg));
+	cr_assert_eq(rw.topic_cnt, 0);
+	struct kx_topology *t = kx_topology_get();
+	cr_assert_eq(t->broker_cnt, 3, "the brokers the response named");
+	cr_assert_str_eq(kx_topology_broker(t, 2)->region, "us");
+	const struct kx_topic *tp = kx_topology_topic(t, "orders", 6);
+	cr_assert_not_null(tp);
+	cr_assert_eq(kx_topology_topic_by_id(t, (const uint8_t *)"0123456789abcdef"), tp);
+	const struct kx_partition *p = kx_topic_partition(tp, 4);
+	cr_assert_eq(p->leader, 2);
+	cr_assert_eq(p->replica_cnt, 3);
+	cr_assert_eq(p->isr[0], 2);
+	cr_assert_eq(p->isr[2], 1);
+	cr_assert_eq(kx_topic_partition(tp, 5)->isr_cnt, 1);
+	cr_assert_null(kx_topology_topic(t, "deleted", 7));
+	kx_topology_put(t);
+	cr_assert_not(kx_rewrite_merge_topology(&rw, &cfg), "nothing left to merge");
+
+	/* The same response again changes nothing. */
+	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_METADATA, 12, in, len));
+	cr_assert_not(kx_rewrite_merge_topology(&rw, &cfg));
+	kx_topology_clear();
+	free(in);
+	kp_arena_free(&a);
+}
+
+Test(rewrite, without_a_client_view_nothing_changes)
+{
+	struct kp_arena a;
+	size_t len, n1, n2;
+	kp_arena_init(&a, 0);
+	uint8_t *in = encode_response(KP_API_METADATA, 12, metadata_v12(&a, 7, 10), &len);
+	cr_assert(kx_rewrite_response(&rw, &cfg, KP_API_METADATA, 12, in, len));
+	uint8_t *plain = kp_writer_flatten(&rw.out, &n1);
+	struct kx_client_view unknown = {0};
+	cr_assert(kx_rewrite_response_for(&rw, &cfg, &unknown, KP_API_METADATA, 12, in, len));
+	uint8_t *viewed = kp_writer_flatten(&rw.out, &n2);
+	cr_assert_eq(n1, n2);
+	cr_assert(memcmp(plain, viewed, n1) == 0, "a client of unknown place: plain mapped mode");
+	free(plain);
+	free(viewed);
+	free(in);
+	kp_arena_free(&a);
+}
