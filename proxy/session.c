@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 
@@ -330,6 +331,7 @@ static void kx_session_free(struct kx_session *s)
 	kx_flow_free(&s->req);
 	kx_flow_free(&s->resp);
 	kp_peek_release(&s->peek);
+	free(s->steer);
 	kx_worker_remove_session(s->worker, s);
 	KX_METRIC_SUB(connections_active, 1);
 	free(s->fifo);
@@ -479,6 +481,152 @@ static bool kx_flush_upstream(struct kx_session *s)
 	return true;
 }
 
+/* ---- held frames: the ones that are rewritten --------------------------- */
+
+struct kx_hold {
+	int refs;
+	uint8_t data[];
+};
+
+static void kx_hold_unref(const void *data, size_t len, void *arg)
+{
+	struct kx_hold *h = arg;
+	(void)data;
+	(void)len;
+	if (--h->refs == 0)
+		free(h);
+}
+
+/*
+ * Takes the whole frame (4 + size bytes) that follows f's cleared bytes out
+ * of its buffer, into a held copy; the cleared bytes go to out first, so
+ * order is kept. NULL when out of memory.
+ */
+static struct kx_hold *kx_flow_take_frame(struct kx_flow *f, int32_t size)
+{
+	struct kx_hold *h = malloc(sizeof(*h) + 4 + (size_t)size);
+	if (!h)
+		return NULL;
+	h->refs = 1;
+	if (f->pass) {
+		/* Whole chunks are relinked; a chunk split at the frame is copied
+		 * (counted here as if all of it were, an upper bound). */
+		KX_METRIC_ADD(bytes_copied, (size_t)f->pass);
+		evbuffer_remove_buffer(f->buf, f->out, (size_t)f->pass);
+		f->pass = 0;
+	}
+	evbuffer_remove(f->buf, h->data, 4 + (size_t)size);
+	KX_METRIC_ADD(bytes_copied, 4 + (size_t)size);
+	return h;
+}
+
+/* Queues the frame w wrote on f's out: its size, then the segments (owned
+ * bytes copied, references to the held frame h). Drops the caller's hold. */
+static void kx_flow_put_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
+{
+	kp_writer_finish(w);
+	uint8_t size_be[4];
+	uint32_t total = (uint32_t)kp_writer_size(w);
+	size_be[0] = (uint8_t)(total >> 24);
+	size_be[1] = (uint8_t)(total >> 16);
+	size_be[2] = (uint8_t)(total >> 8);
+	size_be[3] = (uint8_t)total;
+	evbuffer_add(f->out, size_be, 4);
+	for (size_t i = 0; i < w->nsegs; i++) {
+		const struct kp_segment *seg = &w->segs[i];
+		if (!seg->ref) {
+			evbuffer_add(f->out, w->buf + seg->off, seg->len);
+			KX_METRIC_ADD(bytes_copied, seg->len);
+		} else {
+			h->refs++;
+			evbuffer_add_reference(f->out, seg->ref, seg->len, kx_hold_unref, h);
+		}
+	}
+	kx_hold_unref(NULL, 0, h);
+}
+
+/* ---- where the client is ------------------------------------------------ */
+
+static int64_t kx_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Places the client at its first request (its client.id is in the header). */
+static void kx_session_place(struct kx_session *s, const struct kp_request_header *h)
+{
+	const struct kx_config *cfg = s->worker->cfg;
+	const char *id = h->client_id.len > 0 ? (const char *)h->client_id.ptr : NULL;
+	size_t idlen = h->client_id.len > 0 ? (size_t)h->client_id.len : 0;
+	s->placed = true;
+	kr_client_place(&s->worker->placement, s->local_port, id, idlen, (const struct sockaddr *)&s->peer, &s->place);
+	if (!s->place.rack[0] && !s->place.region[0]) {
+		kx_debug("session %s: client's rack unknown: plain mapped mode", s->client.addr);
+		return;
+	}
+	s->client_ridx = (uint8_t)kx_region_index(s->place.region);
+	s->view.rack = s->place.rack;
+	s->view.region = s->place.region;
+	s->view.learn_topics = cfg->fetch_prefer_local && s->place.region[0];
+	s->view.broker_id = s->up.node_id;
+	if (cfg->fetch_prefer_local && s->place.region[0] && s->up.node_id >= 0)
+		s->steer = calloc(1, sizeof(*s->steer)); /* none (no memory): no steering, nothing else lost */
+	s->view.steer = s->steer;
+	kx_debug("session %s: client in rack %s, region %s (from %s); broker %s in region %s", s->client.addr,
+	         s->place.rack[0] ? s->place.rack : "?", s->place.region[0] ? s->place.region : "?",
+	         kr_rack_source_name(s->place.source), s->up.addr, s->broker_region[0] ? s->broker_region : "?");
+}
+
+/* The client's view for rewrite.h with a fresh topology reference (give it
+ * back with kx_view_done); NULL for a client of unknown place. */
+static struct kx_client_view *kx_view_begin(struct kx_session *s)
+{
+	if (!s->placed || (!s->place.rack[0] && !s->place.region[0]))
+		return NULL;
+	s->view.topology = kx_topology_get();
+	s->view.now_ms = kx_now_ms();
+	return &s->view;
+}
+
+static void kx_view_done(struct kx_client_view *v)
+{
+	if (!v)
+		return;
+	kx_topology_put((struct kx_topology *)v->topology);
+	v->topology = NULL;
+}
+
+/* A Fetch request whose RackId kstretch sets: taken whole, rewritten (or
+ * not: a RackId the client set stays) and queued behind what was cleared. */
+static bool kx_request_inject(struct kx_session *s, int32_t size)
+{
+	struct kx_rewriter *rw = &s->worker->rewriter;
+	int32_t corr = s->peek.req.correlation_id;
+	int16_t version = s->peek.req.api_version;
+	struct kx_hold *h = kx_flow_take_frame(&s->req, size);
+	if (!h) {
+		kx_error("session %s: out of memory for a %d-byte request", s->client.addr, size);
+		kx_session_close(s, "out of memory");
+		return false;
+	}
+	enum kx_inject_result r = kx_fetch_inject_rack(rw, h->data + 4, (size_t)size, s->place.rack);
+	if (r == KX_INJECT_FAILED) {
+		kx_protocol_error(s, "request", "Fetch v%d (corr %d): %s at byte %zu reading %s", version, corr,
+		                  kp_error_name(rw->cur.err), rw->cur.err_pos + 4,
+		                  rw->cur.err_field ? rw->cur.err_field : "?");
+		free(h);
+		return false;
+	}
+	if (r == KX_INJECT_DONE) {
+		kx_flow_put_frame(&s->req, &rw->out, h);
+		return true;
+	}
+	evbuffer_add_reference(s->req.out, h->data, 4 + (size_t)size, kx_hold_unref, h); /* as it came */
+	return true;
+}
+
 /* ---- requests: client -> upstream -------------------------------------- */
 
 /* Acks of the Produce request at `base` (after its header); -2 when not yet
@@ -604,13 +752,29 @@ static bool kx_client_pump(struct kx_session *s)
 			}
 			expects = acks != 0;
 		}
+		if (!s->placed)
+			kx_session_place(s, h);
+		bool rewrite = kx_rewrite_needed(h->api_key, h->api_version), inject = false;
+		if (h->api_key == KP_API_FETCH) {
+			struct kx_client_view *v = kx_view_begin(s);
+			rewrite = kx_rewrite_needed_for(cfg, v, h->api_key, h->api_version);
+			inject = kx_inject_wanted(cfg, v, h->api_key, h->api_version);
+			kx_view_done(v);
+			if (inject && !s->peek.whole)
+				break; /* its RackId is set on the whole frame */
+		}
 		if (expects && !kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version,
-		                                                     kx_rewrite_needed(h->api_key, h->api_version)})) {
+		                                                     rewrite})) {
 			s->reading_paused_inflight = true; /* wait for answers (max.inflight.requests) */
 			break;
 		}
 		KX_METRIC_ADD(requests_forwarded, 1);
-		s->req.pass += 4 + (uint64_t)s->peek.frame_size;
+		if (inject) {
+			if (!kx_request_inject(s, s->peek.frame_size))
+				return false;
+		} else {
+			s->req.pass += 4 + (uint64_t)s->peek.frame_size;
+		}
 	}
 	return kx_flush_upstream(s);
 }
@@ -636,6 +800,7 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
+	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_TO_BROKER, (size_t)r);
 	if (kx_client_pump(s))
 		kx_update_reading(s);
 }
@@ -644,71 +809,10 @@ static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 
 /* ---- responses: upstream -> client ------------------------------------- */
 
-struct kx_hold {
-	int refs;
-	uint8_t data[];
-};
-
-static void kx_hold_unref(const void *data, size_t len, void *arg)
-{
-	struct kx_hold *h = arg;
-	(void)data;
-	(void)len;
-	if (--h->refs == 0)
-		free(h);
-}
-
-/*
- * Takes the whole frame (4 + size bytes) that follows f's cleared bytes out
- * of its buffer, into a held copy; the cleared bytes go to out first, so
- * order is kept. NULL when out of memory.
- */
-static struct kx_hold *kx_flow_take_frame(struct kx_flow *f, int32_t size)
-{
-	struct kx_hold *h = malloc(sizeof(*h) + 4 + (size_t)size);
-	if (!h)
-		return NULL;
-	h->refs = 1;
-	if (f->pass) {
-		/* Whole chunks are relinked; a chunk split at the frame is copied
-		 * (counted here as if all of it were, an upper bound). */
-		KX_METRIC_ADD(bytes_copied, (size_t)f->pass);
-		evbuffer_remove_buffer(f->buf, f->out, (size_t)f->pass);
-		f->pass = 0;
-	}
-	evbuffer_remove(f->buf, h->data, 4 + (size_t)size);
-	KX_METRIC_ADD(bytes_copied, 4 + (size_t)size);
-	return h;
-}
-
-/* Queues the frame w wrote on f's out: its size, then the segments (owned
- * bytes copied, references to the held frame h). Drops the caller's hold. */
-static void kx_flow_put_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
-{
-	kp_writer_finish(w);
-	uint8_t size_be[4];
-	uint32_t total = (uint32_t)kp_writer_size(w);
-	size_be[0] = (uint8_t)(total >> 24);
-	size_be[1] = (uint8_t)(total >> 16);
-	size_be[2] = (uint8_t)(total >> 8);
-	size_be[3] = (uint8_t)total;
-	evbuffer_add(f->out, size_be, 4);
-	for (size_t i = 0; i < w->nsegs; i++) {
-		const struct kp_segment *seg = &w->segs[i];
-		if (!seg->ref) {
-			evbuffer_add(f->out, w->buf + seg->off, seg->len);
-			KX_METRIC_ADD(bytes_copied, seg->len);
-		} else {
-			h->refs++;
-			evbuffer_add_reference(f->out, seg->ref, seg->len, kx_hold_unref, h);
-		}
-	}
-	kx_hold_unref(NULL, 0, h);
-}
-
 /* Takes the whole response frame that follows the cleared bytes, rewrites
  * it and queues it behind them. */
-static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e)
+static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e,
+                                 struct kx_client_view *v)
 {
 	struct kx_rewriter *rw = &s->worker->rewriter;
 	struct kx_hold *h = kx_flow_take_frame(&s->resp, size);
@@ -717,7 +821,7 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 		kx_session_close(s, "out of memory");
 		return false;
 	}
-	if (!kx_rewrite_response(rw, s->worker->cfg, e->api_key, e->api_version, h->data + 4, (size_t)size)) {
+	if (!kx_rewrite_response_for(rw, s->worker->cfg, v, e->api_key, e->api_version, h->data + 4, (size_t)size)) {
 		const struct kp_api *api = kp_api_get(e->api_key);
 		kx_protocol_error(s, "response", "%s v%d (corr %d): %s at byte %zu reading %s", api ? api->name : "?",
 		                  e->api_version, e->correlation_id, kp_error_name(rw->cur.err), rw->cur.err_pos + 4,
@@ -725,14 +829,15 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 		free(h);
 		return false;
 	}
-	if (rw->seen_cnt && kx_topology_merge(s->worker->cfg, rw->seen, rw->seen_cnt))
+	if (kx_rewrite_merge_topology(rw, s->worker->cfg))
 		kx_debug("session %s: topology updated from a %s response", s->client.addr,
 		         kp_api_get(e->api_key)->name);
 	kx_flow_put_frame(&s->resp, &rw->out, h);
 	KX_METRIC_ADD(responses_rewritten, 1);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
-	kx_debug("session %s: %s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners", s->client.addr,
-	         kp_api_get(e->api_key)->name, e->api_version, e->correlation_id, rw->addresses);
+	kx_debug("session %s: %s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners, %d partitions "
+	         "-> a local replica", s->client.addr, kp_api_get(e->api_key)->name, e->api_version, e->correlation_id,
+	         rw->addresses, rw->redirects);
 	return true;
 }
 
@@ -746,22 +851,33 @@ _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
                    offsetof(struct evbuffer_iovec, iov_len) == offsetof(struct iovec, iov_len),
                "evbuffer_iovec must match struct iovec");
 
+/* The buffered bytes [at, at + len) of in as pieces: in stack when they
+ * fit, else in *heap (the caller frees it). -1 when out of memory. */
+static int kx_peek_range(struct evbuffer *in, size_t at, size_t len, struct evbuffer_iovec *stack, int stackn,
+                         struct evbuffer_iovec **vec)
+{
+	struct evbuffer_ptr start;
+	*vec = stack;
+	if (evbuffer_ptr_set(in, &start, at, EVBUFFER_PTR_SET) < 0)
+		return -1;
+	int n = evbuffer_peek(in, (ev_ssize_t)len, &start, NULL, 0);
+	if (n > stackn && !(*vec = malloc((size_t)n * sizeof(**vec))))
+		return -1;
+	return evbuffer_peek(in, (ev_ssize_t)len, &start, *vec, n);
+}
+
 static bool kx_no_endpoints(struct evbuffer *in, size_t at, int32_t size, const struct kx_inflight *e)
 {
-	if (e->api_key != KP_API_FETCH && e->api_key != KP_API_PRODUCE)
+	if (e->api_key != KP_API_PRODUCE)
 		return false;
 	const struct kp_api *api = kp_api_get(e->api_key);
 	if (!kp_api_decodes(api, e->api_version, false))
 		return false;
-	struct evbuffer_iovec stack[32], *vec = stack;
-	struct evbuffer_ptr start;
+	struct evbuffer_iovec stack[32], *vec;
 	size_t len = 4 + (size_t)size;
-	if (evbuffer_ptr_set(in, &start, at, EVBUFFER_PTR_SET) < 0)
+	int n = kx_peek_range(in, at, len, stack, 32, &vec);
+	if (n < 0)
 		return false;
-	int n = evbuffer_peek(in, (ev_ssize_t)len, &start, NULL, 0);
-	if (n > 32 && !(vec = malloc((size_t)n * sizeof(*vec))))
-		return false;
-	n = evbuffer_peek(in, (ev_ssize_t)len, &start, vec, n);
 	/* The last piece may run past this frame: limit the walk to the frame. */
 	struct kp_pieces p;
 	uint32_t tags = 1;
@@ -776,6 +892,30 @@ static bool kx_no_endpoints(struct evbuffer *in, size_t at, int32_t size, const 
 	if (vec != stack)
 		free(vec);
 	return ok && tags == 0;
+}
+
+/*
+ * Whether a response marked for rewriting must really be taken whole:
+ * Produce v10+ only when it has tagged fields (NodeEndpoints); Fetch when
+ * it has them or a partition to steer (kx_fetch_response_scan, which also
+ * notes clients that came back to the leader). Walked in place.
+ */
+static bool kx_response_needs_rewrite(struct kx_session *s, struct evbuffer *in, size_t at, int32_t size,
+                                      const struct kx_inflight *e, struct kx_client_view *v)
+{
+	if (e->api_key == KP_API_PRODUCE)
+		return !kx_no_endpoints(in, at, size, e);
+	if (e->api_key != KP_API_FETCH || e->api_version < 11)
+		return true;
+	struct evbuffer_iovec stack[32], *vec;
+	int n = kx_peek_range(in, at + 4, (size_t)size, stack, 32, &vec);
+	if (n < 0)
+		return true;
+	enum kx_fetch_scan r =
+	    kx_fetch_response_scan(s->worker->cfg, v, e->api_version, (const struct iovec *)vec, n, (size_t)size);
+	if (vec != stack)
+		free(vec);
+	return r != KX_FETCH_PASS; /* malformed: the rewrite says where */
 }
 
 /*
@@ -807,12 +947,24 @@ static bool kx_upstream_pump(struct kx_session *s)
 		struct kx_inflight e = s->fifo[s->fifo_head];
 		if (e.rewrite && !whole)
 			break; /* rewritten responses are taken whole */
-		if (e.rewrite && kx_no_endpoints(in, at, size, &e))
-			e.rewrite = false; /* nothing to rewrite: it moves on untouched */
+		if (e.api_key == KP_API_FETCH && s->client_ridx && s->broker_ridx) {
+			if (s->client_ridx == s->broker_ridx)
+				KX_METRIC_ADD(fetch_bytes_local, 4 + (size_t)size);
+			else
+				KX_METRIC_ADD(fetch_bytes_remote, 4 + (size_t)size);
+		}
 		if (e.rewrite) {
-			if (!kx_respond_rewritten(s, size, &e))
+			struct kx_client_view *v = kx_view_begin(s);
+			bool ok = true;
+			if (!kx_response_needs_rewrite(s, in, at, size, &e, v))
+				e.rewrite = false; /* nothing to rewrite: it moves on untouched */
+			else
+				ok = kx_respond_rewritten(s, size, &e, v);
+			kx_view_done(v);
+			if (!ok)
 				return false;
-		} else {
+		}
+		if (!e.rewrite) {
 			KX_METRIC_ADD(responses_forwarded, 1);
 			s->resp.pass += 4 + (uint64_t)size;
 		}
@@ -848,6 +1000,7 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	KX_METRIC_ADD(bytes_from_brokers, (size_t)r);
+	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_FROM_BROKER, (size_t)r);
 	if (kx_upstream_pump(s))
 		kx_update_reading(s);
 }
@@ -983,11 +1136,11 @@ static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
-void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, int32_t node_id)
+void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, int32_t node_id,
+                      uint16_t local_port)
 {
 	const struct kx_config *cfg = w->cfg;
 	struct kx_session *s = calloc(1, sizeof(*s));
-	(void)salen;
 	if (s)
 		s->fifo = calloc(KX_FIFO_FIRST, sizeof(*s->fifo));
 	if (!s || !s->fifo) {
@@ -1002,6 +1155,9 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	s->client.sock.fd = s->up.sock.fd = -1;
 	s->fifo_cap = KX_FIFO_FIRST;
 	s->up.node_id = node_id;
+	s->local_port = local_port;
+	if (salen > 0 && (size_t)salen <= sizeof(s->peer))
+		memcpy(&s->peer, sa, (size_t)salen);
 	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
@@ -1022,6 +1178,8 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	if (b) {
 		snprintf(host, sizeof(host), "%s", b->host);
 		port = b->port;
+		snprintf(s->broker_region, sizeof(s->broker_region), "%s", b->region);
+		s->broker_ridx = b->region_idx;
 	} else {
 		const struct kx_hostport *hp = &cfg->bootstrap[w->bootstrap_next++ % cfg->bootstrap_cnt];
 		snprintf(host, sizeof(host), "%s", hp->host);

@@ -36,7 +36,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "peek.h"
+#include "placement.h"
+#include "rewrite.h"
 
 struct kx_worker;
 struct kx_resolve;
@@ -109,13 +113,25 @@ struct kx_session {
 	uint32_t fifo_head, fifo_cnt, fifo_cap;
 	struct kp_peek peek;
 	bool reading_paused_inflight;
+	/* Where the client is (placed at its first request: the client.id is
+	 * in its header) and what kstretch does for it (rewrite.h). */
+	uint16_t local_port; /* the kstretch port it connected to */
+	struct sockaddr_storage peer;
+	bool placed;
+	struct kr_client_place place;
+	struct kx_client_view view;  /* rack and region point into place */
+	struct kr_steer_table *steer; /* only for a client whose Fetch answers may be steered */
+	uint8_t client_ridx, broker_ridx; /* per-region byte counters (0: unknown) */
+	char broker_region[KX_NAME_MAX];  /* the upstream broker's ("" unknown, or bootstrap) */
 };
 
 /*
- * Starts a session for an accepted client socket: connects upstream to
- * node_id (or, for -1, to a bootstrap server). Takes over fd.
+ * Starts a session for an accepted client socket (on kstretch's local_port):
+ * connects upstream to node_id (or, for -1, to a bootstrap server). Takes
+ * over fd.
  */
-void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, int32_t node_id);
+void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, int32_t node_id,
+                      uint16_t local_port);
 
 /* Closes both sides now. */
 void kx_session_close(struct kx_session *s, const char *why);

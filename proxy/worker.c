@@ -33,7 +33,7 @@ static void kx_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct 
 {
 	struct kx_listener *l = arg;
 	(void)lev;
-	kx_session_start(l->worker, fd, sa, salen, l->node_id);
+	kx_session_start(l->worker, fd, sa, salen, l->node_id, l->port);
 }
 
 static void kx_on_accept_error(struct evconnlistener *lev, void *arg)
@@ -175,6 +175,7 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 	w->id = id;
 	w->cfg = cfg;
 	kx_rewriter_init(&w->rewriter);
+	kx_config_placement(cfg, &w->placement);
 	w->base = event_base_new();
 	if (!w->base)
 		return false;

@@ -40,6 +40,7 @@ struct kx_worker {
 	uint32_t session_cnt;
 	unsigned bootstrap_next;     /* round robin over bootstrap.servers */
 	struct kx_rewriter rewriter; /* reused for every rewritten response */
+	struct kr_placement placement; /* where clients are (rules from cfg) */
 	bool stopping;
 	int drain_deadline_ms;
 };

@@ -476,15 +476,16 @@ def decode_find_coordinator_response_v4(body, strict=True):
 # ---------------------------------------------------------------- Fetch v4 and v16 (requests only)
 
 def fetch_request(version, partitions, max_wait_ms=500, min_bytes=1, max_bytes=50 << 20,
-                  partition_max_bytes=1 << 20):
-    """Body of FetchRequest v4 (topics by name) or v16 (flexible, topics by id).
-    partitions: [(topic name for v4 or topic id for v16, partition, fetch offset)]."""
-    assert version in (4, 16)
+                  partition_max_bytes=1 << 20, rack_id=""):
+    """Body of FetchRequest v4 (topics by name), v12 (flexible, topics by name)
+    or v16 (flexible, topics by id). partitions: [(topic name for v4 and v12
+    or topic id for v16, partition, fetch offset)]."""
+    assert version in (4, 12, 16)
     by_topic = {}
     for topic, partition, offset in partitions:
         by_topic.setdefault(topic, []).append((partition, offset))
     w = Writer()
-    if version == 4:
+    if version < 15:
         w.int32(-1)  # ReplicaId: a consumer
     w.int32(max_wait_ms).int32(min_bytes).int32(max_bytes).int8(0)  # IsolationLevel: read uncommitted
     if version == 4:
@@ -496,15 +497,19 @@ def fetch_request(version, partitions, max_wait_ms=500, min_bytes=1, max_bytes=5
         return w.bytes()
     w.int32(0).int32(-1)  # SessionId 0, SessionEpoch -1: a full fetch, no session
     w.compact_array_len(list(by_topic))
-    for topic_id, parts in by_topic.items():
-        w.uuid(topic_id).compact_array_len(parts)
+    for topic, parts in by_topic.items():
+        if version >= 13:
+            w.uuid(topic)
+        else:
+            w.compact_string(topic)
+        w.compact_array_len(parts)
         for partition, offset in parts:
             # CurrentLeaderEpoch, FetchOffset, LastFetchedEpoch, LogStartOffset, PartitionMaxBytes
             w.int32(partition).int32(-1).raw(struct.pack(">q", offset)).int32(-1)
             w.raw(struct.pack(">q", -1)).int32(partition_max_bytes).empty_tags()
         w.empty_tags()
     w.compact_array_len([])  # ForgottenTopicsData
-    w.compact_string("")  # RackId
+    w.compact_string(rack_id)  # RackId
     return w.empty_tags().bytes()
 
 
