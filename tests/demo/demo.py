@@ -2,16 +2,21 @@
 """make demo: kstretch in front of a simulated stretched Kafka cluster.
 
 Starts kstretch-testcluster with three regions (eu, us, ap; RTT 0/40/120 ms)
-and kstretch (mapped mode) in front of it. A client that lives in eu and knows
-only kstretch's bootstrap address produces records to a topic whose partition
-leaders are spread over the regions and consumes them back in a group. The
-demo prints the broker addresses the client was told (only kstretch's), what
-kstretch forwarded and rewrote (from its /metrics), and where the bytes and the
-waiting went: the cross-region cost that rack awareness (next) removes.
+and kstretch (mapped mode) in front of it. A client that knows only kstretch's
+bootstrap address produces records to a topic whose partition leaders are
+spread over the regions. A consumer in us then reads them back twice through
+the same kstretch: once as a client kstretch cannot place (plain mapped mode:
+every partition is read from its leader, two thirds of them in other regions)
+and once placed in us (by the kstretch_rack= hint in its client.id: kstretch
+injects its rack into its fetches, so the brokers' rack-aware replica selector
+serves it from the us replicas). The demo prints the broker addresses the
+client was told (only kstretch's), the bytes per region from kstretch's
+/metrics side by side, and what kstretch forwarded and rewrote.
 """
 import argparse
 import json
 import os
+import re
 import socket
 import urllib.request
 import statistics
@@ -66,7 +71,7 @@ def start_kstretch(build, bootstrap, brokers):
     proc = subprocess.Popen(
         [exe, "--bootstrap-servers", bootstrap.split(",")[0], "--listen", f"127.0.0.1:{listen}",
          "--broker-port-base", str(port_base + 1), "--admin-listen", f"127.0.0.1:{admin}",
-         "--rack", "eu-a", "--workers", "2"],
+         "--workers", "2"],
         stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     log = []
@@ -89,10 +94,32 @@ def admin_get(url):
 def metrics(admin):
     out = {}
     for line in admin_get(admin + "/metrics").splitlines():
-        if line.startswith("kstretch_"):
+        if line.startswith("kstretch_") and "{" not in line:
             name, value = line.split()
             out[name[len("kstretch_"):]] = int(value)
     return out
+
+
+def region_metrics(admin):
+    """{(client region, broker region, direction): bytes} from kstretch_region_bytes."""
+    out = {}
+    pat = re.compile(r'kstretch_region_bytes\{client_region="([^"]*)",broker_region="([^"]*)",'
+                     r'direction="([^"]*)"\} (\d+)')
+    for line in admin_get(admin + "/metrics").splitlines():
+        m = pat.fullmatch(line)
+        if m:
+            out[m.group(1), m.group(2), m.group(3)] = int(m.group(4))
+    return out
+
+
+def command(state, cmd):
+    """One command to the simulator (its stdin), checked."""
+    proc = state["_proc"]
+    proc.stdin.write(cmd + "\n")
+    proc.stdin.flush()
+    reply = json.loads(proc.stdout.readline())
+    if not reply.get("ok"):
+        sys.exit(f"demo: the simulator refused {cmd!r}: {reply}")
 
 
 def main():
@@ -110,6 +137,7 @@ def main():
     from confluent_kafka import Consumer, Producer, libversion
 
     proc, state = start_cluster(build)
+    state["_proc"] = proc
     kproc = None
     try:
         kproc, bootstrap, admin, log = start_kstretch(build, state["bootstrap"], len(state["brokers"]))
@@ -135,7 +163,7 @@ def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
     brokers = {b["id"]: b for b in state["brokers"]}
     parts = state["topics"][0]["partitions"]
     leader_region = {p["partition"]: brokers[p["leader"]]["region"] for p in parts}
-    client_region = "eu"
+    client_region = "eu"  # the producer's
 
     print(f"== A stretched cluster: {len(brokers)} brokers in 3 regions "
           f"(librdkafka mock {libversion()[0]})")
@@ -178,7 +206,6 @@ def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
         if lat:
             print(f"     leader in {region}: {statistics.median(lat):7.1f} ms over {len(lat)} records")
 
-    print(f"\n== The same client consumes them back in a consumer group, through kstretch")
     told = producer.list_topics(timeout=10).brokers
     addresses = sorted(f"{b.host}:{b.port}" for b in told.values())
     real = {f"{b['host']}:{b['port']}" for b in state["brokers"]}
@@ -186,34 +213,57 @@ def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
         sys.exit(f"demo: the client was told a real broker address: {addresses}")
     print(f"   brokers the client was told: {', '.join(addresses)} (all kstretch listeners)")
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
-                         "client.id": f"demo kstretch_rack={client_region}-a"})
-    consumer.subscribe([TOPIC])
-    got, bytes_by_region, eof = 0, {}, set()
-    deadline = time.monotonic() + 60
-    while len(eof) < PARTITIONS and time.monotonic() < deadline:
-        msg = consumer.poll(0.5)
-        if msg is None:
-            continue
-        if msg.error():
-            if msg.error().code() == -191:  # _PARTITION_EOF
-                eof.add(msg.partition())
-            continue
-        got += 1
-        region = leader_region[msg.partition()]
-        bytes_by_region[region] = bytes_by_region.get(region, 0) + len(msg.value()) + len(msg.key())
-    consumer.close()
-    if got != RECORDS:
-        sys.exit(f"demo: consumed {got} of {RECORDS} records")
-    total = sum(bytes_by_region.values())
-    remote = total - bytes_by_region.get(client_region, 0)
-    print(f"   {got} records consumed; record bytes fetched by leader region:")
+    def consume(group, client_id):
+        """Reads every record in a group; returns (seconds, {broker region: bytes from it})."""
+        m0 = region_metrics(admin)
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "client.id": client_id,
+                             "auto.offset.reset": "earliest", "enable.partition.eof": True})
+        consumer.subscribe([TOPIC])
+        got, eof = 0, set()
+        start = time.monotonic()
+        deadline = start + 60
+        while len(eof) < PARTITIONS and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == -191:  # _PARTITION_EOF
+                    eof.add(msg.partition())
+                continue
+            got += 1
+        took = time.monotonic() - start
+        consumer.close()
+        if got != RECORDS:
+            sys.exit(f"demo: {group}: consumed {got} of {RECORDS} records")
+        m1 = region_metrics(admin)
+        by_region = {}
+        for (client, broker, direction), n in m1.items():
+            if direction == "from_broker":
+                by_region[broker] = by_region.get(broker, 0) + n - m0.get((client, broker, direction), 0)
+        return took, by_region
+
+    print("\n== A consumer in us reads them back through kstretch, twice")
+    print("   1. kstretch cannot place it (client.id \"demo\"): plain mapped mode")
+    plain_s, plain = consume("demo-plain", "demo")
+    # The mock broker cannot read a fetch's RackId: its follower mode (set
+    # now, for partitions led outside us) stands in for the brokers'
+    # rack-aware replica selector answering a fetch that carries rack us-a.
+    for p in parts:
+        if brokers[p["leader"]]["region"] != "us":
+            follower = next(r for r in p["replicas"] if brokers[r]["region"] == "us")
+            command(state, f"follower {TOPIC} {p['partition']} {follower}")
+    print("   2. placed in us (client.id \"demo,kstretch_rack=us-a\"): kstretch sets the RackId of its fetches,")
+    print("      and the brokers' rack-aware replica selector sends each fetch to the us replica")
+    print("      (the simulator's mock brokers cannot read a RackId: their follower mode, switched on")
+    print("      between the two runs, plays the selector answering a fetch from rack us-a)")
+    placed_s, placed = consume("demo-placed", "demo,kstretch_rack=us-a")
+    print(f"\n   bytes from brokers, by broker region   {'plain':>10}   {'placed in us':>12}")
     for region in ("eu", "us", "ap"):
-        print(f"     from {region}: {bytes_by_region.get(region, 0):>8} B")
-    print(f"   => {remote} of {total} B ({100 * remote / total:.0f}%) crossed regions to reach a "
-          f"client in {client_region},\n      although every partition has an in-sync replica in "
-          f"{client_region}.")
+        print(f"     {region:<36} {plain.get(region, 0):>10}   {placed.get(region, 0):>12}")
+    cross = [sum(n for r, n in d.items() if r != "us") for d in (plain, placed)]
+    totals = [sum(d.values()) or 1 for d in (plain, placed)]
+    print(f"     {'crossed regions':<36} {100 * cross[0] / totals[0]:>9.0f}%   {100 * cross[1] / totals[1]:>11.0f}%")
+    print(f"     {'time to read all':<36} {plain_s:>9.2f}s   {placed_s:>11.2f}s")
 
     after = metrics(admin)
     d = {k: after[k] - before.get(k, 0) for k in after}
@@ -224,7 +274,8 @@ def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
     print(f"   {d['bytes_from_brokers']} B from brokers, {d['bytes_copied']} B of them copied in user space "
           f"(rewritten responses only; record batches pass through uncopied)")
     print(f"   protocol errors: {d['protocol_errors']}")
-    print("   Next: rack awareness, so this eu client reads from eu replicas and the remote share drops.")
+    print(f"   Fetch requests given the client's rack: {d['fetch_rack_injected']}; "
+          f"partitions kstretch itself pointed at a local replica: {d['fetch_redirects']}")
     print("\ndemo: done")
 
 
