@@ -8,11 +8,12 @@ with the rack-aware replica selector does: PreferredReadReplica = that
 follower. Without it, leaders serve every fetch themselves (no selector), and
 only kstretch's fetch.prefer.local can point a consumer at a local replica.
 
-Which clients: kcat on librdkafka 2.12 (Fetch v11+ and PreferredReadReplica).
-kafka-python 2.0 (Debian 12) speaks Fetch up to v10 and KafkaJS does not follow
-PreferredReadReplica: neither can be steered, by kstretch or by a broker.
+Which clients: kcat on librdkafka 2.12 and KafkaJS 2.2 (both fetch with v11+
+and follow PreferredReadReplica). kafka-python 2.0 (Debian 12) speaks Fetch up
+to v10: it cannot be steered, by kstretch or by a broker.
 """
 import collections
+import os
 import re
 import struct
 import subprocess
@@ -106,6 +107,23 @@ def test_a_consumer_placed_in_us_reads_every_partition_from_us_brokers(start_clu
         assert k.log_lines("client in rack us-a, region us (from %s)" % {
             "rack": "rack", "client-id": "client.id", "cidr": "rack.cidr"}[name]), name
         k.stop()
+
+
+def test_kafkajs_placed_in_us_reads_from_us_brokers(start_cluster, start_kstretch):
+    c = start_cluster(regions=REGIONS, rtt_ms=RTT_MS, topics=[f"{TOPIC}:{PARTITIONS}:3"], follower_region="us")
+    us_replica_everywhere(c)
+    k = start_kstretch(c, extra_args=("--rack", "us-a"))
+    sent = records.make_records("kafkajs", PARTITIONS * PER_PARTITION)
+    produce(k, sent, harness.modern_rdkafka_env())
+    before = region_bytes(k, "us")
+    r = harness.run(["node", os.path.join(harness.CLIENTS, "kafkajs_roundtrip.js"), k.bootstrap, TOPIC, "us-kafkajs",
+                     "-", str(len(sent)), str(CLIENT_TIMEOUT_S - 10)],
+                    env=harness.node_env(), timeout=CLIENT_TIMEOUT_S, what="kafkajs_roundtrip.js")
+    assert "kafkajs 2." in harness.client_version(r.stderr)
+    assert_complete_and_in_order(sent, records.parse_consumed(r.stdout.decode()))
+    after = region_bytes(k, "us")
+    moved = {region: after.get(region, 0) - before.get(region, 0) for region in after}
+    assert moved.get("us", 0) > 5 * sum(n for region, n in moved.items() if region != "us"), moved
 
 
 def test_a_consumer_of_unknown_place_is_served_as_in_plain_mapped_mode(start_cluster, start_kstretch):
