@@ -84,6 +84,11 @@ static void kx_admin_cb(struct evhttp_request *req, void *arg)
 				kx_json_string(out, b->rack);
 			else
 				fputs("null", out);
+			fputs(",\"region\":", out);
+			if (b->region[0])
+				kx_json_string(out, b->region);
+			else
+				fputs("null", out);
 			fprintf(out, ",\"listen_port\":%u}", b->listen_port);
 		}
 		fputs("]}\n", out);

@@ -13,12 +13,14 @@ and follow PreferredReadReplica). kafka-python 2.0 (Debian 12) speaks Fetch up
 to v10: it cannot be steered, by kstretch or by a broker.
 """
 import collections
+import json
 import os
 import re
 import struct
 import subprocess
 import threading
 import time
+import urllib.request
 
 import harness
 import kafkawire
@@ -137,6 +139,11 @@ def test_a_consumer_of_unknown_place_is_served_as_in_plain_mapped_mode(start_clu
     assert m["kstretch_fetch_rack_injected"] == 0
     assert m["kstretch_fetch_redirects"] == 0
     assert not region_bytes(k, "us")
+    # The admin endpoint names every broker's rack and region.
+    with urllib.request.urlopen(f"http://{k.host}:{k.admin_port}/topology", timeout=5) as r:
+        topo = json.loads(r.read())
+    assert {(b["node_id"], b["rack"], b["region"]) for b in topo["brokers"]} == \
+        {(b["id"], b["rack"], b["region"]) for b in c.brokers}
 
 
 def test_a_us_follower_down_mid_consumption_loses_nothing(start_cluster, start_kstretch, tmp_path):
