@@ -304,3 +304,19 @@ def test_an_empty_rack_id_reaches_the_broker_as_the_clients_rack_and_a_set_one_u
         got = [fetch_v12_rack_id(body) for _, body in fb.requests_of(kafkawire.API_FETCH)]
         assert got == ["eu-b", "ap-z"]
         assert k.metrics()["kstretch_fetch_rack_injected"] == 1
+
+
+# ---------------------------------------------------------------- local brokers first
+
+def test_metadata_lists_the_brokers_of_the_clients_region_first(start_cluster, start_kstretch):
+    c = start_cluster(regions=REGIONS, rtt_ms=RTT_MS, topics=[f"{TOPIC}:{PARTITIONS}:3"])
+    regions = {b["id"]: b["region"] for b in c.brokers}
+    k = start_kstretch(c)
+    for client_id, region in (("app,kstretch_rack=us-b", "us"), ("app,zone=ap-a", "ap")):
+        with kafkawire.Connection(LOCALHOST, k.listen_port, client_id=client_id) as conn:
+            order = [regions[b.node_id] for b in conn.metadata_v12([TOPIC]).brokers]
+        assert order[:2] == [region, region] and region not in order[2:], (client_id, order)
+    with kafkawire.Connection(LOCALHOST, k.listen_port, client_id="app") as conn:
+        plain = [b.node_id for b in conn.metadata_v12([TOPIC]).brokers]
+    assert plain == sorted(plain, key=lambda n: [b["id"] for b in c.brokers].index(n)), \
+        "an unplaced client sees the brokers in the broker's order"
