@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -70,6 +71,29 @@ static void kx_on_topology(void *arg)
 		kx_worker_notify_topology(&kx_workers[i]);
 }
 
+/*
+ * Each connection holds two descriptors (client and broker), and a pipe
+ * (two more) per direction once it splices. Raises the soft limit to the
+ * hard one, and says when max.connections cannot be reached even so.
+ */
+static void kx_raise_fd_limit(const struct kx_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t need = (rlim_t)cfg->max_connections * 2 + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		kx_warn("max.connections=%d needs about %llu file descriptors; the limit is %llu: past about %llu "
+		        "connections, accepts fail (and are retried) while existing connections go on",
+		        cfg->max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+		        (unsigned long long)((rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0) / 2));
+}
+
 static int kx_run(const struct kx_config *cfg)
 {
 	long workers = cfg->workers ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
@@ -86,6 +110,7 @@ static int kx_run(const struct kx_config *cfg)
 		return KX_EXIT_CONFIG;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	kx_raise_fd_limit(cfg);
 	evthread_use_pthreads();
 
 	/* Until the event loop runs, a signal only sets a flag (bootstrap polls it). */

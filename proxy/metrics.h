@@ -12,6 +12,7 @@
 #define KX_METRICS(X)                                                                                                  \
 	X(connections_accepted, "client connections accepted")                                                         \
 	X(connections_active, "client connections open now")                                                           \
+	X(connections_refused, "client connections closed at accept: max.connections reached")                        \
 	X(upstream_connect_failures, "upstream connections that failed or timed out")                                  \
 	X(requests_forwarded, "requests forwarded upstream")                                                           \
 	X(responses_forwarded, "responses passed through unchanged")                                                   \

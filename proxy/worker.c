@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "topology.h"
 
 #define KX_DRAIN_POLL_MS 50
@@ -29,20 +30,62 @@ static bool kx_listen_addr(const struct kx_config *cfg, uint16_t port, struct so
 	return true;
 }
 
+/* How long listeners rest when accept runs out of descriptors or memory. */
+#define KX_ACCEPT_PAUSE_MS 100
+
 static void kx_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct kx_listener *l = arg;
+	struct kx_worker *w = l->worker;
 	(void)lev;
-	kx_session_start(l->worker, fd, sa, salen, l->node_id, l->port);
+	if (atomic_load_explicit(&kx_metrics.connections_active, memory_order_relaxed) >=
+	    (uint_fast64_t)w->cfg->max_connections) {
+		KX_METRIC_ADD(connections_refused, 1);
+		time_t now = time(NULL);
+		if (now != w->refused_logged) { /* one line a second, not one per connection */
+			w->refused_logged = now;
+			kx_warn("listener port %u: max.connections (%d) open; closing new connections", l->port,
+			        w->cfg->max_connections);
+		}
+		evutil_closesocket(fd);
+		return;
+	}
+	kx_session_start(w, fd, sa, salen, l->node_id, l->port);
+}
+
+static void kx_listeners_enable(struct kx_worker *w, bool on)
+{
+	for (size_t i = 0; i < w->listener_cnt; i++)
+		if (on)
+			evconnlistener_enable(w->listeners[i].lev);
+		else
+			evconnlistener_disable(w->listeners[i].lev);
+}
+
+static void kx_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct kx_worker *w = arg;
+	if (!w->stopping)
+		kx_listeners_enable(w, true);
 }
 
 static void kx_on_accept_error(struct evconnlistener *lev, void *arg)
 {
 	struct kx_listener *l = arg;
+	struct kx_worker *w = l->worker;
 	int err = EVUTIL_SOCKET_ERROR();
 	(void)lev;
-	/* EMFILE and friends: log and keep listening; existing sessions go on. */
-	kx_warn("listener port %u: accept failed: %s", l->port, evutil_socket_error_to_string(err));
+	kx_warn("listener port %u: accept failed: %s; existing connections go on", l->port,
+	        evutil_socket_error_to_string(err));
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		/* The pending connection stays pending: without a rest, every loop
+		 * turn would try (and log) again. */
+		struct timeval t = {0, KX_ACCEPT_PAUSE_MS * 1000};
+		kx_listeners_enable(w, false);
+		evtimer_add(w->accept_pause, &t);
+	}
 }
 
 static bool kx_worker_listen(struct kx_worker *w, int32_t node_id, uint16_t port)
@@ -185,7 +228,8 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 	w->sync_ev = event_new(w->base, -1, 0, kx_on_sync, w);
 	w->stop_ev = event_new(w->base, -1, 0, kx_on_stop, w);
 	w->drain_timer = evtimer_new(w->base, kx_on_drain_tick, w);
-	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer)
+	w->accept_pause = evtimer_new(w->base, kx_on_accept_resume, w);
+	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer || !w->accept_pause)
 		return false;
 	if (!kx_worker_listen(w, -1, cfg->listen.port))
 		return false;
@@ -235,6 +279,8 @@ void kx_worker_free(struct kx_worker *w)
 		event_free(w->stop_ev);
 	if (w->drain_timer)
 		event_free(w->drain_timer);
+	if (w->accept_pause)
+		event_free(w->accept_pause);
 	if (w->dns)
 		evdns_base_free(w->dns, 0);
 	if (w->base)

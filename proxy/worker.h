@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #include "config.h"
 #include "rewrite.h"
@@ -34,6 +35,8 @@ struct kx_worker {
 	struct event *sync_ev; /* topology changed: open listeners for new brokers */
 	struct event *stop_ev; /* stop accepting and drain */
 	struct event *drain_timer;
+	struct event *accept_pause; /* out of descriptors: listeners rest, then try again */
+	time_t refused_logged;      /* the last second a refused connection was logged */
 	struct kx_listener *listeners;
 	size_t listener_cnt, listener_cap;
 	struct kx_session *sessions;

@@ -760,3 +760,74 @@ def test_sigterm_answers_the_requests_in_flight_closes_the_rest_and_exits_0(star
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((LOCALHOST, k.listen_port), timeout=2).close()
     assert not k.log_lines("drain time over")
+
+
+# ---------------------------------------------------------------- 9. limits
+
+def test_connections_past_max_connections_are_closed_and_the_open_ones_go_on(start_cluster, start_kstretch):
+    c, k = stretched(start_cluster, start_kstretch, extra_args=("--max-connections", "5"))
+    conns = [kafkawire.Connection(LOCALHOST, k.listen_port) for _ in range(5)]
+    try:
+        for conn in conns:
+            assert conn.api_versions(version=0).error_code == 0
+        for _ in range(3):
+            with socket.create_connection((LOCALHOST, k.listen_port), timeout=5) as extra:
+                extra.settimeout(5)
+                try:
+                    assert extra.recv(1) == b"", "a connection past max.connections was served"
+                except ConnectionResetError:
+                    pass
+        for conn in conns:
+            assert conn.api_versions(version=0).error_code == 0, "an open connection stopped being served"
+        assert k.metrics()["kstretch_connections_refused"] == 3
+        assert k.log_lines("max.connections (5) open; closing new connections")
+        conns.pop().close()
+        harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 4, timeout=5,
+                           what="kstretch to see a connection close")
+        with kafkawire.Connection(LOCALHOST, k.listen_port) as again:
+            assert again.api_versions(version=0).error_code == 0, "room freed, but a new connection was refused"
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_accepts_wait_without_spinning_and_resume_when_some_free(start_cluster, start_kstretch):
+    c, k = stretched(start_cluster, start_kstretch)
+    in_use = len(os.listdir(f"/proc/{k.pid}/fd"))
+    limit = in_use + 12  # room for about 6 sessions (a client and a broker socket each)
+    harness.run(["prlimit", f"--pid={k.pid}", f"--nofile={limit}:{limit}"], timeout=10)
+    served, waiting = [], None
+    try:
+        for _ in range(20):
+            conn = kafkawire.Connection(LOCALHOST, k.listen_port, timeout=1.0)
+            try:
+                conn.api_versions(version=0)
+                served.append(conn)
+            except (socket.timeout, OSError, kafkawire.WireError):
+                waiting = conn  # accepted by the kernel, not by kstretch: no descriptor left
+                break
+        assert waiting is not None, f"{len(served)} connections served under a limit of {limit} descriptors"
+        assert k.log_lines("accept failed: Too many open files; existing connections go on")
+        cpu0 = cpu_seconds(k.pid)
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        for conn in served:
+            assert conn.api_versions(version=0).error_code == 0, "an open connection stopped being served"
+        assert cpu_seconds(k.pid) - cpu0 < 0.3 * (time.monotonic() - t0), "kstretch spins on accept"
+        served.pop().close()
+        served.pop().close()
+        waiting.sock.settimeout(5.0)
+        # The waiting connection's request is answered once descriptors are free again.
+        (size,) = struct.unpack(">i", waiting._recv_exact(4))
+        assert size > 0
+    finally:
+        for conn in served:
+            conn.close()
+        if waiting:
+            waiting.close()
