@@ -627,8 +627,9 @@ static const struct kx_config_key kx_keys[] = {
      "HOST:PORT of the admin HTTP endpoint (metrics, health)"},
     {"max.frame.bytes", "104857600", kx_parse_int64, kx_print_int64, KX_FIELD(max_frame_bytes), 64, 1073741824, NULL,
      "largest request or response accepted, checked before allocating"},
-    {"max.connections", "50000", kx_parse_int, kx_print_int, KX_FIELD(max_connections), 1, 10000000, NULL,
-     "client connections open at once; more are accepted and closed at once (existing ones go on)"},
+    {"max.connections", "0", kx_parse_int, kx_print_int, KX_FIELD(max_connections), 0, 10000000, NULL,
+     "client connections open at once (0: as many as the file descriptor limit holds); more are accepted and "
+     "closed at once (existing ones go on)"},
     {"max.inflight.requests", "1000", kx_parse_int, kx_print_int, KX_FIELD(max_inflight_requests), 1, 100000, NULL,
      "requests a client connection may have awaiting responses"},
     {"connect.timeout.ms", "10000", kx_parse_int, kx_print_int, KX_FIELD(connect_timeout_ms), 1, 3600000, NULL,

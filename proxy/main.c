@@ -71,29 +71,6 @@ static void kx_on_topology(void *arg)
 		kx_worker_notify_topology(&kx_workers[i]);
 }
 
-/*
- * Each connection holds two descriptors (client and broker), and a pipe
- * (two more) per direction once it splices. Raises the soft limit to the
- * hard one, and says when max.connections cannot be reached even so.
- */
-static void kx_raise_fd_limit(const struct kx_config *cfg)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		return;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	rlim_t need = (rlim_t)cfg->max_connections * 2 + 64;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-		kx_warn("max.connections=%d needs about %llu file descriptors; the limit is %llu: past about %llu "
-		        "connections, accepts fail (and are retried) while existing connections go on",
-		        cfg->max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
-		        (unsigned long long)((rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0) / 2));
-}
-
 static int kx_run(const struct kx_config *cfg)
 {
 	long workers = cfg->workers ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
@@ -110,7 +87,6 @@ static int kx_run(const struct kx_config *cfg)
 		return KX_EXIT_CONFIG;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	kx_raise_fd_limit(cfg);
 	evthread_use_pthreads();
 
 	/* Until the event loop runs, a signal only sets a flag (bootstrap polls it). */
@@ -209,6 +185,37 @@ static int kx_print_topology(const struct kx_config *cfg)
 	return 0;
 }
 
+/*
+ * Each connection holds two descriptors (client and broker), and a pipe
+ * (two more) per direction once it splices. Raises the soft limit to the
+ * hard one; max.connections 0 (the default) becomes what that limit holds,
+ * and a larger explicit value gets a warning.
+ */
+static void kx_fit_fd_limit(struct kx_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_cur = rl.rlim_max = 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t fits = rl.rlim_cur == RLIM_INFINITY ? 10000000 : (rl.rlim_cur > 128 ? (rl.rlim_cur - 64) / 2 : 32);
+	if (fits > 10000000)
+		fits = 10000000;
+	if (cfg->max_connections == 0) {
+		cfg->max_connections = (int)fits;
+		kx_debug("max.connections=%d (file descriptor limit %llu)", cfg->max_connections,
+		         (unsigned long long)rl.rlim_cur);
+	} else if ((rlim_t)cfg->max_connections > fits) {
+		kx_warn("max.connections=%d needs about %llu file descriptors; the limit is %llu: past about %llu "
+		        "connections, accepts fail (and are retried) while existing connections go on",
+		        cfg->max_connections, (unsigned long long)cfg->max_connections * 2 + 64,
+		        (unsigned long long)rl.rlim_cur, (unsigned long long)fits);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct kx_config cfg;
@@ -230,5 +237,6 @@ int main(int argc, char **argv)
 	case KX_CONFIG_RUN: break;
 	}
 	kx_log_set_level(cfg.log_level);
+	kx_fit_fd_limit(&cfg);
 	return kx_run(&cfg);
 }
