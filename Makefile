@@ -25,27 +25,34 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_PACKAGES := build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
 	libevent-dev libssl-dev libxxhash-dev libcriterion-dev \
 	zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
-	python3 python3-pytest python3-kafka python3-confluent-kafka kcat haproxy
+	python3 python3-pytest python3-kafka python3-confluent-kafka kcat haproxy \
+	nginx libnginx-mod-stream gnuplot-nox
 
 export KSTRETCH_BUILD := $(abspath $(BUILD))
 export KSTRETCH_RDKAFKA_MODERN := $(RDKAFKA_MODERN)
 export KSTRETCH_NODE_MODULES := $(NODE_MODULES)
 
-.PHONY: deps deps-apt deps-npm build test test-unit test-asan test-integration fuzz demo bench bench-codec bench-mapped clean
+.PHONY: deps deps-apt deps-npm build test test-unit test-asan test-integration fuzz demo bench bench-deps bench-codec bench-mapped clean
 
 deps: deps-apt deps-npm
 
-deps-apt:
+# $(call apt_install,WHO,PACKAGES,EXTRA): installs the packages that are not
+# installed yet (EXTRA: shell that may add to $$missing).
+define apt_install
 	@missing=""; \
-	for p in $(APT_PACKAGES); do \
+	for p in $(2); do \
 		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
-	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$$missing nodejs npm libnode-dev"; fi; \
+	$(3) \
 	if [ -n "$$missing" ]; then \
-		echo "deps: installing Debian packages:$$missing"; \
+		echo "$(1): installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq; \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps-apt:
+	$(call apt_install,deps,$(APT_PACKAGES),if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$$missing nodejs npm libnode-dev"; fi;)
 
 # node-rdkafka's install compiles librdkafka 2.12 (the simulator's broker and
 # the modern client); installed once, redone only when tests/package.json changes.
@@ -104,8 +111,19 @@ fuzz: deps-apt
 demo: build
 	$(PYTHON) tests/demo/demo.py --build $(BUILD)
 
-bench:
-	@echo "make bench: not yet — the side-by-side benchmark arrives with the bench issue (try make bench-codec)"; exit 1
+# What `make bench` needs beyond `make deps` (and `make test` does not): the
+# L4 proxies it compares kstretch with, and gnuplot for its charts.
+BENCH_APT_PACKAGES := haproxy nginx libnginx-mod-stream gnuplot-nox
+
+bench-deps:
+	$(call apt_install,bench-deps,$(BENCH_APT_PACKAGES),)
+
+# The side-by-side run (bench/run): direct vs kstretch vs HAProxy vs nginx on
+# the simulator, interleaved, medians; writes bench/results/latest.md and the
+# charts. BENCH_ARGS=--quick for a smoke run.
+BENCH_ARGS ?=
+bench: build bench-deps
+	$(PYTHON) bench/run --build $(BUILD) $(BENCH_ARGS)
 
 # Producer throughput to one broker: direct vs kstretch vs HAProxy (tcp), interleaved.
 bench-mapped: build

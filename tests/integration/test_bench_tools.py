@@ -230,3 +230,95 @@ def test_bad_arguments_exit_2_with_a_message(tool, args):
     assert r.stdout == b""
     err = r.stderr.decode()
     assert err.startswith(os.path.basename(tool) + ": ") and "--help" in err, err
+
+
+# ---------------------------------------------------------------- parsers written for the Java tools
+
+# Output of Apache Kafka's kafka-producer-perf-test and kafka-consumer-perf-test
+# (ProducerPerformance / ConsumerPerformance), in their printf formats: 5 s
+# window lines, the final line (with " steady state" when --warmup-records is
+# given), the consumer's header and summary line.
+JAVA_PRODUCER_OUTPUT = """\
+249935 records sent, 49977.0 records/sec (48.81 MB/sec), 511.3 ms avg latency, 829.0 ms max latency.
+250125 records sent, 50015.0 records/sec (48.84 MB/sec), 602.8 ms avg latency, 784.0 ms max latency.
+1000000 records sent, 49962.528104 records/sec (48.79 MB/sec), 566.61 ms avg latency, 829.00 ms max latency, \
+584 ms 50th, 761 ms 95th, 802 ms 99th, 822 ms 99.9th.
+900000 steady state records sent, 49971.890304 records/sec (48.80 MB/sec), 569.12 ms avg latency, \
+829.00 ms max latency, 586 ms 50th, 762 ms 95th, 803 ms 99th, 822 ms 99.9th.
+"""
+JAVA_CONSUMER_OUTPUT = """\
+start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, \
+fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+2024-03-04 10:15:02:118, 2024-03-04 10:15:14:407, 976.5625, 79.4664, 1000000, 81373.5862, 3037, 9252, \
+105.5515, 108084.7384
+"""
+
+# The kind of regular expressions scripts use to scrape the Java tools: loose
+# about digits, strict about the words and punctuation the Java formats print.
+JAVA_WINDOW_RE = re.compile(r"^(?P<records>\d+) records sent, (?P<rps>\d+(?:\.\d+)?) records/sec "
+                            r"\((?P<mbps>\d+(?:\.\d+)?) MB/sec\), (?P<avg>\d+(?:\.\d+)?) ms avg latency, "
+                            r"(?P<max>\d+(?:\.\d+)?) ms max latency\.$")
+JAVA_TOTAL_RE = re.compile(r"^(?P<records>\d+)(?: steady state)? records sent, (?P<rps>\d+(?:\.\d+)?) records/sec "
+                           r"\((?P<mbps>\d+(?:\.\d+)?) MB/sec\), (?P<avg>\d+(?:\.\d+)?) ms avg latency, "
+                           r"(?P<max>\d+(?:\.\d+)?) ms max latency, (?P<p50>\d+) ms 50th, (?P<p95>\d+) ms 95th, "
+                           r"(?P<p99>\d+) ms 99th, (?P<p999>\d+) ms 99\.9th\.$")
+JAVA_CONSUMER_RE = re.compile(r"^(?P<start>[\d\- :]+), (?P<end>[\d\- :]+), (?P<mb>[\d.]+), (?P<mbps>[\d.]+), "
+                              r"(?P<msgs>\d+), (?P<msgps>[\d.]+), (?P<rebalance_ms>-?\d+), (?P<fetch_ms>-?\d+), "
+                              r"(?P<fetch_mbps>[\d.]+), (?P<fetch_msgps>[\d.]+)$")
+
+
+def split_producer_total(line):
+    """The final line read field by field after splitting on commas, as Apache
+    Kafka's own system tests (kafkatest's ProducerPerformanceService) read it."""
+    parts = line.split(",")
+    return {"records": int(parts[0].split()[0]), "records_per_sec": float(parts[1].split()[0]),
+            "mbps": float(parts[1].split("(")[1].split()[0]), "avg_ms": float(parts[2].split()[0]),
+            "max_ms": float(parts[3].split()[0]), "p50": float(parts[4].split()[0]), "p95": float(parts[5].split()[0]),
+            "p99": float(parts[6].split()[0]), "p999": float(parts[7].split()[0])}
+
+
+def split_consumer_summary(line):
+    """The summary line as kafkatest's ConsumerPerformanceService reads it: comma fields 2, 3 and 5."""
+    parts = line.split(",")
+    return {"total_mb": float(parts[2]), "mbps": float(parts[3]), "records_per_sec": float(parts[5])}
+
+
+def test_the_parsers_read_the_java_tools_output():
+    """The parsers below are parsers of the Java tools' output (checked on its formats)."""
+    lines = JAVA_PRODUCER_OUTPUT.splitlines()
+    assert all(JAVA_WINDOW_RE.match(line) for line in lines[:2])
+    assert [int(JAVA_TOTAL_RE.match(line)["p999"]) for line in lines[2:]] == [822, 822]
+    assert split_producer_total(lines[2])["records_per_sec"] == 49962.528104
+    assert split_producer_total(lines[3])["records"] == 900000
+    header, summary = JAVA_CONSUMER_OUTPUT.splitlines()
+    assert header == CONSUMER_HEADER
+    assert JAVA_CONSUMER_RE.match(summary)["msgs"] == "1000000"
+    assert split_consumer_summary(summary) == {"total_mb": 976.5625, "mbps": 79.4664, "records_per_sec": 81373.5862}
+
+
+def test_the_perf_tools_output_parses_with_the_java_tools_parsers(perf_cluster):
+    # 4,000 records/s for 24,000 records: one 5 s window line, then the total.
+    r = producer(*produce_args(perf_cluster, 24_000, 4000))
+    out = lines(r)
+    assert len(out) >= 2
+    for line in out[:-1]:
+        m = JAVA_WINDOW_RE.match(line)
+        assert m, f"the Java tools' window regex does not match {line!r}"
+        assert float(m["rps"]) == pytest.approx(4000, rel=0.1)
+    m = JAVA_TOTAL_RE.match(out[-1])
+    assert m, f"the Java tools' final-line regex does not match {out[-1]!r}"
+    split = split_producer_total(out[-1])
+    assert split["records"] == int(m["records"]) == 24_000
+    assert split["records_per_sec"] == float(m["rps"]) == pytest.approx(4000, rel=0.05)
+    assert split["mbps"] == float(m["mbps"])
+    assert split["p50"] <= split["p95"] <= split["p99"] <= split["p999"] <= split["max_ms"]
+
+    r = consumer("--bootstrap-server", perf_cluster.bootstrap, "--topic", "perf", "--messages", "24000")
+    header, summary = lines(r)
+    assert header == JAVA_CONSUMER_OUTPUT.splitlines()[0]
+    m = JAVA_CONSUMER_RE.match(summary)
+    assert m, f"the Java tools' consumer regex does not match {summary!r}"
+    split = split_consumer_summary(summary)
+    assert int(m["msgs"]) == 24_000
+    assert split["total_mb"] == float(m["mb"]) == pytest.approx(24_000 * SIZE / MB, abs=0.0001)
+    assert split["records_per_sec"] == float(m["msgps"]) > 0
