@@ -45,7 +45,9 @@
 #ifndef KX_SPLICE_MIN
 #define KX_SPLICE_MIN (64u * 1024)
 #endif
+#ifndef KX_PIPE_SIZE
 #define KX_PIPE_SIZE  (256u * 1024)
+#endif
 
 /* In-flight entries a session starts with (it grows to max.inflight.requests). */
 #define KX_FIFO_FIRST 8
