@@ -71,7 +71,9 @@ static void kx_on_topology(void *arg)
 		kx_worker_notify_topology(&kx_workers[i]);
 }
 
-static int kx_run(const struct kx_config *cfg)
+static void kx_fit_fd_limit(struct kx_config *cfg);
+
+static int kx_run(struct kx_config *cfg)
 {
 	long workers = cfg->workers ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
 	struct sigaction sa = {.sa_handler = kx_on_signal_flag};
@@ -86,6 +88,7 @@ static int kx_run(const struct kx_config *cfg)
 		kx_error("mode=regional is not implemented in this build");
 		return KX_EXIT_CONFIG;
 	}
+	kx_fit_fd_limit(cfg);
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 
@@ -237,6 +240,5 @@ int main(int argc, char **argv)
 	case KX_CONFIG_RUN: break;
 	}
 	kx_log_set_level(cfg.log_level);
-	kx_fit_fd_limit(&cfg);
 	return kx_run(&cfg);
 }
