@@ -13,6 +13,10 @@
  *           Coordinators [Key string, NodeId int32, Host string,
  *           Port int32, ErrorCode int16, ErrorMessage string (nullable)]
  *           (4+).
+ *
+ * Host is not nullable in Kafka's definition, but an error answer may carry a
+ * null one (librdkafka's mock does, and librdkafka reads it): it is decoded
+ * as nullable and written back as it came, so the error reaches the client.
  */
 #include "messages.h"
 
@@ -26,7 +30,7 @@ const struct kp_schema kp_find_coordinator_request = KP_SCHEMA("FindCoordinatorR
 static const struct kp_field coordinator_fields[] = {
     KP_FIELD("Key", KP_STRING, 4, KP_VMAX), /* one of the request's CoordinatorKeys */
     KP_FIELD("NodeId", KP_INT32, 4, KP_VMAX),
-    KP_FIELD("Host", KP_STRING, 4, KP_VMAX),
+    KP_NFIELD("Host", KP_STRING, 4, KP_VMAX, 4), /* nullable: see the note at the top */
     KP_FIELD("Port", KP_INT32, 4, KP_VMAX),
     KP_FIELD("ErrorCode", KP_INT16, 4, KP_VMAX),
     KP_NFIELD("ErrorMessage", KP_STRING, 4, KP_VMAX, 4), /* null: no error */
@@ -38,7 +42,7 @@ static const struct kp_field response_fields[] = {
     KP_FIELD("ErrorCode", KP_INT16, 0, 3),
     KP_NFIELD("ErrorMessage", KP_STRING, 1, 3, 1),
     KP_FIELD("NodeId", KP_INT32, 0, 3),
-    KP_FIELD("Host", KP_STRING, 0, 3),
+    KP_NFIELD("Host", KP_STRING, 0, 3, 0), /* nullable: see the note at the top */
     KP_FIELD("Port", KP_INT32, 0, 3),
     KP_STRUCTS("Coordinators", &coordinator, 4, KP_VMAX),
 };

@@ -186,6 +186,32 @@ Test(rewrite, find_coordinator_single_and_batched)
 	kp_arena_free(&a);
 }
 
+/* An error answer with a null Host (librdkafka's mock writes one; Kafka's
+ * definition says not nullable) reaches the client as it came. */
+Test(rewrite, find_coordinator_error_with_a_null_host_passes_unchanged)
+{
+	static const uint8_t in[] = {
+	    0,    0,    0,    42,        /* correlation id */
+	    0,    0,    0,    0,         /* ThrottleTimeMs */
+	    0,    15,                    /* ErrorCode COORDINATOR_NOT_AVAILABLE */
+	    0,    3,    'n',  'o',  'p', /* ErrorMessage */
+	    0xff, 0xff, 0xff, 0xff,      /* NodeId -1 */
+	    0xff, 0xff,                  /* Host: null */
+	    0xff, 0xff, 0xff, 0xff,      /* Port -1 */
+	};
+	struct kp_arena a;
+	uint8_t *out;
+	kp_arena_init(&a, 0);
+	for (int16_t ver = 1; ver <= 2; ver++) {
+		struct kp_message m = rewritten(&a, KP_API_FIND_COORDINATOR, ver, in, sizeof(in), &out);
+		cr_assert_eq(m.body->v[KP_FIND_COORDINATOR_RESPONSE_HOST].s.len, -1, "Host stays null");
+		cr_assert_eq(m.body->v[KP_FIND_COORDINATOR_RESPONSE_NODE_ID].i, -1);
+		cr_assert_eq(memcmp(out, in, sizeof(in)), 0, "v%d: not byte for byte", ver);
+		free(out);
+	}
+	kp_arena_free(&a);
+}
+
 Test(rewrite, api_versions_are_clamped_to_what_kstretch_decodes)
 {
 	struct kp_arena a;
