@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "text.h"
 #include "topology.h"
 
 struct kx_admin {
@@ -26,21 +27,6 @@ static void kx_admin_reply(struct evhttp_request *req, int code, const char *typ
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
 	evhttp_send_reply(req, code, code == 200 ? "OK" : "Service Unavailable", b);
 	evbuffer_free(b);
-}
-
-static void kx_json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
 }
 
 static void kx_admin_cb(struct evhttp_request *req, void *arg)

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "message.h"
 #include "messages.h"
+#include "text.h"
 
 #define KX_BOOTSTRAP_IO_MS        5000
 #define KX_BOOTSTRAP_MAX_RESPONSE (64 * 1024 * 1024)
@@ -212,23 +213,36 @@ static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, st
 			if (md) {
 				const struct kp_list *bl = &md->v[KP_METADATA_RESPONSE_BROKERS].a;
 				struct kx_broker *bs = calloc(bl->cnt > 0 ? (size_t)bl->cnt : 1, sizeof(*bs));
+				size_t n = 0;
 				for (int32_t i = 0; bs && i < bl->cnt; i++) {
 					const struct kp_struct *b = bl->items[i].st;
 					struct kp_span host = b->v[KP_METADATA_BROKER_HOST].s;
 					struct kp_span rack = b->v[KP_METADATA_BROKER_RACK].s;
-					bs[i].node_id = (int32_t)b->v[KP_METADATA_BROKER_NODE_ID].i;
-					snprintf(bs[i].host, sizeof(bs[i].host), "%.*s", host.len > 0 ? host.len : 0,
-					         (const char *)host.ptr);
-					bs[i].port = (uint16_t)b->v[KP_METADATA_BROKER_PORT].i;
-					if (rack.len > 0)
-						snprintf(bs[i].rack, sizeof(bs[i].rack), "%.*s", rack.len,
-						         (const char *)rack.ptr);
+					int64_t id = b->v[KP_METADATA_BROKER_NODE_ID].i,
+					        port = b->v[KP_METADATA_BROKER_PORT].i;
+					struct kx_broker *k = &bs[n];
+					k->node_id = (int32_t)id;
+					if (id < 0 || !kx_name_copy(k->host, sizeof(k->host), host.ptr, host.len) ||
+					    !k->host[0] || port <= 0 || port > 65535) {
+						kx_warn("bootstrap: %s:%u lists node %lld with an address kstretch "
+						        "does not accept "
+						        "(empty, too long or not UTF-8, or port %lld): left out",
+						        hp->host, hp->port, (long long)id, (long long)port);
+						continue;
+					}
+					k->port = (uint16_t)port;
+					if (!kx_name_copy(k->rack, sizeof(k->rack), rack.ptr, rack.len))
+						kx_warn("bootstrap: %s:%u lists node %d with a rack that is too long "
+						        "or not UTF-8: "
+						        "taken as no rack",
+						        hp->host, hp->port, k->node_id);
+					n++;
 				}
-				if (bs && bl->cnt > 0) {
-					*out = kx_topology_new(cfg, bs, (size_t)bl->cnt);
+				if (bs && n > 0) {
+					*out = kx_topology_new(cfg, bs, n);
 					ok = *out != NULL;
 				} else {
-					snprintf(err, errlen, "Metadata v%d listed no brokers", ver);
+					snprintf(err, errlen, "Metadata v%d listed no broker kstretch can use", ver);
 				}
 				free(bs);
 			} else {

@@ -38,6 +38,16 @@ const char *kx_log_level_name(enum kx_log_level level)
 	return kx_log_names[level];
 }
 
+bool kx_log_due(atomic_llong *last, long long interval_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + interval_ms; /* never 0 */
+	long long prev = atomic_load_explicit(last, memory_order_relaxed);
+	return (prev == 0 || now - prev >= interval_ms) &&
+	       atomic_compare_exchange_strong_explicit(last, &prev, now, memory_order_relaxed, memory_order_relaxed);
+}
+
 void kx_log(enum kx_log_level level, const char *fmt, ...)
 {
 	char line[2048];

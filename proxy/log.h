@@ -7,6 +7,7 @@
 #ifndef KX_LOG_H
 #define KX_LOG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 enum kx_log_level {
@@ -22,6 +23,13 @@ bool kx_log_enabled(enum kx_log_level level);
 const char *kx_log_level_name(enum kx_log_level level);
 
 void kx_log(enum kx_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * True at most once per interval_ms for one `last` (a static the caller
+ * owns, 0 at first): for a line that a peer could otherwise make kstretch
+ * write for every message it sends.
+ */
+bool kx_log_due(atomic_llong *last, long long interval_ms);
 
 #define kx_error(...) kx_log(KX_LOG_ERROR, __VA_ARGS__)
 #define kx_warn(...)  kx_log(KX_LOG_WARN, __VA_ARGS__)

@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "log.h"
+#include "text.h"
+
 struct kx_metrics kx_metrics;
 atomic_uint_fast64_t kx_region_bytes[KX_REGIONS_MAX][KX_REGIONS_MAX][2];
 
@@ -11,6 +14,7 @@ atomic_uint_fast64_t kx_region_bytes[KX_REGIONS_MAX][KX_REGIONS_MAX][2];
 static char kx_region_names[KX_REGIONS_MAX][KX_REGION_NAME_MAX];
 static atomic_int kx_region_cnt = 1; /* 0 is "unknown" */
 static pthread_mutex_t kx_region_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool kx_region_full_logged; /* under kx_region_lock */
 
 static int kx_region_find(const char *region, int cnt)
 {
@@ -34,6 +38,11 @@ int kx_region_index(const char *region)
 		strcpy(kx_region_names[cnt], region);
 		atomic_store_explicit(&kx_region_cnt, cnt + 1, memory_order_release);
 		i = cnt;
+	} else if (!i && !kx_region_full_logged) {
+		kx_region_full_logged = true;
+		kx_warn("metrics: region %s and any later one are counted as unknown in kstretch_region_bytes: "
+		        "%d regions are counted at most (check region.map)",
+		        region, KX_REGIONS_MAX - 1);
 	}
 	pthread_mutex_unlock(&kx_region_lock);
 	return i;
@@ -47,18 +56,6 @@ const char *kx_region_name(int i)
 }
 
 /* A Prometheus label value: backslash, double quote and newline escaped. */
-static void kx_label(FILE *out, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fprintf(out, "\\%c", *s);
-		else if (*s == '\n')
-			fputs("\\n", out);
-		else
-			fputc(*s, out);
-	}
-}
-
 void kx_metrics_write(FILE *out)
 {
 #define KX_METRIC_PRINT(name, help)                                                                                    \
@@ -79,9 +76,9 @@ void kx_metrics_write(FILE *out)
 				if (!n)
 					continue;
 				fputs("kstretch_region_bytes{client_region=\"", out);
-				kx_label(out, kx_region_name(c));
+				kx_prom_label(out, kx_region_name(c));
 				fputs("\",broker_region=\"", out);
-				kx_label(out, kx_region_name(b));
+				kx_prom_label(out, kx_region_name(b));
 				fprintf(out, "\",direction=\"%s\"} %llu\n", dir[d], (unsigned long long)n);
 			}
 }

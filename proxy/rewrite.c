@@ -13,6 +13,7 @@
 #include "messages.h"
 #include "metrics.h"
 #include "skip.h"
+#include "text.h"
 
 #define KX_ERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define KX_ISR_MAX                        64 /* in-sync replicas considered per partition */
@@ -58,39 +59,48 @@ void kx_rewriter_free(struct kx_rewriter *rw)
 	kp_arena_free(&rw->arena);
 }
 
-static void kx_span_copy(char *dst, size_t cap, struct kp_span s)
-{
-	size_t n = s.len > 0 ? (size_t)s.len : 0;
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(dst, s.ptr, n);
-	dst[n] = '\0';
-}
-
 /*
  * Records a broker the response named and points (host, port) at kstretch's
- * listener for it. Returns false when the node has no listener port.
+ * listener for it. Returns false when the node has no listener port. What the
+ * topology learns is checked first: a host that is empty, too long or not
+ * clean UTF-8, or a port out of range, teaches it nothing; such a rack counts
+ * as none (it would make a region of its own).
  */
 static bool kx_rewrite_address(struct kx_rewriter *rw, const struct kx_config *cfg, int64_t node_id,
                                struct kp_value *host, struct kp_value *port, const struct kp_value *rack)
 {
+	static atomic_llong bad_logged, no_port_logged;
 	if (node_id < 0 || node_id > INT32_MAX)
 		return true; /* "no node" (e.g. a coordinator not available): nothing to point at */
 	if (rw->seen_cnt < KX_SEEN_MAX) {
-		struct kx_broker *b = &rw->seen[rw->seen_cnt++];
+		struct kx_broker *b = &rw->seen[rw->seen_cnt];
 		memset(b, 0, sizeof(*b));
 		b->node_id = (int32_t)node_id;
-		kx_span_copy(b->host, sizeof(b->host), host->s);
-		b->port = port->i > 0 && port->i <= 65535 ? (uint16_t)port->i : 0;
-		if (rack)
-			kx_span_copy(b->rack, sizeof(b->rack), rack->s);
+		bool addr_ok = kx_name_copy(b->host, sizeof(b->host), host->s.ptr, host->s.len) && b->host[0] &&
+		               port->i > 0 && port->i <= 65535;
+		bool rack_ok = !rack || kx_name_copy(b->rack, sizeof(b->rack), rack->s.ptr, rack->s.len);
+		if (addr_ok) {
+			b->port = (uint16_t)port->i;
+			rw->seen_cnt++;
+		}
+		if (!addr_ok && kx_log_due(&bad_logged, 60000))
+			kx_warn(
+			    "rewrite: a response names node %lld at an address kstretch does not accept (host empty, "
+			    "too long or not UTF-8, or port %lld); the topology does not learn it (logged once a "
+			    "minute)",
+			    (long long)node_id, (long long)port->i);
+		else if (!rack_ok && kx_log_due(&bad_logged, 60000))
+			kx_warn(
+			    "rewrite: a response names node %lld with a rack that is too long or not UTF-8; the broker "
+			    "is learned with no rack (logged once a minute)",
+			    (long long)node_id);
 	}
 	uint16_t lp = kx_listen_port(cfg, (int32_t)node_id);
 	if (lp == 0) {
-		kx_error("rewrite: node %lld has no listener port (broker.port.base + id > 65535); its real address "
-		         "stays in the response",
-		         (long long)node_id);
+		if (kx_log_due(&no_port_logged, 60000))
+			kx_error("rewrite: node %lld has no listener port (broker.port.base + id > 65535); its real "
+			         "address stays in the response (logged once a minute)",
+			         (long long)node_id);
 		return false;
 	}
 	const char *adv = kx_config_advertised_host(cfg);
@@ -475,7 +485,8 @@ static void kx_brokers_local_first(struct kx_rewriter *rw, const struct kx_confi
 		return; /* out of arena: the order stays, nothing breaks */
 	for (int32_t i = 0; i < n; i++) {
 		char rack[KX_NAME_MAX], r[KX_NAME_MAX];
-		kx_span_copy(rack, sizeof(rack), list->a.items[i].st->v[KP_METADATA_BROKER_RACK].s);
+		struct kp_span rs = list->a.items[i].st->v[KP_METADATA_BROKER_RACK].s;
+		kx_name_copy(rack, sizeof(rack), rs.ptr, rs.len);
 		kr_region_of(cfg->region_rules, cfg->region_rule_cnt, rack, r, sizeof(r));
 		local[i] = r[0] && strcmp(r, region) == 0;
 	}
