@@ -73,6 +73,7 @@ struct kx_config {
 	int max_inflight_requests;
 	int connect_timeout_ms;
 	int idle_timeout_ms;
+	int request_timeout_ms;
 	int shutdown_drain_ms;
 	enum kx_log_level log_level;
 

@@ -12,7 +12,9 @@
 #define KX_METRICS(X)                                                                                                  \
 	X(connections_accepted, "client connections accepted")                                                         \
 	X(connections_active, "client connections open now")                                                           \
-	X(connections_refused, "client connections closed at accept: max.connections reached")                        \
+	X(connections_refused, "client connections closed at accept: max.connections reached")                         \
+	X(idle_timeouts, "client connections closed by idle.timeout.ms")                                               \
+	X(request_timeouts, "client connections closed by request.timeout.ms (a request sent too slowly)")             \
 	X(upstream_connect_failures, "upstream connections that failed or timed out")                                  \
 	X(requests_forwarded, "requests forwarded upstream")                                                           \
 	X(responses_forwarded, "responses passed through unchanged")                                                   \

@@ -45,8 +45,13 @@
 #ifndef KX_SPLICE_MIN
 #define KX_SPLICE_MIN (64u * 1024)
 #endif
+/* A rewritten frame's unchanged part shorter than this is copied rather
+ * than referenced: a reference costs a buffer chain (and keeps the whole
+ * received frame alive) for a few hundred bytes, so a client that reads
+ * nothing would hold several times the watermark in small answers. */
+#define KX_REF_MIN 2048u
 #ifndef KX_PIPE_SIZE
-#define KX_PIPE_SIZE  (256u * 1024)
+#define KX_PIPE_SIZE (256u * 1024)
 #endif
 
 /* In-flight entries a session starts with (it grows to max.inflight.requests). */
@@ -328,6 +333,8 @@ static void kx_upstream_release(struct kx_session *s)
 
 static void kx_session_free(struct kx_session *s)
 {
+	if (s->req_timer)
+		event_free(s->req_timer);
 	kx_sock_close(&s->client.sock);
 	kx_upstream_release(s);
 	kx_flow_free(&s->req);
@@ -523,7 +530,8 @@ static struct kx_hold *kx_flow_take_frame(struct kx_flow *f, int32_t size)
 }
 
 /* Queues the frame w wrote on f's out: its size, then the segments (owned
- * bytes copied, references to the held frame h). Drops the caller's hold. */
+ * bytes and short unchanged parts copied, references to the held frame h
+ * for the long ones). Drops the caller's hold. */
 static void kx_flow_put_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
 {
 	kp_writer_finish(w);
@@ -536,8 +544,8 @@ static void kx_flow_put_frame(struct kx_flow *f, struct kp_writer *w, struct kx_
 	evbuffer_add(f->out, size_be, 4);
 	for (size_t i = 0; i < w->nsegs; i++) {
 		const struct kp_segment *seg = &w->segs[i];
-		if (!seg->ref) {
-			evbuffer_add(f->out, w->buf + seg->off, seg->len);
+		if (!seg->ref || seg->len < KX_REF_MIN) {
+			evbuffer_add(f->out, seg->ref ? seg->ref : w->buf + seg->off, seg->len);
 			KX_METRIC_ADD(bytes_copied, seg->len);
 		} else {
 			h->refs++;
@@ -696,7 +704,8 @@ static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
 		uint32_t cap = s->fifo_cap * 2 < max ? s->fifo_cap * 2 : max;
 		struct kx_inflight *ring = malloc((size_t)cap * sizeof(*ring));
 		if (!ring) {
-			kx_warn("session %s: no memory for %u requests in flight; waiting for answers", s->client.addr, cap);
+			kx_warn("session %s: no memory for %u requests in flight; waiting for answers", s->client.addr,
+			        cap);
 			return false;
 		}
 		for (uint32_t i = 0; i < s->fifo_cnt; i++) /* unrolled: the head moves to 0 */
@@ -765,12 +774,13 @@ static bool kx_client_pump(struct kx_session *s)
 			if (inject && !s->peek.whole)
 				break; /* its RackId is set on the whole frame */
 		}
-		if (expects && !kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version,
-		                                                     rewrite})) {
+		if (expects &&
+		    !kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version, rewrite})) {
 			s->reading_paused_inflight = true; /* wait for answers (max.inflight.requests) */
 			break;
 		}
 		KX_METRIC_ADD(requests_forwarded, 1);
+		s->req_cleared++;
 		if (inject) {
 			if (!kx_request_inject(s, s->peek.frame_size))
 				return false;
@@ -781,11 +791,77 @@ static bool kx_client_pump(struct kx_session *s)
 	return kx_flush_upstream(s);
 }
 
+/*
+ * The number of the request the client is in the middle of sending: bytes
+ * of it were read and the rest is awaited (-1: none, or kstretch is not
+ * reading the client, so the wait is not the client's).
+ */
+static int64_t kx_request_partial(const struct kx_session *s)
+{
+	size_t len = evbuffer_get_length(s->req.buf);
+	if (!s->client.sock.reading || s->client.state != KX_CLIENT_OPEN)
+		return -1;
+	if (s->req.pass > len)
+		return (int64_t)s->req_cleared - 1; /* cleared at its header; its body still arriving */
+	return len > s->req.pass ? (int64_t)s->req_cleared : -1;
+}
+
+static void kx_request_timeout(evutil_socket_t fd, short what, void *arg);
+
+/* Times the request the client is sending (request.timeout.ms): one timer
+ * a connection, made the first time; when it fires it checks the request
+ * then in progress and waits again for the rest of that one's time. */
+static void kx_request_timer_update(struct kx_session *s)
+{
+	int64_t n = kx_request_partial(s);
+	if (n < 0) {
+		s->req_timed = -1;
+		return; /* a pending timer finds nothing to do */
+	}
+	int64_t now = kx_now_ms();
+	if (n != s->req_timed) {
+		s->req_timed = n;
+		s->req_begun_ms = now;
+	}
+	if (!s->req_timer) {
+		s->req_timer = evtimer_new(s->worker->base, kx_request_timeout, s);
+		if (!s->req_timer)
+			return; /* out of memory: the idle timeout still applies */
+	}
+	if (!evtimer_pending(s->req_timer, NULL)) {
+		int64_t left = s->req_begun_ms + s->worker->cfg->request_timeout_ms - now;
+		struct timeval tv = kx_ms_timeval(left > 0 ? (int)left : 0);
+		evtimer_add(s->req_timer, &tv);
+	}
+}
+
+static void kx_request_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_session *s = arg;
+	(void)fd;
+	(void)what;
+	int64_t n = kx_request_partial(s);
+	if (n >= 0 && n == s->req_timed && kx_now_ms() - s->req_begun_ms >= s->worker->cfg->request_timeout_ms) {
+		size_t have = evbuffer_get_length(s->req.buf);
+		kx_info("session %s: request not complete after request.timeout.ms (%d ms; %zu bytes of it read); "
+		        "closing",
+		        s->client.addr, s->worker->cfg->request_timeout_ms,
+		        s->req.pass > have ? have : have - (size_t)s->req.pass);
+		KX_METRIC_ADD(request_timeouts, 1);
+		kx_session_close(s, "request timeout");
+		return;
+	}
+	kx_request_timer_update(s);
+}
+
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
 	if (what & EV_TIMEOUT) {
+		if (s->fifo_cnt > 0)
+			return; /* a request in flight (a long poll): not idle; the timer runs again */
 		kx_info("session %s: idle for idle.timeout.ms; closing", s->client.addr);
+		KX_METRIC_ADD(idle_timeouts, 1);
 		kx_session_close(s, "idle timeout");
 		return;
 	}
@@ -803,8 +879,10 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
 	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_TO_BROKER, (size_t)r);
-	if (kx_client_pump(s))
+	if (kx_client_pump(s)) {
 		kx_update_reading(s);
+		kx_request_timer_update(s);
+	}
 }
 
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
@@ -838,8 +916,9 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 	KX_METRIC_ADD(responses_rewritten, 1);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
 	kx_debug("session %s: %s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners, %d partitions "
-	         "-> a local replica", s->client.addr, kp_api_get(e->api_key)->name, e->api_version, e->correlation_id,
-	         rw->addresses, rw->redirects);
+	         "-> a local replica",
+	         s->client.addr, kp_api_get(e->api_key)->name, e->api_version, e->correlation_id, rw->addresses,
+	         rw->redirects);
 	return true;
 }
 
@@ -1156,6 +1235,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	s->worker = w;
 	s->client.sock.fd = s->up.sock.fd = -1;
 	s->fifo_cap = KX_FIFO_FIRST;
+	s->req_timed = -1;
 	s->up.node_id = node_id;
 	s->local_port = local_port;
 	if (salen > 0 && (size_t)salen <= sizeof(s->peer))
@@ -1219,7 +1299,8 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	char portstr[8];
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
-	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(w->dns, host, portstr, &hints, kx_upstream_resolved, r);
+	struct evdns_getaddrinfo_request *req =
+	    evdns_getaddrinfo(w->dns, host, portstr, &hints, kx_upstream_resolved, r);
 	if (s->up.resolve)
 		s->up.dns_req = req; /* still resolving */
 	s->up.starting = false;

@@ -73,9 +73,9 @@ struct kx_flow {
 	bool full;            /* above the high watermark: source not read until below the low one */
 	/* The rest of a large frame goes socket -> pipe -> socket (splice), never
 	 * through user space. The pipe's bytes go before out's and buf's. */
-	int pipe[2];       /* -1: none yet (made on first use) */
-	uint32_t piped;    /* bytes in the pipe */
-	uint32_t pipesz;   /* its capacity; 0: no pipe could be made, splice off */
+	int pipe[2];     /* -1: none yet (made on first use) */
+	uint32_t piped;  /* bytes in the pipe */
+	uint32_t pipesz; /* its capacity; 0: no pipe could be made, splice off */
 };
 
 /* A non-blocking socket and its two events (both persistent). */
@@ -113,14 +113,19 @@ struct kx_session {
 	uint32_t fifo_head, fifo_cnt, fifo_cap;
 	struct kp_peek peek;
 	bool reading_paused_inflight;
+	/* request.timeout.ms: the request the client is in the middle of sending. */
+	struct event *req_timer; /* made when first needed */
+	uint64_t req_cleared;    /* requests cleared so far: the next one's number */
+	int64_t req_timed;       /* the number of the request being timed; -1: none */
+	int64_t req_begun_ms;    /* when its first bytes were read */
 	/* Where the client is (placed at its first request: the client.id is
 	 * in its header) and what kstretch does for it (rewrite.h). */
 	uint16_t local_port; /* the kstretch port it connected to */
 	struct sockaddr_storage peer;
 	bool placed;
 	struct kr_client_place place;
-	struct kx_client_view view;  /* rack and region point into place */
-	struct kr_steer_table *steer; /* only for a client whose Fetch answers may be steered */
+	struct kx_client_view view;       /* rack and region point into place */
+	struct kr_steer_table *steer;     /* only for a client whose Fetch answers may be steered */
 	uint8_t client_ridx, broker_ridx; /* per-region byte counters (0: unknown) */
 	char broker_region[KX_NAME_MAX];  /* the upstream broker's ("" unknown, or bootstrap) */
 };
