@@ -21,18 +21,21 @@ MESON_OPTS  ?= $(if $(CI),-Dwerror=true)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages: build, unit tests, the modern librdkafka build (node-gyp),
-# the fuzz build, and the real clients the integration tests drive.
+# the fuzz build, the real clients the integration tests drive, and the
+# reliability checks (valgrind, cppcheck, clang-tidy).
 APT_PACKAGES := build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
 	libevent-dev libssl-dev libxxhash-dev libcriterion-dev \
 	zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
 	python3 python3-pytest python3-kafka python3-confluent-kafka kcat haproxy \
-	nginx libnginx-mod-stream gnuplot-nox
+	nginx libnginx-mod-stream gnuplot-nox \
+	valgrind cppcheck clang-tidy
 
 export KSTRETCH_BUILD := $(abspath $(BUILD))
 export KSTRETCH_RDKAFKA_MODERN := $(RDKAFKA_MODERN)
 export KSTRETCH_NODE_MODULES := $(NODE_MODULES)
 
-.PHONY: deps deps-apt deps-npm build test test-unit test-asan test-integration fuzz demo bench bench-deps bench-codec bench-mapped clean
+.PHONY: deps deps-apt deps-npm build test test-unit test-asan test-integration test-faults test-hostile \
+	test-integration-asan lint fuzz demo bench bench-deps bench-codec bench-mapped soak clean
 
 deps: deps-apt deps-npm
 
@@ -77,6 +80,7 @@ build: deps $(BUILD)/build.ninja
 # Fails when a suite fails or runs no test.
 test: build
 	$(MAKE) --no-print-directory test-unit test-asan test-integration
+	$(MAKE) --no-print-directory test-faults test-hostile test-integration-asan lint
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 	@echo "make test: all suites passed"
 
@@ -93,6 +97,39 @@ test-asan:
 
 test-integration:
 	$(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+
+# Reliability (README "Reliability"): faults a stretched cluster has, with real
+# clients through kstretch (table: $(BUILD)/faults-results.md), and hostile
+# input: network fuzzers on both sides, resource exhaustion, valgrind
+# memcheck (figures: $(BUILD)/hostile-results.md).
+test-faults:
+	$(PYTHON) -m pytest -v -p no:cacheprovider tests/faults
+
+test-hostile:
+	$(PYTHON) -m pytest -v -p no:cacheprovider tests/hostile
+
+# A subset of the integration suite again, against kstretch built with ASan +
+# UBSan: the mapped-mode tests (config, bootstrap, topology, workers, sessions,
+# rewrites, admin), the CLI, the hostile-input suite (fewer fuzz cases) and the
+# connection-kill and restart faults. A sanitizer report aborts kstretch, and a
+# kstretch that does not exit 0 on SIGTERM fails its test; memory bounds are
+# reported, not asserted (KSTRETCH_SANITIZED=1: ASan multiplies RSS).
+ASAN_INTEGRATION := tests/integration/test_proxy_mapped.py tests/integration/test_kstretch_cli.py tests/hostile \
+	tests/faults/test_faults.py::test_6_a_thousand_client_connections_killed_mid_request_leak_no_fd_and_no_memory \
+	tests/faults/test_faults.py::test_7_kstretch_restarted_under_load_loses_nothing_acknowledged
+
+test-integration-asan:
+	@[ -e $(BUILD_ASAN)/build.ninja ] || meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+	ninja -C $(BUILD_ASAN) proxy/kstretch
+	KSTRETCH_BIN=$(abspath $(BUILD_ASAN))/proxy/kstretch KSTRETCH_SANITIZED=1 KSTRETCH_RESULTS_DIR=$(abspath $(BUILD_ASAN)) \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	KSTRETCH_FUZZ_CASES=3000 KSTRETCH_UPSTREAM_CASES=1500 \
+		$(PYTHON) -m pytest -v -p no:cacheprovider $(ASAN_INTEGRATION)
+
+# cppcheck and clang-tidy over every C file of $(BUILD), against the baselines
+# in .ci/ (fails on a new finding; `.ci/lint --update` rewrites them).
+lint:
+	.ci/lint --build $(BUILD)
 
 # libFuzzer (clang) on every fuzz target, FUZZ_SECONDS each, from the corpus.
 fuzz: deps-apt
@@ -128,6 +165,12 @@ bench: build bench-deps
 # Producer throughput to one broker: direct vs kstretch vs HAProxy (tcp), interleaved.
 bench-mapped: build
 	$(PYTHON) bench/mapped_vs_l4.py --build $(BUILD)
+
+# The soak (bench/soak/soak.py, not in `make test`): mixed load, a leader moved
+# every minute, RSS and descriptors plotted in bench/soak/results/.
+SOAK_MINUTES ?= 30
+soak: build bench-deps
+	$(PYTHON) bench/soak/soak.py --build $(BUILD) --minutes $(SOAK_MINUTES)
 
 # The codec microbenchmark (bench/codec.c): Metadata rewrite and Produce walk costs.
 bench-codec: build

@@ -10,8 +10,9 @@ batched v4 lookup can only be answered by a script).
 Every broker of its Metadata is this one listener. It answers ApiVersions
 (any version, in the v0 layout), Metadata v12 and whatever `handlers` adds
 (api_key -> fn(header, body Reader) -> response body bytes, None to close
-the connection, or NO_RESPONSE to answer nothing, as for a Produce with
-acks=0); any other request closes the connection. Sockets time out,
+the connection, NO_RESPONSE to answer nothing, as for a Produce with
+acks=0, or FakeBroker.Raw(bytes, close) to send bytes as they are, a whole
+frame or not); any other request closes the connection. Sockets time out,
 and stop() joins every thread it started.
 """
 import socket
@@ -23,13 +24,23 @@ import kafkawire
 IO_TIMEOUT_S = 10.0
 
 
+class Raw:
+    """A handler's answer sent exactly as given (size field and all: it may
+    lie), for mutated responses; the connection is then closed if `close`."""
+
+    def __init__(self, data, close=False):
+        self.data = data
+        self.close = close
+
+
 class FakeBroker:
     NO_RESPONSE = object()
+    Raw = Raw
 
-    def __init__(self, brokers=((1, None),), api_versions=None):
+    def __init__(self, brokers=((1, None),), api_versions=None, backlog=16):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
+        self.sock.listen(backlog)
         self.sock.settimeout(0.2)
         self.host, self.port = self.sock.getsockname()
         self.bootstrap = f"{self.host}:{self.port}"
@@ -102,6 +113,11 @@ class FakeBroker:
                 if body is None:
                     return
                 if body is FakeBroker.NO_RESPONSE:
+                    continue
+                if isinstance(body, Raw):
+                    conn.sendall(body.data)
+                    if body.close:
+                        return
                     continue
                 conn.sendall(kafkawire.encode_response(header.api_key, header.api_version, header.correlation_id,
                                                        body))
