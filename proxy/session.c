@@ -308,6 +308,8 @@ static void kx_update_reading(struct kx_session *s)
 	             s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight &&
 	                 (!s->req.piped || s->req.piped < s->req.pipesz),
 	             &idle);
+	if (!s->client.sock.reading)
+		s->req_timed = -1; /* kstretch is not reading: the request's time starts again when it does */
 	kx_sock_want(s->up.sock.rev, &s->up.sock.reading,
 	             s->up.state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
 	                 (!s->resp.piped || s->resp.piped < s->resp.pipesz),
