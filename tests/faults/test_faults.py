@@ -293,14 +293,6 @@ def raw_kills(k, n, seed, threads=8):
     return n
 
 
-def quiet(k, timeout=20):
-    """Waits until kstretch has no client connection; returns (fds, RSS KiB)."""
-    harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 0, timeout,
-                       what="kstretch with no client connection")
-    time.sleep(0.3)
-    return harness.fd_count(k.pid), harness.rss_kib(k.pid)
-
-
 RSS_GROWTH_BOUND_KIB = 16 << 10  # across the kills, with the workload's own buffers
 
 
@@ -324,7 +316,7 @@ def test_6_a_thousand_client_connections_killed_mid_request_leak_no_fd_and_no_me
       The raw half-Produce frames stand in for it."""
     c, k = stretched
     kafkawire.metadata_v12(LOCALHOST, k.listen_port, [TOPIC])  # warm up every worker path once
-    fd0, rss0 = quiet(k)
+    fd0, rss0 = harness.quiet(k)
     w = workload(workloads, tmp_path, k, "kills", count=12_000, rate=1000)
     w.start_consumer("live")
     w.start_producer()
@@ -342,9 +334,9 @@ def test_6_a_thousand_client_connections_killed_mid_request_leak_no_fd_and_no_me
     raw = raw_kills(k, 500, seed=1)
     w.wait_producer()
     w.finish_consumer("live")
-    fd_mid, rss_mid = quiet(k)
+    fd_mid, rss_mid = harness.quiet(k)
     raw += raw_kills(k, max(500, 1000 - client_kills - raw), seed=2)
-    fd1, rss1 = quiet(k)
+    fd1, rss1 = harness.quiet(k)
     kills = client_kills + raw
     to_sim = [t for t in harness.run(["ss", "-tnpH", "state", "established"], timeout=10).stdout.decode().splitlines()
               if f"pid={k.pid}," in t and any(f":{b['port']} " in t + " " for b in c.brokers)]

@@ -7,22 +7,12 @@ shadow memory and quarantine multiply RSS.
 """
 import os
 import subprocess
-import time
 
 import harness
-from harness import fd_count, rss_kib
 import records
 
 SANITIZED = os.environ.get("KSTRETCH_SANITIZED") == "1"
 LOCALHOST = "127.0.0.1"
-
-
-def quiet(k, timeout=20.0):
-    """Waits until kstretch has no client connection; returns (fds, RSS KiB)."""
-    harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 0, timeout, interval=0.1,
-                       what="kstretch with no client connection left")
-    time.sleep(0.2)
-    return fd_count(k.pid), rss_kib(k.pid)
 
 
 def assert_rss_within(rss, limit_kib, what):

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import harness
 import hostilelib
 import kafkawire
 import netfuzz
@@ -119,7 +120,7 @@ def test_thousands_of_mutated_requests_leave_kstretch_serving_real_clients_with_
     real = f"{LOCALHOST}:{k.broker_port(1)}"  # the real client's bootstrap: the simulator's node 1
 
     hostilelib.produce_and_read_back(real, CANARY, "warm", idempotent=False)
-    fd0, rss0 = hostilelib.quiet(k)
+    fd0, rss0 = harness.quiet(k)
     t0 = time.monotonic()
     done = 0
     batches = 0
@@ -142,7 +143,7 @@ def test_thousands_of_mutated_requests_leave_kstretch_serving_real_clients_with_
             assert c.proc.proc.poll() is None, f"the simulator died after {last}\n{c.proc.stderr_tail()}"
             assert k.alive(), f"kstretch died after {last}\n{k.stderr_tail()}"
             assert not bad, f"after {last}: " + "\n".join(bad[:5])
-            fds, rss = hostilelib.quiet(k)
+            fds, rss = harness.quiet(k)
             peak_rss = max(peak_rss, rss)
             assert fds == fd0, f"after {last}: kstretch has {fds} descriptors, {fd0} before the fuzzer"
             hostilelib.assert_rss_within(rss, rss0 + RSS_GROWTH_BOUND_KIB, f"after {last}")

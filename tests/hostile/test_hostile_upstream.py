@@ -21,9 +21,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-
 import harness
-import hostilelib
 import kafkawire
 import netfuzz
 from fakebroker import FakeBroker
@@ -206,7 +204,7 @@ def test_mutated_broker_answers_close_only_their_connection_and_kstretch_keeps_s
         uf = UpstreamFuzz(fb, pairs, seed)
         k = start_kstretch(fb.bootstrap, max_node_id=6, extra_args=("--log-level", "info"))
         healthy_round(k, fb)
-        fd0, _ = hostilelib.quiet(k)
+        fd0, _ = harness.quiet(k)
         listeners0 = topology_listeners(k)
         sockets0 = listening_sockets(k)
         outcomes = collections.Counter()
@@ -226,7 +224,7 @@ def test_mutated_broker_answers_close_only_their_connection_and_kstretch_keeps_s
                                   f"{k.stderr_tail()}"
                 healthy_round(k, fb)
         elapsed = time.monotonic() - t0
-        fds, rss = hostilelib.quiet(k)
+        fds, rss = harness.quiet(k)
         learned = topology_listeners(k) - listeners0
         opened = listening_sockets(k) - sockets0
         m = k.metrics()

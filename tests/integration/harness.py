@@ -352,6 +352,16 @@ def count_lines(path):
         return 0
 
 
+def quiet(k, timeout=20.0):
+    """Waits until kstretch has no client connection; returns (fds, RSS KiB).
+    (The admin endpoint closes its side of a /metrics request a moment after
+    the answer: the descriptors are counted 0.3 s after the last one.)"""
+    wait_until(lambda: k.metrics()["kstretch_connections_active"] == 0, timeout, interval=0.1,
+               what="kstretch with no client connection left")
+    time.sleep(0.3)
+    return fd_count(k.pid), rss_kib(k.pid)
+
+
 def wait_until(predicate, timeout, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
