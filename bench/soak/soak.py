@@ -17,10 +17,18 @@ Load, all through kstretch (given only its bootstrap address):
   and ApiVersions (connection churn).
 Every --leader-every seconds (default 60) one partition's leader moves.
 
-Writes OUT/soak.csv (one row every --sample seconds: elapsed, RSS, fds,
-open connections, requests forwarded, acknowledged and consumed records) and
-OUT/soak.png (gnuplot; `apt-get install gnuplot-nox` when missing), and prints
-the verdict. Exit 0 when nothing was lost or duplicated and RSS and fds are
+Writes OUT/soak.csv as it goes (one row every --sample seconds: elapsed,
+kstretch's RSS and fds, open connections, requests forwarded, acknowledged and
+consumed records, and the CPU share of kstretch, the simulator and the
+consumer over the interval), OUT/soak.png (RSS and fds) and OUT/soak-cpu.png
+(CPU shares and consumer lag; gnuplot, `apt-get install gnuplot-nox` when
+missing), and prints the verdict.
+
+The simulator is librdkafka's mock cluster: it keeps every batch in a list per
+partition and finds a Fetch offset by walking that list from the start, so its
+cost per Fetch grows with the log. The default rate (250 records/s) keeps that
+walk short enough over 30 minutes for the consumer to keep up on 2 cores; the
+CPU chart shows which process spends what. Exit 0 when nothing was lost or duplicated and RSS and fds are
 flat (last quarter's median within 10% + 2 MiB / + 8 fds of the first's).
 """
 import argparse
@@ -94,24 +102,58 @@ class Bulk(threading.Thread):
                 log(f"bulk round failed: {e}")
 
 
-GNUPLOT = """
+# Both charts: minutes along x, two y axes from 0; {title}, {y1}, {y2}, {key}
+# and the plot line are each chart's own.
+CHART = """
 set terminal pngcairo size 1100,520 font ",10"
 set output "{png}"
 set datafile separator ","
-set title "kstretch soak: {minutes:.0f} min, {rate:.0f} records/s transactional + bulk + connection churn, a leader moved every {leader:.0f} s"
+set title "{title}"
 set xlabel "minutes"
-set ylabel "RSS (MiB)"
-set y2label "open file descriptors"
+set ylabel "{y1}"
+set y2label "{y2}"
 set ytics nomirror
 set y2tics
 set yrange [0:*]
 set y2range [0:*]
-set key bottom right
+set key {key}
 set grid
-plot "{csv}" using ($2/60):($3/1024) skip 1 with lines lw 2 title "RSS (MiB)", \\
-     "{csv}" using ($2/60):4 skip 1 axes x1y2 with lines lw 2 title "fds", \\
-     "{csv}" using ($2/60):5 skip 1 axes x1y2 with lines lw 1 dt 2 title "client connections open"
+plot {plot}
 """
+
+PLOT_MEMORY = '''"{csv}" using ($2/60):($3/1024) skip 1 with lines lw 2 title "RSS (MiB)", \\
+     "{csv}" using ($2/60):4 skip 1 axes x1y2 with lines lw 2 title "fds", \\
+     "{csv}" using ($2/60):5 skip 1 axes x1y2 with lines lw 1 dt 2 title "client connections open"'''
+
+PLOT_CPU = '''"{csv}" using ($2/60):9 skip 1 with lines lw 2 title "kstretch", \\
+     "{csv}" using ($2/60):10 skip 1 with lines lw 2 title "simulator (librdkafka mock)", \\
+     "{csv}" using ($2/60):11 skip 1 with lines lw 1 title "consumer (confluent-kafka)", \\
+     "{csv}" using ($2/60):($7-$8) skip 1 axes x1y2 with lines lw 1 dt 2 title "consumer lag"'''
+
+COLUMNS = ["time", "elapsed_s", "rss_kib", "fds", "connections_open", "requests_forwarded", "acked", "consumed",
+           "kstretch_cpu_pct", "simulator_cpu_pct", "consumer_cpu_pct"]
+
+
+class CpuShare:
+    """A process's CPU use between two calls, in percent of one core."""
+
+    def __init__(self, pid):
+        self.pid, self.last = pid, None
+
+    def __call__(self, now):
+        try:
+            used = harness.cpu_seconds(self.pid)
+        except OSError:
+            return 0.0
+        prev, self.last = self.last, (now, used)
+        if prev is None or now <= prev[0]:
+            return 0.0
+        return round(100.0 * (used - prev[1]) / (now - prev[0]), 1)
+
+
+def chart(png, csv_path, title, y1, y2, key, plot):
+    script = CHART.format(png=png, title=title, y1=y1, y2=y2, key=key, plot=plot.format(csv=csv_path))
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
 
 
 def flat(values, slack):
@@ -125,7 +167,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--build", default=os.environ.get("KSTRETCH_BUILD") or os.path.join(REPO, "build"))
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "soak", "results"))
-    ap.add_argument("--rate", type=float, default=500.0, help="transactional records per second")
+    ap.add_argument("--rate", type=float, default=250.0, help="transactional records per second")
     ap.add_argument("--sample", type=float, default=5.0, help="seconds between samples")
     ap.add_argument("--leader-every", type=float, default=60.0)
     ap.add_argument("--bulk-every", type=float, default=20.0)
@@ -147,7 +189,10 @@ def main():
     poller, bulk = Poller(k.listen_port), Bulk(k.bootstrap, args.bulk_every)
     rows = []
     moves = 0
-    ok = False
+    path = os.path.join(args.out, "soak.csv")
+    sheet = open(path, "w", newline="")
+    out = csv.writer(sheet)
+    out.writerow(COLUMNS)
     try:
         w.start_consumer("soak")
         w.start_producer()
@@ -155,6 +200,7 @@ def main():
         bulk.start()
         parts = {p["partition"]: p for p in c.topic(TOPIC)["partitions"]}
         leaders = c.leaders(TOPIC)
+        cpu = [CpuShare(k.pid), CpuShare(c.proc.pid), CpuShare(w.consumers["soak"].pid)]
         t0 = time.monotonic()
         next_sample, next_move = t0, t0 + args.leader_every
         while w.producer.poll() is None and time.monotonic() - t0 < duration + 300:
@@ -173,34 +219,37 @@ def main():
                 m = k.metrics()
                 rows.append([time.strftime("%H:%M:%S"), round(now - t0, 1), harness.rss_kib(k.pid),
                              harness.fd_count(k.pid), m["kstretch_connections_active"],
-                             m["kstretch_requests_forwarded"], w.acked_count(), w.consumed_count("soak")])
+                             m["kstretch_requests_forwarded"], w.acked_count(), w.consumed_count("soak"),
+                             *(share(now) for share in cpu)])
+                out.writerow(rows[-1])
+                sheet.flush()
                 next_sample += args.sample
             time.sleep(0.2)
         poller.stop.set()
         bulk.stop.set()
         w.wait_producer()
-        w.finish_consumer("soak", timeout=120)
+        log(f"producer done; consumer {w.consumed_count('soak')} of {w.acked_count()} acknowledged")
+        # A lagging consumer gets as long as it keeps reading (up to 20 min).
+        w.finish_consumer("soak", timeout=1200, stall=60)
         poller.join(timeout=10)
         bulk.join(timeout=120)
         outcome = w.check("soak", PARTITIONS)
         alive = k.alive()
     finally:
+        sheet.close()
         w.close()
         rc = k.stop()
         c.stop()
+        png, png_cpu = os.path.join(args.out, "soak.png"), os.path.join(args.out, "soak-cpu.png")
+        if rows and shutil.which("gnuplot"):
+            chart(png, path, f"kstretch soak: {args.minutes:.0f} min, {args.rate:.0f} records/s transactional + bulk"
+                  f" + connection churn, a leader moved every {args.leader_every:.0f} s",
+                  "RSS (MiB)", "open file descriptors", "bottom right", PLOT_MEMORY)
+            chart(png_cpu, path, "kstretch soak: CPU share of each process (100% = one core) and consumer lag",
+                  "CPU (% of one core)", "consumer lag (records)", "top left", PLOT_CPU)
+        elif rows:
+            log("gnuplot is not installed (apt-get install gnuplot-nox): no chart")
 
-    path = os.path.join(args.out, "soak.csv")
-    with open(path, "w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(["time", "elapsed_s", "rss_kib", "fds", "connections_open", "requests_forwarded", "acked",
-                      "consumed"])
-        out.writerows(rows)
-    png = os.path.join(args.out, "soak.png")
-    if shutil.which("gnuplot"):
-        script = GNUPLOT.format(png=png, csv=path, minutes=args.minutes, rate=args.rate, leader=args.leader_every)
-        subprocess.run(["gnuplot"], input=script.encode(), check=True)
-    else:
-        log("gnuplot is not installed (apt-get install gnuplot-nox): no chart")
     warm = rows[max(1, len(rows) // 10):] or rows
     rss_flat, rss_a, rss_b = flat([r[2] for r in warm], 2048)
     fd_flat, fd_a, fd_b = flat([r[3] for r in warm], 8)
@@ -212,7 +261,11 @@ def main():
         "bulk_rounds": bulk.rounds, "bulk_failures": bulk.failed, "metadata_connections": poller.ok,
         "metadata_failures": poller.failed, "rss_mib_first_quarter": round(rss_a / 1024, 1),
         "rss_mib_last_quarter": round(rss_b / 1024, 1), "fds_first_quarter": fd_a, "fds_last_quarter": fd_b,
-        "kstretch_exit": rc, "csv": path, "png": png if shutil.which("gnuplot") else None,
+        "kstretch_cpu_pct_median": statistics.median(r[8] for r in warm),
+        "simulator_cpu_pct_first_last_quarter": [round(statistics.median(r[9] for r in part), 1)
+                                                 for part in (warm[:max(1, len(warm) // 4)],
+                                                              warm[-max(1, len(warm) // 4):])],
+        "kstretch_exit": rc, "csv": path, "png": [png, png_cpu] if shutil.which("gnuplot") else None,
     }
     for key, value in verdict.items():
         print(f"  {key}: {value}")

@@ -55,6 +55,7 @@ class Workload:
         self.producer = None
         self.consumers = {}
         self._logs = []
+        self._counters = {}
 
     def _spawn(self, name, argv):
         err = open(os.path.join(self.dir, f"{name}.stderr"), "wb")
@@ -81,11 +82,16 @@ class Workload:
         self.consumers[group] = self._spawn(f"consumer-{group}", argv)
         return self.consumers[group]
 
+    def _lines(self, name):
+        if name not in self._counters:
+            self._counters[name] = harness.LineCounter(os.path.join(self.dir, name))
+        return self._counters[name]()
+
     def acked_count(self):
-        return harness.count_lines(os.path.join(self.dir, "acked.tsv"))
+        return self._lines("acked.tsv")
 
     def consumed_count(self, group):
-        return harness.count_lines(os.path.join(self.dir, f"consumed-{group}.tsv"))
+        return self._lines(f"consumed-{group}.tsv")
 
     def wait_acked(self, n, timeout):
         harness.wait_until(lambda: self.acked_count() >= n, timeout,
@@ -102,12 +108,22 @@ class Workload:
             raise AssertionError(f"the producer is still running\n{self.stderr('producer')}") from None
         assert rc == 0, f"the producer exited with {rc}\n{self.stderr('producer')}"
 
-    def finish_consumer(self, group, timeout=60):
-        """Lets the group read every acknowledged record (or until timeout), then stops it."""
+    def finish_consumer(self, group, timeout=60, stall=None):
+        """Lets the group read every acknowledged record, then stops it. Stops
+        waiting after `timeout` seconds, or, with `stall`, once the group has
+        read nothing for that many seconds."""
         want = self.acked_count()
         deadline = time.monotonic() + timeout
         proc = self.consumers[group]
-        while self.consumed_count(group) < want and time.monotonic() < deadline and proc.poll() is None:
+        seen, moved = -1, time.monotonic()
+        while time.monotonic() < deadline and proc.poll() is None:
+            n = self.consumed_count(group)
+            if n >= want:
+                break
+            if n != seen:
+                seen, moved = n, time.monotonic()
+            elif stall is not None and time.monotonic() - moved > stall:
+                break
             time.sleep(0.1)
         open(os.path.join(self.dir, f"stop-{group}"), "w").close()
         try:

@@ -352,6 +352,25 @@ def count_lines(path):
         return 0
 
 
+class LineCounter:
+    """Counts the lines of a file that only grows, reading just what was
+    appended since the last call (a long run's files reach hundreds of MB)."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.lines = path, 0, 0
+
+    def __call__(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:
+            return self.lines
+        self.pos += len(data)
+        self.lines += data.count(b"\n")
+        return self.lines
+
+
 def quiet(k, timeout=20.0):
     """Waits until kstretch has no client connection; returns (fds, RSS KiB).
     (The admin endpoint closes its side of a /metrics request a moment after
