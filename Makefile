@@ -13,6 +13,9 @@ CACHE       ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/kstretch
 NODE_DIR    := $(CACHE)/node
 NODE_MODULES := $(NODE_DIR)/node_modules
 RDKAFKA_MODERN := $(NODE_MODULES)/node-rdkafka/build/deps
+# Apache Kafka from Maven Central (tests/kafka/pom.xml): brokers, tools, Java client.
+KAFKA_VERSION := 4.4.0
+KAFKA_LIBS  := $(CACHE)/kafka-$(KAFKA_VERSION)/libs
 # Debian's python3 (pytest, kafka-python, confluent-kafka), not a pyenv shim.
 PYTHON      ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
@@ -33,11 +36,13 @@ APT_PACKAGES := build-essential pkg-config meson ninja-build clang libclang-rt-1
 export KSTRETCH_BUILD := $(abspath $(BUILD))
 export KSTRETCH_RDKAFKA_MODERN := $(RDKAFKA_MODERN)
 export KSTRETCH_NODE_MODULES := $(NODE_MODULES)
+export KSTRETCH_KAFKA_LIBS := $(KAFKA_LIBS)
+export KSTRETCH_CACHE := $(CACHE)
 
-.PHONY: deps deps-apt deps-npm build test test-unit test-asan test-integration test-faults test-hostile \
+.PHONY: deps deps-apt deps-npm deps-kafka build test test-unit test-asan test-integration test-faults test-hostile \
 	test-integration-asan lint fuzz demo bench bench-deps bench-codec bench-mapped soak clean
 
-deps: deps-apt deps-npm
+deps: deps-apt deps-npm deps-kafka
 
 # $(call apt_install,WHO,PACKAGES,EXTRA): installs the packages that are not
 # installed yet (EXTRA: shell that may add to $$missing).
@@ -69,6 +74,23 @@ deps-npm: deps-apt
 	fi
 	@test -e "$(RDKAFKA_MODERN)/include/librdkafka/rdkafka_mock.h" || \
 		{ echo "deps: $(RDKAFKA_MODERN) has no rdkafka_mock.h: node-rdkafka's build failed"; exit 1; }
+
+# Apache Kafka $(KAFKA_VERSION) and its dependencies, resolved by Maven itself
+# from Maven Central into $(KAFKA_LIBS) once; redone when tests/kafka/pom.xml
+# changes. A JDK and Maven come from Debian when the machine has none.
+deps-kafka:
+	@if ! command -v java >/dev/null || ! command -v javac >/dev/null || ! command -v mvn >/dev/null; then \
+		echo "deps: installing a JDK and Maven from Debian"; \
+		$(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven; \
+	fi
+	@if ! cmp -s tests/kafka/pom.xml "$(KAFKA_LIBS)/../pom.xml" || [ ! -e "$(KAFKA_LIBS)/kafka_2.13-$(KAFKA_VERSION).jar" ]; then \
+		echo "deps: resolving Apache Kafka $(KAFKA_VERSION) from Maven Central into $(KAFKA_LIBS)"; \
+		rm -rf "$(KAFKA_LIBS).tmp"; mkdir -p "$(KAFKA_LIBS).tmp"; \
+		mvn -q -B -f tests/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$(KAFKA_LIBS).tmp"; \
+		rm -rf "$(KAFKA_LIBS)"; mv "$(KAFKA_LIBS).tmp" "$(KAFKA_LIBS)"; \
+		cp tests/kafka/pom.xml "$(KAFKA_LIBS)/../pom.xml"; \
+	fi
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) -Drdkafka_modern=$(RDKAFKA_MODERN) $(MESON_OPTS)
