@@ -39,10 +39,10 @@ export KSTRETCH_NODE_MODULES := $(NODE_MODULES)
 export KSTRETCH_KAFKA_LIBS := $(KAFKA_LIBS)
 export KSTRETCH_CACHE := $(CACHE)
 
-.PHONY: deps deps-apt deps-npm deps-kafka build test test-unit test-asan test-integration test-faults test-hostile \
+.PHONY: deps deps-apt deps-npm deps-kafka build test test-unit test-asan test-integration test-kafka test-faults test-hostile \
 	test-integration-asan lint fuzz demo bench bench-deps bench-codec bench-mapped soak clean
 
-deps: deps-apt deps-npm deps-kafka
+deps: deps-apt deps-npm deps-kafka deps-go deps-pip
 
 # $(call apt_install,WHO,PACKAGES,EXTRA): installs the packages that are not
 # installed yet (EXTRA: shell that may add to $$missing).
@@ -92,6 +92,42 @@ deps-kafka:
 		cp tests/kafka/pom.xml "$(KAFKA_LIBS)/../pom.xml"; \
 	fi
 
+# The Go client of the tests (tests/kafka/clients/franz: franz-go, from the Go
+# module proxy as go.sum pins it) into $(FRANZ_BIN); rebuilt when its sources
+# or the Go release change. Go comes with the machine: Debian 12's golang-go
+# (1.19) is too old for franz-go.
+FRANZ_DIR := tests/kafka/clients/franz
+FRANZ_BIN := $(CACHE)/bin/kstretch-franz
+export KSTRETCH_FRANZ := $(FRANZ_BIN)
+
+.PHONY: deps-go deps-pip
+deps-go:
+	@command -v go >/dev/null || { echo "deps-go: no \`go\` on PATH: install Go 1.26 or later (franz-go needs it; Debian 12's golang-go is too old)"; exit 1; }
+	@sum=$$( { go version; cat $(FRANZ_DIR)/go.mod $(FRANZ_DIR)/go.sum $(FRANZ_DIR)/*.go; } | sha256sum); \
+	if [ ! -x "$(FRANZ_BIN)" ] || [ "$$sum" != "$$(cat "$(FRANZ_BIN).sum" 2>/dev/null)" ]; then \
+		echo "deps: go build $(FRANZ_DIR) -> $(FRANZ_BIN)"; \
+		mkdir -p "$(dir $(FRANZ_BIN))"; rm -f "$(FRANZ_BIN).sum"; \
+		(cd $(FRANZ_DIR) && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -o "$(FRANZ_BIN).tmp" .); \
+		mv "$(FRANZ_BIN).tmp" "$(FRANZ_BIN)"; \
+		echo "$$sum" > "$(FRANZ_BIN).sum"; \
+	fi
+
+# The latest confluent-kafka and kafka-python from PyPI, pinned in
+# tests/kafka/requirements.txt, in a virtualenv beside Debian's (which keeps
+# the old ones); made again when that file changes.
+VENV := $(CACHE)/venv
+export KSTRETCH_VENV := $(VENV)
+
+deps-pip:
+	$(call apt_install,deps-pip,python3-venv,)
+	@if ! cmp -s tests/kafka/requirements.txt "$(VENV)/requirements.txt" || [ ! -x "$(VENV)/bin/python" ]; then \
+		echo "deps: pip install -r tests/kafka/requirements.txt into $(VENV)"; \
+		rm -rf "$(VENV)"; \
+		/usr/bin/python3 -m venv "$(VENV)"; \
+		"$(VENV)/bin/python" -m pip install -q --disable-pip-version-check -r tests/kafka/requirements.txt; \
+		cp tests/kafka/requirements.txt "$(VENV)/requirements.txt"; \
+	fi
+
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) -Drdkafka_modern=$(RDKAFKA_MODERN) $(MESON_OPTS)
 
@@ -102,6 +138,7 @@ build: deps $(BUILD)/build.ninja
 # Fails when a suite fails or runs no test.
 test: build
 	$(MAKE) --no-print-directory test-unit test-asan test-integration
+	$(MAKE) --no-print-directory test-kafka
 	$(MAKE) --no-print-directory test-faults test-hostile test-integration-asan lint
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=30
 	@echo "make test: all suites passed"
@@ -119,6 +156,11 @@ test-asan:
 
 test-integration:
 	$(PYTHON) -m pytest -v -p no:cacheprovider tests/integration
+
+# The real-Kafka suite: real clients through kstretch against Apache Kafka
+# $(KAFKA_VERSION) brokers (tests/cluster/kafkacluster.py starts and stops them).
+test-kafka: deps-kafka
+	$(PYTHON) -m pytest -v -p no:cacheprovider tests/kafka
 
 # Reliability (README "Reliability"): faults a stretched cluster has, with real
 # clients through kstretch (table: $(BUILD)/faults-results.md), and hostile

@@ -307,6 +307,70 @@ class Cluster:
         return self.proc.stop()
 
 
+KAFKACLUSTER = os.path.join(REPO, "tests", "cluster", "kafkacluster.py")
+KAFKA_LIBS = os.environ.get("KSTRETCH_KAFKA_LIBS") or os.path.join(_CACHE, "kafka-4.4.0", "libs")
+
+
+class KafkaCluster(Cluster):
+    """A running tests/cluster/kafkacluster.py: real Apache Kafka brokers
+    (KRaft) with the simulator's control surface (down, up, leader, rtt,
+    state) plus `stats` (bytes through each broker's relays) and `create`.
+
+    .bootstraps {region: "host:port,..."}: the bootstrap of each client region
+    (.bootstrap is the default client region's, the first one's).
+    """
+
+    # JVMs on 2 cores: the controller and the brokers start in 20-40 s.
+    START_TIMEOUT_S = 150.0
+    CONTROL_TIMEOUT_S = 120.0
+
+    @classmethod
+    def start(cls, log_dir, regions="eu:1,us:1,ap:1", topics=(), min_insync=1, replica_selector="none",
+              rtt_ms=None, client_region=None, relay=True, name=None):
+        require(os.path.join(KAFKA_LIBS, "kafka_2.13-4.4.0.jar"), "Apache Kafka 4.4.0", "run `make deps`")
+        argv = [PYTHON, KAFKACLUSTER, "--regions", regions, "--min-insync", str(min_insync),
+                "--replica-selector", replica_selector, "--work", os.path.join(log_dir, name or "kafkacluster")]
+        for t in topics:
+            argv += ["--topic", t]
+        if rtt_ms:
+            argv += ["--rtt-ms", rtt_ms if isinstance(rtt_ms, str) else ",".join(f"{r}={ms}" for r, ms in rtt_ms.items())]
+        if client_region:
+            argv += ["--client-region", client_region]
+        if not relay:
+            argv.append("--no-relay")
+        proc = ManagedProcess(name or "kafkacluster", argv, log_dir)
+        try:
+            line = proc.read_line(cls.START_TIMEOUT_S)
+            try:
+                state = json.loads(line)
+            except ValueError:
+                proc._fail(f"first line is not JSON: {line!r}")
+            return cls(proc, state)
+        except BaseException:
+            proc.stop(grace=40)
+            raise
+
+    def _set_state(self, state):
+        super()._set_state(state)
+        self.bootstraps = state["bootstraps"]
+        self.work = state["work"]
+
+    def control(self, cmd, timeout=CONTROL_TIMEOUT_S):
+        return super().control(cmd, timeout)
+
+    def broker_log(self, node_id):
+        with open(os.path.join(self.work, "logs", f"broker-{node_id}.log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def relay_bytes(self):
+        """{broker id: {"to_broker", "from_broker", "connections"}} counted by the relays."""
+        return {int(k): v for k, v in self.must("stats")["bytes"].items()}
+
+    def stop(self):
+        # The launcher stops each JVM with a controlled shutdown (up to 30 s each).
+        return self.proc.stop(grace=60)
+
+
 def run(argv, *, timeout, env=None, input=None, check=True, what=None):
     """subprocess.run with a bound; on timeout the child is killed (by
     subprocess.run) and the test fails with what it printed."""
@@ -343,18 +407,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def count_lines(path):
-    """Lines in a file (0 while it does not exist)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read().count(b"\n")
-    except OSError:
-        return 0
-
-
 class LineCounter:
-    """Counts the lines of a file that only grows, reading just what was
-    appended since the last call (a long run's files reach hundreds of MB)."""
+    """Counts the lines of a file that grows, reading just what was appended
+    since the last call (a long run's files reach hundreds of MB). A file
+    that got shorter (rewritten) is counted again from its start; one that
+    does not exist has 0 lines."""
 
     def __init__(self, path):
         self.path, self.pos, self.lines = path, 0, 0
@@ -362,13 +419,21 @@ class LineCounter:
     def __call__(self):
         try:
             with open(self.path, "rb") as f:
+                if os.fstat(f.fileno()).st_size < self.pos:
+                    self.pos = self.lines = 0
                 f.seek(self.pos)
                 data = f.read()
         except OSError:
-            return self.lines
+            self.pos = self.lines = 0
+            return 0
         self.pos += len(data)
         self.lines += data.count(b"\n")
         return self.lines
+
+
+def count_lines(path):
+    """Lines in a file (0 while it does not exist)."""
+    return LineCounter(path)()
 
 
 def quiet(k, timeout=20.0):
