@@ -10,6 +10,11 @@
  *           1 FinalizedFeaturesEpoch int64 (default -1),
  *           2 FinalizedFeatures [Name, MaxVersionLevel, MinVersionLevel],
  *           3 ZkMigrationReady bool.
+ *
+ * A broker answers a request of a version it does not know with
+ * UNSUPPORTED_VERSION in the v0 layout (its ranges), whatever was asked, so a
+ * client can pick a version both sides know: only the leading ErrorCode of an
+ * ApiVersions response is in the same place in every answer.
  */
 #include "messages.h"
 
@@ -50,3 +55,13 @@ static const struct kp_field response_fields[] = {
     KP_TAGGED("ZkMigrationReady", KP_BOOL, 3, KP_VMAX, 3, 0),
 };
 const struct kp_schema kp_api_versions_response = KP_SCHEMA("ApiVersionsResponse", response_fields);
+
+bool kp_api_versions_error(const uint8_t *body, size_t len, int16_t *error_code, struct kp_cursor *c)
+{
+	struct kp_cursor own;
+	if (!c)
+		c = &own;
+	kp_cursor_init(c, body, len);
+	*error_code = kp_read_i16(c, "ErrorCode");
+	return kp_cursor_ok(c);
+}

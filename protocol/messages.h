@@ -11,6 +11,18 @@
 extern const struct kp_schema kp_api_versions_request;
 extern const struct kp_schema kp_api_versions_response;
 
+/*
+ * The ErrorCode of an ApiVersions response, whatever form its body has.
+ * body/len: the bytes after the response header (always header v0, so the
+ * frame body from its 5th byte). ErrorCode is the first field of every
+ * version, and it is all a broker's answer is sure to hold: a broker answers a
+ * too-new request (UNSUPPORTED_VERSION, 35) in the v0 layout whatever version
+ * was asked, and some answer an error with a body cut short after the code,
+ * or in the requested (flexible) layout. Nothing after the code is read.
+ * Returns false (c, when not NULL, says where) when fewer than 2 bytes.
+ */
+bool kp_api_versions_error(const uint8_t *body, size_t len, int16_t *error_code, struct kp_cursor *c);
+
 /* Metadata (metadata.c) */
 extern const struct kp_schema kp_metadata_request;
 extern const struct kp_schema kp_metadata_response;

@@ -602,6 +602,48 @@ bool kx_rewrite_merge_topology(struct kx_rewriter *rw, const struct kx_config *c
 
 /* ---- the response rewrite ---------------------------------------------- */
 
+/*
+ * ApiVersions. An answer that carries an error goes to the client as it came,
+ * whatever its form (the v0 layout answering a too-new request, a body cut
+ * short after the code, the requested layout): the client reads the error
+ * (for UNSUPPORTED_VERSION, the ApiVersions range too) and asks again, and
+ * that answer is clamped. A successful answer is clamped, in the requested
+ * version's layout or, when it came in v0's (clients accept that too), in v0's.
+ */
+static bool kx_rewrite_api_versions(struct kx_rewriter *rw, int16_t version, const uint8_t *body, size_t body_start,
+                                    size_t len)
+{
+	const struct kp_api *info = kp_api_get(KP_API_API_VERSIONS);
+	struct kp_cursor ec;
+	int16_t error;
+	if (!kp_api_versions_error(body + body_start, len - body_start, &error, &ec))
+		return kp_cursor_fail(&rw->cur, ec.err, ec.err_field);
+	if (error != 0) {
+		kp_writer_reset(&rw->out);
+		kp_write_ref(&rw->out, body, len);
+		return kp_writer_ok(&rw->out) || kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "rewrite");
+	}
+	int16_t layout = version;
+	bool flexible = kp_api_flexible(info, version);
+	struct kp_struct *st = kp_decode(&rw->arena, &rw->cur, info->response, version, flexible, -1);
+	if (!st && version > 0) {
+		struct kp_cursor v0;
+		kp_cursor_init(&v0, body, len);
+		v0.pos = body_start;
+		if ((st = kp_decode(&rw->arena, &v0, info->response, 0, false, -1))) {
+			rw->cur = v0;
+			layout = 0;
+		}
+	}
+	if (!st)
+		return false; /* rw->cur: where the requested version's layout failed */
+	kx_clamp_api_versions(st);
+	kp_encode(&rw->out, st, layout, kp_api_flexible(info, layout), -1);
+	kx_keep_trailing(rw);
+	rw->changed = true;
+	return kp_writer_ok(&rw->out) || kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "rewrite");
+}
+
 bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, int16_t api, int16_t version,
                          const uint8_t *body, size_t len)
 {
@@ -649,24 +691,15 @@ bool kx_rewrite_response_for(struct kx_rewriter *rw, const struct kx_config *cfg
 		return kp_writer_ok(&rw->out) || kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "rewrite");
 	}
 
+	if (api == KP_API_API_VERSIONS)
+		return kx_rewrite_api_versions(rw, version, body, body_start, len);
+
 	st = kp_decode(&rw->arena, &rw->cur, info->response, version, flexible, -1);
-	if (!st && api == KP_API_API_VERSIONS && version > 0) {
-		/* A broker answers a too-new ApiVersions request in v0: pass it on. */
-		struct kp_cursor v0;
-		kp_cursor_init(&v0, body + body_start, len - body_start);
-		if (kp_decode(&rw->arena, &v0, info->response, 0, false, -1)) {
-			kp_writer_reset(&rw->out);
-			kp_write_ref(&rw->out, body, len);
-			rw->cur.err = KP_OK;
-			return true;
-		}
-	}
 	if (!st)
 		return false;
 
 	bool steered = false;
 	switch (api) {
-	case KP_API_API_VERSIONS: kx_clamp_api_versions(st); break;
 	case KP_API_FIND_COORDINATOR:
 		if (version < 4)
 			kx_rewrite_address(rw, cfg, st->v[KP_FIND_COORDINATOR_RESPONSE_NODE_ID].i,

@@ -7,7 +7,9 @@
  *   Produce v10+, Fetch v16+  NodeEndpoints (KIP-951), a top-level tagged field
  *   ApiVersions (all)         versions of the APIs above clamped to what the codec
  *                             decodes; ShareFetch/ShareAcknowledge (addresses the
- *                             codec cannot rewrite) removed, so clients never use them
+ *                             codec cannot rewrite) removed, so clients never use them.
+ *                             An answer with ErrorCode != 0, in whatever form
+ *                             (v0 layout, cut short, flexible), passes byte for byte
  *
  * Node ids stay real: node N is advertised at advertised.host and N's listener
  * port. Every broker address seen on the way is reported, so the topology

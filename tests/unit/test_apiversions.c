@@ -127,3 +127,40 @@ Test(apiversions, every_malformation_of_the_vectors_fails_cleanly)
 	                 sizeof(buf));
 	check_malformations(false, KP_API_API_VERSIONS, 3, buf, n);
 }
+
+/* The error of an answer in any form: ErrorCode leads every version's body. */
+Test(apiversions, the_error_code_is_read_from_an_answer_in_any_form)
+{
+	const struct {
+		const char *body; /* after the header */
+		int16_t error;
+	} forms[] = {
+	    {"0023 00000002 0003 0000 000d 0012 0000 0003", 35}, /* v0 layout, the broker's ranges */
+	    {"0023 00000000", 35},                               /* v0 layout, no ranges */
+	    {"0023 01 00000000 00", 35},                         /* flexible layout, no ranges */
+	    {"0023 01", 35},                                     /* flexible, cut short after the array */
+	    {"0023", 35},                                        /* the code alone */
+	    {"0023 00000003 0003 00", 35},                       /* v0 layout, ranges cut short */
+	    {"0000 02 0012 0000 0004 00 00000000 00", 0},        /* a successful v3 answer */
+	    {"ffff", -1},                                        /* UNKNOWN_SERVER_ERROR */
+	};
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		size_t n = unhex(forms[i].body, buf, sizeof(buf));
+		int16_t error = 12345;
+		struct kp_cursor c;
+		cr_assert(kp_api_versions_error(buf, n, &error, &c), "form %zu: %s", i, kp_error_name(c.err));
+		cr_assert_eq(error, forms[i].error, "form %zu: error %d", i, error);
+		cr_assert_eq(c.pos, 2, "form %zu: nothing after the code is read", i);
+	}
+}
+
+Test(apiversions, an_answer_shorter_than_its_error_code_is_refused)
+{
+	int16_t error;
+	struct kp_cursor c;
+	buf[0] = 0x00;
+	cr_assert_not(kp_api_versions_error(buf, 0, &error, &c));
+	cr_assert_eq(c.err, KP_ERR_TRUNCATED);
+	cr_assert_str_eq(c.err_field, "ErrorCode");
+	cr_assert_not(kp_api_versions_error(buf, 1, &error, NULL));
+}

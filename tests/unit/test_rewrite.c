@@ -248,6 +248,84 @@ Test(rewrite, api_versions_are_clamped_to_what_kstretch_decodes)
 	kp_arena_free(&a);
 }
 
+/*
+ * ApiVersions answers that carry an error, in each form brokers send: the
+ * client gets them byte for byte (nothing to clamp in an error), and the
+ * connection stays usable (the rewrite does not fail).
+ */
+Test(rewrite, api_versions_errors_pass_byte_for_byte_in_any_form)
+{
+	static const struct {
+		int16_t version; /* of the request answered */
+		const char *body;
+	} forms[] = {
+	    /* UNSUPPORTED_VERSION in the v0 layout with the broker's ranges, answering v3 and v4 */
+	    {3, "0023 00000003 0003 0000 000e 004e 0000 0001 0012 0000 0002"},
+	    {4, "0023 00000003 0003 0000 000e 004e 0000 0001 0012 0000 0002"},
+	    /* the error code and an empty array (v0 layout), answering v4 */
+	    {4, "0023 00000000"},
+	    /* the requested (flexible) layout with an error, ranges that a success would have clamped */
+	    {4, "0023 04 0003 0000 000e 00 004e 0000 0001 00 0012 0000 0004 00 00000000 00"},
+	    {3, "0023 01 00000000 00"},
+	    /* flexible, cut short after an empty array */
+	    {3, "0023 01"},
+	    /* the error code alone */
+	    {4, "0023"},
+	    {1, "0023"},
+	    /* v0 layout, ranges cut short */
+	    {4, "0023 00000003 0003 0000 000e"},
+	    /* v1 layout (ThrottleTimeMs) with another error, answering v2 */
+	    {2, "ffff 00000001 0003 0000 000e 00000000"},
+	};
+	uint8_t in[256];
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		size_t len = unhex("0000002a", in, sizeof(in)); /* response header v0: correlation id 42 */
+		len += unhex(forms[i].body, in + len, sizeof(in) - len);
+		cr_assert(kx_rewrite_response(&rw, &cfg, KP_API_API_VERSIONS, forms[i].version, in, len),
+		          "form %zu (v%d): %s at %zu reading %s", i, forms[i].version, kp_error_name(rw.cur.err),
+		          rw.cur.err_pos, rw.cur.err_field ? rw.cur.err_field : "?");
+		size_t n;
+		uint8_t *out = kp_writer_flatten(&rw.out, &n);
+		cr_assert(n == len && memcmp(out, in, len) == 0, "form %zu (v%d): the client got other bytes", i,
+		          forms[i].version);
+		cr_assert_not(rw.changed, "form %zu", i);
+		free(out);
+	}
+}
+
+Test(rewrite, api_versions_success_in_the_v0_layout_is_still_clamped)
+{
+	/* A successful answer to a v3 request, in the v0 layout (clients accept it). */
+	uint8_t in[128];
+	size_t len = unhex("0000002a 0000 00000003 0003 0000 000e 004e 0000 0001 0012 0000 0004", in, sizeof(in));
+	cr_assert(kx_rewrite_response(&rw, &cfg, KP_API_API_VERSIONS, 3, in, len), "%s at %zu",
+	          kp_error_name(rw.cur.err), rw.cur.err_pos);
+	size_t n;
+	uint8_t *out = kp_writer_flatten(&rw.out, &n);
+	uint8_t want[64];
+	size_t wn = unhex("0000002a 0000 00000002 0003 0000 000d 0012 0000 0004", want, sizeof(want));
+	cr_assert(n == wn && memcmp(out, want, wn) == 0, "Metadata clamped to 13, ShareFetch hidden, still v0");
+	cr_assert(rw.changed);
+	free(out);
+}
+
+Test(rewrite, api_versions_success_that_does_not_decode_is_refused)
+{
+	static const char *bad[] = {
+	    "0000002a",                         /* no ErrorCode */
+	    "0000002a 00",                      /* half of it */
+	    "0000002a 0000",                    /* success, nothing after */
+	    "0000002a 0000 00000003 0003 0000", /* success, ranges cut short */
+	};
+	uint8_t in[64];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = unhex(bad[i], in, sizeof(in));
+		cr_assert_not(kx_rewrite_response(&rw, &cfg, KP_API_API_VERSIONS, 3, in, len), "case %zu", i);
+		cr_assert_neq(rw.cur.err, KP_OK, "case %zu says why", i);
+		cr_assert_geq(rw.cur.err_pos, 4, "case %zu: where, after the header", i);
+	}
+}
+
 /* A Fetch v16 response with one partition of records and NodeEndpoints. */
 static uint8_t *fetch_v16(struct kp_arena *a, bool endpoints, const uint8_t *records, int32_t rlen, size_t *len)
 {
