@@ -605,10 +605,12 @@ bool kx_rewrite_merge_topology(struct kx_rewriter *rw, const struct kx_config *c
 /*
  * ApiVersions. An answer that carries an error goes to the client as it came,
  * whatever its form (the v0 layout answering a too-new request, a body cut
- * short after the code, the requested layout): the client reads the error
- * (for UNSUPPORTED_VERSION, the ApiVersions range too) and asks again, and
- * that answer is clamped. A successful answer is clamped, in the requested
- * version's layout or, when it came in v0's (clients accept that too), in v0's.
+ * short after the code, the requested layout) and whatever version was asked
+ * (a client newer than kstretch's codec, answered by an older broker): the
+ * client reads the error (for UNSUPPORTED_VERSION, the ApiVersions range too)
+ * and asks again, and that answer is clamped. A successful answer is clamped,
+ * in the requested version's layout or, when it came in v0's (clients accept
+ * that too), in v0's; one to a version the codec does not decode is refused.
  */
 static bool kx_rewrite_api_versions(struct kx_rewriter *rw, int16_t version, const uint8_t *body, size_t body_start,
                                     size_t len)
@@ -623,6 +625,8 @@ static bool kx_rewrite_api_versions(struct kx_rewriter *rw, int16_t version, con
 		kp_write_ref(&rw->out, body, len);
 		return kp_writer_ok(&rw->out) || kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "rewrite");
 	}
+	if (!kp_api_decodes(info, version, false)) /* a success in a layout kstretch does not know */
+		return kp_cursor_fail(&rw->cur, KP_ERR_UNSUPPORTED, info->name);
 	int16_t layout = version;
 	bool flexible = kp_api_flexible(info, version);
 	struct kp_struct *st = kp_decode(&rw->arena, &rw->cur, info->response, version, flexible, -1);
@@ -670,10 +674,12 @@ bool kx_rewrite_response_for(struct kx_rewriter *rw, const struct kx_config *cfg
 	if (!kp_response_header_parse(&rw->cur, kp_response_header_version(api, version), &h))
 		return false;
 	kp_response_header_write(&rw->out, &h);
+	size_t body_start = rw->cur.pos;
+	if (api == KP_API_API_VERSIONS) /* its errors pass whatever the version: before the check below */
+		return kx_rewrite_api_versions(rw, version, body, body_start, len);
 	if (!kp_api_decodes(info, version, false))
 		return kp_cursor_fail(&rw->cur, KP_ERR_UNSUPPORTED, info ? info->name : "api");
 
-	size_t body_start = rw->cur.pos;
 	if (api == KP_API_METADATA) {
 		/* Only ThrottleTimeMs and Brokers: the topics are referenced unchanged. */
 		st = kp_decode(&rw->arena, &rw->cur, info->response, version, flexible, KP_METADATA_RESPONSE_PREFIX);
@@ -690,9 +696,6 @@ bool kx_rewrite_response_for(struct kx_rewriter *rw, const struct kx_config *cfg
 		rw->changed = true;
 		return kp_writer_ok(&rw->out) || kp_cursor_fail(&rw->cur, KP_ERR_NOMEM, "rewrite");
 	}
-
-	if (api == KP_API_API_VERSIONS)
-		return kx_rewrite_api_versions(rw, version, body, body_start, len);
 
 	st = kp_decode(&rw->arena, &rw->cur, info->response, version, flexible, -1);
 	if (!st)

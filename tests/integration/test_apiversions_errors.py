@@ -34,6 +34,8 @@ ERROR_FORMS = [
     (4, "0023"),
     # v0 layout, the ranges cut short
     (4, "0023 00000003 0003 0000 000e"),
+    # a client newer than kstretch's codec (v9), answered by an older broker in the v0 layout
+    (9, "0023 00000001 0012 0000 0004"),
 ]
 
 # A successful v2 answer: Metadata 0..14 and ShareFetch 0..1 must not reach the client as such.

@@ -276,6 +276,8 @@ Test(rewrite, api_versions_errors_pass_byte_for_byte_in_any_form)
 	    {4, "0023 00000003 0003 0000 000e"},
 	    /* v1 layout (ThrottleTimeMs) with another error, answering v2 */
 	    {2, "ffff 00000001 0003 0000 000e 00000000"},
+	    /* a client newer than the codec (v9), an older broker's v0 answer */
+	    {9, "0023 00000001 0012 0000 0004"},
 	};
 	uint8_t in[256];
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
@@ -324,6 +326,10 @@ Test(rewrite, api_versions_success_that_does_not_decode_is_refused)
 		cr_assert_neq(rw.cur.err, KP_OK, "case %zu says why", i);
 		cr_assert_geq(rw.cur.err_pos, 4, "case %zu: where, after the header", i);
 	}
+	/* A success to a version the codec does not decode cannot be clamped. */
+	size_t len = unhex("0000002a 0000 02 0012 0000 0009 00 00000000 00", in, sizeof(in));
+	cr_assert_not(kx_rewrite_response(&rw, &cfg, KP_API_API_VERSIONS, 9, in, len));
+	cr_assert_eq(rw.cur.err, KP_ERR_UNSUPPORTED);
 }
 
 /* A Fetch v16 response with one partition of records and NodeEndpoints. */
