@@ -40,7 +40,7 @@ export KSTRETCH_KAFKA_LIBS := $(KAFKA_LIBS)
 export KSTRETCH_CACHE := $(CACHE)
 
 .PHONY: deps deps-apt deps-npm deps-kafka build test test-unit test-asan test-integration test-kafka test-faults test-hostile \
-	test-integration-asan lint fuzz demo bench bench-deps bench-codec bench-mapped soak clean
+	test-integration-asan lint fuzz demo demo-kafka bench bench-deps bench-codec bench-mapped soak clean
 
 deps: deps-apt deps-npm deps-kafka deps-go deps-pip
 
@@ -211,6 +211,10 @@ fuzz: deps-apt
 
 demo: build
 	$(PYTHON) tests/demo/demo.py --build $(BUILD)
+
+# The same story on real Apache Kafka brokers (tests/cluster/kafkacluster.py).
+demo-kafka: build deps-kafka
+	$(PYTHON) tests/demo/demo_kafka.py --build $(BUILD)
 
 # What `make bench` needs beyond `make deps` (and `make test` does not): the
 # L4 proxies it compares kstretch with, and gnuplot for its charts.
