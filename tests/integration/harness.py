@@ -362,6 +362,18 @@ class KafkaCluster(Cluster):
         with open(os.path.join(self.work, "logs", f"broker-{node_id}.log"), "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def broker_process_alive(self, node_id):
+        """Whether a JVM runs broker node_id's configuration now."""
+        config = f"broker-{node_id}.properties"
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[-2:-1] == [os.path.join(self.work, config).encode()]:
+                        return True
+            except OSError:
+                continue
+        return False
+
     def relay_bytes(self):
         """{broker id: {"to_broker", "from_broker", "connections"}} counted by the relays."""
         return {int(k): v for k, v in self.must("stats")["bytes"].items()}
