@@ -1,9 +1,11 @@
 /*
  * The API table. Names, version ranges and first flexible versions are from
  * Kafka's message definitions (clients/src/main/resources/common/message/
- * *Request.json: apiKey, validVersions, flexibleVersions), as of Kafka 4.1.
- * An API that was removed (LeaderAndIsr, ...) stays listed: older brokers
- * still speak it and its header must still parse.
+ * *Request.json: apiKey, validVersions, flexibleVersions), as of Kafka 4.4.0
+ * for the newest versions. The oldest stay at what earlier releases defined
+ * (Kafka 4 dropped some, e.g. ListOffsets v0), and an API that was removed
+ * (LeaderAndIsr, ...) stays listed: older brokers still speak it and its
+ * header must still parse.
  */
 #include "api.h"
 
@@ -28,7 +30,7 @@
 static const struct kp_api kp_apis[] = {
     DECODED(0, "Produce", 0, 13, 9, &kp_produce_request, &kp_produce_response, 0, 13),
     DECODED(1, "Fetch", 0, 18, 12, &kp_fetch_request, &kp_fetch_response, 0, 18),
-    API(2, "ListOffsets", 0, 10, 6),
+    API(2, "ListOffsets", 0, 11, 6),
     DECODED(3, "Metadata", 0, 13, 9, &kp_metadata_request, &kp_metadata_response, 0, 13),
     API(4, "LeaderAndIsr", 0, 7, 4),
     API(5, "StopReplica", 0, 4, 2),
@@ -44,7 +46,7 @@ static const struct kp_api kp_apis[] = {
     API(15, "DescribeGroups", 0, 6, 5),
     API(16, "ListGroups", 0, 5, 3),
     API(17, "SaslHandshake", 0, 1, -1),
-    DECODED(18, "ApiVersions", 0, 4, 3, &kp_api_versions_request, &kp_api_versions_response, 0, 4),
+    DECODED(18, "ApiVersions", 0, 5, 3, &kp_api_versions_request, &kp_api_versions_response, 0, 5),
     API(19, "CreateTopics", 0, 7, 5),
     API(20, "DeleteTopics", 0, 6, 4),
     API(21, "DeleteRecords", 0, 2, 2),
@@ -54,14 +56,14 @@ static const struct kp_api kp_apis[] = {
     API(25, "AddOffsetsToTxn", 0, 4, 3),
     API(26, "EndTxn", 0, 5, 3),
     API(27, "WriteTxnMarkers", 0, 2, 1),
-    API(28, "TxnOffsetCommit", 0, 5, 3),
+    API(28, "TxnOffsetCommit", 0, 6, 3),
     API(29, "DescribeAcls", 0, 3, 2),
     API(30, "CreateAcls", 0, 3, 2),
     API(31, "DeleteAcls", 0, 3, 2),
     API(32, "DescribeConfigs", 0, 4, 4),
     API(33, "AlterConfigs", 0, 2, 2),
     API(34, "AlterReplicaLogDirs", 0, 2, 2),
-    API(35, "DescribeLogDirs", 0, 4, 2),
+    API(35, "DescribeLogDirs", 0, 5, 2),
     API(36, "SaslAuthenticate", 0, 2, 2),
     API(37, "CreatePartitions", 0, 3, 2),
     API(38, "CreateDelegationToken", 0, 3, 2),
@@ -71,7 +73,7 @@ static const struct kp_api kp_apis[] = {
     API(42, "DeleteGroups", 0, 3, 2),
     API(43, "ElectLeaders", 0, 2, 2),
     API(44, "IncrementalAlterConfigs", 0, 1, 1),
-    API(45, "AlterPartitionReassignments", 0, 0, 0),
+    API(45, "AlterPartitionReassignments", 0, 1, 0),
     API(46, "ListPartitionReassignments", 0, 0, 0),
     API(47, "OffsetDelete", 0, 0, -1),
     API(48, "DescribeClientQuotas", 0, 1, 1),
@@ -83,7 +85,7 @@ static const struct kp_api kp_apis[] = {
     API(54, "EndQuorumEpoch", 0, 1, 1),
     API(55, "DescribeQuorum", 0, 2, 0),
     API(56, "AlterPartition", 0, 3, 0),
-    API(57, "UpdateFeatures", 0, 1, 0),
+    API(57, "UpdateFeatures", 0, 2, 0),
     API(58, "Envelope", 0, 0, 0),
     API(59, "FetchSnapshot", 0, 1, 0),
     DECODED(60, "DescribeCluster", 0, 2, 0, &kp_describe_cluster_request, &kp_describe_cluster_response, 0, 2),
@@ -92,9 +94,10 @@ static const struct kp_api kp_apis[] = {
     API(63, "BrokerHeartbeat", 0, 2, 0),
     API(64, "UnregisterBroker", 0, 0, 0),
     API(65, "DescribeTransactions", 0, 0, 0),
-    API(66, "ListTransactions", 0, 1, 0),
+    API(66, "ListTransactions", 0, 2, 0),
     API(67, "AllocateProducerIds", 0, 0, 0),
-    API(68, "ConsumerGroupHeartbeat", 0, 1, 0),
+    DECODED(68, "ConsumerGroupHeartbeat", 0, 1, 0, &kp_consumer_group_heartbeat_request,
+            &kp_consumer_group_heartbeat_response, 0, 1),
     API(69, "ConsumerGroupDescribe", 0, 1, 0),
     API(70, "ControllerRegistration", 0, 0, 0),
     API(71, "GetTelemetrySubscriptions", 0, 0, 0),
@@ -111,14 +114,16 @@ static const struct kp_api kp_apis[] = {
     API(82, "UpdateRaftVoter", 0, 0, 0),
     API(83, "InitializeShareGroupState", 0, 0, 0),
     API(84, "ReadShareGroupState", 0, 0, 0),
-    API(85, "WriteShareGroupState", 0, 0, 0),
+    API(85, "WriteShareGroupState", 0, 1, 0),
     API(86, "DeleteShareGroupState", 0, 0, 0),
     API(87, "ReadShareGroupStateSummary", 0, 1, 0),
     API(88, "StreamsGroupHeartbeat", 0, 1, 0),
     API(89, "StreamsGroupDescribe", 0, 1, 0),
-    API(90, "DescribeShareGroupOffsets", 0, 0, 0),
+    API(90, "DescribeShareGroupOffsets", 0, 1, 0),
     API(91, "AlterShareGroupOffsets", 0, 0, 0),
     API(92, "DeleteShareGroupOffsets", 0, 0, 0),
+    API(93, "StreamsGroupTopologyDescriptionUpdate", 0, 0, 0),
+    API(94, "UnregisterController", 0, 0, 0),
 };
 
 #define KP_API_CNT ((int16_t)(sizeof(kp_apis) / sizeof(kp_apis[0])))

@@ -1,9 +1,15 @@
 /*
- * ApiVersions (key 18), versions 0-4; flexible from 3. The response always
+ * ApiVersions (key 18), versions 0-5; flexible from 3. The response always
  * uses response header v0, even in flexible versions (so a client can read
- * the error of a too-new request).
+ * the error of a too-new request). v4 only lets SupportedFeatures.MinVersion
+ * be 0 (KAFKA-17011); v5 (KIP-1242, Kafka 4.4) lets the client name the
+ * cluster and node it means to reach, and the broker answer
+ * REBOOTSTRAP_REQUIRED when they are not its own. The Java 4.4 client sends
+ * v5 first.
  *
- * Request:  ClientSoftwareName string (3+), ClientSoftwareVersion string (3+)
+ * Request:  ClientSoftwareName string (3+), ClientSoftwareVersion string (3+),
+ *           ClusterId string (5+, nullable, default null),
+ *           NodeId int32 (5+, default -1)
  * Response: ErrorCode int16, ApiKeys [ApiKey int16, MinVersion int16,
  *           MaxVersion int16], ThrottleTimeMs int32 (1+), and tagged (3+):
  *           0 SupportedFeatures [Name, MinVersion, MaxVersion],
@@ -21,6 +27,8 @@
 static const struct kp_field request_fields[] = {
     KP_FIELD("ClientSoftwareName", KP_STRING, 3, KP_VMAX),
     KP_FIELD("ClientSoftwareVersion", KP_STRING, 3, KP_VMAX),
+    KP_NULL_STRING("ClusterId", 5, 5),
+    KP_FIELD_D("NodeId", KP_INT32, 5, KP_VMAX, -1),
 };
 const struct kp_schema kp_api_versions_request = KP_SCHEMA("ApiVersionsRequest", request_fields);
 

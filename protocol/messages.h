@@ -90,6 +90,10 @@ enum kp_describe_cluster_field {
 	KP_DESCRIBE_CLUSTER_BROKER_RACK = 3,
 };
 
+/* ConsumerGroupHeartbeat (consumergroupheartbeat.c): decoded, never rewritten. */
+extern const struct kp_schema kp_consumer_group_heartbeat_request;
+extern const struct kp_schema kp_consumer_group_heartbeat_response;
+
 /* Produce (produce.c) */
 extern const struct kp_schema kp_produce_request;
 extern const struct kp_schema kp_produce_response;

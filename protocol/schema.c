@@ -135,7 +135,13 @@ static void kp_decode_value(struct kp_arena *a, struct kp_cursor *c, const struc
 	case KP_BYTES:
 	case KP_RECORDS: v->s = kp_read_bytes(c, flexible, nullable, f->name); break;
 	case KP_ARRAY: kp_decode_array(a, c, f, v, ver, flexible, nullable); break;
-	case KP_STRUCT: v->st = kp_decode(a, c, f->sub, ver, flexible, -1); break;
+	case KP_STRUCT:
+		/* A nullable struct: an int8 marker first, < 0 for null. */
+		if (nullable && kp_read_i8(c, f->name) < 0)
+			v->st = NULL;
+		else
+			v->st = kp_decode(a, c, f->sub, ver, flexible, -1);
+		break;
 	default: kp_cursor_fail(c, KP_ERR_BAD_VALUE, f->name); break;
 	}
 }
@@ -231,7 +237,7 @@ struct kp_struct *kp_decode(struct kp_arena *a, struct kp_cursor *c, const struc
 /* ---- encode ------------------------------------------------------------ */
 
 static void kp_encode_value(struct kp_writer *w, const struct kp_field *f, uint8_t type, const struct kp_value *v,
-                            int16_t ver, bool flexible)
+                            int16_t ver, bool flexible, bool nullable)
 {
 	switch (type) {
 	case KP_BOOL: kp_write_bool(w, v->i != 0); break;
@@ -253,9 +259,11 @@ static void kp_encode_value(struct kp_writer *w, const struct kp_field *f, uint8
 	case KP_ARRAY:
 		kp_write_len(w, flexible, true, v->a.cnt);
 		for (int32_t i = 0; i < v->a.cnt; i++)
-			kp_encode_value(w, f, f->elem, &v->a.items[i], ver, flexible);
+			kp_encode_value(w, f, f->elem, &v->a.items[i], ver, flexible, false);
 		break;
 	case KP_STRUCT:
+		if (nullable)
+			kp_write_i8(w, v->st ? 1 : -1);
 		if (v->st)
 			kp_encode(w, v->st, ver, flexible, -1);
 		break;
@@ -300,7 +308,8 @@ static void kp_encode_tags(struct kp_writer *w, const struct kp_struct *st, int1
 		struct kp_writer tmp;
 		size_t len = 0;
 		kp_writer_init(&tmp);
-		kp_encode_value(&tmp, &s->fields[best], s->fields[best].type, &st->v[best], ver, true);
+		kp_encode_value(&tmp, &s->fields[best], s->fields[best].type, &st->v[best], ver, true,
+		                kp_nullable(&s->fields[best], ver));
 		uint8_t *bytes = kp_writer_flatten(&tmp, &len);
 		if (!bytes)
 			w->nomem = true;
@@ -324,7 +333,7 @@ void kp_encode(struct kp_writer *w, const struct kp_struct *st, int16_t ver, boo
 		const struct kp_field *f = &s->fields[i];
 		if (f->tag >= 0 || ver < f->since || ver > f->until)
 			continue;
-		kp_encode_value(w, f, f->type, &st->v[i], ver, flexible);
+		kp_encode_value(w, f, f->type, &st->v[i], ver, flexible, kp_nullable(f, ver));
 	}
 	if (limit < 0 && flexible && st->complete == s->nfields)
 		kp_encode_tags(w, st, ver);

@@ -105,6 +105,12 @@ struct kp_schema {
 	{                                                                                                              \
 		.name = n, .type = KP_ARRAY, .elem = e, .since = s, .until = u, .null_since = -1, .tag = -1            \
 	}
+/* A nullable array of e (not structs) whose default is null. */
+#define KP_NULL_ARRAY_OF(n, e, s, ns)                                                                                  \
+	{                                                                                                              \
+		.name = n, .type = KP_ARRAY, .elem = e, .since = s, .until = KP_VMAX, .null_since = ns, .tag = -1,     \
+		.flags = KP_F_DEFAULT_NULL                                                                             \
+	}
 #define KP_STRUCTS(n, sub_, s, u)                                                                                      \
 	{                                                                                                              \
 		.name = n, .type = KP_ARRAY, .elem = KP_STRUCT, .since = s, .until = u, .null_since = -1, .tag = -1,   \
@@ -114,6 +120,21 @@ struct kp_schema {
 	{                                                                                                              \
 		.name = n, .type = KP_ARRAY, .elem = KP_STRUCT, .since = s, .until = u, .null_since = ns, .tag = -1,   \
 		.sub = sub_                                                                                            \
+	}
+/* A nullable array of structs whose default is null. */
+#define KP_NULL_STRUCTS(n, sub_, s, ns)                                                                                \
+	{                                                                                                              \
+		.name = n, .type = KP_ARRAY, .elem = KP_STRUCT, .since = s, .until = KP_VMAX, .null_since = ns,        \
+		.tag = -1, .flags = KP_F_DEFAULT_NULL, .sub = sub_                                                     \
+	}
+/*
+ * One nested struct that may be null: on the wire an int8 marker first, -1
+ * for null, else (Kafka writes 1, and reads any value >= 0 as present) the
+ * struct. The encoder writes -1 or 1.
+ */
+#define KP_NULL_STRUCT(n, sub_, s, ns)                                                                                 \
+	{                                                                                                              \
+		.name = n, .type = KP_STRUCT, .since = s, .until = KP_VMAX, .null_since = ns, .tag = -1, .sub = sub_   \
 	}
 #define KP_TAGGED(n, t, s, u, tg, d)                                                                                   \
 	{                                                                                                              \

@@ -123,7 +123,16 @@ static bool kp_skip_value(struct kp_pieces *p, const struct kp_field *f, uint8_t
 	case KP_RECORDS:
 		return kp_pieces_len(p, flexible, true, &n, f->name) &&
 		       kp_pieces_skip(p, n > 0 ? (size_t)n : 0, f->name);
-	case KP_STRUCT: return kp_skip_to_tags(p, f->sub, ver, flexible, NULL);
+	case KP_STRUCT:
+		/* A nullable struct field (not an element of a nullable array): int8 marker, < 0 null. */
+		if (f->type == KP_STRUCT && f->null_since >= 0 && ver >= f->null_since) {
+			int8_t marker;
+			if (!kp_pieces_read(p, &marker, 1, f->name))
+				return false;
+			if (marker < 0)
+				return true;
+		}
+		return kp_skip_to_tags(p, f->sub, ver, flexible, NULL);
 	case KP_ARRAY:
 		if (!kp_pieces_len(p, flexible, true, &n, f->name))
 			return false;

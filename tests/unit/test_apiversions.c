@@ -164,3 +164,45 @@ Test(apiversions, an_answer_shorter_than_its_error_code_is_refused)
 	cr_assert_str_eq(c.err_field, "ErrorCode");
 	cr_assert_not(kp_api_versions_error(buf, 1, &error, NULL));
 }
+
+/* v5 (KIP-1242): the client names the cluster and node it means to reach. */
+Test(apiversions, v5_request_names_the_cluster_and_the_node)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("0012 0005 0000002a 0001 63 00" /* header v2, client "c" */
+	                 "05 6a617661"                   /* ClientSoftwareName "java" */
+	                 "06 342e342e30"                 /* ClientSoftwareVersion "4.4.0" */
+	                 "08 636c7573746572"             /* ClusterId "cluster" */
+	                 "00000003"                      /* NodeId 3 */
+	                 "00",
+	                 buf, sizeof(buf));
+	struct kp_message m = check_roundtrip(&a, true, -1, -1, buf, n);
+	cr_assert(span_is(field(m.body, "ClusterId")->s, "cluster"));
+	cr_assert_eq(field(m.body, "NodeId")->i, 3);
+
+	/* Before the client knows them: null and -1. */
+	n = unhex("0012 0005 0000002b 0001 63 00 05 6a617661 06 342e342e30 00 ffffffff 00", buf, sizeof(buf));
+	m = check_roundtrip(&a, true, -1, -1, buf, n);
+	cr_assert_eq(field(m.body, "ClusterId")->s.len, -1);
+	cr_assert_eq(field(m.body, "NodeId")->i, -1);
+
+	/* v4 has neither. */
+	n = unhex("0012 0004 0000002c 0001 63 00 05 6a617661 06 342e342e30 00", buf, sizeof(buf));
+	m = check_roundtrip(&a, true, -1, -1, buf, n);
+	cr_assert_not(field(m.body, "ClusterId")->present);
+	cr_assert_not(field(m.body, "NodeId")->present);
+	kp_arena_free(&a);
+}
+
+Test(apiversions, v5_response_has_the_v4_layout)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	size_t n = unhex("00000007 0000 02 0012 0000 0005 00 00000000 00", buf, sizeof(buf));
+	struct kp_message m = check_roundtrip(&a, false, KP_API_API_VERSIONS, 5, buf, n);
+	const struct kp_value *keys = field(m.body, "ApiKeys");
+	cr_assert_eq(keys->a.items[0].st->v[2].i, 5);
+	check_malformations(false, KP_API_API_VERSIONS, 5, buf, n);
+	kp_arena_free(&a);
+}
