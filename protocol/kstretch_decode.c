@@ -2,14 +2,16 @@
  * kstretch-decode: prints Kafka frames as JSON, and proves the codec
  * re-encodes them byte for byte.
  *
- *   kstretch-decode --request [--hex] [--reencode] [--compact] [FILE...]
+ *   kstretch-decode --request [--hex] [--reencode] [--decoded] [--compact] [FILE...]
  *   kstretch-decode --response --api KEY --version V [...] [FILE...]
  *
  * Input is one or more length-prefixed frames (int32 size, then the frame),
  * binary, or hex text with --hex (whitespace ignored). Without FILE, stdin.
  * Exit 0 when every frame decoded (and, with --reencode, re-encoded to the
- * same bytes); 1 on malformed input (offset and field printed) or a
- * re-encoding that differs; 2 on bad usage.
+ * same bytes, and with --decoded, every body was decoded by the codec rather
+ * than kept as raw bytes); 1 on malformed input (offset and field printed),
+ * a re-encoding that differs or, with --decoded, a body of an API or version
+ * this build does not decode; 2 on bad usage.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,16 +21,19 @@
 #include "message.h"
 
 struct opts {
-	bool request, response, hex, reencode, compact;
+	bool request, response, hex, reencode, decoded, compact;
 	int api, version;
 };
 
 static void usage(FILE *out)
 {
-	fputs("usage: kstretch-decode --request [--hex] [--reencode] [--compact] [FILE...]\n"
-	      "       kstretch-decode --response --api KEY --version V [--hex] [--reencode] [--compact] [FILE...]\n"
+	fputs("usage: kstretch-decode --request [--hex] [--reencode] [--decoded] [--compact] [FILE...]\n"
+	      "       kstretch-decode --response --api KEY --version V [--hex] [--reencode] [--decoded] [--compact]\n"
+	      "                       [FILE...]\n"
 	      "Prints length-prefixed Kafka frames as JSON (field names as in Kafka's message\n"
-	      "definitions). --reencode exits 1 unless re-encoding gives identical bytes.\n",
+	      "definitions). --reencode exits 1 unless re-encoding gives identical bytes;\n"
+	      "--decoded exits 1 when a body is not decoded (an API or version this build\n"
+	      "keeps as raw bytes).\n",
 	      out);
 }
 
@@ -172,6 +177,13 @@ static int decode_all(const struct opts *o, const char *name, const uint8_t *buf
 		printf(",\"body_bytes\":%d}\n", m.raw_body.len);
 
 		int rc = 0;
+		if (o->decoded && !m.body) {
+			fprintf(stderr,
+			        "kstretch-decode: %s: frame %d: %s v%d is not decoded by this build (body kept "
+			        "raw)\n",
+			        name, frame, m.api ? m.api->name : "unknown API", m.api_version);
+			rc = 1;
+		}
 		if (o->reencode) {
 			struct kp_writer w;
 			size_t outlen = 0;
@@ -222,6 +234,8 @@ int main(int argc, char **argv)
 			o.hex = true;
 		else if (strcmp(a, "--reencode") == 0)
 			o.reencode = true;
+		else if (strcmp(a, "--decoded") == 0)
+			o.decoded = true;
 		else if (strcmp(a, "--compact") == 0)
 			o.compact = true;
 		else if (strcmp(a, "--api") == 0 && i + 1 < argc && parse_int(argv[i + 1], 0, INT16_MAX, &o.api))
