@@ -40,7 +40,8 @@ export KSTRETCH_KAFKA_LIBS := $(KAFKA_LIBS)
 export KSTRETCH_CACHE := $(CACHE)
 
 .PHONY: deps deps-apt deps-npm deps-kafka build test test-unit test-asan test-integration test-kafka test-faults test-hostile \
-	test-integration-asan lint fuzz demo demo-kafka bench bench-deps bench-codec bench-mapped soak clean
+	test-integration-asan lint fuzz demo demo-kafka bench bench-deps bench-codec bench-mapped soak clean \
+	deps-kroxylicious bench-kafka
 
 deps: deps-apt deps-npm deps-kafka deps-go deps-pip
 
@@ -223,12 +224,61 @@ BENCH_APT_PACKAGES := haproxy nginx libnginx-mod-stream gnuplot-nox
 bench-deps:
 	$(call apt_install,bench-deps,$(BENCH_APT_PACKAGES),)
 
+# Kroxylicious (bench/kroxylicious/pom.xml), the JVM L7 proxy of `make
+# bench-kafka`, resolved from Maven Central into $(KROXYLICIOUS_DIR) with its
+# launcher compiled, once (redone when the pom or the launcher changes).
+# Not fatal: when it does not resolve, $(KROXYLICIOUS_DIR)/status says why and
+# the benchmark's results say so; kroxylicious-app.txt records whether Maven
+# Central serves the application artifact (kroxylicious-app) as well.
+KROXYLICIOUS_DIR := $(CACHE)/kroxylicious
+export KSTRETCH_KROXYLICIOUS := $(KROXYLICIOUS_DIR)
+
+deps-kroxylicious: deps-kafka
+	@d="$(KROXYLICIOUS_DIR)"; src=bench/kroxylicious; \
+	if ! cmp -s $$src/pom.xml "$$d/pom.xml" || ! cmp -s $$src/KroxyliciousLauncher.java "$$d/KroxyliciousLauncher.java" \
+		|| [ ! -e "$$d/classes/KroxyliciousLauncher.class" ]; then \
+		v=$$(sed -n 's:.*<kroxylicious.version>\(.*\)</kroxylicious.version>.*:\1:p' $$src/pom.xml); \
+		echo "deps: resolving Kroxylicious $$v from Maven Central into $$d"; \
+		rm -rf "$$d.tmp"; mkdir -p "$$d.tmp"; \
+		if mvn -q -B -U -Dstyle.color=never dependency:get -Dartifact=io.kroxylicious:kroxylicious-app:$$v \
+			-Dtransitive=false >"$$d.tmp/app.log" 2>&1; then \
+			echo "io.kroxylicious:kroxylicious-app:$$v resolves" >"$$d.tmp/kroxylicious-app.txt"; \
+		else \
+			echo "io.kroxylicious:kroxylicious-app:$$v does not resolve ($$(date -u +%F), mvn dependency:get:" \
+				"$$(sed 's/\x1b\[[0-9;]*m//g' "$$d.tmp/app.log" | grep -m1 -o "Couldn't download artifact.*" | cut -c1-200))" \
+				>"$$d.tmp/kroxylicious-app.txt"; \
+		fi; \
+		if mvn -q -B -Dstyle.color=never -f $$src/pom.xml dependency:copy-dependencies -DoutputDirectory="$$d.tmp/libs" \
+			>"$$d.tmp/resolve.log" 2>&1 && \
+			javac -d "$$d.tmp/classes" -cp "$$d.tmp/libs/*" $$src/KroxyliciousLauncher.java >>"$$d.tmp/resolve.log" 2>&1; then \
+			echo "io.kroxylicious:kroxylicious-runtime:$$v resolved" >"$$d.tmp/status"; \
+			cp $$src/pom.xml $$src/KroxyliciousLauncher.java "$$d.tmp/"; \
+		else \
+			echo "deps: Kroxylicious $$v did not resolve or build; make bench-kafka runs without it and says so"; \
+			tail -5 "$$d.tmp/resolve.log"; rm -rf "$$d.tmp/libs" "$$d.tmp/classes"; \
+			echo "io.kroxylicious:kroxylicious-runtime:$$v did not resolve from Maven Central or its launcher did not" \
+				"compile: $$(grep -m1 ERROR "$$d.tmp/resolve.log" | cut -c1-300)" >"$$d.tmp/status"; \
+		fi; \
+		rm -rf "$$d"; mv "$$d.tmp" "$$d"; \
+	fi
+
 # The side-by-side run (bench/run): direct vs kstretch vs HAProxy vs nginx on
 # the simulator, interleaved, medians; writes bench/results/latest.md and the
-# charts. BENCH_ARGS=--quick for a smoke run.
+# charts. Then its real-Kafka part (bench-kafka). BENCH_ARGS=--quick for a
+# smoke run of both.
 BENCH_ARGS ?=
-bench: build bench-deps
+BENCH_KAFKA_ARGS ?= $(filter --quick,$(BENCH_ARGS))
+bench: build bench-deps deps-kafka deps-kroxylicious
 	$(PYTHON) bench/run --build $(BUILD) $(BENCH_ARGS)
+	$(PYTHON) bench/kafka_bench.py --build $(BUILD) $(BENCH_KAFKA_ARGS)
+
+# The real-Kafka part (bench/kafka_bench.py): Apache Kafka's own
+# kafka-producer-perf-test and kafka-consumer-perf-test against one real
+# broker, direct vs kstretch vs HAProxy (plain, splice) vs nginx stream vs
+# Kroxylicious, interleaved, medians of 5 (20-40 minutes); writes
+# bench/results/kafka-latest.md, kafka-latest.json and kafka_*.png.
+bench-kafka: build bench-deps deps-kafka deps-kroxylicious
+	$(PYTHON) bench/kafka_bench.py --build $(BUILD) $(BENCH_KAFKA_ARGS)
 
 # Producer throughput to one broker: direct vs kstretch vs HAProxy (tcp), interleaved.
 bench-mapped: build

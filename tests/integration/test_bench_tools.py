@@ -7,6 +7,7 @@ run succeeded (0), failed (1) or was given bad arguments (2).
 One region of one broker, topic `perf` with one partition. Counts stay small:
 the mock keeps only ~5 MB per partition and drops older records.
 """
+import importlib.util
 import json
 import os
 import re
@@ -322,3 +323,99 @@ def test_the_perf_tools_output_parses_with_the_java_tools_parsers(perf_cluster):
     assert int(m["msgs"]) == 24_000
     assert split["total_mb"] == float(m["mb"]) == pytest.approx(24_000 * SIZE / MB, abs=0.0001)
     assert split["records_per_sec"] == float(m["msgps"]) > 0
+
+
+# ---------------------------------------------------------------- bench/kafka_bench.py's parsers
+
+# The real-Kafka benchmark (bench/kafka_bench.py) runs the Java tools and reads
+# their output with its own parsers: they must read what the regexes above
+# read, from the Java tools' formats and from the work-alikes' real output.
+
+def kafka_bench():
+    spec = importlib.util.spec_from_file_location("kafka_bench", os.path.join(harness.REPO, "bench", "kafka_bench.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_same_total(parsed, line):
+    m = JAVA_TOTAL_RE.match(line)
+    assert m, line
+    split = split_producer_total(line)
+    assert parsed["records"] == int(m["records"]) == split["records"]
+    assert parsed["records_per_sec"] == float(m["rps"]) == split["records_per_sec"]
+    assert parsed["mb_per_sec"] == float(m["mbps"]) == split["mbps"]
+    assert parsed["avg_ms"] == float(m["avg"]) == split["avg_ms"]
+    assert parsed["max_ms"] == float(m["max"]) == split["max_ms"]
+    for q in ("p50", "p95", "p99", "p999"):
+        assert parsed[f"{q}_ms"] == int(m[q]) == split[q]
+
+
+def assert_same_summary(parsed, line):
+    m = JAVA_CONSUMER_RE.match(line)
+    assert m, line
+    split = split_consumer_summary(line)
+    assert parsed["mb"] == float(m["mb"]) == split["total_mb"]
+    assert parsed["mb_per_sec"] == float(m["mbps"]) == split["mbps"]
+    assert parsed["messages"] == int(m["msgs"])
+    assert parsed["messages_per_sec"] == float(m["msgps"]) == split["records_per_sec"]
+    assert parsed["rebalance_ms"] == int(m["rebalance_ms"]) and parsed["fetch_ms"] == int(m["fetch_ms"])
+    assert parsed["fetch_mb_per_sec"] == float(m["fetch_mbps"])
+    assert parsed["fetch_messages_per_sec"] == float(m["fetch_msgps"])
+    assert (parsed["start"], parsed["end"]) == (m["start"], m["end"])
+
+
+def test_kafka_bench_reads_the_java_tools_output_as_the_regexes_do():
+    kb = kafka_bench()
+    lines = JAVA_PRODUCER_OUTPUT.splitlines()
+    parsed = kb.parse_producer_output(JAVA_PRODUCER_OUTPUT)
+    assert_same_total(parsed, lines[2])
+    assert_same_total(parsed["steady_state"], lines[3])
+    assert parsed["steady_state"]["records"] == 900000
+    assert [w["records_per_sec"] for w in parsed["windows"]] == [float(JAVA_WINDOW_RE.match(line)["rps"])
+                                                                 for line in lines[:2]] == [49977.0, 50015.0]
+    # Without --warmup-records there is no steady-state line.
+    assert kb.parse_producer_output("\n".join(lines[:3]) + "\n")["steady_state"] is None
+
+    parsed = kb.parse_consumer_output(JAVA_CONSUMER_OUTPUT)
+    assert_same_summary(parsed, JAVA_CONSUMER_OUTPUT.splitlines()[1])
+    assert parsed["messages"] == 1000000 and parsed["warnings"] == []
+    # ConsumerPerformance warns on stdout when --timeout ends it early; the warning is kept.
+    warned = ("WARNING: Exiting before consuming the expected number of records: timeout (30000 ms) exceeded. "
+              "You can use the --timeout option to increase the timeout.\n" + JAVA_CONSUMER_OUTPUT)
+    parsed = kb.parse_consumer_output(warned)
+    assert parsed["messages"] == 1000000 and parsed["warnings"][0].startswith("WARNING: Exiting before")
+
+
+def test_kafka_bench_refuses_output_without_its_summary():
+    kb = kafka_bench()
+    lines = JAVA_PRODUCER_OUTPUT.splitlines()
+    bad_producer = {"window lines only": lines[:2], "steady state only": lines[3:], "two totals": lines[2:3] * 2,
+                    "truncated total": [lines[2][:-20]], "nothing": []}
+    for what, text in bad_producer.items():
+        with pytest.raises(ValueError):
+            kb.parse_producer_output("\n".join(text))
+            pytest.fail(f"parsed: {what}")
+    header, summary = JAVA_CONSUMER_OUTPUT.splitlines()
+    bad_consumer = {"header only": [header], "summary only": [summary],
+                    "a field short": [header, summary.rsplit(",", 1)[0]],
+                    "a number that is not": [header, summary.replace("976.5625", "976,5625")]}
+    for what, text in bad_consumer.items():
+        with pytest.raises(ValueError):
+            kb.parse_consumer_output("\n".join(text))
+            pytest.fail(f"parsed: {what}")
+
+
+def test_kafka_bench_reads_the_perf_tools_real_output(perf_cluster):
+    kb = kafka_bench()
+    r = producer(*produce_args(perf_cluster, 24_000, 4000))
+    out = r.stdout.decode()
+    parsed = kb.parse_producer_output(out)
+    assert_same_total(parsed, out.splitlines()[-1])
+    assert parsed["records"] == 24_000 and len(parsed["windows"]) == len(out.splitlines()) - 1 >= 1
+
+    r = consumer("--bootstrap-server", perf_cluster.bootstrap, "--topic", "perf", "--messages", "24000")
+    out = r.stdout.decode()
+    parsed = kb.parse_consumer_output(out)
+    assert_same_summary(parsed, out.splitlines()[1])
+    assert parsed["messages"] == 24_000
