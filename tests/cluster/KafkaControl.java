@@ -13,6 +13,8 @@
  *   describe [NAME...]                         leaders, replicas, ISR (no names: every topic)
  *   leader TOPIC PART ID TIMEOUT_MS            reassign so ID is first, then a preferred
  *                                              election, until ID leads
+ *   groups                                     every group the brokers know: id, type
+ *                                              (classic, consumer, ...), protocol, state
  *   quit
  *
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. Every wait is bounded.
@@ -85,6 +87,7 @@ public final class KafkaControl {
 		case "create": return create(w[1], Integer.parseInt(w[2]), Short.parseShort(w[3]), w[4]);
 		case "describe": return ",\"topics\":" + describe(Arrays.asList(w).subList(1, w.length));
 		case "leader": return leader(w[1], Integer.parseInt(w[2]), Integer.parseInt(w[3]), Long.parseLong(w[4]));
+		case "groups": return groups();
 		default: throw new IllegalArgumentException("unknown command " + w[0]);
 		}
 	}
@@ -228,6 +231,19 @@ public final class KafkaControl {
 			Thread.sleep(100);
 		}
 		return ",\"topics\":" + describe(List.of(topic));
+	}
+
+	private static String groups() throws Exception {
+		StringBuilder b = new StringBuilder(",\"groups\":[");
+		boolean first = true;
+		for (org.apache.kafka.clients.admin.GroupListing g : admin.listGroups().all().get(CALL_TIMEOUT_MS, TimeUnit.MILLISECONDS)) {
+			b.append(first ? "" : ",").append("{\"id\":").append(str(g.groupId()))
+				.append(",\"type\":").append(str(g.type().map(t -> t.toString().toLowerCase(java.util.Locale.ROOT)).orElse(null)))
+				.append(",\"protocol\":").append(str(g.protocol()))
+				.append(",\"state\":").append(str(g.groupState().map(Object::toString).orElse(null))).append("}");
+			first = false;
+		}
+		return b.append("]").toString();
 	}
 
 	private static TopicPartitionInfo partition(TopicPartition tp) throws Exception {

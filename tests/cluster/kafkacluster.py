@@ -28,6 +28,8 @@ then reads one command per line on stdin and answers each with one JSON line
     create NAME:PARTS:RF    another topic
     state                   the JSON of the first line, fresh
     stats                   bytes through each broker's relays, per direction
+    groups                  the groups the brokers know, with their type (classic,
+                            consumer) and protocol
     quit
 
 Brokers: node ids interleave the regions as the simulator's do (1=eu-a,
@@ -541,6 +543,8 @@ class KafkaCluster:
                 return self.state()
             if cmd == "stats" and len(w) == 1:
                 return self.stats()
+            if cmd == "groups" and len(w) == 1:
+                return {"groups": self.ask("groups")["groups"]}
             raise LaunchError(f"unknown command or wrong arguments: {line!r}")
         except (LaunchError, ValueError) as e:
             return {"ok": False, "error": str(e)}
