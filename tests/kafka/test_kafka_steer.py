@@ -74,33 +74,71 @@ def test_librdkafka_placed_in_us_follows_kstretchs_redirect_to_the_real_us_follo
     assert m["kstretch_fetch_redirects"] > 0, m
 
 
+def start_consumer(client, k, topic, expected, tmp_path):
+    """A consumer placed in us by its client.id, reading `expected` records in
+    the background; returns (wait(timeout) -> exit code, stop(), its output path)."""
+    if client == "java":
+        import javaclients
+        c = javaclients.java_cmd(["consume", k.bootstrap, topic, "fallback-java", str(expected), "110",
+                                  "--client-id", "app,kstretch_rack=us-a"], str(tmp_path), "java-consumer")
+        return (lambda timeout: c.wait(timeout, check=False).returncode), c.stop, c.stdout_path
+    out_path = str(tmp_path / "kcat.out")
+    with open(out_path, "wb") as out, open(tmp_path / "kcat.err", "wb") as err:
+        p = subprocess.Popen(
+            [harness.kcat_path(), "-b", k.bootstrap, "-G", "fallback", "-X", "auto.offset.reset=earliest",
+             "-X", "client.id=app,kstretch_rack=us-a", "-u", "-c", str(expected), "-f", harness.KCAT_FORMAT, topic],
+            stdout=out, stderr=err, env=harness.modern_rdkafka_env())
+
+    def stop():
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return (lambda timeout: p.wait(timeout=timeout)), stop, out_path
+
+
+@pytest.mark.parametrize("client", ["kcat", "java"])
 def test_the_us_follower_stopped_mid_run_loses_nothing_the_consumer_falls_back_to_the_leaders(
-        plain_kafka, start_kstretch, fresh_topic, tmp_path):
+        plain_kafka, start_kstretch, fresh_topic, tmp_path, client):
     topic = fresh_topic(plain_kafka, PARTITIONS)
     k = start_kstretch(plain_kafka, max_node_id=3)
     sent = records.make_records("fallback", 2 * COUNT)
     first, second = sent[:COUNT], sent[COUNT:]
     produce(k, topic, first)
-    out_path = tmp_path / "consumed.tsv"
-    with open(out_path, "wb") as out, open(tmp_path / "kcat.err", "wb") as err:
-        consumer = subprocess.Popen(
-            [harness.kcat_path(), "-b", k.bootstrap, "-G", "fallback", "-X", "auto.offset.reset=earliest",
-             "-X", "client.id=app,kstretch_rack=us-a", "-u", "-c", str(2 * COUNT), "-f", harness.KCAT_FORMAT, topic],
-            stdout=out, stderr=err, env=harness.modern_rdkafka_env())
+    wait, stop, out_path = start_consumer(client, k, topic, 2 * COUNT, tmp_path)
     try:
-        lines = harness.LineCounter(str(out_path))
+        lines = harness.LineCounter(out_path)
         harness.wait_until(lambda: lines() >= COUNT, 60, what="the consumer reading the first half")
         assert k.metrics()["kstretch_fetch_redirects"] > 0
         plain_kafka.must(f"down {US_BROKER}")
         produce(k, topic, second)
-        rc = consumer.wait(timeout=kafkatest.CLIENT_TIMEOUT_S)
-        assert rc == 0, (tmp_path / "kcat.err").read_text()[-3000:]
+        rc = wait(kafkatest.CLIENT_TIMEOUT_S)
+        assert rc == 0, f"the {client} consumer exited with {rc}"
     finally:
-        if consumer.poll() is None:
-            consumer.kill()
-            consumer.wait()
+        stop()
         up = plain_kafka.control(f"up {US_BROKER}")
     assert up["ok"], up
-    consumed = records.parse_consumed(out_path.read_text())
+    with open(out_path) as f:
+        consumed = records.parse_consumed(f.read())
     records.assert_same_records(first + second, consumed, PARTITIONS)
     assert k.metrics()["kstretch_fetch_redirect_fallbacks"] > 0
+
+
+def test_the_java_consumer_placed_in_us_follows_kstretchs_redirect_to_the_real_us_follower(
+        plain_kafka, start_kstretch, fresh_topic):
+    import javaclients
+    topic = fresh_topic(plain_kafka, PARTITIONS)
+    k = start_kstretch(plain_kafka, max_node_id=3)
+    sent = records.make_records("steer-java", COUNT)
+    produce(k, topic, sent)
+    before = kafkatest.relay_snapshot(plain_kafka)
+    r = javaclients.java_client(["consume", k.bootstrap, topic, "steered-java", str(COUNT), "90",
+                                 "--client-id", "app,kstretch_rack=us-a", "--settle", "1"],
+                                timeout=kafkatest.CLIENT_TIMEOUT_S)
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), PARTITIONS)
+    delta = kafkatest.relay_delta(before, kafkatest.relay_snapshot(plain_kafka))
+    kafkatest.assert_only_kstretch_reached_the_brokers(delta, k)
+    by_region = from_region(delta, plain_kafka)
+    print(f"bytes from brokers by region, steered Java consumer in us: {by_region}")
+    payload = sum(len(key) + len(v) for key, v in sent)
+    assert by_region.get("us", 0) > payload, (by_region, payload)
+    assert k.metrics()["kstretch_fetch_redirects"] > 0
