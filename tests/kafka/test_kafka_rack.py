@@ -9,6 +9,8 @@ broker sent while the consumer read: that is the brokers' side of the proof.
 kstretch's own replica steering (fetch.prefer.local) is off here, so only the
 brokers' selector can move a fetch off its leader.
 """
+import pytest
+
 import harness
 import kafkatest
 import records
@@ -50,8 +52,26 @@ def kcat_consumer(k, topic, group, *extra):
     return consume
 
 
+def java_consumer(k, topic, group, client_id=None):
+    def consume():
+        import javaclients
+        args = ["consume", k.bootstrap, topic, group, str(COUNT), "90", "--settle", "1"]
+        if client_id:
+            args += ["--client-id", client_id]
+        r = javaclients.java_client(args, timeout=kafkatest.CLIENT_TIMEOUT_S)
+        return records.parse_consumed(r.stdout.decode())
+    return consume
+
+
+def consumer(client, k, topic, group, client_id=None):
+    if client == "java":
+        return java_consumer(k, topic, group, client_id)
+    return kcat_consumer(k, topic, group, *(("-X", f"client.id={client_id}") if client_id else ()))
+
+
+@pytest.mark.parametrize("client", ["kcat", "java"])
 def test_a_consumer_placed_in_us_by_kstretch_reads_from_the_us_replica_chosen_by_kafkas_selector(
-        kafka, start_kstretch, fresh_topic):
+        kafka, start_kstretch, fresh_topic, client):
     topic = fresh_topic(kafka, PARTITIONS)
     layout = kafka.topic(topic)["partitions"]
     regions = {b["id"]: b["region"] for b in kafka.brokers}
@@ -61,16 +81,15 @@ def test_a_consumer_placed_in_us_by_kstretch_reads_from_the_us_replica_chosen_by
     produce(k, topic, sent)
 
     # Unplaced: every partition is read from its leader, 2 of 3 outside us.
-    plain, consumed, _ = fetched_bytes(kafka, kcat_consumer(k, topic, "plain"))
+    plain, consumed, _ = fetched_bytes(kafka, consumer(client, k, topic, "plain"))
     records.assert_same_records(sent, consumed, PARTITIONS)
     # Placed in us by its client.id only (no client.rack): the brokers' selector
     # answers with the us replica, and the consumer reads there.
-    placed, consumed, delta = fetched_bytes(
-        kafka, kcat_consumer(k, topic, "placed", "-X", "client.id=app,kstretch_rack=us-a"))
+    placed, consumed, delta = fetched_bytes(kafka, consumer(client, k, topic, "placed", "app,kstretch_rack=us-a"))
     records.assert_same_records(sent, consumed, PARTITIONS)
     kafkatest.assert_only_kstretch_reached_the_brokers(delta, k)
 
-    print(f"bytes from brokers by region: unplaced {plain}, placed in us {placed}")
+    print(f"{client}: bytes from brokers by region: unplaced {plain}, placed in us {placed}")
     assert 0.55 < cross_region_share(plain) < 0.8, plain
     assert cross_region_share(placed) < 0.1, placed
     m = k.metrics()
