@@ -1,6 +1,9 @@
 """Produce records with acks=all, then read them back in a consumer group,
 with kafka-python or confluent-kafka-python (librdkafka; LD_LIBRARY_PATH picks
-which build).
+which build). Run by Debian's python3 it uses Debian's kafka-python 2.0 and
+confluent-kafka 1.7; run by the Python of $KSTRETCH_VENV (`make deps-pip`),
+the PyPI releases of tests/kafka/requirements.txt, whose confluent-kafka
+wheel brings its own librdkafka.
 
     python_roundtrip.py CLIENT BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [OPTION...]
 
@@ -12,7 +15,9 @@ the library's version goes to stderr as "client-version: ...".
 
 Options:
   --idempotent   idempotent producer (confluent-kafka: enable.idempotence=true;
-                 kafka-python 2.0 has none: exit code 2)
+                 kafka-python >= 2.1: enable_idempotence=True; kafka-python 2.0
+                 has none: exit code 2). Without it the producer is not
+                 idempotent, whatever the library's default
   --transactional N
                  a transactional producer (confluent-kafka; transactional.id TOPIC-txn) that
                  commits every N records; --acked then lists the records of committed
@@ -21,6 +26,10 @@ Options:
   --acked FILE   write every acknowledged record to FILE as
                  PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines (confluent-kafka; offset -1
                  when the ack named none)
+  --api-version X.Y
+                 kafka-python's api_version=(X, Y): speak no request version newer than
+                 Kafka X.Y's, whatever the broker offers (for a broker that offers versions
+                 it cannot read, as librdkafka's mock does with flexible ApiVersions)
 
 Exit codes: 0 ok, 2 usage, 3 produce failed, 4 fewer records than expected in time.
 """
@@ -56,13 +65,21 @@ def read_input(path):
 def kafka_python(bootstrap, topic, group, records, expected, deadline, opts):
     import kafka
     log(f"client-version: kafka-python {kafka.__version__}")
-    if opts["idempotent"] or opts["acked"] or opts["transactional"]:
-        log("kafka-python 2.0 has no idempotent producer; --acked and --transactional are for confluent-kafka")
+    if opts["acked"] or opts["transactional"]:
+        log("--acked and --transactional are for confluent-kafka")
         return 2
+    # kafka-python 2.0 (Debian 12) has no idempotent producer; later ones have
+    # one, on by default in 3.x: ask for it or not, explicitly.
+    has_idempotence = "enable_idempotence" in kafka.KafkaProducer.DEFAULT_CONFIG
+    if opts["idempotent"] and not has_idempotence:
+        log(f"kafka-python {kafka.__version__} has no idempotent producer")
+        return 2
+    idempotence = {"enable_idempotence": opts["idempotent"]} if has_idempotence else {}
+    versions = {"api_version": opts["api_version"]} if opts["api_version"] else {}
     servers = bootstrap.split(",")
     if records:
         producer = kafka.KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, retries=5,
-                                       request_timeout_ms=15000, max_block_ms=15000)
+                                       request_timeout_ms=15000, max_block_ms=15000, **idempotence, **versions)
         pacer = Pacer(opts["rate"])
         futures = []
         for i, (k, v) in enumerate(records):
@@ -84,7 +101,7 @@ def kafka_python(bootstrap, topic, group, records, expected, deadline, opts):
     if not expected:
         return 0
     consumer = kafka.KafkaConsumer(topic, bootstrap_servers=servers, group_id=group, auto_offset_reset="earliest",
-                                   enable_auto_commit=False, consumer_timeout_ms=1000)
+                                   enable_auto_commit=False, consumer_timeout_ms=1000, **versions)
     got = 0
     out = sys.stdout
     try:
@@ -175,7 +192,12 @@ def confluent_produce(ck, bootstrap, topic, records, deadline, opts):
 
 def confluent(bootstrap, topic, group, records, expected, deadline, opts):
     import confluent_kafka as ck
-    log(f"client-version: confluent-kafka {ck.version()[0]} librdkafka {ck.libversion()[0]}")
+    version = ck.version()  # Debian's 1.7: (text, number); PyPI's 2.16: the text alone
+    version = version[0] if isinstance(version, tuple) else version
+    log(f"client-version: confluent-kafka {version} librdkafka {ck.libversion()[0]}")
+    if opts["api_version"]:
+        log("--api-version is for kafka-python")
+        return 2
     if records:
         status, acked = confluent_produce(ck, bootstrap, topic, records, deadline, opts)
         if opts["acked"]:
@@ -209,7 +231,7 @@ def confluent(bootstrap, topic, group, records, expected, deadline, opts):
 
 
 def parse_options(args):
-    opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0}
+    opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0, "api_version": None}
     args = list(args)
     while args:
         a = args.pop(0)
@@ -221,6 +243,11 @@ def parse_options(args):
             opts["acked"] = args.pop(0)
         elif a == "--transactional" and args:
             opts["transactional"] = int(args.pop(0))
+        elif a == "--api-version" and args:
+            try:
+                opts["api_version"] = tuple(int(n) for n in args.pop(0).split("."))
+            except ValueError:
+                return None
         else:
             return None
     return opts
