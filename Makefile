@@ -115,7 +115,9 @@ deps-go:
 
 # The latest confluent-kafka and kafka-python from PyPI, pinned in
 # tests/kafka/requirements.txt, in a virtualenv beside Debian's (which keeps
-# the old ones); made again when that file changes.
+# the old ones); made again when that file changes. Made aside and moved in
+# whole, so a failed or concurrent install never leaves a half one in place
+# (the tests run its bin/python, which a move does not break).
 VENV := $(CACHE)/venv
 export KSTRETCH_VENV := $(VENV)
 
@@ -123,10 +125,12 @@ deps-pip:
 	$(call apt_install,deps-pip,python3-venv,)
 	@if ! cmp -s tests/kafka/requirements.txt "$(VENV)/requirements.txt" || [ ! -x "$(VENV)/bin/python" ]; then \
 		echo "deps: pip install -r tests/kafka/requirements.txt into $(VENV)"; \
-		rm -rf "$(VENV)"; \
-		/usr/bin/python3 -m venv "$(VENV)"; \
-		"$(VENV)/bin/python" -m pip install -q --disable-pip-version-check -r tests/kafka/requirements.txt; \
-		cp tests/kafka/requirements.txt "$(VENV)/requirements.txt"; \
+		tmp="$(VENV).tmp.$$$$"; rm -rf "$$tmp"; \
+		/usr/bin/python3 -m venv "$$tmp"; \
+		"$$tmp/bin/python" -m pip install -q --disable-pip-version-check -r tests/kafka/requirements.txt \
+			|| { rm -rf "$$tmp"; exit 1; }; \
+		cp tests/kafka/requirements.txt "$$tmp/requirements.txt"; \
+		rm -rf "$(VENV)"; mv "$$tmp" "$(VENV)"; \
 	fi
 
 $(BUILD)/build.ninja:
