@@ -636,3 +636,87 @@ class Kstretch:
             m = STOPPED_RE.search(self.log())
             self.stopped = {k: int(v) for k, v in m.groupdict().items()} if m else None
         return self.returncode
+
+
+# ---------------------------------------------------------------- the latest clients (make deps-go deps-pip)
+
+# franz-go's client program (tests/kafka/clients/franz) and the virtualenv of
+# the latest confluent-kafka and kafka-python from PyPI, both in the cache.
+FRANZ = os.environ.get("KSTRETCH_FRANZ") or os.path.join(_CACHE, "bin", "kstretch-franz")
+VENV = os.environ.get("KSTRETCH_VENV") or os.path.join(_CACHE, "venv")
+
+
+def franz_path():
+    """kstretch-franz, the franz-go client program (`make deps-go`)."""
+    return require_executable(FRANZ, "kstretch-franz (franz-go)", "run `make deps`")
+
+
+def venv_python():
+    """The Python of the PyPI virtualenv (`make deps-pip`): run with it,
+    clients/python_roundtrip.py uses the latest confluent-kafka and kafka-python."""
+    return require_executable(os.path.join(VENV, "bin", "python"), "the PyPI virtualenv's python", "run `make deps`")
+
+
+def _proc_net_tcp():
+    """{socket inode: (remote host, remote port, state)} of every TCP socket in
+    /proc/net/tcp and tcp6 (state as the kernel's hex code, "01" established)."""
+    out = {}
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            with open(f"/proc/net/{name}", encoding="ascii") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10:
+                continue
+            host_hex, port_hex = fields[2].split(":")
+            raw = b"".join(int(host_hex[i:i + 8], 16).to_bytes(4, "little") for i in range(0, len(host_hex), 8))
+            out[fields[9]] = (socket.inet_ntop(family, raw), int(port_hex, 16), fields[3])
+    return out
+
+
+def tcp_peers(pid):
+    """{(remote host, remote port)} of the TCP sockets process `pid` holds now,
+    connected or connecting (listening ones have no remote port)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
+    except OSError:
+        return set()
+    table = _proc_net_tcp()
+    return {(host, port) for inode in inodes if inode in table
+            for host, port, state in [table[inode]] if port and state != "0A"}
+
+
+class PeerWatcher:
+    """Samples, every `interval` seconds until stop() (and for `limit` seconds
+    at most), which addresses process `pid` has TCP connections to: .peers is
+    every (host, port) seen. A sampler can miss a connection shorter than
+    `interval`, never see one that was not there."""
+
+    def __init__(self, pid, interval=0.02, limit=300.0):
+        self.pid, self.interval, self.limit = pid, interval, limit
+        self.peers, self.samples = set(), 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"peers-{pid}", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        deadline = time.monotonic() + self.limit
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self.peers |= tcp_peers(self.pid)
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.peers
