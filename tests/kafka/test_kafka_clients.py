@@ -150,3 +150,46 @@ def test_java_admin_client_sees_kstretch_as_the_cluster_and_creates_lists_and_de
     assert report["broker_configs_count"] > 50, report
     kafkatest.assert_only_kstretch_reached_the_brokers(
         kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka)), k)
+
+
+# ---------------------------------------------------------------- franz-go, and the latest from PyPI
+
+def roundtrip_program(kafka, k, topic, argv_head, options, tmp_path, what, env=None):
+    sent = records.make_records(what, COUNT)
+    before = kafkatest.relay_snapshot(kafka)
+    r = harness.run([*argv_head, k.bootstrap, topic, f"{what}-group", records.write_tsv(tmp_path / "in.tsv", sent),
+                     str(COUNT), str(kafkatest.CLIENT_TIMEOUT_S - 10), *options],
+                    env=env, timeout=kafkatest.CLIENT_TIMEOUT_S, what=what)
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), PARTITIONS)
+    kafkatest.assert_only_kstretch_reached_the_brokers(
+        kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka)), k)
+    return harness.client_version(r.stderr)
+
+
+def test_franz_go_produces_idempotently_and_consumes_every_record_once_in_order(kafka, start_kstretch, fresh_topic,
+                                                                              tmp_path):
+    topic = fresh_topic(kafka, PARTITIONS)
+    k = through_kstretch(kafka, start_kstretch)
+    version = roundtrip_program(kafka, k, topic, [harness.franz_path()], ["--idempotent"], tmp_path, "franz-go")
+    assert version.startswith("franz-go v1."), version
+
+
+def test_pypi_confluent_kafka_produces_idempotently_and_consumes_every_record_once_in_order(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    topic = fresh_topic(kafka, PARTITIONS)
+    k = through_kstretch(kafka, start_kstretch)
+    env = dict(os.environ)
+    env.pop("LD_LIBRARY_PATH", None)  # the wheel's own librdkafka
+    version = roundtrip_program(kafka, k, topic, [harness.venv_python(), os.path.join(harness.CLIENTS,
+                                "python_roundtrip.py"), "confluent-kafka"], ["--idempotent"], tmp_path,
+                                "confluent-kafka", env=env)
+    assert version.startswith("confluent-kafka 2."), version
+
+
+def test_pypi_kafka_python_produces_idempotently_and_consumes_every_record_once_in_order(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    topic = fresh_topic(kafka, PARTITIONS)
+    k = through_kstretch(kafka, start_kstretch)
+    version = roundtrip_program(kafka, k, topic, [harness.venv_python(), os.path.join(harness.CLIENTS,
+                                "python_roundtrip.py"), "kafka-python"], ["--idempotent"], tmp_path, "kafka-python")
+    assert version.startswith("kafka-python 3."), version
