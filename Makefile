@@ -98,17 +98,20 @@ deps-kafka:
 # or the Go release change. Go comes with the machine: Debian 12's golang-go
 # (1.19) is too old for franz-go.
 FRANZ_DIR := tests/kafka/clients/franz
+# The machines' Go lives in /usr/local/go/bin, which a non-login shell (CI's)
+# may not have on PATH.
+GO := $(or $(shell command -v go 2>/dev/null),$(wildcard /usr/local/go/bin/go),go)
 FRANZ_BIN := $(CACHE)/bin/kstretch-franz
 export KSTRETCH_FRANZ := $(FRANZ_BIN)
 
 .PHONY: deps-go deps-pip
 deps-go:
-	@command -v go >/dev/null || { echo "deps-go: no \`go\` on PATH: install Go 1.26 or later (franz-go needs it; Debian 12's golang-go is too old)"; exit 1; }
-	@sum=$$( { go version; cat $(FRANZ_DIR)/go.mod $(FRANZ_DIR)/go.sum $(FRANZ_DIR)/*.go; } | sha256sum); \
+	@command -v $(GO) >/dev/null || { echo "deps-go: no \`go\` on PATH nor in /usr/local/go/bin: install Go 1.26 or later (franz-go needs it; Debian 12's golang-go is too old)"; exit 1; }
+	@sum=$$( { $(GO) version; cat $(FRANZ_DIR)/go.mod $(FRANZ_DIR)/go.sum $(FRANZ_DIR)/*.go; } | sha256sum); \
 	if [ ! -x "$(FRANZ_BIN)" ] || [ "$$sum" != "$$(cat "$(FRANZ_BIN).sum" 2>/dev/null)" ]; then \
 		echo "deps: go build $(FRANZ_DIR) -> $(FRANZ_BIN)"; \
 		mkdir -p "$(dir $(FRANZ_BIN))"; rm -f "$(FRANZ_BIN).sum"; \
-		(cd $(FRANZ_DIR) && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -o "$(FRANZ_BIN).tmp" .); \
+		(cd $(FRANZ_DIR) && GOFLAGS="-mod=readonly -buildvcs=false" $(GO) build -trimpath -o "$(FRANZ_BIN).tmp" .); \
 		mv "$(FRANZ_BIN).tmp" "$(FRANZ_BIN)"; \
 		echo "$$sum" > "$(FRANZ_BIN).sum"; \
 	fi
