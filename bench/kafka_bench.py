@@ -3,6 +3,7 @@
 
     bench/kafka_bench.py [--build build] [--runs 5] [--workers 1] [--out bench/results]
                          [--quick] [--contenders direct,kstretch,...] [--no-kroxylicious]
+    bench/kafka_bench.py --report-only [--out DIR]   # kafka-latest.md and charts again from kafka-latest.json
 
 One real Apache Kafka 4.4 broker (KRaft, broker and controller in one JVM,
 -Xmx1g), and Apache Kafka's own kafka-producer-perf-test
@@ -788,15 +789,16 @@ def write_charts(out, tmp, s, names):
                                "kafka-producer-perf-test, unthrottled: p99 latency per record", "ms", path,
                                len(names) + 1))
     if proxies:
-        rows = [[f"produce {k.split('/')[0]} B acks={k.split('/')[1]}"] +
+        short = {"1024": "1 KiB", "100": "100 B"}
+        rows = [[f"{short[k.split('/')[0]]}/{k.split('/')[1]}"] +
                 [s["producer"][k][n]["proxy_cpu_s_per_gb"] or 0 if n in s["producer"][k] else 0 for n in proxies]
                 for k in keys]
-        rows += [[f"consume {k} B"] +
+        rows += [[f"read {short[k]}"] +
                  [s["consumer"][k][n]["proxy_cpu_s_per_gb"] or 0 if n in s["consumer"][k] else 0 for n in proxies]
                  for k in s["consumer"]]
         path = br.chart_data(tmp, "kafka_cpu.dat", ["load"] + [LABELS[n] for n in proxies], rows)
         charts.append(br.bar_chart(out, "kafka_proxy_cpu.png",
-                                   "Apache Kafka perf tools: proxy CPU seconds per GB of records (lower is better)",
+                                   "proxy CPU s per GB of records, produced (size/acks) and read; lower is better",
                                    "CPU s / GB", path, len(proxies) + 1))
     rows = [[f"{k} B records"] + [s["consumer"][k][n]["fetch_mb_per_sec"] if n in s["consumer"][k] else 0
                                   for n in names] for k in s["consumer"]]
@@ -806,9 +808,9 @@ def write_charts(out, tmp, s, names):
     return charts
 
 
-def report(out, s, names, meta, p, charts, quick, tools, contenders):
+def report(out, s, names, meta, p, charts):
     md = ["# kstretch real-Kafka benchmark: Apache Kafka's perf tools through each proxy\n"]
-    if quick:
+    if meta.get("quick"):
         md.append("**QUICK SMOKE RUN (`--quick`): tiny counts and one repetition; these figures mean nothing.**\n")
     m, v = meta["machine"], meta["versions"]
     md.append(f"Command: `{meta['command']}` — {meta['date']}, git {v['git']}, {meta['duration_s']:.0f} s in all; "
@@ -831,16 +833,14 @@ def report(out, s, names, meta, p, charts, quick, tools, contenders):
               "a CPU second the proxy spends is taken from the other two. Contenders are interleaved (their "
               "order rotated each repetition) so that other load on the machine falls on all of them.\n")
     md.append(kroxylicious_sentence(meta) + "\n")
-    dropped = [c for c in contenders if c.failed]
-    for c in dropped:
-        md.append(f"**{c.label} was dropped after a failure** ({c.failed[:600]}); its rows hold the runs before.\n")
+    for name, why in meta.get("dropped", {}).items():
+        md.append(f"**{LABELS[name]} was dropped after a failure** ({why[:600]}); its rows hold the runs before.\n")
     md.append("The tools, as `kafka-producer-perf-test.sh` / `kafka-consumer-perf-test.sh` run them "
               "(kafka-run-class.sh's java command line):\n")
-    md.append("```\n" + " ".join(tools.command_line(tools.PRODUCER, tools.producer_args("ADDRESS", "TOPIC", "N", "S",
-                                                                                          "A"))) +
-              "\n" + " ".join(tools.command_line(tools.CONSUMER, tools.consumer_args("ADDRESS", "TOPIC", "N",
-                                                                                        "GROUP"))) + "\n```\n")
+    md.append("```\n" + "\n".join(meta["tool_commands"]) + "\n```\n")
     wr = p["warmup_records"]
+    if wr:
+        wr = {int(k): v for k, v in wr.items()}
     md.append("## 1. kafka-producer-perf-test, unthrottled\n")
     md.append(f"N = {p['producer_records'][1024]:,} records of 1 KiB or {p['producer_records'][100]:,} of 100 B, "
               "`--throughput -1`, the producer's defaults otherwise (batch.size 16 KiB, linger.ms 5), a topic "
@@ -873,6 +873,47 @@ def report(out, s, names, meta, p, charts, quick, tools, contenders):
         f.write("\n".join(md))
 
 
+def tool_commands(tools, tmp):
+    """The two tools' command lines, for the report (TMP: the run's temporary folder)."""
+    return [" ".join(tools.command_line(tools.PRODUCER, tools.producer_args("ADDRESS", "TOPIC", "N", "S", "A")))
+            .replace(tmp, "TMP"),
+            " ".join(tools.command_line(tools.CONSUMER, tools.consumer_args("ADDRESS", "TOPIC", "N", "GROUP")))
+            .replace(tmp, "TMP")]
+
+
+def report_again(out):
+    """--report-only: kafka-latest.md and the charts from kafka-latest.json
+    (after a change to the report or the charts; no run)."""
+    path = os.path.join(out, "kafka-latest.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        log(f"--report-only: cannot read {path}: {e}")
+        return 1
+    meta, p, data = saved["meta"], saved["params"], saved["data"]
+    names = list(saved["contenders"])
+    # JSON made the record sizes strings.
+    for k in ("producer_records", "consumer_records"):
+        p[k] = {int(size): n for size, n in p[k].items()}
+    meta["configs"] = [tuple(c) for c in meta["configs"]]
+    tmp = tempfile.mkdtemp(prefix="kstretch-kafka-report-")
+    try:
+        if "tool_commands" not in meta:  # a file written before they were recorded
+            meta["tool_commands"] = tool_commands(JavaTools(KAFKA_LIBS, tmp, 0), tmp)
+        s = summarize(data, names)
+        charts = write_charts(out, tmp, s, names)
+        meta["charts"] = charts
+        report(out, s, names, meta, p, charts)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    saved["summary"] = s
+    with open(path, "w") as f:
+        json.dump(saved, f, indent=1, default=str)
+    log(f"wrote {os.path.join(out, 'kafka-latest.md')} and {len(charts)} chart(s) again from {path}")
+    return 0
+
+
 def java_version():
     try:
         r = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
@@ -893,6 +934,8 @@ def main():
     ap.add_argument("--contenders", default=",".join(CONTENDER_NAMES),
                     help=f"which, of {','.join(CONTENDER_NAMES)} (direct is always run)")
     ap.add_argument("--no-kroxylicious", action="store_true", help="leave Kroxylicious out")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: write OUT/kafka-latest.md and the charts again from OUT/kafka-latest.json")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     p = dict(QUICK if args.quick else FULL)
@@ -907,6 +950,11 @@ def main():
         ap.error(f"--contenders: names of {','.join(CONTENDER_NAMES)}")
     if args.no_kroxylicious:
         wanted.discard("kroxylicious")
+    out = os.path.abspath(args.out or (os.path.join(build, "bench-kafka-quick") if args.quick else
+                                       os.path.join(REPO, "bench", "results")))
+    os.makedirs(out, exist_ok=True)
+    if args.report_only:
+        return report_again(out)
     missing = [t for t in ("haproxy", "nginx") if not shutil.which(t)]
     if not os.path.exists(br.NGINX_STREAM_MODULE):
         missing.append("libnginx-mod-stream")
@@ -916,22 +964,20 @@ def main():
             return 1
         wanted -= {"haproxy", "haproxy-splice"} if "haproxy" in missing else set()
         wanted -= {"nginx"} if ("nginx" in missing or "libnginx-mod-stream" in missing) else set()
-    out = os.path.abspath(args.out or (os.path.join(build, "bench-kafka-quick") if args.quick else
-                                       os.path.join(REPO, "bench", "results")))
-    os.makedirs(out, exist_ok=True)
 
     started = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     br.raise_nofile()
     tmp = tempfile.mkdtemp(prefix="kstretch-kafka-bench-")
     daemons, contenders = [], []
-    meta = {"command": " ".join(["bench/kafka_bench.py"] + sys.argv[1:]), "runs": p["runs"],
+    meta = {"command": " ".join(["bench/kafka_bench.py"] + sys.argv[1:]), "runs": p["runs"], "quick": args.quick,
             "workers": args.workers, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "machine": br.machine(), "versions": br.versions(build), "java": java_version(),
             "load_start": " ".join(open("/proc/loadavg").read().split()[:3]), "configs": []}
     data = {"producer": {f"{s}/{a}": {} for s in SIZES for a in ACKS}, "consumer": {str(s): {} for s in SIZES}}
     try:
         tools = JavaTools(KAFKA_LIBS, tmp, p["tool_timeout"])
+        meta["tool_commands"] = tool_commands(tools, tmp)
         broker, contenders = start_everything(args, build, tmp, p, meta, daemons, wanted)
         log("broker and proxies up: " + ", ".join(f"{c.label} {c.address}" for c in contenders))
         fill_consumer_topics(tools, broker, p)
@@ -966,7 +1012,7 @@ def main():
     s = summarize(data, names)
     charts = write_charts(out, tmp, s, names)
     meta["charts"] = charts
-    report(out, s, names, meta, p, charts, args.quick, tools, contenders)
+    report(out, s, names, meta, p, charts)
     with open(os.path.join(out, "kafka-latest.json"), "w") as f:
         json.dump({"meta": meta, "params": p, "contenders": {n: LABELS[n] for n in names}, "summary": s,
                    "data": data}, f, indent=1, default=str)
