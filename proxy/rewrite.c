@@ -283,10 +283,17 @@ static int32_t kx_steer_decide(const struct kx_config *cfg, struct kx_client_vie
 		isr[i] = (struct kr_replica){p->isr[i], b ? b->rack : "", b ? b->region : "", b && b->listen_port};
 	}
 	int32_t to = kr_pick_local_replica(isr, n, p->leader, v->rack, v->region, key);
-	if (to >= 0 && commit) {
-		kr_steer_note_redirect(v->steer, key, v->now_ms, cfg->fetch_prefer_local_backoff_ms);
-		KX_METRIC_ADD(fetch_redirects, 1);
+	if (to < 0 || !commit)
+		return to;
+	if (!kr_steer_note_redirect(v->steer, key, v->now_ms, cfg->fetch_prefer_local_backoff_ms)) {
+		/* Not remembered, so not redirected: a fallback must never go unnoticed. */
+		if (v->steer->refused == 1)
+			kx_warn("fetch steering: node %d: more than %u partitions redirected on one connection "
+			        "(or no memory): the others stay with their leader",
+			        v->broker_id, KR_STEER_MAX);
+		return -1;
 	}
+	KX_METRIC_ADD(fetch_redirects, 1);
 	return to;
 }
 

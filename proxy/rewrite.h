@@ -171,7 +171,8 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
  *             kstretch listener) get PreferredReadReplica = that replica and
  *             empty Records, unless v->steer holds them back; every other
  *             byte of record data is referenced. Redirects are noted in
- *             v->steer and counted (rw->redirects, kx_metrics.fetch_redirects).
+ *             v->steer and counted (rw->redirects, kx_metrics.fetch_redirects);
+ *             one v->steer has no room to note is not made.
  *             When nothing changes, rw->out is one reference to body
  *             (rw->changed false).
  */

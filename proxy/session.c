@@ -342,6 +342,7 @@ static void kx_session_free(struct kx_session *s)
 	kx_flow_free(&s->req);
 	kx_flow_free(&s->resp);
 	kp_peek_release(&s->peek);
+	kr_steer_table_free(s->steer);
 	free(s->steer);
 	kx_worker_remove_session(s->worker, s);
 	KX_METRIC_SUB(connections_active, 1);
