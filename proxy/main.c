@@ -155,9 +155,10 @@ static int kx_run(struct kx_config *cfg)
 	event_base_free(base);
 	kx_info("stopped: %llu connections, %llu requests, %llu responses rewritten, %llu bytes copied of %llu from "
 	        "brokers",
-	        (unsigned long long)kx_metrics.connections_accepted, (unsigned long long)kx_metrics.requests_forwarded,
-	        (unsigned long long)kx_metrics.responses_rewritten, (unsigned long long)kx_metrics.bytes_copied,
-	        (unsigned long long)kx_metrics.bytes_from_brokers);
+	        (unsigned long long)KX_METRIC_VALUE(connections_accepted),
+	        (unsigned long long)KX_METRIC_VALUE(requests_forwarded),
+	        (unsigned long long)KX_METRIC_VALUE(responses_rewritten),
+	        (unsigned long long)KX_METRIC_VALUE(bytes_copied), (unsigned long long)KX_METRIC_VALUE(bytes_from_brokers));
 	return rc;
 }
 

@@ -11,7 +11,15 @@
 
 static pthread_mutex_t kx_topology_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kx_topology *kx_topology_current;
-static uint64_t kx_topology_generation;
+static uint64_t kx_topology_generation; /* under kx_topology_lock */
+/*
+ * The generation of kx_topology_current (0: none), stored after the pointer
+ * changed, under the lock, with release; kx_topology_cached() loads it with
+ * acquire. It only tells a cache that the snapshot changed: the pointer is
+ * always taken under the lock, so a reader that sees an old value for a
+ * moment keeps using the old snapshot, which its reference keeps alive.
+ */
+static atomic_uint_fast64_t kx_topology_published;
 static void (*kx_topology_hook)(void *arg);
 static void *kx_topology_hook_arg;
 
@@ -306,6 +314,7 @@ void kx_topology_publish(struct kx_topology *t)
 	struct kx_topology *old = kx_topology_current;
 	t->generation = ++kx_topology_generation;
 	kx_topology_current = t;
+	atomic_store_explicit(&kx_topology_published, t->generation, memory_order_release);
 	void (*hook)(void *) = kx_topology_hook;
 	void *arg = kx_topology_hook_arg;
 	pthread_mutex_unlock(&kx_topology_lock);
@@ -327,8 +336,29 @@ void kx_topology_clear(void)
 	pthread_mutex_lock(&kx_topology_lock);
 	struct kx_topology *old = kx_topology_current;
 	kx_topology_current = NULL;
+	atomic_store_explicit(&kx_topology_published, ++kx_topology_generation, memory_order_release);
 	pthread_mutex_unlock(&kx_topology_lock);
 	kx_topology_put(old);
+}
+
+const struct kx_topology *kx_topology_cached(struct kx_topology_cache *c)
+{
+	uint64_t g = atomic_load_explicit(&kx_topology_published, memory_order_acquire);
+	if (g == c->generation)
+		return c->topology; /* the common case: one load, no lock, no reference taken */
+	struct kx_topology *t = kx_topology_get();
+	kx_topology_put(c->topology);
+	c->topology = t;
+	/* t is at least as new as g; a snapshot published since is seen at the next call. */
+	c->generation = g;
+	return t;
+}
+
+void kx_topology_cache_drop(struct kx_topology_cache *c)
+{
+	kx_topology_put(c->topology);
+	c->topology = NULL;
+	c->generation = 0;
 }
 
 /* Whether `seen` says anything new of `known` (a response without racks, like

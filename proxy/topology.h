@@ -134,6 +134,24 @@ void kx_topology_on_publish(void (*fn)(void *arg), void *arg);
 void kx_topology_clear(void);
 
 /*
+ * One thread's reference to the current snapshot, for lookups on the data
+ * path without the lock kx_topology_get() takes: a worker keeps one, zeroed
+ * at start. kx_topology_cached() compares the published generation (one
+ * atomic load, acquire) with the one it holds, and only when they differ
+ * takes a reference to the new snapshot and drops the old one, which is
+ * freed when its last holder (a cache, a session, a merge) lets go. The
+ * pointer it returns stays valid until the next call on the same cache or
+ * kx_topology_cache_drop(); a cache is used by one thread only.
+ */
+struct kx_topology_cache {
+	struct kx_topology *topology; /* referenced; NULL: none published yet */
+	uint64_t generation;          /* of kx_topology_published when it was taken */
+};
+
+const struct kx_topology *kx_topology_cached(struct kx_topology_cache *c);
+void kx_topology_cache_drop(struct kx_topology_cache *c);
+
+/*
  * Writes what kstretch knows, for people (kstretch --print-topology): the
  * brokers with rack, region, address and kstretch listener; the listeners
  * with the rack of their clients (listener.rack.<port>); the client placement

@@ -227,10 +227,10 @@ Test(fetch_steer, an_empty_rack_id_gets_the_clients_rack_at_every_version_11_to_
 		uint8_t *in = encode_request(ver, orig, &len);
 		uint8_t *want = encode_request(ver, fetch_request(&a, ver, "us-east-1a"), &want_len);
 
-		uint64_t injected = kx_metrics.fetch_rack_injected;
+		uint64_t injected = KX_METRIC_VALUE(fetch_rack_injected);
 		cr_assert_eq(kx_fetch_inject_rack(&rw, in, len, "us-east-1a"), KX_INJECT_DONE, "v%d: %s", ver,
 		             kp_error_name(rw.cur.err));
-		cr_assert_eq(kx_metrics.fetch_rack_injected, injected + 1);
+		cr_assert_eq(KX_METRIC_VALUE(fetch_rack_injected), injected + 1);
 
 		/* Two references to the request around the new RackId: nothing else copied. */
 		kp_writer_finish(&rw.out);
@@ -507,11 +507,11 @@ static void steer_at(int16_t ver)
 	cr_assert_eq(scan(&v, ver, in, len), KX_FETCH_REWRITE, "v%d", ver);
 	cr_assert_eq(table.used, 0, "the scan decides nothing");
 
-	uint64_t redirects = kx_metrics.fetch_redirects;
+	uint64_t redirects = KX_METRIC_VALUE(fetch_redirects);
 	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len), "v%d: %s at %zu reading %s", ver,
 	          kp_error_name(rw.cur.err), rw.cur.err_pos, rw.cur.err_field ? rw.cur.err_field : "?");
 	cr_assert_eq(rw.redirects, 2, "v%d", ver);
-	cr_assert_eq(kx_metrics.fetch_redirects, redirects + 2);
+	cr_assert_eq(KX_METRIC_VALUE(fetch_redirects), redirects + 2);
 	cr_assert_eq(table.used, 2, "both redirects remembered");
 
 	/* Record data of the partitions that keep theirs is referenced from the input. */
@@ -623,10 +623,10 @@ Test(fetch_steer, a_partition_whose_client_comes_back_stays_with_the_leader_for_
 	cr_assert_eq(rw.redirects, 2);
 
 	/* 2 s later partitions 0 and 2 are fetched from node 1 again: the followers failed the client. */
-	uint64_t fallbacks = kx_metrics.fetch_redirect_fallbacks;
+	uint64_t fallbacks = KX_METRIC_VALUE(fetch_redirect_fallbacks);
 	v.now_ms = 3000;
 	cr_assert_eq(scan(&v, ver, in, len), KX_FETCH_PASS, "nothing to redirect while backing off");
-	cr_assert_eq(kx_metrics.fetch_redirect_fallbacks, fallbacks + 2, "counted by the scan");
+	cr_assert_eq(KX_METRIC_VALUE(fetch_redirect_fallbacks), fallbacks + 2, "counted by the scan");
 	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len));
 	cr_assert_eq(rw.redirects, 0);
 	cr_assert_eq(rw.fallbacks, 0, "already counted");
@@ -713,7 +713,7 @@ Test(fetch_steer, with_a_failing_replica_no_partition_is_redirected_again_whatev
 		cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len));
 		cr_assert_eq(rw.redirects, WIDE, "v%d: every partition to the us replica", ver);
 
-		uint64_t fallbacks = kx_metrics.fetch_redirect_fallbacks;
+		uint64_t fallbacks = KX_METRIC_VALUE(fetch_redirect_fallbacks);
 		for (int round = 1; round <= 20; round++) { /* the client fetches them all from the leader again */
 			v.now_ms += 1000;
 			cr_assert_eq(scan(&v, ver, in, len), KX_FETCH_PASS, "v%d round %d: nothing to redirect", ver,
@@ -723,7 +723,7 @@ Test(fetch_steer, with_a_failing_replica_no_partition_is_redirected_again_whatev
 			             rw.redirects);
 			cr_assert_not(rw.changed);
 		}
-		cr_assert_eq(kx_metrics.fetch_redirect_fallbacks, fallbacks + WIDE, "v%d: each fallback counted once",
+		cr_assert_eq(KX_METRIC_VALUE(fetch_redirect_fallbacks), fallbacks + WIDE, "v%d: each fallback counted once",
 		             ver);
 		v.now_ms += 30000; /* the backoff is over */
 		cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len));

@@ -3,6 +3,9 @@
  * partitions, merged from what Metadata responses say, and printed for people.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,6 +197,75 @@ Test(topology, brokers_merge_as_before)
 	kx_topology_put(t);
 }
 
+/* ---- the data path's lock-free lookup ---------------------------------- */
+
+Test(topology, a_cache_follows_the_published_snapshot_without_a_reference_per_lookup)
+{
+	struct kx_topology_cache c = {0};
+	cr_assert_null(kx_topology_cached(&c), "nothing published yet");
+	publish_brokers();
+	struct kx_topology *first = kx_topology_get();
+	const struct kx_topology *t = kx_topology_cached(&c);
+	cr_assert_eq(t, first);
+	int refs = atomic_load(&first->refs);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(kx_topology_cached(&c), first);
+	cr_assert_eq(atomic_load(&first->refs), refs, "no reference taken or dropped per lookup");
+
+	struct kx_topic *in[] = {orders(4, 0)};
+	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert_eq(atomic_load(&first->refs), 2, "the cache and this test still hold the old one");
+	t = kx_topology_cached(&c);
+	cr_assert_neq(t, first, "a new snapshot is picked up at the next lookup");
+	cr_assert_not_null(kx_topology_topic(t, "orders", 6));
+	cr_assert_eq(atomic_load(&first->refs), 1, "the cache let go of the old one");
+	kx_topology_put(first);
+
+	kx_topology_clear();
+	cr_assert_null(kx_topology_cached(&c), "cleared: nothing");
+	kx_topology_cache_drop(&c);
+	cr_assert_null(c.topology);
+}
+
+/* Workers look up while another thread publishes: no snapshot is freed under a reader (ASan run). */
+static atomic_bool publishing;
+
+static atomic_int lookup_errors;
+
+static void *lookups(void *arg)
+{
+	(void)arg;
+	struct kx_topology_cache c = {0};
+	uint64_t seen = 0;
+	for (int i = 0; i < 200000 && (atomic_load(&publishing) || i < 1000); i++) {
+		const struct kx_topology *t = kx_topology_cached(&c);
+		const struct kx_broker *b = kx_topology_broker(t, 2);
+		/* criterion's asserts belong to the test's thread: count here, assert there */
+		if (!b || strcmp(b->rack, "us-a") != 0 || t->generation < seen)
+			atomic_fetch_add(&lookup_errors, 1);
+		seen = t->generation;
+	}
+	kx_topology_cache_drop(&c);
+	return NULL;
+}
+
+Test(topology, lookups_from_many_threads_while_snapshots_are_published)
+{
+	publish_brokers();
+	atomic_store(&publishing, true);
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, lookups, NULL), 0);
+	for (int i = 0; i < 300; i++) {
+		struct kx_topic *in[] = {orders(4 + i % 7, i)};
+		kx_topology_merge_topics(&cfg, NULL, 0, in, 1);
+	}
+	atomic_store(&publishing, false);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(atomic_load(&lookup_errors), 0);
+}
+
 static char *print(const struct kx_topology *t)
 {
 	char *buf = NULL;
@@ -278,4 +350,46 @@ Test(topology, region_bytes_are_counted_per_pair_and_printed)
 		cr_assert(k >= 0 && k < KX_REGIONS_MAX);
 	}
 	cr_assert_eq(kx_region_index("r39"), 0, "past the limit: unknown");
+}
+
+/* Each worker counts in its own shard; a scrape shows the sum, under the same names. */
+static int eu_idx;
+
+static void *count_as_worker(void *arg)
+{
+	kx_metrics_thread((int)(intptr_t)arg);
+	for (int i = 0; i < 10000; i++) {
+		KX_METRIC_ADD(requests_forwarded, 1);
+		KX_REGION_BYTES_ADD(eu_idx, eu_idx, KX_TO_BROKER, 3);
+	}
+	KX_METRIC_ADD(connections_active, 2);
+	KX_METRIC_SUB(connections_active, 1);
+	return NULL;
+}
+
+Test(topology, worker_counters_are_summed_when_scraped)
+{
+	eu_idx = kx_region_index("eu");
+	cr_assert_gt(eu_idx, 0);
+	uint64_t before = KX_METRIC_VALUE(requests_forwarded), active = KX_METRIC_VALUE(connections_active);
+	KX_METRIC_ADD(requests_forwarded, 5); /* this thread: shard 0 */
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, count_as_worker, (void *)(intptr_t)(i * 17)), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(KX_METRIC_VALUE(requests_forwarded), before + 40005);
+	cr_assert_eq(KX_METRIC_VALUE(connections_active), active + 4);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	kx_metrics_write(out);
+	fclose(out);
+	char want[128];
+	snprintf(want, sizeof(want), "\nkstretch_requests_forwarded %llu\n", (unsigned long long)(before + 40005));
+	cr_assert(strstr(buf, want), "%s", buf);
+	cr_assert(strstr(buf, "kstretch_region_bytes{client_region=\"eu\",broker_region=\"eu\",direction=\"to_broker\"} "
+	                      "120000\n"),
+	          "%s", buf);
+	free(buf);
 }
