@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "topology.h"
+#include "topology_print.h"
 #include "worker.h"
 
 #define KX_EXIT_CONFIG 2

@@ -151,14 +151,4 @@ struct kx_topology_cache {
 const struct kx_topology *kx_topology_cached(struct kx_topology_cache *c);
 void kx_topology_cache_drop(struct kx_topology_cache *c);
 
-/*
- * Writes what kstretch knows, for people (kstretch --print-topology): the
- * brokers with rack, region, address and kstretch listener; the listeners
- * with the rack of their clients (listener.rack.<port>); the client placement
- * rules in their order; the regions; and a line per known topic with its
- * leaders per region and how many of its partitions have an in-sync replica
- * in each region. t may be NULL (nothing known yet).
- */
-void kx_topology_print(const struct kx_topology *t, const struct kx_config *cfg, FILE *out);
-
 #endif

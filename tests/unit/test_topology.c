@@ -12,6 +12,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "topology.h"
+#include "topology_print.h"
 
 static struct kx_config cfg;
 
