@@ -74,7 +74,7 @@ uint64_t kx_metric_sum(size_t offset);
 /*
  * Bytes per (client region, broker region, direction): how much traffic
  * crosses regions. A region gets a small index the first time it is named
- * (kx_region_index: a broker's region when a topology snapshot is built, a
+ * (kx_region_index: a broker's region when a session connects to it, a
  * client's when it is placed), at most KX_REGIONS_MAX - 1 of them; index 0
  * is "unknown" (no rack, or past the limit). Indexes never change while the
  * process runs, so a session keeps its pair of indexes and counts with one

@@ -95,7 +95,9 @@ static bool kx_rewrite_address(struct kx_rewriter *rw, const struct kx_config *c
 			    "is learned with no rack (logged once a minute)",
 			    (long long)node_id);
 	}
-	uint16_t lp = kx_listen_port(cfg, (int32_t)node_id);
+	struct kr_topology_rules rules;
+	kx_config_topology(cfg, &rules);
+	uint16_t lp = kx_listen_port(&rules, (int32_t)node_id);
 	if (lp == 0) {
 		if (kx_log_due(&no_port_logged, 60000))
 			kx_error("rewrite: node %lld has no listener port (broker.port.base + id > 65535); its real "
@@ -602,7 +604,9 @@ bool kx_rewrite_merge_topology(struct kx_rewriter *rw, const struct kx_config *c
 {
 	if (rw->seen_cnt == 0 && rw->topic_cnt == 0)
 		return false;
-	bool changed = kx_topology_merge_topics(cfg, rw->seen, rw->seen_cnt, rw->topics, rw->topic_cnt);
+	struct kr_topology_rules rules;
+	kx_config_topology(cfg, &rules);
+	bool changed = kx_topology_merge_topics(&rules, rw->seen, rw->seen_cnt, rw->topics, rw->topic_cnt);
 	rw->topic_cnt = 0; /* the references went to the merge */
 	return changed;
 }

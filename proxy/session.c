@@ -1263,7 +1263,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 		snprintf(host, sizeof(host), "%s", b->host);
 		port = b->port;
 		snprintf(s->broker_region, sizeof(s->broker_region), "%s", b->region);
-		s->broker_ridx = b->region_idx;
+		s->broker_ridx = (uint8_t)kx_region_index(b->region);
 	} else {
 		const struct kx_hostport *hp = &cfg->bootstrap[w->bootstrap_next++ % cfg->bootstrap_cnt];
 		snprintf(host, sizeof(host), "%s", hp->host);

@@ -34,7 +34,9 @@ static void fuzz_fixture_publish(const struct kx_config *cfg)
 		snprintf(b[i].rack, sizeof(b[i].rack), "%s", racks[i]);
 	}
 	kx_topology_clear();
-	kx_topology_publish(kx_topology_new(cfg, b, 4));
+	struct kr_topology_rules rules;
+	kx_config_topology(cfg, &rules);
+	kx_topology_publish(kx_topology_new(&rules, b, 4));
 	struct kx_topic *tp = kx_topic_new("orders", 6, fuzz_topic_id, 8, 8 * 6);
 	if (!tp)
 		abort();
@@ -46,7 +48,7 @@ static void fuzz_fixture_publish(const struct kx_config *cfg)
 			abort();
 	}
 	kx_topic_finish(tp);
-	kx_topology_merge_topics(cfg, NULL, 0, &tp, 1);
+	kx_topology_merge_topics(&rules, NULL, 0, &tp, 1);
 }
 
 void fuzz_fixture_reset(struct fuzz_fixture *f)

@@ -27,6 +27,14 @@
 #include "topology.h"
 
 static struct kx_config cfg;
+
+/* What the topology is built with, from cfg as it is now. */
+static const struct kr_topology_rules *rules(void)
+{
+	static struct kr_topology_rules r;
+	kx_config_topology(&cfg, &r);
+	return &r;
+}
 static struct kx_rewriter rw;
 
 static void setup(void)
@@ -368,7 +376,7 @@ static void publish_cluster(void)
 		b[i].port = 9092;
 		strcpy(b[i].rack, racks[i]);
 	}
-	kx_topology_publish(kx_topology_new(&cfg, b, 5));
+	kx_topology_publish(kx_topology_new(rules(), b, 5));
 	struct kx_topic *tp = kx_topic_new("orders", 6, topic_id_a, NPARTS, NPARTS * 6);
 	for (int p = 0; p < NPARTS; p++) {
 		int32_t isr[3];
@@ -379,7 +387,7 @@ static void publish_cluster(void)
 		cr_assert(kx_topic_add_partition(tp, p, parts[p].leader, 3, 0, isr, n, isr, n));
 	}
 	kx_topic_finish(tp);
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, &tp, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, &tp, 1));
 }
 
 static uint8_t records[NPARTS + 1][700];
@@ -666,7 +674,7 @@ static void publish_wide(void)
 	for (int p = 0; p < WIDE; p++)
 		cr_assert(kx_topic_add_partition(tp, p, 1, 3, 0, isr, 2, isr, 2));
 	kx_topic_finish(tp);
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, &tp, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, &tp, 1));
 }
 
 static uint8_t *wide_response(struct kp_arena *a, int16_t ver, size_t *len)

@@ -16,6 +16,14 @@
 
 static struct kx_config cfg;
 
+/* What the topology is built with, from cfg as it is now. */
+static const struct kr_topology_rules *rules(void)
+{
+	static struct kr_topology_rules r;
+	kx_config_topology(&cfg, &r);
+	return &r;
+}
+
 static void setup(void)
 {
 	struct kx_config_error err;
@@ -45,7 +53,7 @@ static void publish_brokers(void)
 		b[i].port = 9092;
 		strcpy(b[i].rack, racks[5 - i]);
 	}
-	kx_topology_publish(kx_topology_new(&cfg, b, 6));
+	kx_topology_publish(kx_topology_new(rules(), b, 6));
 }
 
 static const uint8_t orders_id[16] = {0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -76,9 +84,9 @@ Test(topology, brokers_get_regions_and_listeners)
 	cr_assert_str_eq(b->region, "us", "the default rule strips the zone");
 	cr_assert_eq(b->listen_port, 19002);
 	cr_assert_str_eq(kx_topology_broker(t, 6)->region, "eu", "region.map first");
-	cr_assert_eq(kx_topology_broker(t, 1)->region_idx, kx_topology_broker(t, 4)->region_idx);
-	cr_assert_neq(kx_topology_broker(t, 1)->region_idx, kx_topology_broker(t, 2)->region_idx);
-	cr_assert_str_eq(kx_region_name(kx_topology_broker(t, 3)->region_idx), "ap");
+	cr_assert_str_eq(kx_topology_broker(t, 1)->region, kx_topology_broker(t, 4)->region);
+	cr_assert_str_neq(kx_topology_broker(t, 1)->region, kx_topology_broker(t, 2)->region);
+	cr_assert_str_eq(kx_region_name(kx_region_index(kx_topology_broker(t, 3)->region)), "ap");
 	cr_assert_null(kx_topology_broker(t, 7));
 	kx_topology_put(t);
 }
@@ -87,7 +95,7 @@ Test(topology, metadata_topics_are_found_by_name_and_id)
 {
 	publish_brokers();
 	struct kx_topic *in[] = {orders(12, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->broker_cnt, 6, "brokers stay");
 	const struct kx_topic *tp = kx_topology_topic(t, "orders-and-more", 6);
@@ -123,12 +131,12 @@ Test(topology, an_unchanged_topic_publishes_nothing_and_a_changed_one_replaces_i
 {
 	publish_brokers();
 	struct kx_topic *first[] = {orders(12, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, first, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, first, 1));
 	struct kx_topology *before = kx_topology_get();
 	const struct kx_topic *kept = kx_topology_topic(before, "orders", 6);
 
 	struct kx_topic *same[] = {orders(12, 0)};
-	cr_assert_not(kx_topology_merge_topics(&cfg, NULL, 0, same, 1), "nothing new");
+	cr_assert_not(kx_topology_merge_topics(rules(), NULL, 0, same, 1), "nothing new");
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t, before);
 	kx_topology_put(t);
@@ -136,7 +144,7 @@ Test(topology, an_unchanged_topic_publishes_nothing_and_a_changed_one_replaces_i
 	/* Leaders moved: a new snapshot; the old one stays valid for who holds it. */
 	struct kx_topic *moved[] = {orders(12, 1), kx_topic_new("audit", 5, NULL, 0, 0)};
 	kx_topic_finish(moved[1]);
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, moved, 2));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, moved, 2));
 	t = kx_topology_get();
 	cr_assert_neq(t, before);
 	cr_assert_gt(t->generation, before->generation);
@@ -149,7 +157,7 @@ Test(topology, an_unchanged_topic_publishes_nothing_and_a_changed_one_replaces_i
 	const struct kx_topic *orders_now = kx_topology_topic(t, "orders", 6);
 	struct kx_topic *more[] = {kx_topic_new("billing", 7, NULL, 0, 0)};
 	kx_topic_finish(more[0]);
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, more, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, more, 1));
 	struct kx_topology *t2 = kx_topology_get();
 	cr_assert_eq(t2->topic_cnt, 3);
 	cr_assert_eq(kx_topology_topic(t2, "orders", 6), orders_now);
@@ -161,24 +169,24 @@ Test(topology, a_deleted_topic_is_removed_by_its_tombstone)
 {
 	publish_brokers();
 	struct kx_topic *in[] = {orders(3, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
 	struct kx_topic *gone = kx_topic_new("orders", 6, NULL, 0, 0);
 	gone->gone = true;
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, &gone, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, &gone, 1));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->topic_cnt, 0);
 	cr_assert_null(kx_topology_topic_by_id(t, orders_id));
 	kx_topology_put(t);
 	struct kx_topic *again = kx_topic_new("never-known", 11, NULL, 0, 0);
 	again->gone = true;
-	cr_assert_not(kx_topology_merge_topics(&cfg, NULL, 0, &again, 1), "a tombstone of nothing changes nothing");
+	cr_assert_not(kx_topology_merge_topics(rules(), NULL, 0, &again, 1), "a tombstone of nothing changes nothing");
 }
 
 Test(topology, a_topic_named_twice_in_one_response_is_kept_once)
 {
 	publish_brokers();
 	struct kx_topic *in[] = {orders(3, 0), orders(3, 1)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 2));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 2));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->topic_cnt, 1);
 	cr_assert_eq(kx_topic_partition(kx_topology_topic(t, "orders", 6), 0)->leader, 2, "the last one says it");
@@ -189,8 +197,8 @@ Test(topology, brokers_merge_as_before)
 {
 	publish_brokers();
 	struct kx_broker seen = {.node_id = 9, .port = 9092, .host = "kafka-9", .rack = "ap-b"};
-	cr_assert(kx_topology_merge(&cfg, &seen, 1));
-	cr_assert_not(kx_topology_merge(&cfg, &seen, 1));
+	cr_assert(kx_topology_merge(rules(), &seen, 1));
+	cr_assert_not(kx_topology_merge(rules(), &seen, 1));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->broker_cnt, 7);
 	cr_assert_eq(kx_topology_broker(t, 9)->listen_port, 29009);
@@ -214,7 +222,7 @@ Test(topology, a_cache_follows_the_published_snapshot_without_a_reference_per_lo
 	cr_assert_eq(atomic_load(&first->refs), refs, "no reference taken or dropped per lookup");
 
 	struct kx_topic *in[] = {orders(4, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
 	cr_assert_eq(atomic_load(&first->refs), 2, "the cache and this test still hold the old one");
 	t = kx_topology_cached(&c);
 	cr_assert_neq(t, first, "a new snapshot is picked up at the next lookup");
@@ -259,7 +267,7 @@ Test(topology, lookups_from_many_threads_while_snapshots_are_published)
 		cr_assert_eq(pthread_create(&th[i], NULL, lookups, NULL), 0);
 	for (int i = 0; i < 300; i++) {
 		struct kx_topic *in[] = {orders(4 + i % 7, i)};
-		kx_topology_merge_topics(&cfg, NULL, 0, in, 1);
+		kx_topology_merge_topics(rules(), NULL, 0, in, 1);
 	}
 	atomic_store(&publishing, false);
 	for (int i = 0; i < 3; i++)
@@ -285,7 +293,7 @@ Test(topology, print_shows_brokers_regions_listeners_and_topics)
 	cr_assert(kx_config_set(&cfg, "rack", "us-a", "test", &err));
 	publish_brokers();
 	struct kx_topic *in[] = {orders(12, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
 	struct kx_topology *t = kx_topology_get();
 	char *s = print(t);
 	const char *expect[] = {

@@ -1,11 +1,11 @@
 #include "topology.h"
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "metrics.h"
 #include "region.h"
 
 static pthread_mutex_t kx_topology_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -22,12 +22,26 @@ static atomic_uint_fast64_t kx_topology_published;
 static void (*kx_topology_hook)(void *arg);
 static void *kx_topology_hook_arg;
 
-uint16_t kx_listen_port(const struct kx_config *cfg, int32_t node_id)
+/* One line to the rules' log (routing has none of its own). */
+__attribute__((format(printf, 3, 4))) static void kr_topology_log(const struct kr_topology_rules *r, bool error,
+                                                                  const char *fmt, ...)
 {
-	for (size_t i = 0; i < cfg->port_map_cnt; i++)
-		if (cfg->port_map[i].node_id == node_id)
-			return cfg->port_map[i].port;
-	int64_t port = (int64_t)cfg->broker_port_base + node_id;
+	char line[1024];
+	va_list ap;
+	if (!r->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	r->log(error, line);
+}
+
+uint16_t kx_listen_port(const struct kr_topology_rules *r, int32_t node_id)
+{
+	for (size_t i = 0; i < r->port_map_cnt; i++)
+		if (r->port_map[i].node_id == node_id)
+			return r->port_map[i].port;
+	int64_t port = (int64_t)r->broker_port_base + node_id;
 	return node_id >= 0 && port <= 65535 ? (uint16_t)port : 0;
 }
 
@@ -225,7 +239,7 @@ static int kx_broker_cmp(const void *a, const void *b)
 }
 
 /* A snapshot of brokers and topics; takes over the references to topics[] (also on failure). */
-static struct kx_topology *kx_topology_build(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n,
+static struct kx_topology *kx_topology_build(const struct kr_topology_rules *r, const struct kx_broker *brokers, size_t n,
                                              struct kx_topic **topics, size_t topic_cnt)
 {
 	struct kx_topology *t = calloc(1, sizeof(*t) + n * sizeof(t->brokers[0]));
@@ -247,9 +261,8 @@ static struct kx_topology *kx_topology_build(const struct kx_config *cfg, const 
 		qsort(t->brokers, n, sizeof(t->brokers[0]), kx_broker_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct kx_broker *b = &t->brokers[i];
-		b->listen_port = kx_listen_port(cfg, b->node_id);
-		kr_region_of(cfg->region_rules, cfg->region_rule_cnt, b->rack, b->region, sizeof(b->region));
-		b->region_idx = (uint8_t)kx_region_index(b->region);
+		b->listen_port = kx_listen_port(r, b->node_id);
+		kr_region_of(r->region_rules, r->region_rule_cnt, b->rack, b->region, sizeof(b->region));
 	}
 	t->topic_cnt = topic_cnt;
 	t->topics = by_name;
@@ -266,9 +279,9 @@ static struct kx_topology *kx_topology_build(const struct kx_config *cfg, const 
 	return t;
 }
 
-struct kx_topology *kx_topology_new(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n)
+struct kx_topology *kx_topology_new(const struct kr_topology_rules *r, const struct kx_broker *brokers, size_t n)
 {
-	return kx_topology_build(cfg, brokers, n, NULL, 0);
+	return kx_topology_build(r, brokers, n, NULL, 0);
 }
 
 const struct kx_broker *kx_topology_broker(const struct kx_topology *t, int32_t node_id)
@@ -369,7 +382,7 @@ static bool kx_broker_same(const struct kx_broker *known, const struct kx_broker
 }
 
 /* Merges seen into all[0..*cnt) (room for *cnt + n); true when something changed. */
-static bool kx_merge_brokers(struct kx_broker *all, size_t *cnt, const struct kx_broker *seen, size_t n)
+static bool kx_merge_brokers(const struct kr_topology_rules *r, struct kx_broker *all, size_t *cnt, const struct kx_broker *seen, size_t n)
 {
 	bool changed = false;
 	for (size_t i = 0; i < n; i++) {
@@ -379,10 +392,10 @@ static bool kx_merge_brokers(struct kx_broker *all, size_t *cnt, const struct kx
 		if (j == *cnt) {
 			all[(*cnt)++] = seen[i];
 			changed = true;
-			kx_info("topology: new broker node %d (rack %s) at %s:%u", seen[i].node_id,
+			kr_topology_log(r, false, "topology: new broker node %d (rack %s) at %s:%u", seen[i].node_id,
 			        seen[i].rack[0] ? seen[i].rack : "-", seen[i].host, seen[i].port);
 		} else if (!kx_broker_same(&all[j], &seen[i])) {
-			kx_info("topology: broker node %d is now %s:%u rack %s (was %s:%u rack %s)", seen[i].node_id,
+			kr_topology_log(r, false, "topology: broker node %d is now %s:%u rack %s (was %s:%u rack %s)", seen[i].node_id,
 			        seen[i].host, seen[i].port, seen[i].rack[0] ? seen[i].rack : all[j].rack, all[j].host,
 			        all[j].port, all[j].rack[0] ? all[j].rack : "-");
 			struct kx_broker b = seen[i];
@@ -511,7 +524,7 @@ static bool kx_merge_topics(const struct kx_topology *cur, struct kx_topic *cons
 	return true;
 }
 
-bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broker *seen, size_t n,
+bool kx_topology_merge_topics(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n,
                               struct kx_topic *const *topics, size_t topic_cnt)
 {
 	static pthread_mutex_t merge_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -531,16 +544,16 @@ bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broke
 		pthread_mutex_unlock(&merge_lock);
 		kx_topology_put(cur);
 		free(all);
-		kx_error("topology: out of memory merging %zu brokers and %zu topics", n, topic_cnt);
+		kr_topology_log(r, true, "topology: out of memory merging %zu brokers and %zu topics", n, topic_cnt);
 		return false;
 	}
 	if (have)
 		memcpy(all, cur->brokers, have * sizeof(*all));
 	size_t cnt = have;
-	if (kx_merge_brokers(all, &cnt, seen, n))
+	if (kx_merge_brokers(r, all, &cnt, seen, n))
 		changed = true;
 	if (changed) {
-		struct kx_topology *t = kx_topology_build(cfg, all, cnt, next, next_cnt);
+		struct kx_topology *t = kx_topology_build(r, all, cnt, next, next_cnt);
 		if (t)
 			kx_topology_publish(t);
 		else
@@ -556,7 +569,7 @@ bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broke
 	return changed;
 }
 
-bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen, size_t n)
+bool kx_topology_merge(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n)
 {
-	return kx_topology_merge_topics(cfg, seen, n, NULL, 0);
+	return kx_topology_merge_topics(r, seen, n, NULL, 0);
 }
