@@ -142,6 +142,7 @@ Test(steer, a_partition_that_comes_back_is_held_for_the_backoff)
 	cr_assert_eq(kr_steer_check(&t, k, 32999, 30000), KR_STEER_HOLD);
 	cr_assert_eq(kr_steer_check(&t, k, 33000, 30000), KR_STEER_MAY, "the backoff is over");
 	cr_assert_eq(t.used, 0);
+	kr_steer_table_free(&t);
 }
 
 Test(steer, a_return_after_the_window_is_routine)
@@ -152,6 +153,7 @@ Test(steer, a_return_after_the_window_is_routine)
 	cr_assert(kr_steer_note_redirect(&t, k, 1000, 30000));
 	cr_assert_eq(kr_steer_check(&t, k, 31000, 30000), KR_STEER_MAY, "e.g. the client's preferred replica expired");
 	cr_assert_eq(kr_steer_check(&t, kr_steer_key("orders", 6, 1), 2000, 30000), KR_STEER_MAY, "other partitions");
+	kr_steer_table_free(&t);
 }
 
 /*
