@@ -37,7 +37,7 @@ static void fuzz_fixture_publish(const struct kx_config *cfg)
 	struct kr_topology_rules rules;
 	kx_config_topology(cfg, &rules);
 	kx_topology_publish(kx_topology_new(&rules, b, 4));
-	struct kx_topic *tp = kx_topic_new("orders", 6, fuzz_topic_id, 8, 8 * 6);
+	struct kx_topic *tp = kx_topic_new("orders", 6, fuzz_topic_id, 8, (size_t)8 * 6);
 	if (!tp)
 		abort();
 	for (int32_t p = 0; p < 8; p++) {

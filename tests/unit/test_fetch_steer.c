@@ -669,7 +669,7 @@ static const uint8_t topic_id_wide[16] = {0xc3, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 
 static void publish_wide(void)
 {
 	publish_cluster();
-	struct kx_topic *tp = kx_topic_new("wide", 4, topic_id_wide, WIDE, WIDE * 4);
+	struct kx_topic *tp = kx_topic_new("wide", 4, topic_id_wide, WIDE, (size_t)WIDE * 4);
 	int32_t isr[2] = {1, 2};
 	for (int p = 0; p < WIDE; p++)
 		cr_assert(kx_topic_add_partition(tp, p, 1, 3, 0, isr, 2, isr, 2));
