@@ -181,7 +181,11 @@ static int kx_topic_id_cmp(const void *a, const void *b)
 	return memcmp((*(struct kx_topic *const *)a)->id, (*(struct kx_topic *const *)b)->id, 16);
 }
 
-/* Binary search of a name-sorted array. */
+/*
+ * Binary search of a name-sorted array. name comes from the wire and may
+ * hold NUL bytes: compared by length, never read as a C string (strncmp
+ * stopped at a NUL and read the stored name past its end).
+ */
 static struct kx_topic *kx_find_name(struct kx_topic *const *v, size_t n, const char *name, size_t len)
 {
 	size_t lo = 0, hi = n;
@@ -190,9 +194,10 @@ static struct kx_topic *kx_find_name(struct kx_topic *const *v, size_t n, const 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		const char *m = v[mid]->name;
-		int c = strncmp(m, name, len);
-		if (c == 0 && m[len] != '\0')
-			c = 1; /* m is longer: after name */
+		size_t mlen = strlen(m);
+		int c = memcmp(m, name, mlen < len ? mlen : len);
+		if (c == 0 && mlen != len)
+			c = mlen < len ? -1 : 1; /* a prefix sorts first, as with strcmp */
 		if (c == 0)
 			return v[mid];
 		if (c < 0)

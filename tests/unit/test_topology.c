@@ -113,6 +113,21 @@ Test(topology, metadata_topics_are_found_by_name_and_id)
 	kx_topology_put(t);
 }
 
+/* Found by fuzz_rewrite: a name from the wire with NUL bytes in it was read as a C string. */
+Test(topology, a_name_with_nul_bytes_is_another_name_and_is_read_by_its_length)
+{
+	publish_brokers();
+	struct kx_topic *in[] = {orders(2, 0)};
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
+	struct kx_topology *t = kx_topology_get();
+	cr_assert_not_null(kx_topology_topic(t, "orders", 6));
+	cr_assert_null(kx_topology_topic(t, "orders\0", 7));
+	cr_assert_null(kx_topology_topic(t, "orders\0\0\0\0\0\0\0\0\0\0", 16));
+	cr_assert_null(kx_topology_topic(t, "order", 5));
+	cr_assert_null(kx_topology_topic(t, "orders2", 7));
+	kx_topology_put(t);
+}
+
 Test(topology, sparse_partition_indexes_are_found)
 {
 	struct kx_topic *tp = kx_topic_new("sparse", 6, NULL, 3, 0);
