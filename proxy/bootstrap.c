@@ -239,7 +239,9 @@ static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, st
 					n++;
 				}
 				if (bs && n > 0) {
-					*out = kx_topology_new(cfg, bs, n);
+					struct kr_topology_rules rules;
+					kx_config_topology(cfg, &rules);
+					*out = kx_topology_new(&rules, bs, n);
 					ok = *out != NULL;
 				} else {
 					snprintf(err, errlen, "Metadata v%d listed no broker kstretch can use", ver);

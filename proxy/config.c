@@ -298,7 +298,7 @@ static bool kx_parse_name(struct kx_config *cfg, const struct kx_config_key *key
 }
 
 struct kx_port_map_ctx {
-	struct kx_port_mapping *items;
+	struct kr_port_mapping *items;
 	size_t cnt;
 };
 
@@ -335,14 +335,14 @@ static bool kx_port_map_item(void *vctx, const char *s, size_t len, char *why, s
 		kx_why(why, whylen, "more than %d mappings", KX_PORT_MAP_MAX);
 		return false;
 	}
-	ctx->items[ctx->cnt++] = (struct kx_port_mapping){(int32_t)id, (uint16_t)port};
+	ctx->items[ctx->cnt++] = (struct kr_port_mapping){(int32_t)id, (uint16_t)port};
 	return true;
 }
 
 static bool kx_parse_port_map(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
                               size_t whylen)
 {
-	struct kx_port_mapping tmp[KX_PORT_MAP_MAX];
+	struct kr_port_mapping tmp[KX_PORT_MAP_MAX];
 	struct kx_port_map_ctx ctx = {tmp, 0};
 	(void)key;
 	if (value[0] != '\0' && !kx_each_item(value, kx_port_map_item, &ctx, why, whylen))
@@ -1070,6 +1070,23 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 			               p, p, cfg->listen.port, cfg->broker_port_base);
 	}
 	return true;
+}
+
+static void kx_topology_log(bool error, const char *line)
+{
+	kx_log(error ? KX_LOG_ERROR : KX_LOG_INFO, "%s", line);
+}
+
+void kx_config_topology(const struct kx_config *cfg, struct kr_topology_rules *r)
+{
+	*r = (struct kr_topology_rules){
+	    .broker_port_base = cfg->broker_port_base,
+	    .port_map = cfg->port_map,
+	    .port_map_cnt = cfg->port_map_cnt,
+	    .region_rules = cfg->region_rules,
+	    .region_rule_cnt = cfg->region_rule_cnt,
+	    .log = kx_topology_log,
+	};
 }
 
 void kx_config_placement(const struct kx_config *cfg, struct kr_placement *p)

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "placement.h"
 #include "region.h"
+#include "topology.h"
 
 #define KX_HOST_MAX          256 /* a DNS name is at most 253 characters */
 #define KX_NAME_MAX          64  /* racks, regions, region.map patterns */
@@ -40,12 +41,9 @@ struct kx_hostport {
 	uint16_t port;
 };
 
-struct kx_port_mapping {
-	int32_t node_id;
-	uint16_t port;
-};
 
 _Static_assert(KX_NAME_MAX == KR_NAME_MAX, "config and routing names have one length");
+_Static_assert(KX_HOST_MAX == KR_HOST_MAX, "config and routing host names have one length");
 
 struct kx_config {
 	struct kx_hostport bootstrap[KX_BOOTSTRAP_MAX];
@@ -53,7 +51,7 @@ struct kx_config {
 	struct kx_hostport listen;
 	char advertised_host[KX_HOST_MAX]; /* "" = the host of `listen` */
 	int broker_port_base;
-	struct kx_port_mapping port_map[KX_PORT_MAP_MAX];
+	struct kr_port_mapping port_map[KX_PORT_MAP_MAX];
 	size_t port_map_cnt;
 	enum kx_mode mode;
 	char rack[KX_NAME_MAX];                                  /* "" = unknown */
@@ -123,6 +121,13 @@ const char *kx_config_advertised_host(const struct kx_config *cfg);
  * region.map) for kr_client_place(); p points into cfg, which must outlive it.
  */
 void kx_config_placement(const struct kx_config *cfg, struct kr_placement *p);
+
+/*
+ * The rules a topology snapshot is built with (listener ports, region.map,
+ * kstretch's log) for kx_topology_new() and the merges; r points into cfg,
+ * which must outlive it.
+ */
+void kx_config_topology(const struct kx_config *cfg, struct kr_topology_rules *r);
 
 /* Writes the effective configuration as a .properties file. */
 void kx_config_print(const struct kx_config *cfg, FILE *out);

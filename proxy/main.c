@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "topology.h"
+#include "topology_print.h"
 #include "worker.h"
 
 #define KX_EXIT_CONFIG 2
@@ -155,9 +156,10 @@ static int kx_run(struct kx_config *cfg)
 	event_base_free(base);
 	kx_info("stopped: %llu connections, %llu requests, %llu responses rewritten, %llu bytes copied of %llu from "
 	        "brokers",
-	        (unsigned long long)kx_metrics.connections_accepted, (unsigned long long)kx_metrics.requests_forwarded,
-	        (unsigned long long)kx_metrics.responses_rewritten, (unsigned long long)kx_metrics.bytes_copied,
-	        (unsigned long long)kx_metrics.bytes_from_brokers);
+	        (unsigned long long)KX_METRIC_VALUE(connections_accepted),
+	        (unsigned long long)KX_METRIC_VALUE(requests_forwarded),
+	        (unsigned long long)KX_METRIC_VALUE(responses_rewritten),
+	        (unsigned long long)KX_METRIC_VALUE(bytes_copied), (unsigned long long)KX_METRIC_VALUE(bytes_from_brokers));
 	return rc;
 }
 

@@ -6,8 +6,39 @@
 #include "log.h"
 #include "text.h"
 
-struct kx_metrics kx_metrics;
-atomic_uint_fast64_t kx_region_bytes[KX_REGIONS_MAX][KX_REGIONS_MAX][2];
+struct kx_metrics_shard {
+	struct kx_metrics m;
+	atomic_uint_fast64_t region_bytes[KX_REGIONS_MAX][KX_REGIONS_MAX][2];
+} __attribute__((aligned(64)));
+
+static struct kx_metrics_shard kx_shards[KX_METRIC_SHARDS];
+_Thread_local struct kx_metrics *kx_metrics_here = &kx_shards[0].m;
+_Thread_local atomic_uint_fast64_t (*kx_region_bytes_here)[KX_REGIONS_MAX][2] = kx_shards[0].region_bytes;
+
+void kx_metrics_thread(int worker_id)
+{
+	struct kx_metrics_shard *sh = &kx_shards[1 + (unsigned)worker_id % (KX_METRIC_SHARDS - 1)];
+	kx_metrics_here = &sh->m;
+	kx_region_bytes_here = sh->region_bytes;
+}
+
+uint64_t kx_metric_sum(size_t offset)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < KX_METRIC_SHARDS; i++) {
+		atomic_uint_fast64_t *c = (atomic_uint_fast64_t *)((char *)&kx_shards[i].m + offset);
+		n += atomic_load_explicit(c, memory_order_relaxed);
+	}
+	return n;
+}
+
+static uint64_t kx_region_bytes_sum(int c, int b, int d)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < KX_METRIC_SHARDS; i++)
+		n += atomic_load_explicit(&kx_shards[i].region_bytes[c][b][d], memory_order_relaxed);
+	return n;
+}
 
 /* Region names by index; a name is written before the count that publishes it. */
 #define KX_REGION_NAME_MAX 64
@@ -61,7 +92,7 @@ void kx_metrics_write(FILE *out)
 #define KX_METRIC_PRINT(name, help)                                                                                    \
 	fprintf(out, "# HELP kstretch_%s %s\n# TYPE kstretch_%s %s\nkstretch_%s %llu\n", #name, help, #name,           \
 	        __builtin_strcmp(#name, "connections_active") == 0 ? "gauge" : "counter", #name,                       \
-	        (unsigned long long)atomic_load_explicit(&kx_metrics.name, memory_order_relaxed));
+	        (unsigned long long)KX_METRIC_VALUE(name));
 	KX_METRICS(KX_METRIC_PRINT)
 #undef KX_METRIC_PRINT
 	static const char *const dir[2] = {"to_broker", "from_broker"};
@@ -72,7 +103,7 @@ void kx_metrics_write(FILE *out)
 	for (int c = 0; c < cnt; c++)
 		for (int b = 0; b < cnt; b++)
 			for (int d = 0; d < 2; d++) {
-				uint_fast64_t n = atomic_load_explicit(&kx_region_bytes[c][b][d], memory_order_relaxed);
+				uint64_t n = kx_region_bytes_sum(c, b, d);
 				if (!n)
 					continue;
 				fputs("kstretch_region_bytes{client_region=\"", out);

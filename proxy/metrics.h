@@ -1,11 +1,22 @@
 /*
- * metrics: process-wide counters, defined once in the table below (X-macro),
- * updated with relaxed atomics from every worker.
+ * metrics: process-wide counters, defined once in the table below (X-macro).
+ *
+ * Each worker counts in a shard of its own (its own cache lines: no line
+ * bounces between cores on the data path), with relaxed atomic adds so
+ * that a scrape can read while it counts; /metrics sums the shards. Threads
+ * that are not workers (main, admin, tests) count in shard 0; more workers
+ * than shards share them, which the atomic adds keep exact. A sum is exact
+ * for counters and for the gauge (connections_active goes up on the worker
+ * that accepted and down on the same worker; unsigned wrap-around cancels).
+ *
+ *   KX_METRIC_ADD(name, n)  this thread's shard       (data path)
+ *   KX_METRIC_VALUE(name)   the sum over every shard  (scrape, checks)
  */
 #ifndef KX_METRICS_H
 #define KX_METRICS_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -40,15 +51,30 @@ struct kx_metrics {
 #undef KX_METRIC_FIELD
 };
 
-extern struct kx_metrics kx_metrics;
+#define KX_METRIC_SHARDS 33 /* shard 0 for the other threads, 1..32 for workers */
 
-#define KX_METRIC_ADD(name, n) atomic_fetch_add_explicit(&kx_metrics.name, (uint_fast64_t)(n), memory_order_relaxed)
-#define KX_METRIC_SUB(name, n) atomic_fetch_sub_explicit(&kx_metrics.name, (uint_fast64_t)(n), memory_order_relaxed)
+/* The counters of one shard, one cache-line-aligned block per shard. */
+struct kx_metrics_shard;
+
+/* This thread's counters (shard 0 until kx_metrics_thread()). */
+extern _Thread_local struct kx_metrics *kx_metrics_here;
+
+/* Called once by each worker thread at its start: its counters go to a shard of their own. */
+void kx_metrics_thread(int worker_id);
+
+/* The sum of one counter over the shards; offset: offsetof(struct kx_metrics, name). */
+uint64_t kx_metric_sum(size_t offset);
+
+#define KX_METRIC_ADD(name, n)                                                                                         \
+	atomic_fetch_add_explicit(&kx_metrics_here->name, (uint_fast64_t)(n), memory_order_relaxed)
+#define KX_METRIC_SUB(name, n)                                                                                         \
+	atomic_fetch_sub_explicit(&kx_metrics_here->name, (uint_fast64_t)(n), memory_order_relaxed)
+#define KX_METRIC_VALUE(name) kx_metric_sum(offsetof(struct kx_metrics, name))
 
 /*
  * Bytes per (client region, broker region, direction): how much traffic
  * crosses regions. A region gets a small index the first time it is named
- * (kx_region_index: a broker's region when a topology snapshot is built, a
+ * (kx_region_index: a broker's region when a session connects to it, a
  * client's when it is placed), at most KX_REGIONS_MAX - 1 of them; index 0
  * is "unknown" (no rack, or past the limit). Indexes never change while the
  * process runs, so a session keeps its pair of indexes and counts with one
@@ -66,7 +92,8 @@ enum kx_direction {
 	KX_FROM_BROKER = 1, /* responses: broker -> client */
 };
 
-extern atomic_uint_fast64_t kx_region_bytes[KX_REGIONS_MAX][KX_REGIONS_MAX][2];
+/* This thread's bytes per (client region, broker region, direction); see kx_metrics_here. */
+extern _Thread_local atomic_uint_fast64_t (*kx_region_bytes_here)[KX_REGIONS_MAX][2];
 
 /* The index of a region (registered on first use; thread-safe); 0 for "" or NULL, or when the table is full. */
 int kx_region_index(const char *region);
@@ -75,7 +102,7 @@ int kx_region_index(const char *region);
 const char *kx_region_name(int i);
 
 #define KX_REGION_BYTES_ADD(client_idx, broker_idx, dir, n)                                                            \
-	atomic_fetch_add_explicit(&kx_region_bytes[(client_idx)][(broker_idx)][(dir)], (uint_fast64_t)(n),             \
+	atomic_fetch_add_explicit(&kx_region_bytes_here[(client_idx)][(broker_idx)][(dir)], (uint_fast64_t)(n),        \
 	                          memory_order_relaxed)
 
 /* Prometheus text exposition, names prefixed kstretch_. */

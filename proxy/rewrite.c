@@ -95,7 +95,9 @@ static bool kx_rewrite_address(struct kx_rewriter *rw, const struct kx_config *c
 			    "is learned with no rack (logged once a minute)",
 			    (long long)node_id);
 	}
-	uint16_t lp = kx_listen_port(cfg, (int32_t)node_id);
+	struct kr_topology_rules rules;
+	kx_config_topology(cfg, &rules);
+	uint16_t lp = kx_listen_port(&rules, (int32_t)node_id);
 	if (lp == 0) {
 		if (kx_log_due(&no_port_logged, 60000))
 			kx_error("rewrite: node %lld has no listener port (broker.port.base + id > 65535); its real "
@@ -283,10 +285,17 @@ static int32_t kx_steer_decide(const struct kx_config *cfg, struct kx_client_vie
 		isr[i] = (struct kr_replica){p->isr[i], b ? b->rack : "", b ? b->region : "", b && b->listen_port};
 	}
 	int32_t to = kr_pick_local_replica(isr, n, p->leader, v->rack, v->region, key);
-	if (to >= 0 && commit) {
-		kr_steer_note_redirect(v->steer, key, v->now_ms, cfg->fetch_prefer_local_backoff_ms);
-		KX_METRIC_ADD(fetch_redirects, 1);
+	if (to < 0 || !commit)
+		return to;
+	if (!kr_steer_note_redirect(v->steer, key, v->now_ms, cfg->fetch_prefer_local_backoff_ms)) {
+		/* Not remembered, so not redirected: a fallback must never go unnoticed. */
+		if (v->steer->refused == 1)
+			kx_warn("fetch steering: node %d: more than %u partitions redirected on one connection "
+			        "(or no memory): the others stay with their leader",
+			        v->broker_id, KR_STEER_MAX);
+		return -1;
 	}
+	KX_METRIC_ADD(fetch_redirects, 1);
 	return to;
 }
 
@@ -595,7 +604,9 @@ bool kx_rewrite_merge_topology(struct kx_rewriter *rw, const struct kx_config *c
 {
 	if (rw->seen_cnt == 0 && rw->topic_cnt == 0)
 		return false;
-	bool changed = kx_topology_merge_topics(cfg, rw->seen, rw->seen_cnt, rw->topics, rw->topic_cnt);
+	struct kr_topology_rules rules;
+	kx_config_topology(cfg, &rules);
+	bool changed = kx_topology_merge_topics(&rules, rw->seen, rw->seen_cnt, rw->topics, rw->topic_cnt);
 	rw->topic_cnt = 0; /* the references went to the merge */
 	return changed;
 }

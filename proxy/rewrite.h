@@ -130,7 +130,7 @@ bool kx_inject_wanted(const struct kx_config *cfg, const struct kx_client_view *
  * (header + body, without the size), Fetch v11..18. When its RackId is empty,
  * rw->out becomes the request with RackId = rack: two references to body
  * (everything before and after the RackId, not copied) around the new
- * string. Counts kx_metrics.fetch_rack_injected. body must stay valid until
+ * string. Counts kstretch_fetch_rack_injected. body must stay valid until
  * rw->out has been written or copied (the next call on rw resets it).
  */
 enum kx_inject_result kx_fetch_inject_rack(struct kx_rewriter *rw, const uint8_t *body, size_t len, const char *rack);
@@ -155,7 +155,7 @@ bool kx_rewrite_needed_for(const struct kx_config *cfg, const struct kx_client_v
  * a partition to redirect (when kx_steer_wanted()), or top-level tagged fields
  * (v16+ NodeEndpoints). Call it once per response, before the rewrite: it
  * also notes, in v->steer, partitions whose client came back to the leader
- * (counted in kx_metrics.fetch_redirect_fallbacks). v may be NULL (then only
+ * (counted in kstretch_fetch_redirect_fallbacks). v may be NULL (then only
  * the tagged fields decide).
  */
 enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx_client_view *v, int16_t version,
@@ -171,7 +171,8 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
  *             kstretch listener) get PreferredReadReplica = that replica and
  *             empty Records, unless v->steer holds them back; every other
  *             byte of record data is referenced. Redirects are noted in
- *             v->steer and counted (rw->redirects, kx_metrics.fetch_redirects).
+ *             v->steer and counted (rw->redirects, kstretch_fetch_redirects);
+ *             one v->steer has no room to note is not made.
  *             When nothing changes, rw->out is one reference to body
  *             (rw->changed false).
  */

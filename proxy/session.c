@@ -342,6 +342,7 @@ static void kx_session_free(struct kx_session *s)
 	kx_flow_free(&s->req);
 	kx_flow_free(&s->resp);
 	kp_peek_release(&s->peek);
+	kr_steer_table_free(s->steer);
 	free(s->steer);
 	kx_worker_remove_session(s->worker, s);
 	KX_METRIC_SUB(connections_active, 1);
@@ -591,23 +592,22 @@ static void kx_session_place(struct kx_session *s, const struct kp_request_heade
 	         kr_rack_source_name(s->place.source), s->up.addr, s->broker_region[0] ? s->broker_region : "?");
 }
 
-/* The client's view for rewrite.h with a fresh topology reference (give it
- * back with kx_view_done); NULL for a client of unknown place. */
+/* The client's view for rewrite.h with the worker's current topology (no
+ * lock: kx_topology_cached; end with kx_view_done); NULL for a client of
+ * unknown place. */
 static struct kx_client_view *kx_view_begin(struct kx_session *s)
 {
 	if (!s->placed || (!s->place.rack[0] && !s->place.region[0]))
 		return NULL;
-	s->view.topology = kx_topology_get();
+	s->view.topology = kx_topology_cached(&s->worker->topology);
 	s->view.now_ms = kx_now_ms();
 	return &s->view;
 }
 
 static void kx_view_done(struct kx_client_view *v)
 {
-	if (!v)
-		return;
-	kx_topology_put((struct kx_topology *)v->topology);
-	v->topology = NULL;
+	if (v)
+		v->topology = NULL; /* the worker's cache holds the reference */
 }
 
 /* A Fetch request whose RackId kstretch sets: taken whole, rewritten (or
@@ -1263,7 +1263,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 		snprintf(host, sizeof(host), "%s", b->host);
 		port = b->port;
 		snprintf(s->broker_region, sizeof(s->broker_region), "%s", b->region);
-		s->broker_ridx = b->region_idx;
+		s->broker_ridx = (uint8_t)kx_region_index(b->region);
 	} else {
 		const struct kx_hostport *hp = &cfg->bootstrap[w->bootstrap_next++ % cfg->bootstrap_cnt];
 		snprintf(host, sizeof(host), "%s", hp->host);

@@ -38,8 +38,7 @@ static void kx_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct 
 	struct kx_listener *l = arg;
 	struct kx_worker *w = l->worker;
 	(void)lev;
-	if (atomic_load_explicit(&kx_metrics.connections_active, memory_order_relaxed) >=
-	    (uint_fast64_t)w->cfg->max_connections) {
+	if (KX_METRIC_VALUE(connections_active) >= (uint64_t)w->cfg->max_connections) {
 		KX_METRIC_ADD(connections_refused, 1);
 		time_t now = time(NULL);
 		if (now != w->refused_logged) { /* one line a second, not one per connection */
@@ -242,6 +241,7 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 static void *kx_worker_main(void *arg)
 {
 	struct kx_worker *w = arg;
+	kx_metrics_thread(w->id);
 	event_base_dispatch(w->base);
 	return NULL;
 }
@@ -286,6 +286,7 @@ void kx_worker_free(struct kx_worker *w)
 	if (w->base)
 		event_base_free(w->base);
 	kx_rewriter_free(&w->rewriter);
+	kx_topology_cache_drop(&w->topology);
 }
 
 void kx_worker_add_session(struct kx_worker *w, struct kx_session *s)

@@ -44,6 +44,7 @@ struct kx_worker {
 	unsigned bootstrap_next;     /* round robin over bootstrap.servers */
 	struct kx_rewriter rewriter; /* reused for every rewritten response */
 	struct kr_placement placement; /* where clients are (rules from cfg) */
+	struct kx_topology_cache topology; /* the snapshot the data path reads, lock-free */
 	bool stopping;
 	int drain_deadline_ms;
 };

@@ -21,9 +21,21 @@
  * its leader, e.g. when its preferred replica expires) and is redirected at
  * once.
  *
- * The table is per connection, fixed-size (KR_STEER_SLOTS partitions); when
- * full, the entry closest to expiring is replaced (at worst a partition is
- * redirected again early, or a fallback goes uncounted).
+ * The memory is per connection: a hash table (open addressing, linear
+ * probing) keyed by (topic, partition), which grows with the partitions
+ * redirected on the connection. An entry is never evicted before it expires
+ * (fetch.prefer.local.backoff.ms after its redirect or its return), so the
+ * fallback holds for any number of partitions. What bounds the memory:
+ *
+ *   - only a redirect adds an entry, and kstretch redirects only partitions
+ *     its topology names with this connection's broker as leader;
+ *   - expired entries are dropped when met and when the table is rebuilt,
+ *     so the live ones are the partitions redirected or returned within
+ *     the last backoff window;
+ *   - KR_STEER_MAX live entries at most (a few MiB): past that, and when
+ *     memory runs out, kr_steer_note_redirect() refuses and the partition
+ *     stays with its leader. A partition kstretch cannot remember is never
+ *     redirected, so none can bounce between leader and replica unnoticed.
  */
 #ifndef KR_STEER_H
 #define KR_STEER_H
@@ -48,7 +60,8 @@ struct kr_replica {
 int32_t kr_pick_local_replica(const struct kr_replica *isr, size_t n, int32_t leader, const char *client_rack,
                               const char *client_region, uint64_t spread);
 
-#define KR_STEER_SLOTS 64
+/* Live entries one connection may hold; a redirect past that is refused. */
+#define KR_STEER_MAX (1u << 16)
 
 enum kr_steer_state {
 	KR_STEER_FREE = 0,
@@ -62,10 +75,16 @@ struct kr_steer_slot {
 	uint8_t state;
 };
 
-/* One connection's redirect memory: embed it (zeroed = empty) or kr_steer_table_init(). */
+/*
+ * One connection's redirect memory. Zeroed (or kr_steer_table_init()) is
+ * empty and owns nothing; kr_steer_table_free() gives the slots back.
+ */
 struct kr_steer_table {
-	struct kr_steer_slot slot[KR_STEER_SLOTS];
-	uint32_t used; /* slots not FREE: 0 makes a lookup free */
+	struct kr_steer_slot *slot; /* cap slots; NULL until the first redirect */
+	uint32_t cap;               /* 0 or a power of two; at most 3/4 of it used */
+	uint32_t used;              /* slots not FREE: 0 makes a lookup free */
+	uint64_t refused;           /* redirects refused (KR_STEER_MAX reached, or no memory) */
+	int64_t full_until_ms;      /* KR_STEER_MAX live entries: none expires before then */
 };
 
 enum kr_steer_verdict {
@@ -75,6 +94,9 @@ enum kr_steer_verdict {
 };
 
 void kr_steer_table_init(struct kr_steer_table *t);
+
+/* Frees the slots; t is empty again (NULL: nothing). */
+void kr_steer_table_free(struct kr_steer_table *t);
 
 /* Key of a partition: topic name (Fetch v0-12) or 16-byte topic id (v13+), and index. */
 uint64_t kr_steer_key(const void *topic, size_t topic_len, int32_t partition);
@@ -88,7 +110,12 @@ uint64_t kr_steer_key(const void *topic, size_t topic_len, int32_t partition);
  */
 enum kr_steer_verdict kr_steer_check(struct kr_steer_table *t, uint64_t key, int64_t now_ms, int64_t backoff_ms);
 
-/* Remembers that the partition was redirected at now_ms. */
-void kr_steer_note_redirect(struct kr_steer_table *t, uint64_t key, int64_t now_ms, int64_t backoff_ms);
+/*
+ * Remembers that the partition is redirected at now_ms (until now_ms +
+ * backoff_ms). False when it cannot be remembered (KR_STEER_MAX live entries,
+ * or no memory; t->refused counts it): the caller must not redirect it then.
+ */
+__attribute__((warn_unused_result)) bool kr_steer_note_redirect(struct kr_steer_table *t, uint64_t key,
+                                                                int64_t now_ms, int64_t backoff_ms);
 
 #endif

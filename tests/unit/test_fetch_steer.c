@@ -27,6 +27,14 @@
 #include "topology.h"
 
 static struct kx_config cfg;
+
+/* What the topology is built with, from cfg as it is now. */
+static const struct kr_topology_rules *rules(void)
+{
+	static struct kr_topology_rules r;
+	kx_config_topology(&cfg, &r);
+	return &r;
+}
 static struct kx_rewriter rw;
 
 static void setup(void)
@@ -38,8 +46,11 @@ static void setup(void)
 	kx_rewriter_init(&rw);
 }
 
+static struct kr_steer_table table;
+
 static void teardown(void)
 {
+	kr_steer_table_free(&table);
 	kx_rewriter_free(&rw);
 	kx_topology_clear();
 }
@@ -224,10 +235,10 @@ Test(fetch_steer, an_empty_rack_id_gets_the_clients_rack_at_every_version_11_to_
 		uint8_t *in = encode_request(ver, orig, &len);
 		uint8_t *want = encode_request(ver, fetch_request(&a, ver, "us-east-1a"), &want_len);
 
-		uint64_t injected = kx_metrics.fetch_rack_injected;
+		uint64_t injected = KX_METRIC_VALUE(fetch_rack_injected);
 		cr_assert_eq(kx_fetch_inject_rack(&rw, in, len, "us-east-1a"), KX_INJECT_DONE, "v%d: %s", ver,
 		             kp_error_name(rw.cur.err));
-		cr_assert_eq(kx_metrics.fetch_rack_injected, injected + 1);
+		cr_assert_eq(KX_METRIC_VALUE(fetch_rack_injected), injected + 1);
 
 		/* Two references to the request around the new RackId: nothing else copied. */
 		kp_writer_finish(&rw.out);
@@ -365,7 +376,7 @@ static void publish_cluster(void)
 		b[i].port = 9092;
 		strcpy(b[i].rack, racks[i]);
 	}
-	kx_topology_publish(kx_topology_new(&cfg, b, 5));
+	kx_topology_publish(kx_topology_new(rules(), b, 5));
 	struct kx_topic *tp = kx_topic_new("orders", 6, topic_id_a, NPARTS, NPARTS * 6);
 	for (int p = 0; p < NPARTS; p++) {
 		int32_t isr[3];
@@ -376,7 +387,7 @@ static void publish_cluster(void)
 		cr_assert(kx_topic_add_partition(tp, p, parts[p].leader, 3, 0, isr, n, isr, n));
 	}
 	kx_topic_finish(tp);
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, &tp, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, &tp, 1));
 }
 
 static uint8_t records[NPARTS + 1][700];
@@ -456,8 +467,6 @@ static uint8_t *encode_response(int16_t ver, const struct kp_struct *body, size_
 	return out;
 }
 
-static struct kr_steer_table table;
-
 static struct kx_client_view client_view(struct kx_topology *t, int64_t now)
 {
 	return (struct kx_client_view){
@@ -506,11 +515,11 @@ static void steer_at(int16_t ver)
 	cr_assert_eq(scan(&v, ver, in, len), KX_FETCH_REWRITE, "v%d", ver);
 	cr_assert_eq(table.used, 0, "the scan decides nothing");
 
-	uint64_t redirects = kx_metrics.fetch_redirects;
+	uint64_t redirects = KX_METRIC_VALUE(fetch_redirects);
 	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len), "v%d: %s at %zu reading %s", ver,
 	          kp_error_name(rw.cur.err), rw.cur.err_pos, rw.cur.err_field ? rw.cur.err_field : "?");
 	cr_assert_eq(rw.redirects, 2, "v%d", ver);
-	cr_assert_eq(kx_metrics.fetch_redirects, redirects + 2);
+	cr_assert_eq(KX_METRIC_VALUE(fetch_redirects), redirects + 2);
 	cr_assert_eq(table.used, 2, "both redirects remembered");
 
 	/* Record data of the partitions that keep theirs is referenced from the input. */
@@ -622,10 +631,10 @@ Test(fetch_steer, a_partition_whose_client_comes_back_stays_with_the_leader_for_
 	cr_assert_eq(rw.redirects, 2);
 
 	/* 2 s later partitions 0 and 2 are fetched from node 1 again: the followers failed the client. */
-	uint64_t fallbacks = kx_metrics.fetch_redirect_fallbacks;
+	uint64_t fallbacks = KX_METRIC_VALUE(fetch_redirect_fallbacks);
 	v.now_ms = 3000;
 	cr_assert_eq(scan(&v, ver, in, len), KX_FETCH_PASS, "nothing to redirect while backing off");
-	cr_assert_eq(kx_metrics.fetch_redirect_fallbacks, fallbacks + 2, "counted by the scan");
+	cr_assert_eq(KX_METRIC_VALUE(fetch_redirect_fallbacks), fallbacks + 2, "counted by the scan");
 	cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len));
 	cr_assert_eq(rw.redirects, 0);
 	cr_assert_eq(rw.fallbacks, 0, "already counted");
@@ -649,6 +658,86 @@ Test(fetch_steer, a_partition_whose_client_comes_back_stays_with_the_leader_for_
 	cr_assert_eq(rw.fallbacks, 2);
 	cr_assert_eq(rw.redirects, 0);
 	free(in);
+	kx_topology_put(t);
+	kp_arena_free(&a);
+}
+
+/* Topic "wide": WIDE partitions, all led by node 1 (eu) with node 2 (us-a) in sync. */
+#define WIDE 300
+static const uint8_t topic_id_wide[16] = {0xc3, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+static void publish_wide(void)
+{
+	publish_cluster();
+	struct kx_topic *tp = kx_topic_new("wide", 4, topic_id_wide, WIDE, (size_t)WIDE * 4);
+	int32_t isr[2] = {1, 2};
+	for (int p = 0; p < WIDE; p++)
+		cr_assert(kx_topic_add_partition(tp, p, 1, 3, 0, isr, 2, isr, 2));
+	kx_topic_finish(tp);
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, &tp, 1));
+}
+
+static uint8_t *wide_response(struct kp_arena *a, int16_t ver, size_t *len)
+{
+	static uint8_t rec[16];
+	const struct kp_schema *resp = &kp_fetch_response;
+	const struct kp_schema *topic = resp->fields[KP_FETCH_RESP_RESPONSES].sub;
+	const struct kp_schema *part = topic->fields[KP_FETCH_RESP_TOPIC_PARTITIONS].sub;
+	memset(rec, 0x5a, sizeof(rec));
+	struct kp_struct *st = new_struct(a, resp, ver);
+	list(a, &st->v[KP_FETCH_RESP_RESPONSES], 1);
+	struct kp_struct *ts = new_struct(a, topic, ver);
+	ts->v[KP_FETCH_TOPIC_TOPIC].s = str("wide");
+	ts->v[KP_FETCH_TOPIC_TOPIC_ID].s = (struct kp_span){topic_id_wide, 16};
+	list(a, &ts->v[KP_FETCH_RESP_TOPIC_PARTITIONS], WIDE);
+	for (int p = 0; p < WIDE; p++) {
+		struct kp_struct *ps = new_struct(a, part, ver);
+		ps->v[KP_FETCH_RESP_PART_PARTITION_INDEX].i = p;
+		ps->v[KP_FETCH_RESP_PART_PREFERRED_READ_REPLICA].i = -1;
+		ps->v[KP_FETCH_RESP_PART_RECORDS].s = (struct kp_span){rec, sizeof(rec)};
+		ts->v[KP_FETCH_RESP_TOPIC_PARTITIONS].a.items[p].st = ps;
+	}
+	st->v[KP_FETCH_RESP_RESPONSES].a.items[0].st = ts;
+	return encode_response(ver, st, len);
+}
+
+/*
+ * A consumer of WIDE partitions (more than a fixed memory of 64 held) led in
+ * eu, whose us follower fails it: after the redirect every partition comes
+ * back to the leader and stays there for the backoff; none is redirected
+ * again round after round (which would keep it from ever being read).
+ */
+Test(fetch_steer, with_a_failing_replica_no_partition_is_redirected_again_whatever_their_number)
+{
+	struct kp_arena a;
+	size_t len;
+	kp_arena_init(&a, 0);
+	publish_wide();
+	kr_steer_table_init(&table);
+	struct kx_topology *t = kx_topology_get();
+	for (int16_t ver = 12; ver <= 13; ver++) { /* keyed by name, then by topic id */
+		uint8_t *in = wide_response(&a, ver, &len);
+		struct kx_client_view v = client_view(t, 1000 + ver * 100000);
+		cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len));
+		cr_assert_eq(rw.redirects, WIDE, "v%d: every partition to the us replica", ver);
+
+		uint64_t fallbacks = KX_METRIC_VALUE(fetch_redirect_fallbacks);
+		for (int round = 1; round <= 20; round++) { /* the client fetches them all from the leader again */
+			v.now_ms += 1000;
+			cr_assert_eq(scan(&v, ver, in, len), KX_FETCH_PASS, "v%d round %d: nothing to redirect", ver,
+			             round);
+			cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len));
+			cr_assert_eq(rw.redirects, 0, "v%d round %d: %d partitions redirected again", ver, round,
+			             rw.redirects);
+			cr_assert_not(rw.changed);
+		}
+		cr_assert_eq(KX_METRIC_VALUE(fetch_redirect_fallbacks), fallbacks + WIDE, "v%d: each fallback counted once",
+		             ver);
+		v.now_ms += 30000; /* the backoff is over */
+		cr_assert(kx_rewrite_response_for(&rw, &cfg, &v, KP_API_FETCH, ver, in, len));
+		cr_assert_eq(rw.redirects, WIDE, "v%d: tried again after the backoff", ver);
+		free(in);
+	}
 	kx_topology_put(t);
 	kp_arena_free(&a);
 }

@@ -135,13 +135,14 @@ Test(steer, a_partition_that_comes_back_is_held_for_the_backoff)
 	kr_steer_table_init(&t);
 	uint64_t k = kr_steer_key("orders", 6, 0);
 	cr_assert_eq(kr_steer_check(&t, k, 1000, 30000), KR_STEER_MAY);
-	kr_steer_note_redirect(&t, k, 1000, 30000);
+	cr_assert(kr_steer_note_redirect(&t, k, 1000, 30000));
 	/* the client comes back 2 s later: a fallback, counted once */
 	cr_assert_eq(kr_steer_check(&t, k, 3000, 30000), KR_STEER_FELL_BACK);
 	cr_assert_eq(kr_steer_check(&t, k, 3000, 30000), KR_STEER_HOLD);
 	cr_assert_eq(kr_steer_check(&t, k, 32999, 30000), KR_STEER_HOLD);
 	cr_assert_eq(kr_steer_check(&t, k, 33000, 30000), KR_STEER_MAY, "the backoff is over");
 	cr_assert_eq(t.used, 0);
+	kr_steer_table_free(&t);
 }
 
 Test(steer, a_return_after_the_window_is_routine)
@@ -149,23 +150,114 @@ Test(steer, a_return_after_the_window_is_routine)
 	struct kr_steer_table t;
 	kr_steer_table_init(&t);
 	uint64_t k = kr_steer_key("orders", 6, 0);
-	kr_steer_note_redirect(&t, k, 1000, 30000);
+	cr_assert(kr_steer_note_redirect(&t, k, 1000, 30000));
 	cr_assert_eq(kr_steer_check(&t, k, 31000, 30000), KR_STEER_MAY, "e.g. the client's preferred replica expired");
 	cr_assert_eq(kr_steer_check(&t, kr_steer_key("orders", 6, 1), 2000, 30000), KR_STEER_MAY, "other partitions");
+	kr_steer_table_free(&t);
 }
 
-Test(steer, a_full_table_replaces_the_entry_closest_to_expiring)
+/*
+ * A consumer of many partitions whose local follower fails: every redirected
+ * partition comes back to the leader, and each must then stay there for the
+ * whole backoff, however many there are (a fixed table of 64 forgot the
+ * others, which were redirected again at every round and never read).
+ */
+static void rounds_with_a_failing_replica(int parts)
 {
 	struct kr_steer_table t;
 	kr_steer_table_init(&t);
-	for (int i = 0; i < KR_STEER_SLOTS; i++)
-		kr_steer_note_redirect(&t, kr_steer_key("t", 1, i), 1000 + i, 30000);
-	cr_assert_eq(t.used, KR_STEER_SLOTS);
-	kr_steer_note_redirect(&t, kr_steer_key("t", 1, 999), 2000, 30000);
-	cr_assert_eq(t.used, KR_STEER_SLOTS);
-	cr_assert_eq(kr_steer_check(&t, kr_steer_key("t", 1, 0), 2001, 30000), KR_STEER_MAY, "partition 0 was evicted");
-	cr_assert_eq(kr_steer_check(&t, kr_steer_key("t", 1, 1), 2001, 30000), KR_STEER_FELL_BACK);
-	cr_assert_eq(kr_steer_check(&t, kr_steer_key("t", 1, 999), 2001, 30000), KR_STEER_FELL_BACK);
+	for (int i = 0; i < parts; i++) {
+		uint64_t k = kr_steer_key("wide", 4, i);
+		cr_assert_eq(kr_steer_check(&t, k, 1000, 30000), KR_STEER_MAY);
+		cr_assert(kr_steer_note_redirect(&t, k, 1000, 30000));
+	}
+	/* Every 500 ms the client fetches all of them from the leader again. */
+	for (int64_t now = 1500; now <= 31500; now += 500) {
+		int fell_back = 0, redirected = 0;
+		for (int i = 0; i < parts; i++) {
+			uint64_t k = kr_steer_key("wide", 4, i);
+			switch (kr_steer_check(&t, k, now, 30000)) {
+			case KR_STEER_FELL_BACK: fell_back++; break;
+			case KR_STEER_HOLD: break;
+			case KR_STEER_MAY:
+				cr_assert(kr_steer_note_redirect(&t, k, now, 30000));
+				redirected++;
+				break;
+			}
+		}
+		cr_assert_eq(fell_back, now == 1500 ? parts : 0, "%d partitions at %lld ms", parts, (long long)now);
+		cr_assert_eq(redirected, now >= 31500 ? parts : 0, "%d partitions at %lld ms: redirected again",
+		             parts, (long long)now);
+	}
+	cr_assert_eq(t.refused, 0);
+	kr_steer_table_free(&t);
+	cr_assert_null(t.slot);
+}
+
+Test(steer, a_failing_replica_holds_every_partition_back_whatever_their_number)
+{
+	static const int counts[] = {1, 63, 64, 65, 200, 5000};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		rounds_with_a_failing_replica(counts[i]);
+}
+
+/* The table against a plain list of what it should hold, over random operations. */
+Test(steer, the_table_answers_as_a_list_of_every_partition_would)
+{
+	enum { KEYS = 300 };
+	struct {
+		uint8_t state;
+		int64_t until;
+	} want[KEYS] = {{0}};
+	struct kr_steer_table t;
+	kr_steer_table_init(&t);
+	uint32_t rnd = 12345;
+	int64_t now = 0;
+	for (int op = 0; op < 200000; op++) {
+		rnd = rnd * 1103515245u + 12345u;
+		int i = (int)((rnd >> 8) % KEYS);
+		now += (rnd >> 4) % 3; /* a backoff of 700 ms: entries expire all along */
+		uint64_t k = kr_steer_key("t", 1, i);
+		enum kr_steer_verdict expect = KR_STEER_MAY;
+		if (want[i].state && now < want[i].until)
+			expect = want[i].state == KR_STEER_BACKOFF ? KR_STEER_HOLD : KR_STEER_FELL_BACK;
+		if (want[i].state && now >= want[i].until)
+			want[i].state = 0;
+		if (expect == KR_STEER_FELL_BACK)
+			want[i].state = KR_STEER_BACKOFF, want[i].until = now + 700;
+		cr_assert_eq(kr_steer_check(&t, k, now, 700), expect, "op %d key %d", op, i);
+		if (expect == KR_STEER_MAY && rnd >> 31) {
+			cr_assert(kr_steer_note_redirect(&t, k, now, 700));
+			want[i].state = KR_STEER_REDIRECTED, want[i].until = now + 700;
+		}
+		cr_assert_leq(t.used * 4, t.cap * 3);
+	}
+	kr_steer_table_free(&t);
+}
+
+Test(steer, past_the_limit_a_partition_is_not_redirected_instead_of_forgetting_another)
+{
+	struct kr_steer_table t;
+	kr_steer_table_init(&t);
+	for (uint32_t i = 0; i < KR_STEER_MAX; i++)
+		cr_assert(kr_steer_note_redirect(&t, kr_steer_key("t", 1, (int32_t)i), 1000, 30000));
+	cr_assert_eq(t.used, KR_STEER_MAX);
+	cr_assert_leq((size_t)t.cap * sizeof(*t.slot), 4u << 20, "the memory bound: %u slots", t.cap);
+	uint64_t extra = kr_steer_key("t", 1, -1);
+	cr_assert_not(kr_steer_note_redirect(&t, extra, 2000, 30000), "no room: the caller keeps it with the leader");
+	cr_assert_eq(t.refused, 1);
+	cr_assert_eq(kr_steer_check(&t, extra, 2001, 30000), KR_STEER_MAY, "it was never redirected");
+	cr_assert_not(kr_steer_note_redirect(&t, extra, 2002, 30000));
+	cr_assert_eq(t.refused, 2);
+	for (uint32_t i = 0; i < KR_STEER_MAX; i += 997)
+		cr_assert_eq(kr_steer_check(&t, kr_steer_key("t", 1, (int32_t)i), 2001, 30000), KR_STEER_FELL_BACK,
+		             "partition %u remembered", i);
+	/* Once the others expire, there is room again and the table does not grow. */
+	uint32_t cap = t.cap;
+	cr_assert(kr_steer_note_redirect(&t, extra, 40000, 30000));
+	cr_assert_eq(t.used, 1);
+	cr_assert_leq(t.cap, cap);
+	kr_steer_table_free(&t);
 }
 
 Test(steer, no_backoff_means_never_held)
@@ -173,6 +265,7 @@ Test(steer, no_backoff_means_never_held)
 	struct kr_steer_table t;
 	kr_steer_table_init(&t);
 	uint64_t k = kr_steer_key("x", 1, 0);
-	kr_steer_note_redirect(&t, k, 1000, 0);
+	cr_assert(kr_steer_note_redirect(&t, k, 1000, 0));
 	cr_assert_eq(kr_steer_check(&t, k, 1000, 0), KR_STEER_MAY);
+	cr_assert_null(t.slot, "nothing to remember");
 }

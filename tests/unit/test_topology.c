@@ -3,14 +3,26 @@
  * partitions, merged from what Metadata responses say, and printed for people.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "metrics.h"
 #include "topology.h"
+#include "topology_print.h"
 
 static struct kx_config cfg;
+
+/* What the topology is built with, from cfg as it is now. */
+static const struct kr_topology_rules *rules(void)
+{
+	static struct kr_topology_rules r;
+	kx_config_topology(&cfg, &r);
+	return &r;
+}
 
 static void setup(void)
 {
@@ -41,7 +53,7 @@ static void publish_brokers(void)
 		b[i].port = 9092;
 		strcpy(b[i].rack, racks[5 - i]);
 	}
-	kx_topology_publish(kx_topology_new(&cfg, b, 6));
+	kx_topology_publish(kx_topology_new(rules(), b, 6));
 }
 
 static const uint8_t orders_id[16] = {0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -72,9 +84,9 @@ Test(topology, brokers_get_regions_and_listeners)
 	cr_assert_str_eq(b->region, "us", "the default rule strips the zone");
 	cr_assert_eq(b->listen_port, 19002);
 	cr_assert_str_eq(kx_topology_broker(t, 6)->region, "eu", "region.map first");
-	cr_assert_eq(kx_topology_broker(t, 1)->region_idx, kx_topology_broker(t, 4)->region_idx);
-	cr_assert_neq(kx_topology_broker(t, 1)->region_idx, kx_topology_broker(t, 2)->region_idx);
-	cr_assert_str_eq(kx_region_name(kx_topology_broker(t, 3)->region_idx), "ap");
+	cr_assert_str_eq(kx_topology_broker(t, 1)->region, kx_topology_broker(t, 4)->region);
+	cr_assert_str_neq(kx_topology_broker(t, 1)->region, kx_topology_broker(t, 2)->region);
+	cr_assert_str_eq(kx_region_name(kx_region_index(kx_topology_broker(t, 3)->region)), "ap");
 	cr_assert_null(kx_topology_broker(t, 7));
 	kx_topology_put(t);
 }
@@ -83,7 +95,7 @@ Test(topology, metadata_topics_are_found_by_name_and_id)
 {
 	publish_brokers();
 	struct kx_topic *in[] = {orders(12, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->broker_cnt, 6, "brokers stay");
 	const struct kx_topic *tp = kx_topology_topic(t, "orders-and-more", 6);
@@ -98,6 +110,21 @@ Test(topology, metadata_topics_are_found_by_name_and_id)
 	cr_assert_eq(p->isr[1], 3);
 	cr_assert_eq(p->replicas[2], 1);
 	cr_assert_null(kx_topic_partition(tp, 12));
+	kx_topology_put(t);
+}
+
+/* Found by fuzz_rewrite: a name from the wire with NUL bytes in it was read as a C string. */
+Test(topology, a_name_with_nul_bytes_is_another_name_and_is_read_by_its_length)
+{
+	publish_brokers();
+	struct kx_topic *in[] = {orders(2, 0)};
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
+	struct kx_topology *t = kx_topology_get();
+	cr_assert_not_null(kx_topology_topic(t, "orders", 6));
+	cr_assert_null(kx_topology_topic(t, "orders\0", 7));
+	cr_assert_null(kx_topology_topic(t, "orders\0\0\0\0\0\0\0\0\0\0", 16));
+	cr_assert_null(kx_topology_topic(t, "order", 5));
+	cr_assert_null(kx_topology_topic(t, "orders2", 7));
 	kx_topology_put(t);
 }
 
@@ -119,12 +146,12 @@ Test(topology, an_unchanged_topic_publishes_nothing_and_a_changed_one_replaces_i
 {
 	publish_brokers();
 	struct kx_topic *first[] = {orders(12, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, first, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, first, 1));
 	struct kx_topology *before = kx_topology_get();
 	const struct kx_topic *kept = kx_topology_topic(before, "orders", 6);
 
 	struct kx_topic *same[] = {orders(12, 0)};
-	cr_assert_not(kx_topology_merge_topics(&cfg, NULL, 0, same, 1), "nothing new");
+	cr_assert_not(kx_topology_merge_topics(rules(), NULL, 0, same, 1), "nothing new");
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t, before);
 	kx_topology_put(t);
@@ -132,7 +159,7 @@ Test(topology, an_unchanged_topic_publishes_nothing_and_a_changed_one_replaces_i
 	/* Leaders moved: a new snapshot; the old one stays valid for who holds it. */
 	struct kx_topic *moved[] = {orders(12, 1), kx_topic_new("audit", 5, NULL, 0, 0)};
 	kx_topic_finish(moved[1]);
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, moved, 2));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, moved, 2));
 	t = kx_topology_get();
 	cr_assert_neq(t, before);
 	cr_assert_gt(t->generation, before->generation);
@@ -145,7 +172,7 @@ Test(topology, an_unchanged_topic_publishes_nothing_and_a_changed_one_replaces_i
 	const struct kx_topic *orders_now = kx_topology_topic(t, "orders", 6);
 	struct kx_topic *more[] = {kx_topic_new("billing", 7, NULL, 0, 0)};
 	kx_topic_finish(more[0]);
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, more, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, more, 1));
 	struct kx_topology *t2 = kx_topology_get();
 	cr_assert_eq(t2->topic_cnt, 3);
 	cr_assert_eq(kx_topology_topic(t2, "orders", 6), orders_now);
@@ -157,24 +184,24 @@ Test(topology, a_deleted_topic_is_removed_by_its_tombstone)
 {
 	publish_brokers();
 	struct kx_topic *in[] = {orders(3, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
 	struct kx_topic *gone = kx_topic_new("orders", 6, NULL, 0, 0);
 	gone->gone = true;
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, &gone, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, &gone, 1));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->topic_cnt, 0);
 	cr_assert_null(kx_topology_topic_by_id(t, orders_id));
 	kx_topology_put(t);
 	struct kx_topic *again = kx_topic_new("never-known", 11, NULL, 0, 0);
 	again->gone = true;
-	cr_assert_not(kx_topology_merge_topics(&cfg, NULL, 0, &again, 1), "a tombstone of nothing changes nothing");
+	cr_assert_not(kx_topology_merge_topics(rules(), NULL, 0, &again, 1), "a tombstone of nothing changes nothing");
 }
 
 Test(topology, a_topic_named_twice_in_one_response_is_kept_once)
 {
 	publish_brokers();
 	struct kx_topic *in[] = {orders(3, 0), orders(3, 1)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 2));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 2));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->topic_cnt, 1);
 	cr_assert_eq(kx_topic_partition(kx_topology_topic(t, "orders", 6), 0)->leader, 2, "the last one says it");
@@ -185,13 +212,82 @@ Test(topology, brokers_merge_as_before)
 {
 	publish_brokers();
 	struct kx_broker seen = {.node_id = 9, .port = 9092, .host = "kafka-9", .rack = "ap-b"};
-	cr_assert(kx_topology_merge(&cfg, &seen, 1));
-	cr_assert_not(kx_topology_merge(&cfg, &seen, 1));
+	cr_assert(kx_topology_merge(rules(), &seen, 1));
+	cr_assert_not(kx_topology_merge(rules(), &seen, 1));
 	struct kx_topology *t = kx_topology_get();
 	cr_assert_eq(t->broker_cnt, 7);
 	cr_assert_eq(kx_topology_broker(t, 9)->listen_port, 29009);
 	cr_assert_str_eq(kx_topology_broker(t, 9)->region, "ap");
 	kx_topology_put(t);
+}
+
+/* ---- the data path's lock-free lookup ---------------------------------- */
+
+Test(topology, a_cache_follows_the_published_snapshot_without_a_reference_per_lookup)
+{
+	struct kx_topology_cache c = {0};
+	cr_assert_null(kx_topology_cached(&c), "nothing published yet");
+	publish_brokers();
+	struct kx_topology *first = kx_topology_get();
+	const struct kx_topology *t = kx_topology_cached(&c);
+	cr_assert_eq(t, first);
+	int refs = atomic_load(&first->refs);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(kx_topology_cached(&c), first);
+	cr_assert_eq(atomic_load(&first->refs), refs, "no reference taken or dropped per lookup");
+
+	struct kx_topic *in[] = {orders(4, 0)};
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
+	cr_assert_eq(atomic_load(&first->refs), 2, "the cache and this test still hold the old one");
+	t = kx_topology_cached(&c);
+	cr_assert_neq(t, first, "a new snapshot is picked up at the next lookup");
+	cr_assert_not_null(kx_topology_topic(t, "orders", 6));
+	cr_assert_eq(atomic_load(&first->refs), 1, "the cache let go of the old one");
+	kx_topology_put(first);
+
+	kx_topology_clear();
+	cr_assert_null(kx_topology_cached(&c), "cleared: nothing");
+	kx_topology_cache_drop(&c);
+	cr_assert_null(c.topology);
+}
+
+/* Workers look up while another thread publishes: no snapshot is freed under a reader (ASan run). */
+static atomic_bool publishing;
+
+static atomic_int lookup_errors;
+
+static void *lookups(void *arg)
+{
+	(void)arg;
+	struct kx_topology_cache c = {0};
+	uint64_t seen = 0;
+	for (int i = 0; i < 200000 && (atomic_load(&publishing) || i < 1000); i++) {
+		const struct kx_topology *t = kx_topology_cached(&c);
+		const struct kx_broker *b = kx_topology_broker(t, 2);
+		/* criterion's asserts belong to the test's thread: count here, assert there */
+		if (!b || strcmp(b->rack, "us-a") != 0 || t->generation < seen)
+			atomic_fetch_add(&lookup_errors, 1);
+		seen = t->generation;
+	}
+	kx_topology_cache_drop(&c);
+	return NULL;
+}
+
+Test(topology, lookups_from_many_threads_while_snapshots_are_published)
+{
+	publish_brokers();
+	atomic_store(&publishing, true);
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, lookups, NULL), 0);
+	for (int i = 0; i < 300; i++) {
+		struct kx_topic *in[] = {orders(4 + i % 7, i)};
+		kx_topology_merge_topics(rules(), NULL, 0, in, 1);
+	}
+	atomic_store(&publishing, false);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(atomic_load(&lookup_errors), 0);
 }
 
 static char *print(const struct kx_topology *t)
@@ -212,7 +308,7 @@ Test(topology, print_shows_brokers_regions_listeners_and_topics)
 	cr_assert(kx_config_set(&cfg, "rack", "us-a", "test", &err));
 	publish_brokers();
 	struct kx_topic *in[] = {orders(12, 0)};
-	cr_assert(kx_topology_merge_topics(&cfg, NULL, 0, in, 1));
+	cr_assert(kx_topology_merge_topics(rules(), NULL, 0, in, 1));
 	struct kx_topology *t = kx_topology_get();
 	char *s = print(t);
 	const char *expect[] = {
@@ -278,4 +374,46 @@ Test(topology, region_bytes_are_counted_per_pair_and_printed)
 		cr_assert(k >= 0 && k < KX_REGIONS_MAX);
 	}
 	cr_assert_eq(kx_region_index("r39"), 0, "past the limit: unknown");
+}
+
+/* Each worker counts in its own shard; a scrape shows the sum, under the same names. */
+static int eu_idx;
+
+static void *count_as_worker(void *arg)
+{
+	kx_metrics_thread((int)(intptr_t)arg);
+	for (int i = 0; i < 10000; i++) {
+		KX_METRIC_ADD(requests_forwarded, 1);
+		KX_REGION_BYTES_ADD(eu_idx, eu_idx, KX_TO_BROKER, 3);
+	}
+	KX_METRIC_ADD(connections_active, 2);
+	KX_METRIC_SUB(connections_active, 1);
+	return NULL;
+}
+
+Test(topology, worker_counters_are_summed_when_scraped)
+{
+	eu_idx = kx_region_index("eu");
+	cr_assert_gt(eu_idx, 0);
+	uint64_t before = KX_METRIC_VALUE(requests_forwarded), active = KX_METRIC_VALUE(connections_active);
+	KX_METRIC_ADD(requests_forwarded, 5); /* this thread: shard 0 */
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, count_as_worker, (void *)(intptr_t)(i * 17)), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(KX_METRIC_VALUE(requests_forwarded), before + 40005);
+	cr_assert_eq(KX_METRIC_VALUE(connections_active), active + 4);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	kx_metrics_write(out);
+	fclose(out);
+	char want[128];
+	snprintf(want, sizeof(want), "\nkstretch_requests_forwarded %llu\n", (unsigned long long)before + 40005);
+	cr_assert(strstr(buf, want), "%s", buf);
+	cr_assert(strstr(buf, "kstretch_region_bytes{client_region=\"eu\",broker_region=\"eu\",direction=\"to_broker\"} "
+	                      "120000\n"),
+	          "%s", buf);
+	free(buf);
 }

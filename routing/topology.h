@@ -17,26 +17,45 @@
  * and the topic pointers; only the topics a Metadata response named are
  * rebuilt, so its cost follows that response, not the cluster.
  */
-#ifndef KX_TOPOLOGY_H
-#define KX_TOPOLOGY_H
+#ifndef KR_TOPOLOGY_H
+#define KR_TOPOLOGY_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
-#include "config.h"
+#include "region.h"
+
+#define KR_HOST_MAX 256 /* a DNS name is at most 253 characters */
+
+/*
+ * What a snapshot is built with, from the configuration (the proxy fills it:
+ * kx_config_topology()): kstretch's listener port per node, the region of a
+ * rack, and where its lines go (routing has no log of its own).
+ */
+struct kr_port_mapping {
+	int32_t node_id;
+	uint16_t port;
+};
+
+struct kr_topology_rules {
+	int broker_port_base;                    /* broker.port.base */
+	const struct kr_port_mapping *port_map;  /* broker.port.map, wins over the base */
+	size_t port_map_cnt;
+	const struct kr_region_rule *region_rules; /* region.map */
+	size_t region_rule_cnt;
+	void (*log)(bool error, const char *line); /* a broker seen for the first time or moved, no memory; may be NULL */
+};
 
 struct kx_broker {
 	int32_t node_id;
-	char host[KX_HOST_MAX];
+	char host[KR_HOST_MAX];
 	uint16_t port;
-	char rack[KX_NAME_MAX]; /* "" = none */
+	char rack[KR_NAME_MAX]; /* "" = none */
 	uint16_t listen_port;   /* kstretch's port for this node; 0 = none can be given */
 	/* Set by kx_topology_new (ignored in what is merged): */
-	char region[KX_NAME_MAX]; /* region of rack (region.map, else the default rule); "" = unknown */
-	uint8_t region_idx;       /* kx_region_index(region), for the per-region byte counters */
+	char region[KR_NAME_MAX]; /* region of rack (region.map, else the default rule); "" = unknown */
 };
 
 struct kx_partition {
@@ -73,14 +92,14 @@ struct kx_topology {
 	struct kx_broker brokers[]; /* sorted by node_id */
 };
 
-/* A new snapshot of n brokers (copied and sorted), no topics; listen ports and regions from cfg. */
-struct kx_topology *kx_topology_new(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n);
+/* A new snapshot of n brokers (copied and sorted), no topics; listen ports and regions from r. */
+struct kx_topology *kx_topology_new(const struct kr_topology_rules *r, const struct kx_broker *brokers, size_t n);
 
 /* The broker with this node id, or NULL. */
 const struct kx_broker *kx_topology_broker(const struct kx_topology *t, int32_t node_id);
 
 /* Listener port for a node: broker.port.map, else broker.port.base + id; 0 if out of range. */
-uint16_t kx_listen_port(const struct kx_config *cfg, int32_t node_id);
+uint16_t kx_listen_port(const struct kr_topology_rules *r, int32_t node_id);
 
 /* A topic by name (len bytes, need not be NUL-terminated) or by 16-byte id; NULL when not known. */
 const struct kx_topic *kx_topology_topic(const struct kx_topology *t, const char *name, size_t len);
@@ -109,7 +128,7 @@ void kx_topic_put(struct kx_topic *tp);
  * Brokers not seen keep their place (they keep their listeners until idle).
  * Returns true when something changed and a new snapshot was published.
  */
-bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen, size_t n);
+bool kx_topology_merge(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n);
 
 /*
  * kx_topology_merge(), and topics: each replaces the known topic with its
@@ -117,7 +136,7 @@ bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen
  * references to topics[0..topic_cnt) in every case. Publishes one snapshot
  * when anything changed; returns whether it did.
  */
-bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broker *seen, size_t n,
+bool kx_topology_merge_topics(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n,
                               struct kx_topic *const *topics, size_t topic_cnt);
 
 /* The current snapshot, referenced (NULL before the first publish). */
@@ -134,13 +153,21 @@ void kx_topology_on_publish(void (*fn)(void *arg), void *arg);
 void kx_topology_clear(void);
 
 /*
- * Writes what kstretch knows, for people (kstretch --print-topology): the
- * brokers with rack, region, address and kstretch listener; the listeners
- * with the rack of their clients (listener.rack.<port>); the client placement
- * rules in their order; the regions; and a line per known topic with its
- * leaders per region and how many of its partitions have an in-sync replica
- * in each region. t may be NULL (nothing known yet).
+ * One thread's reference to the current snapshot, for lookups on the data
+ * path without the lock kx_topology_get() takes: a worker keeps one, zeroed
+ * at start. kx_topology_cached() compares the published generation (one
+ * atomic load, acquire) with the one it holds, and only when they differ
+ * takes a reference to the new snapshot and drops the old one, which is
+ * freed when its last holder (a cache, a session, a merge) lets go. The
+ * pointer it returns stays valid until the next call on the same cache or
+ * kx_topology_cache_drop(); a cache is used by one thread only.
  */
-void kx_topology_print(const struct kx_topology *t, const struct kx_config *cfg, FILE *out);
+struct kx_topology_cache {
+	struct kx_topology *topology; /* referenced; NULL: none published yet */
+	uint64_t generation;          /* of kx_topology_published when it was taken */
+};
+
+const struct kx_topology *kx_topology_cached(struct kx_topology_cache *c);
+void kx_topology_cache_drop(struct kx_topology_cache *c);
 
 #endif

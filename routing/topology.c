@@ -1,26 +1,47 @@
 #include "topology.h"
 
-#include <arpa/inet.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "metrics.h"
-#include "placement.h"
+#include "region.h"
 
 static pthread_mutex_t kx_topology_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kx_topology *kx_topology_current;
-static uint64_t kx_topology_generation;
+static uint64_t kx_topology_generation; /* under kx_topology_lock */
+/*
+ * The generation of kx_topology_current (0: none), stored after the pointer
+ * changed, under the lock, with release; kx_topology_cached() loads it with
+ * acquire. It only tells a cache that the snapshot changed: the pointer is
+ * always taken under the lock, so a reader that sees an old value for a
+ * moment keeps using the old snapshot, which its reference keeps alive.
+ */
+static atomic_uint_fast64_t kx_topology_published;
 static void (*kx_topology_hook)(void *arg);
 static void *kx_topology_hook_arg;
 
-uint16_t kx_listen_port(const struct kx_config *cfg, int32_t node_id)
+/* One line to the rules' log (routing has none of its own). */
+__attribute__((format(printf, 3, 4))) static void kr_topology_log(const struct kr_topology_rules *r, bool error,
+                                                                  const char *fmt, ...)
 {
-	for (size_t i = 0; i < cfg->port_map_cnt; i++)
-		if (cfg->port_map[i].node_id == node_id)
-			return cfg->port_map[i].port;
-	int64_t port = (int64_t)cfg->broker_port_base + node_id;
+	char line[1024];
+	va_list ap;
+	if (!r->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	r->log(error, line);
+}
+
+uint16_t kx_listen_port(const struct kr_topology_rules *r, int32_t node_id)
+{
+	for (size_t i = 0; i < r->port_map_cnt; i++)
+		if (r->port_map[i].node_id == node_id)
+			return r->port_map[i].port;
+	int64_t port = (int64_t)r->broker_port_base + node_id;
 	return node_id >= 0 && port <= 65535 ? (uint16_t)port : 0;
 }
 
@@ -160,7 +181,11 @@ static int kx_topic_id_cmp(const void *a, const void *b)
 	return memcmp((*(struct kx_topic *const *)a)->id, (*(struct kx_topic *const *)b)->id, 16);
 }
 
-/* Binary search of a name-sorted array. */
+/*
+ * Binary search of a name-sorted array. name comes from the wire and may
+ * hold NUL bytes: compared by length, never read as a C string (strncmp
+ * stopped at a NUL and read the stored name past its end).
+ */
 static struct kx_topic *kx_find_name(struct kx_topic *const *v, size_t n, const char *name, size_t len)
 {
 	size_t lo = 0, hi = n;
@@ -169,9 +194,10 @@ static struct kx_topic *kx_find_name(struct kx_topic *const *v, size_t n, const 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		const char *m = v[mid]->name;
-		int c = strncmp(m, name, len);
-		if (c == 0 && m[len] != '\0')
-			c = 1; /* m is longer: after name */
+		size_t mlen = strlen(m);
+		int c = memcmp(m, name, mlen < len ? mlen : len);
+		if (c == 0 && mlen != len)
+			c = mlen < len ? -1 : 1; /* a prefix sorts first, as with strcmp */
 		if (c == 0)
 			return v[mid];
 		if (c < 0)
@@ -218,7 +244,7 @@ static int kx_broker_cmp(const void *a, const void *b)
 }
 
 /* A snapshot of brokers and topics; takes over the references to topics[] (also on failure). */
-static struct kx_topology *kx_topology_build(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n,
+static struct kx_topology *kx_topology_build(const struct kr_topology_rules *r, const struct kx_broker *brokers, size_t n,
                                              struct kx_topic **topics, size_t topic_cnt)
 {
 	struct kx_topology *t = calloc(1, sizeof(*t) + n * sizeof(t->brokers[0]));
@@ -240,9 +266,8 @@ static struct kx_topology *kx_topology_build(const struct kx_config *cfg, const 
 		qsort(t->brokers, n, sizeof(t->brokers[0]), kx_broker_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct kx_broker *b = &t->brokers[i];
-		b->listen_port = kx_listen_port(cfg, b->node_id);
-		kr_region_of(cfg->region_rules, cfg->region_rule_cnt, b->rack, b->region, sizeof(b->region));
-		b->region_idx = (uint8_t)kx_region_index(b->region);
+		b->listen_port = kx_listen_port(r, b->node_id);
+		kr_region_of(r->region_rules, r->region_rule_cnt, b->rack, b->region, sizeof(b->region));
 	}
 	t->topic_cnt = topic_cnt;
 	t->topics = by_name;
@@ -259,9 +284,9 @@ static struct kx_topology *kx_topology_build(const struct kx_config *cfg, const 
 	return t;
 }
 
-struct kx_topology *kx_topology_new(const struct kx_config *cfg, const struct kx_broker *brokers, size_t n)
+struct kx_topology *kx_topology_new(const struct kr_topology_rules *r, const struct kx_broker *brokers, size_t n)
 {
-	return kx_topology_build(cfg, brokers, n, NULL, 0);
+	return kx_topology_build(r, brokers, n, NULL, 0);
 }
 
 const struct kx_broker *kx_topology_broker(const struct kx_topology *t, int32_t node_id)
@@ -306,6 +331,7 @@ void kx_topology_publish(struct kx_topology *t)
 	struct kx_topology *old = kx_topology_current;
 	t->generation = ++kx_topology_generation;
 	kx_topology_current = t;
+	atomic_store_explicit(&kx_topology_published, t->generation, memory_order_release);
 	void (*hook)(void *) = kx_topology_hook;
 	void *arg = kx_topology_hook_arg;
 	pthread_mutex_unlock(&kx_topology_lock);
@@ -327,8 +353,29 @@ void kx_topology_clear(void)
 	pthread_mutex_lock(&kx_topology_lock);
 	struct kx_topology *old = kx_topology_current;
 	kx_topology_current = NULL;
+	atomic_store_explicit(&kx_topology_published, ++kx_topology_generation, memory_order_release);
 	pthread_mutex_unlock(&kx_topology_lock);
 	kx_topology_put(old);
+}
+
+const struct kx_topology *kx_topology_cached(struct kx_topology_cache *c)
+{
+	uint64_t g = atomic_load_explicit(&kx_topology_published, memory_order_acquire);
+	if (g == c->generation)
+		return c->topology; /* the common case: one load, no lock, no reference taken */
+	struct kx_topology *t = kx_topology_get();
+	kx_topology_put(c->topology);
+	c->topology = t;
+	/* t is at least as new as g; a snapshot published since is seen at the next call. */
+	c->generation = g;
+	return t;
+}
+
+void kx_topology_cache_drop(struct kx_topology_cache *c)
+{
+	kx_topology_put(c->topology);
+	c->topology = NULL;
+	c->generation = 0;
 }
 
 /* Whether `seen` says anything new of `known` (a response without racks, like
@@ -340,7 +387,7 @@ static bool kx_broker_same(const struct kx_broker *known, const struct kx_broker
 }
 
 /* Merges seen into all[0..*cnt) (room for *cnt + n); true when something changed. */
-static bool kx_merge_brokers(struct kx_broker *all, size_t *cnt, const struct kx_broker *seen, size_t n)
+static bool kx_merge_brokers(const struct kr_topology_rules *r, struct kx_broker *all, size_t *cnt, const struct kx_broker *seen, size_t n)
 {
 	bool changed = false;
 	for (size_t i = 0; i < n; i++) {
@@ -350,10 +397,10 @@ static bool kx_merge_brokers(struct kx_broker *all, size_t *cnt, const struct kx
 		if (j == *cnt) {
 			all[(*cnt)++] = seen[i];
 			changed = true;
-			kx_info("topology: new broker node %d (rack %s) at %s:%u", seen[i].node_id,
+			kr_topology_log(r, false, "topology: new broker node %d (rack %s) at %s:%u", seen[i].node_id,
 			        seen[i].rack[0] ? seen[i].rack : "-", seen[i].host, seen[i].port);
 		} else if (!kx_broker_same(&all[j], &seen[i])) {
-			kx_info("topology: broker node %d is now %s:%u rack %s (was %s:%u rack %s)", seen[i].node_id,
+			kr_topology_log(r, false, "topology: broker node %d is now %s:%u rack %s (was %s:%u rack %s)", seen[i].node_id,
 			        seen[i].host, seen[i].port, seen[i].rack[0] ? seen[i].rack : all[j].rack, all[j].host,
 			        all[j].port, all[j].rack[0] ? all[j].rack : "-");
 			struct kx_broker b = seen[i];
@@ -482,7 +529,7 @@ static bool kx_merge_topics(const struct kx_topology *cur, struct kx_topic *cons
 	return true;
 }
 
-bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broker *seen, size_t n,
+bool kx_topology_merge_topics(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n,
                               struct kx_topic *const *topics, size_t topic_cnt)
 {
 	static pthread_mutex_t merge_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -502,16 +549,16 @@ bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broke
 		pthread_mutex_unlock(&merge_lock);
 		kx_topology_put(cur);
 		free(all);
-		kx_error("topology: out of memory merging %zu brokers and %zu topics", n, topic_cnt);
+		kr_topology_log(r, true, "topology: out of memory merging %zu brokers and %zu topics", n, topic_cnt);
 		return false;
 	}
 	if (have)
 		memcpy(all, cur->brokers, have * sizeof(*all));
 	size_t cnt = have;
-	if (kx_merge_brokers(all, &cnt, seen, n))
+	if (kx_merge_brokers(r, all, &cnt, seen, n))
 		changed = true;
 	if (changed) {
-		struct kx_topology *t = kx_topology_build(cfg, all, cnt, next, next_cnt);
+		struct kx_topology *t = kx_topology_build(r, all, cnt, next, next_cnt);
 		if (t)
 			kx_topology_publish(t);
 		else
@@ -527,145 +574,7 @@ bool kx_topology_merge_topics(const struct kx_config *cfg, const struct kx_broke
 	return changed;
 }
 
-bool kx_topology_merge(const struct kx_config *cfg, const struct kx_broker *seen, size_t n)
+bool kx_topology_merge(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n)
 {
-	return kx_topology_merge_topics(cfg, seen, n, NULL, 0);
-}
-
-/* ---- --print-topology -------------------------------------------------- */
-
-/* Regions in the order their first broker appears (node id order). */
-static size_t kx_regions(const struct kx_topology *t, const char **regions, size_t max)
-{
-	size_t n = 0;
-	for (size_t i = 0; t && i < t->broker_cnt; i++) {
-		const char *r = t->brokers[i].region;
-		size_t k = 0;
-		while (k < n && strcmp(regions[k], r) != 0)
-			k++;
-		if (k == n && n < max)
-			regions[n++] = r;
-	}
-	return n;
-}
-
-static const char *kx_node_region(const struct kx_topology *t, int32_t node)
-{
-	const struct kx_broker *b = kx_topology_broker(t, node);
-	return b ? b->region : "";
-}
-
-static void kx_print_hostport(FILE *out, const char *host, unsigned port, int width)
-{
-	char buf[KX_HOST_MAX + 16];
-	snprintf(buf, sizeof(buf), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
-	fprintf(out, "%-*s", width, buf);
-}
-
-static const char *kx_listener_rack(const struct kx_config *cfg, uint16_t port)
-{
-	for (size_t i = 0; i < cfg->listener_rack_cnt; i++)
-		if (cfg->listener_racks[i].port == port)
-			return cfg->listener_racks[i].rack;
-	return NULL;
-}
-
-void kx_topology_print(const struct kx_topology *t, const struct kx_config *cfg, FILE *out)
-{
-	const char *adv = kx_config_advertised_host(cfg);
-	const char *regions[64];
-	size_t nreg = kx_regions(t, regions, 64);
-
-	fprintf(out, "brokers: %zu\n", t ? t->broker_cnt : 0);
-	if (t && t->broker_cnt)
-		fprintf(out, "  %-6s %-16s %-16s %-28s %s\n", "node", "rack", "region", "broker", "kstretch listener");
-	for (size_t i = 0; t && i < t->broker_cnt; i++) {
-		const struct kx_broker *b = &t->brokers[i];
-		fprintf(out, "  %-6d %-16s %-16s ", b->node_id, b->rack[0] ? b->rack : "-",
-		        b->region[0] ? b->region : "-");
-		kx_print_hostport(out, b->host, b->port, 28);
-		if (b->listen_port) {
-			fputc(' ', out);
-			kx_print_hostport(out, adv, b->listen_port, 0);
-		} else {
-			fputs(" (none: broker.port.base + id > 65535)", out);
-		}
-		fputc('\n', out);
-	}
-
-	fputs("listeners:\n", out);
-	const char *lr = kx_listener_rack(cfg, cfg->listen.port);
-	fputs("  ", out);
-	kx_print_hostport(out, cfg->listen.host, cfg->listen.port, 28);
-	fprintf(out, " bootstrap%s%s\n", lr ? ", clients in rack " : "", lr ? lr : "");
-	for (size_t i = 0; t && i < t->broker_cnt; i++) {
-		const struct kx_broker *b = &t->brokers[i];
-		if (!b->listen_port)
-			continue;
-		lr = kx_listener_rack(cfg, b->listen_port);
-		fputs("  ", out);
-		kx_print_hostport(out, cfg->listen.host, b->listen_port, 28);
-		fprintf(out, " node %d%s%s\n", b->node_id, lr ? ", clients in rack " : "", lr ? lr : "");
-	}
-
-	fputs("client placement (first match wins):\n"
-	      "  1. client.id hint: kstretch_rack=, ws_az=, warpstream_az=, automq_az=, zone=, diskless_az=\n"
-	      "  2. listener.rack.<port>:",
-	      out);
-	for (size_t i = 0; i < cfg->listener_rack_cnt; i++)
-		fprintf(out, "%s%u=%s", i ? "," : " ", cfg->listener_racks[i].port, cfg->listener_racks[i].rack);
-	fputs(cfg->listener_rack_cnt ? "\n" : " (none)\n", out);
-	fprintf(out, "  3. rack.cidr: %s", cfg->rack_cidr_cnt ? "" : "(none)");
-	for (size_t i = 0; i < cfg->rack_cidr_cnt; i++) {
-		const struct kr_cidr_rule *r = &cfg->rack_cidrs[i];
-		char addr[64] = "?";
-		inet_ntop(r->family, r->addr, addr, sizeof(addr));
-		fprintf(out, "%s%s/%d=%s", i ? "," : "", addr, r->prefix, r->rack);
-	}
-	if (cfg->rack[0]) {
-		char region[KX_NAME_MAX];
-		kr_region_of(cfg->region_rules, cfg->region_rule_cnt, cfg->rack, region, sizeof(region));
-		fprintf(out, "\n  4. rack: %s (region %s)\n", cfg->rack, region);
-	} else {
-		fputs("\n  4. rack: (none)\n", out);
-	}
-	fputs("  else unknown: plain mapped mode for that client\n", out);
-	fprintf(out, "fetch.rack.inject=%s fetch.prefer.local=%s fetch.prefer.local.backoff.ms=%d\n",
-	        cfg->fetch_rack_inject ? "true" : "false", cfg->fetch_prefer_local ? "true" : "false",
-	        cfg->fetch_prefer_local_backoff_ms);
-
-	fprintf(out, "regions: %zu%s\n", nreg, cfg->region_rule_cnt ? " (region.map)" : " (zone stripped from racks)");
-	for (size_t r = 0; r < nreg; r++) {
-		fprintf(out, "  %s: nodes", regions[r][0] ? regions[r] : "(no rack)");
-		for (size_t i = 0, k = 0; i < t->broker_cnt; i++)
-			if (strcmp(t->brokers[i].region, regions[r]) == 0)
-				fprintf(out, "%s%d", k++ ? "," : " ", t->brokers[i].node_id);
-		fputc('\n', out);
-	}
-
-	fprintf(out, "topics: %zu%s\n", t ? t->topic_cnt : 0,
-	        t && t->topic_cnt ? "" : " (learned from the Metadata responses of clients that need them)");
-	for (size_t i = 0; t && i < t->topic_cnt; i++) {
-		const struct kx_topic *tp = t->topics[i];
-		fprintf(out, "  %s: %zu partitions; leaders", tp->name[0] ? tp->name : "(unnamed)", tp->partition_cnt);
-		for (size_t r = 0; r < nreg; r++) {
-			size_t leaders = 0;
-			for (size_t p = 0; p < tp->partition_cnt; p++)
-				leaders += strcmp(kx_node_region(t, tp->partitions[p].leader), regions[r]) == 0;
-			fprintf(out, " %s %zu", regions[r][0] ? regions[r] : "(no rack)", leaders);
-		}
-		fputs("; an in-sync replica in", out);
-		for (size_t r = 0; r < nreg; r++) {
-			size_t with = 0;
-			for (size_t p = 0; p < tp->partition_cnt; p++) {
-				const struct kx_partition *pp = &tp->partitions[p];
-				bool found = false;
-				for (size_t k = 0; k < pp->isr_cnt && !found; k++)
-					found = strcmp(kx_node_region(t, pp->isr[k]), regions[r]) == 0;
-				with += found;
-			}
-			fprintf(out, " %s %zu", regions[r][0] ? regions[r] : "(no rack)", with);
-		}
-		fputc('\n', out);
-	}
+	return kx_topology_merge_topics(r, seen, n, NULL, 0);
 }
