@@ -185,8 +185,6 @@ bool kx_inject_wanted(const struct kx_config *cfg, const struct kx_client_view *
 
 /* ---- Fetch request: RackId --------------------------------------------- */
 
-static bool kx_pieces_skip_tags(struct kp_pieces *p);
-
 enum kx_inject_result kx_fetch_inject_rack(struct kx_rewriter *rw, const uint8_t *body, size_t len, const char *rack)
 {
 	struct kp_request_header h;
@@ -227,7 +225,7 @@ enum kx_inject_result kx_fetch_inject_rack(struct kx_rewriter *rw, const uint8_t
 		/* The top-level tagged fields follow: check they are whole before pointing at them. */
 		struct iovec tail = {(void *)(body + rw->cur.pos), len - rw->cur.pos};
 		kp_pieces_init(&p, &tail, 1, len - rw->cur.pos);
-		if (!kx_pieces_skip_tags(&p)) {
+		if (!kp_pieces_skip_tags(&p)) {
 			size_t end = rw->cur.pos;
 			rw->cur.pos += p.pos;
 			kp_cursor_fail(&rw->cur, p.err, p.err_field);
@@ -290,87 +288,22 @@ static int32_t kx_steer_decide(const struct kx_config *cfg, struct kx_client_vie
 	return to;
 }
 
-/* Reading a frame in pieces: what kp_pieces_read does not (varints, lengths, tag sections). */
-static bool kx_pieces_bad(struct kp_pieces *p, enum kp_error err, const char *field)
-{
-	if (p->err == KP_OK) {
-		p->err = err;
-		p->err_field = field;
-	}
-	return false;
-}
-
-static bool kx_pieces_uvarint(struct kp_pieces *p, uint32_t *v, const char *field)
-{
-	*v = 0;
-	for (int i = 0; i < 5; i++) {
-		uint8_t b;
-		if (!kp_pieces_read(p, &b, 1, field))
-			return false;
-		if (i == 4 && (b >> 4))
-			break;
-		*v |= (uint32_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80))
-			return true;
-	}
-	return kx_pieces_bad(p, KP_ERR_BAD_VARINT, field);
-}
-
-static bool kx_pieces_int(struct kp_pieces *p, size_t n, int64_t *v, const char *field)
-{
-	uint8_t b[8];
-	uint64_t u = 0;
-	if (!kp_pieces_read(p, b, n, field))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		u = u << 8 | b[i];
-	/* sign-extend */
-	*v = n == 8 ? (int64_t)u : (int64_t)(u ^ (1ULL << (8 * n - 1))) - (int64_t)(1ULL << (8 * n - 1));
-	return true;
-}
-
-/* A length or count: compact (uvarint n+1) or int16 (strings) / int32. -1: null. */
-static bool kx_pieces_len(struct kp_pieces *p, bool compact, bool wide, int64_t *n, const char *field)
-{
-	if (compact) {
-		uint32_t u;
-		if (!kx_pieces_uvarint(p, &u, field))
-			return false;
-		*n = (int64_t)u - 1;
-	} else if (!kx_pieces_int(p, wide ? 4 : 2, n, field)) {
-		return false;
-	}
-	return *n >= -1 || kx_pieces_bad(p, KP_ERR_BAD_LENGTH, field);
-}
-
-static bool kx_pieces_skip_tags(struct kp_pieces *p)
-{
-	uint32_t n, tag, size;
-	if (!kx_pieces_uvarint(p, &n, "_tagged_fields"))
-		return false;
-	for (uint32_t i = 0; i < n; i++)
-		if (!kx_pieces_uvarint(p, &tag, "_tag") || !kx_pieces_uvarint(p, &size, "_tag_size") ||
-		    !kp_pieces_skip(p, size, "_tag_data"))
-			return false;
-	return true;
-}
-
 /* Walks one PartitionData (v11+) and asks whether it would be redirected. */
 static bool kx_scan_partition(struct kp_pieces *p, const struct kx_config *cfg, struct kx_client_view *v, bool steer,
                               bool flexible, const struct kx_topic *tp, const uint8_t *topic, size_t topic_len,
                               bool *redirect, int *fallbacks)
 {
 	int64_t index, error, preferred, n;
-	if (!kx_pieces_int(p, 4, &index, "PartitionIndex") || !kx_pieces_int(p, 2, &error, "ErrorCode") ||
+	if (!kp_pieces_int(p, 4, &index, "PartitionIndex") || !kp_pieces_int(p, 2, &error, "ErrorCode") ||
 	    !kp_pieces_skip(p, 24, "HighWatermark, LastStableOffset, LogStartOffset") ||
-	    !kx_pieces_len(p, flexible, true, &n, "AbortedTransactions"))
+	    !kp_pieces_len(p, flexible, true, &n, "AbortedTransactions"))
 		return false;
 	for (int64_t i = 0; i < n; i++)
-		if (!kp_pieces_skip(p, 16, "AbortedTransaction") || (flexible && !kx_pieces_skip_tags(p)))
+		if (!kp_pieces_skip(p, 16, "AbortedTransaction") || (flexible && !kp_pieces_skip_tags(p)))
 			return false;
-	if (!kx_pieces_int(p, 4, &preferred, "PreferredReadReplica") ||
-	    !kx_pieces_len(p, flexible, true, &n, "Records") || !kp_pieces_skip(p, n > 0 ? (size_t)n : 0, "Records") ||
-	    (flexible && !kx_pieces_skip_tags(p)))
+	if (!kp_pieces_int(p, 4, &preferred, "PreferredReadReplica") ||
+	    !kp_pieces_len(p, flexible, true, &n, "Records") || !kp_pieces_skip(p, n > 0 ? (size_t)n : 0, "Records") ||
+	    (flexible && !kp_pieces_skip_tags(p)))
 		return false;
 	if (steer &&
 	    kx_steer_decide(cfg, v, tp, topic, topic_len, (int32_t)index, error, preferred, false, fallbacks) >= 0)
@@ -391,7 +324,7 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 	if (!kp_api_decodes(api, version, false))
 		return KX_FETCH_REWRITE; /* kx_rewrite_response_for says what is wrong */
 	kp_pieces_init(&p, iov, iovcnt, len);
-	if (!kp_pieces_skip(&p, 4, "correlation_id") || (flexible && !kx_pieces_skip_tags(&p)))
+	if (!kp_pieces_skip(&p, 4, "correlation_id") || (flexible && !kp_pieces_skip_tags(&p)))
 		return KX_FETCH_MALFORMED;
 	if (!steer) {
 		/* Only the top-level tagged fields matter: walk past the records by length. */
@@ -403,7 +336,7 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 	}
 	int64_t topics, parts;
 	if (!kp_pieces_skip(&p, 10, "ThrottleTimeMs, ErrorCode, SessionId") ||
-	    !kx_pieces_len(&p, flexible, true, &topics, "Responses"))
+	    !kp_pieces_len(&p, flexible, true, &topics, "Responses"))
 		return KX_FETCH_MALFORMED;
 	for (int64_t t = 0; t < topics; t++) {
 		uint8_t key[256];
@@ -415,7 +348,7 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 			tp = kx_topology_topic_by_id(v->topology, key);
 		} else {
 			int64_t n;
-			if (!kx_pieces_len(&p, flexible, false, &n, "Topic"))
+			if (!kp_pieces_len(&p, flexible, false, &n, "Topic"))
 				return KX_FETCH_MALFORMED;
 			key_len = n > 0 ? (size_t)n : 0;
 			if (key_len > sizeof(key)) { /* longer than any topic name: nothing to look up */
@@ -428,15 +361,15 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 					return KX_FETCH_MALFORMED;
 			tp = kx_topology_topic(v->topology, (const char *)key, key_len);
 		}
-		if (!kx_pieces_len(&p, flexible, true, &parts, "Partitions"))
+		if (!kp_pieces_len(&p, flexible, true, &parts, "Partitions"))
 			return KX_FETCH_MALFORMED;
 		for (int64_t i = 0; i < parts; i++)
 			if (!kx_scan_partition(&p, cfg, v, steer, flexible, tp, key, key_len, &redirect, &fallbacks))
 				return KX_FETCH_MALFORMED;
-		if (flexible && !kx_pieces_skip_tags(&p))
+		if (flexible && !kp_pieces_skip_tags(&p))
 			return KX_FETCH_MALFORMED;
 	}
-	if (flexible && !kx_pieces_uvarint(&p, &tags, "_tagged_fields"))
+	if (flexible && !kp_pieces_uvarint(&p, &tags, "_tagged_fields"))
 		return KX_FETCH_MALFORMED;
 	return redirect || tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
 }
