@@ -641,46 +641,6 @@ static bool kx_request_inject(struct kx_session *s, int32_t size)
 
 /* ---- requests: client -> upstream -------------------------------------- */
 
-/* Acks of the Produce request at `base` (after its header); -2 when not yet
- * buffered, -3 when the TransactionalId before it is malformed. */
-static int kx_produce_acks(struct evbuffer *in, size_t base, const struct kp_peek *p)
-{
-	uint8_t b[8];
-	size_t at = base + 4 + p->req.size, end = base + 4 + (size_t)p->frame_size;
-	struct evbuffer_ptr pos;
-	int16_t v = p->req.api_version;
-	if (v >= 3) {
-		/* TransactionalId: nullable string, compact from v9. Never read past this frame. */
-		size_t want = end - at < 5 ? end - at : 5;
-		ev_ssize_t got;
-		if (want < 1)
-			return -3;
-		if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 ||
-		    (got = evbuffer_copyout_from(in, &pos, b, want)) < 1)
-			return -2;
-		if (v >= 9) {
-			struct kp_cursor c;
-			kp_cursor_init(&c, b, (size_t)got);
-			uint32_t n = kp_read_uvarint(&c, "TransactionalId");
-			if (!kp_cursor_ok(&c))
-				return c.err == KP_ERR_TRUNCATED && (size_t)got < want ? -2 : -3;
-			at += c.pos + (n ? n - 1 : 0);
-		} else {
-			if (got < 2)
-				return want < 2 ? -3 : -2;
-			int16_t n = (int16_t)(b[0] << 8 | b[1]);
-			if (n < -1)
-				return -3; /* a negative length other than null: malformed */
-			at += 2 + (n > 0 ? (size_t)n : 0);
-		}
-	}
-	if (at + 2 > end)
-		return -3; /* the length points past this frame (maybe into the next one) */
-	if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 || evbuffer_copyout_from(in, &pos, b, 2) != 2)
-		return -2;
-	return (int16_t)(b[0] << 8 | b[1]);
-}
-
 /* The size the frame at `at` announces (its first 4 bytes are there): what
  * a malformed frame said, for the log. */
 static int32_t kx_announced_size(struct evbuffer *in, size_t at)
@@ -755,12 +715,15 @@ static bool kx_client_pump(struct kx_session *s)
 		const struct kp_request_header *h = &s->peek.req;
 		bool expects = true;
 		if (h->api_key == KP_API_PRODUCE) {
-			int acks = kx_produce_acks(in, at, &s->peek);
-			if (acks == -2 && !s->peek.whole)
+			int16_t acks = 0;
+			enum kp_frame_status ast = kp_peek_produce_acks(in, at, &s->peek, &acks);
+			if (ast == KP_FRAME_INCOMPLETE)
 				break; /* the acks field has not arrived yet */
-			if (acks < -1) {
-				kx_protocol_error(s, "request", "Produce v%d (corr %d): cannot read acks",
-				                  h->api_version, h->correlation_id);
+			if (ast == KP_FRAME_MALFORMED) {
+				kx_protocol_error(s, "request",
+				                  "Produce v%d (corr %d): cannot read acks: %s at byte %zu reading %s",
+				                  h->api_version, h->correlation_id, kp_error_name(s->peek.err.err),
+				                  s->peek.err.err_pos + 4, s->peek.err.err_field);
 				return false;
 			}
 			expects = acks != 0;
