@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "apiplan.h"
 #include "header.h"
 #include "log.h"
 #include "messages.h"
@@ -17,19 +18,6 @@
 
 #define KX_ERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define KX_ISR_MAX                        64 /* in-sync replicas considered per partition */
-
-bool kx_rewrite_needed(int16_t api, int16_t version)
-{
-	switch (api) {
-	case KP_API_METADATA:
-	case KP_API_FIND_COORDINATOR:
-	case KP_API_DESCRIBE_CLUSTER:
-	case KP_API_API_VERSIONS: return true;
-	case KP_API_PRODUCE: return version >= 10;
-	case KP_API_FETCH: return version >= 16;
-	default: return false;
-	}
-}
 
 void kx_rewriter_init(struct kx_rewriter *rw)
 {
@@ -131,7 +119,8 @@ static void kx_clamp_api_versions(struct kp_struct *body)
 		const struct kp_api *api = kp_api_get(key);
 		if (key == KP_API_SHARE_FETCH || key == KP_API_SHARE_ACKNOWLEDGE)
 			continue; /* their NodeEndpoints cannot be rewritten: hide share groups */
-		if (api && kx_rewrite_needed(key, max) && api->response && max > api->decode_max) {
+		if (api && kr_response_plan(key, max, false) != KR_RESPONSE_PASS && api->response &&
+		    max > api->decode_max) {
 			if (e->v[1].i > api->decode_max)
 				continue; /* nothing left that kstretch decodes */
 			e->v[2].i = api->decode_max;
@@ -167,7 +156,8 @@ static const struct kx_broker *kx_view_broker(const struct kx_client_view *v)
 
 bool kx_steer_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t version)
 {
-	if (!cfg->fetch_prefer_local || version < 11 || !kp_api_decodes(kp_api_get(KP_API_FETCH), version, false))
+	if (!cfg->fetch_prefer_local || !kr_api_steers(KP_API_FETCH, version) ||
+	    !kp_api_decodes(kp_api_get(KP_API_FETCH), version, false))
 		return false;
 	const struct kx_broker *b = kx_view_broker(v);
 	return b && b->region[0] && strcmp(b->region, v->region) != 0;
@@ -175,12 +165,13 @@ bool kx_steer_wanted(const struct kx_config *cfg, const struct kx_client_view *v
 
 bool kx_rewrite_needed_for(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version)
 {
-	return kx_rewrite_needed(api, version) || (api == KP_API_FETCH && kx_steer_wanted(cfg, v, version));
+	bool steer = kr_api_steers(api, version) && kx_steer_wanted(cfg, v, version);
+	return kr_response_plan(api, version, steer) != KR_RESPONSE_PASS;
 }
 
 bool kx_inject_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version)
 {
-	return api == KP_API_FETCH && version >= 11 && cfg->fetch_rack_inject && v && kx_known(v->rack);
+	return kr_request_plan(api, version, cfg->fetch_rack_inject && v && kx_known(v->rack)) == KR_REQUEST_SET_RACK;
 }
 
 /* ---- Fetch request: RackId --------------------------------------------- */
@@ -372,6 +363,28 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 	if (flexible && !kp_pieces_uvarint(&p, &tags, "_tagged_fields"))
 		return KX_FETCH_MALFORMED;
 	return redirect || tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
+}
+
+enum kx_fetch_scan kx_response_scan(const struct kx_config *cfg, struct kx_client_view *v, int16_t api_key,
+                                    int16_t version, const struct iovec *iov, int iovcnt, size_t len)
+{
+	if (api_key == KP_API_FETCH)
+		return kx_fetch_response_scan(cfg, v, version, iov, iovcnt, len);
+	const struct kp_api *api = kp_api_get(api_key);
+	if (!api || !kp_api_decodes(api, version, false))
+		return KX_FETCH_REWRITE; /* kx_rewrite_response_for says what is wrong */
+	struct kp_pieces p;
+	uint32_t tags = 0;
+	uint8_t header_tags = 0;
+	kp_pieces_init(&p, iov, iovcnt, len);
+	if (!kp_pieces_skip(&p, 4, "correlation_id"))
+		return KX_FETCH_MALFORMED;
+	if (kp_response_header_version(api_key, version) >= 1 &&
+	    (!kp_pieces_read(&p, &header_tags, 1, "header tags") || header_tags != 0))
+		return KX_FETCH_REWRITE; /* header tags: rare, the rewrite deals with them */
+	if (!kp_skip_to_tags(&p, api->response, version, kp_api_flexible(api, version), &tags))
+		return KX_FETCH_MALFORMED;
+	return tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
 }
 
 /* Sets PreferredReadReplica (and empties Records) of the partitions to redirect. */

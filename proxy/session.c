@@ -25,10 +25,10 @@
 #include <event2/buffer.h>
 
 #include "api.h"
+#include "apiplan.h"
 #include "log.h"
 #include "metrics.h"
 #include "rewrite.h"
-#include "skip.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -730,8 +730,8 @@ static bool kx_client_pump(struct kx_session *s)
 		}
 		if (!s->placed)
 			kx_session_place(s, h);
-		bool rewrite = kx_rewrite_needed(h->api_key, h->api_version), inject = false;
-		if (h->api_key == KP_API_FETCH) {
+		bool rewrite = kr_response_plan(h->api_key, h->api_version, false) != KR_RESPONSE_PASS, inject = false;
+		if (kr_api_plan_per_client(h->api_key)) {
 			struct kx_client_view *v = kx_view_begin(s);
 			rewrite = kx_rewrite_needed_for(cfg, v, h->api_key, h->api_version);
 			inject = kx_inject_wanted(cfg, v, h->api_key, h->api_version);
@@ -887,12 +887,7 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 	return true;
 }
 
-/*
- * Fetch v16+ and Produce v10+ responses name brokers only in their top-level
- * tagged fields, after all record batches. Walk the buffered frame in place
- * (record batches skipped by length, nothing copied): true when there is no
- * tagged field at all, so the frame can pass through unchanged.
- */
+/* The in-place walks (kx_response_scan) read a buffered frame as struct iovec pieces. */
 _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
                    offsetof(struct evbuffer_iovec, iov_len) == offsetof(struct iovec, iov_len),
                "evbuffer_iovec must match struct iovec");
@@ -912,53 +907,24 @@ static int kx_peek_range(struct evbuffer *in, size_t at, size_t len, struct evbu
 	return evbuffer_peek(in, (ev_ssize_t)len, &start, *vec, n);
 }
 
-static bool kx_no_endpoints(struct evbuffer *in, size_t at, int32_t size, const struct kx_inflight *e)
-{
-	if (e->api_key != KP_API_PRODUCE)
-		return false;
-	const struct kp_api *api = kp_api_get(e->api_key);
-	if (!kp_api_decodes(api, e->api_version, false))
-		return false;
-	struct evbuffer_iovec stack[32], *vec;
-	size_t len = 4 + (size_t)size;
-	int n = kx_peek_range(in, at, len, stack, 32, &vec);
-	if (n < 0)
-		return false;
-	/* The last piece may run past this frame: limit the walk to the frame. */
-	struct kp_pieces p;
-	uint32_t tags = 1;
-	kp_pieces_init(&p, (const struct iovec *)vec, n, len);
-	bool ok = kp_pieces_skip(&p, 4 + 4, "size, correlation_id");
-	if (ok && kp_response_header_version(e->api_key, e->api_version) >= 1) {
-		uint8_t zero;
-		ok = kp_pieces_read(&p, &zero, 1, "header tags") &&
-		     zero == 0; /* header tags: rare, take the slow path */
-	}
-	ok = ok && kp_skip_to_tags(&p, api->response, e->api_version, true, &tags);
-	if (vec != stack)
-		free(vec);
-	return ok && tags == 0;
-}
-
 /*
- * Whether a response marked for rewriting must really be taken whole:
- * Produce v10+ only when it has tagged fields (NodeEndpoints); Fetch when
- * it has them or a partition to steer (kx_fetch_response_scan, which also
- * notes clients that came back to the leader). Walked in place.
+ * Whether a response marked for rewriting must really be taken whole: a
+ * KR_RESPONSE_SCAN one (apiplan.h) only when kx_response_scan() finds
+ * something to change (Produce v10+: tagged fields; Fetch: those or a
+ * partition to steer; it also notes clients that came back to the leader).
+ * Walked in place.
  */
 static bool kx_response_needs_rewrite(struct kx_session *s, struct evbuffer *in, size_t at, int32_t size,
                                       const struct kx_inflight *e, struct kx_client_view *v)
 {
-	if (e->api_key == KP_API_PRODUCE)
-		return !kx_no_endpoints(in, at, size, e);
-	if (e->api_key != KP_API_FETCH || e->api_version < 11)
+	if (kr_response_plan(e->api_key, e->api_version, true) != KR_RESPONSE_SCAN)
 		return true;
 	struct evbuffer_iovec stack[32], *vec;
 	int n = kx_peek_range(in, at + 4, (size_t)size, stack, 32, &vec);
 	if (n < 0)
 		return true;
-	enum kx_fetch_scan r =
-	    kx_fetch_response_scan(s->worker->cfg, v, e->api_version, (const struct iovec *)vec, n, (size_t)size);
+	enum kx_fetch_scan r = kx_response_scan(s->worker->cfg, v, e->api_key, e->api_version,
+	                                        (const struct iovec *)vec, n, (size_t)size);
 	if (vec != stack)
 		free(vec);
 	return r != KX_FETCH_PASS; /* malformed: the rewrite says where */
