@@ -149,6 +149,11 @@ static bool kp_skip_value(struct kp_pieces *p, const struct kp_field *f, uint8_t
 	return kp_pieces_fail(p, KP_ERR_BAD_VALUE, f->name);
 }
 
+bool kp_skip_field(struct kp_pieces *p, const struct kp_field *f, int16_t ver, bool flexible)
+{
+	return kp_skip_value(p, f, f->type, ver, flexible);
+}
+
 bool kp_skip_to_tags(struct kp_pieces *p, const struct kp_schema *s, int16_t ver, bool flexible, uint32_t *tag_count)
 {
 	for (int i = 0; i < s->nfields; i++) {

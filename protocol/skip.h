@@ -39,6 +39,9 @@ void kp_pieces_init(struct kp_pieces *p, const struct iovec *iov, int n, size_t 
  */
 bool kp_skip_to_tags(struct kp_pieces *p, const struct kp_schema *s, int16_t ver, bool flexible, uint32_t *tag_count);
 
+/* Skips one field f (a regular one, present at ver) at the current position. */
+bool kp_skip_field(struct kp_pieces *p, const struct kp_field *f, int16_t ver, bool flexible);
+
 /* Skips n bytes / reads n bytes (n <= 16) into out. */
 bool kp_pieces_skip(struct kp_pieces *p, size_t n, const char *field);
 bool kp_pieces_read(struct kp_pieces *p, void *out, size_t n, const char *field);

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "skip.h"
 #include "text.h"
+#include "walk.h"
 
 #define KX_ERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define KX_ISR_MAX                        64 /* in-sync replicas considered per partition */
@@ -279,26 +280,28 @@ static int32_t kx_steer_decide(const struct kx_config *cfg, struct kx_client_vie
 	return to;
 }
 
-/* Walks one PartitionData (v11+) and asks whether it would be redirected. */
-static bool kx_scan_partition(struct kp_pieces *p, const struct kx_config *cfg, struct kx_client_view *v, bool steer,
-                              bool flexible, const struct kx_topic *tp, const uint8_t *topic, size_t topic_len,
-                              bool *redirect, int *fallbacks)
+/* The steer scan's state over one response's walk (walk.h). */
+struct kx_scan {
+	const struct kx_config *cfg;
+	struct kx_client_view *v;
+	uint32_t topic; /* ordinal + 1 of the topic tp was looked up for; 0: none yet */
+	const struct kx_topic *tp;
+	bool redirect;
+	int fallbacks;
+};
+
+/* One PartitionData (v11+): would it be redirected? */
+static bool kx_scan_partition(void *arg, const struct kp_walk_topic *t, const struct kp_walk_partition *part)
 {
-	int64_t index, error, preferred, n;
-	if (!kp_pieces_int(p, 4, &index, "PartitionIndex") || !kp_pieces_int(p, 2, &error, "ErrorCode") ||
-	    !kp_pieces_skip(p, 24, "HighWatermark, LastStableOffset, LogStartOffset") ||
-	    !kp_pieces_len(p, flexible, true, &n, "AbortedTransactions"))
-		return false;
-	for (int64_t i = 0; i < n; i++)
-		if (!kp_pieces_skip(p, 16, "AbortedTransaction") || (flexible && !kp_pieces_skip_tags(p)))
-			return false;
-	if (!kp_pieces_int(p, 4, &preferred, "PreferredReadReplica") ||
-	    !kp_pieces_len(p, flexible, true, &n, "Records") || !kp_pieces_skip(p, n > 0 ? (size_t)n : 0, "Records") ||
-	    (flexible && !kp_pieces_skip_tags(p)))
-		return false;
-	if (steer &&
-	    kx_steer_decide(cfg, v, tp, topic, topic_len, (int32_t)index, error, preferred, false, fallbacks) >= 0)
-		*redirect = true;
+	struct kx_scan *sc = arg;
+	if (sc->topic != t->ordinal + 1) {
+		sc->topic = t->ordinal + 1;
+		sc->tp = t->by_id ? kx_topology_topic_by_id(sc->v->topology, t->key)
+		                  : kx_topology_topic(sc->v->topology, (const char *)t->key, t->key_len);
+	}
+	if (kx_steer_decide(sc->cfg, sc->v, sc->tp, t->key, t->key_len, part->index, part->error_code,
+	                    part->preferred_read_replica, false, &sc->fallbacks) >= 0)
+		sc->redirect = true;
 	return true;
 }
 
@@ -307,8 +310,6 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 {
 	const struct kp_api *api = kp_api_get(KP_API_FETCH);
 	bool flexible = kp_api_flexible(api, version), steer = kx_steer_wanted(cfg, v, version);
-	bool redirect = false;
-	int fallbacks = 0;
 	uint32_t tags = 0;
 	struct kp_pieces p;
 
@@ -325,44 +326,10 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 			return KX_FETCH_MALFORMED;
 		return tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
 	}
-	int64_t topics, parts;
-	if (!kp_pieces_skip(&p, 10, "ThrottleTimeMs, ErrorCode, SessionId") ||
-	    !kp_pieces_len(&p, flexible, true, &topics, "Responses"))
+	struct kx_scan sc = {.cfg = cfg, .v = v};
+	if (!kp_walk_partitions(&p, &kp_walk_fetch_response, version, flexible, kx_scan_partition, &sc, &tags))
 		return KX_FETCH_MALFORMED;
-	for (int64_t t = 0; t < topics; t++) {
-		uint8_t key[256];
-		size_t key_len = 16;
-		const struct kx_topic *tp = NULL;
-		if (version >= 13) {
-			if (!kp_pieces_read(&p, key, 16, "TopicId"))
-				return KX_FETCH_MALFORMED;
-			tp = kx_topology_topic_by_id(v->topology, key);
-		} else {
-			int64_t n;
-			if (!kp_pieces_len(&p, flexible, false, &n, "Topic"))
-				return KX_FETCH_MALFORMED;
-			key_len = n > 0 ? (size_t)n : 0;
-			if (key_len > sizeof(key)) { /* longer than any topic name: nothing to look up */
-				if (!kp_pieces_skip(&p, key_len, "Topic"))
-					return KX_FETCH_MALFORMED;
-				key_len = 0;
-			}
-			for (size_t at = 0; at < key_len; at += 16)
-				if (!kp_pieces_read(&p, key + at, key_len - at < 16 ? key_len - at : 16, "Topic"))
-					return KX_FETCH_MALFORMED;
-			tp = kx_topology_topic(v->topology, (const char *)key, key_len);
-		}
-		if (!kp_pieces_len(&p, flexible, true, &parts, "Partitions"))
-			return KX_FETCH_MALFORMED;
-		for (int64_t i = 0; i < parts; i++)
-			if (!kx_scan_partition(&p, cfg, v, steer, flexible, tp, key, key_len, &redirect, &fallbacks))
-				return KX_FETCH_MALFORMED;
-		if (flexible && !kp_pieces_skip_tags(&p))
-			return KX_FETCH_MALFORMED;
-	}
-	if (flexible && !kp_pieces_uvarint(&p, &tags, "_tagged_fields"))
-		return KX_FETCH_MALFORMED;
-	return redirect || tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
+	return sc.redirect || tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
 }
 
 enum kx_fetch_scan kx_response_scan(const struct kx_config *cfg, struct kx_client_view *v, int16_t api_key,

@@ -150,7 +150,8 @@ bool kx_rewrite_needed_for(const struct kx_config *cfg, const struct kx_client_v
 
 /*
  * Walks a buffered Fetch response (v11+; frame body without the size, in
- * pieces, nothing copied) and says whether it needs kx_rewrite_response_for():
+ * pieces, nothing copied; the partitions as walk.h meets them) and says
+ * whether it needs kx_rewrite_response_for():
  * a partition to redirect (when kx_steer_wanted()), or top-level tagged fields
  * (v16+ NodeEndpoints). Call it once per response, before the rewrite: it
  * also notes, in v->steer, partitions whose client came back to the leader
