@@ -72,6 +72,58 @@ enum kp_frame_status kp_peek_response(struct evbuffer *in, size_t at, int64_t ma
 	return KP_FRAME_OK;
 }
 
+/* A malformed probe: what and where (offset in the frame body) in p->err. */
+static enum kp_frame_status kp_peek_bad(struct kp_peek *p, size_t body_pos, enum kp_error err, const char *field)
+{
+	kp_cursor_init(&p->err, NULL, 0);
+	p->err.pos = body_pos;
+	kp_cursor_fail(&p->err, err, field);
+	return KP_FRAME_MALFORMED;
+}
+
+enum kp_frame_status kp_peek_produce_acks(struct evbuffer *in, size_t at, struct kp_peek *p, int16_t *acks)
+{
+	size_t len = evbuffer_get_length(in), body = at + 4, end = body + (size_t)p->frame_size;
+	size_t have = len < end ? len : end; /* this frame's bytes buffered: [body, have) */
+	size_t pos = body + p->req.size, tid = pos;
+	uint8_t b[5];
+
+	if (p->req.api_version >= 9) {
+		/* TransactionalId: compact nullable string, uvarint length+1 (0: null). */
+		size_t want = end - pos < 5 ? end - pos : 5, got = have - pos < want ? have - pos : want;
+		struct kp_cursor c;
+		if (got && !kp_peek_copy(in, pos, b, got))
+			return KP_FRAME_INCOMPLETE;
+		kp_cursor_init(&c, b, got);
+		uint32_t n = kp_read_uvarint(&c, "TransactionalId");
+		if (c.err == KP_ERR_TRUNCATED && got < want)
+			return KP_FRAME_INCOMPLETE;
+		if (!kp_cursor_ok(&c))
+			return kp_peek_bad(p, pos - body + c.err_pos, c.err, "TransactionalId");
+		pos += c.pos + (n ? n - 1 : 0);
+		if (pos > end)
+			return kp_peek_bad(p, tid - body, KP_ERR_BAD_LENGTH, "TransactionalId");
+	} else if (p->req.api_version >= 3) {
+		/* TransactionalId: nullable string, int16 length (-1: null). */
+		if (end - pos < 2)
+			return kp_peek_bad(p, pos - body, KP_ERR_TRUNCATED, "TransactionalId");
+		if (have - pos < 2 || !kp_peek_copy(in, pos, b, 2))
+			return KP_FRAME_INCOMPLETE;
+		int16_t n = (int16_t)(b[0] << 8 | b[1]);
+		if (n < -1)
+			return kp_peek_bad(p, pos - body, KP_ERR_BAD_LENGTH, "TransactionalId");
+		pos += 2 + (n > 0 ? (size_t)n : 0);
+		if (pos > end)
+			return kp_peek_bad(p, tid - body, KP_ERR_BAD_LENGTH, "TransactionalId");
+	}
+	if (end - pos < 2)
+		return kp_peek_bad(p, pos - body, KP_ERR_TRUNCATED, "Acks");
+	if (have < pos + 2 || !kp_peek_copy(in, pos, b, 2))
+		return KP_FRAME_INCOMPLETE;
+	*acks = (int16_t)(b[0] << 8 | b[1]);
+	return KP_FRAME_OK;
+}
+
 void kp_peek_release(struct kp_peek *p)
 {
 	free(p->heap);

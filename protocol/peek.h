@@ -41,6 +41,22 @@ enum kp_frame_status kp_peek_request(struct evbuffer *in, size_t at, int64_t max
 enum kp_frame_status kp_peek_response(struct evbuffer *in, size_t at, int64_t max_frame, int32_t *frame_size,
                                       int32_t *correlation_id, bool *whole);
 
+/*
+ * Acks of the Produce request whose header kp_peek_request() just read (it
+ * returned KP_FRAME_OK for the frame at `at`): v0-2 right after the header,
+ * v3+ after the TransactionalId (a nullable string, compact from v9) that
+ * is skipped by its length. Reads across the evbuffer's chunks, copying
+ * only those few bytes, and never past this frame.
+ *
+ * KP_FRAME_OK: *acks is the value as sent (0: the broker will not answer).
+ * KP_FRAME_INCOMPLETE: the bytes up to Acks have not all arrived (never
+ * when p->whole). KP_FRAME_MALFORMED: p->err says what and where (byte
+ * offset in the frame body): a TransactionalId length below -1, over 5
+ * varint bytes, or reaching past the frame, or a frame that ends before
+ * Acks.
+ */
+enum kp_frame_status kp_peek_produce_acks(struct evbuffer *in, size_t at, struct kp_peek *p, int16_t *acks);
+
 void kp_peek_release(struct kp_peek *p);
 
 #endif

@@ -56,8 +56,7 @@ bool kp_pieces_read(struct kp_pieces *p, void *out, size_t n, const char *field)
 	return kp_pieces_take(p, out, n, field);
 }
 
-/* Reads up to 5 bytes of unsigned varint, one byte at a time. */
-static bool kp_pieces_uvarint(struct kp_pieces *p, uint32_t *v, const char *field)
+bool kp_pieces_uvarint(struct kp_pieces *p, uint32_t *v, const char *field)
 {
 	*v = 0;
 	for (int i = 0; i < 5; i++) {
@@ -65,7 +64,7 @@ static bool kp_pieces_uvarint(struct kp_pieces *p, uint32_t *v, const char *fiel
 		if (!kp_pieces_read(p, &b, 1, field))
 			return false;
 		if (i == 4 && (b >> 4))
-			return kp_pieces_fail(p, KP_ERR_BAD_VARINT, field);
+			break; /* more than 32 bits, or a sixth byte */
 		*v |= (uint32_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80))
 			return true;
@@ -73,31 +72,35 @@ static bool kp_pieces_uvarint(struct kp_pieces *p, uint32_t *v, const char *fiel
 	return kp_pieces_fail(p, KP_ERR_BAD_VARINT, field);
 }
 
-/* A length or count: compact (uvarint n+1), or int16 / int32. -1 = null. */
-static bool kp_pieces_len(struct kp_pieces *p, bool compact, bool wide, int64_t *n, const char *field)
+bool kp_pieces_int(struct kp_pieces *p, size_t n, int64_t *v, const char *field)
+{
+	uint8_t b[8];
+	uint64_t u = 0;
+	if (n < 1 || n > 8)
+		return kp_pieces_fail(p, KP_ERR_BAD_VALUE, field);
+	if (!kp_pieces_read(p, b, n, field))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		u = u << 8 | b[i];
+	/* sign-extend */
+	*v = n == 8 ? (int64_t)u : (int64_t)(u ^ (1ULL << (8 * n - 1))) - (int64_t)(1ULL << (8 * n - 1));
+	return true;
+}
+
+bool kp_pieces_len(struct kp_pieces *p, bool compact, bool wide, int64_t *n, const char *field)
 {
 	if (compact) {
 		uint32_t u;
 		if (!kp_pieces_uvarint(p, &u, field))
 			return false;
 		*n = (int64_t)u - 1;
-	} else if (wide) {
-		uint8_t b[4];
-		if (!kp_pieces_read(p, b, 4, field))
-			return false;
-		*n = (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
-	} else {
-		uint8_t b[2];
-		if (!kp_pieces_read(p, b, 2, field))
-			return false;
-		*n = (int16_t)(b[0] << 8 | b[1]);
+	} else if (!kp_pieces_int(p, wide ? 4 : 2, n, field)) {
+		return false;
 	}
-	if (*n < -1)
-		return kp_pieces_fail(p, KP_ERR_BAD_LENGTH, field);
-	return true;
+	return *n >= -1 || kp_pieces_fail(p, KP_ERR_BAD_LENGTH, field);
 }
 
-static bool kp_skip_tag_section(struct kp_pieces *p)
+bool kp_pieces_skip_tags(struct kp_pieces *p)
 {
 	uint32_t n, tag, size;
 	if (!kp_pieces_uvarint(p, &n, "_tagged_fields"))
@@ -146,6 +149,11 @@ static bool kp_skip_value(struct kp_pieces *p, const struct kp_field *f, uint8_t
 	return kp_pieces_fail(p, KP_ERR_BAD_VALUE, f->name);
 }
 
+bool kp_skip_field(struct kp_pieces *p, const struct kp_field *f, int16_t ver, bool flexible)
+{
+	return kp_skip_value(p, f, f->type, ver, flexible);
+}
+
 bool kp_skip_to_tags(struct kp_pieces *p, const struct kp_schema *s, int16_t ver, bool flexible, uint32_t *tag_count)
 {
 	for (int i = 0; i < s->nfields; i++) {
@@ -162,5 +170,5 @@ bool kp_skip_to_tags(struct kp_pieces *p, const struct kp_schema *s, int16_t ver
 		struct kp_pieces at = *p;
 		return kp_pieces_uvarint(&at, tag_count, "_tagged_fields") || kp_pieces_fail(p, at.err, at.err_field);
 	}
-	return kp_skip_tag_section(p);
+	return kp_pieces_skip_tags(p);
 }

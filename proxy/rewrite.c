@@ -8,28 +8,17 @@
 #include <string.h>
 
 #include "api.h"
+#include "apiplan.h"
 #include "header.h"
 #include "log.h"
 #include "messages.h"
 #include "metrics.h"
 #include "skip.h"
 #include "text.h"
+#include "walk.h"
 
 #define KX_ERR_UNKNOWN_TOPIC_OR_PARTITION 3
 #define KX_ISR_MAX                        64 /* in-sync replicas considered per partition */
-
-bool kx_rewrite_needed(int16_t api, int16_t version)
-{
-	switch (api) {
-	case KP_API_METADATA:
-	case KP_API_FIND_COORDINATOR:
-	case KP_API_DESCRIBE_CLUSTER:
-	case KP_API_API_VERSIONS: return true;
-	case KP_API_PRODUCE: return version >= 10;
-	case KP_API_FETCH: return version >= 16;
-	default: return false;
-	}
-}
 
 void kx_rewriter_init(struct kx_rewriter *rw)
 {
@@ -133,7 +122,8 @@ static void kx_clamp_api_versions(struct kp_struct *body)
 		const struct kp_api *api = kp_api_get(key);
 		if (key == KP_API_SHARE_FETCH || key == KP_API_SHARE_ACKNOWLEDGE)
 			continue; /* their NodeEndpoints cannot be rewritten: hide share groups */
-		if (api && kx_rewrite_needed(key, max) && api->response && max > api->decode_max) {
+		if (api && kr_response_plan(key, max, false) != KR_RESPONSE_PASS && api->response &&
+		    max > api->decode_max) {
 			if (e->v[1].i > api->decode_max)
 				continue; /* nothing left that kstretch decodes */
 			e->v[2].i = api->decode_max;
@@ -169,7 +159,8 @@ static const struct kx_broker *kx_view_broker(const struct kx_client_view *v)
 
 bool kx_steer_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t version)
 {
-	if (!cfg->fetch_prefer_local || version < 11 || !kp_api_decodes(kp_api_get(KP_API_FETCH), version, false))
+	if (!cfg->fetch_prefer_local || !kr_api_steers(KP_API_FETCH, version) ||
+	    !kp_api_decodes(kp_api_get(KP_API_FETCH), version, false))
 		return false;
 	const struct kx_broker *b = kx_view_broker(v);
 	return b && b->region[0] && strcmp(b->region, v->region) != 0;
@@ -177,17 +168,16 @@ bool kx_steer_wanted(const struct kx_config *cfg, const struct kx_client_view *v
 
 bool kx_rewrite_needed_for(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version)
 {
-	return kx_rewrite_needed(api, version) || (api == KP_API_FETCH && kx_steer_wanted(cfg, v, version));
+	bool steer = kr_api_steers(api, version) && kx_steer_wanted(cfg, v, version);
+	return kr_response_plan(api, version, steer) != KR_RESPONSE_PASS;
 }
 
 bool kx_inject_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version)
 {
-	return api == KP_API_FETCH && version >= 11 && cfg->fetch_rack_inject && v && kx_known(v->rack);
+	return kr_request_plan(api, version, cfg->fetch_rack_inject && v && kx_known(v->rack)) == KR_REQUEST_SET_RACK;
 }
 
 /* ---- Fetch request: RackId --------------------------------------------- */
-
-static bool kx_pieces_skip_tags(struct kp_pieces *p);
 
 enum kx_inject_result kx_fetch_inject_rack(struct kx_rewriter *rw, const uint8_t *body, size_t len, const char *rack)
 {
@@ -229,7 +219,7 @@ enum kx_inject_result kx_fetch_inject_rack(struct kx_rewriter *rw, const uint8_t
 		/* The top-level tagged fields follow: check they are whole before pointing at them. */
 		struct iovec tail = {(void *)(body + rw->cur.pos), len - rw->cur.pos};
 		kp_pieces_init(&p, &tail, 1, len - rw->cur.pos);
-		if (!kx_pieces_skip_tags(&p)) {
+		if (!kp_pieces_skip_tags(&p)) {
 			size_t end = rw->cur.pos;
 			rw->cur.pos += p.pos;
 			kp_cursor_fail(&rw->cur, p.err, p.err_field);
@@ -299,91 +289,28 @@ static int32_t kx_steer_decide(const struct kx_config *cfg, struct kx_client_vie
 	return to;
 }
 
-/* Reading a frame in pieces: what kp_pieces_read does not (varints, lengths, tag sections). */
-static bool kx_pieces_bad(struct kp_pieces *p, enum kp_error err, const char *field)
+/* The steer scan's state over one response's walk (walk.h). */
+struct kx_scan {
+	const struct kx_config *cfg;
+	struct kx_client_view *v;
+	uint32_t topic; /* ordinal + 1 of the topic tp was looked up for; 0: none yet */
+	const struct kx_topic *tp;
+	bool redirect;
+	int fallbacks;
+};
+
+/* One PartitionData (v11+): would it be redirected? */
+static bool kx_scan_partition(void *arg, const struct kp_walk_topic *t, const struct kp_walk_partition *part)
 {
-	if (p->err == KP_OK) {
-		p->err = err;
-		p->err_field = field;
+	struct kx_scan *sc = arg;
+	if (sc->topic != t->ordinal + 1) {
+		sc->topic = t->ordinal + 1;
+		sc->tp = t->by_id ? kx_topology_topic_by_id(sc->v->topology, t->key)
+		                  : kx_topology_topic(sc->v->topology, (const char *)t->key, t->key_len);
 	}
-	return false;
-}
-
-static bool kx_pieces_uvarint(struct kp_pieces *p, uint32_t *v, const char *field)
-{
-	*v = 0;
-	for (int i = 0; i < 5; i++) {
-		uint8_t b;
-		if (!kp_pieces_read(p, &b, 1, field))
-			return false;
-		if (i == 4 && (b >> 4))
-			break;
-		*v |= (uint32_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80))
-			return true;
-	}
-	return kx_pieces_bad(p, KP_ERR_BAD_VARINT, field);
-}
-
-static bool kx_pieces_int(struct kp_pieces *p, size_t n, int64_t *v, const char *field)
-{
-	uint8_t b[8];
-	uint64_t u = 0;
-	if (!kp_pieces_read(p, b, n, field))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		u = u << 8 | b[i];
-	/* sign-extend */
-	*v = n == 8 ? (int64_t)u : (int64_t)(u ^ (1ULL << (8 * n - 1))) - (int64_t)(1ULL << (8 * n - 1));
-	return true;
-}
-
-/* A length or count: compact (uvarint n+1) or int16 (strings) / int32. -1: null. */
-static bool kx_pieces_len(struct kp_pieces *p, bool compact, bool wide, int64_t *n, const char *field)
-{
-	if (compact) {
-		uint32_t u;
-		if (!kx_pieces_uvarint(p, &u, field))
-			return false;
-		*n = (int64_t)u - 1;
-	} else if (!kx_pieces_int(p, wide ? 4 : 2, n, field)) {
-		return false;
-	}
-	return *n >= -1 || kx_pieces_bad(p, KP_ERR_BAD_LENGTH, field);
-}
-
-static bool kx_pieces_skip_tags(struct kp_pieces *p)
-{
-	uint32_t n, tag, size;
-	if (!kx_pieces_uvarint(p, &n, "_tagged_fields"))
-		return false;
-	for (uint32_t i = 0; i < n; i++)
-		if (!kx_pieces_uvarint(p, &tag, "_tag") || !kx_pieces_uvarint(p, &size, "_tag_size") ||
-		    !kp_pieces_skip(p, size, "_tag_data"))
-			return false;
-	return true;
-}
-
-/* Walks one PartitionData (v11+) and asks whether it would be redirected. */
-static bool kx_scan_partition(struct kp_pieces *p, const struct kx_config *cfg, struct kx_client_view *v, bool steer,
-                              bool flexible, const struct kx_topic *tp, const uint8_t *topic, size_t topic_len,
-                              bool *redirect, int *fallbacks)
-{
-	int64_t index, error, preferred, n;
-	if (!kx_pieces_int(p, 4, &index, "PartitionIndex") || !kx_pieces_int(p, 2, &error, "ErrorCode") ||
-	    !kp_pieces_skip(p, 24, "HighWatermark, LastStableOffset, LogStartOffset") ||
-	    !kx_pieces_len(p, flexible, true, &n, "AbortedTransactions"))
-		return false;
-	for (int64_t i = 0; i < n; i++)
-		if (!kp_pieces_skip(p, 16, "AbortedTransaction") || (flexible && !kx_pieces_skip_tags(p)))
-			return false;
-	if (!kx_pieces_int(p, 4, &preferred, "PreferredReadReplica") ||
-	    !kx_pieces_len(p, flexible, true, &n, "Records") || !kp_pieces_skip(p, n > 0 ? (size_t)n : 0, "Records") ||
-	    (flexible && !kx_pieces_skip_tags(p)))
-		return false;
-	if (steer &&
-	    kx_steer_decide(cfg, v, tp, topic, topic_len, (int32_t)index, error, preferred, false, fallbacks) >= 0)
-		*redirect = true;
+	if (kx_steer_decide(sc->cfg, sc->v, sc->tp, t->key, t->key_len, part->index, part->error_code,
+	                    part->preferred_read_replica, false, &sc->fallbacks) >= 0)
+		sc->redirect = true;
 	return true;
 }
 
@@ -392,15 +319,13 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 {
 	const struct kp_api *api = kp_api_get(KP_API_FETCH);
 	bool flexible = kp_api_flexible(api, version), steer = kx_steer_wanted(cfg, v, version);
-	bool redirect = false;
-	int fallbacks = 0;
 	uint32_t tags = 0;
 	struct kp_pieces p;
 
 	if (!kp_api_decodes(api, version, false))
 		return KX_FETCH_REWRITE; /* kx_rewrite_response_for says what is wrong */
 	kp_pieces_init(&p, iov, iovcnt, len);
-	if (!kp_pieces_skip(&p, 4, "correlation_id") || (flexible && !kx_pieces_skip_tags(&p)))
+	if (!kp_pieces_skip(&p, 4, "correlation_id") || (flexible && !kp_pieces_skip_tags(&p)))
 		return KX_FETCH_MALFORMED;
 	if (!steer) {
 		/* Only the top-level tagged fields matter: walk past the records by length. */
@@ -410,44 +335,32 @@ enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx
 			return KX_FETCH_MALFORMED;
 		return tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
 	}
-	int64_t topics, parts;
-	if (!kp_pieces_skip(&p, 10, "ThrottleTimeMs, ErrorCode, SessionId") ||
-	    !kx_pieces_len(&p, flexible, true, &topics, "Responses"))
+	struct kx_scan sc = {.cfg = cfg, .v = v};
+	if (!kp_walk_partitions(&p, &kp_walk_fetch_response, version, flexible, kx_scan_partition, &sc, &tags))
 		return KX_FETCH_MALFORMED;
-	for (int64_t t = 0; t < topics; t++) {
-		uint8_t key[256];
-		size_t key_len = 16;
-		const struct kx_topic *tp = NULL;
-		if (version >= 13) {
-			if (!kp_pieces_read(&p, key, 16, "TopicId"))
-				return KX_FETCH_MALFORMED;
-			tp = kx_topology_topic_by_id(v->topology, key);
-		} else {
-			int64_t n;
-			if (!kx_pieces_len(&p, flexible, false, &n, "Topic"))
-				return KX_FETCH_MALFORMED;
-			key_len = n > 0 ? (size_t)n : 0;
-			if (key_len > sizeof(key)) { /* longer than any topic name: nothing to look up */
-				if (!kp_pieces_skip(&p, key_len, "Topic"))
-					return KX_FETCH_MALFORMED;
-				key_len = 0;
-			}
-			for (size_t at = 0; at < key_len; at += 16)
-				if (!kp_pieces_read(&p, key + at, key_len - at < 16 ? key_len - at : 16, "Topic"))
-					return KX_FETCH_MALFORMED;
-			tp = kx_topology_topic(v->topology, (const char *)key, key_len);
-		}
-		if (!kx_pieces_len(&p, flexible, true, &parts, "Partitions"))
-			return KX_FETCH_MALFORMED;
-		for (int64_t i = 0; i < parts; i++)
-			if (!kx_scan_partition(&p, cfg, v, steer, flexible, tp, key, key_len, &redirect, &fallbacks))
-				return KX_FETCH_MALFORMED;
-		if (flexible && !kx_pieces_skip_tags(&p))
-			return KX_FETCH_MALFORMED;
-	}
-	if (flexible && !kx_pieces_uvarint(&p, &tags, "_tagged_fields"))
+	return sc.redirect || tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
+}
+
+enum kx_fetch_scan kx_response_scan(const struct kx_config *cfg, struct kx_client_view *v, int16_t api_key,
+                                    int16_t version, const struct iovec *iov, int iovcnt, size_t len)
+{
+	if (api_key == KP_API_FETCH)
+		return kx_fetch_response_scan(cfg, v, version, iov, iovcnt, len);
+	const struct kp_api *api = kp_api_get(api_key);
+	if (!api || !kp_api_decodes(api, version, false))
+		return KX_FETCH_REWRITE; /* kx_rewrite_response_for says what is wrong */
+	struct kp_pieces p;
+	uint32_t tags = 0;
+	uint8_t header_tags = 0;
+	kp_pieces_init(&p, iov, iovcnt, len);
+	if (!kp_pieces_skip(&p, 4, "correlation_id"))
 		return KX_FETCH_MALFORMED;
-	return redirect || tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
+	if (kp_response_header_version(api_key, version) >= 1 &&
+	    (!kp_pieces_read(&p, &header_tags, 1, "header tags") || header_tags != 0))
+		return KX_FETCH_REWRITE; /* header tags: rare, the rewrite deals with them */
+	if (!kp_skip_to_tags(&p, api->response, version, kp_api_flexible(api, version), &tags))
+		return KX_FETCH_MALFORMED;
+	return tags ? KX_FETCH_REWRITE : KX_FETCH_PASS;
 }
 
 /* Sets PreferredReadReplica (and empties Records) of the partitions to redirect. */

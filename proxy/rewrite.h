@@ -35,8 +35,8 @@
  *   accept ──► first request: kr_client_place(placement, local port, client.id, peer)
  *              fill a kx_client_view (rack, region, broker_id, steer table)
  *   request ─► kx_inject_wanted()? take the frame whole ─► kx_fetch_inject_rack()
- *   response ► kx_rewrite_needed_for()? take it whole (Fetch: kx_fetch_response_scan()
- *              on the buffered pieces first; KX_FETCH_PASS = forward untouched)
+ *   response ► kx_rewrite_needed_for()? (the table of routing/apiplan.h) scan it in place
+ *              (kx_response_scan(); KX_FETCH_PASS = forward untouched) or take it whole
  *              ─► kx_rewrite_response_for() ─► kx_rewrite_merge_topology()
  */
 #ifndef KX_REWRITE_H
@@ -102,9 +102,6 @@ enum kx_fetch_scan {
 	KX_FETCH_REWRITE = 1,    /* take it whole, kx_rewrite_response_for() */
 };
 
-/* Whether the response to (api, version) goes through kx_rewrite_response(). */
-bool kx_rewrite_needed(int16_t api, int16_t version);
-
 void kx_rewriter_init(struct kx_rewriter *rw);
 void kx_rewriter_free(struct kx_rewriter *rw);
 
@@ -120,8 +117,9 @@ bool kx_rewrite_response(struct kx_rewriter *rw, const struct kx_config *cfg, in
 
 /*
  * Whether the request (api, version) must be taken whole and passed to
- * kx_fetch_inject_rack(): Fetch v11+, fetch.rack.inject on, the client's rack
- * known. Fetch requests are small (no records).
+ * kx_fetch_inject_rack(): KR_REQUEST_SET_RACK in apiplan.h (Fetch v11+),
+ * fetch.rack.inject on, the client's rack known. Fetch requests are small
+ * (no records).
  */
 bool kx_inject_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version);
 
@@ -143,15 +141,17 @@ enum kx_inject_result kx_fetch_inject_rack(struct kx_rewriter *rw, const uint8_t
 bool kx_steer_wanted(const struct kx_config *cfg, const struct kx_client_view *v, int16_t version);
 
 /*
- * kx_rewrite_needed(), or a Fetch response kx_steer_wanted() applies to:
- * the session marks the request's in-flight entry with it and takes such
- * responses whole.
+ * Whether the response to (api, version) is anything but KR_RESPONSE_PASS
+ * in apiplan.h on this connection (kx_steer_wanted() says whether it may
+ * steer): the session marks the request's in-flight entry with it, and
+ * scans or takes such responses whole as the plan says.
  */
 bool kx_rewrite_needed_for(const struct kx_config *cfg, const struct kx_client_view *v, int16_t api, int16_t version);
 
 /*
  * Walks a buffered Fetch response (v11+; frame body without the size, in
- * pieces, nothing copied) and says whether it needs kx_rewrite_response_for():
+ * pieces, nothing copied; the partitions as walk.h meets them) and says
+ * whether it needs kx_rewrite_response_for():
  * a partition to redirect (when kx_steer_wanted()), or top-level tagged fields
  * (v16+ NodeEndpoints). Call it once per response, before the rewrite: it
  * also notes, in v->steer, partitions whose client came back to the leader
@@ -160,6 +160,15 @@ bool kx_rewrite_needed_for(const struct kx_config *cfg, const struct kx_client_v
  */
 enum kx_fetch_scan kx_fetch_response_scan(const struct kx_config *cfg, struct kx_client_view *v, int16_t version,
                                           const struct iovec *iov, int iovcnt, size_t len);
+
+/*
+ * The in-place walk a response of KR_RESPONSE_SCAN (apiplan.h) gets before
+ * it is taken whole: kx_fetch_response_scan() for Fetch; for others (Produce
+ * v10+), whether the body has top-level tagged fields. iov/len: the frame
+ * body without its size, in pieces; nothing copied.
+ */
+enum kx_fetch_scan kx_response_scan(const struct kx_config *cfg, struct kx_client_view *v, int16_t api_key,
+                                    int16_t version, const struct iovec *iov, int iovcnt, size_t len);
 
 /*
  * kx_rewrite_response() for a client whose place is known (v NULL: the

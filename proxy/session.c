@@ -25,10 +25,10 @@
 #include <event2/buffer.h>
 
 #include "api.h"
+#include "apiplan.h"
 #include "log.h"
 #include "metrics.h"
 #include "rewrite.h"
-#include "skip.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -641,46 +641,6 @@ static bool kx_request_inject(struct kx_session *s, int32_t size)
 
 /* ---- requests: client -> upstream -------------------------------------- */
 
-/* Acks of the Produce request at `base` (after its header); -2 when not yet
- * buffered, -3 when the TransactionalId before it is malformed. */
-static int kx_produce_acks(struct evbuffer *in, size_t base, const struct kp_peek *p)
-{
-	uint8_t b[8];
-	size_t at = base + 4 + p->req.size, end = base + 4 + (size_t)p->frame_size;
-	struct evbuffer_ptr pos;
-	int16_t v = p->req.api_version;
-	if (v >= 3) {
-		/* TransactionalId: nullable string, compact from v9. Never read past this frame. */
-		size_t want = end - at < 5 ? end - at : 5;
-		ev_ssize_t got;
-		if (want < 1)
-			return -3;
-		if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 ||
-		    (got = evbuffer_copyout_from(in, &pos, b, want)) < 1)
-			return -2;
-		if (v >= 9) {
-			struct kp_cursor c;
-			kp_cursor_init(&c, b, (size_t)got);
-			uint32_t n = kp_read_uvarint(&c, "TransactionalId");
-			if (!kp_cursor_ok(&c))
-				return c.err == KP_ERR_TRUNCATED && (size_t)got < want ? -2 : -3;
-			at += c.pos + (n ? n - 1 : 0);
-		} else {
-			if (got < 2)
-				return want < 2 ? -3 : -2;
-			int16_t n = (int16_t)(b[0] << 8 | b[1]);
-			if (n < -1)
-				return -3; /* a negative length other than null: malformed */
-			at += 2 + (n > 0 ? (size_t)n : 0);
-		}
-	}
-	if (at + 2 > end)
-		return -3; /* the length points past this frame (maybe into the next one) */
-	if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) < 0 || evbuffer_copyout_from(in, &pos, b, 2) != 2)
-		return -2;
-	return (int16_t)(b[0] << 8 | b[1]);
-}
-
 /* The size the frame at `at` announces (its first 4 bytes are there): what
  * a malformed frame said, for the log. */
 static int32_t kx_announced_size(struct evbuffer *in, size_t at)
@@ -755,20 +715,23 @@ static bool kx_client_pump(struct kx_session *s)
 		const struct kp_request_header *h = &s->peek.req;
 		bool expects = true;
 		if (h->api_key == KP_API_PRODUCE) {
-			int acks = kx_produce_acks(in, at, &s->peek);
-			if (acks == -2 && !s->peek.whole)
+			int16_t acks = 0;
+			enum kp_frame_status ast = kp_peek_produce_acks(in, at, &s->peek, &acks);
+			if (ast == KP_FRAME_INCOMPLETE)
 				break; /* the acks field has not arrived yet */
-			if (acks < -1) {
-				kx_protocol_error(s, "request", "Produce v%d (corr %d): cannot read acks",
-				                  h->api_version, h->correlation_id);
+			if (ast == KP_FRAME_MALFORMED) {
+				kx_protocol_error(s, "request",
+				                  "Produce v%d (corr %d): cannot read acks: %s at byte %zu reading %s",
+				                  h->api_version, h->correlation_id, kp_error_name(s->peek.err.err),
+				                  s->peek.err.err_pos + 4, s->peek.err.err_field);
 				return false;
 			}
 			expects = acks != 0;
 		}
 		if (!s->placed)
 			kx_session_place(s, h);
-		bool rewrite = kx_rewrite_needed(h->api_key, h->api_version), inject = false;
-		if (h->api_key == KP_API_FETCH) {
+		bool rewrite = kr_response_plan(h->api_key, h->api_version, false) != KR_RESPONSE_PASS, inject = false;
+		if (kr_api_plan_per_client(h->api_key)) {
 			struct kx_client_view *v = kx_view_begin(s);
 			rewrite = kx_rewrite_needed_for(cfg, v, h->api_key, h->api_version);
 			inject = kx_inject_wanted(cfg, v, h->api_key, h->api_version);
@@ -924,12 +887,7 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 	return true;
 }
 
-/*
- * Fetch v16+ and Produce v10+ responses name brokers only in their top-level
- * tagged fields, after all record batches. Walk the buffered frame in place
- * (record batches skipped by length, nothing copied): true when there is no
- * tagged field at all, so the frame can pass through unchanged.
- */
+/* The in-place walks (kx_response_scan) read a buffered frame as struct iovec pieces. */
 _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
                    offsetof(struct evbuffer_iovec, iov_len) == offsetof(struct iovec, iov_len),
                "evbuffer_iovec must match struct iovec");
@@ -949,53 +907,24 @@ static int kx_peek_range(struct evbuffer *in, size_t at, size_t len, struct evbu
 	return evbuffer_peek(in, (ev_ssize_t)len, &start, *vec, n);
 }
 
-static bool kx_no_endpoints(struct evbuffer *in, size_t at, int32_t size, const struct kx_inflight *e)
-{
-	if (e->api_key != KP_API_PRODUCE)
-		return false;
-	const struct kp_api *api = kp_api_get(e->api_key);
-	if (!kp_api_decodes(api, e->api_version, false))
-		return false;
-	struct evbuffer_iovec stack[32], *vec;
-	size_t len = 4 + (size_t)size;
-	int n = kx_peek_range(in, at, len, stack, 32, &vec);
-	if (n < 0)
-		return false;
-	/* The last piece may run past this frame: limit the walk to the frame. */
-	struct kp_pieces p;
-	uint32_t tags = 1;
-	kp_pieces_init(&p, (const struct iovec *)vec, n, len);
-	bool ok = kp_pieces_skip(&p, 4 + 4, "size, correlation_id");
-	if (ok && kp_response_header_version(e->api_key, e->api_version) >= 1) {
-		uint8_t zero;
-		ok = kp_pieces_read(&p, &zero, 1, "header tags") &&
-		     zero == 0; /* header tags: rare, take the slow path */
-	}
-	ok = ok && kp_skip_to_tags(&p, api->response, e->api_version, true, &tags);
-	if (vec != stack)
-		free(vec);
-	return ok && tags == 0;
-}
-
 /*
- * Whether a response marked for rewriting must really be taken whole:
- * Produce v10+ only when it has tagged fields (NodeEndpoints); Fetch when
- * it has them or a partition to steer (kx_fetch_response_scan, which also
- * notes clients that came back to the leader). Walked in place.
+ * Whether a response marked for rewriting must really be taken whole: a
+ * KR_RESPONSE_SCAN one (apiplan.h) only when kx_response_scan() finds
+ * something to change (Produce v10+: tagged fields; Fetch: those or a
+ * partition to steer; it also notes clients that came back to the leader).
+ * Walked in place.
  */
 static bool kx_response_needs_rewrite(struct kx_session *s, struct evbuffer *in, size_t at, int32_t size,
                                       const struct kx_inflight *e, struct kx_client_view *v)
 {
-	if (e->api_key == KP_API_PRODUCE)
-		return !kx_no_endpoints(in, at, size, e);
-	if (e->api_key != KP_API_FETCH || e->api_version < 11)
+	if (kr_response_plan(e->api_key, e->api_version, true) != KR_RESPONSE_SCAN)
 		return true;
 	struct evbuffer_iovec stack[32], *vec;
 	int n = kx_peek_range(in, at + 4, (size_t)size, stack, 32, &vec);
 	if (n < 0)
 		return true;
-	enum kx_fetch_scan r =
-	    kx_fetch_response_scan(s->worker->cfg, v, e->api_version, (const struct iovec *)vec, n, (size_t)size);
+	enum kx_fetch_scan r = kx_response_scan(s->worker->cfg, v, e->api_key, e->api_version,
+	                                        (const struct iovec *)vec, n, (size_t)size);
 	if (vec != stack)
 		free(vec);
 	return r != KX_FETCH_PASS; /* malformed: the rewrite says where */
