@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,9 @@
 #ifndef KX_PIPE_SIZE
 #define KX_PIPE_SIZE (256u * 1024)
 #endif
+/* After a pipe came out smaller than KX_SPLICE_MIN, a flow reads for this
+ * long before it asks for a pipe again. */
+#define KX_PIPE_RETRY_MS 1000
 
 /* In-flight entries a session starts with (it grows to max.inflight.requests). */
 #define KX_FIFO_FIRST 8
@@ -67,6 +71,7 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 static bool kx_client_pump(struct kx_session *s);
+static int64_t kx_now_ms(void);
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -130,8 +135,16 @@ static bool kx_flow_init(struct kx_flow *f)
 	f->out = evbuffer_new();
 	f->readsz = KX_READ_MIN;
 	f->pipe[0] = f->pipe[1] = -1;
-	f->pipesz = KX_PIPE_SIZE;
 	return f->buf && f->out;
+}
+
+static void kx_flow_pipe_close(struct kx_flow *f)
+{
+	for (int i = 0; i < 2; i++)
+		if (f->pipe[i] >= 0)
+			close(f->pipe[i]);
+	f->pipe[0] = f->pipe[1] = -1;
+	f->pipesz = 0;
 }
 
 static void kx_flow_free(struct kx_flow *f)
@@ -140,34 +153,61 @@ static void kx_flow_free(struct kx_flow *f)
 		evbuffer_free(f->buf);
 	if (f->out)
 		evbuffer_free(f->out);
-	for (int i = 0; i < 2; i++)
-		if (f->pipe[i] >= 0)
-			close(f->pipe[i]);
+	kx_flow_pipe_close(f);
+}
+
+/*
+ * Makes f's pipe, KX_PIPE_SIZE large. A pipe smaller than KX_SPLICE_MIN is
+ * not used: past the user's pipe quota (fs.pipe-user-pages-soft, about 256
+ * pipes of 256 KiB for a user without CAP_SYS_RESOURCE) Linux makes 8 KiB
+ * pipes and refuses to grow them, and splicing through those costs more
+ * system calls than reading. Then the flow reads for KX_PIPE_RETRY_MS.
+ */
+static bool kx_flow_pipe_open(struct kx_flow *f)
+{
+	static atomic_bool short_logged;
+	if (f->pipe_retry_ms) {
+		if (kx_now_ms() < f->pipe_retry_ms)
+			return false;
+		f->pipe_retry_ms = 0;
+	}
+	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		kx_debug("no pipe for splice (%s): reading instead", strerror(errno));
+		f->pipe[0] = f->pipe[1] = -1;
+		f->pipe_retry_ms = kx_now_ms() + KX_PIPE_RETRY_MS;
+		return false;
+	}
+	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, (int)KX_PIPE_SIZE);
+	int set_err = sz <= 0 ? errno : 0;
+	if (sz <= 0)
+		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
+	if (sz < (int)KX_SPLICE_MIN) {
+		if (!atomic_exchange(&short_logged, true))
+			kx_warn("splice: pipes of %d bytes only (F_SETPIPE_SZ to %u: %s; fs.pipe-user-pages-soft "
+			        "reached?): large frames are read instead while pipes are short (logged once)",
+			        sz, KX_PIPE_SIZE, set_err ? strerror(set_err) : "smaller");
+		kx_flow_pipe_close(f);
+		f->pipe_retry_ms = kx_now_ms() + KX_PIPE_RETRY_MS;
+		return false;
+	}
+	f->pipesz = (uint32_t)sz;
+	return true;
 }
 
 /*
  * Whether the next bytes from the source are the rest of a cut-through
  * frame large enough to splice, with nothing of the flow buffered ahead of
  * them (the pipe is written first, so nothing may wait in out or buf). Makes
- * the pipe on first use; without one (out of descriptors), bytes are read.
+ * the pipe for such a frame; without one (out of descriptors, or only a
+ * short pipe), bytes are read.
  */
 static bool kx_flow_splices(struct kx_flow *f)
 {
-	if (f->pass < KX_SPLICE_MIN || !f->pipesz || evbuffer_get_length(f->buf) || evbuffer_get_length(f->out))
+	if (f->pass < KX_SPLICE_MIN || evbuffer_get_length(f->buf) || evbuffer_get_length(f->out))
 		return false;
 	if (f->pipe[0] >= 0)
 		return true;
-	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-		kx_debug("no pipe for splice (%s): reading instead", strerror(errno));
-		f->pipe[0] = f->pipe[1] = -1;
-		f->pipesz = 0;
-		return false;
-	}
-	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, (int)KX_PIPE_SIZE);
-	if (sz <= 0)
-		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
-	f->pipesz = sz > 0 ? (uint32_t)sz : 4096;
-	return true;
+	return kx_flow_pipe_open(f);
 }
 
 /* Splices the next part of the frame from fd into the pipe; returns as kx_read. */
@@ -233,6 +273,10 @@ static bool kx_write(evutil_socket_t fd, struct kx_flow *f)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 		f->piped -= (uint32_t)n;
 	}
+	/* An empty pipe between frames goes back: a session holds a pipe only
+	 * while it splices (the pipe quota is per user, not per session). */
+	if (f->pipe[0] >= 0 && !kx_flow_cut(f))
+		kx_flow_pipe_close(f);
 	for (;;) {
 		size_t outlen = evbuffer_get_length(f->out), have = evbuffer_get_length(f->buf);
 		size_t want = outlen ? outlen : (f->pass < have ? (size_t)f->pass : have);

@@ -73,9 +73,10 @@ struct kx_flow {
 	bool full;            /* above the high watermark: source not read until below the low one */
 	/* The rest of a large frame goes socket -> pipe -> socket (splice), never
 	 * through user space. The pipe's bytes go before out's and buf's. */
-	int pipe[2];     /* -1: none yet (made on first use) */
-	uint32_t piped;  /* bytes in the pipe */
-	uint32_t pipesz; /* its capacity; 0: no pipe could be made, splice off */
+	int pipe[2];           /* -1: none (made for a frame to splice, closed empty after it) */
+	uint32_t piped;        /* bytes in the pipe */
+	uint32_t pipesz;       /* its capacity (at least KX_SPLICE_MIN); 0: no pipe */
+	int64_t pipe_retry_ms; /* no pipe could be made: none asked for before then (0: ask) */
 };
 
 /* A non-blocking socket and its two events (both persistent). */

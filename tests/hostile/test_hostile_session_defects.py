@@ -1,0 +1,109 @@
+"""The session defects of issue 13, each proved by the scenario that showed it.
+
+Every test drives kstretch in front of fakebroker.py with raw sockets, so the
+timing and the bytes are the test's own.
+"""
+import os
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import harness
+import hostilelib
+import kafkawire
+from fakebroker import FakeBroker
+
+LOCALHOST = "127.0.0.1"
+OFFSET_FETCH = 9  # a request kstretch neither parses nor rewrites: pure pass-through
+
+
+def pipe_fds(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def read_frame(sock):
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            b = sock.recv(n - len(buf))
+            if not b:
+                raise AssertionError(f"connection closed after {len(buf)} of {n} bytes")
+            buf += b
+        return buf
+    (size,) = struct.unpack(">i", exact(4))
+    return exact(size)
+
+
+def pipe_quota_pipes():
+    """Pipes of KX_PIPE_SIZE (256 KiB = 64 pages) an unprivileged user gets before
+    Linux makes 8 KiB pipes and refuses to grow them (fs.pipe-user-pages-soft)."""
+    with open("/proc/sys/fs/pipe-user-pages-soft") as f:
+        soft = int(f.read())
+    return soft // 64
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run kstretch as the unprivileged user nobody")
+def test_past_the_pipe_quota_an_unprivileged_kstretch_reads_instead_of_splicing_and_frees_idle_pipes(
+        start_kstretch, process_log_dir):
+    """kstretch runs as `nobody` under the machine's own pipe quota (nothing
+    machine-wide is changed). More clients than the quota has 256 KiB pipes
+    for each stop in the middle of a large request, so each session wants a
+    pipe at once: no session may hold a pipe smaller than the splice threshold
+    (past the quota Linux gives 8 KiB ones), the shortage is logged once, every
+    request still arrives whole, and once the frames are through no session
+    keeps a pipe."""
+    quota = pipe_quota_pipes()
+    if not 0 < quota <= 400:
+        pytest.skip(f"fs.pipe-user-pages-soft allows {quota} pipes of 256 KiB: too many to exceed in a test")
+    clients = quota + 40
+    frame_body = 1 << 20  # cut through: its rest goes through a pipe when there is one
+    first_part = 200 << 10
+    with FakeBroker(backlog=clients + 16) as fb:
+        fb.handlers[OFFSET_FETCH] = lambda h, r: b"\x00\x00"
+        prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        k = hostilelib.start_kstretch_under(prefix, start_kstretch, process_log_dir, fb.bootstrap,
+                                            "kstretch-nobody", max_node_id=1, workers=2)
+        base_pipes = pipe_fds(k.pid)
+        socks, frames = [], []
+        try:
+            for i in range(clients):
+                frame = kafkawire.encode_request(OFFSET_FETCH, 1, i, bytes([i % 251]) * frame_body)
+                s = socket.create_connection((LOCALHOST, k.listen_port), timeout=20)
+                s.sendall(frame[:first_part])
+                socks.append(s)
+                frames.append(frame)
+            sent = clients * first_part
+            harness.wait_until(lambda: k.metrics()["kstretch_bytes_from_clients"] >= sent, 30,
+                               what="kstretch has read the first part of every request")
+            held = pipe_fds(k.pid) - base_pipes
+            assert held <= 2 * quota, (
+                f"{held // 2} pipes held by {clients} sessions: past the quota of {quota}, pipes are 8 KiB "
+                "and must not be used")
+            assert k.wait_log(lambda t: "pipes of" in t, 5, "the short-pipe warning")
+            assert len(k.log_lines("splice: pipes of")) == 1, "the short-pipe warning is logged once"
+            for s, frame in zip(socks, frames):
+                s.sendall(frame[first_part:])
+            for i, s in enumerate(socks):
+                body = read_frame(s)
+                assert struct.unpack(">i", body[:4])[0] == i, f"client {i}: answer to another request"
+            got = fb.requests_of(OFFSET_FETCH)
+            assert len(got) == clients
+            for h, body in got:
+                assert body == bytes([h.correlation_id % 251]) * frame_body, \
+                    f"request {h.correlation_id} arrived altered"
+            assert k.metrics()["kstretch_bytes_spliced"] > 0, "frames within the quota are still spliced"
+            harness.wait_until(lambda: pipe_fds(k.pid) - base_pipes == 0, 5,
+                               what="no pipe kept by a session between frames")
+        finally:
+            for s in socks:
+                s.close()
