@@ -145,6 +145,7 @@ static void kx_flow_pipe_close(struct kx_flow *f)
 			close(f->pipe[i]);
 	f->pipe[0] = f->pipe[1] = -1;
 	f->pipesz = 0;
+	f->pipe_stuck = false;
 }
 
 static void kx_flow_free(struct kx_flow *f)
@@ -217,6 +218,14 @@ static ssize_t kx_splice_in(evutil_socket_t fd, struct kx_flow *f)
 	if (!want)
 		return -2;
 	ssize_t r = splice(fd, NULL, f->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && f->piped) {
+		/* The pipe may be full by its slots (one per segment spliced: 64
+		 * small segments fill it far below its size), or the socket is
+		 * empty: either way the source is not read until the pipe drains,
+		 * else its readable event fires again at once, for ever. */
+		f->pipe_stuck = true;
+		return -2;
+	}
 	if (r < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
 	f->piped += (uint32_t)r;
@@ -272,6 +281,7 @@ static bool kx_write(evutil_socket_t fd, struct kx_flow *f)
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 		f->piped -= (uint32_t)n;
+		f->pipe_stuck = false; /* slots are free again */
 	}
 	/* An empty pipe between frames goes back: a session holds a pipe only
 	 * while it splices (the pipe quota is per user, not per session). */
@@ -350,13 +360,13 @@ static void kx_update_reading(struct kx_session *s)
 	/* A full pipe waits for its destination, however few bytes it holds. */
 	kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
 	             s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight &&
-	                 (!s->req.piped || s->req.piped < s->req.pipesz),
+	                 (!s->req.piped || (s->req.piped < s->req.pipesz && !s->req.pipe_stuck)),
 	             &idle);
 	if (!s->client.sock.reading)
 		s->req_timed = -1; /* kstretch is not reading: the request's time starts again when it does */
 	kx_sock_want(s->up.sock.rev, &s->up.sock.reading,
 	             s->up.state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
-	                 (!s->resp.piped || s->resp.piped < s->resp.pipesz),
+	                 (!s->resp.piped || (s->resp.piped < s->resp.pipesz && !s->resp.pipe_stuck)),
 	             NULL);
 }
 
@@ -912,8 +922,11 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	ssize_t r = kx_read(fd, &s->req);
-	if (r == -2)
+	if (r == -2) {
+		if (s->req.pipe_stuck)
+			kx_update_reading(s); /* read again once the pipe drains */
 		return;
+	}
 	if (r < 0) {
 		kx_debug("session %s: client error: %s", s->client.addr, strerror(errno));
 		kx_session_close(s, "client error");
@@ -1113,8 +1126,11 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 	struct kx_session *s = arg;
 	(void)what;
 	ssize_t r = kx_read(fd, &s->resp);
-	if (r == -2)
+	if (r == -2) {
+		if (s->resp.pipe_stuck)
+			kx_update_reading(s); /* read again once the pipe drains */
 		return;
+	}
 	if (r <= 0) {
 		char why[128];
 		if (r == 0)

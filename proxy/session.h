@@ -77,6 +77,7 @@ struct kx_flow {
 	uint32_t piped;        /* bytes in the pipe */
 	uint32_t pipesz;       /* its capacity (at least KX_SPLICE_MIN); 0: no pipe */
 	int64_t pipe_retry_ms; /* no pipe could be made: none asked for before then (0: ask) */
+	bool pipe_stuck;       /* splice into it found no room: the source waits until it drains */
 };
 
 /* A non-blocking socket and its two events (both persistent). */

@@ -6,7 +6,6 @@ timing and the bytes are the test's own.
 import os
 import socket
 import struct
-import threading
 import time
 
 import pytest
@@ -107,3 +106,46 @@ def test_past_the_pipe_quota_an_unprivileged_kstretch_reads_instead_of_splicing_
         finally:
             for s in socks:
                 s.close()
+
+
+def test_a_pipe_full_by_slots_under_backpressure_does_not_make_kstretch_spin(start_kstretch):
+    """Cross-region backpressure: the broker's answer arrives in many small
+    TCP segments while the client reads nothing. Each spliced segment takes
+    one of the pipe's 64 slots, so the pipe is full long before its byte
+    size, and splice answers EAGAIN while the broker's socket stays readable:
+    kstretch must stop reading the broker until the pipe drains, not spin on
+    it (its CPU over 3 s stays under a tenth of a core)."""
+    segments, seg_size = 4000, 2000  # 64 of them fill the pipe by slots at half its bytes
+    declared = 32 << 20  # the frame is cut through; its end never comes in this test
+    head = struct.pack(">ii", declared, 7)
+    with FakeBroker() as fb:
+        trickle = FakeBroker.Trickle([head] + [b"x" * seg_size] * segments, gap_s=0.0005)
+        fb.handlers[OFFSET_FETCH] = lambda h, r: trickle
+        k = start_kstretch(fb.bootstrap, max_node_id=1, workers=1)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # full after a few KiB: backpressure
+        try:
+            s.settimeout(10)
+            s.connect((LOCALHOST, k.listen_port))
+            s.sendall(kafkawire.encode_request(OFFSET_FETCH, 1, 7, b"\x00" * 16))
+            harness.wait_until(lambda: k.metrics()["kstretch_bytes_from_brokers"] >= len(head) + 64 * seg_size, 20,
+                               what="the first segments of the answer read by kstretch")
+            time.sleep(segments * 0.0005 + 1.0)  # the broker has sent its segments, or most of them
+            cpu0 = harness.cpu_seconds(k.pid)
+            time.sleep(3.0)
+            cpu = harness.cpu_seconds(k.pid) - cpu0
+            assert k.alive()
+            assert cpu < 0.3, f"kstretch used {cpu:.2f} s of CPU in 3 s with a client that reads nothing: it spins"
+            m = k.metrics()
+            assert m["kstretch_bytes_spliced"] > 0, "the answer was spliced (the case under test)"
+            assert m["kstretch_bytes_from_brokers"] < len(head) + seg_size * segments, \
+                "the client's socket took the whole answer: no backpressure, nothing tested"
+            # The client reads again: kstretch reads the broker again, and every byte sent arrives, in order.
+            want = head + b"x" * (seg_size * segments)
+            got = bytearray()
+            deadline = time.monotonic() + 30
+            while len(got) < len(want) and time.monotonic() < deadline:
+                got += s.recv(1 << 20)
+            assert bytes(got) == want, f"the client got {len(got)} of the {len(want)} bytes sent"
+        finally:
+            s.close()
