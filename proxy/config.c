@@ -627,6 +627,10 @@ static const struct kx_config_key kx_keys[] = {
      "HOST:PORT of the admin HTTP endpoint (metrics, health)"},
     {"max.frame.bytes", "104857600", kx_parse_int64, kx_print_int64, KX_FIELD(max_frame_bytes), 64, 1073741824, NULL,
      "largest request or response accepted, checked before allocating"},
+    {"max.held.request.bytes", "1048576", kx_parse_int, kx_print_int, KX_FIELD(max_held_request_bytes), 64,
+     1073741824, NULL,
+     "largest request kstretch holds whole to rewrite it (a Fetch whose RackId it sets); a larger one passes "
+     "through unchanged"},
     {"max.connections", "0", kx_parse_int, kx_print_int, KX_FIELD(max_connections), 0, 10000000, NULL,
      "client connections open at once (0: as many as the file descriptor limit holds); more are accepted and "
      "closed at once (existing ones go on)"},

@@ -693,6 +693,25 @@ static bool kx_request_inject(struct kx_session *s, int32_t size)
 	return true;
 }
 
+/*
+ * A request to rewrite is larger than max.held.request.bytes: it passes
+ * through unchanged instead, cut through as it arrives (the broker serves
+ * it all the same, without the RackId), so a client cannot make kstretch
+ * wait for and copy a frame of up to max.frame.bytes. Returns false: not
+ * injected. Logged once per connection.
+ */
+static bool kx_request_too_large_to_hold(struct kx_session *s)
+{
+	if (!s->held_cap_logged) {
+		s->held_cap_logged = true;
+		kx_info("session %s: Fetch v%d (corr %d) of %d bytes is over max.held.request.bytes (%d): passed on "
+		        "without its RackId (logged once per connection)",
+		        s->client.addr, s->peek.req.api_version, s->peek.req.correlation_id, s->peek.frame_size,
+		        s->worker->cfg->max_held_request_bytes);
+	}
+	return false;
+}
+
 /* ---- requests: client -> upstream -------------------------------------- */
 
 /* Acks of the Produce request at `base` (after its header); -2 when not yet
@@ -827,6 +846,8 @@ static bool kx_client_pump(struct kx_session *s)
 			rewrite = kx_rewrite_needed_for(cfg, v, h->api_key, h->api_version);
 			inject = kx_inject_wanted(cfg, v, h->api_key, h->api_version);
 			kx_view_done(v);
+			if (inject && s->peek.frame_size > cfg->max_held_request_bytes)
+				inject = kx_request_too_large_to_hold(s);
 			if (inject && !s->peek.whole)
 				break; /* its RackId is set on the whole frame */
 		}

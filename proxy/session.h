@@ -125,6 +125,7 @@ struct kx_session {
 	uint16_t local_port; /* the kstretch port it connected to */
 	struct sockaddr_storage peer;
 	bool placed;
+	bool held_cap_logged; /* a request over max.held.request.bytes was logged */
 	struct kr_client_place place;
 	struct kx_client_view view;       /* rack and region point into place */
 	struct kr_steer_table *steer;     /* only for a client whose Fetch answers may be steered */

@@ -14,6 +14,7 @@ import harness
 import hostilelib
 import kafkawire
 from fakebroker import FakeBroker
+from test_rack_aware import fetch_v12_rack_id
 
 LOCALHOST = "127.0.0.1"
 OFFSET_FETCH = 9  # a request kstretch neither parses nor rewrites: pure pass-through
@@ -149,3 +150,40 @@ def test_a_pipe_full_by_slots_under_backpressure_does_not_make_kstretch_spin(sta
             assert bytes(got) == want, f"the client got {len(got)} of the {len(want)} bytes sent"
         finally:
             s.close()
+
+
+def test_a_placed_clients_huge_fetch_request_is_passed_on_as_it_arrives_not_held_whole(start_kstretch):
+    """A placed client's Fetch gets its RackId set, so kstretch holds it whole
+    to rewrite it. One of 2 MiB (a client may declare up to max.frame.bytes,
+    100 MiB) is over max.held.request.bytes (1 MiB by default): kstretch passes
+    it on as it arrives, unchanged and uncopied, instead of waiting for its
+    last byte and copying it; the next small Fetch still gets its RackId."""
+    partitions = [("t", p, 0) for p in range(64000)]
+    big = kafkawire.encode_request(kafkawire.API_FETCH, 12, 1, kafkawire.fetch_request(12, partitions))
+    assert len(big) > 2 << 20
+    small = kafkawire.encode_request(kafkawire.API_FETCH, 12, 2, kafkawire.fetch_request(12, [("t", 0, 0)]))
+    empty = kafkawire.Writer().raw(struct.pack(">ihi", 0, 0, 0)).uvarint(1).empty_tags().bytes()
+    with FakeBroker(brokers=[(1, "eu-b")]) as fb:
+        fb.api_versions[kafkawire.API_FETCH] = (0, 12)
+        fb.handlers[kafkawire.API_FETCH] = lambda h, body: empty
+        k = start_kstretch(fb.bootstrap, max_node_id=1, extra_args=("--rack", "eu-b"))
+        with socket.create_connection((LOCALHOST, k.broker_port(1)), timeout=20) as s:
+            m0 = k.metrics()
+            s.sendall(big[:-1000])
+            harness.wait_until(
+                lambda: k.metrics()["kstretch_bytes_from_clients"] - m0["kstretch_bytes_from_clients"] >= len(big) - 1000,
+                20, what="kstretch has read all but the last 1000 bytes of the request")
+            time.sleep(0.2)
+            m = k.metrics()
+            assert m["kstretch_requests_forwarded"] == m0["kstretch_requests_forwarded"] + 1, \
+                "the request waits for its last byte: kstretch holds it whole"
+            s.sendall(big[-1000:] + small)
+            for corr in (1, 2):
+                assert struct.unpack(">i", read_frame(s)[:4])[0] == corr
+        got = fb.requests_of(kafkawire.API_FETCH)
+        assert [fetch_v12_rack_id(body) for _, body in got] == ["", "eu-b"]
+        assert kafkawire.encode_request(kafkawire.API_FETCH, 12, 1, got[0][1])[4:] == big[4:], "passed on unchanged"
+        m = k.metrics()
+        assert m["kstretch_bytes_copied"] - m0["kstretch_bytes_copied"] < 64 << 10, "the large request was copied"
+        assert m["kstretch_fetch_rack_injected"] == 1
+        assert len(k.log_lines("over max.held.request.bytes")) == 1
