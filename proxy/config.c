@@ -643,6 +643,9 @@ static const struct kx_config_key kx_keys[] = {
      "connections.max.idle.ms)"},
     {"request.timeout.ms", "60000", kx_parse_int, kx_print_int, KX_FIELD(request_timeout_ms), 1, 86400000, NULL,
      "close a client connection that takes longer than this to send one request, first byte to last"},
+    {"write.timeout.ms", "60000", kx_parse_int, kx_print_int, KX_FIELD(write_timeout_ms), 1, 86400000, NULL,
+     "close a client connection that takes none of the answers waiting for it for this long (it stopped reading; "
+     "checked every write.timeout.ms)"},
     {"shutdown.drain.ms", "5000", kx_parse_int, kx_print_int, KX_FIELD(shutdown_drain_ms), 0, 600000, NULL,
      "on SIGTERM, how long in-flight requests may take to finish"},
     {"log.level", "info", kx_parse_enum, kx_print_enum, KX_FIELD(log_level), 0, 0, kx_level_names,

@@ -75,6 +75,7 @@ struct kx_config {
 	int connect_timeout_ms;
 	int idle_timeout_ms;
 	int request_timeout_ms;
+	int write_timeout_ms; /* answers wait and the client's socket takes nothing for this long: closed */
 	int shutdown_drain_ms;
 	enum kx_log_level log_level;
 

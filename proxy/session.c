@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -370,6 +372,37 @@ static void kx_update_reading(struct kx_session *s)
 	             NULL);
 }
 
+/* Whether the client's socket is written (answers wait for it). While it
+ * is, the client must take some of them every write.timeout.ms: the write
+ * event's timeout, which starts again each time the socket has room
+ * (kx_client_stalled tells a slow reader from one that reads nothing). */
+static void kx_client_want_write(struct kx_session *s, bool on)
+{
+	struct timeval stall = kx_ms_timeval(s->worker->cfg->write_timeout_ms);
+	if (on && !s->client.sock.writing)
+		s->client.outq = UINT32_MAX; /* not measured yet */
+	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, on, &stall);
+}
+
+/*
+ * The write timeout fired: the socket had no room for a whole period. A
+ * client reading slowly still takes bytes (its socket's send queue shrinks,
+ * though not enough to make it writable again): it gets another period.
+ * So a client that reads nothing is closed one or two periods after it
+ * stopped.
+ */
+static bool kx_client_stalled(struct kx_session *s)
+{
+	int queued = 0;
+	if (ioctl(s->client.sock.fd, SIOCOUTQ, &queued) < 0)
+		return true;
+	if ((uint32_t)queued < s->client.outq) {
+		s->client.outq = (uint32_t)queued;
+		return false;
+	}
+	return true;
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
 
 static void kx_upstream_release(struct kx_session *s)
@@ -431,7 +464,7 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 	}
 	kx_client_set_state(s, KX_CLIENT_DRAINING);
 	kx_update_reading(s);
-	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, true, NULL);
+	kx_client_want_write(s, true);
 }
 
 /* Whether the session owes its client nothing: no request awaiting its
@@ -516,7 +549,7 @@ static bool kx_flush_client(struct kx_session *s)
 		kx_session_close(s, "upstream closed, answers flushed");
 		return false;
 	}
-	kx_sock_want(k->wev, &k->writing, more, NULL);
+	kx_client_want_write(s, more);
 	return true;
 }
 
@@ -1173,7 +1206,16 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
 	(void)fd;
-	(void)what;
+	if ((what & EV_TIMEOUT) && !kx_client_stalled(s))
+		return; /* it reads, slowly */
+	if (what & EV_TIMEOUT) {
+		kx_info("session %s: took none of its %zu bytes of answers in write.timeout.ms (%d ms; %u requests in "
+		        "flight); closing",
+		        s->client.addr, kx_flow_ready(&s->resp), s->worker->cfg->write_timeout_ms, s->fifo_cnt);
+		KX_METRIC_ADD(write_timeouts, 1);
+		kx_session_close(s, "write timeout");
+		return;
+	}
 	if (kx_flush_client(s))
 		kx_update_reading(s); /* below the low watermark again: read the broker */
 }

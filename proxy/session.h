@@ -90,6 +90,7 @@ struct kx_sock {
 struct kx_client {
 	struct kx_sock sock;
 	enum kx_client_state state;
+	uint32_t outq; /* bytes its socket had not sent at the last write timeout (write.timeout.ms) */
 	char addr[64];
 };
 

@@ -187,3 +187,45 @@ def test_a_placed_clients_huge_fetch_request_is_passed_on_as_it_arrives_not_held
         assert m["kstretch_bytes_copied"] - m0["kstretch_bytes_copied"] < 64 << 10, "the large request was copied"
         assert m["kstretch_fetch_rack_injected"] == 1
         assert len(k.log_lines("over max.held.request.bytes")) == 1
+
+
+def test_a_client_that_stops_reading_with_a_request_unanswered_is_closed_by_the_write_timeout(start_kstretch):
+    """A client asks for a large answer and one more, then reads nothing: the
+    answer fills kstretch's buffers and the second request stays unanswered,
+    so the idle timeout never applies (a request is in flight). The session
+    and its buffers must not be held for ever: write.timeout.ms closes it,
+    logged and counted. A client reading slowly is not cut (its socket takes
+    bytes within each period)."""
+    big = b"\x00" * (24 << 20)  # more than the client's socket, kstretch's buffers and its pipe hold
+    with FakeBroker() as fb:
+        fb.handlers[OFFSET_FETCH] = lambda h, r: big
+        k = start_kstretch(fb.bootstrap, max_node_id=1, workers=1,
+                           extra_args=("--write-timeout-ms", "1500", "--idle-timeout-ms", "1000"))
+        # A slow reader: 64 KiB every 0.5 s, for 4 s (write.timeout.ms is 1.5 s).
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as slow:
+            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)  # what it reads frees its buffer
+            slow.settimeout(10)
+            slow.connect((LOCALHOST, k.listen_port))
+            slow.sendall(kafkawire.encode_request(OFFSET_FETCH, 1, 1, b"") +
+                         kafkawire.encode_request(OFFSET_FETCH, 1, 2, b""))
+            got = 0
+            for _ in range(8):
+                time.sleep(0.5)
+                got += len(slow.recv(64 << 10))
+            assert got > 0
+            assert k.metrics()["kstretch_connections_active"] == 1, "a client reading slowly was cut"
+        harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 0, 10, what="slow reader gone")
+        s = socket.create_connection((LOCALHOST, k.listen_port), timeout=10)
+        try:
+            s.sendall(kafkawire.encode_request(OFFSET_FETCH, 1, 1, b"") +
+                      kafkawire.encode_request(OFFSET_FETCH, 1, 2, b""))
+            t0 = time.monotonic()
+            harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 0, 8,
+                               what="the session of a client that reads nothing closed")
+            waited = time.monotonic() - t0
+            assert 1.0 <= waited, f"closed after {waited:.1f}s, before write.timeout.ms"
+            assert k.metrics()["kstretch_write_timeouts"] == 1
+            assert k.log_lines("write.timeout.ms", "closing")
+            assert k.metrics()["kstretch_idle_timeouts"] == 0
+        finally:
+            s.close()
