@@ -82,6 +82,7 @@ static const char *kx_client_state_name(enum kx_client_state st)
 	switch (st) {
 	case KX_CLIENT_OPEN: return "open";
 	case KX_CLIENT_DRAINING: return "draining";
+	case KX_CLIENT_LINGERING: return "lingering";
 	case KX_CLIENT_CLOSED: return "closed";
 	}
 	return "?";
@@ -92,6 +93,7 @@ static const char *kx_upstream_state_name(enum kx_upstream_state st)
 	switch (st) {
 	case KX_UPSTREAM_CONNECTING: return "connecting";
 	case KX_UPSTREAM_READY: return "ready";
+	case KX_UPSTREAM_LINGERING: return "lingering";
 	case KX_UPSTREAM_CLOSED: return "closed";
 	}
 	return "?";
@@ -347,6 +349,8 @@ static void kx_sock_want(struct event *ev, bool *now, bool on, const struct time
 static void kx_update_reading(struct kx_session *s)
 {
 	struct kx_flow *flows[2] = {&s->req, &s->resp};
+	if (s->client.state == KX_CLIENT_LINGERING || s->up.state == KX_UPSTREAM_LINGERING)
+		return; /* the side left is read to its end, nothing else */
 	for (int i = 0; i < 2; i++) {
 		size_t ready = kx_flow_ready(flows[i]);
 		if (ready >= KX_HIGH_WATERMARK)
@@ -444,6 +448,68 @@ void kx_session_close(struct kx_session *s, const char *why)
 	kx_session_free(s);
 }
 
+/*
+ * Whether closing k now could lose bytes: some written to it are still in
+ * its send queue (not acknowledged), or input is unread there (closing
+ * would answer with a reset, which drops the send queue and may make the
+ * peer drop what it received and has not read).
+ */
+static bool kx_sock_unsettled(const struct kx_sock *k)
+{
+	int unsent = 0, unread = 0;
+	if (ioctl(k->fd, SIOCOUTQ, &unsent) < 0 || ioctl(k->fd, FIONREAD, &unread) < 0)
+		return false;
+	return unsent > 0 || unread > 0;
+}
+
+/*
+ * The last side of a session is done with: close it now when nothing can
+ * be lost, else linger: FIN after the bytes written, then read and drop
+ * what the peer still sends until it closes or timeout_ms passes. Returns
+ * false (the session is closed, or only lingering to its close).
+ */
+static bool kx_sock_linger(struct kx_session *s, struct kx_sock *k, int timeout_ms, const char *why)
+{
+	if (!kx_sock_unsettled(k) || shutdown(k->fd, SHUT_WR) < 0) {
+		kx_session_close(s, why);
+		return false;
+	}
+	kx_debug("session %s: %s; lingering until the %s closes (bytes still on their way)", s->client.addr, why,
+	         k == &s->client.sock ? "client" : "broker");
+	if (k == &s->client.sock)
+		kx_client_set_state(s, KX_CLIENT_LINGERING);
+	else
+		kx_upstream_set_state(s, KX_UPSTREAM_LINGERING);
+	s->linger_until_ms = kx_now_ms() + timeout_ms;
+	struct timeval tv = kx_ms_timeval(timeout_ms);
+	kx_sock_want(k->wev, &k->writing, false, NULL);
+	kx_sock_want(k->rev, &k->reading, false, NULL);
+	kx_sock_want(k->rev, &k->reading, true, &tv);
+	return false;
+}
+
+/* The lingering side is readable (or its time is over): its input is
+ * dropped; its end, an error or the time closes the session. */
+static void kx_linger_readable(struct kx_session *s, evutil_socket_t fd, short what)
+{
+	char sink[16384];
+	if (!(what & EV_TIMEOUT) && kx_now_ms() < s->linger_until_ms) {
+		for (int i = 0; i < 8; i++) { /* bounded: the event comes again */
+			ssize_t r = read(fd, sink, sizeof(sink));
+			if (r > 0)
+				continue;
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+				return;
+			kx_session_close(s, r == 0 ? "closed after lingering" : "error while lingering");
+			return;
+		}
+		return;
+	}
+	kx_debug("session %s: the %s did not close in time; closing", s->client.addr,
+	         s->client.state == KX_CLIENT_LINGERING ? "client" : "broker");
+	kx_session_close(s, "linger timeout");
+}
+
 /* Upstream is gone: answer what was answered, then close the client. */
 static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 {
@@ -459,7 +525,7 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 	else
 		kx_debug("session %s: upstream %s closed (%s)", s->client.addr, s->up.addr, why);
 	if (kx_flow_ready(&s->resp) == 0) {
-		kx_session_close(s, why);
+		(void)kx_sock_linger(s, &s->client.sock, s->worker->cfg->write_timeout_ms, why);
 		return;
 	}
 	kx_client_set_state(s, KX_CLIENT_DRAINING);
@@ -495,8 +561,11 @@ void kx_session_shutdown(struct kx_session *s)
  * The client closed. What it sent and kstretch cleared for the broker is
  * still delivered (a Produce with acks=0 has no answer to wait for, only
  * bytes to pass on, and a client may close right after writing it), within
- * connect.timeout.ms; then the session closes. Answers still to come are of
- * no use: the broker is not read any more.
+ * connect.timeout.ms; then the session closes. That includes the start of a
+ * request cut off by the close: the broker drops it at the end of the
+ * stream, as it would from the client itself, and the complete requests
+ * before it arrive. Answers still to come are of no use: the broker is not
+ * read any more (but drained while lingering, see kx_sock_linger).
  */
 static void kx_session_client_gone(struct kx_session *s)
 {
@@ -504,8 +573,12 @@ static void kx_session_client_gone(struct kx_session *s)
 	kx_sock_want(s->client.sock.rev, &s->client.sock.reading, false, NULL);
 	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, false, NULL);
 	size_t pending = kx_flow_ready(&s->req);
-	if (s->up.state == KX_UPSTREAM_CLOSED || pending == 0 || kx_flow_cut(&s->req)) {
-		kx_session_close(s, "client closed"); /* nothing to deliver, or only a cut-off request */
+	if (s->up.state == KX_UPSTREAM_READY && pending == 0) {
+		(void)kx_sock_linger(s, &s->up.sock, s->worker->cfg->connect_timeout_ms, "client closed");
+		return;
+	}
+	if (s->up.state == KX_UPSTREAM_CLOSED || pending == 0) {
+		kx_session_close(s, "client closed"); /* nothing to deliver */
 		return;
 	}
 	kx_debug("session %s: client closed; delivering its last %zu bytes to %s", s->client.addr, pending, s->up.addr);
@@ -537,7 +610,7 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 static bool kx_flush_client(struct kx_session *s)
 {
 	struct kx_sock *k = &s->client.sock;
-	if (s->client.state == KX_CLIENT_CLOSED)
+	if (s->client.state == KX_CLIENT_CLOSED || s->client.state == KX_CLIENT_LINGERING)
 		return true;
 	if (!kx_write(k->fd, &s->resp)) {
 		kx_debug("session %s: cannot write to the client: %s", s->client.addr, strerror(errno));
@@ -545,10 +618,8 @@ static bool kx_flush_client(struct kx_session *s)
 		return false;
 	}
 	bool more = kx_flow_ready(&s->resp) > 0;
-	if (!more && s->client.state == KX_CLIENT_DRAINING) {
-		kx_session_close(s, "upstream closed, answers flushed");
-		return false;
-	}
+	if (!more && s->client.state == KX_CLIENT_DRAINING)
+		return kx_sock_linger(s, k, s->worker->cfg->write_timeout_ms, "upstream closed, answers flushed");
 	kx_client_want_write(s, more);
 	return true;
 }
@@ -567,10 +638,9 @@ static bool kx_flush_upstream(struct kx_session *s)
 	}
 	bool more = kx_flow_ready(&s->req) > 0;
 	if (s->client.state == KX_CLIENT_CLOSED) {
-		if (!more) {
-			kx_session_close(s, "client closed, its requests delivered");
-			return false;
-		}
+		if (!more)
+			return kx_sock_linger(s, k, s->worker->cfg->connect_timeout_ms,
+			                      "client closed, its requests written");
 		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
 		kx_sock_want(k->wev, &k->writing, true, &t);
 		return true;
@@ -967,6 +1037,10 @@ static void kx_request_timeout(evutil_socket_t fd, short what, void *arg)
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
+	if (s->client.state == KX_CLIENT_LINGERING) {
+		kx_linger_readable(s, fd, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		if (s->fifo_cnt > 0)
 			return; /* a request in flight (a long poll): not idle; the timer runs again */
@@ -1178,7 +1252,10 @@ static bool kx_upstream_pump(struct kx_session *s)
 static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
-	(void)what;
+	if (s->up.state == KX_UPSTREAM_LINGERING) {
+		kx_linger_readable(s, fd, what);
+		return;
+	}
 	ssize_t r = kx_read(fd, &s->resp);
 	if (r == -2) {
 		if (s->resp.pipe_stuck)

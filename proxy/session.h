@@ -23,7 +23,10 @@
  * (rewrite.h); everything else passes through as it arrives.
  *
  * Both sides have an explicit state, changed only by kx_client_set_state /
- * kx_upstream_set_state. Memory per session is bounded: a socket is not read
+ * kx_upstream_set_state. The last side left open closes by lingering when
+ * bytes written to it are not delivered yet: FIN, then what it still sends
+ * is read and dropped until it closes (closing a socket with unread input
+ * resets the connection, and a reset drops what its send queue holds). Memory per session is bounded: a socket is not read
  * while its flow holds more than the high watermark (until it falls below
  * the low one), and at most max.inflight.requests requests wait for answers.
  */
@@ -48,13 +51,15 @@ struct evbuffer;
 
 enum kx_client_state {
 	KX_CLIENT_OPEN,     /* reading requests, writing responses */
-	KX_CLIENT_DRAINING, /* upstream gone: flushing what was answered, then close */
+	KX_CLIENT_DRAINING,  /* upstream gone: flushing what was answered, then close */
+	KX_CLIENT_LINGERING, /* answers all written, FIN sent: its input discarded until it closes */
 	KX_CLIENT_CLOSED,
 };
 
 enum kx_upstream_state {
 	KX_UPSTREAM_CONNECTING, /* resolving and connecting; requests wait in req */
 	KX_UPSTREAM_READY,
+	KX_UPSTREAM_LINGERING, /* client gone, its requests all written, FIN sent: answers discarded until it closes */
 	KX_UPSTREAM_CLOSED,
 };
 
@@ -121,6 +126,7 @@ struct kx_session {
 	uint64_t req_cleared;    /* requests cleared so far: the next one's number */
 	int64_t req_timed;       /* the number of the request being timed; -1: none */
 	int64_t req_begun_ms;    /* when its first bytes were read */
+	int64_t linger_until_ms; /* a lingering side is closed then at the latest */
 	/* Where the client is (placed at its first request: the client.id is
 	 * in its header) and what kstretch does for it (rewrite.h). */
 	uint16_t local_port; /* the kstretch port it connected to */

@@ -6,6 +6,7 @@ timing and the bytes are the test's own.
 import os
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -229,3 +230,72 @@ def test_a_client_that_stops_reading_with_a_request_unanswered_is_closed_by_the_
             assert k.metrics()["kstretch_idle_timeouts"] == 0
         finally:
             s.close()
+
+
+def read_to_end(sock, timeout_s):
+    """Everything the peer sends until it closes; raises on a reset."""
+    got = bytearray()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        b = sock.recv(1 << 20)
+        if not b:
+            return bytes(got)
+        got += b
+    raise AssertionError(f"no end of stream within {timeout_s}s ({len(got)} bytes read)")
+
+
+def test_answers_flushed_after_the_broker_left_reach_a_client_whose_input_is_unread(start_kstretch):
+    """The broker answers a large request and closes. kstretch flushes the
+    answer to a client that reads slowly and that sent one more request,
+    which kstretch no longer reads. Closing the client socket with that input
+    unread would reset the connection and drop the end of the answer still in
+    the socket's send queue: the client must get the whole answer, then an
+    orderly end of stream."""
+    answer = bytes(range(256)) * (3 << 9)  # 384 KiB: kstretch's pipe and the sockets hold it all
+    frame = kafkawire.encode_response(OFFSET_FETCH, 1, 1, answer)
+    with FakeBroker() as fb:
+        fb.handlers[OFFSET_FETCH] = lambda h, r: FakeBroker.Raw(frame, close=True)
+        k = start_kstretch(fb.bootstrap, max_node_id=1, workers=1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            s.settimeout(10)
+            s.connect((LOCALHOST, k.listen_port))
+            s.sendall(kafkawire.encode_request(OFFSET_FETCH, 1, 1, b""))
+            harness.wait_until(lambda: k.log_lines("upstream", "closed"), 10, what="the broker gone")
+            s.sendall(kafkawire.encode_request(OFFSET_FETCH, 1, 2, b"x" * 1000))  # never read by kstretch
+            time.sleep(0.3)
+            try:
+                got = read_to_end(s, 20)
+            except ConnectionResetError:
+                raise AssertionError("kstretch reset the connection before the client had its answer") from None
+        assert got == frame, f"the client got {len(got)} of the {len(frame)} bytes of its answer"
+
+
+def test_a_client_closing_in_the_middle_of_a_request_still_has_its_complete_requests_delivered(start_kstretch):
+    """A client that reads no answers pipelines requests, starts one more
+    large request and ends its stream in the middle of it. The broker's
+    answers wait unread in kstretch's socket, so closing that socket would
+    reset the connection and drop the complete requests still in its send
+    queue. Every complete request must reach the broker; the cut-off one is
+    dropped by the broker at the end of the stream, as it would be without
+    kstretch."""
+    count, body = 60, b"r" * (50 << 10)  # 3 MiB of requests behind a broker that answers 1 MiB to each
+    answer = b"a" * (1 << 20)
+    with FakeBroker() as fb:
+        fb.handlers[OFFSET_FETCH] = lambda h, r: answer
+        k = start_kstretch(fb.bootstrap, max_node_id=1, workers=1)
+        cut = kafkawire.encode_request(OFFSET_FETCH, 1, count, b"c" * (1 << 20))
+        data = b"".join(kafkawire.encode_request(OFFSET_FETCH, 1, i, body) for i in range(count))
+        data += cut[:200 << 10]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            s.settimeout(10)
+            s.connect((LOCALHOST, k.listen_port))
+            s.sendall(data)
+            harness.wait_until(lambda: k.metrics()["kstretch_bytes_from_clients"] >= len(data), 10,
+                               what="kstretch has read all the client sent")
+            s.shutdown(socket.SHUT_WR)  # the end of its stream, in the middle of the last request
+            harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 0, 20,
+                               what="the session closed")
+        got = sorted(h.correlation_id for h, _ in fb.requests_of(OFFSET_FETCH))
+        assert got == list(range(count)), f"{count - len(got)} complete requests lost"
