@@ -1044,6 +1044,8 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		if (s->fifo_cnt > 0)
 			return; /* a request in flight (a long poll): not idle; the timer runs again */
+		if (kx_flow_ready(&s->resp) > 0 || kx_flow_cut(&s->resp))
+			return; /* an answer not all written to the client yet (write.timeout.ms watches that) */
 		kx_info("session %s: idle for idle.timeout.ms; closing", s->client.addr);
 		KX_METRIC_ADD(idle_timeouts, 1);
 		kx_session_close(s, "idle timeout");

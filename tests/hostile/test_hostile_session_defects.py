@@ -299,3 +299,33 @@ def test_a_client_closing_in_the_middle_of_a_request_still_has_its_complete_requ
                                what="the session closed")
         got = sorted(h.correlation_id for h, _ in fb.requests_of(OFFSET_FETCH))
         assert got == list(range(count)), f"{count - len(got)} complete requests lost"
+
+
+def test_a_client_slowly_reading_a_large_answer_is_not_cut_by_the_idle_timeout(start_kstretch):
+    """The answer's header was passed on (its request is no longer in flight)
+    but its bytes are still being written to a client that reads slowly, for
+    longer than idle.timeout.ms: the connection is not idle, and the client
+    gets the whole answer. Once it is all written the idle timeout applies."""
+    answer = bytes(range(256)) * (8 << 12)  # 8 MiB: more than the sockets between hold
+    frame = kafkawire.encode_response(OFFSET_FETCH, 1, 1, answer)
+    with FakeBroker() as fb:
+        fb.handlers[OFFSET_FETCH] = lambda h, r: answer
+        k = start_kstretch(fb.bootstrap, max_node_id=1, workers=1, extra_args=("--idle-timeout-ms", "1000"))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            s.settimeout(10)
+            s.connect((LOCALHOST, k.listen_port))
+            s.sendall(kafkawire.encode_request(OFFSET_FETCH, 1, 1, b""))
+            got = bytearray()
+            t0 = time.monotonic()
+            while len(got) < len(frame) and time.monotonic() - t0 < 30:
+                time.sleep(0.03)
+                b = s.recv(64 << 10)
+                if not b:
+                    break
+                got += b
+            took = time.monotonic() - t0
+            assert took > 2.0, f"read in {took:.1f}s: not slower than two idle periods, nothing tested"
+            assert bytes(got) == frame, f"cut after {len(got)} of {len(frame)} bytes ({took:.1f}s)"
+            assert read_to_end(s, 5) == b"", "then idle: closed by kstretch"
+        assert k.metrics()["kstretch_idle_timeouts"] == 1
