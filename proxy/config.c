@@ -627,6 +627,10 @@ static const struct kx_config_key kx_keys[] = {
      "HOST:PORT of the admin HTTP endpoint (metrics, health)"},
     {"max.frame.bytes", "104857600", kx_parse_int64, kx_print_int64, KX_FIELD(max_frame_bytes), 64, 1073741824, NULL,
      "largest request or response accepted, checked before allocating"},
+    {"max.held.request.bytes", "1048576", kx_parse_int, kx_print_int, KX_FIELD(max_held_request_bytes), 64,
+     1073741824, NULL,
+     "largest request kstretch holds whole to rewrite it (a Fetch whose RackId it sets); a larger one passes "
+     "through unchanged"},
     {"max.connections", "0", kx_parse_int, kx_print_int, KX_FIELD(max_connections), 0, 10000000, NULL,
      "client connections open at once (0: as many as the file descriptor limit holds); more are accepted and "
      "closed at once (existing ones go on)"},
@@ -639,6 +643,9 @@ static const struct kx_config_key kx_keys[] = {
      "connections.max.idle.ms)"},
     {"request.timeout.ms", "60000", kx_parse_int, kx_print_int, KX_FIELD(request_timeout_ms), 1, 86400000, NULL,
      "close a client connection that takes longer than this to send one request, first byte to last"},
+    {"write.timeout.ms", "60000", kx_parse_int, kx_print_int, KX_FIELD(write_timeout_ms), 1, 86400000, NULL,
+     "close a client connection that takes none of the answers waiting for it for this long (it stopped reading; "
+     "checked every write.timeout.ms)"},
     {"shutdown.drain.ms", "5000", kx_parse_int, kx_print_int, KX_FIELD(shutdown_drain_ms), 0, 600000, NULL,
      "on SIGTERM, how long in-flight requests may take to finish"},
     {"log.level", "info", kx_parse_enum, kx_print_enum, KX_FIELD(log_level), 0, 0, kx_level_names,

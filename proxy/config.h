@@ -67,11 +67,13 @@ struct kx_config {
 	int workers;                       /* 0 = one per CPU */
 	struct kx_hostport admin_listen;
 	int64_t max_frame_bytes;
+	int max_held_request_bytes; /* a request rewritten whole (Fetch RackId) beyond this passes through as it is */
 	int max_connections;
 	int max_inflight_requests;
 	int connect_timeout_ms;
 	int idle_timeout_ms;
 	int request_timeout_ms;
+	int write_timeout_ms; /* answers wait and the client's socket takes nothing for this long: closed */
 	int shutdown_drain_ms;
 	enum kx_log_level log_level;
 

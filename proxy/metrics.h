@@ -26,6 +26,7 @@
 	X(connections_refused, "client connections closed at accept: max.connections reached")                         \
 	X(idle_timeouts, "client connections closed by idle.timeout.ms")                                               \
 	X(request_timeouts, "client connections closed by request.timeout.ms (a request sent too slowly)")             \
+	X(write_timeouts, "client connections closed by write.timeout.ms (answers waiting, none of them read)")        \
 	X(upstream_connect_failures, "upstream connections that failed or timed out")                                  \
 	X(requests_forwarded, "requests forwarded upstream")                                                           \
 	X(responses_forwarded, "responses passed through unchanged")                                                   \

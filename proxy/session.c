@@ -14,10 +14,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -53,6 +56,9 @@
 #ifndef KX_PIPE_SIZE
 #define KX_PIPE_SIZE (256u * 1024)
 #endif
+/* After a pipe came out smaller than KX_SPLICE_MIN, a flow reads for this
+ * long before it asks for a pipe again. */
+#define KX_PIPE_RETRY_MS 1000
 
 /* In-flight entries a session starts with (it grows to max.inflight.requests). */
 #define KX_FIFO_FIRST 8
@@ -67,6 +73,7 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 static bool kx_client_pump(struct kx_session *s);
+static int64_t kx_now_ms(void);
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -75,6 +82,7 @@ static const char *kx_client_state_name(enum kx_client_state st)
 	switch (st) {
 	case KX_CLIENT_OPEN: return "open";
 	case KX_CLIENT_DRAINING: return "draining";
+	case KX_CLIENT_LINGERING: return "lingering";
 	case KX_CLIENT_CLOSED: return "closed";
 	}
 	return "?";
@@ -85,6 +93,7 @@ static const char *kx_upstream_state_name(enum kx_upstream_state st)
 	switch (st) {
 	case KX_UPSTREAM_CONNECTING: return "connecting";
 	case KX_UPSTREAM_READY: return "ready";
+	case KX_UPSTREAM_LINGERING: return "lingering";
 	case KX_UPSTREAM_CLOSED: return "closed";
 	}
 	return "?";
@@ -130,8 +139,17 @@ static bool kx_flow_init(struct kx_flow *f)
 	f->out = evbuffer_new();
 	f->readsz = KX_READ_MIN;
 	f->pipe[0] = f->pipe[1] = -1;
-	f->pipesz = KX_PIPE_SIZE;
 	return f->buf && f->out;
+}
+
+static void kx_flow_pipe_close(struct kx_flow *f)
+{
+	for (int i = 0; i < 2; i++)
+		if (f->pipe[i] >= 0)
+			close(f->pipe[i]);
+	f->pipe[0] = f->pipe[1] = -1;
+	f->pipesz = 0;
+	f->pipe_stuck = false;
 }
 
 static void kx_flow_free(struct kx_flow *f)
@@ -140,34 +158,61 @@ static void kx_flow_free(struct kx_flow *f)
 		evbuffer_free(f->buf);
 	if (f->out)
 		evbuffer_free(f->out);
-	for (int i = 0; i < 2; i++)
-		if (f->pipe[i] >= 0)
-			close(f->pipe[i]);
+	kx_flow_pipe_close(f);
+}
+
+/*
+ * Makes f's pipe, KX_PIPE_SIZE large. A pipe smaller than KX_SPLICE_MIN is
+ * not used: past the user's pipe quota (fs.pipe-user-pages-soft, about 256
+ * pipes of 256 KiB for a user without CAP_SYS_RESOURCE) Linux makes 8 KiB
+ * pipes and refuses to grow them, and splicing through those costs more
+ * system calls than reading. Then the flow reads for KX_PIPE_RETRY_MS.
+ */
+static bool kx_flow_pipe_open(struct kx_flow *f)
+{
+	static atomic_bool short_logged;
+	if (f->pipe_retry_ms) {
+		if (kx_now_ms() < f->pipe_retry_ms)
+			return false;
+		f->pipe_retry_ms = 0;
+	}
+	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		kx_debug("no pipe for splice (%s): reading instead", strerror(errno));
+		f->pipe[0] = f->pipe[1] = -1;
+		f->pipe_retry_ms = kx_now_ms() + KX_PIPE_RETRY_MS;
+		return false;
+	}
+	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, (int)KX_PIPE_SIZE);
+	int set_err = sz <= 0 ? errno : 0;
+	if (sz <= 0)
+		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
+	if (sz < (int)KX_SPLICE_MIN) {
+		if (!atomic_exchange(&short_logged, true))
+			kx_warn("splice: pipes of %d bytes only (F_SETPIPE_SZ to %u: %s; fs.pipe-user-pages-soft "
+			        "reached?): large frames are read instead while pipes are short (logged once)",
+			        sz, KX_PIPE_SIZE, set_err ? strerror(set_err) : "smaller");
+		kx_flow_pipe_close(f);
+		f->pipe_retry_ms = kx_now_ms() + KX_PIPE_RETRY_MS;
+		return false;
+	}
+	f->pipesz = (uint32_t)sz;
+	return true;
 }
 
 /*
  * Whether the next bytes from the source are the rest of a cut-through
  * frame large enough to splice, with nothing of the flow buffered ahead of
  * them (the pipe is written first, so nothing may wait in out or buf). Makes
- * the pipe on first use; without one (out of descriptors), bytes are read.
+ * the pipe for such a frame; without one (out of descriptors, or only a
+ * short pipe), bytes are read.
  */
 static bool kx_flow_splices(struct kx_flow *f)
 {
-	if (f->pass < KX_SPLICE_MIN || !f->pipesz || evbuffer_get_length(f->buf) || evbuffer_get_length(f->out))
+	if (f->pass < KX_SPLICE_MIN || evbuffer_get_length(f->buf) || evbuffer_get_length(f->out))
 		return false;
 	if (f->pipe[0] >= 0)
 		return true;
-	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-		kx_debug("no pipe for splice (%s): reading instead", strerror(errno));
-		f->pipe[0] = f->pipe[1] = -1;
-		f->pipesz = 0;
-		return false;
-	}
-	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, (int)KX_PIPE_SIZE);
-	if (sz <= 0)
-		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
-	f->pipesz = sz > 0 ? (uint32_t)sz : 4096;
-	return true;
+	return kx_flow_pipe_open(f);
 }
 
 /* Splices the next part of the frame from fd into the pipe; returns as kx_read. */
@@ -177,6 +222,14 @@ static ssize_t kx_splice_in(evutil_socket_t fd, struct kx_flow *f)
 	if (!want)
 		return -2;
 	ssize_t r = splice(fd, NULL, f->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && f->piped) {
+		/* The pipe may be full by its slots (one per segment spliced: 64
+		 * small segments fill it far below its size), or the socket is
+		 * empty: either way the source is not read until the pipe drains,
+		 * else its readable event fires again at once, for ever. */
+		f->pipe_stuck = true;
+		return -2;
+	}
 	if (r < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
 	f->piped += (uint32_t)r;
@@ -232,7 +285,12 @@ static bool kx_write(evutil_socket_t fd, struct kx_flow *f)
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 		f->piped -= (uint32_t)n;
+		f->pipe_stuck = false; /* slots are free again */
 	}
+	/* An empty pipe between frames goes back: a session holds a pipe only
+	 * while it splices (the pipe quota is per user, not per session). */
+	if (f->pipe[0] >= 0 && !kx_flow_cut(f))
+		kx_flow_pipe_close(f);
 	for (;;) {
 		size_t outlen = evbuffer_get_length(f->out), have = evbuffer_get_length(f->buf);
 		size_t want = outlen ? outlen : (f->pass < have ? (size_t)f->pass : have);
@@ -291,6 +349,8 @@ static void kx_sock_want(struct event *ev, bool *now, bool on, const struct time
 static void kx_update_reading(struct kx_session *s)
 {
 	struct kx_flow *flows[2] = {&s->req, &s->resp};
+	if (s->client.state == KX_CLIENT_LINGERING || s->up.state == KX_UPSTREAM_LINGERING)
+		return; /* the side left is read to its end, nothing else */
 	for (int i = 0; i < 2; i++) {
 		size_t ready = kx_flow_ready(flows[i]);
 		if (ready >= KX_HIGH_WATERMARK)
@@ -306,14 +366,45 @@ static void kx_update_reading(struct kx_session *s)
 	/* A full pipe waits for its destination, however few bytes it holds. */
 	kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
 	             s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight &&
-	                 (!s->req.piped || s->req.piped < s->req.pipesz),
+	                 (!s->req.piped || (s->req.piped < s->req.pipesz && !s->req.pipe_stuck)),
 	             &idle);
 	if (!s->client.sock.reading)
 		s->req_timed = -1; /* kstretch is not reading: the request's time starts again when it does */
 	kx_sock_want(s->up.sock.rev, &s->up.sock.reading,
 	             s->up.state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
-	                 (!s->resp.piped || s->resp.piped < s->resp.pipesz),
+	                 (!s->resp.piped || (s->resp.piped < s->resp.pipesz && !s->resp.pipe_stuck)),
 	             NULL);
+}
+
+/* Whether the client's socket is written (answers wait for it). While it
+ * is, the client must take some of them every write.timeout.ms: the write
+ * event's timeout, which starts again each time the socket has room
+ * (kx_client_stalled tells a slow reader from one that reads nothing). */
+static void kx_client_want_write(struct kx_session *s, bool on)
+{
+	struct timeval stall = kx_ms_timeval(s->worker->cfg->write_timeout_ms);
+	if (on && !s->client.sock.writing)
+		s->client.outq = UINT32_MAX; /* not measured yet */
+	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, on, &stall);
+}
+
+/*
+ * The write timeout fired: the socket had no room for a whole period. A
+ * client reading slowly still takes bytes (its socket's send queue shrinks,
+ * though not enough to make it writable again): it gets another period.
+ * So a client that reads nothing is closed one or two periods after it
+ * stopped.
+ */
+static bool kx_client_stalled(struct kx_session *s)
+{
+	int queued = 0;
+	if (ioctl(s->client.sock.fd, SIOCOUTQ, &queued) < 0)
+		return true;
+	if ((uint32_t)queued < s->client.outq) {
+		s->client.outq = (uint32_t)queued;
+		return false;
+	}
+	return true;
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -358,6 +449,68 @@ void kx_session_close(struct kx_session *s, const char *why)
 	kx_session_free(s);
 }
 
+/*
+ * Whether closing k now could lose bytes: some written to it are still in
+ * its send queue (not acknowledged), or input is unread there (closing
+ * would answer with a reset, which drops the send queue and may make the
+ * peer drop what it received and has not read).
+ */
+static bool kx_sock_unsettled(const struct kx_sock *k)
+{
+	int unsent = 0, unread = 0;
+	if (ioctl(k->fd, SIOCOUTQ, &unsent) < 0 || ioctl(k->fd, FIONREAD, &unread) < 0)
+		return false;
+	return unsent > 0 || unread > 0;
+}
+
+/*
+ * The last side of a session is done with: close it now when nothing can
+ * be lost, else linger: FIN after the bytes written, then read and drop
+ * what the peer still sends until it closes or timeout_ms passes. Returns
+ * false (the session is closed, or only lingering to its close).
+ */
+static bool kx_sock_linger(struct kx_session *s, struct kx_sock *k, int timeout_ms, const char *why)
+{
+	if (!kx_sock_unsettled(k) || shutdown(k->fd, SHUT_WR) < 0) {
+		kx_session_close(s, why);
+		return false;
+	}
+	kx_debug("session %s: %s; lingering until the %s closes (bytes still on their way)", s->client.addr, why,
+	         k == &s->client.sock ? "client" : "broker");
+	if (k == &s->client.sock)
+		kx_client_set_state(s, KX_CLIENT_LINGERING);
+	else
+		kx_upstream_set_state(s, KX_UPSTREAM_LINGERING);
+	s->linger_until_ms = kx_now_ms() + timeout_ms;
+	struct timeval tv = kx_ms_timeval(timeout_ms);
+	kx_sock_want(k->wev, &k->writing, false, NULL);
+	kx_sock_want(k->rev, &k->reading, false, NULL);
+	kx_sock_want(k->rev, &k->reading, true, &tv);
+	return false;
+}
+
+/* The lingering side is readable (or its time is over): its input is
+ * dropped; its end, an error or the time closes the session. */
+static void kx_linger_readable(struct kx_session *s, evutil_socket_t fd, short what)
+{
+	char sink[16384];
+	if (!(what & EV_TIMEOUT) && kx_now_ms() < s->linger_until_ms) {
+		for (int i = 0; i < 8; i++) { /* bounded: the event comes again */
+			ssize_t r = read(fd, sink, sizeof(sink));
+			if (r > 0)
+				continue;
+			if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+				return;
+			kx_session_close(s, r == 0 ? "closed after lingering" : "error while lingering");
+			return;
+		}
+		return;
+	}
+	kx_debug("session %s: the %s did not close in time; closing", s->client.addr,
+	         s->client.state == KX_CLIENT_LINGERING ? "client" : "broker");
+	kx_session_close(s, "linger timeout");
+}
+
 /* Upstream is gone: answer what was answered, then close the client. */
 static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 {
@@ -373,12 +526,12 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 	else
 		kx_debug("session %s: upstream %s closed (%s)", s->client.addr, s->up.addr, why);
 	if (kx_flow_ready(&s->resp) == 0) {
-		kx_session_close(s, why);
+		(void)kx_sock_linger(s, &s->client.sock, s->worker->cfg->write_timeout_ms, why);
 		return;
 	}
 	kx_client_set_state(s, KX_CLIENT_DRAINING);
 	kx_update_reading(s);
-	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, true, NULL);
+	kx_client_want_write(s, true);
 }
 
 /* Whether the session owes its client nothing: no request awaiting its
@@ -409,8 +562,11 @@ void kx_session_shutdown(struct kx_session *s)
  * The client closed. What it sent and kstretch cleared for the broker is
  * still delivered (a Produce with acks=0 has no answer to wait for, only
  * bytes to pass on, and a client may close right after writing it), within
- * connect.timeout.ms; then the session closes. Answers still to come are of
- * no use: the broker is not read any more.
+ * connect.timeout.ms; then the session closes. That includes the start of a
+ * request cut off by the close: the broker drops it at the end of the
+ * stream, as it would from the client itself, and the complete requests
+ * before it arrive. Answers still to come are of no use: the broker is not
+ * read any more (but drained while lingering, see kx_sock_linger).
  */
 static void kx_session_client_gone(struct kx_session *s)
 {
@@ -418,8 +574,12 @@ static void kx_session_client_gone(struct kx_session *s)
 	kx_sock_want(s->client.sock.rev, &s->client.sock.reading, false, NULL);
 	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, false, NULL);
 	size_t pending = kx_flow_ready(&s->req);
-	if (s->up.state == KX_UPSTREAM_CLOSED || pending == 0 || kx_flow_cut(&s->req)) {
-		kx_session_close(s, "client closed"); /* nothing to deliver, or only a cut-off request */
+	if (s->up.state == KX_UPSTREAM_READY && pending == 0) {
+		(void)kx_sock_linger(s, &s->up.sock, s->worker->cfg->connect_timeout_ms, "client closed");
+		return;
+	}
+	if (s->up.state == KX_UPSTREAM_CLOSED || pending == 0) {
+		kx_session_close(s, "client closed"); /* nothing to deliver */
 		return;
 	}
 	kx_debug("session %s: client closed; delivering its last %zu bytes to %s", s->client.addr, pending, s->up.addr);
@@ -451,7 +611,7 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 static bool kx_flush_client(struct kx_session *s)
 {
 	struct kx_sock *k = &s->client.sock;
-	if (s->client.state == KX_CLIENT_CLOSED)
+	if (s->client.state == KX_CLIENT_CLOSED || s->client.state == KX_CLIENT_LINGERING)
 		return true;
 	if (!kx_write(k->fd, &s->resp)) {
 		kx_debug("session %s: cannot write to the client: %s", s->client.addr, strerror(errno));
@@ -459,11 +619,9 @@ static bool kx_flush_client(struct kx_session *s)
 		return false;
 	}
 	bool more = kx_flow_ready(&s->resp) > 0;
-	if (!more && s->client.state == KX_CLIENT_DRAINING) {
-		kx_session_close(s, "upstream closed, answers flushed");
-		return false;
-	}
-	kx_sock_want(k->wev, &k->writing, more, NULL);
+	if (!more && s->client.state == KX_CLIENT_DRAINING)
+		return kx_sock_linger(s, k, s->worker->cfg->write_timeout_ms, "upstream closed, answers flushed");
+	kx_client_want_write(s, more);
 	return true;
 }
 
@@ -481,10 +639,9 @@ static bool kx_flush_upstream(struct kx_session *s)
 	}
 	bool more = kx_flow_ready(&s->req) > 0;
 	if (s->client.state == KX_CLIENT_CLOSED) {
-		if (!more) {
-			kx_session_close(s, "client closed, its requests delivered");
-			return false;
-		}
+		if (!more)
+			return kx_sock_linger(s, k, s->worker->cfg->connect_timeout_ms,
+			                      "client closed, its requests written");
 		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
 		kx_sock_want(k->wev, &k->writing, true, &t);
 		return true;
@@ -639,6 +796,25 @@ static bool kx_request_inject(struct kx_session *s, int32_t size)
 	return true;
 }
 
+/*
+ * A request to rewrite is larger than max.held.request.bytes: it passes
+ * through unchanged instead, cut through as it arrives (the broker serves
+ * it all the same, without the RackId), so a client cannot make kstretch
+ * wait for and copy a frame of up to max.frame.bytes. Returns false: not
+ * injected. Logged once per connection.
+ */
+static bool kx_request_too_large_to_hold(struct kx_session *s)
+{
+	if (!s->held_cap_logged) {
+		s->held_cap_logged = true;
+		kx_info("session %s: Fetch v%d (corr %d) of %d bytes is over max.held.request.bytes (%d): passed on "
+		        "without its RackId (logged once per connection)",
+		        s->client.addr, s->peek.req.api_version, s->peek.req.correlation_id, s->peek.frame_size,
+		        s->worker->cfg->max_held_request_bytes);
+	}
+	return false;
+}
+
 /* ---- requests: client -> upstream -------------------------------------- */
 
 /* The size the frame at `at` announces (its first 4 bytes are there): what
@@ -736,6 +912,8 @@ static bool kx_client_pump(struct kx_session *s)
 			rewrite = kx_rewrite_needed_for(cfg, v, h->api_key, h->api_version);
 			inject = kx_inject_wanted(cfg, v, h->api_key, h->api_version);
 			kx_view_done(v);
+			if (inject && s->peek.frame_size > cfg->max_held_request_bytes)
+				inject = kx_request_too_large_to_hold(s);
 			if (inject && !s->peek.whole)
 				break; /* its RackId is set on the whole frame */
 		}
@@ -822,17 +1000,26 @@ static void kx_request_timeout(evutil_socket_t fd, short what, void *arg)
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
+	if (s->client.state == KX_CLIENT_LINGERING) {
+		kx_linger_readable(s, fd, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		if (s->fifo_cnt > 0)
 			return; /* a request in flight (a long poll): not idle; the timer runs again */
+		if (kx_flow_ready(&s->resp) > 0 || kx_flow_cut(&s->resp))
+			return; /* an answer not all written to the client yet (write.timeout.ms watches that) */
 		kx_info("session %s: idle for idle.timeout.ms; closing", s->client.addr);
 		KX_METRIC_ADD(idle_timeouts, 1);
 		kx_session_close(s, "idle timeout");
 		return;
 	}
 	ssize_t r = kx_read(fd, &s->req);
-	if (r == -2)
+	if (r == -2) {
+		if (s->req.pipe_stuck)
+			kx_update_reading(s); /* read again once the pipe drains */
 		return;
+	}
 	if (r < 0) {
 		kx_debug("session %s: client error: %s", s->client.addr, strerror(errno));
 		kx_session_close(s, "client error");
@@ -996,10 +1183,16 @@ static bool kx_upstream_pump(struct kx_session *s)
 static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
-	(void)what;
-	ssize_t r = kx_read(fd, &s->resp);
-	if (r == -2)
+	if (s->up.state == KX_UPSTREAM_LINGERING) {
+		kx_linger_readable(s, fd, what);
 		return;
+	}
+	ssize_t r = kx_read(fd, &s->resp);
+	if (r == -2) {
+		if (s->resp.pipe_stuck)
+			kx_update_reading(s); /* read again once the pipe drains */
+		return;
+	}
 	if (r <= 0) {
 		char why[128];
 		if (r == 0)
@@ -1021,7 +1214,16 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
 	(void)fd;
-	(void)what;
+	if ((what & EV_TIMEOUT) && !kx_client_stalled(s))
+		return; /* it reads, slowly */
+	if (what & EV_TIMEOUT) {
+		kx_info("session %s: took none of its %zu bytes of answers in write.timeout.ms (%d ms; %u requests in "
+		        "flight); closing",
+		        s->client.addr, kx_flow_ready(&s->resp), s->worker->cfg->write_timeout_ms, s->fifo_cnt);
+		KX_METRIC_ADD(write_timeouts, 1);
+		kx_session_close(s, "write timeout");
+		return;
+	}
 	if (kx_flush_client(s))
 		kx_update_reading(s); /* below the low watermark again: read the broker */
 }

@@ -23,7 +23,10 @@
  * (rewrite.h); everything else passes through as it arrives.
  *
  * Both sides have an explicit state, changed only by kx_client_set_state /
- * kx_upstream_set_state. Memory per session is bounded: a socket is not read
+ * kx_upstream_set_state. The last side left open closes by lingering when
+ * bytes written to it are not delivered yet: FIN, then what it still sends
+ * is read and dropped until it closes (closing a socket with unread input
+ * resets the connection, and a reset drops what its send queue holds). Memory per session is bounded: a socket is not read
  * while its flow holds more than the high watermark (until it falls below
  * the low one), and at most max.inflight.requests requests wait for answers.
  */
@@ -48,13 +51,15 @@ struct evbuffer;
 
 enum kx_client_state {
 	KX_CLIENT_OPEN,     /* reading requests, writing responses */
-	KX_CLIENT_DRAINING, /* upstream gone: flushing what was answered, then close */
+	KX_CLIENT_DRAINING,  /* upstream gone: flushing what was answered, then close */
+	KX_CLIENT_LINGERING, /* answers all written, FIN sent: its input discarded until it closes */
 	KX_CLIENT_CLOSED,
 };
 
 enum kx_upstream_state {
 	KX_UPSTREAM_CONNECTING, /* resolving and connecting; requests wait in req */
 	KX_UPSTREAM_READY,
+	KX_UPSTREAM_LINGERING, /* client gone, its requests all written, FIN sent: answers discarded until it closes */
 	KX_UPSTREAM_CLOSED,
 };
 
@@ -73,9 +78,11 @@ struct kx_flow {
 	bool full;            /* above the high watermark: source not read until below the low one */
 	/* The rest of a large frame goes socket -> pipe -> socket (splice), never
 	 * through user space. The pipe's bytes go before out's and buf's. */
-	int pipe[2];     /* -1: none yet (made on first use) */
-	uint32_t piped;  /* bytes in the pipe */
-	uint32_t pipesz; /* its capacity; 0: no pipe could be made, splice off */
+	int pipe[2];           /* -1: none (made for a frame to splice, closed empty after it) */
+	uint32_t piped;        /* bytes in the pipe */
+	uint32_t pipesz;       /* its capacity (at least KX_SPLICE_MIN); 0: no pipe */
+	int64_t pipe_retry_ms; /* no pipe could be made: none asked for before then (0: ask) */
+	bool pipe_stuck;       /* splice into it found no room: the source waits until it drains */
 };
 
 /* A non-blocking socket and its two events (both persistent). */
@@ -88,6 +95,7 @@ struct kx_sock {
 struct kx_client {
 	struct kx_sock sock;
 	enum kx_client_state state;
+	uint32_t outq; /* bytes its socket had not sent at the last write timeout (write.timeout.ms) */
 	char addr[64];
 };
 
@@ -118,11 +126,13 @@ struct kx_session {
 	uint64_t req_cleared;    /* requests cleared so far: the next one's number */
 	int64_t req_timed;       /* the number of the request being timed; -1: none */
 	int64_t req_begun_ms;    /* when its first bytes were read */
+	int64_t linger_until_ms; /* a lingering side is closed then at the latest */
 	/* Where the client is (placed at its first request: the client.id is
 	 * in its header) and what kstretch does for it (rewrite.h). */
 	uint16_t local_port; /* the kstretch port it connected to */
 	struct sockaddr_storage peer;
 	bool placed;
+	bool held_cap_logged; /* a request over max.held.request.bytes was logged */
 	struct kr_client_place place;
 	struct kx_client_view view;       /* rack and region point into place */
 	struct kr_steer_table *steer;     /* only for a client whose Fetch answers may be steered */

@@ -11,8 +11,9 @@ Every broker of its Metadata is this one listener. It answers ApiVersions
 (any version, in the v0 layout), Metadata v12 and whatever `handlers` adds
 (api_key -> fn(header, body Reader) -> response body bytes, None to close
 the connection, NO_RESPONSE to answer nothing, as for a Produce with
-acks=0, or FakeBroker.Raw(bytes, close) to send bytes as they are, a whole
-frame or not); any other request closes the connection. Sockets time out,
+acks=0, FakeBroker.Raw(bytes, close) to send bytes as they are, a whole
+frame or not, or FakeBroker.Trickle(parts, gap_s) to send them one part
+at a time); any other request closes the connection. Sockets time out,
 and stop() joins every thread it started.
 """
 import socket
@@ -33,9 +34,20 @@ class Raw:
         self.close = close
 
 
+class Trickle:
+    """A handler's answer sent as given, one part per send() with `gap_s`
+    between them (each its own TCP segment: the broker's socket has no
+    Nagle delay); stopped early when the broker stops."""
+
+    def __init__(self, parts, gap_s):
+        self.parts = parts
+        self.gap_s = gap_s
+
+
 class FakeBroker:
     NO_RESPONSE = object()
     Raw = Raw
+    Trickle = Trickle
 
     def __init__(self, brokers=((1, None),), api_versions=None, backlog=16):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -113,6 +125,13 @@ class FakeBroker:
                 if body is None:
                     return
                 if body is FakeBroker.NO_RESPONSE:
+                    continue
+                if isinstance(body, Trickle):
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    for part in body.parts:
+                        if self._stop.wait(body.gap_s):
+                            return
+                        conn.sendall(part)
                     continue
                 if isinstance(body, Raw):
                     conn.sendall(body.data)

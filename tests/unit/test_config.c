@@ -57,6 +57,8 @@ Test(config, defaults_are_valid_except_for_the_required_bootstrap)
 	cr_assert_eq(cfg.mode, KX_MODE_MAPPED);
 	cr_assert_eq(cfg.workers, 0);
 	cr_assert_eq(cfg.max_frame_bytes, 104857600);
+	cr_assert_eq(cfg.max_held_request_bytes, 1048576);
+	cr_assert_eq(cfg.write_timeout_ms, 60000);
 	cr_assert_eq(cfg.log_level, KX_LOG_INFO);
 	cr_assert(cfg.fetch_rack_inject);
 	cr_assert(cfg.fetch_prefer_local);
@@ -292,6 +294,8 @@ static struct bad_value bad_values[] = {
     {"workers=", "workers: '' is not an integer"},
     {"max.frame.bytes=1", "max.frame.bytes: '1' is not an integer in 64..1073741824"},
     {"max.inflight.requests=0", "max.inflight.requests: '0'"},
+    {"max.held.request.bytes=63", "max.held.request.bytes: '63' is not an integer in 64..1073741824"},
+    {"write.timeout.ms=0", "write.timeout.ms: '0' is not an integer in 1..86400000"},
     {"log.level=trace", "log.level: 'trace' is not one of: error, warn, info, debug"},
     {"key\\u12", "malformed \\uXXXX escape"},
     {"rack=\\u0000", "\\u0000 is not allowed"},
