@@ -63,6 +63,9 @@
 /* In-flight entries a session starts with (it grows to max.inflight.requests). */
 #define KX_FIFO_FIRST 8
 
+/* A bootstrap session tries at most this many upstreams before it gives up. */
+#define KX_BOOTSTRAP_TRIES_MAX 8
+
 /* A name lookup in flight: it may finish after its session closed. */
 struct kx_resolve {
 	struct kx_session *s; /* NULL once the session let go */
@@ -1230,12 +1233,16 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 
 /* ---- connecting upstream ----------------------------------------------- */
 
+static void kx_upstream_begin(struct kx_session *s);
+
 static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 {
 	KX_METRIC_ADD(upstream_connect_failures, 1);
 	kx_warn("session %s: cannot connect to %s: %s", s->client.addr, s->up.addr, why);
 	if (s->up.starting)
-		s->up.failed_starting = true; /* kx_session_start closes it */
+		s->up.failed_starting = true; /* kx_upstream_begin goes on or closes */
+	else if (s->up.node_id < 0)
+		kx_upstream_begin(s); /* the next bootstrap candidate, or close */
 	else
 		kx_session_upstream_lost(s, "connect failed");
 }
@@ -1329,6 +1336,91 @@ static void kx_upstream_resolved(int err, struct evutil_addrinfo *ai, void *arg)
 	kx_upstream_try_next(s, "no address");
 }
 
+/*
+ * Picks where the upstream goes and starts resolving and connecting. A mapped
+ * session has one place: its node. A bootstrap session has candidates, the
+ * bootstrap.servers (round robin across sessions) and then the brokers the
+ * topology knows, and takes the next while none of its requests has left, so
+ * one broker down does not refuse new clients. Closes the session when no
+ * candidate is left. Numeric hosts resolve inside the call: a failure there is
+ * only noted (failed_starting) and handled in the loop here.
+ */
+static void kx_upstream_begin(struct kx_session *s)
+{
+	struct kx_worker *w = s->worker;
+	const struct kx_config *cfg = w->cfg;
+	for (;;) {
+		char host[KX_HOST_MAX];
+		uint16_t port;
+		struct kx_topology *t = kx_topology_get();
+		if (s->up.node_id >= 0) {
+			if (s->up.bootstrap_tries++ > 0) {
+				kx_topology_put(t);
+				kx_session_upstream_lost(s, "connect failed");
+				return;
+			}
+			const struct kx_broker *b = kx_topology_broker(t, s->up.node_id);
+			if (!b) {
+				kx_topology_put(t);
+				kx_session_upstream_lost(s, "node left the topology");
+				return;
+			}
+			snprintf(host, sizeof(host), "%s", b->host);
+			port = b->port;
+			snprintf(s->up.addr, sizeof(s->up.addr), "node %d (%s:%u)", (int)s->up.node_id, host, port);
+		} else {
+			size_t n = cfg->bootstrap_cnt + t->broker_cnt, i = s->up.bootstrap_tries++;
+			if (i >= n || i >= KX_BOOTSTRAP_TRIES_MAX) {
+				kx_topology_put(t);
+				if (i > 1)
+					kx_warn("session %s: none of %zu bootstrap candidates accepted a connection; closing",
+					        s->client.addr, i);
+				kx_session_upstream_lost(s, "connect failed");
+				return;
+			}
+			const char *kind = "bootstrap";
+			if (i < cfg->bootstrap_cnt) {
+				const struct kx_hostport *hp = &cfg->bootstrap[(s->up.bootstrap_first + i) % cfg->bootstrap_cnt];
+				snprintf(host, sizeof(host), "%s", hp->host);
+				port = hp->port;
+			} else {
+				const struct kx_broker *b = &t->brokers[i - cfg->bootstrap_cnt];
+				snprintf(host, sizeof(host), "%s", b->host);
+				port = b->port;
+				kind = "bootstrap (a known broker)";
+			}
+			snprintf(s->up.addr, sizeof(s->up.addr), "%s %s:%u", kind, host, port);
+		}
+		kx_topology_put(t);
+		if (s->up.bootstrap_tries == 1)
+			kx_debug("session %s: accepted, upstream %s", s->client.addr, s->up.addr);
+		else
+			kx_info("session %s: trying %s", s->client.addr, s->up.addr);
+
+		kx_upstream_release(s);
+		struct kx_resolve *r = malloc(sizeof(*r));
+		if (!r) {
+			kx_session_close(s, "out of memory");
+			return;
+		}
+		r->s = s;
+		s->up.resolve = r;
+		s->up.starting = true;
+		s->up.failed_starting = false;
+		char portstr[8];
+		snprintf(portstr, sizeof(portstr), "%u", port);
+		struct evutil_addrinfo hints = {
+		    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
+		struct evdns_getaddrinfo_request *req =
+		    evdns_getaddrinfo(w->dns, host, portstr, &hints, kx_upstream_resolved, r);
+		if (s->up.resolve)
+			s->up.dns_req = req; /* still resolving */
+		s->up.starting = false;
+		if (!s->up.failed_starting)
+			return; /* connecting, or resolving */
+	}
+}
+
 /* ---- start ------------------------------------------------------------- */
 
 static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len)
@@ -1353,7 +1445,6 @@ static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len)
 void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, int32_t node_id,
                       uint16_t local_port)
 {
-	const struct kx_config *cfg = w->cfg;
 	struct kx_session *s = calloc(1, sizeof(*s));
 	if (s)
 		s->fifo = calloc(KX_FIFO_FIRST, sizeof(*s->fifo));
@@ -1379,7 +1470,6 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	kx_worker_add_session(w, s);
 
 	/* Where to: the node this listener maps to, or a bootstrap server. */
-	uint16_t port;
 	struct kx_topology *t = kx_topology_get();
 	const struct kx_broker *b = node_id >= 0 ? kx_topology_broker(t, node_id) : NULL;
 	if (node_id >= 0 && !b) {
@@ -1389,22 +1479,12 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 		kx_session_free(s);
 		return;
 	}
-	char host[KX_HOST_MAX];
 	if (b) {
-		snprintf(host, sizeof(host), "%s", b->host);
-		port = b->port;
 		snprintf(s->broker_region, sizeof(s->broker_region), "%s", b->region);
 		s->broker_ridx = (uint8_t)kx_region_index(b->region);
-	} else {
-		const struct kx_hostport *hp = &cfg->bootstrap[w->bootstrap_next++ % cfg->bootstrap_cnt];
-		snprintf(host, sizeof(host), "%s", hp->host);
-		port = hp->port;
 	}
 	kx_topology_put(t);
-	if (node_id >= 0)
-		snprintf(s->up.addr, sizeof(s->up.addr), "node %d (%s:%u)", node_id, host, port);
-	else
-		snprintf(s->up.addr, sizeof(s->up.addr), "bootstrap %s:%u", host, port);
+	s->up.bootstrap_first = w->bootstrap_next++;
 
 	if (!kx_flow_init(&s->req) || !kx_flow_init(&s->resp) ||
 	    !kx_sock_open(s, &s->client.sock, fd, kx_client_readable, kx_client_writable)) {
@@ -1417,26 +1497,5 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	kx_client_set_state(s, KX_CLIENT_OPEN);
 	kx_upstream_set_state(s, KX_UPSTREAM_CONNECTING);
 	kx_update_reading(s);
-	kx_debug("session %s: accepted, upstream %s", s->client.addr, s->up.addr);
-
-	/* Resolve (numeric hosts answer at once, inside the call), then connect.
-	 * A failure inside the call is only noted there, and handled here. */
-	struct kx_resolve *r = malloc(sizeof(*r));
-	if (!r) {
-		kx_session_close(s, "out of memory");
-		return;
-	}
-	r->s = s;
-	s->up.resolve = r;
-	s->up.starting = true;
-	char portstr[8];
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
-	struct evdns_getaddrinfo_request *req =
-	    evdns_getaddrinfo(w->dns, host, portstr, &hints, kx_upstream_resolved, r);
-	if (s->up.resolve)
-		s->up.dns_req = req; /* still resolving */
-	s->up.starting = false;
-	if (s->up.failed_starting)
-		kx_session_close(s, "connect failed");
+	kx_upstream_begin(s);
 }

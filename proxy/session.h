@@ -107,7 +107,12 @@ struct kx_upstream {
 	struct kx_resolve *resolve; /* a name lookup under way (it outlives a session closed meanwhile) */
 	struct evdns_getaddrinfo_request *dns_req;
 	struct evutil_addrinfo *addrs, *next_addr; /* resolved; next_addr: to try if this one fails */
-	bool starting, failed_starting;            /* a failure inside kx_session_start is reported by it */
+	bool starting, failed_starting;            /* a failure inside kx_upstream_begin is reported by it */
+	/* A bootstrap session that cannot connect tries the next candidate (the
+	 * bootstrap.servers, then the brokers the topology knows) before any of
+	 * its requests left: attempts made, and where the candidates start. */
+	uint16_t bootstrap_tries;
+	unsigned bootstrap_first;
 };
 
 struct kx_session {

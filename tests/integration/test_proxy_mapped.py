@@ -414,6 +414,108 @@ def test_a_broker_down_for_3_seconds_loses_and_duplicates_no_acknowledged_record
     records.assert_same_records(sent, consumed, PARTITIONS)
 
 
+class Forwarder:
+    """A TCP forwarder on a free 127.0.0.1 port to one upstream, for a
+    bootstrap server that can be taken away: stop() closes its listener and
+    every connection, so a later connect to its port is refused."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server((LOCALHOST, 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.socks = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                a, _ = self.listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            b = socket.create_connection((LOCALHOST, self.upstream_port), timeout=5)
+            self.socks += [a, b]
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self._pipe, args=(x, y), daemon=True).start()
+
+    def _pipe(self, src, dst):
+        src.settimeout(None)
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                dst.sendall(d)
+        except OSError:
+            pass
+        for x in (src, dst):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.listener.close()
+        for x in self.socks:
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            x.close()
+
+
+def api_versions_through(k, count):
+    """`count` fresh connections to the bootstrap listener, one ApiVersions
+    v2 each; returns the error codes, or the exception of a connection closed."""
+    out = []
+    for _ in range(count):
+        try:
+            with kafkawire.Connection(LOCALHOST, k.listen_port, timeout=10) as conn:
+                out.append(conn.api_versions(2).error_code)
+        except (OSError, kafkawire.WireError) as e:
+            out.append(repr(e))
+    return out
+
+
+def test_a_bootstrap_server_that_refuses_connections_is_skipped_for_the_next_one(start_cluster, start_kstretch):
+    # bootstrap.servers lists a dead port first: kstretch starts (it asks the
+    # next one) and every client session that the round robin gives the dead
+    # one goes on to the next server instead of closing the client.
+    c = start_cluster(regions=REGIONS, topics=[f"{TOPIC}:{PARTITIONS}:3"])
+    dead = harness.free_ports(1)[0]
+    k = start_kstretch(f"{LOCALHOST}:{dead},{c.bootstrap.split(',')[0]}", workers=1)
+    assert api_versions_through(k, 6) == [0] * 6
+    tried = k.log_lines("trying bootstrap ")
+    assert tried, "no session went on to the next bootstrap server"
+    assert k.log_lines(f"cannot connect to bootstrap {LOCALHOST}:{dead}")
+    assert k.metrics()["kstretch_upstream_connect_failures"] >= 1
+
+
+def test_with_its_only_bootstrap_server_gone_new_clients_are_served_by_the_brokers_kstretch_knows(
+        start_cluster, start_kstretch, tmp_path):
+    c = start_cluster(regions=REGIONS, topics=[f"{TOPIC}:{PARTITIONS}:3"])
+    fwd = Forwarder(c.broker(1)["port"])
+    try:
+        k = start_kstretch(f"{LOCALHOST}:{fwd.port}")
+        assert api_versions_through(k, 2) == [0, 0]
+    finally:
+        fwd.stop()
+    # A real client that knows only kstretch's bootstrap address produces and
+    # reads back through it.
+    assert api_versions_through(k, 4) == [0] * 4
+    sent = records.make_records("gone", 200)
+    harness.run(kcat_producer(k.bootstrap, TOPIC), input=tsv(sent), env=harness.modern_rdkafka_env(),
+                timeout=CLIENT_TIMEOUT_S, what="kcat producer")
+    consumed = harness.kcat_consume(k.bootstrap, TOPIC, "gone-group", harness.modern_rdkafka_env(),
+                                    timeout=CLIENT_TIMEOUT_S)
+    records.assert_same_records(sent, consumed, PARTITIONS)
+    assert k.log_lines("trying bootstrap (a known broker) ")
+
+
 # ---------------------------------------------------------------- 5. malformed client input
 
 def tls_client_hello():
