@@ -124,6 +124,29 @@ enum kp_frame_status kp_peek_produce_acks(struct evbuffer *in, size_t at, struct
 	return KP_FRAME_OK;
 }
 
+bool kp_patch_request_version(struct evbuffer *in, size_t at, struct kp_peek *p, int16_t version)
+{
+	/* size int32, api_key int16, then api_version int16 */
+	const uint8_t b[2] = {(uint8_t)((uint16_t)version >> 8), (uint8_t)version};
+	struct evbuffer_ptr pos;
+	struct evbuffer_iovec v[2];
+	if (evbuffer_ptr_set(in, &pos, at + 6, EVBUFFER_PTR_SET) < 0)
+		return false;
+	int n = evbuffer_peek(in, 2, &pos, v, 2);
+	if (n < 1 || n > 2)
+		return false;
+	size_t done = 0;
+	for (int i = 0; i < n && done < 2; i++) {
+		uint8_t *d = v[i].iov_base;
+		for (size_t j = 0; j < v[i].iov_len && done < 2; j++)
+			d[j] = b[done++];
+	}
+	if (done != 2)
+		return false;
+	p->req.api_version = version;
+	return true;
+}
+
 void kp_peek_release(struct kp_peek *p)
 {
 	free(p->heap);

@@ -57,6 +57,15 @@ enum kp_frame_status kp_peek_response(struct evbuffer *in, size_t at, int64_t ma
  */
 enum kp_frame_status kp_peek_produce_acks(struct evbuffer *in, size_t at, struct kp_peek *p, int16_t *acks);
 
+/*
+ * Overwrites the api_version of the request header at `at` (its first 8
+ * bytes are buffered: kp_peek_request() returned KP_FRAME_OK for it) and
+ * p->req.api_version with it, in place: nothing is moved, and the bytes
+ * may straddle two of the evbuffer's chunks. False when those bytes are
+ * not in `in`.
+ */
+bool kp_patch_request_version(struct evbuffer *in, size_t at, struct kp_peek *p, int16_t version);
+
 void kp_peek_release(struct kp_peek *p);
 
 #endif

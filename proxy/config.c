@@ -617,6 +617,9 @@ static const struct kx_config_key kx_keys[] = {
      "CIDR=RACK[,...]: clients from these source networks are in RACK (IPv4 or IPv6, first match wins)"},
     {"fetch.rack.inject", "true", kx_parse_bool, kx_print_bool, KX_FIELD(fetch_rack_inject), 0, 0, NULL,
      "Fetch v11+ requests with an empty RackId get the client's rack (when it is known)"},
+    {"fetch.cut.through", "true", kx_parse_bool, kx_print_bool, KX_FIELD(fetch_cut_through), 0, 0, NULL,
+     "Fetch v16-18 requests go to the broker as v15 (the same request; the answer lacks only KIP-951's "
+     "NodeEndpoints), so answers flow through as they arrive instead of being held whole to rewrite those"},
     {"fetch.prefer.local", "true", kx_parse_bool, kx_print_bool, KX_FIELD(fetch_prefer_local), 0, 0, NULL,
      "a remote leader's Fetch v11+ answer points the client at an in-sync replica in its region"},
     {"fetch.prefer.local.backoff.ms", "30000", kx_parse_int, kx_print_int, KX_FIELD(fetch_prefer_local_backoff_ms), 0,

@@ -62,6 +62,7 @@ struct kx_config {
 	struct kr_listener_rack listener_racks[KX_LISTENER_RACK_MAX]; /* listener.rack.<port>, in order set */
 	size_t listener_rack_cnt;
 	bool fetch_rack_inject;  /* Fetch v11+: an empty RackId gets the client's rack */
+	bool fetch_cut_through;  /* Fetch v16-18 forwarded as v15: answers flow instead of being held whole */
 	bool fetch_prefer_local; /* Fetch v11+: PreferredReadReplica -> an in-sync replica in the client's region */
 	int fetch_prefer_local_backoff_ms; /* a partition whose client fell back is not redirected for this long */
 	int workers;                       /* 0 = one per CPU */

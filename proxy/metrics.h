@@ -37,6 +37,8 @@
 	X(bytes_spliced, "bytes passed socket to socket through a pipe (splice), never in user space")                 \
 	X(bytes_copied, "bytes copied in user space (rewritten responses; 0 for passed-through bodies)")               \
 	X(protocol_errors, "connections closed on malformed or out-of-order frames")                                   \
+	X(fetch_requests_as_v15, "Fetch v16-18 requests forwarded as v15 so that their answers flow through "          \
+	                         "(fetch.cut.through)")                                                                \
 	X(fetch_rack_injected, "Fetch requests whose empty RackId was set to the client's rack (fetch.rack.inject)")   \
 	X(fetch_redirects, "partitions a remote leader's Fetch answer sent to an in-sync replica in the client's "     \
 	                   "region (fetch.prefer.local)")                                                              \

@@ -909,6 +909,15 @@ static bool kx_client_pump(struct kx_session *s)
 		}
 		if (!s->placed)
 			kx_session_place(s, h);
+		int16_t as = kr_request_forward_version(h->api_key, h->api_version, cfg->fetch_cut_through);
+		if (as != h->api_version) {
+			if (!kp_patch_request_version(in, at, &s->peek, as)) {
+				kx_protocol_error(s, "request", "%s v%d (corr %d): cannot set its version to %d in place",
+				                  kp_api_get(h->api_key)->name, h->api_version, h->correlation_id, as);
+				return false;
+			}
+			KX_METRIC_ADD(fetch_requests_as_v15, 1);
+		}
 		bool rewrite = kr_response_plan(h->api_key, h->api_version, false) != KR_RESPONSE_PASS, inject = false;
 		if (kr_api_plan_per_client(h->api_key)) {
 			struct kx_client_view *v = kx_view_begin(s);

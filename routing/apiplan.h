@@ -15,7 +15,13 @@
  *                      the client's rack known)       fields (v16+); rewritten only then
  *   any other          pass                           pass
  *
- *   (*) Fetch v11-15 only when the connection may steer; v16+ always.
+ *   (*) Fetch v11-15 only when the connection may steer; v16+ always, unless
+ *       fetch.cut.through sends v16-18 as v15 (below), which passes.
+ *
+ * Fetch v16-18 requests may go to the broker as v15 (fetch.cut.through): the
+ * same request (v17-18 only add tagged fields a consumer does not set), and
+ * an answer that is v16's but for the NodeEndpoints tag (KIP-951), so it
+ * moves as it arrives instead of waiting whole to have those rewritten.
  *
  * "Pass" moves frames as they arrive (cut through, spliced when large);
  * "take whole" waits for the last byte; "scan in place" walks the buffered
@@ -33,6 +39,11 @@ struct kr_api_plan {
 	bool scan;             /* ... in top-level tagged fields only: scanned in place first */
 	int16_t steer_from;    /* fetch.prefer.local may steer its responses from this version (-1: never) */
 	int16_t set_rack_from; /* fetch.rack.inject sets its requests' RackId from this version (-1: never) */
+	/* Versions (forward_as, forward_up_to] may go to the broker as forward_as
+	 * (-1: never): their requests read the same at it (they only add tagged
+	 * fields) and their responses differ from it only in what kstretch
+	 * would have to hold whole to rewrite (Fetch v16+: NodeEndpoints). */
+	int16_t forward_as, forward_up_to;
 };
 
 enum kr_request_plan {
@@ -59,6 +70,11 @@ enum kr_request_plan kr_request_plan(int16_t api_key, int16_t version, bool may_
 /* A response to (api_key, version); may_steer: this connection's Fetch
  * responses may be steered (fetch.prefer.local, see kx_steer_wanted). */
 enum kr_response_plan kr_response_plan(int16_t api_key, int16_t version, bool may_steer);
+
+/* The version a request of (api_key, version) goes to the broker as:
+ * version itself, or a lower one that reads the same (kr_api_plan's
+ * forward_as) when cut_through (fetch.cut.through) allows. */
+int16_t kr_request_forward_version(int16_t api_key, int16_t version, bool cut_through);
 
 /* Whether responses of (api_key, version) may be steered at all. */
 bool kr_api_steers(int16_t api_key, int16_t version);

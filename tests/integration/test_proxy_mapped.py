@@ -302,10 +302,16 @@ def read_partition(path, partition):
     return rows
 
 
+@pytest.mark.parametrize("cut_through", [False, True], ids=["fetch-held-and-rewritten", "fetch-cut-through"])
 def test_producer_and_consumer_follow_a_moved_leader_to_its_kstretch_port_through_rewritten_node_endpoints(
-        start_cluster, start_kstretch, tmp_path):
-    c, k = stretched(start_cluster, start_kstretch)
-    env = harness.modern_rdkafka_env()  # Produce v10 and Fetch v16: responses carry NodeEndpoints (KIP-951)
+        start_cluster, start_kstretch, tmp_path, cut_through):
+    # Produce v10 and Fetch v16: responses carry NodeEndpoints (KIP-951).
+    # With fetch.cut.through (the default) the Fetch requests go to the
+    # broker as v15, whose answers have none: the consumer then finds the
+    # new leader through Metadata, which kstretch rewrites.
+    c, k = stretched(start_cluster, start_kstretch,
+                     extra_args=("--fetch-cut-through", "true" if cut_through else "false"))
+    env = harness.modern_rdkafka_env()
     part = c.topic(TOPIC)["partitions"][0]
     old = part["leader"]
     sent = records.make_records("moved", 10_000)
@@ -351,10 +357,17 @@ def test_producer_and_consumer_follow_a_moved_leader_to_its_kstretch_port_throug
         "partition 0 does not hold exactly the records produced, in order, once each"
     assert k.broker_port(new) in after, f"the consumer is not at node {new}'s listener: {sorted(after)}"
     assert k.log_lines(f"upstream node {new} ("), f"nothing reached node {new} through kstretch"
-    for api, version in (("Produce", 10), ("Fetch", 16)):
+    rewritten = (("Produce", 10),) if cut_through else (("Produce", 10), ("Fetch", 16))
+    for api, version in rewritten:
         lines = [line for line in k.log_lines(f"{api} v{version} (corr")
                  if re.search(r"rewritten: [1-9]\d* broker addresses", line)]
         assert lines, f"no {api} v{version} response had its NodeEndpoints rewritten"
+    as_v15 = k.metrics()["kstretch_fetch_requests_as_v15"]
+    if cut_through:
+        assert as_v15 > 0, "no Fetch v16 request went to the broker as v15"
+        assert not k.log_lines("Fetch v16 (corr"), "a Fetch v16 answer was held and rewritten"
+    else:
+        assert as_v15 == 0
 
     # The final counters: every rewrite was logged, and record batches went
     # through without being copied (only rewritten responses are).
@@ -729,8 +742,8 @@ def test_a_consumer_that_stops_reading_keeps_kstretch_under_64_mib_while_200_mb_
     topic = md.topic(TOPIC)
 
     # Two consumers send 40 fetches each (~2 MB answers: ~160 MB in all) and never
-    # read: one in Fetch v4 (passed through as it arrives), one in Fetch v16
-    # (held whole until its NodeEndpoints are known to be absent).
+    # read: one in Fetch v4 and one in Fetch v16 (forwarded as v15 by
+    # fetch.cut.through), both passed through as they arrive.
     fetchers = []
     for node_id, version in ((1, 4), (2, 16)):
         mine = [pt.partition_index for pt in topic.partitions if pt.leader_id == node_id]

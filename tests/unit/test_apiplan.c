@@ -82,3 +82,21 @@ Test(apiplan, every_api_kstretch_changes_has_its_layout_in_the_codec)
 		}
 	}
 }
+
+/* fetch.cut.through: Fetch v16-18 go to the broker as v15, whose request
+ * reads the same and whose answer lacks only NodeEndpoints; nothing else
+ * changes version, and nothing does with the setting off. */
+Test(apiplan, only_fetch_v16_to_v18_are_forwarded_as_v15_and_only_with_cut_through)
+{
+	for (int api = -1; api <= 100; api++) {
+		for (int16_t v = 0; v <= 20; v++) {
+			int16_t want = api == KP_API_FETCH && v >= 16 && v <= 18 ? 15 : v;
+			cr_assert_eq(kr_request_forward_version((int16_t)api, v, true), want, "api %d v%d", api, v);
+			cr_assert_eq(kr_request_forward_version((int16_t)api, v, false), v, "api %d v%d, off", api, v);
+		}
+	}
+	/* What v15 is answered with kstretch need not hold whole unless it steers. */
+	cr_assert_eq(kr_response_plan(KP_API_FETCH, 15, false), KR_RESPONSE_PASS);
+	const struct kr_api_plan *p = kr_api_plan(KP_API_FETCH);
+	cr_assert_leq(p->forward_up_to, kp_api_get(KP_API_FETCH)->decode_max);
+}

@@ -61,6 +61,7 @@ Test(config, defaults_are_valid_except_for_the_required_bootstrap)
 	cr_assert_eq(cfg.write_timeout_ms, 60000);
 	cr_assert_eq(cfg.log_level, KX_LOG_INFO);
 	cr_assert(cfg.fetch_rack_inject);
+	cr_assert(cfg.fetch_cut_through);
 	cr_assert(cfg.fetch_prefer_local);
 	cr_assert_eq(cfg.fetch_prefer_local_backoff_ms, 30000);
 	cr_assert_eq(cfg.rack_cidr_cnt, 0);
@@ -171,7 +172,8 @@ Test(config, printed_configuration_reads_back_the_same)
 	cr_assert(strstr(first, "bootstrap.servers=a:1,[fe80::1]:2\n"), "%s", first);
 	cr_assert(strstr(first, "rack.cidr=10.0.0.0/8=r2,fd00::/8=r3\n"), "%s", first);
 	cr_assert(strstr(first, "listener.rack.9092=r4\nlistener.rack.19001=r5\n"), "%s", first);
-	cr_assert(strstr(first, "fetch.rack.inject=true\nfetch.prefer.local=false\nfetch.prefer.local.backoff.ms=0\n"),
+	cr_assert(strstr(first, "fetch.rack.inject=true\nfetch.cut.through=true\nfetch.prefer.local=false\n"
+	                        "fetch.prefer.local.backoff.ms=0\n"),
 	          "%s", first);
 	free(first);
 	free(second);
@@ -262,6 +264,7 @@ static struct bad_value bad_values[] = {
     {"listener.rack.=eu-a", "unknown key 'listener.rack.'"},
     {"fetch.rack.inject=yes", "fetch.rack.inject: 'yes' is not true or false"},
     {"fetch.prefer.local=1", "fetch.prefer.local: '1' is not true or false"},
+    {"fetch.cut.through=yes", "fetch.cut.through: 'yes' is not true or false"},
     {"fetch.prefer.local.backoff.ms=-1", "fetch.prefer.local.backoff.ms: '-1' is not an integer in 0..3600000"},
     {"fetch.prefer.local.backoff.ms=3600001", "fetch.prefer.local.backoff.ms: '3600001'"},
     {"bootstrap.servers=", "bootstrap.servers: empty item"},

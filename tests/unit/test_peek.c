@@ -60,6 +60,46 @@ Test(peek, a_header_split_over_chunks_is_read_without_moving_the_body)
 	evbuffer_free(b);
 }
 
+/* fetch.cut.through: the api_version is overwritten where it lies, whatever
+ * chunks the header is split over, behind bytes already passed on, and
+ * nothing else of the frame changes. */
+Test(peek, a_request_version_is_patched_in_place_across_any_split)
+{
+	static const uint8_t before[5] = {1, 2, 3, 4, 5};
+	for (size_t chunk = 1; chunk <= 9; chunk++) {
+		size_t n = make_frame(9, 100);
+		uint8_t want[200];
+		memcpy(want, frame, n);
+		want[6] = 0x00;
+		want[7] = 0x02; /* Metadata v1 -> v2: the same header */
+		struct evbuffer *b = evbuffer_new();
+		evbuffer_add(b, before, sizeof(before));
+		for (size_t at = 0; at < n; at += chunk) /* copied chunks: the real input buffer owns its bytes */
+			evbuffer_add(b, frame + at, n - at < chunk ? n - at : chunk);
+		struct kp_peek p = {0};
+		cr_assert_eq(kp_peek_request(b, sizeof(before), 1 << 20, &p), KP_FRAME_OK);
+		cr_assert(kp_patch_request_version(b, sizeof(before), &p, 2), "chunks of %zu", chunk);
+		cr_assert_eq(p.req.api_version, 2);
+		cr_assert_eq(evbuffer_get_length(b), sizeof(before) + n);
+		uint8_t got[300];
+		cr_assert_eq(evbuffer_copyout(b, got, sizeof(before) + n), (ev_ssize_t)(sizeof(before) + n));
+		cr_assert_arr_eq(got, before, sizeof(before));
+		cr_assert_arr_eq(got + sizeof(before), want, n, "chunks of %zu", chunk);
+		struct kp_peek again = {0};
+		cr_assert_eq(kp_peek_request(b, sizeof(before), 1 << 20, &again), KP_FRAME_OK);
+		cr_assert_eq(again.req.api_version, 2);
+		cr_assert_eq(again.req.correlation_id, 42);
+		kp_peek_release(&again);
+		kp_peek_release(&p);
+		evbuffer_free(b);
+	}
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, frame, 7); /* the version's second byte is not there */
+	struct kp_peek p = {0};
+	cr_assert_not(kp_patch_request_version(b, 0, &p, 2));
+	evbuffer_free(b);
+}
+
 Test(peek, a_long_client_id_beyond_the_scratch_space_still_parses)
 {
 	size_t n = make_frame(3000, 10);
