@@ -14,6 +14,10 @@ kafka-run-class.sh builds: see JavaTools), against:
   direct          the broker's DIRECT listener
   kstretch        mapped mode (build/proxy/kstretch), bootstrapping from DIRECT
                   and rewriting the broker's address itself
+  kstretch, Fetch held
+                  the same with fetch.cut.through=false (consumer runs only):
+                  the Java consumer's Fetch v18 answers held whole to rewrite
+                  their NodeEndpoints, as before that setting existed
   HAProxy         tcp mode, and HAProxy splice (option splice-request/-response)
   nginx stream    nginx's stream proxy
   Kroxylicious    the JVM L7 proxy, pass-through (a virtual cluster with
@@ -459,6 +463,7 @@ def start_kroxylicious(cp, tmp, bootstrap_port, node_port, upstream, log4j):
 class Contender:
     def __init__(self, name, label, address, daemon=None, optional=False):
         self.name, self.label, self.address, self.daemon = name, label, address, daemon
+        self.consumer_only = name in CONSUMER_ONLY
         self.optional = optional  # a failure drops this contender (reported) instead of ending the run
         self.failed = None
 
@@ -466,9 +471,12 @@ class Contender:
         return br.cpu_seconds(self.daemon.pids()) if self.daemon else 0.0
 
 
-CONTENDER_NAMES = ("direct", "kstretch", "haproxy", "haproxy-splice", "nginx", "kroxylicious")
-LABELS = {"direct": "direct", "kstretch": "kstretch", "haproxy": "HAProxy", "haproxy-splice": "HAProxy splice",
-          "nginx": "nginx stream", "kroxylicious": "Kroxylicious"}
+CONTENDER_NAMES = ("direct", "kstretch", "kstretch-held", "haproxy", "haproxy-splice", "nginx", "kroxylicious")
+LABELS = {"direct": "direct", "kstretch": "kstretch", "kstretch-held": "kstretch, Fetch held",
+          "haproxy": "HAProxy", "haproxy-splice": "HAProxy splice", "nginx": "nginx stream",
+          "kroxylicious": "Kroxylicious"}
+# Contenders of the consumer runs only (the producer's path is the same as kstretch's).
+CONSUMER_ONLY = ("kstretch-held",)
 # The broker listener in front of which each L4 proxy stands.
 L4_LISTENERS = {"haproxy": "HAPROXY", "haproxy-splice": "HAPROXY_SPLICE", "nginx": "NGINX"}
 
@@ -504,6 +512,12 @@ def start_everything(args, build, tmp, p, meta, daemons, wanted):
         daemons.append(kst)
         contenders.append(Contender("kstretch", LABELS["kstretch"], f"{HOST}:{kst.listen}", kst))
         meta["configs"].append(("kstretch", " ".join(kst.argv)))
+    if "kstretch-held" in wanted:
+        kst = br.start_kstretch(build, tmp, upstream, args.workers, name="kstretch-held",
+                                extra=("--fetch-cut-through", "false"))
+        daemons.append(kst)
+        contenders.append(Contender("kstretch-held", LABELS["kstretch-held"], f"{HOST}:{kst.listen}", kst))
+        meta["configs"].append((LABELS["kstretch-held"], " ".join(kst.argv)))
     for splice, name in ((False, "haproxy"), (True, "haproxy-splice")):
         if name not in wanted:
             continue
@@ -595,12 +609,12 @@ def warm_up(tools, broker, contenders, p):
         return
     for c in contenders:
         n = p["warmup_records"][1024]
-        for acks in ACKS:
+        for acks in ACKS if not c.consumer_only else ():
             attempt(c, "warm-up", lambda: tools.produce(c.address, topic_name(1024, acks), n, 1024, acks))
         if c.failed:
             continue
         attempt(c, "warm-up", lambda: tools.consume(c.address, "consume-1024", n, f"warmup-{c.name}-{os.getpid()}"))
-        for acks in ACKS:
+        for acks in ACKS if not c.consumer_only else ():
             if not c.failed:
                 attempt(c, "warm-up", lambda: tools.produce(c.address, topic_name(100, acks),
                                                             p["warmup_records"][100], 100, acks))
@@ -613,6 +627,8 @@ def run_producer(tools, broker, contenders, p, rep, data):
             key = f"{size}/{acks}"
             n = p["producer_records"][size]
             for c in rotated(contenders, rep):
+                if c.consumer_only:
+                    continue
                 before, broker_before = c.cpu(), br.cpu_seconds([broker.pid])
                 r = attempt(c, f"producer {key} run {rep + 1}",
                             lambda: tools.produce(c.address, topic_name(size, acks), n, size, acks))
@@ -774,6 +790,8 @@ def write_charts(out, tmp, s, names):
         log("gnuplot is not installed (make bench-deps): no charts")
         return []
     charts = []
+    cnames = names  # consumer charts: every contender
+    names = [n for n in names if n not in CONSUMER_ONLY]  # producer and CPU charts
     proxies = [n for n in names if n != "direct"]
     keys = list(s["producer"])
     rows = [[f"{k.split('/')[0]} B acks={k.split('/')[1]}"] +
@@ -801,10 +819,10 @@ def write_charts(out, tmp, s, names):
                                    "proxy CPU s per GB of records, produced (size/acks) and read; lower is better",
                                    "CPU s / GB", path, len(proxies) + 1))
     rows = [[f"{k} B records"] + [s["consumer"][k][n]["fetch_mb_per_sec"] if n in s["consumer"][k] else 0
-                                  for n in names] for k in s["consumer"]]
-    path = br.chart_data(tmp, "kafka_consumer.dat", ["records"] + [LABELS[n] for n in names], rows)
+                                  for n in cnames] for k in s["consumer"]]
+    path = br.chart_data(tmp, "kafka_consumer.dat", ["records"] + [LABELS[n] for n in cnames], rows)
     charts.append(br.bar_chart(out, "kafka_consumer_throughput.png",
-                               "kafka-consumer-perf-test: MB/s while fetching", "MB/s", path, len(names) + 1))
+                               "kafka-consumer-perf-test: MB/s while fetching", "MB/s", path, len(cnames) + 1))
     return charts
 
 
@@ -848,13 +866,14 @@ def report(out, s, names, meta, p, charts):
               "the ratio is to direct in the same run. " +
               (f"Each contender first carried {wr[1024]:,} + {wr[100]:,} records per acks, not counted. " if wr else
                "") + "\n")
-    md.append(producer_matrix(s, names) + "\n")
+    pnames = [n for n in names if n not in CONSUMER_ONLY]
+    md.append(producer_matrix(s, pnames) + "\n")
     md.append("Proxy CPU seconds per GB of record values produced (utime+stime of the proxy over the runs):\n")
-    md.append(producer_cpu_matrix(s, names) + "\n")
+    md.append(producer_cpu_matrix(s, pnames) + "\n")
     md.append("Each contender in detail (medians; latency is the tool's, per record from send() to "
               "acknowledgement, so it includes the time a record waits in the producer's buffer when the run is "
               "unthrottled; spread = (max - min) / median of records/s over the runs):\n")
-    md.append(producer_detail(s, names) + "\n")
+    md.append(producer_detail(s, pnames) + "\n")
     md.append("## 2. kafka-consumer-perf-test\n")
     md.append(f"N = {p['consumer_records'][1024]:,} records of 1 KiB or {p['consumer_records'][100]:,} of 100 B "
               "from the beginning of a topic filled once beforehand (through direct), a new group each run. "

@@ -3,8 +3,9 @@
  *
  * Every read goes through one cursor with a sticky error: the first failure
  * records where it happened (byte offset and the field being read) and every
- * later read returns zero without touching memory. Callers check once, at a
- * visible `fail:` exit, with kp_cursor_ok(). A length or count is checked
+ * later read returns zero without touching memory. Callers read a run of
+ * fields and check once, after them, with kp_cursor_ok() (kp_cursor_fail()
+ * records a failure of their own). A length or count is checked
  * against the bytes left before anything trusts it, so a hostile count can
  * never cause an allocation larger than the input.
  *

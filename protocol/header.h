@@ -49,7 +49,8 @@ void kp_response_header_write(struct kp_writer *w, const struct kp_response_head
 
 /* The result of looking at the front of a byte stream for a frame. */
 enum kp_frame_status {
-	KP_FRAME_OK,         /* a whole frame is there */
+	KP_FRAME_OK,         /* what was looked for is there: the whole frame for kp_frame_check(), the header
+	                        for the peek.h functions (their `whole` says whether the rest is too) */
 	KP_FRAME_INCOMPLETE, /* need more bytes (need says how many in all, when known) */
 	KP_FRAME_MALFORMED,  /* size < 0 or > max: close the connection */
 };

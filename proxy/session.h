@@ -11,10 +11,14 @@
  * (readv into reserved space: large reads, no size probe) and the other
  * socket is written from (writev, tried at once after each read, so most
  * bytes leave in the same loop turn they arrived in). A pass-through frame is
- * never moved or copied: it is cleared to go by advancing `pass`, which may
- * run ahead of what has arrived (cut-through of a large frame). Only a frame
- * that is rewritten leaves the buffer: what was cleared before it and its
- * rewritten form go to `out`, which is written before the buffer's bytes.
+ * not copied in user space: it is cleared to go by advancing `pass`, which
+ * may run ahead of what has arrived (cut-through of a large frame; past
+ * KX_SPLICE_MIN the rest goes socket to pipe to socket and never reaches the
+ * buffer). A frame that is rewritten is taken out of the buffer whole (a
+ * copy, counted in kstretch_bytes_copied): the chunks cleared before it are
+ * relinked to `out` (a chunk split at the frame is copied), then its
+ * rewritten form follows, by reference to the held copy where unchanged;
+ * `out` is written before the buffer's bytes.
  *
  * Kafka answers in order on a connection, so the in-flight FIFO's head must
  * match every response's correlation id; anything else is a protocol error
@@ -26,7 +30,8 @@
  * kx_upstream_set_state. The last side left open closes by lingering when
  * bytes written to it are not delivered yet: FIN, then what it still sends
  * is read and dropped until it closes (closing a socket with unread input
- * resets the connection, and a reset drops what its send queue holds). Memory per session is bounded: a socket is not read
+ * resets the connection, and a reset drops what its send queue holds).
+ * Memory per session is bounded: a socket is not read
  * while its flow holds more than the high watermark (until it falls below
  * the low one), and at most max.inflight.requests requests wait for answers.
  */
