@@ -989,6 +989,10 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 			*action = KX_CONFIG_VERSION;
 			return true;
 		}
+		if (strcmp(a, "--list-metrics") == 0) {
+			*action = KX_CONFIG_LIST_METRICS;
+			return true;
+		}
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

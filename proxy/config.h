@@ -91,6 +91,7 @@ enum kx_config_action {
 	KX_CONFIG_RUN,
 	KX_CONFIG_HELP,
 	KX_CONFIG_VERSION,
+	KX_CONFIG_LIST_METRICS, /* print /metrics as it reads at start (every name, HELP and TYPE), exit */
 	KX_CONFIG_CHECK,          /* validate, print the effective configuration, exit */
 	KX_CONFIG_PRINT_TOPOLOGY, /* ask the cluster, print brokers, racks, regions, listeners, exit */
 };

@@ -35,6 +35,7 @@ static void kx_usage(FILE *out)
 	fputs("usage: kstretch [--config FILE] [--KEY VALUE | --KEY=VALUE]...\n"
 	      "       kstretch --check-config [...]   validate, print the effective configuration\n"
 	      "       kstretch --print-topology [...] ask the cluster; print brokers, racks, regions, listeners\n"
+	      "       kstretch --list-metrics          print /metrics as it reads at start: every metric, its help\n"
 	      "       kstretch --help | --version\n"
 	      "\n"
 	      "A Kafka wire-protocol proxy for stretched (multi-rack, multi-region) clusters.\n"
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
 		printf("kstretch %s (libevent %s, %s, xxHash %u)\n", KSTRETCH_VERSION, event_get_version(),
 		       OpenSSL_version(OPENSSL_VERSION), XXH_versionNumber());
 		return 0;
+	case KX_CONFIG_LIST_METRICS: kx_metrics_write(stdout); return 0;
 	case KX_CONFIG_CHECK: kx_config_print(&cfg, stdout); return 0;
 	case KX_CONFIG_PRINT_TOPOLOGY: kx_log_set_level(cfg.log_level); return kx_print_topology(&cfg);
 	case KX_CONFIG_RUN: break;

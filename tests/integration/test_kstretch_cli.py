@@ -26,6 +26,17 @@ def test_version_and_help_describe_the_binary():
         assert flag in h.stdout
 
 
+def test_list_metrics_prints_every_metric_and_the_readme_table_is_that_list():
+    r = kstretch("--list-metrics")
+    assert r.returncode == 0
+    names = [line.split()[2] for line in r.stdout.splitlines() if line.startswith("# HELP ")]
+    assert "kstretch_bytes_copied" in names and "kstretch_fetch_requests_as_v15" in names
+    assert len(names) == len(set(names))
+    check = subprocess.run(["/usr/bin/python3", os.path.join(REPO, "docs", "metrics_table.py"), "--build", BUILD,
+                            "--check"], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+
+
 def test_the_example_configuration_is_valid():
     r = kstretch("--config", os.path.join(REPO, "kstretch.properties.example"), "--check-config")
     assert r.returncode == 0, r.stderr
