@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,4 +76,10 @@ void kx_log(enum kx_log_level level, const char *fmt, ...)
 	/* One write per line; a short write to stderr is not worth retrying. */
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
+}
+
+void kx_bug(const char *file, int line, const char *what)
+{
+	kx_log(KX_LOG_ERROR, "BUG at %s:%d: %s; aborting", file, line, what);
+	abort();
 }

@@ -31,6 +31,22 @@ void kx_log(enum kx_log_level level, const char *fmt, ...) __attribute__((format
  */
 bool kx_log_due(atomic_llong *last, long long interval_ms);
 
+/*
+ * An invariant of kstretch's own state (never of its input: hostile bytes
+ * get an error and a closed connection, not this). Broken, it logs what and
+ * where and aborts: going on would corrupt sessions or lose data silently.
+ */
+#define KX_BUG_ON(cond)                                                                                                \
+	do {                                                                                                           \
+		if (__builtin_expect(!!(cond), 0))                                                                     \
+			kx_bug(__FILE__, __LINE__, #cond);                                                             \
+	} while (0)
+__attribute__((noreturn)) void kx_bug(const char *file, int line, const char *what);
+
+/* On a function whose false (or true) result means "closed, do not touch
+ * it again": the caller must look. */
+#define KX_MUST_CHECK __attribute__((warn_unused_result))
+
 #define kx_error(...) kx_log(KX_LOG_ERROR, __VA_ARGS__)
 #define kx_warn(...)  kx_log(KX_LOG_WARN, __VA_ARGS__)
 #define kx_info(...)  kx_log(KX_LOG_INFO, __VA_ARGS__)

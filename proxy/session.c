@@ -71,11 +71,18 @@ struct kx_resolve {
 	struct kx_session *s; /* NULL once the session let go */
 };
 
+/* A log line about session s: "session CLIENT: ..." (the client's address
+ * names the session in every line about it). */
+#define kx_sdebug(s, fmt, ...) kx_debug("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+#define kx_sinfo(s, fmt, ...)  kx_info("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+#define kx_swarn(s, fmt, ...)  kx_warn("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+#define kx_serror(s, fmt, ...) kx_error("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_client_writable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
-static bool kx_client_pump(struct kx_session *s);
+KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s);
 static int64_t kx_now_ms(void);
 
 /* ---- state ------------------------------------------------------------- */
@@ -102,16 +109,20 @@ static const char *kx_upstream_state_name(enum kx_upstream_state st)
 	return "?";
 }
 
+/* States only move forward (open -> draining -> lingering -> closed, any
+ * step skipped); setting the current one again is allowed. */
 static void kx_client_set_state(struct kx_session *s, enum kx_client_state st)
 {
-	kx_debug("session %s: client %s -> %s", s->client.addr, kx_client_state_name(s->client.state),
+	KX_BUG_ON(st < s->client.state);
+	kx_sdebug(s, "client %s -> %s", kx_client_state_name(s->client.state),
 	         kx_client_state_name(st));
 	s->client.state = st;
 }
 
 static void kx_upstream_set_state(struct kx_session *s, enum kx_upstream_state st)
 {
-	kx_debug("session %s: upstream %s %s -> %s", s->client.addr, s->up.addr, kx_upstream_state_name(s->up.state),
+	KX_BUG_ON(st < s->up.state);
+	kx_sdebug(s, "upstream %s %s -> %s", s->up.addr, kx_upstream_state_name(s->up.state),
 	         kx_upstream_state_name(st));
 	s->up.state = st;
 }
@@ -478,7 +489,7 @@ static bool kx_sock_linger(struct kx_session *s, struct kx_sock *k, int timeout_
 		kx_session_close(s, why);
 		return false;
 	}
-	kx_debug("session %s: %s; lingering until the %s closes (bytes still on their way)", s->client.addr, why,
+	kx_sdebug(s, "%s; lingering until the %s closes (bytes still on their way)", why,
 	         k == &s->client.sock ? "client" : "broker");
 	if (k == &s->client.sock)
 		kx_client_set_state(s, KX_CLIENT_LINGERING);
@@ -509,7 +520,7 @@ static void kx_linger_readable(struct kx_session *s, evutil_socket_t fd, short w
 		}
 		return;
 	}
-	kx_debug("session %s: the %s did not close in time; closing", s->client.addr,
+	kx_sdebug(s, "the %s did not close in time; closing",
 	         s->client.state == KX_CLIENT_LINGERING ? "client" : "broker");
 	kx_session_close(s, "linger timeout");
 }
@@ -524,10 +535,9 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 	kx_upstream_release(s);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
 	if (s->fifo_cnt)
-		kx_warn("session %s: upstream %s lost (%s) with %u requests unanswered; closing the client",
-		        s->client.addr, s->up.addr, why, s->fifo_cnt);
+		kx_swarn(s, "upstream %s lost (%s) with %u requests unanswered; closing the client", s->up.addr, why, s->fifo_cnt);
 	else
-		kx_debug("session %s: upstream %s closed (%s)", s->client.addr, s->up.addr, why);
+		kx_sdebug(s, "upstream %s closed (%s)", s->up.addr, why);
 	if (kx_flow_ready(&s->resp) == 0) {
 		(void)kx_sock_linger(s, &s->client.sock, s->worker->cfg->write_timeout_ms, why);
 		return;
@@ -548,7 +558,7 @@ static bool kx_session_quiet(const struct kx_session *s)
  * While the worker stops, a quiet session lets its upstream go, flushes what
  * it answered and closes. Returns true when it did so (s may be gone).
  */
-static bool kx_session_finish_if_stopping(struct kx_session *s)
+KX_MUST_CHECK static bool kx_session_finish_if_stopping(struct kx_session *s)
 {
 	if (!s->worker->stopping || s->client.state != KX_CLIENT_OPEN || !kx_session_quiet(s))
 		return false;
@@ -558,7 +568,8 @@ static bool kx_session_finish_if_stopping(struct kx_session *s)
 
 void kx_session_shutdown(struct kx_session *s)
 {
-	kx_session_finish_if_stopping(s);
+	if (kx_session_finish_if_stopping(s))
+		return; /* closed, or lingering to its close */
 }
 
 /*
@@ -585,7 +596,7 @@ static void kx_session_client_gone(struct kx_session *s)
 		kx_session_close(s, "client closed"); /* nothing to deliver */
 		return;
 	}
-	kx_debug("session %s: client closed; delivering its last %zu bytes to %s", s->client.addr, pending, s->up.addr);
+	kx_sdebug(s, "client closed; delivering its last %zu bytes to %s", pending, s->up.addr);
 	kx_update_reading(s);
 	if (s->up.state == KX_UPSTREAM_READY && s->up.sock.writing) {
 		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
@@ -611,13 +622,13 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 /* ---- writing ----------------------------------------------------------- */
 
 /* Writes the answers ready for the client. */
-static bool kx_flush_client(struct kx_session *s)
+KX_MUST_CHECK static bool kx_flush_client(struct kx_session *s)
 {
 	struct kx_sock *k = &s->client.sock;
 	if (s->client.state == KX_CLIENT_CLOSED || s->client.state == KX_CLIENT_LINGERING)
 		return true;
 	if (!kx_write(k->fd, &s->resp)) {
-		kx_debug("session %s: cannot write to the client: %s", s->client.addr, strerror(errno));
+		kx_sdebug(s, "cannot write to the client: %s", strerror(errno));
 		kx_session_close(s, "client write error");
 		return false;
 	}
@@ -629,7 +640,7 @@ static bool kx_flush_client(struct kx_session *s)
 }
 
 /* Writes the requests ready for the broker (once connected). */
-static bool kx_flush_upstream(struct kx_session *s)
+KX_MUST_CHECK static bool kx_flush_upstream(struct kx_session *s)
 {
 	struct kx_sock *k = &s->up.sock;
 	if (s->up.state != KX_UPSTREAM_READY)
@@ -680,6 +691,7 @@ static struct kx_hold *kx_flow_take_frame(struct kx_flow *f, int32_t size)
 	if (!h)
 		return NULL;
 	h->refs = 1;
+	KX_BUG_ON(f->pass + 4 + (uint64_t)size > evbuffer_get_length(f->buf)); /* whole, behind what was cleared */
 	if (f->pass) {
 		/* Whole chunks are relinked; a chunk split at the frame is copied
 		 * (counted here as if all of it were, an upper bound). */
@@ -736,7 +748,7 @@ static void kx_session_place(struct kx_session *s, const struct kp_request_heade
 	s->placed = true;
 	kr_client_place(&s->worker->placement, s->local_port, id, idlen, (const struct sockaddr *)&s->peer, &s->place);
 	if (!s->place.rack[0] && !s->place.region[0]) {
-		kx_debug("session %s: client's rack unknown: plain mapped mode", s->client.addr);
+		kx_sdebug(s, "client's rack unknown: plain mapped mode");
 		return;
 	}
 	s->client_ridx = (uint8_t)kx_region_index(s->place.region);
@@ -747,7 +759,7 @@ static void kx_session_place(struct kx_session *s, const struct kp_request_heade
 	if (cfg->fetch_prefer_local && s->place.region[0] && s->up.node_id >= 0)
 		s->steer = calloc(1, sizeof(*s->steer)); /* none (no memory): no steering, nothing else lost */
 	s->view.steer = s->steer;
-	kx_debug("session %s: client in rack %s, region %s (from %s); broker %s in region %s", s->client.addr,
+	kx_sdebug(s, "client in rack %s, region %s (from %s); broker %s in region %s",
 	         s->place.rack[0] ? s->place.rack : "?", s->place.region[0] ? s->place.region : "?",
 	         kr_rack_source_name(s->place.source), s->up.addr, s->broker_region[0] ? s->broker_region : "?");
 }
@@ -772,14 +784,14 @@ static void kx_view_done(struct kx_client_view *v)
 
 /* A Fetch request whose RackId kstretch sets: taken whole, rewritten (or
  * not: a RackId the client set stays) and queued behind what was cleared. */
-static bool kx_request_inject(struct kx_session *s, int32_t size)
+KX_MUST_CHECK static bool kx_request_inject(struct kx_session *s, int32_t size)
 {
 	struct kx_rewriter *rw = &s->worker->rewriter;
 	int32_t corr = s->peek.req.correlation_id;
 	int16_t version = s->peek.req.api_version;
 	struct kx_hold *h = kx_flow_take_frame(&s->req, size);
 	if (!h) {
-		kx_error("session %s: out of memory for a %d-byte request", s->client.addr, size);
+		kx_serror(s, "out of memory for a %d-byte request", size);
 		kx_session_close(s, "out of memory");
 		return false;
 	}
@@ -810,9 +822,8 @@ static bool kx_request_too_large_to_hold(struct kx_session *s)
 {
 	if (!s->held_cap_logged) {
 		s->held_cap_logged = true;
-		kx_info("session %s: Fetch v%d (corr %d) of %d bytes is over max.held.request.bytes (%d): passed on "
-		        "without its RackId (logged once per connection)",
-		        s->client.addr, s->peek.req.api_version, s->peek.req.correlation_id, s->peek.frame_size,
+		kx_sinfo(s, "Fetch v%d (corr %d) of %d bytes is over max.held.request.bytes (%d): passed on "
+		        "without its RackId (logged once per connection)", s->peek.req.api_version, s->peek.req.correlation_id, s->peek.frame_size,
 		        s->worker->cfg->max_held_request_bytes);
 	}
 	return false;
@@ -845,7 +856,7 @@ static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
 		uint32_t cap = s->fifo_cap * 2 < max ? s->fifo_cap * 2 : max;
 		struct kx_inflight *ring = malloc((size_t)cap * sizeof(*ring));
 		if (!ring) {
-			kx_warn("session %s: no memory for %u requests in flight; waiting for answers", s->client.addr,
+			kx_swarn(s, "no memory for %u requests in flight; waiting for answers",
 			        cap);
 			return false;
 		}
@@ -866,7 +877,7 @@ static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
  * time (a frame is cleared as soon as its header is read, so a large one is
  * cut through as it arrives), then writes what it can.
  */
-static bool kx_client_pump(struct kx_session *s)
+KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s)
 {
 	struct evbuffer *in = s->req.buf;
 	const struct kx_config *cfg = s->worker->cfg;
@@ -998,9 +1009,8 @@ static void kx_request_timeout(evutil_socket_t fd, short what, void *arg)
 	int64_t n = kx_request_partial(s);
 	if (n >= 0 && n == s->req_timed && kx_now_ms() - s->req_begun_ms >= s->worker->cfg->request_timeout_ms) {
 		size_t have = evbuffer_get_length(s->req.buf);
-		kx_info("session %s: request not complete after request.timeout.ms (%d ms; %zu bytes of it read); "
-		        "closing",
-		        s->client.addr, s->worker->cfg->request_timeout_ms,
+		kx_sinfo(s, "request not complete after request.timeout.ms (%d ms; %zu bytes of it read); "
+		        "closing", s->worker->cfg->request_timeout_ms,
 		        s->req.pass > have ? have : have - (size_t)s->req.pass);
 		KX_METRIC_ADD(request_timeouts, 1);
 		kx_session_close(s, "request timeout");
@@ -1021,7 +1031,7 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 			return; /* a request in flight (a long poll): not idle; the timer runs again */
 		if (kx_flow_ready(&s->resp) > 0 || kx_flow_cut(&s->resp))
 			return; /* an answer not all written to the client yet (write.timeout.ms watches that) */
-		kx_info("session %s: idle for idle.timeout.ms; closing", s->client.addr);
+		kx_sinfo(s, "idle for idle.timeout.ms; closing");
 		KX_METRIC_ADD(idle_timeouts, 1);
 		kx_session_close(s, "idle timeout");
 		return;
@@ -1033,7 +1043,7 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (r < 0) {
-		kx_debug("session %s: client error: %s", s->client.addr, strerror(errno));
+		kx_sdebug(s, "client error: %s", strerror(errno));
 		kx_session_close(s, "client error");
 		return;
 	}
@@ -1055,13 +1065,13 @@ static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 
 /* Takes the whole response frame that follows the cleared bytes, rewrites
  * it and queues it behind them. */
-static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e,
+KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e,
                                  struct kx_client_view *v)
 {
 	struct kx_rewriter *rw = &s->worker->rewriter;
 	struct kx_hold *h = kx_flow_take_frame(&s->resp, size);
 	if (!h) {
-		kx_error("session %s: out of memory for a %d-byte response", s->client.addr, size);
+		kx_serror(s, "out of memory for a %d-byte response", size);
 		kx_session_close(s, "out of memory");
 		return false;
 	}
@@ -1074,14 +1084,13 @@ static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struc
 		return false;
 	}
 	if (kx_rewrite_merge_topology(rw, s->worker->cfg))
-		kx_debug("session %s: topology updated from a %s response", s->client.addr,
+		kx_sdebug(s, "topology updated from a %s response",
 		         kp_api_get(e->api_key)->name);
 	kx_flow_put_frame(&s->resp, &rw->out, h);
 	KX_METRIC_ADD(responses_rewritten, 1);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
-	kx_debug("session %s: %s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners, %d partitions "
-	         "-> a local replica",
-	         s->client.addr, kp_api_get(e->api_key)->name, e->api_version, e->correlation_id, rw->addresses,
+	kx_sdebug(s, "%s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners, %d partitions "
+	         "-> a local replica", kp_api_get(e->api_key)->name, e->api_version, e->correlation_id, rw->addresses,
 	         rw->redirects);
 	return true;
 }
@@ -1133,7 +1142,7 @@ static bool kx_response_needs_rewrite(struct kx_session *s, struct evbuffer *in,
  * Matches the broker's buffered responses to the FIFO and clears them for
  * the client (rewriting those that name brokers), then writes what it can.
  */
-static bool kx_upstream_pump(struct kx_session *s)
+KX_MUST_CHECK static bool kx_upstream_pump(struct kx_session *s)
 {
 	struct evbuffer *in = s->resp.buf;
 	const struct kx_config *cfg = s->worker->cfg;
@@ -1179,6 +1188,7 @@ static bool kx_upstream_pump(struct kx_session *s)
 			KX_METRIC_ADD(responses_forwarded, 1);
 			s->resp.pass += 4 + (uint64_t)size;
 		}
+		KX_BUG_ON(s->fifo_cnt == 0 || s->fifo_head >= s->fifo_cap);
 		s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
 		s->fifo_cnt--;
 		if (s->reading_paused_inflight && s->client.state == KX_CLIENT_OPEN) {
@@ -1229,9 +1239,8 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 	if ((what & EV_TIMEOUT) && !kx_client_stalled(s))
 		return; /* it reads, slowly */
 	if (what & EV_TIMEOUT) {
-		kx_info("session %s: took none of its %zu bytes of answers in write.timeout.ms (%d ms; %u requests in "
-		        "flight); closing",
-		        s->client.addr, kx_flow_ready(&s->resp), s->worker->cfg->write_timeout_ms, s->fifo_cnt);
+		kx_sinfo(s, "took none of its %zu bytes of answers in write.timeout.ms (%d ms; %u requests in "
+		        "flight); closing", kx_flow_ready(&s->resp), s->worker->cfg->write_timeout_ms, s->fifo_cnt);
 		KX_METRIC_ADD(write_timeouts, 1);
 		kx_session_close(s, "write timeout");
 		return;
@@ -1247,7 +1256,7 @@ static void kx_upstream_begin(struct kx_session *s);
 static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 {
 	KX_METRIC_ADD(upstream_connect_failures, 1);
-	kx_warn("session %s: cannot connect to %s: %s", s->client.addr, s->up.addr, why);
+	kx_swarn(s, "cannot connect to %s: %s", s->up.addr, why);
 	if (s->up.starting)
 		s->up.failed_starting = true; /* kx_upstream_begin goes on or closes */
 	else if (s->up.node_id < 0)
@@ -1315,8 +1324,7 @@ static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (what & EV_TIMEOUT) { /* only set while delivering a closed client's last requests */
-		kx_warn("session %s: %s took more than connect.timeout.ms to accept a closed client's last requests",
-		        s->client.addr, s->up.addr);
+		kx_swarn(s, "%s took more than connect.timeout.ms to accept a closed client's last requests", s->up.addr);
 		kx_session_close(s, "timeout");
 		return;
 	}
@@ -1382,8 +1390,7 @@ static void kx_upstream_begin(struct kx_session *s)
 			if (i >= n || i >= KX_BOOTSTRAP_TRIES_MAX) {
 				kx_topology_put(t);
 				if (i > 1)
-					kx_warn("session %s: none of %zu bootstrap candidates accepted a connection; closing",
-					        s->client.addr, i);
+					kx_swarn(s, "none of %zu bootstrap candidates accepted a connection; closing", i);
 				kx_session_upstream_lost(s, "connect failed");
 				return;
 			}
@@ -1402,9 +1409,9 @@ static void kx_upstream_begin(struct kx_session *s)
 		}
 		kx_topology_put(t);
 		if (s->up.bootstrap_tries == 1)
-			kx_debug("session %s: accepted, upstream %s", s->client.addr, s->up.addr);
+			kx_sdebug(s, "accepted, upstream %s", s->up.addr);
 		else
-			kx_info("session %s: trying %s", s->client.addr, s->up.addr);
+			kx_sinfo(s, "trying %s", s->up.addr);
 
 		kx_upstream_release(s);
 		struct kx_resolve *r = malloc(sizeof(*r));
@@ -1482,7 +1489,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	struct kx_topology *t = kx_topology_get();
 	const struct kx_broker *b = node_id >= 0 ? kx_topology_broker(t, node_id) : NULL;
 	if (node_id >= 0 && !b) {
-		kx_warn("session %s: node %d is not in the topology; closing", s->client.addr, node_id);
+		kx_swarn(s, "node %d is not in the topology; closing", node_id);
 		kx_topology_put(t);
 		evutil_closesocket(fd);
 		kx_session_free(s);
@@ -1497,7 +1504,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 
 	if (!kx_flow_init(&s->req) || !kx_flow_init(&s->resp) ||
 	    !kx_sock_open(s, &s->client.sock, fd, kx_client_readable, kx_client_writable)) {
-		kx_error("session %s: cannot create buffers; closing", s->client.addr);
+		kx_serror(s, "cannot create buffers; closing");
 		if (s->client.sock.fd < 0)
 			evutil_closesocket(fd);
 		kx_session_close(s, "out of memory");
