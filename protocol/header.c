@@ -96,3 +96,12 @@ enum kp_frame_status kp_frame_check(const uint8_t *p, size_t have, int64_t max_f
 	*frame_size = size;
 	return have - 4 >= (size_t)size ? KP_FRAME_OK : KP_FRAME_INCOMPLETE;
 }
+
+void kp_frame_size_put(uint8_t out[4], size_t body_len)
+{
+	uint32_t n = (uint32_t)body_len;
+	out[0] = (uint8_t)(n >> 24);
+	out[1] = (uint8_t)(n >> 16);
+	out[2] = (uint8_t)(n >> 8);
+	out[3] = (uint8_t)n;
+}

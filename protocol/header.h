@@ -47,6 +47,9 @@ void kp_request_header_write(struct kp_writer *w, const struct kp_request_header
 bool kp_response_header_parse(struct kp_cursor *c, int header_version, struct kp_response_header *h);
 void kp_response_header_write(struct kp_writer *w, const struct kp_response_header *h);
 
+/* Writes the 4-byte size that goes before a frame body of body_len bytes. */
+void kp_frame_size_put(uint8_t out[4], size_t body_len);
+
 /* The result of looking at the front of a byte stream for a frame. */
 enum kp_frame_status {
 	KP_FRAME_OK,         /* what was looked for is there: the whole frame for kp_frame_check(), the header

@@ -39,27 +39,6 @@
  * they fall below the low mark. */
 #define KX_HIGH_WATERMARK (4u * 1024 * 1024)
 #define KX_LOW_WATERMARK  (1u * 1024 * 1024)
-/* Read sizes: the first, and the largest a run of filled reads grows to.
- * A little under a power of two, so libevent's chunk is that power. */
-#define KX_READ_MIN (16u * 1024 - 256)
-#define KX_READ_MAX (256u * 1024 - 256)
-/* A frame part at least this large is spliced, not read (below it, the two
- * extra system calls cost more than the copies they save). */
-#ifndef KX_SPLICE_MIN
-#define KX_SPLICE_MIN (64u * 1024)
-#endif
-/* A rewritten frame's unchanged part shorter than this is copied rather
- * than referenced: a reference costs a buffer chain (and keeps the whole
- * received frame alive) for a few hundred bytes, so a client that reads
- * nothing would hold several times the watermark in small answers. */
-#define KX_REF_MIN 2048u
-#ifndef KX_PIPE_SIZE
-#define KX_PIPE_SIZE (256u * 1024)
-#endif
-/* After a pipe came out smaller than KX_SPLICE_MIN, a flow reads for this
- * long before it asks for a pipe again. */
-#define KX_PIPE_RETRY_MS 1000
-
 /* In-flight entries a session starts with (it grows to max.inflight.requests). */
 #define KX_FIFO_FIRST 8
 
@@ -134,199 +113,15 @@ static struct timeval kx_ms_timeval(int ms)
 
 /* ---- flows and sockets ------------------------------------------------- */
 
-/* Bytes f can write now: its pipe, its out, then what is cleared at buf's front. */
-static size_t kx_flow_ready(const struct kx_flow *f)
-{
-	size_t have = evbuffer_get_length(f->buf);
-	return f->piped + evbuffer_get_length(f->out) + (f->pass < have ? (size_t)f->pass : have);
-}
-
-/* A frame is being cut through: part of it is still to arrive. */
-static bool kx_flow_cut(const struct kx_flow *f)
-{
-	return f->pass > evbuffer_get_length(f->buf);
-}
-
-static bool kx_flow_init(struct kx_flow *f)
-{
-	f->buf = evbuffer_new();
-	f->out = evbuffer_new();
-	f->readsz = KX_READ_MIN;
-	f->pipe[0] = f->pipe[1] = -1;
-	return f->buf && f->out;
-}
-
-static void kx_flow_pipe_close(struct kx_flow *f)
-{
-	for (int i = 0; i < 2; i++)
-		if (f->pipe[i] >= 0)
-			close(f->pipe[i]);
-	f->pipe[0] = f->pipe[1] = -1;
-	f->pipesz = 0;
-	f->pipe_stuck = false;
-}
-
-static void kx_flow_free(struct kx_flow *f)
-{
-	if (f->buf)
-		evbuffer_free(f->buf);
-	if (f->out)
-		evbuffer_free(f->out);
-	kx_flow_pipe_close(f);
-}
-
-/*
- * Makes f's pipe, KX_PIPE_SIZE large. A pipe smaller than KX_SPLICE_MIN is
- * not used: past the user's pipe quota (fs.pipe-user-pages-soft, about 256
- * pipes of 256 KiB for a user without CAP_SYS_RESOURCE) Linux makes 8 KiB
- * pipes and refuses to grow them, and splicing through those costs more
- * system calls than reading. Then the flow reads for KX_PIPE_RETRY_MS.
- */
-static bool kx_flow_pipe_open(struct kx_flow *f)
-{
-	static atomic_bool short_logged;
-	if (f->pipe_retry_ms) {
-		if (kx_now_ms() < f->pipe_retry_ms)
-			return false;
-		f->pipe_retry_ms = 0;
-	}
-	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
-		kx_debug("no pipe for splice (%s): reading instead", strerror(errno));
-		f->pipe[0] = f->pipe[1] = -1;
-		f->pipe_retry_ms = kx_now_ms() + KX_PIPE_RETRY_MS;
-		return false;
-	}
-	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, (int)KX_PIPE_SIZE);
-	int set_err = sz <= 0 ? errno : 0;
-	if (sz <= 0)
-		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
-	if (sz < (int)KX_SPLICE_MIN) {
-		if (!atomic_exchange(&short_logged, true))
-			kx_warn("splice: pipes of %d bytes only (F_SETPIPE_SZ to %u: %s; fs.pipe-user-pages-soft "
-			        "reached?): large frames are read instead while pipes are short (logged once)",
-			        sz, KX_PIPE_SIZE, set_err ? strerror(set_err) : "smaller");
-		kx_flow_pipe_close(f);
-		f->pipe_retry_ms = kx_now_ms() + KX_PIPE_RETRY_MS;
-		return false;
-	}
-	f->pipesz = (uint32_t)sz;
-	return true;
-}
-
-/*
- * Whether the next bytes from the source are the rest of a cut-through
- * frame large enough to splice, with nothing of the flow buffered ahead of
- * them (the pipe is written first, so nothing may wait in out or buf). Makes
- * the pipe for such a frame; without one (out of descriptors, or only a
- * short pipe), bytes are read.
- */
-static bool kx_flow_splices(struct kx_flow *f)
-{
-	if (f->pass < KX_SPLICE_MIN || evbuffer_get_length(f->buf) || evbuffer_get_length(f->out))
-		return false;
-	if (f->pipe[0] >= 0)
-		return true;
-	return kx_flow_pipe_open(f);
-}
-
-/* Splices the next part of the frame from fd into the pipe; returns as kx_read. */
-static ssize_t kx_splice_in(evutil_socket_t fd, struct kx_flow *f)
-{
-	size_t room = f->pipesz - f->piped, want = f->pass < room ? (size_t)f->pass : room;
-	if (!want)
-		return -2;
-	ssize_t r = splice(fd, NULL, f->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && f->piped) {
-		/* The pipe may be full by its slots (one per segment spliced: 64
-		 * small segments fill it far below its size), or the socket is
-		 * empty: either way the source is not read until the pipe drains,
-		 * else its readable event fires again at once, for ever. */
-		f->pipe_stuck = true;
-		return -2;
-	}
-	if (r < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
-	f->piped += (uint32_t)r;
-	f->pass -= (uint64_t)r; /* those bytes went ahead of buf: the pipe */
-	KX_METRIC_ADD(bytes_spliced, (size_t)r);
-	return r;
-}
-
-/*
- * One read from fd into f->buf, into space reserved at its end (no size
- * probe first). Returns the bytes read, 0 at end of stream, -1 on an error
- * (errno says which), -2 when nothing is there yet.
- */
-static ssize_t kx_read(evutil_socket_t fd, struct kx_flow *f)
-{
-	if (kx_flow_splices(f))
-		return kx_splice_in(fd, f);
-	struct evbuffer_iovec v[2];
-	int n = evbuffer_reserve_space(f->buf, f->readsz, v, 2);
-	if (n <= 0) {
-		errno = ENOMEM;
-		return -1;
-	}
-	ssize_t r = readv(fd, (struct iovec *)v, n);
-	if (r <= 0) {
-		evbuffer_commit_space(f->buf, v, 0);
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			return -2;
-		return r;
-	}
-	size_t left = (size_t)r;
-	int used = 0;
-	while (used < n && left) {
-		if (v[used].iov_len > left)
-			v[used].iov_len = left;
-		left -= v[used].iov_len;
-		used++;
-	}
-	evbuffer_commit_space(f->buf, v, used);
-	if ((size_t)r >= f->readsz && f->readsz < KX_READ_MAX)
-		f->readsz = (f->readsz + 256) * 2 - 256;
-	else if ((size_t)r < f->readsz / 8 && f->readsz > KX_READ_MIN)
-		f->readsz = (f->readsz + 256) / 2 - 256;
-	return r;
-}
-
-/* Writes what f has ready to fd until it is all written or the socket is
- * full. Returns false on a write error (errno says which). */
-static bool kx_write(evutil_socket_t fd, struct kx_flow *f)
-{
-	while (f->piped) {
-		ssize_t n = splice(f->pipe[0], NULL, fd, NULL, f->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-		f->piped -= (uint32_t)n;
-		f->pipe_stuck = false; /* slots are free again */
-	}
-	/* An empty pipe between frames goes back: a session holds a pipe only
-	 * while it splices (the pipe quota is per user, not per session). */
-	if (f->pipe[0] >= 0 && !kx_flow_cut(f))
-		kx_flow_pipe_close(f);
-	for (;;) {
-		size_t outlen = evbuffer_get_length(f->out), have = evbuffer_get_length(f->buf);
-		size_t want = outlen ? outlen : (f->pass < have ? (size_t)f->pass : have);
-		if (!want)
-			return true;
-		int n = outlen ? evbuffer_write(f->out, fd) : evbuffer_write_atmost(f->buf, fd, (ev_ssize_t)want);
-		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-		if (!outlen)
-			f->pass -= (uint64_t)n;
-		if ((size_t)n < want)
-			return true; /* the socket took what it could: wait for it */
-	}
-}
-
 static void kx_sock_close(struct kx_sock *k)
 {
 	if (k->rev)
 		event_free(k->rev);
 	if (k->wev)
 		event_free(k->wev);
-	if (k->fd >= 0)
+	if (k->tr.ops)
+		k->tr.ops->close(&k->tr);
+	else if (k->fd >= 0)
 		evutil_closesocket(k->fd);
 	*k = (struct kx_sock){.fd = -1};
 }
@@ -339,6 +134,7 @@ static bool kx_sock_open(struct kx_session *s, struct kx_sock *k, evutil_socket_
 	/* Frames are written whole as they are ready: do not hold them back. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	k->fd = fd;
+	kx_transport_raw(&k->tr, fd);
 	k->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, s);
 	k->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, s);
 	return k->rev && k->wev;
@@ -485,7 +281,7 @@ static bool kx_sock_unsettled(const struct kx_sock *k)
  */
 static bool kx_sock_linger(struct kx_session *s, struct kx_sock *k, int timeout_ms, const char *why)
 {
-	if (!kx_sock_unsettled(k) || shutdown(k->fd, SHUT_WR) < 0) {
+	if (!kx_sock_unsettled(k) || k->tr.ops->shutdown(&k->tr, SHUT_WR) < 0) {
 		kx_session_close(s, why);
 		return false;
 	}
@@ -627,7 +423,7 @@ KX_MUST_CHECK static bool kx_flush_client(struct kx_session *s)
 	struct kx_sock *k = &s->client.sock;
 	if (s->client.state == KX_CLIENT_CLOSED || s->client.state == KX_CLIENT_LINGERING)
 		return true;
-	if (!kx_write(k->fd, &s->resp)) {
+	if (!kx_flow_write(&s->resp, &k->tr)) {
 		kx_sdebug(s, "cannot write to the client: %s", strerror(errno));
 		kx_session_close(s, "client write error");
 		return false;
@@ -645,7 +441,7 @@ KX_MUST_CHECK static bool kx_flush_upstream(struct kx_session *s)
 	struct kx_sock *k = &s->up.sock;
 	if (s->up.state != KX_UPSTREAM_READY)
 		return true;
-	if (!kx_write(k->fd, &s->req)) {
+	if (!kx_flow_write(&s->req, &k->tr)) {
 		char why[128];
 		snprintf(why, sizeof(why), "write error: %s", strerror(errno));
 		kx_session_upstream_lost(s, why);
@@ -666,68 +462,29 @@ KX_MUST_CHECK static bool kx_flush_upstream(struct kx_session *s)
 
 /* ---- held frames: the ones that are rewritten --------------------------- */
 
-struct kx_hold {
-	int refs;
-	uint8_t data[];
-};
-
-static void kx_hold_unref(const void *data, size_t len, void *arg)
+/* Takes the whole frame (4 + size bytes) behind f's cleared bytes. */
+static struct kx_hold *kx_take_frame(struct kx_flow *f, int32_t size)
 {
-	struct kx_hold *h = arg;
-	(void)data;
-	(void)len;
-	if (--h->refs == 0)
-		free(h);
+	return kx_flow_take(f, 4 + (size_t)size);
 }
 
-/*
- * Takes the whole frame (4 + size bytes) that follows f's cleared bytes out
- * of its buffer, into a held copy; the cleared bytes go to out first, so
- * order is kept. NULL when out of memory.
- */
-static struct kx_hold *kx_flow_take_frame(struct kx_flow *f, int32_t size)
-{
-	struct kx_hold *h = malloc(sizeof(*h) + 4 + (size_t)size);
-	if (!h)
-		return NULL;
-	h->refs = 1;
-	KX_BUG_ON(f->pass + 4 + (uint64_t)size > evbuffer_get_length(f->buf)); /* whole, behind what was cleared */
-	if (f->pass) {
-		/* Whole chunks are relinked; a chunk split at the frame is copied
-		 * (counted here as if all of it were, an upper bound). */
-		KX_METRIC_ADD(bytes_copied, (size_t)f->pass);
-		evbuffer_remove_buffer(f->buf, f->out, (size_t)f->pass);
-		f->pass = 0;
-	}
-	evbuffer_remove(f->buf, h->data, 4 + (size_t)size);
-	KX_METRIC_ADD(bytes_copied, 4 + (size_t)size);
-	return h;
-}
-
-/* Queues the frame w wrote on f's out: its size, then the segments (owned
- * bytes and short unchanged parts copied, references to the held frame h
- * for the long ones). Drops the caller's hold. */
-static void kx_flow_put_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
+/* Queues the frame w wrote on f: its size, then the segments (owned bytes
+ * copied, the unchanged parts by reference to the held frame h). Drops the
+ * caller's hold. */
+static void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
 {
 	kp_writer_finish(w);
 	uint8_t size_be[4];
-	uint32_t total = (uint32_t)kp_writer_size(w);
-	size_be[0] = (uint8_t)(total >> 24);
-	size_be[1] = (uint8_t)(total >> 16);
-	size_be[2] = (uint8_t)(total >> 8);
-	size_be[3] = (uint8_t)total;
-	evbuffer_add(f->out, size_be, 4);
+	kp_frame_size_put(size_be, kp_writer_size(w));
+	kx_flow_put_copy(f, size_be, 4);
 	for (size_t i = 0; i < w->nsegs; i++) {
 		const struct kp_segment *seg = &w->segs[i];
-		if (!seg->ref || seg->len < KX_REF_MIN) {
-			evbuffer_add(f->out, seg->ref ? seg->ref : w->buf + seg->off, seg->len);
-			KX_METRIC_ADD(bytes_copied, seg->len);
-		} else {
-			h->refs++;
-			evbuffer_add_reference(f->out, seg->ref, seg->len, kx_hold_unref, h);
-		}
+		if (seg->ref)
+			kx_flow_put_ref(f, h, seg->ref, seg->len);
+		else
+			kx_flow_put_copy(f, w->buf + seg->off, seg->len);
 	}
-	kx_hold_unref(NULL, 0, h);
+	kx_hold_put(h);
 }
 
 /* ---- where the client is ------------------------------------------------ */
@@ -789,7 +546,7 @@ KX_MUST_CHECK static bool kx_request_inject(struct kx_session *s, int32_t size)
 	struct kx_rewriter *rw = &s->worker->rewriter;
 	int32_t corr = s->peek.req.correlation_id;
 	int16_t version = s->peek.req.api_version;
-	struct kx_hold *h = kx_flow_take_frame(&s->req, size);
+	struct kx_hold *h = kx_take_frame(&s->req, size);
 	if (!h) {
 		kx_serror(s, "out of memory for a %d-byte request", size);
 		kx_session_close(s, "out of memory");
@@ -804,10 +561,11 @@ KX_MUST_CHECK static bool kx_request_inject(struct kx_session *s, int32_t size)
 		return false;
 	}
 	if (r == KX_INJECT_DONE) {
-		kx_flow_put_frame(&s->req, &rw->out, h);
+		kx_queue_frame(&s->req, &rw->out, h);
 		return true;
 	}
-	evbuffer_add_reference(s->req.out, h->data, 4 + (size_t)size, kx_hold_unref, h); /* as it came */
+	kx_flow_put_ref(&s->req, h, h->data, 4 + (size_t)size); /* as it came */
+	kx_hold_put(h);
 	return true;
 }
 
@@ -1036,7 +794,7 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 		kx_session_close(s, "idle timeout");
 		return;
 	}
-	ssize_t r = kx_read(fd, &s->req);
+	ssize_t r = kx_flow_read(&s->req, &s->client.sock.tr);
 	if (r == -2) {
 		if (s->req.pipe_stuck)
 			kx_update_reading(s); /* read again once the pipe drains */
@@ -1069,7 +827,7 @@ KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, int32_t siz
                                  struct kx_client_view *v)
 {
 	struct kx_rewriter *rw = &s->worker->rewriter;
-	struct kx_hold *h = kx_flow_take_frame(&s->resp, size);
+	struct kx_hold *h = kx_take_frame(&s->resp, size);
 	if (!h) {
 		kx_serror(s, "out of memory for a %d-byte response", size);
 		kx_session_close(s, "out of memory");
@@ -1086,7 +844,7 @@ KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, int32_t siz
 	if (kx_rewrite_merge_topology(rw, s->worker->cfg))
 		kx_sdebug(s, "topology updated from a %s response",
 		         kp_api_get(e->api_key)->name);
-	kx_flow_put_frame(&s->resp, &rw->out, h);
+	kx_queue_frame(&s->resp, &rw->out, h);
 	KX_METRIC_ADD(responses_rewritten, 1);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
 	kx_sdebug(s, "%s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners, %d partitions "
@@ -1209,7 +967,7 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 		kx_linger_readable(s, fd, what);
 		return;
 	}
-	ssize_t r = kx_read(fd, &s->resp);
+	ssize_t r = kx_flow_read(&s->resp, &s->up.sock.tr);
 	if (r == -2) {
 		if (s->resp.pipe_stuck)
 			kx_update_reading(s); /* read again once the pipe drains */
@@ -1502,7 +1260,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	kx_topology_put(t);
 	s->up.bootstrap_first = w->bootstrap_next++;
 
-	if (!kx_flow_init(&s->req) || !kx_flow_init(&s->resp) ||
+	if (!kx_flow_init(&s->req, true) || !kx_flow_init(&s->resp, true) ||
 	    !kx_sock_open(s, &s->client.sock, fd, kx_client_readable, kx_client_writable)) {
 		kx_serror(s, "cannot create buffers; closing");
 		if (s->client.sock.fd < 0)

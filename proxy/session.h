@@ -46,6 +46,7 @@
 
 #include <sys/socket.h>
 
+#include "flow.h"
 #include "peek.h"
 #include "placement.h"
 #include "rewrite.h"
@@ -74,25 +75,10 @@ struct kx_inflight {
 	bool rewrite; /* the response goes through kx_rewrite_response() */
 };
 
-/* One direction: bytes read from one socket, to be written to the other. */
-struct kx_flow {
-	struct evbuffer *buf; /* read from the source, in arrival order */
-	struct evbuffer *out; /* goes before buf's cleared bytes: rewritten frames and what preceded them */
-	uint64_t pass;        /* bytes at buf's front cleared to go; beyond its end while a frame is cut through */
-	uint32_t readsz;      /* the next read's size: doubles while reads fill it */
-	bool full;            /* above the high watermark: source not read until below the low one */
-	/* The rest of a large frame goes socket -> pipe -> socket (splice), never
-	 * through user space. The pipe's bytes go before out's and buf's. */
-	int pipe[2];           /* -1: none (made for a frame to splice, closed empty after it) */
-	uint32_t piped;        /* bytes in the pipe */
-	uint32_t pipesz;       /* its capacity (at least KX_SPLICE_MIN); 0: no pipe */
-	int64_t pipe_retry_ms; /* no pipe could be made: none asked for before then (0: ask) */
-	bool pipe_stuck;       /* splice into it found no room: the source waits until it drains */
-};
-
 /* A non-blocking socket and its two events (both persistent). */
 struct kx_sock {
-	evutil_socket_t fd; /* -1: none */
+	evutil_socket_t fd;      /* -1: none */
+	struct kx_transport tr;  /* how its flows read and write it */
 	struct event *rev, *wev;
 	bool reading, writing; /* whether rev / wev are added */
 };

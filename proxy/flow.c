@@ -1,0 +1,335 @@
+#include "flow.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+
+#include "log.h"
+#include "metrics.h"
+
+/* Read sizes: the first, and the largest a run of filled reads grows to.
+ * A little under a power of two, so libevent's chunk is that power. */
+#define KX_READ_MIN (16u * 1024 - 256)
+#define KX_READ_MAX (256u * 1024 - 256)
+#ifndef KX_PIPE_SIZE
+#define KX_PIPE_SIZE (256u * 1024)
+#endif
+/* After a pipe came out smaller than KX_SPLICE_MIN, a flow reads for this
+ * long before it asks for a pipe again. */
+#define KX_PIPE_RETRY_MS 1000
+/* A held frame's part shorter than this is copied rather than referenced:
+ * a reference costs a buffer chain (and keeps the whole held frame alive)
+ * for a few hundred bytes, so a client that reads nothing would hold
+ * several times the watermark in small answers. */
+#define KX_REF_MIN 2048u
+/* Pieces written per writev. */
+#define KX_WRITE_IOV 64
+
+/* ---- the raw-socket transport ------------------------------------------ */
+
+static ssize_t kx_raw_readv(struct kx_transport *t, const struct iovec *iov, int cnt)
+{
+	return readv(t->fd, iov, cnt);
+}
+
+static ssize_t kx_raw_writev(struct kx_transport *t, const struct iovec *iov, int cnt)
+{
+	/* sendmsg, not writev: MSG_NOSIGNAL, a peer gone is an error, not SIGPIPE. */
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
+	return sendmsg(t->fd, &m, MSG_NOSIGNAL);
+}
+
+static bool kx_raw_can_splice(const struct kx_transport *t)
+{
+	(void)t;
+	return true;
+}
+
+static int kx_raw_shutdown(struct kx_transport *t, int how)
+{
+	return shutdown(t->fd, how);
+}
+
+static void kx_raw_close(struct kx_transport *t)
+{
+	if (t->fd >= 0)
+		evutil_closesocket(t->fd);
+	t->fd = -1;
+}
+
+const struct kx_transport_ops kx_raw_transport = {
+    .name = "tcp",
+    .readv = kx_raw_readv,
+    .writev = kx_raw_writev,
+    .can_splice = kx_raw_can_splice,
+    .shutdown = kx_raw_shutdown,
+    .close = kx_raw_close,
+};
+
+/* ---- the flow ---------------------------------------------------------- */
+
+static int64_t kx_flow_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool kx_flow_init(struct kx_flow *f, bool can_splice)
+{
+	f->buf = evbuffer_new();
+	f->out = evbuffer_new();
+	f->readsz = KX_READ_MIN;
+	f->can_splice = can_splice;
+	f->pipe[0] = f->pipe[1] = -1;
+	return f->buf && f->out;
+}
+
+static void kx_flow_pipe_close(struct kx_flow *f)
+{
+	for (int i = 0; i < 2; i++)
+		if (f->pipe[i] >= 0)
+			close(f->pipe[i]);
+	f->pipe[0] = f->pipe[1] = -1;
+	f->pipesz = 0;
+	f->pipe_stuck = false;
+}
+
+void kx_flow_free(struct kx_flow *f)
+{
+	if (f->buf)
+		evbuffer_free(f->buf);
+	if (f->out)
+		evbuffer_free(f->out);
+	f->buf = f->out = NULL;
+	kx_flow_pipe_close(f);
+}
+
+size_t kx_flow_ready(const struct kx_flow *f)
+{
+	size_t have = evbuffer_get_length(f->buf);
+	return f->piped + evbuffer_get_length(f->out) + (f->pass < have ? (size_t)f->pass : have);
+}
+
+bool kx_flow_cut(const struct kx_flow *f)
+{
+	return f->pass > evbuffer_get_length(f->buf);
+}
+
+/*
+ * Makes f's pipe, KX_PIPE_SIZE large. A pipe smaller than KX_SPLICE_MIN is
+ * not used: past the user's pipe quota (fs.pipe-user-pages-soft, about 256
+ * pipes of 256 KiB for a user without CAP_SYS_RESOURCE) Linux makes 8 KiB
+ * pipes and refuses to grow them, and splicing through those costs more
+ * system calls than reading. Then the flow reads for KX_PIPE_RETRY_MS.
+ */
+static bool kx_flow_pipe_open(struct kx_flow *f)
+{
+	static atomic_bool short_logged;
+	if (f->pipe_retry_ms) {
+		if (kx_flow_now_ms() < f->pipe_retry_ms)
+			return false;
+		f->pipe_retry_ms = 0;
+	}
+	if (pipe2(f->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		kx_debug("no pipe for splice (%s): reading instead", strerror(errno));
+		f->pipe[0] = f->pipe[1] = -1;
+		f->pipe_retry_ms = kx_flow_now_ms() + KX_PIPE_RETRY_MS;
+		return false;
+	}
+	int sz = fcntl(f->pipe[1], F_SETPIPE_SZ, (int)KX_PIPE_SIZE);
+	int set_err = sz <= 0 ? errno : 0;
+	if (sz <= 0)
+		sz = fcntl(f->pipe[1], F_GETPIPE_SZ);
+	if (sz < (int)KX_SPLICE_MIN) {
+		if (!atomic_exchange(&short_logged, true))
+			kx_warn("splice: pipes of %d bytes only (F_SETPIPE_SZ to %u: %s; fs.pipe-user-pages-soft "
+			        "reached?): large frames are read instead while pipes are short (logged once)",
+			        sz, KX_PIPE_SIZE, set_err ? strerror(set_err) : "smaller");
+		kx_flow_pipe_close(f);
+		f->pipe_retry_ms = kx_flow_now_ms() + KX_PIPE_RETRY_MS;
+		return false;
+	}
+	f->pipesz = (uint32_t)sz;
+	return true;
+}
+
+/*
+ * Whether the next bytes from the source are the rest of a cut-through
+ * frame large enough to splice, with nothing of the flow buffered ahead of
+ * them (the pipe is written first, so nothing may wait in out or buf). Makes
+ * the pipe for such a frame; without one (out of descriptors, or only a
+ * short pipe), bytes are read.
+ */
+static bool kx_flow_splices(struct kx_flow *f)
+{
+	if (!f->can_splice || f->pass < KX_SPLICE_MIN || evbuffer_get_length(f->buf) ||
+	    evbuffer_get_length(f->out))
+		return false;
+	if (f->pipe[0] >= 0)
+		return true;
+	return kx_flow_pipe_open(f);
+}
+
+/* Splices the next part of the frame from src into the pipe; returns as kx_flow_read. */
+static ssize_t kx_flow_splice_in(struct kx_flow *f, struct kx_transport *src)
+{
+	size_t room = f->pipesz - f->piped, want = f->pass < room ? (size_t)f->pass : room;
+	if (!want)
+		return -2;
+	ssize_t r = splice(src->fd, NULL, f->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && f->piped) {
+		/* The pipe may be full by its slots (one per segment spliced: 64
+		 * small segments fill it far below its size), or the socket is
+		 * empty: either way the source is not read until the pipe drains,
+		 * else its readable event fires again at once, for ever. */
+		f->pipe_stuck = true;
+		return -2;
+	}
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+	f->piped += (uint32_t)r;
+	f->pass -= (uint64_t)r; /* those bytes went ahead of buf: the pipe */
+	KX_METRIC_ADD(bytes_spliced, (size_t)r);
+	return r;
+}
+
+ssize_t kx_flow_read(struct kx_flow *f, struct kx_transport *src)
+{
+	if (src->ops->can_splice(src) && kx_flow_splices(f))
+		return kx_flow_splice_in(f, src);
+	struct evbuffer_iovec v[2];
+	int n = evbuffer_reserve_space(f->buf, f->readsz, v, 2);
+	if (n <= 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t r = src->ops->readv(src, (struct iovec *)v, n);
+	if (r <= 0) {
+		evbuffer_commit_space(f->buf, v, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return -2;
+		return r;
+	}
+	size_t left = (size_t)r;
+	int used = 0;
+	while (used < n && left) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+		used++;
+	}
+	evbuffer_commit_space(f->buf, v, used);
+	if ((size_t)r >= f->readsz && f->readsz < KX_READ_MAX)
+		f->readsz = (f->readsz + 256) * 2 - 256;
+	else if ((size_t)r < f->readsz / 8 && f->readsz > KX_READ_MIN)
+		f->readsz = (f->readsz + 256) / 2 - 256;
+	return r;
+}
+
+/* Writes up to `want` bytes from b's front to dst, in one writev of at
+ * most KX_WRITE_IOV pieces (*offered: how many bytes those held); drains
+ * what went. Returns the bytes written, or -1 (errno). */
+static ssize_t kx_flow_writev(struct evbuffer *b, size_t want, struct kx_transport *dst, size_t *offered)
+{
+	struct evbuffer_iovec v[KX_WRITE_IOV];
+	int n = evbuffer_peek(b, (ev_ssize_t)want, NULL, v, KX_WRITE_IOV);
+	if (n > KX_WRITE_IOV)
+		n = KX_WRITE_IOV;
+	size_t total = 0;
+	for (int i = 0; i < n; i++) {
+		if (total + v[i].iov_len > want)
+			v[i].iov_len = want - total;
+		total += v[i].iov_len;
+	}
+	*offered = total;
+	ssize_t r = dst->ops->writev(dst, (struct iovec *)v, n);
+	if (r > 0)
+		evbuffer_drain(b, (size_t)r);
+	return r;
+}
+
+bool kx_flow_write(struct kx_flow *f, struct kx_transport *dst)
+{
+	while (f->piped) {
+		ssize_t n = splice(f->pipe[0], NULL, dst->fd, NULL, f->piped, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		f->piped -= (uint32_t)n;
+		f->pipe_stuck = false; /* slots are free again */
+	}
+	/* An empty pipe between frames goes back: a flow holds a pipe only
+	 * while it splices (the pipe quota is per user, not per session). */
+	if (f->pipe[0] >= 0 && !kx_flow_cut(f))
+		kx_flow_pipe_close(f);
+	for (;;) {
+		size_t outlen = evbuffer_get_length(f->out), have = evbuffer_get_length(f->buf);
+		size_t want = outlen ? outlen : (f->pass < have ? (size_t)f->pass : have);
+		if (!want)
+			return true;
+		size_t offered;
+		ssize_t n = kx_flow_writev(outlen ? f->out : f->buf, want, dst, &offered);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		if (!outlen)
+			f->pass -= (uint64_t)n;
+		if ((size_t)n < offered)
+			return true; /* dst took what it could: wait for it */
+	}
+}
+
+/* ---- held frames -------------------------------------------------------- */
+
+void kx_hold_put(struct kx_hold *h)
+{
+	if (--h->refs == 0)
+		free(h);
+}
+
+static void kx_hold_unref(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	kx_hold_put(arg);
+}
+
+struct kx_hold *kx_flow_take(struct kx_flow *f, size_t len)
+{
+	KX_BUG_ON(f->pass + len > evbuffer_get_length(f->buf)); /* whole, behind what was cleared */
+	struct kx_hold *h = malloc(sizeof(*h) + len);
+	if (!h)
+		return NULL;
+	h->refs = 1;
+	if (f->pass) {
+		/* Whole chunks are relinked; a chunk split at the frame is copied
+		 * (counted here as if all of it were, an upper bound). */
+		KX_METRIC_ADD(bytes_copied, (size_t)f->pass);
+		evbuffer_remove_buffer(f->buf, f->out, (size_t)f->pass);
+		f->pass = 0;
+	}
+	evbuffer_remove(f->buf, h->data, len);
+	KX_METRIC_ADD(bytes_copied, len);
+	return h;
+}
+
+void kx_flow_put_copy(struct kx_flow *f, const void *data, size_t len)
+{
+	evbuffer_add(f->out, data, len);
+	KX_METRIC_ADD(bytes_copied, len);
+}
+
+void kx_flow_put_ref(struct kx_flow *f, struct kx_hold *h, const uint8_t *data, size_t len)
+{
+	if (len < KX_REF_MIN) {
+		kx_flow_put_copy(f, data, len);
+		return;
+	}
+	h->refs++;
+	evbuffer_add_reference(f->out, data, len, kx_hold_unref, h);
+}

@@ -1,0 +1,129 @@
+/*
+ * flow: one direction of a proxied connection, as bytes: read from a source
+ * transport, cleared to go, written to a destination transport. It knows no
+ * Kafka (pgbouncer's sbuf plays this part there): what a frame is and
+ * whether it may pass is the session's business; the flow moves the bytes
+ * it is told are cleared, splices the rest of a large cleared run socket to
+ * pipe to socket, and holds a frame taken out whole to be rewritten.
+ *
+ *   source transport ─readv─► buf ─┬─ cleared (pass) ──────────────► writev ─► destination
+ *                     └splice─► pipe ──────────────────────────────► splice ─┘
+ *                                   └─ take_frame ─► held copy ─► out ─► writev (before buf)
+ *
+ * Order on the wire: the pipe's bytes, then out's, then buf's cleared ones.
+ * `pass` may run past what has arrived: the rest of a frame cleared at its
+ * header is cut through as it comes, spliced when KX_SPLICE_MIN or more of
+ * it is still due and nothing waits ahead of it.
+ *
+ * A transport is how a flow reaches one connection: a raw socket now, TLS
+ * later, without the session changing. Only a transport that can splice
+ * (a raw socket) lets bytes bypass user space; a flow splices when both its
+ * ends can (kx_flow_init's can_splice).
+ */
+#ifndef KX_FLOW_H
+#define KX_FLOW_H
+
+#include <event2/util.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct evbuffer;
+struct kx_transport;
+
+struct kx_transport_ops {
+	const char *name;
+	/* As readv(2)/writev(2): bytes moved, 0 at end of stream (read), -1 with errno. */
+	ssize_t (*readv)(struct kx_transport *t, const struct iovec *iov, int cnt);
+	ssize_t (*writev)(struct kx_transport *t, const struct iovec *iov, int cnt);
+	/* Whether bytes may go between t's descriptor and a pipe (splice(2)). */
+	bool (*can_splice)(const struct kx_transport *t);
+	int (*shutdown)(struct kx_transport *t, int how);
+	void (*close)(struct kx_transport *t);
+};
+
+struct kx_transport {
+	const struct kx_transport_ops *ops; /* NULL: none */
+	evutil_socket_t fd;                 /* the descriptor events wait on; -1: none */
+};
+
+/* A plain non-blocking socket (its fd). */
+extern const struct kx_transport_ops kx_raw_transport;
+
+static inline void kx_transport_raw(struct kx_transport *t, evutil_socket_t fd)
+{
+	t->ops = &kx_raw_transport;
+	t->fd = fd;
+}
+
+/* A frame taken out of a flow whole, to be rewritten: the bytes that
+ * reference it (kx_flow_put_ref) keep it alive. */
+struct kx_hold {
+	int refs;
+	uint8_t data[];
+};
+
+struct kx_flow {
+	struct evbuffer *buf; /* read from the source, in arrival order */
+	struct evbuffer *out; /* goes before buf's cleared bytes: rewritten frames and what preceded them */
+	uint64_t pass;        /* bytes at buf's front cleared to go; beyond its end while a frame is cut through */
+	uint32_t readsz;      /* the next read's size: doubles while reads fill it */
+	bool full;            /* above the high watermark: source not read until below the low one */
+	bool can_splice;      /* both ends are transports that splice */
+	/* The rest of a large frame goes socket -> pipe -> socket (splice), never
+	 * through user space. The pipe's bytes go before out's and buf's. */
+	int pipe[2];           /* -1: none (made for a frame to splice, closed empty after it) */
+	uint32_t piped;        /* bytes in the pipe */
+	uint32_t pipesz;       /* its capacity (at least KX_SPLICE_MIN); 0: no pipe */
+	int64_t pipe_retry_ms; /* no pipe could be made: none asked for before then (0: ask) */
+	bool pipe_stuck;       /* splice into it found no room: the source waits until it drains */
+};
+
+/* A frame part at least this large is spliced, not read (below it, the two
+ * extra system calls cost more than the copies they save). */
+#ifndef KX_SPLICE_MIN
+#define KX_SPLICE_MIN (64u * 1024)
+#endif
+
+/* False when out of memory (kx_flow_free still frees what was made). */
+bool kx_flow_init(struct kx_flow *f, bool can_splice);
+void kx_flow_free(struct kx_flow *f);
+
+/* Bytes f can write now: its pipe, its out, then what is cleared at buf's front. */
+size_t kx_flow_ready(const struct kx_flow *f);
+
+/* A frame is being cut through: part of it is still to arrive. */
+bool kx_flow_cut(const struct kx_flow *f);
+
+/*
+ * One read from src into f (or one splice into f's pipe, see above).
+ * Returns the bytes read, 0 at end of stream, -1 on an error (errno says
+ * which), -2 when nothing is there yet (or the pipe has no room:
+ * f->pipe_stuck, read again once it drained).
+ */
+ssize_t kx_flow_read(struct kx_flow *f, struct kx_transport *src);
+
+/* Writes what f has ready to dst until all is written or dst is full.
+ * False on a write error (errno says which). */
+bool kx_flow_write(struct kx_flow *f, struct kx_transport *dst);
+
+/*
+ * Takes the whole frame of `len` bytes that follows f's cleared bytes out
+ * of buf into a held copy (counted in kstretch_bytes_copied); the cleared
+ * bytes go to out first, so order is kept. NULL when out of memory. The
+ * caller holds one reference.
+ */
+struct kx_hold *kx_flow_take(struct kx_flow *f, size_t len);
+
+/* Queues bytes on f's out: copied (kx_flow_put_copy, counted), or by
+ * reference into h (kx_flow_put_ref: short parts are copied instead, see
+ * flow.c) while h lives. */
+void kx_flow_put_copy(struct kx_flow *f, const void *data, size_t len);
+void kx_flow_put_ref(struct kx_flow *f, struct kx_hold *h, const uint8_t *data, size_t len);
+
+/* Drops a reference to h (the caller's, once its frame is queued). */
+void kx_hold_put(struct kx_hold *h);
+
+#endif

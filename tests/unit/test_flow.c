@@ -1,0 +1,238 @@
+/*
+ * The flow layer over socketpairs: bytes read from one end, cleared, written
+ * to another, in order; cut-through past what has arrived; large runs spliced
+ * (never in user space); held frames taken out and queued back by reference;
+ * a transport that cannot splice keeps the bytes in user space.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "flow.h"
+#include "metrics.h"
+
+static int in[2], out[2]; /* in[0]: the source's far end, in[1]: the flow's source; out[0]: its destination */
+static struct kx_transport src, dst;
+
+static void nonblock(int fd)
+{
+	cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+}
+
+static void pairs(void)
+{
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, in), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, out), 0);
+	int big = 4 << 20;
+	for (int i = 0; i < 2; i++) {
+		setsockopt(in[i], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+		setsockopt(out[i], SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+		setsockopt(out[i], SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	}
+	nonblock(in[1]);
+	nonblock(out[0]);
+	nonblock(out[1]);
+	kx_transport_raw(&src, in[1]);
+	kx_transport_raw(&dst, out[0]);
+}
+
+static void unpair(void)
+{
+	for (int i = 0; i < 2; i++) {
+		close(in[i]);
+		close(out[i]);
+	}
+}
+
+TestSuite(flow, .init = pairs, .fini = unpair);
+
+static void send_all(const void *p, size_t n)
+{
+	cr_assert_eq(write(in[0], p, n), (ssize_t)n);
+}
+
+/* Everything the destination received, up to cap bytes, without waiting. */
+static size_t received(uint8_t *buf, size_t cap)
+{
+	size_t got = 0;
+	for (;;) {
+		ssize_t r = read(out[1], buf + got, cap - got);
+		if (r <= 0)
+			return got;
+		got += (size_t)r;
+	}
+}
+
+/* Reads from the source until `want` more bytes arrived into f (or nothing is there). */
+static void pump_in(struct kx_flow *f, size_t want)
+{
+	size_t got = 0;
+	for (int i = 0; i < 10000 && got < want; i++) {
+		ssize_t r = kx_flow_read(f, &src);
+		if (r == -2)
+			break;
+		cr_assert_gt(r, 0, "read: %zd (%s)", r, strerror(errno));
+		got += (size_t)r;
+	}
+}
+
+Test(flow, cleared_bytes_go_in_order_and_the_rest_waits)
+{
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, true));
+	send_all("aaaabbbbcccc", 12);
+	pump_in(&f, 12);
+	cr_assert_eq(evbuffer_get_length(f.buf), 12);
+	f.pass = 8; /* the first two "frames" are cleared */
+	cr_assert_eq(kx_flow_ready(&f), 8);
+	cr_assert(kx_flow_write(&f, &dst));
+	uint8_t got[64];
+	cr_assert_eq(received(got, sizeof(got)), 8);
+	cr_assert_arr_eq(got, "aaaabbbb", 8);
+	cr_assert_eq(f.pass, 0);
+	cr_assert_eq(evbuffer_get_length(f.buf), 4, "the uncleared bytes stay");
+	kx_flow_free(&f);
+}
+
+Test(flow, a_frame_cleared_past_what_arrived_is_cut_through_as_it_comes)
+{
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, true));
+	send_all("0123456789", 10);
+	pump_in(&f, 10);
+	f.pass = 30; /* a 30-byte frame, 10 bytes of it here */
+	cr_assert(kx_flow_cut(&f));
+	cr_assert(kx_flow_write(&f, &dst));
+	send_all("abcdefghijklmnopqrst", 20);
+	pump_in(&f, 20);
+	cr_assert(kx_flow_write(&f, &dst));
+	cr_assert_not(kx_flow_cut(&f));
+	uint8_t got[64];
+	cr_assert_eq(received(got, sizeof(got)), 30);
+	cr_assert_arr_eq(got, "0123456789abcdefghijklmnopqrst", 30);
+	kx_flow_free(&f);
+}
+
+static uint8_t big[1 << 20];
+
+Test(flow, the_rest_of_a_large_cleared_run_is_spliced_never_read_into_user_space)
+{
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, true));
+	uint64_t spliced0 = KX_METRIC_VALUE(bytes_spliced);
+	f.pass = sizeof(big); /* cleared at its header, none of it here yet */
+	static uint8_t got[sizeof(big)];
+	size_t sent = 0, have = 0;
+	for (int round = 0; round < 100000 && have < sizeof(big); round++) {
+		if (sent < sizeof(big)) {
+			ssize_t w = write(in[0], big + sent, sizeof(big) - sent < 65536 ? sizeof(big) - sent : 65536);
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		ssize_t r = kx_flow_read(&f, &src);
+		cr_assert(r > 0 || r == -2, "read %zd: %s", r, strerror(errno));
+		cr_assert_eq(evbuffer_get_length(f.buf), 0, "a spliced byte reached the buffer");
+		cr_assert(kx_flow_write(&f, &dst));
+		have += received(got + have, sizeof(got) - have);
+		if (f.pass < KX_SPLICE_MIN)
+			break; /* the tail is read: too short to splice */
+	}
+	uint64_t spliced = KX_METRIC_VALUE(bytes_spliced) - spliced0;
+	cr_assert_geq(spliced, sizeof(big) - KX_SPLICE_MIN, "spliced %llu", (unsigned long long)spliced);
+	/* The tail, read the ordinary way. */
+	if (sent < sizeof(big))
+		send_all(big + sent, sizeof(big) - sent);
+	for (int round = 0; round < 10000 && have < sizeof(big); round++) {
+		(void)kx_flow_read(&f, &src);
+		cr_assert(kx_flow_write(&f, &dst));
+		have += received(got + have, sizeof(got) - have);
+	}
+	cr_assert_eq(have, sizeof(big));
+	cr_assert_arr_eq(got, big, sizeof(big));
+	cr_assert_eq(f.pipe[0], -1, "the pipe is given back after the frame");
+	kx_flow_free(&f);
+}
+
+/* A transport like a raw socket that cannot splice (TLS will be one). */
+static bool no_splice(const struct kx_transport *t)
+{
+	(void)t;
+	return false;
+}
+
+Test(flow, a_transport_that_cannot_splice_gets_its_bytes_through_user_space)
+{
+	struct kx_transport_ops ops = kx_raw_transport;
+	ops.can_splice = no_splice;
+	src.ops = &ops;
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, true));
+	uint64_t spliced0 = KX_METRIC_VALUE(bytes_spliced);
+	f.pass = 200000;
+	static uint8_t data[200000], got[200000];
+	memset(data, 'x', sizeof(data));
+	send_all(data, sizeof(data));
+	size_t have = 0;
+	for (int round = 0; round < 10000 && have < sizeof(data); round++) {
+		(void)kx_flow_read(&f, &src);
+		cr_assert(kx_flow_write(&f, &dst));
+		have += received(got + have, sizeof(got) - have);
+	}
+	cr_assert_eq(have, sizeof(data));
+	cr_assert_eq(KX_METRIC_VALUE(bytes_spliced), spliced0);
+	kx_flow_free(&f);
+}
+
+Test(flow, a_held_frame_goes_out_after_what_was_cleared_before_it)
+{
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, true));
+	static uint8_t frame[5000];
+	memset(frame, 'F', sizeof(frame));
+	send_all("head", 4);
+	send_all(frame, sizeof(frame));
+	send_all("tail", 4);
+	pump_in(&f, 4 + sizeof(frame) + 4);
+	f.pass = 4; /* "head" cleared; the frame behind it is to be rewritten */
+	uint64_t copied0 = KX_METRIC_VALUE(bytes_copied);
+	struct kx_hold *h = kx_flow_take(&f, sizeof(frame));
+	cr_assert_not_null(h);
+	cr_assert_eq(f.pass, 0);
+	kx_flow_put_copy(&f, "NEW", 3);                  /* a rewritten part */
+	kx_flow_put_ref(&f, h, h->data + 100, 4000);     /* an unchanged long part: by reference */
+	kx_flow_put_ref(&f, h, h->data + 4100, 10);      /* a short one: copied */
+	kx_hold_put(h);                                  /* out's references keep it */
+	f.pass = 4;                                      /* "tail" cleared */
+	cr_assert(kx_flow_write(&f, &dst));
+	static uint8_t got[8192];
+	size_t n = received(got, sizeof(got));
+	cr_assert_eq(n, 4 + 3 + 4000 + 10 + 4);
+	cr_assert_arr_eq(got, "headNEW", 7);
+	cr_assert_eq(got[7], 'F');
+	cr_assert_arr_eq(got + n - 4, "tail", 4);
+	/* Copied: "head" (relinked, counted as an upper bound), the frame taken
+	 * out, "NEW" and the short part; the 4000 referenced bytes are not. */
+	uint64_t copied = KX_METRIC_VALUE(bytes_copied) - copied0;
+	cr_assert_eq(copied, 4 + sizeof(frame) + 3 + 10, "copied %llu", (unsigned long long)copied);
+	kx_flow_free(&f);
+}
+
+Test(flow, a_write_to_a_closed_peer_is_an_error_not_a_signal)
+{
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, true));
+	send_all("abcd", 4);
+	pump_in(&f, 4);
+	f.pass = 4;
+	close(out[1]);
+	out[1] = open("/dev/null", O_RDONLY); /* unpair closes something */
+	cr_assert_not(kx_flow_write(&f, &dst));
+	cr_assert(errno == EPIPE || errno == ECONNRESET, "errno %d", errno);
+	kx_flow_free(&f);
+}
