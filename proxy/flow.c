@@ -109,6 +109,9 @@ void kx_flow_free(struct kx_flow *f)
 		evbuffer_free(f->out);
 	f->buf = f->out = NULL;
 	kx_flow_pipe_close(f);
+	if (f->hold)
+		kx_hold_put(f->hold);
+	f->hold = NULL;
 }
 
 size_t kx_flow_ready(const struct kx_flow *f)
@@ -202,6 +205,15 @@ static ssize_t kx_flow_splice_in(struct kx_flow *f, struct kx_transport *src)
 
 ssize_t kx_flow_read(struct kx_flow *f, struct kx_transport *src)
 {
+	if (f->hold && f->hold_have < f->hold_len) {
+		/* The rest of a held frame, straight into it (never past its end). */
+		struct iovec v = {f->hold->data + f->hold_have, f->hold_len - f->hold_have};
+		ssize_t r = src->ops->readv(src, &v, 1);
+		if (r < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+		f->hold_have += (size_t)r;
+		return r;
+	}
 	if (src->ops->can_splice(src) && kx_flow_splices(f))
 		return kx_flow_splice_in(f, src);
 	struct evbuffer_iovec v[2];
@@ -315,6 +327,39 @@ struct kx_hold *kx_flow_take(struct kx_flow *f, size_t len)
 	}
 	evbuffer_remove(f->buf, h->data, len);
 	KX_METRIC_ADD(bytes_copied, len);
+	return h;
+}
+
+bool kx_flow_hold(struct kx_flow *f, size_t len)
+{
+	size_t have = evbuffer_get_length(f->buf);
+	KX_BUG_ON(f->hold || f->pass > have || f->pass + len <= have); /* only the start of it is buffered */
+	struct kx_hold *h = malloc(sizeof(*h) + len);
+	if (!h)
+		return false;
+	h->refs = 1;
+	if (f->pass) {
+		KX_METRIC_ADD(bytes_copied, (size_t)f->pass); /* as in kx_flow_take: an upper bound */
+		evbuffer_remove_buffer(f->buf, f->out, (size_t)f->pass);
+		f->pass = 0;
+	}
+	size_t part = evbuffer_get_length(f->buf);
+	evbuffer_remove(f->buf, h->data, part);
+	KX_METRIC_ADD(bytes_copied, part);
+	f->hold = h;
+	f->hold_len = len;
+	f->hold_have = part;
+	return true;
+}
+
+struct kx_hold *kx_flow_held(struct kx_flow *f, size_t *len)
+{
+	if (!f->hold || f->hold_have < f->hold_len)
+		return NULL;
+	struct kx_hold *h = f->hold;
+	*len = f->hold_len;
+	f->hold = NULL;
+	f->hold_len = f->hold_have = 0;
 	return h;
 }
 

@@ -79,6 +79,9 @@ struct kx_flow {
 	uint32_t pipesz;       /* its capacity (at least KX_SPLICE_MIN); 0: no pipe */
 	int64_t pipe_retry_ms; /* no pipe could be made: none asked for before then (0: ask) */
 	bool pipe_stuck;       /* splice into it found no room: the source waits until it drains */
+	/* A frame held whole as it arrives (kx_flow_hold): read straight into it. */
+	struct kx_hold *hold;
+	size_t hold_len, hold_have;
 };
 
 /* A frame part at least this large is spliced, not read (below it, the two
@@ -116,6 +119,25 @@ bool kx_flow_write(struct kx_flow *f, struct kx_transport *dst);
  * caller holds one reference.
  */
 struct kx_hold *kx_flow_take(struct kx_flow *f, size_t len);
+
+/*
+ * Starts holding the frame of `len` bytes behind f's cleared bytes, of
+ * which only the start has arrived: the cleared bytes go to out, the part
+ * buffered is copied into the hold (counted), and the rest is read straight
+ * into it (kx_flow_read), never through buf: a large frame to rewrite costs
+ * no copy of what it carries. False when out of memory.
+ */
+bool kx_flow_hold(struct kx_flow *f, size_t len);
+
+/* Whether a frame is being held (kx_flow_hold) and how much of it is there. */
+static inline bool kx_flow_holding(const struct kx_flow *f)
+{
+	return f->hold != NULL;
+}
+
+/* The held frame once all of it arrived (the caller now owns its reference;
+ * its bytes are h->data[0 .. *len)), else NULL. */
+struct kx_hold *kx_flow_held(struct kx_flow *f, size_t *len);
 
 /* Queues bytes on f's out: copied (kx_flow_put_copy, counted), or by
  * reference into h (kx_flow_put_ref: short parts are copied instead, see

@@ -42,6 +42,11 @@
 /* In-flight entries a session starts with (it grows to max.inflight.requests). */
 #define KX_FIFO_FIRST 8
 
+/* An answer to rewrite at least this long is read straight into its held
+ * block as it arrives (kx_flow_hold) instead of being buffered and then
+ * copied out whole. */
+#define KX_HOLD_DIRECT_MIN (64u * 1024)
+
 /* A bootstrap session tries at most this many upstreams before it gives up. */
 #define KX_BOOTSTRAP_TRIES_MAX 8
 
@@ -821,13 +826,16 @@ static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 
 /* ---- responses: upstream -> client ------------------------------------- */
 
-/* Takes the whole response frame that follows the cleared bytes, rewrites
- * it and queues it behind them. */
-KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, int32_t size, const struct kx_inflight *e,
-                                 struct kx_client_view *v)
+/* Rewrites the response frame of `size` bytes (after its 4 size bytes) and
+ * queues it behind the cleared bytes: h when it was held as it arrived
+ * (kx_flow_hold; the reference is taken over), else taken out of the buffer
+ * whole now. */
+KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, struct kx_hold *h, int32_t size,
+                                               const struct kx_inflight *e, struct kx_client_view *v)
 {
 	struct kx_rewriter *rw = &s->worker->rewriter;
-	struct kx_hold *h = kx_take_frame(&s->resp, size);
+	if (!h)
+		h = kx_take_frame(&s->resp, size);
 	if (!h) {
 		kx_serror(s, "out of memory for a %d-byte response", size);
 		kx_session_close(s, "out of memory");
@@ -838,7 +846,7 @@ KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, int32_t siz
 		kx_protocol_error(s, "response", "%s v%d (corr %d): %s at byte %zu reading %s", api ? api->name : "?",
 		                  e->api_version, e->correlation_id, kp_error_name(rw->cur.err), rw->cur.err_pos + 4,
 		                  rw->cur.err_field ? rw->cur.err_field : "?");
-		free(h);
+		kx_hold_put(h);
 		return false;
 	}
 	if (kx_rewrite_merge_topology(rw, s->worker->cfg))
@@ -880,11 +888,16 @@ static int kx_peek_range(struct evbuffer *in, size_t at, size_t len, struct evbu
  * partition to steer; it also notes clients that came back to the leader).
  * Walked in place.
  */
-static bool kx_response_needs_rewrite(struct kx_session *s, struct evbuffer *in, size_t at, int32_t size,
-                                      const struct kx_inflight *e, struct kx_client_view *v)
+static bool kx_response_needs_rewrite(struct kx_session *s, const struct kx_hold *h, struct evbuffer *in, size_t at,
+                                      int32_t size, const struct kx_inflight *e, struct kx_client_view *v)
 {
 	if (kr_response_plan(e->api_key, e->api_version, true) != KR_RESPONSE_SCAN)
 		return true;
+	if (h) { /* held as it arrived: one piece */
+		struct iovec one = {(void *)(h->data + 4), (size_t)size};
+		return kx_response_scan(s->worker->cfg, v, e->api_key, e->api_version, &one, 1, (size_t)size) !=
+		       KX_FETCH_PASS;
+	}
 	struct evbuffer_iovec stack[32], *vec;
 	int n = kx_peek_range(in, at + 4, (size_t)size, stack, 32, &vec);
 	if (n < 0)
@@ -907,44 +920,68 @@ KX_MUST_CHECK static bool kx_upstream_pump(struct kx_session *s)
 
 	while (!kx_flow_cut(&s->resp)) {
 		size_t at = (size_t)s->resp.pass;
-		int32_t size, corr;
-		bool whole;
-		enum kp_frame_status st = kp_peek_response(in, at, cfg->max_frame_bytes, &size, &corr, &whole);
-		if (st == KP_FRAME_INCOMPLETE)
-			break;
-		if (st == KP_FRAME_MALFORMED) {
-			kx_protocol_error(s, "response", "frame size %d outside 4..%lld (max.frame.bytes)",
-			                  kx_announced_size(in, at), (long long)cfg->max_frame_bytes);
-			return false;
-		}
-		if (s->fifo_cnt == 0 || s->fifo[s->fifo_head].correlation_id != corr) {
-			kx_protocol_error(s, "response", "correlation id %d does not answer the oldest request (%s)",
-			                  corr, s->fifo_cnt ? "expected another id" : "no request in flight");
-			return false;
+		struct kx_hold *h = NULL;
+		int32_t size;
+		if (kx_flow_holding(&s->resp)) {
+			size_t len;
+			if (!(h = kx_flow_held(&s->resp, &len)))
+				break; /* the rest of the answer being held is on its way */
+			size = (int32_t)(len - 4);
+		} else {
+			int32_t corr;
+			bool whole;
+			enum kp_frame_status st = kp_peek_response(in, at, cfg->max_frame_bytes, &size, &corr, &whole);
+			if (st == KP_FRAME_INCOMPLETE)
+				break;
+			if (st == KP_FRAME_MALFORMED) {
+				kx_protocol_error(s, "response", "frame size %d outside 4..%lld (max.frame.bytes)",
+				                  kx_announced_size(in, at), (long long)cfg->max_frame_bytes);
+				return false;
+			}
+			if (s->fifo_cnt == 0 || s->fifo[s->fifo_head].correlation_id != corr) {
+				kx_protocol_error(s, "response", "correlation id %d does not answer the oldest request (%s)",
+				                  corr, s->fifo_cnt ? "expected another id" : "no request in flight");
+				return false;
+			}
+			const struct kx_inflight *head = &s->fifo[s->fifo_head];
+			bool hold = head->rewrite && !whole;
+			if (hold && 4 + (size_t)size < KX_HOLD_DIRECT_MIN)
+				break; /* a short answer to rewrite: taken out whole once all of it is here */
+			if (head->api_key == KP_API_FETCH && s->client_ridx && s->broker_ridx) {
+				if (s->client_ridx == s->broker_ridx)
+					KX_METRIC_ADD(fetch_bytes_local, 4 + (size_t)size);
+				else
+					KX_METRIC_ADD(fetch_bytes_remote, 4 + (size_t)size);
+			}
+			if (hold) { /* a long one: read straight into its held block as it comes */
+				if (!kx_flow_hold(&s->resp, 4 + (size_t)size)) {
+					kx_serror(s, "out of memory for a %d-byte response", size);
+					kx_session_close(s, "out of memory");
+					return false;
+				}
+				continue;
+			}
 		}
 		struct kx_inflight e = s->fifo[s->fifo_head];
-		if (e.rewrite && !whole)
-			break; /* rewritten responses are taken whole */
-		if (e.api_key == KP_API_FETCH && s->client_ridx && s->broker_ridx) {
-			if (s->client_ridx == s->broker_ridx)
-				KX_METRIC_ADD(fetch_bytes_local, 4 + (size_t)size);
-			else
-				KX_METRIC_ADD(fetch_bytes_remote, 4 + (size_t)size);
-		}
 		if (e.rewrite) {
 			struct kx_client_view *v = kx_view_begin(s);
 			bool ok = true;
-			if (!kx_response_needs_rewrite(s, in, at, size, &e, v))
+			if (!kx_response_needs_rewrite(s, h, in, at, size, &e, v))
 				e.rewrite = false; /* nothing to rewrite: it moves on untouched */
 			else
-				ok = kx_respond_rewritten(s, size, &e, v);
+				ok = kx_respond_rewritten(s, h, size, &e, v);
 			kx_view_done(v);
 			if (!ok)
 				return false;
 		}
 		if (!e.rewrite) {
 			KX_METRIC_ADD(responses_forwarded, 1);
-			s->resp.pass += 4 + (uint64_t)size;
+			if (h) {
+				kx_flow_put_ref(&s->resp, h, h->data, 4 + (size_t)size); /* as it came, by reference */
+				kx_hold_put(h);
+			} else {
+				s->resp.pass += 4 + (uint64_t)size;
+			}
 		}
 		KX_BUG_ON(s->fifo_cnt == 0 || s->fifo_head >= s->fifo_cap);
 		s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
