@@ -244,6 +244,51 @@ def test_kstretch_points_a_us_consumer_at_a_us_replica_when_the_leader_would_ser
     assert m["kstretch_fetch_redirects"] == sum(1 for r, _, _ in seen.values() if r != "us")
 
 
+def test_a_steered_fetch_answer_keeps_the_records_it_does_not_redirect_without_copying_them(
+        start_cluster, start_kstretch):
+    # One Fetch to an eu leader for a partition with a us replica (redirected,
+    # its records stripped) and for a partition of an RF-1 topic on that same
+    # leader (no us replica: its ~1 MB of records stay). kstretch rewrites
+    # that answer, reading it straight into the block it holds and sending the
+    # kept records by reference: it copies at most what had arrived before it
+    # knew (one read), not the records.
+    c = start_cluster(regions=REGIONS, topics=[f"{TOPIC}:{PARTITIONS}:3", "solo:6:1"])
+    regions = {b["id"]: b["region"] for b in c.brokers}
+    k = start_kstretch(c, extra_args=("--rack", "us-a"))
+    env = harness.modern_rdkafka_env()
+    layout = c.topic(TOPIC)["partitions"]
+    solo = c.topic("solo")["partitions"]
+    pick = next(((p, q) for p in layout for q in solo
+                 if regions[p["leader"]] == "eu" and q["leader"] == p["leader"]
+                 and any(regions[r] == "us" for r in p["replicas"])), None)
+    assert pick, f"no eu leader holds both a {TOPIC} partition with a us replica and a solo partition"
+    steered, kept = pick
+    leader = steered["leader"]
+    value = "v" * 1000
+    sent = [(f"k{i}", value) for i in range(1500)]
+    harness.run([harness.kcat_path(), "-b", k.bootstrap, "-P", "-t", "solo", "-p", str(kept["partition"]), "-K", "\t",
+                 "-X", "acks=all"], input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=env,
+                timeout=CLIENT_TIMEOUT_S, what="kcat producer")
+    produce(k, records.make_records("steer", PARTITIONS * 5), env)
+    kafkawire.metadata_v12(LOCALHOST, k.listen_port, [TOPIC, "solo"])  # kstretch learns the partitions
+    before = k.metrics()
+    with kafkawire.Connection(LOCALHOST, k.broker_port(leader)) as conn:
+        body = conn.request(kafkawire.API_FETCH, 12, kafkawire.fetch_request(
+            12, [(TOPIC, steered["partition"], 0), ("solo", kept["partition"], 0)], max_bytes=8 << 20,
+            partition_max_bytes=4 << 20))
+    got = fetch_v12_partitions(body)
+    err, preferred, recs = got[(TOPIC, steered["partition"])]
+    assert err == 0 and regions.get(preferred) == "us" and not recs, "the partition with a us replica was not redirected"
+    err, preferred, recs = got[("solo", kept["partition"])]
+    assert err == 0 and preferred == -1 and len(recs) > 900_000, (err, preferred, len(recs))
+    after = k.metrics()
+    assert after["kstretch_fetch_redirects"] - before["kstretch_fetch_redirects"] == 1
+    assert after["kstretch_responses_rewritten"] > before["kstretch_responses_rewritten"]
+    copied = after["kstretch_bytes_copied"] - before["kstretch_bytes_copied"]
+    print(f"a {len(recs):,}-byte record set kept in a rewritten Fetch answer: {copied:,} bytes copied")
+    assert copied < 300 << 10, f"{copied:,} bytes copied: the kept records were copied"
+
+
 def test_a_consumer_sent_to_a_replica_that_cannot_serve_it_falls_back_to_the_leader_and_loses_nothing(
         start_cluster, start_kstretch):
     # The mock's replicas serve no fetch unless made its follower: every
