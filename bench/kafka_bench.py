@@ -599,7 +599,7 @@ def fill_consumer_topics(tools, broker, p):
         log(f"filled consume-{size} with {r['records']:,} records of {size} B ({r['records_per_sec']:,.0f} records/s)")
 
 
-def warm_up(tools, broker, contenders, p):
+def warm_up(tools, broker, contenders, p, consumer_only=False):
     """One short producer run and one short consumer run per contender, not counted."""
     if not p["warmup_records"]:
         # Still create the topics (auto-creation) before any timed run.
@@ -609,12 +609,12 @@ def warm_up(tools, broker, contenders, p):
         return
     for c in contenders:
         n = p["warmup_records"][1024]
-        for acks in ACKS if not c.consumer_only else ():
+        for acks in ACKS if not (c.consumer_only or consumer_only) else ():
             attempt(c, "warm-up", lambda: tools.produce(c.address, topic_name(1024, acks), n, 1024, acks))
         if c.failed:
             continue
         attempt(c, "warm-up", lambda: tools.consume(c.address, "consume-1024", n, f"warmup-{c.name}-{os.getpid()}"))
-        for acks in ACKS if not c.consumer_only else ():
+        for acks in ACKS if not (c.consumer_only or consumer_only) else ():
             if not c.failed:
                 attempt(c, "warm-up", lambda: tools.produce(c.address, topic_name(100, acks),
                                                             p["warmup_records"][100], 100, acks))
@@ -681,6 +681,8 @@ def spread(values):
 def summarize(data, names):
     s = {"producer": {}, "consumer": {}}
     for key, per in data["producer"].items():
+        if not per:  # --consumer-only
+            continue
         base = median([r["records_per_sec"] for r in per.get("direct", [])])
         s["producer"][key] = {}
         for n in names:
@@ -794,18 +796,19 @@ def write_charts(out, tmp, s, names):
     names = [n for n in names if n not in CONSUMER_ONLY]  # producer and CPU charts
     proxies = [n for n in names if n != "direct"]
     keys = list(s["producer"])
-    rows = [[f"{k.split('/')[0]} B acks={k.split('/')[1]}"] +
-            [s["producer"][k][n]["ratio"] if n in s["producer"][k] else 0 for n in names] for k in keys]
-    path = br.chart_data(tmp, "kafka_producer.dat", ["config"] + [LABELS[n] for n in names], rows)
-    charts.append(br.bar_chart(out, "kafka_producer_throughput.png",
-                               "kafka-producer-perf-test, unthrottled: records/s as a ratio of direct",
-                               "ratio of direct", path, len(names) + 1))
-    rows = [[f"{k.split('/')[0]} B acks={k.split('/')[1]}"] +
-            [s["producer"][k][n]["p99_ms"] if n in s["producer"][k] else 0 for n in names] for k in keys]
-    path = br.chart_data(tmp, "kafka_producer_p99.dat", ["config"] + [LABELS[n] for n in names], rows)
-    charts.append(br.bar_chart(out, "kafka_producer_latency.png",
-                               "kafka-producer-perf-test, unthrottled: p99 latency per record", "ms", path,
-                               len(names) + 1))
+    if keys:  # none with --consumer-only
+        rows = [[f"{k.split('/')[0]} B acks={k.split('/')[1]}"] +
+                [s["producer"][k][n]["ratio"] if n in s["producer"][k] else 0 for n in names] for k in keys]
+        path = br.chart_data(tmp, "kafka_producer.dat", ["config"] + [LABELS[n] for n in names], rows)
+        charts.append(br.bar_chart(out, "kafka_producer_throughput.png",
+                                   "kafka-producer-perf-test, unthrottled: records/s as a ratio of direct",
+                                   "ratio of direct", path, len(names) + 1))
+        rows = [[f"{k.split('/')[0]} B acks={k.split('/')[1]}"] +
+                [s["producer"][k][n]["p99_ms"] if n in s["producer"][k] else 0 for n in names] for k in keys]
+        path = br.chart_data(tmp, "kafka_producer_p99.dat", ["config"] + [LABELS[n] for n in names], rows)
+        charts.append(br.bar_chart(out, "kafka_producer_latency.png",
+                                   "kafka-producer-perf-test, unthrottled: p99 latency per record", "ms", path,
+                                   len(names) + 1))
     if proxies:
         short = {"1024": "1 KiB", "100": "100 B"}
         rows = [[f"{short[k.split('/')[0]]}/{k.split('/')[1]}"] +
@@ -953,6 +956,9 @@ def main():
     ap.add_argument("--contenders", default=",".join(CONTENDER_NAMES),
                     help=f"which, of {','.join(CONTENDER_NAMES)} (direct is always run)")
     ap.add_argument("--no-kroxylicious", action="store_true", help="leave Kroxylicious out")
+    ap.add_argument("--consumer-only", action="store_true",
+                    help="only the consumer runs (section 2; section 1 stays empty): e.g. to compare "
+                         "fetch.cut.through on and off without the producer's half hour")
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: write OUT/kafka-latest.md and the charts again from OUT/kafka-latest.json")
     args = ap.parse_args()
@@ -1000,9 +1006,10 @@ def main():
         broker, contenders = start_everything(args, build, tmp, p, meta, daemons, wanted)
         log("broker and proxies up: " + ", ".join(f"{c.label} {c.address}" for c in contenders))
         fill_consumer_topics(tools, broker, p)
-        warm_up(tools, broker, contenders, p)
+        warm_up(tools, broker, contenders, p, consumer_only=args.consumer_only)
         for rep in range(p["runs"]):
-            run_producer(tools, broker, contenders, p, rep, data)
+            if not args.consumer_only:
+                run_producer(tools, broker, contenders, p, rep, data)
             run_consumer(tools, broker, contenders, p, rep, data)
     except KeyboardInterrupt:
         log("interrupted")
