@@ -221,6 +221,11 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 	w->base = event_base_new();
 	if (!w->base)
 		return false;
+	/* Two priorities: the stop event (0) runs before any socket event (1,
+	 * the default) that became ready in the same loop turn, so a request read
+	 * after SIGTERM reached the worker is not forwarded. */
+	if (event_base_priority_init(w->base, 2) < 0)
+		return false;
 	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
 	if (!w->dns)
 		w->dns = evdns_base_new(w->base, 0); /* no resolv.conf: numeric addresses still work */
@@ -228,7 +233,8 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 	w->stop_ev = event_new(w->base, -1, 0, kx_on_stop, w);
 	w->drain_timer = evtimer_new(w->base, kx_on_drain_tick, w);
 	w->accept_pause = evtimer_new(w->base, kx_on_accept_resume, w);
-	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer || !w->accept_pause)
+	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer || !w->accept_pause ||
+	    event_priority_set(w->stop_ev, 0) < 0)
 		return false;
 	if (!kx_worker_listen(w, -1, cfg->listen.port))
 		return false;
