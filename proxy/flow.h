@@ -87,7 +87,7 @@ struct kx_flow {
 /* A frame part at least this large is spliced, not read (below it, the two
  * extra system calls cost more than the copies they save). */
 #ifndef KX_SPLICE_MIN
-#define KX_SPLICE_MIN (64u * 1024)
+#define KX_SPLICE_MIN (UINT64_C(64) << 10)
 #endif
 
 /* False when out of memory (kx_flow_free still frees what was made). */

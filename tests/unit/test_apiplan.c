@@ -90,7 +90,7 @@ Test(apiplan, only_fetch_v16_to_v18_are_forwarded_as_v15_and_only_with_cut_throu
 {
 	for (int api = -1; api <= 100; api++) {
 		for (int16_t v = 0; v <= 20; v++) {
-			int16_t want = api == KP_API_FETCH && v >= 16 && v <= 18 ? 15 : v;
+			int16_t want = (int16_t)(api == KP_API_FETCH && v >= 16 && v <= 18 ? 15 : v);
 			cr_assert_eq(kr_request_forward_version((int16_t)api, v, true), want, "api %d v%d", api, v);
 			cr_assert_eq(kr_request_forward_version((int16_t)api, v, false), v, "api %d v%d, off", api, v);
 		}
