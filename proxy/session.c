@@ -105,10 +105,10 @@ static void kx_client_set_state(struct kx_session *s, enum kx_client_state st)
 
 static void kx_upstream_set_state(struct kx_session *s, enum kx_upstream_state st)
 {
-	KX_BUG_ON(st < s->up.state);
-	kx_sdebug(s, "upstream %s %s -> %s", s->up.addr, kx_upstream_state_name(s->up.state),
+	KX_BUG_ON(st < s->up->state);
+	kx_sdebug(s, "upstream %s %s -> %s", s->up->addr, kx_upstream_state_name(s->up->state),
 	         kx_upstream_state_name(st));
-	s->up.state = st;
+	s->up->state = st;
 }
 
 static struct timeval kx_ms_timeval(int ms)
@@ -131,17 +131,18 @@ static void kx_sock_close(struct kx_sock *k)
 	*k = (struct kx_sock){.fd = -1};
 }
 
-static bool kx_sock_open(struct kx_session *s, struct kx_sock *k, evutil_socket_t fd, event_callback_fn on_read,
-                         event_callback_fn on_write)
+/* Opens k on fd in base; its events call back with arg (the session for
+ * the client's socket, the upstream object for the upstream's). */
+static bool kx_sock_open(struct event_base *base, struct kx_sock *k, evutil_socket_t fd, event_callback_fn on_read,
+                         event_callback_fn on_write, void *arg)
 {
-	struct event_base *base = s->worker->base;
 	int one = 1;
 	/* Frames are written whole as they are ready: do not hold them back. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	k->fd = fd;
 	kx_transport_raw(&k->tr, fd);
-	k->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, s);
-	k->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, s);
+	k->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, arg);
+	k->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, arg);
 	return k->rev && k->wev;
 }
 
@@ -164,7 +165,7 @@ static void kx_sock_want(struct event *ev, bool *now, bool on, const struct time
 static void kx_update_reading(struct kx_session *s)
 {
 	struct kx_flow *flows[2] = {&s->req, &s->resp};
-	if (s->client.state == KX_CLIENT_LINGERING || s->up.state == KX_UPSTREAM_LINGERING)
+	if (s->client.state == KX_CLIENT_LINGERING || s->up->state == KX_UPSTREAM_LINGERING)
 		return; /* the side left is read to its end, nothing else */
 	for (int i = 0; i < 2; i++) {
 		size_t ready = kx_flow_ready(flows[i]);
@@ -185,8 +186,8 @@ static void kx_update_reading(struct kx_session *s)
 	             &idle);
 	if (!s->client.sock.reading)
 		s->req_timed = -1; /* kstretch is not reading: the request's time starts again when it does */
-	kx_sock_want(s->up.sock.rev, &s->up.sock.reading,
-	             s->up.state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
+	kx_sock_want(s->up->sock.rev, &s->up->sock.reading,
+	             s->up->state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
 	                 (!s->resp.piped || (s->resp.piped < s->resp.pipesz && !s->resp.pipe_stuck)),
 	             NULL);
 }
@@ -226,17 +227,17 @@ static bool kx_client_stalled(struct kx_session *s)
 
 static void kx_upstream_release(struct kx_session *s)
 {
-	if (s->up.resolve) {
-		s->up.resolve->s = NULL; /* its callback frees it */
-		s->up.resolve = NULL;
-		if (s->up.dns_req)
-			evdns_getaddrinfo_cancel(s->up.dns_req);
+	if (s->up->resolve) {
+		s->up->resolve->s = NULL; /* its callback frees it */
+		s->up->resolve = NULL;
+		if (s->up->dns_req)
+			evdns_getaddrinfo_cancel(s->up->dns_req);
 	}
-	s->up.dns_req = NULL;
-	if (s->up.addrs)
-		evutil_freeaddrinfo(s->up.addrs);
-	s->up.addrs = s->up.next_addr = NULL;
-	kx_sock_close(&s->up.sock);
+	s->up->dns_req = NULL;
+	if (s->up->addrs)
+		evutil_freeaddrinfo(s->up->addrs);
+	s->up->addrs = s->up->next_addr = NULL;
+	kx_sock_close(&s->up->sock);
 }
 
 static void kx_session_free(struct kx_session *s)
@@ -252,13 +253,15 @@ static void kx_session_free(struct kx_session *s)
 	free(s->steer);
 	kx_worker_remove_session(s->worker, s);
 	KX_METRIC_SUB(connections_active, 1);
-	free(s->fifo);
+	kx_ring_free(&s->fifo);
+	kx_ring_free(&s->up->fifo);
+	free(s->up);
 	free(s);
 }
 
 void kx_session_close(struct kx_session *s, const char *why)
 {
-	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up.addr, why, s->fifo_cnt);
+	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up->addr, why, s->fifo.cnt);
 	kx_client_set_state(s, KX_CLIENT_CLOSED);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
 	kx_session_free(s);
@@ -335,10 +338,10 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 	}
 	kx_upstream_release(s);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
-	if (s->fifo_cnt)
-		kx_swarn(s, "upstream %s lost (%s) with %u requests unanswered; closing the client", s->up.addr, why, s->fifo_cnt);
+	if (s->fifo.cnt)
+		kx_swarn(s, "upstream %s lost (%s) with %u requests unanswered; closing the client", s->up->addr, why, s->fifo.cnt);
 	else
-		kx_sdebug(s, "upstream %s closed (%s)", s->up.addr, why);
+		kx_sdebug(s, "upstream %s closed (%s)", s->up->addr, why);
 	if (kx_flow_ready(&s->resp) == 0) {
 		(void)kx_sock_linger(s, &s->client.sock, s->worker->cfg->write_timeout_ms, why);
 		return;
@@ -352,7 +355,7 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
  * answer or still on its way to the broker, no answer half passed on. */
 static bool kx_session_quiet(const struct kx_session *s)
 {
-	return s->fifo_cnt == 0 && !kx_flow_cut(&s->req) && kx_flow_ready(&s->req) == 0 && !kx_flow_cut(&s->resp);
+	return s->fifo.cnt == 0 && !kx_flow_cut(&s->req) && kx_flow_ready(&s->req) == 0 && !kx_flow_cut(&s->resp);
 }
 
 /*
@@ -389,19 +392,19 @@ static void kx_session_client_gone(struct kx_session *s)
 	kx_sock_want(s->client.sock.rev, &s->client.sock.reading, false, NULL);
 	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, false, NULL);
 	size_t pending = kx_flow_ready(&s->req);
-	if (s->up.state == KX_UPSTREAM_READY && pending == 0) {
-		(void)kx_sock_linger(s, &s->up.sock, s->worker->cfg->connect_timeout_ms, "client closed");
+	if (s->up->state == KX_UPSTREAM_READY && pending == 0) {
+		(void)kx_sock_linger(s, &s->up->sock, s->worker->cfg->connect_timeout_ms, "client closed");
 		return;
 	}
-	if (s->up.state == KX_UPSTREAM_CLOSED || pending == 0) {
+	if (s->up->state == KX_UPSTREAM_CLOSED || pending == 0) {
 		kx_session_close(s, "client closed"); /* nothing to deliver */
 		return;
 	}
-	kx_sdebug(s, "client closed; delivering its last %zu bytes to %s", pending, s->up.addr);
+	kx_sdebug(s, "client closed; delivering its last %zu bytes to %s", pending, s->up->addr);
 	kx_update_reading(s);
-	if (s->up.state == KX_UPSTREAM_READY && s->up.sock.writing) {
+	if (s->up->state == KX_UPSTREAM_READY && s->up->sock.writing) {
 		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
-		event_add(s->up.sock.wev, &t); /* a timeout now, on what was waiting already */
+		event_add(s->up->sock.wev, &t); /* a timeout now, on what was waiting already */
 	}
 }
 
@@ -415,7 +418,7 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	kx_warn("session %s -> %s: malformed %s: %s; closing", s->client.addr, s->up.addr, side, what);
+	kx_warn("session %s -> %s: malformed %s: %s; closing", s->client.addr, s->up->addr, side, what);
 	KX_METRIC_ADD(protocol_errors, 1);
 	kx_session_close(s, "protocol error");
 }
@@ -443,8 +446,8 @@ KX_MUST_CHECK static bool kx_flush_client(struct kx_session *s)
 /* Writes the requests ready for the broker (once connected). */
 KX_MUST_CHECK static bool kx_flush_upstream(struct kx_session *s)
 {
-	struct kx_sock *k = &s->up.sock;
-	if (s->up.state != KX_UPSTREAM_READY)
+	struct kx_sock *k = &s->up->sock;
+	if (s->up->state != KX_UPSTREAM_READY)
 		return true;
 	if (!kx_flow_write(&s->req, &k->tr)) {
 		char why[128];
@@ -517,13 +520,13 @@ static void kx_session_place(struct kx_session *s, const struct kp_request_heade
 	s->view.rack = s->place.rack;
 	s->view.region = s->place.region;
 	s->view.learn_topics = cfg->fetch_prefer_local && s->place.region[0];
-	s->view.broker_id = s->up.node_id;
-	if (cfg->fetch_prefer_local && s->place.region[0] && s->up.node_id >= 0)
+	s->view.broker_id = s->up->node_id;
+	if (cfg->fetch_prefer_local && s->place.region[0] && s->up->node_id >= 0)
 		s->steer = calloc(1, sizeof(*s->steer)); /* none (no memory): no steering, nothing else lost */
 	s->view.steer = s->steer;
 	kx_sdebug(s, "client in rack %s, region %s (from %s); broker %s in region %s",
 	         s->place.rack[0] ? s->place.rack : "?", s->place.region[0] ? s->place.region : "?",
-	         kr_rack_source_name(s->place.source), s->up.addr, s->broker_region[0] ? s->broker_region : "?");
+	         kr_rack_source_name(s->place.source), s->up->addr, s->broker_region[0] ? s->broker_region : "?");
 }
 
 /* The client's view for rewrite.h with the worker's current topology (no
@@ -606,33 +609,26 @@ static int32_t kx_announced_size(struct evbuffer *in, size_t at)
 }
 
 /*
- * Queues e; false when max.inflight.requests are already in flight (or no
- * memory for more). The ring starts small and doubles up to that limit:
- * an idle connection holds a few entries, not a thousand.
+ * Queues a request the broker will answer: on the session's client-order
+ * FIFO (e) and on its upstream's FIFO. False when max.inflight.requests are
+ * already in flight (or no memory for more): nothing is queued then.
  */
 static bool kx_fifo_push(struct kx_session *s, struct kx_inflight e)
 {
 	uint32_t max = (uint32_t)s->worker->cfg->max_inflight_requests;
-	if (s->fifo_cnt >= max)
-		return false;
-	if (s->fifo_cnt == s->fifo_cap) {
-		uint32_t cap = s->fifo_cap * 2 < max ? s->fifo_cap * 2 : max;
-		struct kx_inflight *ring = malloc((size_t)cap * sizeof(*ring));
-		if (!ring) {
-			kx_swarn(s, "no memory for %u requests in flight; waiting for answers",
-			        cap);
-			return false;
-		}
-		for (uint32_t i = 0; i < s->fifo_cnt; i++) /* unrolled: the head moves to 0 */
-			ring[i] = s->fifo[(s->fifo_head + i) % s->fifo_cap];
-		free(s->fifo);
-		s->fifo = ring;
-		s->fifo_head = 0;
-		s->fifo_cap = cap;
+	struct kx_up_inflight u = {.owner = s, .client_corr = e.correlation_id, .upstream_corr = e.correlation_id,
+	                           .api_key = e.api_key, .api_version = e.api_version};
+	if (!kx_ring_push(&s->fifo, &e, max))
+		goto full;
+	if (!kx_ring_push(&s->up->fifo, &u, max)) {
+		kx_ring_drop_last(&s->fifo);
+		goto full;
 	}
-	s->fifo[(s->fifo_head + s->fifo_cnt) % s->fifo_cap] = e;
-	s->fifo_cnt++;
 	return true;
+full:
+	if (s->fifo.cnt < max)
+		kx_swarn(s, "no memory for more than %u requests in flight; waiting for answers", s->fifo.cnt);
+	return false;
 }
 
 /*
@@ -645,7 +641,7 @@ KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s)
 	struct evbuffer *in = s->req.buf;
 	const struct kx_config *cfg = s->worker->cfg;
 
-	if (s->client.state != KX_CLIENT_OPEN || s->up.state == KX_UPSTREAM_CLOSED)
+	if (s->client.state != KX_CLIENT_OPEN || s->up->state == KX_UPSTREAM_CLOSED)
 		return true;
 	while (!kx_flow_cut(&s->req)) {
 		if (s->worker->stopping) /* no new request; close after the last answer */
@@ -790,7 +786,7 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (what & EV_TIMEOUT) {
-		if (s->fifo_cnt > 0)
+		if (s->fifo.cnt > 0)
 			return; /* a request in flight (a long poll): not idle; the timer runs again */
 		if (kx_flow_ready(&s->resp) > 0 || kx_flow_cut(&s->resp))
 			return; /* an answer not all written to the client yet (write.timeout.ms watches that) */
@@ -938,12 +934,14 @@ KX_MUST_CHECK static bool kx_upstream_pump(struct kx_session *s)
 				                  kx_announced_size(in, at), (long long)cfg->max_frame_bytes);
 				return false;
 			}
-			if (s->fifo_cnt == 0 || s->fifo[s->fifo_head].correlation_id != corr) {
+			const struct kx_up_inflight *u = kx_ring_head(&s->up->fifo);
+			if (!u || u->upstream_corr != corr) {
 				kx_protocol_error(s, "response", "correlation id %d does not answer the oldest request (%s)",
-				                  corr, s->fifo_cnt ? "expected another id" : "no request in flight");
+				                  corr, u ? "expected another id" : "no request in flight");
 				return false;
 			}
-			const struct kx_inflight *head = &s->fifo[s->fifo_head];
+			const struct kx_inflight *head = kx_ring_head(&s->fifo);
+			KX_BUG_ON(u->owner != s || !head || head->correlation_id != u->client_corr); /* mapped: 1:1 */
 			bool hold = head->rewrite && !whole;
 			if (hold && 4 + (size_t)size < KX_HOLD_DIRECT_MIN)
 				break; /* a short answer to rewrite: taken out whole once all of it is here */
@@ -962,7 +960,7 @@ KX_MUST_CHECK static bool kx_upstream_pump(struct kx_session *s)
 				continue;
 			}
 		}
-		struct kx_inflight e = s->fifo[s->fifo_head];
+		struct kx_inflight e = *(const struct kx_inflight *)kx_ring_head(&s->fifo);
 		if (e.rewrite) {
 			struct kx_client_view *v = kx_view_begin(s);
 			bool ok = true;
@@ -983,9 +981,8 @@ KX_MUST_CHECK static bool kx_upstream_pump(struct kx_session *s)
 				s->resp.pass += 4 + (uint64_t)size;
 			}
 		}
-		KX_BUG_ON(s->fifo_cnt == 0 || s->fifo_head >= s->fifo_cap);
-		s->fifo_head = (s->fifo_head + 1) % s->fifo_cap;
-		s->fifo_cnt--;
+		kx_ring_pop(&s->up->fifo);
+		kx_ring_pop(&s->fifo);
 		if (s->reading_paused_inflight && s->client.state == KX_CLIENT_OPEN) {
 			s->reading_paused_inflight = false;
 			if (!kx_client_pump(s)) /* requests already buffered */
@@ -999,12 +996,13 @@ KX_MUST_CHECK static bool kx_upstream_pump(struct kx_session *s)
 
 static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
-	struct kx_session *s = arg;
-	if (s->up.state == KX_UPSTREAM_LINGERING) {
+	struct kx_upstream *u = arg;
+	struct kx_session *s = u->owner;
+	if (s->up->state == KX_UPSTREAM_LINGERING) {
 		kx_linger_readable(s, fd, what);
 		return;
 	}
-	ssize_t r = kx_flow_read(&s->resp, &s->up.sock.tr);
+	ssize_t r = kx_flow_read(&s->resp, &s->up->sock.tr);
 	if (r == -2) {
 		if (s->resp.pipe_stuck)
 			kx_update_reading(s); /* read again once the pipe drains */
@@ -1035,7 +1033,7 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 		return; /* it reads, slowly */
 	if (what & EV_TIMEOUT) {
 		kx_sinfo(s, "took none of its %zu bytes of answers in write.timeout.ms (%d ms; %u requests in "
-		        "flight); closing", kx_flow_ready(&s->resp), s->worker->cfg->write_timeout_ms, s->fifo_cnt);
+		        "flight); closing", kx_flow_ready(&s->resp), s->worker->cfg->write_timeout_ms, s->fifo.cnt);
 		KX_METRIC_ADD(write_timeouts, 1);
 		kx_session_close(s, "write timeout");
 		return;
@@ -1051,10 +1049,10 @@ static void kx_upstream_begin(struct kx_session *s);
 static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 {
 	KX_METRIC_ADD(upstream_connect_failures, 1);
-	kx_swarn(s, "cannot connect to %s: %s", s->up.addr, why);
-	if (s->up.starting)
-		s->up.failed_starting = true; /* kx_upstream_begin goes on or closes */
-	else if (s->up.node_id < 0)
+	kx_swarn(s, "cannot connect to %s: %s", s->up->addr, why);
+	if (s->up->starting)
+		s->up->failed_starting = true; /* kx_upstream_begin goes on or closes */
+	else if (s->up->node_id < 0)
 		kx_upstream_begin(s); /* the next bootstrap candidate, or close */
 	else
 		kx_session_upstream_lost(s, "connect failed");
@@ -1063,10 +1061,10 @@ static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 /* Starts a non-blocking connect to the next resolved address. */
 static void kx_upstream_try_next(struct kx_session *s, const char *last_err)
 {
-	while (s->up.next_addr) {
-		struct evutil_addrinfo *a = s->up.next_addr;
-		s->up.next_addr = a->ai_next;
-		kx_sock_close(&s->up.sock);
+	while (s->up->next_addr) {
+		struct evutil_addrinfo *a = s->up->next_addr;
+		s->up->next_addr = a->ai_next;
+		kx_sock_close(&s->up->sock);
 		evutil_socket_t fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			last_err = strerror(errno);
@@ -1077,12 +1075,12 @@ static void kx_upstream_try_next(struct kx_session *s, const char *last_err)
 			evutil_closesocket(fd);
 			continue;
 		}
-		if (!kx_sock_open(s, &s->up.sock, fd, kx_upstream_readable, kx_upstream_writable)) {
+		if (!kx_sock_open(s->worker->base, &s->up->sock, fd, kx_upstream_readable, kx_upstream_writable, s->up)) {
 			last_err = "out of memory";
 			continue;
 		}
 		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
-		kx_sock_want(s->up.sock.wev, &s->up.sock.writing, true, &t); /* writable: connected or failed */
+		kx_sock_want(s->up->sock.wev, &s->up->sock.writing, true, &t); /* writable: connected or failed */
 		return;
 	}
 	kx_upstream_connect_failed(s, last_err);
@@ -1096,30 +1094,31 @@ static void kx_upstream_connected(struct kx_session *s, short what)
 	}
 	int err = 0;
 	socklen_t len = sizeof(err);
-	if (getsockopt(s->up.sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (getsockopt(s->up->sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err) {
 		kx_upstream_try_next(s, strerror(err));
 		return;
 	}
 	kx_upstream_set_state(s, KX_UPSTREAM_READY);
-	evutil_freeaddrinfo(s->up.addrs);
-	s->up.addrs = s->up.next_addr = NULL;
-	kx_sock_want(s->up.sock.wev, &s->up.sock.writing, false, NULL);
+	evutil_freeaddrinfo(s->up->addrs);
+	s->up->addrs = s->up->next_addr = NULL;
+	kx_sock_want(s->up->sock.wev, &s->up->sock.writing, false, NULL);
 	if (kx_flush_upstream(s)) /* the requests that waited */
 		kx_update_reading(s);
 }
 
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg)
 {
-	struct kx_session *s = arg;
+	struct kx_upstream *u = arg;
+	struct kx_session *s = u->owner;
 	(void)fd;
-	if (s->up.state == KX_UPSTREAM_CONNECTING) {
+	if (s->up->state == KX_UPSTREAM_CONNECTING) {
 		kx_upstream_connected(s, what);
 		return;
 	}
 	if (what & EV_TIMEOUT) { /* only set while delivering a closed client's last requests */
-		kx_swarn(s, "%s took more than connect.timeout.ms to accept a closed client's last requests", s->up.addr);
+		kx_swarn(s, "%s took more than connect.timeout.ms to accept a closed client's last requests", s->up->addr);
 		kx_session_close(s, "timeout");
 		return;
 	}
@@ -1138,13 +1137,13 @@ static void kx_upstream_resolved(int err, struct evutil_addrinfo *ai, void *arg)
 			evutil_freeaddrinfo(ai);
 		return;
 	}
-	s->up.resolve = NULL;
-	s->up.dns_req = NULL;
+	s->up->resolve = NULL;
+	s->up->dns_req = NULL;
 	if (err) {
 		kx_upstream_connect_failed(s, evutil_gai_strerror(err));
 		return;
 	}
-	s->up.addrs = s->up.next_addr = ai;
+	s->up->addrs = s->up->next_addr = ai;
 	kx_upstream_try_next(s, "no address");
 }
 
@@ -1165,13 +1164,13 @@ static void kx_upstream_begin(struct kx_session *s)
 		char host[KX_HOST_MAX];
 		uint16_t port;
 		struct kx_topology *t = kx_topology_get();
-		if (s->up.node_id >= 0) {
-			if (s->up.bootstrap_tries++ > 0) {
+		if (s->up->node_id >= 0) {
+			if (s->up->bootstrap_tries++ > 0) {
 				kx_topology_put(t);
 				kx_session_upstream_lost(s, "connect failed");
 				return;
 			}
-			const struct kx_broker *b = kx_topology_broker(t, s->up.node_id);
+			const struct kx_broker *b = kx_topology_broker(t, s->up->node_id);
 			if (!b) {
 				kx_topology_put(t);
 				kx_session_upstream_lost(s, "node left the topology");
@@ -1179,9 +1178,9 @@ static void kx_upstream_begin(struct kx_session *s)
 			}
 			snprintf(host, sizeof(host), "%s", b->host);
 			port = b->port;
-			snprintf(s->up.addr, sizeof(s->up.addr), "node %d (%s:%u)", (int)s->up.node_id, host, port);
+			snprintf(s->up->addr, sizeof(s->up->addr), "node %d (%s:%u)", (int)s->up->node_id, host, port);
 		} else {
-			size_t n = cfg->bootstrap_cnt + t->broker_cnt, i = s->up.bootstrap_tries++;
+			size_t n = cfg->bootstrap_cnt + t->broker_cnt, i = s->up->bootstrap_tries++;
 			if (i >= n || i >= KX_BOOTSTRAP_TRIES_MAX) {
 				kx_topology_put(t);
 				if (i > 1)
@@ -1191,7 +1190,7 @@ static void kx_upstream_begin(struct kx_session *s)
 			}
 			const char *kind = "bootstrap";
 			if (i < cfg->bootstrap_cnt) {
-				const struct kx_hostport *hp = &cfg->bootstrap[(s->up.bootstrap_first + i) % cfg->bootstrap_cnt];
+				const struct kx_hostport *hp = &cfg->bootstrap[(s->up->bootstrap_first + i) % cfg->bootstrap_cnt];
 				snprintf(host, sizeof(host), "%s", hp->host);
 				port = hp->port;
 			} else {
@@ -1200,13 +1199,13 @@ static void kx_upstream_begin(struct kx_session *s)
 				port = b->port;
 				kind = "bootstrap (a known broker)";
 			}
-			snprintf(s->up.addr, sizeof(s->up.addr), "%s %s:%u", kind, host, port);
+			snprintf(s->up->addr, sizeof(s->up->addr), "%s %s:%u", kind, host, port);
 		}
 		kx_topology_put(t);
-		if (s->up.bootstrap_tries == 1)
-			kx_sdebug(s, "accepted, upstream %s", s->up.addr);
+		if (s->up->bootstrap_tries == 1)
+			kx_sdebug(s, "accepted, upstream %s", s->up->addr);
 		else
-			kx_sinfo(s, "trying %s", s->up.addr);
+			kx_sinfo(s, "trying %s", s->up->addr);
 
 		kx_upstream_release(s);
 		struct kx_resolve *r = malloc(sizeof(*r));
@@ -1215,19 +1214,19 @@ static void kx_upstream_begin(struct kx_session *s)
 			return;
 		}
 		r->s = s;
-		s->up.resolve = r;
-		s->up.starting = true;
-		s->up.failed_starting = false;
+		s->up->resolve = r;
+		s->up->starting = true;
+		s->up->failed_starting = false;
 		char portstr[8];
 		snprintf(portstr, sizeof(portstr), "%u", port);
 		struct evutil_addrinfo hints = {
 		    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
 		struct evdns_getaddrinfo_request *req =
 		    evdns_getaddrinfo(w->dns, host, portstr, &hints, kx_upstream_resolved, r);
-		if (s->up.resolve)
-			s->up.dns_req = req; /* still resolving */
-		s->up.starting = false;
-		if (!s->up.failed_starting)
+		if (s->up->resolve)
+			s->up->dns_req = req; /* still resolving */
+		s->up->starting = false;
+		if (!s->up->failed_starting)
 			return; /* connecting, or resolving */
 	}
 }
@@ -1258,20 +1257,26 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 {
 	struct kx_session *s = calloc(1, sizeof(*s));
 	if (s)
-		s->fifo = calloc(KX_FIFO_FIRST, sizeof(*s->fifo));
-	if (!s || !s->fifo) {
+		s->up = calloc(1, sizeof(*s->up));
+	if (!s || !s->up || !kx_ring_init(&s->fifo, sizeof(struct kx_inflight), KX_FIFO_FIRST) ||
+	    !kx_ring_init(&s->up->fifo, sizeof(struct kx_up_inflight), KX_FIFO_FIRST)) {
 		kx_error("out of memory for a new session; refusing the connection");
-		if (s)
-			free(s->fifo);
+		if (s) {
+			kx_ring_free(&s->fifo);
+			if (s->up)
+				kx_ring_free(&s->up->fifo);
+			free(s->up);
+		}
 		free(s);
 		evutil_closesocket(fd);
 		return;
 	}
 	s->worker = w;
-	s->client.sock.fd = s->up.sock.fd = -1;
-	s->fifo_cap = KX_FIFO_FIRST;
+	s->client.sock.fd = s->up->sock.fd = -1;
+	s->up->worker = w;
+	s->up->owner = s;
 	s->req_timed = -1;
-	s->up.node_id = node_id;
+	s->up->node_id = node_id;
 	s->local_port = local_port;
 	if (salen > 0 && (size_t)salen <= sizeof(s->peer))
 		memcpy(&s->peer, sa, (size_t)salen);
@@ -1295,10 +1300,10 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 		s->broker_ridx = (uint8_t)kx_region_index(b->region);
 	}
 	kx_topology_put(t);
-	s->up.bootstrap_first = w->bootstrap_next++;
+	s->up->bootstrap_first = w->bootstrap_next++;
 
 	if (!kx_flow_init(&s->req, true) || !kx_flow_init(&s->resp, true) ||
-	    !kx_sock_open(s, &s->client.sock, fd, kx_client_readable, kx_client_writable)) {
+	    !kx_sock_open(w->base, &s->client.sock, fd, kx_client_readable, kx_client_writable, s)) {
 		kx_serror(s, "cannot create buffers; closing");
 		if (s->client.sock.fd < 0)
 			evutil_closesocket(fd);

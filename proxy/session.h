@@ -1,6 +1,17 @@
 /*
  * session: one client connection and the upstream connection serving it.
  *
+ * The session holds the client's side and its client-order FIFO; the
+ * upstream (struct kx_upstream) is an object of its own with its socket,
+ * its connect machinery and its own FIFO of {owner, client corr, upstream
+ * corr, api, version, fragment}, so that regional mode can share one among
+ * many sessions. In mapped mode, the only one built, each session owns one
+ * upstream and both FIFOs move in step (same order, same numbers):
+ *
+ *   client ─► session.fifo: {corr, api, ver, rewrite}    (client order)
+ *         └─► upstream.fifo: {owner, corr, corr, api, ver, 0} ─► broker
+ *   broker ─► answer: upstream.fifo head (its corr) ─► owner session ─► session.fifo head ─► client
+ *
  *   client socket                 kstretch                      broker socket
  *   ─────────────                 ────────                      ─────────────
  *   request ─► req.buf ─► [peek size + header] ─► FIFO push {corr, api, ver, rewrite}
@@ -48,6 +59,7 @@
 
 #include "flow.h"
 #include "peek.h"
+#include "ring.h"
 #include "placement.h"
 #include "rewrite.h"
 
@@ -90,7 +102,27 @@ struct kx_client {
 	char addr[64];
 };
 
+/* A request written to an upstream and not answered yet, in the upstream's
+ * order. A shared upstream (regional mode) carries the requests of many
+ * sessions, renumbered and split by partition; in mapped mode an upstream
+ * serves one session, numbers stay the client's and nothing is split. */
+struct kx_up_inflight {
+	struct kx_session *owner; /* whose request */
+	int32_t client_corr;      /* as the client numbered it */
+	int32_t upstream_corr;    /* as it went upstream */
+	int16_t api_key, api_version;
+	uint16_t fragment; /* which part of a request split over upstreams (0: the whole request) */
+};
+
+/*
+ * An upstream connection: its socket and transport, how it is reached
+ * (resolve, connect, bootstrap candidates), and its own in-flight FIFO. An
+ * object of its own, not a part of the session: in mapped mode it serves
+ * exactly one session (owner); regional mode's upstreams will serve many.
+ */
 struct kx_upstream {
+	struct kx_worker *worker;
+	struct kx_session *owner; /* mapped mode: the session it serves */
 	struct kx_sock sock;
 	enum kx_upstream_state state;
 	int32_t node_id; /* -1: the bootstrap listener's choice */
@@ -104,17 +136,18 @@ struct kx_upstream {
 	 * its requests left: attempts made, and where the candidates start. */
 	uint16_t bootstrap_tries;
 	unsigned bootstrap_first;
+	struct kx_ring fifo; /* struct kx_up_inflight, in the order they were written to it */
 };
 
 struct kx_session {
 	struct kx_worker *worker;
 	struct kx_session *prev, *next; /* the worker's list */
 	struct kx_client client;
-	struct kx_upstream up;
+	struct kx_upstream *up;
 	struct kx_flow req, resp;
-	/* The in-flight FIFO: a ring that grows up to max.inflight.requests entries. */
-	struct kx_inflight *fifo;
-	uint32_t fifo_head, fifo_cnt, fifo_cap;
+	/* The client-order FIFO (struct kx_inflight): what each answer owed to
+	 * the client needs (a ring that grows up to max.inflight.requests). */
+	struct kx_ring fifo;
 	struct kp_peek peek;
 	bool reading_paused_inflight;
 	/* request.timeout.ms: the request the client is in the middle of sending. */
@@ -157,7 +190,7 @@ void kx_session_shutdown(struct kx_session *s);
 /* Requests in flight (for a draining shutdown). */
 static inline uint32_t kx_session_inflight(const struct kx_session *s)
 {
-	return s->fifo_cnt;
+	return s->fifo.cnt;
 }
 
 #endif
