@@ -593,6 +593,8 @@ static void kx_print_listener_racks(const struct kx_config *cfg, const struct kx
 /* ---- the table --------------------------------------------------------- */
 
 static const char *const kx_mode_names[] = {[KX_MODE_MAPPED] = "mapped", [KX_MODE_REGIONAL] = "regional", NULL};
+static const char *const kx_proxy_protocol_names[] = {[KX_PROXY_OFF] = "off", [KX_PROXY_V1] = "v1",
+                                                      [KX_PROXY_V2] = "v2", NULL};
 static const char *const kx_level_names[] = {
     [KX_LOG_ERROR] = "error", [KX_LOG_WARN] = "warn", [KX_LOG_INFO] = "info", [KX_LOG_DEBUG] = "debug", NULL};
 
@@ -609,6 +611,9 @@ static const struct kx_config_key kx_keys[] = {
      "NODE=PORT[,NODE=PORT...]: explicit listener ports that override broker.port.base"},
     {"mode", "mapped", kx_parse_enum, kx_print_enum, KX_FIELD(mode), 0, 0, kx_mode_names,
      "mapped (sidecar, one listener per broker) or regional (virtual regional cluster)"},
+    {"proxy.protocol", "off", kx_parse_enum, kx_print_enum, KX_FIELD(proxy_protocol), 0, 0, kx_proxy_protocol_names,
+     "off, v1 or v2: every client connection starts with a PROXY protocol header of that version (kstretch behind "
+     "an L4 balancer: the client's address in it drives placement and logs); a connection without one is closed"},
     {"rack", "", kx_parse_name, kx_print_string, KX_FIELD(rack), 0, 0, NULL,
      "rack of the clients this kstretch serves (empty: unknown)"},
     {"region.map", "", kx_parse_region_map, kx_print_region_map, 0, 0, 0, NULL,

@@ -31,6 +31,13 @@
 #define KX_LISTENER_RACK_MAX 256
 #define KX_CONFIG_FILE_MAX   (1024 * 1024)
 
+/* proxy.protocol: the header an L4 balancer in front sends first (0: none expected). */
+enum kx_proxy_protocol {
+	KX_PROXY_OFF,
+	KX_PROXY_V1,
+	KX_PROXY_V2,
+};
+
 enum kx_mode {
 	KX_MODE_MAPPED,   /* sidecar: one listener per broker */
 	KX_MODE_REGIONAL, /* load-balancer tier: a virtual regional cluster */
@@ -54,6 +61,7 @@ struct kx_config {
 	struct kr_port_mapping port_map[KX_PORT_MAP_MAX];
 	size_t port_map_cnt;
 	enum kx_mode mode;
+	enum kx_proxy_protocol proxy_protocol; /* every client connection starts with that header */
 	char rack[KX_NAME_MAX];                                  /* "" = unknown */
 	struct kr_region_rule region_rules[KX_REGION_RULES_MAX]; /* region.map, in order */
 	size_t region_rule_cnt;

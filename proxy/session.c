@@ -31,6 +31,7 @@
 #include "apiplan.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxyproto.h"
 #include "rewrite.h"
 #include "topology.h"
 #include "worker.h"
@@ -778,6 +779,59 @@ static void kx_request_timeout(evutil_socket_t fd, short what, void *arg)
 	kx_request_timer_update(s);
 }
 
+static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len);
+
+/*
+ * proxy.protocol: the PROXY header at the front of what the client sent.
+ * Its source becomes the client's address (placement by rack.cidr, logs).
+ * Returns 1 when it was read (and dropped from the input), 0 while it is
+ * not all there, -1 when there is none (logged; the session is closed).
+ */
+KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
+{
+	const struct kx_config *cfg = s->worker->cfg;
+	enum kp_proxy_version v = cfg->proxy_protocol == KX_PROXY_V1 ? KP_PROXY_V1 : KP_PROXY_V2;
+	size_t have = evbuffer_get_length(s->req.buf), consumed = 0;
+	size_t want = v == KP_PROXY_V1 ? KP_PROXY_V1_MAX : 16;
+	struct sockaddr_storage src;
+	socklen_t srclen = 0;
+	bool has_src = false;
+	const char *why = NULL;
+	enum kp_proxy_status st = KP_PROXY_INCOMPLETE;
+	for (int pass = 0; pass < 2 && st == KP_PROXY_INCOMPLETE; pass++) {
+		size_t n = have < want ? have : want;
+		const uint8_t *p = evbuffer_pullup(s->req.buf, (ev_ssize_t)n); /* header bytes only */
+		if (!p && n) {
+			kx_session_close(s, "out of memory");
+			return -1;
+		}
+		st = kp_proxy_parse(v, p, n, &consumed, &has_src, &src, &srclen, &why);
+		if (st == KP_PROXY_INCOMPLETE && v == KP_PROXY_V2 && n >= 16)
+			want = 16 + ((size_t)p[14] << 8 | p[15]); /* v2 says its length: pull that much */
+		else
+			break;
+	}
+	if (st == KP_PROXY_INCOMPLETE)
+		return 0;
+	if (st == KP_PROXY_MALFORMED) {
+		kx_swarn(s, "no valid PROXY protocol %s header (proxy.protocol): %s; closing",
+		         v == KP_PROXY_V1 ? "v1" : "v2", why);
+		KX_METRIC_ADD(protocol_errors, 1);
+		kx_session_close(s, "no PROXY header");
+		return -1;
+	}
+	evbuffer_drain(s->req.buf, consumed);
+	s->proxy_pending = false;
+	if (has_src && (size_t)srclen <= sizeof(s->peer)) {
+		char via[sizeof(s->client.addr)];
+		snprintf(via, sizeof(via), "%s", s->client.addr);
+		memcpy(&s->peer, &src, (size_t)srclen);
+		kx_format_addr((const struct sockaddr *)&src, s->client.addr, sizeof(s->client.addr));
+		kx_sdebug(s, "PROXY header: the client is %s, connected through %s", s->client.addr, via);
+	}
+	return 1;
+}
+
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
@@ -812,6 +866,13 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
 	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_TO_BROKER, (size_t)r);
+	if (s->proxy_pending) {
+		int h = kx_client_proxy_header(s);
+		if (h < 0)
+			return; /* closed */
+		if (h == 0)
+			return; /* the rest of the header is on its way */
+	}
 	if (kx_client_pump(s)) {
 		kx_update_reading(s);
 		kx_request_timer_update(s);
@@ -1281,6 +1342,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	if (salen > 0 && (size_t)salen <= sizeof(s->peer))
 		memcpy(&s->peer, sa, (size_t)salen);
 	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
+	s->proxy_pending = w->cfg->proxy_protocol != KX_PROXY_OFF;
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
 	kx_worker_add_session(w, s);

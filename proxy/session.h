@@ -161,6 +161,7 @@ struct kx_session {
 	uint16_t local_port; /* the kstretch port it connected to */
 	struct sockaddr_storage peer;
 	bool placed;
+	bool proxy_pending; /* proxy.protocol: the PROXY header has not been read yet */
 	bool held_cap_logged; /* a request over max.held.request.bytes was logged */
 	struct kr_client_place place;
 	struct kx_client_view view;       /* rack and region point into place */
