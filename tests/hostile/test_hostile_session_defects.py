@@ -221,6 +221,10 @@ def test_a_client_that_stops_reading_with_a_request_unanswered_is_closed_by_the_
             s.sendall(kafkawire.encode_request(OFFSET_FETCH, 1, 1, b"") +
                       kafkawire.encode_request(OFFSET_FETCH, 1, 2, b""))
             t0 = time.monotonic()
+            # Accepted first (the kernel completes a connect before kstretch's
+            # accept runs: a check too early would see the slow reader's 0).
+            harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 1, 5,
+                               what="kstretch accepting the client that reads nothing")
             harness.wait_until(lambda: k.metrics()["kstretch_connections_active"] == 0, 8,
                                what="the session of a client that reads nothing closed")
             waited = time.monotonic() - t0
