@@ -153,6 +153,7 @@ class RelaySet:
     def add(self, broker_id, client_region, upstream_port, listen_port):
         """Starts a relay on 127.0.0.1:listen_port to 127.0.0.1:upstream_port."""
         r = Relay(broker_id, client_region, upstream_port, self.delays)
+        r.listen_port = listen_port
 
         async def start():
             r.server = await asyncio.start_server(r.handle, "127.0.0.1", listen_port, reuse_address=True)
@@ -165,13 +166,26 @@ class RelaySet:
         self.loop.call_soon_threadsafe(self.delays.__setitem__, (client_region, broker_id), one_way_s)
 
     def cut(self, broker_id):
-        """Closes every connection through the relays of one broker (it went down)."""
+        """One broker went down: its relays stop listening (a client's connect
+        is refused, as it would be by the broker's own port) and close every
+        connection through them."""
         async def close():
             for r in self.relays:
                 if r.broker_id == broker_id:
+                    if r.server:
+                        r.server.close()
+                        r.server = None
                     for w in list(r.writers):
                         w.close()
         self._call(close())
+
+    def restore(self, broker_id):
+        """The broker is up again: its relays listen on their ports again."""
+        async def start():
+            for r in self.relays:
+                if r.broker_id == broker_id and r.server is None:
+                    r.server = await asyncio.start_server(r.handle, "127.0.0.1", r.listen_port, reuse_address=True)
+        self._call(start())
 
     def stats(self):
         """{broker id: {"to_broker": bytes, "from_broker": bytes, "connections": n,

@@ -432,9 +432,11 @@ class KafkaCluster:
         b.proc = None
         if self.relays:
             self.relays.cut(node_id)
-        # Wait until no port of it accepts, so a client's next connect fails.
+        # Wait until no port of it accepts, its relays' included, so a client's
+        # next connect is refused as it is by a broker that is down.
+        ports = list(b.client_ports.values()) + (list(b.advertised.values()) if self.relays else [])
         deadline = time.monotonic() + 10
-        while any(port_open(p) for p in b.client_ports.values()) and time.monotonic() < deadline:
+        while any(port_open(p) for p in ports) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def up(self, node_id):
@@ -443,6 +445,8 @@ class KafkaCluster:
             raise LaunchError(f"broker {node_id} is already up")
         self._start_broker(b)
         self._wait_registered(node_id, START_TIMEOUT_S)
+        if self.relays:
+            self.relays.restore(node_id)
 
     def _wait_registered(self, node_id, timeout):
         deadline = time.monotonic() + timeout
