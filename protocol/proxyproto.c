@@ -30,6 +30,26 @@ static bool kp_proxy_port(const char *s, uint16_t *out)
 	return true;
 }
 
+/* The source: family, address (4 or 16 bytes), port in network order. */
+static void kp_proxy_src(struct sockaddr_storage *src, socklen_t *srclen, int family, const void *addr,
+                         uint16_t port_be)
+{
+	memset(src, 0, sizeof(*src));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)src;
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, addr, 4);
+		in->sin_port = port_be;
+		*srclen = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)src;
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, addr, 16);
+		in6->sin6_port = port_be;
+		*srclen = sizeof(*in6);
+	}
+}
+
 static enum kp_proxy_status kp_proxy_v1(const uint8_t *p, size_t len, size_t *consumed, bool *has_src,
                                         struct sockaddr_storage *src, socklen_t *srclen, const char **why)
 {
@@ -68,26 +88,14 @@ static enum kp_proxy_status kp_proxy_v1(const uint8_t *p, size_t len, size_t *co
 	uint16_t sport, dport;
 	if (!kp_proxy_port(fields[4], &sport) || !kp_proxy_port(fields[5], &dport))
 		return kp_proxy_bad(why, "a port that is not a number in 0..65535 (v1)");
-	memset(src, 0, sizeof(*src));
-	if (strcmp(fields[1], "TCP4") == 0) {
-		struct sockaddr_in *in = (struct sockaddr_in *)src;
-		struct in_addr dst;
-		if (inet_pton(AF_INET, fields[2], &in->sin_addr) != 1 || inet_pton(AF_INET, fields[3], &dst) != 1)
-			return kp_proxy_bad(why, "an address that is not IPv4 (v1 TCP4)");
-		in->sin_family = AF_INET;
-		in->sin_port = htons(sport);
-		*srclen = sizeof(*in);
-	} else if (strcmp(fields[1], "TCP6") == 0) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)src;
-		struct in6_addr dst;
-		if (inet_pton(AF_INET6, fields[2], &in6->sin6_addr) != 1 || inet_pton(AF_INET6, fields[3], &dst) != 1)
-			return kp_proxy_bad(why, "an address that is not IPv6 (v1 TCP6)");
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(sport);
-		*srclen = sizeof(*in6);
-	} else {
+	int family = strcmp(fields[1], "TCP4") == 0 ? AF_INET : strcmp(fields[1], "TCP6") == 0 ? AF_INET6 : 0;
+	if (!family)
 		return kp_proxy_bad(why, "a protocol other than TCP4, TCP6 or UNKNOWN (v1)");
-	}
+	uint8_t addr[16], dst[16];
+	if (inet_pton(family, fields[2], addr) != 1 || inet_pton(family, fields[3], dst) != 1)
+		return kp_proxy_bad(why, family == AF_INET ? "an address that is not IPv4 (v1 TCP4)"
+		                                           : "an address that is not IPv6 (v1 TCP6)");
+	kp_proxy_src(src, srclen, family, addr, htons(sport));
 	*has_src = true;
 	return KP_PROXY_OK;
 }
@@ -107,41 +115,27 @@ static enum kp_proxy_status kp_proxy_v2(const uint8_t *p, size_t len, size_t *co
 	uint8_t cmd = ver_cmd & 0x0f;
 	if (cmd > 1)
 		return kp_proxy_bad(why, "a command other than LOCAL or PROXY (v2)");
-	if (len < 16 + body)
+	if (len < 16 + body) {
+		*consumed = 16 + body; /* what the whole header needs */
 		return KP_PROXY_INCOMPLETE;
+	}
 	*consumed = 16 + body;
 	*has_src = false;
 	if (cmd == 0) /* LOCAL: the balancer's own connection (a health check) */
 		return KP_PROXY_OK;
-	memset(src, 0, sizeof(*src));
-	switch (fam) {
-	case 0x11: { /* TCP over IPv4 */
-		if (body < 12)
-			return kp_proxy_bad(why, "IPv4 addresses cut short (v2)");
-		struct sockaddr_in *in = (struct sockaddr_in *)src;
-		in->sin_family = AF_INET;
-		memcpy(&in->sin_addr, p + 16, 4);
-		memcpy(&in->sin_port, p + 24, 2);
-		*srclen = sizeof(*in);
-		*has_src = true;
+	/* TCP over IPv4: src, dst (4 bytes each), sport, dport; over IPv6: 16-byte addresses. */
+	size_t alen = fam == 0x11 ? 4 : fam == 0x21 ? 16 : 0;
+	if (fam == 0x00) /* unspecified: keep the connection's address */
 		return KP_PROXY_OK;
-	}
-	case 0x21: { /* TCP over IPv6 */
-		if (body < 36)
-			return kp_proxy_bad(why, "IPv6 addresses cut short (v2)");
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)src;
-		in6->sin6_family = AF_INET6;
-		memcpy(&in6->sin6_addr, p + 16, 16);
-		memcpy(&in6->sin6_port, p + 48, 2);
-		*srclen = sizeof(*in6);
-		*has_src = true;
-		return KP_PROXY_OK;
-	}
-	case 0x00: /* unspecified: keep the connection's address */
-		return KP_PROXY_OK;
-	default:
+	if (!alen)
 		return kp_proxy_bad(why, "a family other than TCP over IPv4 or IPv6 (v2)");
-	}
+	if (body < 2 * alen + 4)
+		return kp_proxy_bad(why, "addresses cut short (v2)");
+	uint16_t port_be;
+	memcpy(&port_be, p + 16 + 2 * alen, 2);
+	kp_proxy_src(src, srclen, alen == 4 ? AF_INET : AF_INET6, p + 16, port_be);
+	*has_src = true;
+	return KP_PROXY_OK;
 }
 
 enum kp_proxy_status kp_proxy_parse(enum kp_proxy_version version, const uint8_t *p, size_t len, size_t *consumed,

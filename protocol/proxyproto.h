@@ -36,7 +36,9 @@ enum kp_proxy_status {
 #define KP_PROXY_V1_MAX 107
 
 /*
- * Parses the header of `version` at p[0..len). On KP_PROXY_OK, *has_src
+ * Parses the header of `version` at p[0..len). On KP_PROXY_INCOMPLETE,
+ * *consumed is the length the whole header needs once it is known (v2,
+ * from its first 16 bytes), else 0. On KP_PROXY_OK, *has_src
  * says whether it named a source (false for v1 UNKNOWN, v2 LOCAL or an
  * unspecified family: keep the connection's own address) and *src / *srclen
  * hold it.

@@ -806,10 +806,9 @@ KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
 			return -1;
 		}
 		st = kp_proxy_parse(v, p, n, &consumed, &has_src, &src, &srclen, &why);
-		if (st == KP_PROXY_INCOMPLETE && v == KP_PROXY_V2 && n >= 16)
-			want = 16 + ((size_t)p[14] << 8 | p[15]); /* v2 says its length: pull that much */
-		else
+		if (st != KP_PROXY_INCOMPLETE || consumed <= n)
 			break;
+		want = consumed; /* v2 said how long it is: pull that much, if it is here */
 	}
 	if (st == KP_PROXY_INCOMPLETE)
 		return 0;

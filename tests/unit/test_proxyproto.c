@@ -121,6 +121,11 @@ Test(proxyproto, v2_ipv4_ipv6_local_and_tlvs)
 	cr_assert_eq(ntohl(in->sin_addr.s_addr), 0x0a090807);
 	cr_assert_eq(ntohs(in->sin_port), 50000);
 	every_cut_is_incomplete(KP_PROXY_V2, h, n);
+	/* From its first 16 bytes on, an incomplete v2 header says how long it is. */
+	cr_assert_eq(parse(KP_PROXY_V2, h, 16, &consumed, &has, &src), KP_PROXY_INCOMPLETE);
+	cr_assert_eq(consumed, n);
+	cr_assert_eq(parse(KP_PROXY_V2, h, 15, &consumed, &has, &src), KP_PROXY_INCOMPLETE);
+	cr_assert_eq(consumed, 0);
 
 	uint8_t a6[36] = {0};
 	a6[0] = 0xfd;
