@@ -272,7 +272,7 @@ def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
     print(f"   {d['responses_forwarded']} responses passed through untouched, {d['responses_rewritten']} rewritten "
           f"({d['addresses_rewritten']} broker addresses pointed at kstretch)")
     print(f"   {d['bytes_from_brokers']} B from brokers, {d['bytes_copied']} B of them copied in user space "
-          f"(rewritten responses only; record batches pass through uncopied)")
+          f"(responses taken whole to be rewritten; record batches passed through are not copied)")
     print(f"   protocol errors: {d['protocol_errors']}")
     print(f"   Fetch requests given the client's rack: {d['fetch_rack_injected']}; "
           f"partitions kstretch itself pointed at a local replica: {d['fetch_redirects']}")
