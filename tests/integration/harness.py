@@ -412,6 +412,36 @@ def rss_kib(pid):
     raise AssertionError(f"no VmRSS in /proc/{pid}/status")
 
 
+class PeakRss:
+    """The highest VmRSS (KiB) of a process while the block runs, sampled
+    every `interval` s by a thread:
+
+        with harness.PeakRss(k.pid) as rss:
+            ...                     # the load
+        rss.peak, rss.start
+    """
+
+    def __init__(self, pid, interval=0.02):
+        self.pid, self.interval = pid, interval
+        self.start = self.peak = rss_kib(pid)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._done.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(timeout=5)
+        self.peak = max(self.peak, rss_kib(self.pid))
+
+
 def cpu_seconds(pid):
     """User + system CPU time of a process so far."""
     with open(f"/proc/{pid}/stat") as f:

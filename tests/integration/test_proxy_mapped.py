@@ -756,27 +756,14 @@ def test_a_consumer_that_stops_reading_keeps_kstretch_under_64_mib_while_200_mb_
             s.sendall(kafkawire.encode_request(kafkawire.API_FETCH, version, corr, body))
         fetchers.append(s)
 
-    peak = [k.rss_kib()]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], k.rss_kib())
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    with harness.PeakRss(k.pid) as rss:
         t0 = time.monotonic()
         p, f = big_producer(k, 16_000, first=4000)  # 160 MB more while the consumers read nothing
         finish(p, f, "the second producer", timeout=60)
         produced_in = time.monotonic() - t0
         time.sleep(0.5)
         sockets = tcp_sockets()
-    finally:
-        done.set()
-        sampler.join(timeout=5)
-    print(f"kstretch peak VmRSS {peak[0] / 1024:.1f} MiB; 160 MB produced in {produced_in:.1f}s")
+    print(f"kstretch peak VmRSS {rss.peak / 1024:.1f} MiB; 160 MB produced in {produced_in:.1f}s")
 
     # The answers wait in the consumers' sockets, and behind them, unread, in
     # kstretch's sockets to those brokers: kstretch stopped reading them.
@@ -790,7 +777,7 @@ def test_a_consumer_that_stops_reading_keeps_kstretch_under_64_mib_while_200_mb_
     # Under ASan+UBSan (KSTRETCH_SANITIZED=1, `make test-integration-asan`) RSS is mostly the
     # sanitizer's shadow memory and quarantine: the bound is for the real build.
     if os.environ.get("KSTRETCH_SANITIZED") != "1":
-        assert peak[0] < RSS_BOUND_MIB * 1024, f"kstretch reached {peak[0] / 1024:.1f} MiB of RSS"
+        assert rss.peak < RSS_BOUND_MIB * 1024, f"kstretch reached {rss.peak / 1024:.1f} MiB of RSS"
     for s in fetchers:
         s.close()
     assert kafkawire.metadata_v12(LOCALHOST, k.listen_port, [TOPIC]).topic(TOPIC).partitions

@@ -7,9 +7,7 @@ kstretch only sees HAProxy's connections, so it can place the client only from
 the PROXY header. A connection that skips the balancer (no header) is closed
 with a log line; a real client (kcat) produces and reads back through it all.
 """
-import os
 import socket
-import subprocess
 import time
 
 import harness
@@ -31,26 +29,22 @@ def haproxy_in_front(k, tmp_path, version="v2"):
                   f"  server k 127.0.0.1:{port} send-proxy{'-v2' if version == 'v2' else ''}"]
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text("\n".join(lines) + "\n")
-    p = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((LB_HOST, k.listen_port), timeout=1).close()
-            return p
-        except OSError:
-            assert p.poll() is None, f"haproxy exited: {p.stderr.read().decode()[-2000:]}"
-            time.sleep(0.05)
-    p.kill()
-    raise AssertionError("haproxy did not listen within 10 s")
-
-
-def stop(p):
-    p.terminate()
+    p = harness.ManagedProcess("haproxy", ["haproxy", "-f", str(cfg), "-db"], str(tmp_path))
     try:
-        p.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(timeout=5)
+        harness.wait_until(lambda: port_accepts(LB_HOST, k.listen_port, p), 10, what="haproxy listening")
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def port_accepts(host, port, p):
+    assert p.proc.poll() is None, f"haproxy exited: {p.stderr_tail()}"
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def from_client_host(port):
@@ -104,7 +98,7 @@ def test_behind_haproxy_send_proxy_v2_the_client_is_placed_by_its_own_address(st
         harness.wait_until(lambda: k.log_lines("no valid PROXY protocol v2 header"), 5, what="the log line")
         assert k.metrics()["kstretch_protocol_errors"] == before + 1
     finally:
-        stop(lb)
+        lb.stop()
 
 
 def test_a_v1_header_sent_in_pieces_names_the_client(start_cluster, start_kstretch):

@@ -12,8 +12,6 @@ kafka-consumer-perf-test reads ~48 MiB answers here, through kstretch with
 the setting on and off; kstretch's resident memory is sampled all along.
 """
 import os
-import threading
-import time
 
 import harness
 import javaclients
@@ -35,25 +33,12 @@ def kafka_tool(main, args, tmp_path, what):
 def consume_sampling_rss(k, topic, group, tmp_path):
     """kafka-consumer-perf-test reads the topic through kstretch; returns the
     tool's output and kstretch's peak resident memory (KiB) meanwhile."""
-    peak = [k.rss_kib()]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], k.rss_kib())
-            time.sleep(0.01)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    with harness.PeakRss(k.pid, interval=0.01) as rss:
         r = kafka_tool("ConsumerPerformance",
                        ["--bootstrap-server", k.bootstrap, "--topic", topic, "--num-records", str(RECORDS),
                         "--group", group, "--timeout", "60000", "--fetch-size", str(FETCH_SIZE),
                         "--command-property", "fetch.max.bytes=52428800"], tmp_path, "kafka-consumer-perf-test")
-    finally:
-        done.set()
-        sampler.join(timeout=5)
-    return r.stdout.decode(), peak[0]
+    return r.stdout.decode(), rss.peak
 
 
 def test_the_java_consumers_48_mib_fetch_answers_flow_through_kstretch_without_being_held(
