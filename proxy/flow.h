@@ -125,7 +125,9 @@ struct kx_hold *kx_flow_take(struct kx_flow *f, size_t len);
  * which only the start has arrived: the cleared bytes go to out, the part
  * buffered is copied into the hold (counted), and the rest is read straight
  * into it (kx_flow_read), never through buf: a large frame to rewrite costs
- * no copy of what it carries. False when out of memory.
+ * no copy of what it carries. len is the peer's word: the caller checks it
+ * against its frame limit (max.frame.bytes) first; the block's pages are
+ * only touched as bytes arrive. False when out of memory.
  */
 bool kx_flow_hold(struct kx_flow *f, size_t len);
 

@@ -1058,7 +1058,7 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_upstream *u = arg;
 	struct kx_session *s = u->owner;
-	if (s->up->state == KX_UPSTREAM_LINGERING) {
+	if (u->state == KX_UPSTREAM_LINGERING) {
 		kx_linger_readable(s, fd, what);
 		return;
 	}
@@ -1173,7 +1173,7 @@ static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg)
 	struct kx_upstream *u = arg;
 	struct kx_session *s = u->owner;
 	(void)fd;
-	if (s->up->state == KX_UPSTREAM_CONNECTING) {
+	if (u->state == KX_UPSTREAM_CONNECTING) {
 		kx_upstream_connected(s, what);
 		return;
 	}
@@ -1225,7 +1225,7 @@ static void kx_upstream_begin(struct kx_session *s)
 		uint16_t port;
 		struct kx_topology *t = kx_topology_get();
 		if (s->up->node_id >= 0) {
-			if (s->up->bootstrap_tries++ > 0) {
+			if (s->up->connect_tries++ > 0) {
 				kx_topology_put(t);
 				kx_session_upstream_lost(s, "connect failed");
 				return;
@@ -1240,7 +1240,7 @@ static void kx_upstream_begin(struct kx_session *s)
 			port = b->port;
 			snprintf(s->up->addr, sizeof(s->up->addr), "node %d (%s:%u)", (int)s->up->node_id, host, port);
 		} else {
-			size_t n = cfg->bootstrap_cnt + t->broker_cnt, i = s->up->bootstrap_tries++;
+			size_t n = cfg->bootstrap_cnt + t->broker_cnt, i = s->up->connect_tries++;
 			if (i >= n || i >= KX_BOOTSTRAP_TRIES_MAX) {
 				kx_topology_put(t);
 				if (i > 1)
@@ -1262,7 +1262,7 @@ static void kx_upstream_begin(struct kx_session *s)
 			snprintf(s->up->addr, sizeof(s->up->addr), "%s %s:%u", kind, host, port);
 		}
 		kx_topology_put(t);
-		if (s->up->bootstrap_tries == 1)
+		if (s->up->connect_tries == 1)
 			kx_sdebug(s, "accepted, upstream %s", s->up->addr);
 		else
 			kx_sinfo(s, "trying %s", s->up->addr);

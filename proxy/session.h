@@ -131,10 +131,11 @@ struct kx_upstream {
 	struct evdns_getaddrinfo_request *dns_req;
 	struct evutil_addrinfo *addrs, *next_addr; /* resolved; next_addr: to try if this one fails */
 	bool starting, failed_starting;            /* a failure inside kx_upstream_begin is reported by it */
-	/* A bootstrap session that cannot connect tries the next candidate (the
-	 * bootstrap.servers, then the brokers the topology knows) before any of
-	 * its requests left: attempts made, and where the candidates start. */
-	uint16_t bootstrap_tries;
+	/* Connect attempts made: a node's session makes one; a bootstrap session
+	 * that cannot connect tries the next candidate (the bootstrap.servers
+	 * from bootstrap_first on, then the brokers the topology knows) while
+	 * none of its requests has left. */
+	uint16_t connect_tries;
 	unsigned bootstrap_first;
 	struct kx_ring fifo; /* struct kx_up_inflight, in the order they were written to it */
 };
