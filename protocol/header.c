@@ -90,7 +90,7 @@ enum kp_frame_status kp_frame_check(const uint8_t *p, size_t have, int64_t max_f
 {
 	if (have < 4)
 		return KP_FRAME_INCOMPLETE;
-	int32_t size = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+	int32_t size = kp_frame_size_get(p);
 	if (size < 0 || size > max_frame)
 		return KP_FRAME_MALFORMED;
 	*frame_size = size;
@@ -104,4 +104,9 @@ void kp_frame_size_put(uint8_t out[4], size_t body_len)
 	out[1] = (uint8_t)(n >> 16);
 	out[2] = (uint8_t)(n >> 8);
 	out[3] = (uint8_t)n;
+}
+
+int32_t kp_frame_size_get(const uint8_t in[4])
+{
+	return (int32_t)((uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3]);
 }

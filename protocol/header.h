@@ -50,6 +50,9 @@ void kp_response_header_write(struct kp_writer *w, const struct kp_response_head
 /* Writes the 4-byte size that goes before a frame body of body_len bytes. */
 void kp_frame_size_put(uint8_t out[4], size_t body_len);
 
+/* The size a frame's first 4 bytes announce (any value: the caller checks it). */
+int32_t kp_frame_size_get(const uint8_t in[4]);
+
 /* The result of looking at the front of a byte stream for a frame. */
 enum kp_frame_status {
 	KP_FRAME_OK,         /* what was looked for is there: the whole frame for kp_frame_check(), the header

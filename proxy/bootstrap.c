@@ -134,7 +134,7 @@ static uint8_t *kx_roundtrip(int fd, int16_t api, int16_t ver, int32_t corr, con
 		return NULL;
 	}
 	free(req);
-	int32_t size = (int32_t)((uint32_t)sz[0] << 24 | (uint32_t)sz[1] << 16 | (uint32_t)sz[2] << 8 | sz[3]);
+	int32_t size = kp_frame_size_get(sz);
 	if (size < 4 || size > KX_BOOTSTRAP_MAX_RESPONSE) {
 		snprintf(err, errlen, "%s v%d response of %d bytes", kp_api_get(api)->name, ver, size);
 		return NULL;

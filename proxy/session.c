@@ -606,7 +606,7 @@ static int32_t kx_announced_size(struct evbuffer *in, size_t at)
 	struct evbuffer_ptr pos;
 	if (evbuffer_ptr_set(in, &pos, at, EVBUFFER_PTR_SET) == 0)
 		evbuffer_copyout_from(in, &pos, b, 4);
-	return (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+	return kp_frame_size_get(b);
 }
 
 /*
