@@ -9,12 +9,16 @@
  *                            kstretch_rack=eu-a, or another system's
  *                            convention (ws_az=, warpstream_az=, automq_az=,
  *                            zone=, diskless_az=; kstretch_rack= wins over them)
- *   2. listener.rack.<port>  the kstretch port the client connected to
- *   3. rack.cidr             the first CIDR=RACK rule holding the client's
+ *   2. certificate           an attribute of the client's TLS certificate
+ *                            (tls.client.rack.from, e.g. OU=rack-eu-a with
+ *                            tls.client.rack.prefix=rack-): kx_cert_rack
+ *                            reads it, kr_rack_from_cert_value judges it
+ *   3. listener.rack.<port>  the kstretch port the client connected to
+ *   4. rack.cidr             the first CIDR=RACK rule holding the client's
  *                            source address (IPv4, IPv6; ::ffff:a.b.c.d is IPv4)
- *   4. rack                  kstretch's own rack (a sidecar's: its clients
+ *   5. rack                  kstretch's own rack (a sidecar's: its clients
  *                            run where it runs)
- *   5. unknown ("")          no rack: kstretch behaves for this client exactly
+ *   6. unknown ("")          no rack: kstretch behaves for this client exactly
  *                            like plain mapped mode (no injection, no steering,
  *                            broker order untouched)
  *
@@ -60,6 +64,7 @@ struct kr_placement {
 enum kr_rack_source {
 	KR_RACK_UNKNOWN = 0,
 	KR_RACK_CLIENT_ID,
+	KR_RACK_CERT,
 	KR_RACK_LISTENER,
 	KR_RACK_CIDR,
 	KR_RACK_PROXY,
@@ -80,13 +85,21 @@ struct kr_client_place {
  * known). Returns the rule that matched.
  */
 enum kr_rack_source kr_client_rack(const struct kr_placement *p, uint16_t local_port, const char *client_id,
-                                   size_t client_id_len, const struct sockaddr *peer, char *out, size_t outlen);
+                                   size_t client_id_len, const char *cert_rack, const struct sockaddr *peer,
+                                   char *out, size_t outlen);
 
 /* kr_client_rack(), and the region of the rack (region.map, else the default rule). */
 void kr_client_place(const struct kr_placement *p, uint16_t local_port, const char *client_id, size_t client_id_len,
-                     const struct sockaddr *peer, struct kr_client_place *out);
+                     const char *cert_rack, const struct sockaddr *peer, struct kr_client_place *out);
 
-/* "client.id", "listener.rack", "rack.cidr", "rack" or "unknown". */
+/*
+ * Whether one value of a client certificate's attribute names a rack: it
+ * starts with prefix ("" matches every value) and the rest is a rack name
+ * (1..KR_NAME_MAX-1 characters of [A-Za-z0-9._-]); that rest goes to out.
+ */
+bool kr_rack_from_cert_value(const char *prefix, const char *value, size_t len, char *out, size_t outlen);
+
+/* "client.id", "certificate", "listener.rack", "rack.cidr", "rack" or "unknown". */
 const char *kr_rack_source_name(enum kr_rack_source s);
 
 #endif

@@ -384,7 +384,7 @@ Test(config, placement_rules_come_from_the_configuration)
 	cr_assert_eq(p.cidr_cnt, 1);
 	cr_assert_eq(p.region_cnt, 1);
 	struct kr_client_place place;
-	kr_client_place(&p, 19001, NULL, 0, NULL, &place);
+	kr_client_place(&p, 19001, NULL, 0, NULL, NULL, &place);
 	cr_assert_str_eq(place.rack, "us-a");
 	cr_assert_str_eq(place.region, "america");
 	cr_assert_eq(place.source, KR_RACK_PROXY);

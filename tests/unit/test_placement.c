@@ -72,7 +72,7 @@ ParameterizedTest(struct place_case *c, placement, first_match_wins)
 		peer = (const struct sockaddr *)&ss;
 	}
 	struct kr_client_place out;
-	kr_client_place(&p, c->port, c->client_id[0] ? c->client_id : NULL, strlen(c->client_id), peer, &out);
+	kr_client_place(&p, c->port, c->client_id[0] ? c->client_id : NULL, strlen(c->client_id), NULL, peer, &out);
 	cr_assert_str_eq(out.rack, c->rack, "%s", c->name);
 	cr_assert_str_eq(out.region, c->region, "%s", c->name);
 	cr_assert_eq(out.source, c->source, "%s: %s", c->name, kr_rack_source_name(out.source));
@@ -82,7 +82,7 @@ Test(placement, no_rules_at_all_is_unknown)
 {
 	struct kr_placement none = {0};
 	char rack[64] = "junk";
-	cr_assert_eq(kr_client_rack(&none, 9092, "app", 3, NULL, rack, sizeof(rack)), KR_RACK_UNKNOWN);
+	cr_assert_eq(kr_client_rack(&none, 9092, "app", 3, NULL, NULL, rack, sizeof(rack)), KR_RACK_UNKNOWN);
 	cr_assert_str_eq(rack, "");
 	cr_assert_str_eq(kr_rack_source_name(KR_RACK_UNKNOWN), "unknown");
 	cr_assert_str_eq(kr_rack_source_name(KR_RACK_CIDR), "rack.cidr");
