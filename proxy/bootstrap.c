@@ -15,6 +15,7 @@
 #include "message.h"
 #include "messages.h"
 #include "text.h"
+#include "tls.h"
 
 #define KX_BOOTSTRAP_IO_MS        5000
 #define KX_BOOTSTRAP_MAX_RESPONSE (64 * 1024 * 1024)
@@ -76,14 +77,24 @@ static int kx_connect(const struct kx_hostport *hp, long deadline, char *err, si
 	return fd;
 }
 
-static bool kx_send_all(int fd, const uint8_t *p, size_t n, long deadline)
+/* The readiness t waits for to go on (TLS may need the other direction). */
+static short kx_wait_for(const struct kx_transport *t, bool writing)
+{
+	if (writing)
+		return t->blocked & KX_TR_WRITE_WANTS_READ ? POLLIN : POLLOUT;
+	return t->blocked & KX_TR_READ_WANTS_WRITE ? POLLOUT : POLLIN;
+}
+
+static bool kx_send_all(struct kx_transport *t, const uint8_t *p, size_t n, long deadline)
 {
 	while (n) {
-		if (!kx_wait(fd, POLLOUT, deadline))
-			return false;
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+		struct iovec v = {(void *)p, n};
+		ssize_t w = t->ops->writev(t, &v, 1);
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			if (!kx_wait(t->fd, kx_wait_for(t, true), deadline))
+				return false;
 			continue;
+		}
 		if (w <= 0)
 			return false;
 		p += w;
@@ -92,14 +103,16 @@ static bool kx_send_all(int fd, const uint8_t *p, size_t n, long deadline)
 	return true;
 }
 
-static bool kx_recv_all(int fd, uint8_t *p, size_t n, long deadline)
+static bool kx_recv_all(struct kx_transport *t, uint8_t *p, size_t n, long deadline)
 {
 	while (n) {
-		if (!kx_wait(fd, POLLIN, deadline))
-			return false;
-		ssize_t r = recv(fd, p, n, 0);
-		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		struct iovec v = {p, n};
+		ssize_t r = t->ops->readv(t, &v, 1);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			if (!kx_wait(t->fd, kx_wait_for(t, false), deadline))
+				return false;
 			continue;
+		}
 		if (r <= 0)
 			return false;
 		p += r;
@@ -108,8 +121,36 @@ static bool kx_recv_all(int fd, uint8_t *p, size_t n, long deadline)
 	return true;
 }
 
+/* Connects to hp (with TLS when upstream.tls is set) within the deadline;
+ * false with err set. t then owns the socket (t->ops->close). */
+static bool kx_open(const struct kx_config *cfg, const struct kx_hostport *hp, struct kx_transport *t, long deadline,
+                    char *err, size_t errlen)
+{
+	int fd = kx_connect(hp, deadline, err, errlen);
+	if (fd < 0)
+		return false;
+	kx_transport_raw(t, fd);
+	if (!kx_tls_towards_brokers())
+		return true;
+	if (!kx_tls_connect(t, fd, hp->host, hp->port, cfg->upstream_tls_verify_hostname, NULL)) {
+		snprintf(err, errlen, "cannot start TLS (out of memory, or a host name OpenSSL refuses)");
+		t->ops->close(t);
+		return false;
+	}
+	for (;;) {
+		enum kx_tls_step st = kx_tls_handshake(t);
+		if (st == KX_TLS_DONE)
+			return true;
+		if (st == KX_TLS_FAILED || !kx_wait(fd, st == KX_TLS_WANT_READ ? POLLIN : POLLOUT, deadline)) {
+			snprintf(err, errlen, "%s", st == KX_TLS_FAILED ? kx_tls_error(t) : "TLS handshake timeout");
+			t->ops->close(t);
+			return false;
+		}
+	}
+}
+
 /* Sends one request and returns the response body (malloc'd, after the size). */
-static uint8_t *kx_roundtrip(int fd, int16_t api, int16_t ver, int32_t corr, const struct kp_struct *body, size_t *len,
+static uint8_t *kx_roundtrip(struct kx_transport *fd, int16_t api, int16_t ver, int32_t corr, const struct kp_struct *body, size_t *len,
                              char *err, size_t errlen)
 {
 	struct kp_writer w;
@@ -150,7 +191,7 @@ static uint8_t *kx_roundtrip(int fd, int16_t api, int16_t ver, int32_t corr, con
 }
 
 /* The newest Metadata version both the broker and the codec speak (-1: none). */
-static int16_t kx_pick_metadata_version(int fd, char *err, size_t errlen)
+static int16_t kx_pick_metadata_version(struct kx_transport *fd, char *err, size_t errlen)
 {
 	struct kp_arena a;
 	struct kp_cursor c;
@@ -188,9 +229,10 @@ static int16_t kx_pick_metadata_version(int fd, char *err, size_t errlen)
 static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, struct kx_topology **out, char *err,
                    size_t errlen)
 {
-	int fd = kx_connect(hp, kx_now_ms() + cfg->connect_timeout_ms, err, errlen);
-	if (fd < 0)
+	struct kx_transport tr;
+	if (!kx_open(cfg, hp, &tr, kx_now_ms() + cfg->connect_timeout_ms, err, errlen))
 		return false;
+	struct kx_transport *fd = &tr;
 	int16_t ver = kx_pick_metadata_version(fd, err, errlen);
 	bool ok = false;
 	if (ver >= 0) {
@@ -255,7 +297,7 @@ static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, st
 		free(resp);
 		kp_arena_free(&a);
 	}
-	close(fd);
+	tr.ops->close(&tr);
 	return ok;
 }
 

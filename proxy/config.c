@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -236,6 +237,98 @@ static bool kx_parse_host(struct kx_config *cfg, const struct kx_config_key *key
 		return false;
 	}
 	snprintf(kx_field(cfg, key), KX_HOST_MAX, "%s", value);
+	return true;
+}
+
+/* A file name ("" = none); checked when the file is read (tls.c). */
+static bool kx_parse_path(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                          size_t whylen)
+{
+	size_t len = strlen(value);
+	if (len >= KX_PATH_MAX) {
+		kx_why(why, whylen, "a file name of %zu characters: at most %d", len, KX_PATH_MAX - 1);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f) {
+			kx_why(why, whylen, "'%s' has a control character at %zu", value, i);
+			return false;
+		}
+	}
+	memcpy(kx_field(cfg, key), value, len + 1);
+	return true;
+}
+
+/* An OpenSSL cipher list (TLS 1.2 names, or TLS_* TLS 1.3 suites), checked by OpenSSL when kstretch starts. */
+static bool kx_parse_ciphers(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                             size_t whylen)
+{
+	size_t len = strlen(value);
+	if (len >= KX_CIPHERS_MAX) {
+		kx_why(why, whylen, "a cipher list of %zu characters: at most %d", len, KX_CIPHERS_MAX - 1);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = value[i];
+		if (!isalnum((unsigned char)c) && !strchr(":_-+!@=,. ", c)) {
+			kx_why(why, whylen, "'%c' at %zu is not in an OpenSSL cipher list", c, i);
+			return false;
+		}
+	}
+	memcpy(kx_field(cfg, key), value, len + 1);
+	return true;
+}
+
+/* tls.protocols: TLSv1.2 and/or TLSv1.3, comma-separated. */
+static bool kx_parse_tls_protocols(struct kx_config *cfg, const struct kx_config_key *key, const char *value,
+                                   char *why, size_t whylen)
+{
+	unsigned set = 0;
+	const char *p = value;
+	(void)key;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		while (n && isspace((unsigned char)*p))
+			p++, n--;
+		while (n && isspace((unsigned char)p[n - 1]))
+			n--;
+		if (n == 7 && strncasecmp(p, "TLSv1.2", 7) == 0)
+			set |= KX_TLS_V12;
+		else if (n == 7 && strncasecmp(p, "TLSv1.3", 7) == 0)
+			set |= KX_TLS_V13;
+		else {
+			kx_why(why, whylen, "'%.*s' is not TLSv1.2 or TLSv1.3 (older versions are not offered)", (int)n, p);
+			return false;
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (!set) {
+		kx_why(why, whylen, "no protocol: name TLSv1.2, TLSv1.3 or both");
+		return false;
+	}
+	cfg->tls_protocols = set;
+	return true;
+}
+
+/* A rack name prefix for tls.client.rack.prefix ("" = the whole value). */
+static bool kx_parse_prefix(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                            size_t whylen)
+{
+	size_t len = strlen(value);
+	if (len >= KX_NAME_MAX) {
+		kx_why(why, whylen, "'%s' is longer than %d characters", value, KX_NAME_MAX - 1);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)value[i] <= 0x20 || value[i] == 0x7f || value[i] == ',') {
+			kx_why(why, whylen, "'%s' has a space, comma or control character at %zu", value, i);
+			return false;
+		}
+	}
+	memcpy(kx_field(cfg, key), value, len + 1);
 	return true;
 }
 
@@ -570,6 +663,14 @@ static void kx_print_bool(const struct kx_config *cfg, const struct kx_config_ke
 	fputs(*(const bool *)kx_cfield(cfg, key) ? "true" : "false", out);
 }
 
+static void kx_print_tls_protocols(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	fprintf(out, "%s%s%s", cfg->tls_protocols & KX_TLS_V12 ? "TLSv1.2" : "",
+	        (cfg->tls_protocols & KX_TLS_V12) && (cfg->tls_protocols & KX_TLS_V13) ? "," : "",
+	        cfg->tls_protocols & KX_TLS_V13 ? "TLSv1.3" : "");
+}
+
 static void kx_print_rack_cidr(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
 {
 	(void)key;
@@ -595,6 +696,10 @@ static void kx_print_listener_racks(const struct kx_config *cfg, const struct kx
 static const char *const kx_mode_names[] = {[KX_MODE_MAPPED] = "mapped", [KX_MODE_REGIONAL] = "regional", NULL};
 static const char *const kx_proxy_protocol_names[] = {[KX_PROXY_OFF] = "off", [KX_PROXY_V1] = "v1",
                                                       [KX_PROXY_V2] = "v2", NULL};
+static const char *const kx_tls_auth_names[] = {
+    [KX_TLS_AUTH_NONE] = "none", [KX_TLS_AUTH_REQUESTED] = "requested", [KX_TLS_AUTH_REQUIRED] = "required", NULL};
+static const char *const kx_cert_attr_names[] = {
+    [KX_CERT_ATTR_NONE] = "none", [KX_CERT_ATTR_CN] = "cn", [KX_CERT_ATTR_OU] = "ou", [KX_CERT_ATTR_SAN] = "san", NULL};
 static const char *const kx_level_names[] = {
     [KX_LOG_ERROR] = "error", [KX_LOG_WARN] = "warn", [KX_LOG_INFO] = "info", [KX_LOG_DEBUG] = "debug", NULL};
 
@@ -658,6 +763,39 @@ static const struct kx_config_key kx_keys[] = {
      "on SIGTERM, how long in-flight requests may take to finish"},
     {"log.level", "info", kx_parse_enum, kx_print_enum, KX_FIELD(log_level), 0, 0, kx_level_names,
      "error, warn, info or debug"},
+    {"tls.cert", "", kx_parse_path, kx_print_string, KX_FIELD(tls_cert), 0, 0, NULL,
+     "PEM file of kstretch's certificate and its chain: when set, clients connect with TLS (every Kafka listener); "
+     "reloaded on SIGHUP"},
+    {"tls.key", "", kx_parse_path, kx_print_string, KX_FIELD(tls_key), 0, 0, NULL,
+     "PEM file of tls.cert's private key (reloaded on SIGHUP)"},
+    {"tls.protocols", "TLSv1.2,TLSv1.3", kx_parse_tls_protocols, kx_print_tls_protocols, 0, 0, 0, NULL,
+     "TLS versions offered to clients and brokers: TLSv1.2, TLSv1.3 or both"},
+    {"tls.ciphers", "", kx_parse_ciphers, kx_print_string, KX_FIELD(tls_ciphers), 0, 0, NULL,
+     "OpenSSL cipher list for TLS 1.2 and TLS_* suite names for TLS 1.3, colon-separated (empty: OpenSSL's "
+     "defaults)"},
+    {"tls.client.ca", "", kx_parse_path, kx_print_string, KX_FIELD(tls_client_ca), 0, 0, NULL,
+     "PEM file of the CAs client certificates are verified against (mTLS; reloaded on SIGHUP)"},
+    {"tls.client.auth", "none", kx_parse_enum, kx_print_enum, KX_FIELD(tls_client_auth), 0, 0, kx_tls_auth_names,
+     "none, requested or required: whether clients must present a certificate signed by tls.client.ca"},
+    {"tls.handshake.timeout.ms", "10000", kx_parse_int, kx_print_int, KX_FIELD(tls_handshake_timeout_ms), 1,
+     3600000, NULL, "close a client connection whose TLS handshake is not complete after this long"},
+    {"tls.client.rack.from", "none", kx_parse_enum, kx_print_enum, KX_FIELD(tls_client_rack_from), 0, 0,
+     kx_cert_attr_names,
+     "none, cn, ou or san: the client certificate attribute that names the client's rack (a placement source "
+     "after client.id hints)"},
+    {"tls.client.rack.prefix", "", kx_parse_prefix, kx_print_string, KX_FIELD(tls_client_rack_prefix), 0, 0, NULL,
+     "only values of tls.client.rack.from that start with this prefix name a rack, the rest of the value "
+     "(e.g. rack- for OU=rack-eu-a)"},
+    {"upstream.tls", "false", kx_parse_bool, kx_print_bool, KX_FIELD(upstream_tls), 0, 0, NULL,
+     "connect to the brokers with TLS (their SSL or SASL_SSL listener)"},
+    {"upstream.tls.ca", "", kx_parse_path, kx_print_string, KX_FIELD(upstream_tls_ca), 0, 0, NULL,
+     "PEM file of the CAs the brokers' certificates are verified against (empty: the system's)"},
+    {"upstream.tls.cert", "", kx_parse_path, kx_print_string, KX_FIELD(upstream_tls_cert), 0, 0, NULL,
+     "PEM file of the certificate kstretch presents to brokers that require one (with upstream.tls.key)"},
+    {"upstream.tls.key", "", kx_parse_path, kx_print_string, KX_FIELD(upstream_tls_key), 0, 0, NULL,
+     "PEM file of upstream.tls.cert's private key"},
+    {"upstream.tls.verify.hostname", "true", kx_parse_bool, kx_print_bool, KX_FIELD(upstream_tls_verify_hostname),
+     0, 0, NULL, "a broker's certificate must name the host kstretch connects to (DNS name or IP address)"},
 };
 
 static const struct kx_config_family kx_families[] = {
@@ -1088,6 +1226,28 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 			               "broker listeners are broker.port.base %d and up, or in broker.port.map)",
 			               p, p, cfg->listen.port, cfg->broker_port_base);
 	}
+	if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+		return kx_fail(err, "%s: required with %s (a certificate and its private key)",
+		               cfg->tls_cert[0] ? "tls.key" : "tls.cert", cfg->tls_cert[0] ? "tls.cert" : "tls.key");
+	if (cfg->tls_client_auth != KX_TLS_AUTH_NONE && !cfg->tls_cert[0])
+		return kx_fail(err, "tls.client.auth=%s: needs TLS towards clients (tls.cert and tls.key)",
+		               cfg->tls_client_auth == KX_TLS_AUTH_REQUIRED ? "required" : "requested");
+	if (cfg->tls_client_auth != KX_TLS_AUTH_NONE && !cfg->tls_client_ca[0])
+		return kx_fail(err, "tls.client.ca: required with tls.client.auth=%s (the CAs client certificates are "
+		               "verified against)", cfg->tls_client_auth == KX_TLS_AUTH_REQUIRED ? "required" : "requested");
+	if (cfg->tls_client_ca[0] && cfg->tls_client_auth == KX_TLS_AUTH_NONE)
+		return kx_fail(err, "tls.client.ca: set, but tls.client.auth=none asks clients for no certificate "
+		                    "(set tls.client.auth=required or requested)");
+	if (cfg->tls_client_rack_from != KX_CERT_ATTR_NONE && cfg->tls_client_auth == KX_TLS_AUTH_NONE)
+		return kx_fail(err, "tls.client.rack.from: needs client certificates (tls.client.auth=required or "
+		                    "requested)");
+	if (!cfg->upstream_tls_cert[0] != !cfg->upstream_tls_key[0])
+		return kx_fail(err, "%s: required with %s (a certificate and its private key)",
+		               cfg->upstream_tls_cert[0] ? "upstream.tls.key" : "upstream.tls.cert",
+		               cfg->upstream_tls_cert[0] ? "upstream.tls.cert" : "upstream.tls.key");
+	if (!cfg->upstream_tls && (cfg->upstream_tls_ca[0] || cfg->upstream_tls_cert[0]))
+		return kx_fail(err, "%s: set, but upstream.tls=false (set upstream.tls=true to connect to the brokers "
+		               "with TLS)", cfg->upstream_tls_ca[0] ? "upstream.tls.ca" : "upstream.tls.cert");
 	return true;
 }
 

@@ -30,12 +30,35 @@
 #define KX_RACK_CIDR_MAX     256
 #define KX_LISTENER_RACK_MAX 256
 #define KX_CONFIG_FILE_MAX   (1024 * 1024)
+#define KX_PATH_MAX          1024
+#define KX_CIPHERS_MAX       1024
 
 /* proxy.protocol: the header an L4 balancer in front sends first (0: none expected). */
 enum kx_proxy_protocol {
 	KX_PROXY_OFF,
 	KX_PROXY_V1,
 	KX_PROXY_V2,
+};
+
+/* tls.protocols: the TLS versions kstretch speaks (a set). */
+enum {
+	KX_TLS_V12 = 1,
+	KX_TLS_V13 = 2,
+};
+
+/* tls.client.auth: whether clients present a certificate (mTLS). */
+enum kx_tls_client_auth {
+	KX_TLS_AUTH_NONE,
+	KX_TLS_AUTH_REQUESTED, /* asked for; a client without one is served, one that fails verification is refused */
+	KX_TLS_AUTH_REQUIRED,  /* a client without a valid one is refused in the handshake */
+};
+
+/* tls.client.rack.from: the client certificate attribute naming its rack. */
+enum kx_cert_attr {
+	KX_CERT_ATTR_NONE,
+	KX_CERT_ATTR_CN,  /* subject commonName */
+	KX_CERT_ATTR_OU,  /* subject organizationalUnitName (any of them) */
+	KX_CERT_ATTR_SAN, /* a subjectAltName DNS entry */
 };
 
 enum kx_mode {
@@ -85,8 +108,20 @@ struct kx_config {
 	int write_timeout_ms; /* answers wait and the client's socket takes nothing for this long: closed */
 	int shutdown_drain_ms;
 	enum kx_log_level log_level;
+	/* TLS towards clients (tls.*; on when tls.cert is set) and towards the brokers (upstream.tls.*). */
+	char tls_cert[KX_PATH_MAX], tls_key[KX_PATH_MAX];
+	unsigned tls_protocols; /* KX_TLS_V12 | KX_TLS_V13 */
+	char tls_ciphers[KX_CIPHERS_MAX];
+	char tls_client_ca[KX_PATH_MAX];
+	enum kx_tls_client_auth tls_client_auth;
+	int tls_handshake_timeout_ms;
+	enum kx_cert_attr tls_client_rack_from;
+	char tls_client_rack_prefix[KX_NAME_MAX];
+	bool upstream_tls;
+	char upstream_tls_ca[KX_PATH_MAX], upstream_tls_cert[KX_PATH_MAX], upstream_tls_key[KX_PATH_MAX];
+	bool upstream_tls_verify_hostname;
 
-	bool is_set[32]; /* per table entry: set by a file or a flag */
+	bool is_set[48]; /* per table entry: set by a file or a flag */
 };
 
 /* What a caller gets back on failure: one line naming the key and where. */

@@ -51,6 +51,12 @@ static bool kx_raw_can_splice(const struct kx_transport *t)
 	return true;
 }
 
+static bool kx_raw_pending(const struct kx_transport *t)
+{
+	(void)t;
+	return false;
+}
+
 static int kx_raw_shutdown(struct kx_transport *t, int how)
 {
 	return shutdown(t->fd, how);
@@ -68,6 +74,7 @@ const struct kx_transport_ops kx_raw_transport = {
     .readv = kx_raw_readv,
     .writev = kx_raw_writev,
     .can_splice = kx_raw_can_splice,
+    .pending = kx_raw_pending,
     .shutdown = kx_raw_shutdown,
     .close = kx_raw_close,
 };

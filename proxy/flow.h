@@ -15,10 +15,17 @@
  * header is cut through as it comes, spliced when KX_SPLICE_MIN or more of
  * it is still due and nothing waits ahead of it.
  *
- * A transport is how a flow reaches one connection: a raw socket now, TLS
- * later, without the session changing. Only a transport that can splice
+ * A transport is how a flow reaches one connection: a raw socket, or TLS
+ * (tls.h), without the session changing. Only a transport that can splice
  * (a raw socket) lets bytes bypass user space; a flow splices when both its
  * ends can (kx_flow_init's can_splice).
+ *
+ * A transport may hold bytes of its own: TLS decrypts a whole record, so
+ * after a read that filled what it was given, more may wait inside it with
+ * nothing left on the socket (`pending`: read again without waiting for the
+ * socket). And one direction may wait on the other's readiness (TLS: a read
+ * that must first write, a write that must first read): `blocked` says so,
+ * and the owner of the events then waits for that readiness instead.
  */
 #ifndef KX_FLOW_H
 #define KX_FLOW_H
@@ -40,13 +47,23 @@ struct kx_transport_ops {
 	ssize_t (*writev)(struct kx_transport *t, const struct iovec *iov, int cnt);
 	/* Whether bytes may go between t's descriptor and a pipe (splice(2)). */
 	bool (*can_splice)(const struct kx_transport *t);
+	/* Whether bytes already read from the socket wait inside t (read them now). */
+	bool (*pending)(const struct kx_transport *t);
 	int (*shutdown)(struct kx_transport *t, int how);
 	void (*close)(struct kx_transport *t);
+};
+
+/* kx_transport.blocked: the last call could not go on until the socket is ready the other way. */
+enum {
+	KX_TR_READ_WANTS_WRITE = 1, /* the read waits for the socket to be writable */
+	KX_TR_WRITE_WANTS_READ = 2, /* the write waits for the socket to be readable */
 };
 
 struct kx_transport {
 	const struct kx_transport_ops *ops; /* NULL: none */
 	evutil_socket_t fd;                 /* the descriptor events wait on; -1: none */
+	void *impl;                         /* the transport's own state (TLS: its connection) */
+	uint8_t blocked;                    /* KX_TR_*: set by the last read or write, cleared by the next */
 };
 
 /* A plain non-blocking socket (its fd). */
@@ -54,8 +71,7 @@ extern const struct kx_transport_ops kx_raw_transport;
 
 static inline void kx_transport_raw(struct kx_transport *t, evutil_socket_t fd)
 {
-	t->ops = &kx_raw_transport;
-	t->fd = fd;
+	*t = (struct kx_transport){.ops = &kx_raw_transport, .fd = fd};
 }
 
 /* A frame taken out of a flow whole, to be rewritten: the bytes that

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "topology.h"
+#include "tls.h"
 #include "topology_print.h"
 #include "worker.h"
 
@@ -63,6 +64,27 @@ static void kx_on_signal(evutil_socket_t sig, short events, void *arg)
 	event_base_loopbreak(base);
 }
 
+static const struct kx_config *kx_running_cfg;
+
+/* SIGHUP: the TLS certificates and keys are read again (same files); a
+ * file that does not load is logged and the old ones stay. */
+static void kx_on_sighup(evutil_socket_t sig, short events, void *arg)
+{
+	char why[512];
+	(void)sig;
+	(void)events;
+	(void)arg;
+	if (!kx_running_cfg->tls_cert[0] && !kx_running_cfg->upstream_tls) {
+		kx_info("received SIGHUP: no TLS configured, nothing to reload");
+		return;
+	}
+	if (kx_tls_reload(kx_running_cfg, why, sizeof(why)))
+		kx_info("received SIGHUP: TLS certificates and keys reloaded (new connections use them; established "
+		        "ones keep theirs)");
+	else
+		kx_error("received SIGHUP: TLS reload failed, the previous certificates stay in use: %s", why);
+}
+
 static struct kx_worker *kx_workers;
 static long kx_worker_cnt;
 
@@ -91,7 +113,14 @@ static int kx_run(struct kx_config *cfg)
 		return KX_EXIT_CONFIG;
 	}
 	kx_fit_fd_limit(cfg);
+	char why[512];
+	if (!kx_tls_setup(cfg, why, sizeof(why))) {
+		kx_error("TLS: %s", why);
+		return KX_EXIT_CONFIG;
+	}
+	kx_running_cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN); /* until the event loop handles it (a reload) */
 	evthread_use_pthreads();
 
 	/* Until the event loop runs, a signal only sets a flag (bootstrap polls it). */
@@ -108,7 +137,9 @@ static int kx_run(struct kx_config *cfg)
 	struct event_base *base = event_base_new();
 	struct event *ev_term = base ? evsignal_new(base, SIGTERM, kx_on_signal, base) : NULL;
 	struct event *ev_int = base ? evsignal_new(base, SIGINT, kx_on_signal, base) : NULL;
-	if (!ev_term || !ev_int || evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL)) {
+	struct event *ev_hup = base ? evsignal_new(base, SIGHUP, kx_on_sighup, NULL) : NULL;
+	if (!ev_term || !ev_int || !ev_hup || evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) ||
+	    evsignal_add(ev_hup, NULL)) {
 		kx_error("cannot install signal handlers");
 		return 1;
 	}
@@ -154,6 +185,8 @@ static int kx_run(struct kx_config *cfg)
 	kx_topology_clear();
 	event_free(ev_term);
 	event_free(ev_int);
+	event_free(ev_hup);
+	kx_tls_teardown();
 	event_base_free(base);
 	kx_info("stopped: %llu connections, %llu requests, %llu responses rewritten, %llu bytes copied of %llu from "
 	        "brokers",
@@ -179,8 +212,14 @@ static int kx_print_topology(const struct kx_config *cfg)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGALRM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	char why[512];
+	if (!kx_tls_setup(cfg, why, sizeof(why))) {
+		kx_error("TLS: %s", why);
+		return KX_EXIT_CONFIG;
+	}
 	setitimer(ITIMER_REAL, &limit, NULL);
 	struct kx_topology *t = kx_bootstrap_topology(cfg, &kx_stop_requested);
+	kx_tls_teardown();
 	setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
 	if (!t) {
 		kx_error("no bootstrap server answered within connect.timeout.ms (%d ms)", cfg->connect_timeout_ms);

@@ -46,6 +46,12 @@
 	X(fetch_redirect_fallbacks, "redirected partitions whose client came back to the leader (not redirected "      \
 	                            "again for fetch.prefer.local.backoff.ms)")                                        \
 	X(fetch_bytes_local, "Fetch response bytes from brokers in the client's region (clients of known region)")     \
+	X(tls_handshakes, "TLS handshakes completed with clients")                                                    \
+	X(tls_handshake_failures, "client connections closed in or before the TLS handshake (no TLS, a bad or "        \
+	                          "missing certificate, no common version or cipher, a timeout)")                     \
+	X(tls_plaintext_refused, "client connections on a plaintext listener that began with a TLS ClientHello")      \
+	X(upstream_tls_full_handshakes, "TLS handshakes with brokers that began a new session")                        \
+	X(upstream_tls_resumed, "TLS handshakes with brokers that resumed an earlier session")                         \
 	X(fetch_bytes_remote, "Fetch response bytes from brokers outside the client's region (clients of known "       \
 	                      "region)")
 

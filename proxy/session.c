@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "proxyproto.h"
 #include "rewrite.h"
+#include "tls.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -68,6 +69,7 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s);
+static void kx_upstream_handshake(struct kx_session *s, short what);
 static int64_t kx_now_ms(void);
 
 /* ---- state ------------------------------------------------------------- */
@@ -75,6 +77,7 @@ static int64_t kx_now_ms(void);
 static const char *kx_client_state_name(enum kx_client_state st)
 {
 	switch (st) {
+	case KX_CLIENT_HANDSHAKE: return "tls-handshake";
 	case KX_CLIENT_OPEN: return "open";
 	case KX_CLIENT_DRAINING: return "draining";
 	case KX_CLIENT_LINGERING: return "lingering";
@@ -87,6 +90,7 @@ static const char *kx_upstream_state_name(enum kx_upstream_state st)
 {
 	switch (st) {
 	case KX_UPSTREAM_CONNECTING: return "connecting";
+	case KX_UPSTREAM_HANDSHAKE: return "tls-handshake";
 	case KX_UPSTREAM_READY: return "ready";
 	case KX_UPSTREAM_LINGERING: return "lingering";
 	case KX_UPSTREAM_CLOSED: return "closed";
@@ -180,17 +184,30 @@ static void kx_update_reading(struct kx_session *s)
 	 * lose the answers it has not read yet. */
 	bool room = s->worker->stopping ? evbuffer_get_length(s->req.buf) < KX_HIGH_WATERMARK : !s->req.full;
 	struct timeval idle = kx_ms_timeval(s->worker->cfg->idle_timeout_ms);
-	/* A full pipe waits for its destination, however few bytes it holds. */
-	kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
-	             s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight &&
-	                 (!s->req.piped || (s->req.piped < s->req.pipesz && !s->req.pipe_stuck)),
-	             &idle);
+	/* A full pipe waits for its destination, however few bytes it holds. A
+	 * TLS write waiting for the socket to be readable needs it read. */
+	if (s->client.state != KX_CLIENT_HANDSHAKE) /* the handshake sets its own events */
+		kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
+		             (s->client.state == KX_CLIENT_OPEN && room && !s->reading_paused_inflight &&
+		              (!s->req.piped || (s->req.piped < s->req.pipesz && !s->req.pipe_stuck))) ||
+		                 (s->client.sock.tr.blocked & KX_TR_WRITE_WANTS_READ),
+		             &idle);
 	if (!s->client.sock.reading)
 		s->req_timed = -1; /* kstretch is not reading: the request's time starts again when it does */
+	if (s->up->state < KX_UPSTREAM_READY)
+		return; /* connecting or handshaking: those set the upstream's events */
 	kx_sock_want(s->up->sock.rev, &s->up->sock.reading,
-	             s->up->state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
-	                 (!s->resp.piped || (s->resp.piped < s->resp.pipesz && !s->resp.pipe_stuck)),
+	             (s->up->state == KX_UPSTREAM_READY && s->client.state != KX_CLIENT_CLOSED && !s->resp.full &&
+	              (!s->resp.piped || (s->resp.piped < s->resp.pipesz && !s->resp.pipe_stuck))) ||
+	                 (s->up->sock.tr.blocked & KX_TR_WRITE_WANTS_READ),
 	             NULL);
+}
+
+/* Whether a socket with `more` to write waits for writability: not while
+ * its TLS write waits to read, and always while its TLS read waits to write. */
+static bool kx_sock_wants_write(const struct kx_sock *k, bool more)
+{
+	return (more && !(k->tr.blocked & KX_TR_WRITE_WANTS_READ)) || (k->tr.blocked & KX_TR_READ_WANTS_WRITE);
 }
 
 /* Whether the client's socket is written (answers wait for it). While it
@@ -200,6 +217,7 @@ static void kx_update_reading(struct kx_session *s)
 static void kx_client_want_write(struct kx_session *s, bool on)
 {
 	struct timeval stall = kx_ms_timeval(s->worker->cfg->write_timeout_ms);
+	on = kx_sock_wants_write(&s->client.sock, on);
 	if (on && !s->client.sock.writing)
 		s->client.outq = UINT32_MAX; /* not measured yet */
 	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, on, &stall);
@@ -373,6 +391,10 @@ KX_MUST_CHECK static bool kx_session_finish_if_stopping(struct kx_session *s)
 
 void kx_session_shutdown(struct kx_session *s)
 {
+	if (s->client.state == KX_CLIENT_HANDSHAKE) {
+		kx_session_close(s, "shutdown during the TLS handshake"); /* nothing asked yet */
+		return;
+	}
 	if (kx_session_finish_if_stopping(s))
 		return; /* closed, or lingering to its close */
 }
@@ -465,7 +487,7 @@ KX_MUST_CHECK static bool kx_flush_upstream(struct kx_session *s)
 		kx_sock_want(k->wev, &k->writing, true, &t);
 		return true;
 	}
-	kx_sock_want(k->wev, &k->writing, more, NULL);
+	kx_sock_want(k->wev, &k->writing, kx_sock_wants_write(k, more), NULL);
 	return true;
 }
 
@@ -512,7 +534,8 @@ static void kx_session_place(struct kx_session *s, const struct kp_request_heade
 	const char *id = h->client_id.len > 0 ? (const char *)h->client_id.ptr : NULL;
 	size_t idlen = h->client_id.len > 0 ? (size_t)h->client_id.len : 0;
 	s->placed = true;
-	kr_client_place(&s->worker->placement, s->local_port, id, idlen, (const struct sockaddr *)&s->peer, &s->place);
+	kr_client_place(&s->worker->placement, s->local_port, id, idlen, s->cert_rack, (const struct sockaddr *)&s->peer,
+	                &s->place);
 	if (!s->place.rack[0] && !s->place.region[0]) {
 		kx_sdebug(s, "client's rack unknown: plain mapped mode");
 		return;
@@ -653,6 +676,15 @@ KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
 			int32_t announced = kx_announced_size(in, at);
+			uint8_t first[2] = {0};
+			if (at == 0 && s->req_cleared == 0 && evbuffer_copyout(in, first, 2) == 2 &&
+			    kx_tls_looks_like_hello(first, 2)) {
+				kx_swarn(s, "sent a TLS ClientHello to a plaintext listener (the client uses TLS: give kstretch "
+				         "tls.cert and tls.key, or the client security.protocol=PLAINTEXT); closing");
+				KX_METRIC_ADD(tls_plaintext_refused, 1);
+				kx_session_close(s, "TLS on a plaintext listener");
+				return false;
+			}
 			if (announced < 0 || announced > cfg->max_frame_bytes)
 				kx_protocol_error(s, "request", "frame size %d outside 0..%lld (max.frame.bytes)",
 				                  announced, (long long)cfg->max_frame_bytes);
@@ -831,6 +863,60 @@ KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
 	return 1;
 }
 
+/*
+ * The client's TLS handshake (tls.cert), one step per event: waits for the
+ * readiness it asks for, within tls.handshake.timeout.ms. Once done: the
+ * certificate's subject is logged and its rack noted for placement, and the
+ * session reads requests like any other.
+ */
+static void kx_client_handshake(struct kx_session *s, short what)
+{
+	struct kx_sock *k = &s->client.sock;
+	const struct kx_config *cfg = s->worker->cfg;
+	if (what & EV_TIMEOUT) {
+		kx_sinfo(s, "TLS handshake not complete after tls.handshake.timeout.ms (%d ms); closing",
+		         cfg->tls_handshake_timeout_ms);
+		KX_METRIC_ADD(tls_handshake_failures, 1);
+		kx_session_close(s, "TLS handshake timeout");
+		return;
+	}
+	struct timeval limit = kx_ms_timeval(cfg->tls_handshake_timeout_ms);
+	switch (kx_tls_handshake(&k->tr)) {
+	case KX_TLS_WANT_READ:
+		kx_sock_want(k->wev, &k->writing, false, NULL);
+		kx_sock_want(k->rev, &k->reading, true, &limit);
+		return;
+	case KX_TLS_WANT_WRITE:
+		kx_sock_want(k->rev, &k->reading, false, NULL);
+		kx_sock_want(k->wev, &k->writing, true, &limit);
+		return;
+	case KX_TLS_FAILED:
+		kx_sinfo(s, "%s; closing", kx_tls_error(&k->tr));
+		KX_METRIC_ADD(tls_handshake_failures, 1);
+		kx_session_close(s, "TLS handshake failed");
+		return;
+	case KX_TLS_DONE: break;
+	}
+	char how[128], subject[512];
+	kx_tls_describe(&k->tr, how, sizeof(how));
+	if (kx_tls_peer_subject(&k->tr, subject, sizeof(subject))) {
+		if (cfg->tls_client_rack_from != KX_CERT_ATTR_NONE &&
+		    !kx_tls_peer_rack(&k->tr, cfg->tls_client_rack_from, cfg->tls_client_rack_prefix, s->cert_rack,
+		                      sizeof(s->cert_rack)))
+			s->cert_rack[0] = '\0';
+		kx_sinfo(s, "TLS %s, client certificate %s%s%s", how, subject, s->cert_rack[0] ? ", rack " : "",
+		         s->cert_rack);
+	} else {
+		kx_sdebug(s, "TLS %s, no client certificate", how);
+	}
+	kx_sock_want(k->wev, &k->writing, false, NULL);
+	kx_sock_want(k->rev, &k->reading, false, NULL);
+	kx_client_set_state(s, KX_CLIENT_OPEN);
+	kx_update_reading(s);
+	if (k->reading)
+		event_active(k->rev, EV_READ, 0); /* its first request may have come with its Finished */
+}
+
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
@@ -838,6 +924,12 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 		kx_linger_readable(s, fd, what);
 		return;
 	}
+	if (s->client.state == KX_CLIENT_HANDSHAKE) {
+		kx_client_handshake(s, what);
+		return;
+	}
+	if ((s->client.sock.tr.blocked & KX_TR_WRITE_WANTS_READ) && !(what & EV_TIMEOUT) && !kx_flush_client(s))
+		return; /* the answers' TLS write waited for this */
 	if (what & EV_TIMEOUT) {
 		if (s->fifo.cnt > 0)
 			return; /* a request in flight (a long poll): not idle; the timer runs again */
@@ -852,10 +944,13 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	if (r == -2) {
 		if (s->req.pipe_stuck)
 			kx_update_reading(s); /* read again once the pipe drains */
+		if (s->client.sock.tr.blocked & KX_TR_READ_WANTS_WRITE)
+			kx_client_want_write(s, kx_flow_ready(&s->resp) > 0);
 		return;
 	}
 	if (r < 0) {
-		kx_sdebug(s, "client error: %s", strerror(errno));
+		const char *tls = kx_tls_error(&s->client.sock.tr);
+		kx_sdebug(s, "client error: %s", tls[0] ? tls : strerror(errno));
 		kx_session_close(s, "client error");
 		return;
 	}
@@ -875,6 +970,9 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	if (kx_client_pump(s)) {
 		kx_update_reading(s);
 		kx_request_timer_update(s);
+		kx_client_want_write(s, kx_flow_ready(&s->resp) > 0); /* a TLS read may wait to write */
+		if (s->client.sock.reading && s->client.sock.tr.ops->pending(&s->client.sock.tr))
+			event_active(s->client.sock.rev, EV_READ, 0); /* decrypted bytes wait inside TLS */
 	}
 }
 
@@ -1062,16 +1160,27 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 		kx_linger_readable(s, fd, what);
 		return;
 	}
+	if (u->state == KX_UPSTREAM_HANDSHAKE) {
+		kx_upstream_handshake(s, what);
+		return;
+	}
+	if ((u->sock.tr.blocked & KX_TR_WRITE_WANTS_READ) && !kx_flush_upstream(s))
+		return; /* the requests' TLS write waited for this */
 	ssize_t r = kx_flow_read(&s->resp, &s->up->sock.tr);
 	if (r == -2) {
 		if (s->resp.pipe_stuck)
 			kx_update_reading(s); /* read again once the pipe drains */
+		if (u->sock.tr.blocked & KX_TR_READ_WANTS_WRITE)
+			kx_sock_want(u->sock.wev, &u->sock.writing, true, NULL);
 		return;
 	}
 	if (r <= 0) {
-		char why[128];
+		char why[300];
+		const char *tls = kx_tls_error(&u->sock.tr);
 		if (r == 0)
 			snprintf(why, sizeof(why), "broker closed the connection");
+		else if (tls[0])
+			snprintf(why, sizeof(why), "%s", tls);
 		else if (errno == ECONNRESET)
 			snprintf(why, sizeof(why), "broker closed the connection (reset)");
 		else
@@ -1081,8 +1190,11 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	KX_METRIC_ADD(bytes_from_brokers, (size_t)r);
 	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_FROM_BROKER, (size_t)r);
-	if (kx_upstream_pump(s))
+	if (kx_upstream_pump(s)) {
 		kx_update_reading(s);
+		if (u->sock.reading && u->sock.tr.ops->pending(&u->sock.tr))
+			event_active(u->sock.rev, EV_READ, 0); /* decrypted bytes wait inside TLS */
+	}
 }
 
 static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
@@ -1091,6 +1203,10 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	if ((what & EV_TIMEOUT) && !kx_client_stalled(s))
 		return; /* it reads, slowly */
+	if (s->client.state == KX_CLIENT_HANDSHAKE) {
+		kx_client_handshake(s, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		kx_sinfo(s, "took none of its %zu bytes of answers in write.timeout.ms (%d ms; %u requests in "
 		        "flight); closing", kx_flow_ready(&s->resp), s->worker->cfg->write_timeout_ms, s->fifo.cnt);
@@ -1098,8 +1214,12 @@ static void kx_client_writable(evutil_socket_t fd, short what, void *arg)
 		kx_session_close(s, "write timeout");
 		return;
 	}
-	if (kx_flush_client(s))
-		kx_update_reading(s); /* below the low watermark again: read the broker */
+	bool reread = s->client.sock.tr.blocked & KX_TR_READ_WANTS_WRITE;
+	if (!kx_flush_client(s))
+		return;
+	kx_update_reading(s); /* below the low watermark again: read the broker */
+	if (reread && s->client.state == KX_CLIENT_OPEN)
+		event_active(s->client.sock.rev, EV_READ, 0); /* the TLS read that waited for this */
 }
 
 /* ---- connecting upstream ----------------------------------------------- */
@@ -1146,6 +1266,8 @@ static void kx_upstream_try_next(struct kx_session *s, const char *last_err)
 	kx_upstream_connect_failed(s, last_err);
 }
 
+static void kx_upstream_ready(struct kx_session *s);
+
 static void kx_upstream_connected(struct kx_session *s, short what)
 {
 	if (what & EV_TIMEOUT) {
@@ -1160,12 +1282,68 @@ static void kx_upstream_connected(struct kx_session *s, short what)
 		kx_upstream_try_next(s, strerror(err));
 		return;
 	}
-	kx_upstream_set_state(s, KX_UPSTREAM_READY);
 	evutil_freeaddrinfo(s->up->addrs);
 	s->up->addrs = s->up->next_addr = NULL;
 	kx_sock_want(s->up->sock.wev, &s->up->sock.writing, false, NULL);
-	if (kx_flush_upstream(s)) /* the requests that waited */
+	if (kx_tls_towards_brokers()) {
+		struct kx_sock *k = &s->up->sock;
+		if (!kx_tls_connect(&k->tr, k->fd, s->up->host, s->up->port, s->worker->cfg->upstream_tls_verify_hostname,
+		                    s->worker->tls_sessions)) {
+			kx_upstream_connect_failed(s, "cannot start TLS (out of memory, or a host name OpenSSL refuses)");
+			return;
+		}
+		kx_upstream_set_state(s, KX_UPSTREAM_HANDSHAKE);
+		kx_upstream_handshake(s, EV_WRITE);
+		return;
+	}
+	kx_upstream_ready(s);
+}
+
+/* Connected (and through TLS, if any): the requests that waited go. */
+static void kx_upstream_ready(struct kx_session *s)
+{
+	kx_upstream_set_state(s, KX_UPSTREAM_READY);
+	if (kx_flush_upstream(s))
 		kx_update_reading(s);
+}
+
+/*
+ * The TLS handshake with the broker (upstream.tls), one step per event,
+ * within connect.timeout.ms. A failure (a certificate that does not verify
+ * or name the host, no common version) is a failed connect: logged with
+ * OpenSSL's reason, and a bootstrap session tries its next candidate.
+ */
+static void kx_upstream_handshake(struct kx_session *s, short what)
+{
+	struct kx_sock *k = &s->up->sock;
+	struct timeval limit = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
+	if (what & EV_TIMEOUT) {
+		kx_upstream_connect_failed(s, "TLS handshake not complete after connect.timeout.ms");
+		return;
+	}
+	switch (kx_tls_handshake(&k->tr)) {
+	case KX_TLS_WANT_READ:
+		kx_sock_want(k->wev, &k->writing, false, NULL);
+		kx_sock_want(k->rev, &k->reading, true, &limit);
+		return;
+	case KX_TLS_WANT_WRITE:
+		kx_sock_want(k->rev, &k->reading, false, NULL);
+		kx_sock_want(k->wev, &k->writing, true, &limit);
+		return;
+	case KX_TLS_FAILED: {
+		char why[300];
+		snprintf(why, sizeof(why), "%s", kx_tls_error(&k->tr));
+		kx_upstream_connect_failed(s, why);
+		return;
+	}
+	case KX_TLS_DONE: break;
+	}
+	char how[128];
+	kx_tls_describe(&k->tr, how, sizeof(how));
+	kx_sdebug(s, "TLS to %s: %s", s->up->addr, how);
+	kx_sock_want(k->wev, &k->writing, false, NULL);
+	kx_sock_want(k->rev, &k->reading, false, NULL);
+	kx_upstream_ready(s);
 }
 
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg)
@@ -1177,14 +1355,21 @@ static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg)
 		kx_upstream_connected(s, what);
 		return;
 	}
+	if (u->state == KX_UPSTREAM_HANDSHAKE) {
+		kx_upstream_handshake(s, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) { /* only set while delivering a closed client's last requests */
 		kx_swarn(s, "%s took more than connect.timeout.ms to accept a closed client's last requests", s->up->addr);
 		kx_session_close(s, "timeout");
 		return;
 	}
+	bool reread = u->sock.tr.blocked & KX_TR_READ_WANTS_WRITE;
 	if (!kx_flush_upstream(s) || kx_session_finish_if_stopping(s))
 		return;
 	kx_update_reading(s); /* below the low watermark again: read the client */
+	if (reread && u->state == KX_UPSTREAM_READY)
+		event_active(u->sock.rev, EV_READ, 0); /* the TLS read that waited for this */
 }
 
 static void kx_upstream_resolved(int err, struct evutil_addrinfo *ai, void *arg)
@@ -1262,6 +1447,8 @@ static void kx_upstream_begin(struct kx_session *s)
 			snprintf(s->up->addr, sizeof(s->up->addr), "%s %s:%u", kind, host, port);
 		}
 		kx_topology_put(t);
+		snprintf(s->up->host, sizeof(s->up->host), "%s", host);
+		s->up->port = port;
 		if (s->up->connect_tries == 1)
 			kx_sdebug(s, "accepted, upstream %s", s->up->addr);
 		else
@@ -1363,16 +1550,24 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	kx_topology_put(t);
 	s->up->bootstrap_first = w->bootstrap_next++;
 
-	if (!kx_flow_init(&s->req, true) || !kx_flow_init(&s->resp, true) ||
-	    !kx_sock_open(w->base, &s->client.sock, fd, kx_client_readable, kx_client_writable, s)) {
-		kx_serror(s, "cannot create buffers; closing");
+	/* Bytes bypass user space only between two plain sockets. */
+	bool tls = kx_tls_towards_clients(), splice = !tls && !kx_tls_towards_brokers();
+	if (!kx_flow_init(&s->req, splice) || !kx_flow_init(&s->resp, splice) ||
+	    !kx_sock_open(w->base, &s->client.sock, fd, kx_client_readable, kx_client_writable, s) ||
+	    (tls && !kx_tls_accept(&s->client.sock.tr, fd))) {
+		kx_serror(s, "cannot create buffers%s; closing", tls ? " or a TLS connection" : "");
 		if (s->client.sock.fd < 0)
 			evutil_closesocket(fd);
 		kx_session_close(s, "out of memory");
 		return;
 	}
-	kx_client_set_state(s, KX_CLIENT_OPEN);
 	kx_upstream_set_state(s, KX_UPSTREAM_CONNECTING);
-	kx_update_reading(s);
+	if (tls) { /* the handshake begins when its ClientHello is there */
+		struct timeval limit = kx_ms_timeval(w->cfg->tls_handshake_timeout_ms);
+		kx_sock_want(s->client.sock.rev, &s->client.sock.reading, true, &limit);
+	} else {
+		kx_client_set_state(s, KX_CLIENT_OPEN);
+		kx_update_reading(s);
+	}
 	kx_upstream_begin(s);
 }

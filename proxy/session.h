@@ -57,6 +57,7 @@
 
 #include <sys/socket.h>
 
+#include "config.h"
 #include "flow.h"
 #include "peek.h"
 #include "ring.h"
@@ -68,7 +69,8 @@ struct kx_resolve;
 struct evbuffer;
 
 enum kx_client_state {
-	KX_CLIENT_OPEN,     /* reading requests, writing responses */
+	KX_CLIENT_HANDSHAKE, /* TLS (tls.cert): the handshake first, nothing read as Kafka yet */
+	KX_CLIENT_OPEN,      /* reading requests, writing responses */
 	KX_CLIENT_DRAINING,  /* upstream gone: flushing what was answered, then close */
 	KX_CLIENT_LINGERING, /* answers all written, FIN sent: its input discarded until it closes */
 	KX_CLIENT_CLOSED,
@@ -76,6 +78,7 @@ enum kx_client_state {
 
 enum kx_upstream_state {
 	KX_UPSTREAM_CONNECTING, /* resolving and connecting; requests wait in req */
+	KX_UPSTREAM_HANDSHAKE,  /* TLS (upstream.tls): connected, handshaking; requests wait in req */
 	KX_UPSTREAM_READY,
 	KX_UPSTREAM_LINGERING, /* client gone, its requests all written, FIN sent: answers discarded until it closes */
 	KX_UPSTREAM_CLOSED,
@@ -127,6 +130,8 @@ struct kx_upstream {
 	enum kx_upstream_state state;
 	int32_t node_id; /* -1: the bootstrap listener's choice */
 	char addr[300];
+	char host[KX_HOST_MAX]; /* where it connects (TLS: the name sent and verified) */
+	uint16_t port;
 	struct kx_resolve *resolve; /* a name lookup under way (it outlives a session closed meanwhile) */
 	struct evdns_getaddrinfo_request *dns_req;
 	struct evutil_addrinfo *addrs, *next_addr; /* resolved; next_addr: to try if this one fails */
@@ -164,6 +169,7 @@ struct kx_session {
 	bool placed;
 	bool proxy_pending; /* proxy.protocol: the PROXY header has not been read yet */
 	bool held_cap_logged; /* a request over max.held.request.bytes was logged */
+	char cert_rack[KX_NAME_MAX]; /* the rack its TLS certificate names (tls.client.rack.from); "" none */
 	struct kr_client_place place;
 	struct kx_client_view view;       /* rack and region point into place */
 	struct kr_steer_table *steer;     /* only for a client whose Fetch answers may be steered */

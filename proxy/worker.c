@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 #include "topology.h"
 
 #define KX_DRAIN_POLL_MS 50
@@ -217,6 +218,8 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 	w->id = id;
 	w->cfg = cfg;
 	kx_rewriter_init(&w->rewriter);
+	if (cfg->upstream_tls && !(w->tls_sessions = kx_tls_sessions_new()))
+		return false;
 	kx_config_placement(cfg, &w->placement);
 	w->base = event_base_new();
 	if (!w->base)
@@ -292,6 +295,8 @@ void kx_worker_free(struct kx_worker *w)
 	if (w->base)
 		event_base_free(w->base);
 	kx_rewriter_free(&w->rewriter);
+	kx_tls_sessions_free(w->tls_sessions);
+	w->tls_sessions = NULL;
 	kx_topology_cache_drop(&w->topology);
 }
 

@@ -45,6 +45,7 @@ struct kx_worker {
 	struct kx_rewriter rewriter; /* reused for every rewritten response */
 	struct kr_placement placement; /* where clients are (rules from cfg) */
 	struct kx_topology_cache topology; /* the snapshot the data path reads, lock-free */
+	struct kx_tls_sessions *tls_sessions; /* upstream TLS sessions to resume (upstream.tls) */
 	bool stopping;
 	int drain_deadline_ms;
 };

@@ -1,0 +1,200 @@
+"""TLS towards clients (tls.*): real clients connect to kstretch with TLS and
+mTLS; kstretch talks plaintext to the simulated cluster behind it.
+
+Certificates are made for the test with openssl (certs.py): a CA, kstretch's
+server certificate for 127.0.0.1, a client certificate (OU=rack-us-a), one
+from another CA, an expired one. Every client check goes the way a user's
+would: kcat (librdkafka 2.12) and kafka-python with their own TLS settings,
+producing and reading back every record.
+"""
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import certs
+import harness
+import kafkawire
+import records
+
+TOPIC = "t"
+PARTITIONS = 6
+
+
+@pytest.fixture(scope="module")
+def tls_certs(tmp_path_factory):
+    return certs.make(str(tmp_path_factory.mktemp("certs")))
+
+
+def tls_args(c, *extra, cert="server"):
+    return ("--tls-cert", c.cert(cert), "--tls-key", c.key(cert), *extra)
+
+
+def kcat_tls(c, client=None):
+    x = ["-X", "security.protocol=ssl", "-X", f"ssl.ca.location={c.ca}"]
+    if client:
+        x += ["-X", f"ssl.certificate.location={c.cert(client)}", "-X", f"ssl.key.location={c.key(client)}"]
+    return x
+
+
+def kcat_roundtrip(k, c, client=None, count=600, group="tls-group"):
+    sent = records.make_records(group, count)
+    env = harness.modern_rdkafka_env()
+    harness.run([harness.kcat_path(), "-b", k.bootstrap, *kcat_tls(c, client), "-P", "-t", TOPIC, "-K", "\t",
+                 "-X", "acks=all"], input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=env,
+                timeout=90, what="kcat producer over TLS")
+    r = harness.run([harness.kcat_path(), "-b", k.bootstrap, *kcat_tls(c, client), "-G", group,
+                     "-X", "auto.offset.reset=earliest", "-e", "-f", harness.KCAT_FORMAT, TOPIC],
+                    env=env, timeout=90, what="kcat consumer over TLS")
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), PARTITIONS)
+
+
+def tls_connect(port, c, client=None, server_hostname=None):
+    ctx = ssl.create_default_context(cafile=c.ca)
+    if client:
+        ctx.load_cert_chain(c.cert(client), c.key(client))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname=server_hostname or "127.0.0.1")
+
+
+def closed_by_peer(sock):
+    try:
+        return sock.recv(1) == b""
+    except (ConnectionResetError, ssl.SSLError, OSError):
+        return True
+
+
+def test_kcat_produces_and_consumes_through_tls(start_cluster, start_kstretch, tls_certs):
+    cl = start_cluster(regions="eu:1,us:1,ap:1", topics=[f"{TOPIC}:{PARTITIONS}:3"])
+    k = start_kstretch(cl, max_node_id=3, extra_args=tls_args(tls_certs))
+    kcat_roundtrip(k, tls_certs)
+    m = k.metrics()
+    assert m["kstretch_tls_handshakes"] >= 2
+    assert m["kstretch_tls_handshake_failures"] == 0
+    assert m["kstretch_bytes_spliced"] == 0, "bytes cannot be spliced past TLS"
+
+
+def test_kafka_python_over_tls_with_a_python_ssl_context(start_cluster, start_kstretch, tls_certs):
+    cl = start_cluster(regions="eu:1,us:1", topics=[f"{TOPIC}:{PARTITIONS}:2"])
+    k = start_kstretch(cl, max_node_id=2, extra_args=tls_args(tls_certs))
+    script = f"""
+from kafka import KafkaProducer, KafkaConsumer
+# api_version: the mock offers versions kafka-python cannot read (see clients/python_roundtrip.py)
+common = dict(bootstrap_servers={k.bootstrap!r}, security_protocol="SSL", ssl_cafile={tls_certs.ca!r},
+              api_version=(2, 3))
+p = KafkaProducer(acks="all", **common)
+for i in range(300):
+    p.send({TOPIC!r}, key=b"k%d" % i, value=b"v%d" % i)
+p.flush(60)
+c = KafkaConsumer({TOPIC!r}, group_id="kp-tls", auto_offset_reset="earliest", consumer_timeout_ms=8000, **common)
+n = sum(1 for _ in c)
+print(n)
+"""
+    r = harness.run([harness.venv_python(), "-c", script], timeout=120, what="kafka-python over TLS")
+    assert int(r.stdout.decode().strip().splitlines()[-1]) == 300
+
+
+def test_mtls_required_serves_the_ca_s_clients_and_refuses_others(start_cluster, start_kstretch, tls_certs):
+    cl = start_cluster(regions="eu:1,us:1,ap:1", topics=[f"{TOPIC}:{PARTITIONS}:3"])
+    k = start_kstretch(cl, max_node_id=3, extra_args=tls_args(
+        tls_certs, "--tls-client-ca", tls_certs.ca, "--tls-client-auth", "required",
+        "--tls-client-rack-from", "ou", "--tls-client-rack-prefix", "rack-", "--region-map", "us-*=us"))
+    kcat_roundtrip(k, tls_certs, client="client", group="mtls-group")
+    # The certificate's subject is logged, and its OU places the client.
+    assert k.log_lines("client certificate OU=rack-us-a,CN=kstretch-test-client, rack us-a")
+    assert k.log_lines("client in rack us-a, region us (from certificate)")
+
+    before = k.metrics()["kstretch_tls_handshake_failures"]
+    # No certificate: refused in the handshake.
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        s = tls_connect(k.listen_port, tls_certs)
+        s.sendall(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, 1, b""))
+        if closed_by_peer(s):
+            raise ssl.SSLError("closed")
+    # A certificate from another CA: refused.
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        s = tls_connect(k.listen_port, tls_certs, client="other_client")
+        s.sendall(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, 1, b""))
+        if closed_by_peer(s):
+            raise ssl.SSLError("closed")
+    harness.wait_until(lambda: k.metrics()["kstretch_tls_handshake_failures"] >= before + 2, 5,
+                       what="two refused handshakes counted")
+    assert k.log_lines("peer did not return a certificate")
+    assert k.log_lines("certificate verify failed")
+
+
+def test_plaintext_on_the_tls_port_and_tls_on_a_plaintext_port_are_named_and_closed(start_cluster, start_kstretch,
+                                                                                   tls_certs):
+    cl = start_cluster(regions="eu:1", topics=["t:1:1"])
+    k = start_kstretch(cl, max_node_id=1, extra_args=tls_args(tls_certs))
+    s = socket.create_connection(("127.0.0.1", k.listen_port), timeout=5)
+    s.sendall(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, 1, b""))
+    assert closed_by_peer(s)
+    s.close()
+    harness.wait_until(lambda: k.log_lines("a plaintext Kafka client on a TLS listener?"), 5,
+                       what="the plaintext-on-TLS log line")
+
+    plain = start_kstretch(cl, max_node_id=1)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        tls_connect(plain.listen_port, tls_certs)
+    harness.wait_until(lambda: plain.log_lines("sent a TLS ClientHello to a plaintext listener"), 5,
+                       what="the TLS-on-plaintext log line")
+    assert plain.metrics()["kstretch_tls_plaintext_refused"] == 1
+
+
+def test_a_client_that_never_finishes_its_handshake_is_closed(start_cluster, start_kstretch, tls_certs):
+    cl = start_cluster(regions="eu:1", topics=["t:1:1"])
+    k = start_kstretch(cl, max_node_id=1, extra_args=tls_args(tls_certs, "--tls-handshake-timeout-ms", "500"))
+    s = socket.create_connection(("127.0.0.1", k.listen_port), timeout=5)
+    s.sendall(b"\x16\x03\x01\x00")  # the start of a record header, then nothing
+    t0 = time.monotonic()
+    assert closed_by_peer(s)
+    assert time.monotonic() - t0 < 4
+    harness.wait_until(lambda: k.log_lines("TLS handshake not complete after tls.handshake.timeout.ms"), 5,
+                       what="the handshake timeout line")
+
+
+def test_sighup_reloads_the_certificate_and_keeps_established_connections(start_cluster, start_kstretch, tls_certs,
+                                                                         tmp_path):
+    cl = start_cluster(regions="eu:1", topics=["t:1:1"])
+    cert, key = tmp_path / "live.pem", tmp_path / "live.key"
+    cert.write_bytes(open(tls_certs.cert("server"), "rb").read())
+    key.write_bytes(open(tls_certs.key("server"), "rb").read())
+    k = start_kstretch(cl, max_node_id=1, extra_args=("--tls-cert", str(cert), "--tls-key", str(key)))
+
+    def serial(sock):
+        der = sock.getpeercert(binary_form=True)
+        return subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der,
+                              stdout=subprocess.PIPE, check=True, timeout=10).stdout
+
+    old = tls_connect(k.listen_port, tls_certs)
+    conn = kafkawire.Connection.__new__(kafkawire.Connection)
+    conn.sock, conn.client_id, conn._corr = old, "kstretch-tests", 0
+    assert conn.api_versions(version=2).error_code == 0
+    first = serial(old)
+
+    # A broken file: the reload is refused and the old certificate stays.
+    key.write_text("not a key\n")
+    os.kill(k.pid, signal.SIGHUP)
+    harness.wait_until(lambda: k.log_lines("TLS reload failed, the previous certificates stay in use"), 5,
+                       what="the refused reload")
+    s = tls_connect(k.listen_port, tls_certs)
+    assert serial(s) == first
+    s.close()
+
+    # The "sni" certificate (same CA, also valid for 127.0.0.1): new connections get it.
+    cert.write_bytes(open(tls_certs.cert("sni"), "rb").read())
+    key.write_bytes(open(tls_certs.key("sni"), "rb").read())
+    os.kill(k.pid, signal.SIGHUP)
+    harness.wait_until(lambda: k.log_lines("TLS certificates and keys reloaded"), 5, what="the reload")
+    s = tls_connect(k.listen_port, tls_certs)
+    assert serial(s) != first
+    s.close()
+    # The connection made before both reloads still works.
+    assert conn.api_versions(version=2).error_code == 0
+    assert conn.metadata_v12(["t"]).brokers
+    old.close()
