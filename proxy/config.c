@@ -313,6 +313,20 @@ static bool kx_parse_tls_protocols(struct kx_config *cfg, const struct kx_config
 	return true;
 }
 
+/* sni.host.pattern: checked whole (routing/sni.h). */
+static bool kx_parse_sni_pattern(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                                 size_t whylen)
+{
+	if (strlen(value) >= KX_HOST_MAX) {
+		kx_why(why, whylen, "longer than %d characters", KX_HOST_MAX - 1);
+		return false;
+	}
+	if (value[0] && !kr_sni_pattern_valid(value, why, whylen))
+		return false;
+	snprintf(kx_field(cfg, key), KX_HOST_MAX, "%s", value);
+	return true;
+}
+
 /* A rack name prefix for tls.client.rack.prefix ("" = the whole value). */
 static bool kx_parse_prefix(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
                             size_t whylen)
@@ -696,6 +710,7 @@ static void kx_print_listener_racks(const struct kx_config *cfg, const struct kx
 static const char *const kx_mode_names[] = {[KX_MODE_MAPPED] = "mapped", [KX_MODE_REGIONAL] = "regional", NULL};
 static const char *const kx_proxy_protocol_names[] = {[KX_PROXY_OFF] = "off", [KX_PROXY_V1] = "v1",
                                                       [KX_PROXY_V2] = "v2", NULL};
+static const char *const kx_listener_mode_names[] = {[KX_LISTENER_PORTS] = "ports", [KX_LISTENER_SNI] = "sni", NULL};
 static const char *const kx_tls_auth_names[] = {
     [KX_TLS_AUTH_NONE] = "none", [KX_TLS_AUTH_REQUESTED] = "requested", [KX_TLS_AUTH_REQUIRED] = "required", NULL};
 static const char *const kx_cert_attr_names[] = {
@@ -719,6 +734,12 @@ static const struct kx_config_key kx_keys[] = {
     {"proxy.protocol", "off", kx_parse_enum, kx_print_enum, KX_FIELD(proxy_protocol), 0, 0, kx_proxy_protocol_names,
      "off, v1 or v2: every client connection starts with a PROXY protocol header of that version (kstretch behind "
      "an L4 balancer: the client's address in it drives placement and logs); a connection without one is closed"},
+    {"listener.mode", "ports", kx_parse_enum, kx_print_enum, KX_FIELD(listener_mode), 0, 0, kx_listener_mode_names,
+     "ports (a kstretch port per broker) or sni (one TLS port, listen, for the whole cluster: each broker is "
+     "advertised under its sni.host.pattern name and the name in a client's TLS handshake picks the broker)"},
+    {"sni.host.pattern", "", kx_parse_sni_pattern, kx_print_string, KX_FIELD(sni_host_pattern), 0, 0, NULL,
+     "listener.mode=sni: a broker's advertised name, with $(nodeId) and optionally $(rack) and $(region), e.g. "
+     "broker-$(nodeId).kafka.example; clients must resolve these names to kstretch"},
     {"rack", "", kx_parse_name, kx_print_string, KX_FIELD(rack), 0, 0, NULL,
      "rack of the clients this kstretch serves (empty: unknown)"},
     {"region.map", "", kx_parse_region_map, kx_print_region_map, 0, 0, 0, NULL,
@@ -1241,6 +1262,11 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 	if (cfg->tls_client_rack_from != KX_CERT_ATTR_NONE && cfg->tls_client_auth == KX_TLS_AUTH_NONE)
 		return kx_fail(err, "tls.client.rack.from: needs client certificates (tls.client.auth=required or "
 		                    "requested)");
+	if (cfg->listener_mode == KX_LISTENER_SNI && !cfg->tls_cert[0])
+		return kx_fail(err, "listener.mode=sni: needs TLS towards clients (tls.cert and tls.key): the broker is "
+		                    "named in the TLS handshake");
+	if (cfg->listener_mode == KX_LISTENER_SNI && !cfg->sni_host_pattern[0])
+		return kx_fail(err, "sni.host.pattern: required with listener.mode=sni (e.g. broker-$(nodeId).kafka.example)");
 	if (!cfg->upstream_tls_cert[0] != !cfg->upstream_tls_key[0])
 		return kx_fail(err, "%s: required with %s (a certificate and its private key)",
 		               cfg->upstream_tls_cert[0] ? "upstream.tls.key" : "upstream.tls.cert",

@@ -61,6 +61,12 @@ enum kx_cert_attr {
 	KX_CERT_ATTR_SAN, /* a subjectAltName DNS entry */
 };
 
+/* listener.mode: how clients reach each broker through kstretch. */
+enum kx_listener_mode {
+	KX_LISTENER_PORTS, /* a port per broker (broker.port.base + id, broker.port.map) */
+	KX_LISTENER_SNI,   /* one TLS port; the name in each ClientHello picks the broker (sni.host.pattern) */
+};
+
 enum kx_mode {
 	KX_MODE_MAPPED,   /* sidecar: one listener per broker */
 	KX_MODE_REGIONAL, /* load-balancer tier: a virtual regional cluster */
@@ -85,6 +91,8 @@ struct kx_config {
 	size_t port_map_cnt;
 	enum kx_mode mode;
 	enum kx_proxy_protocol proxy_protocol; /* every client connection starts with that header */
+	enum kx_listener_mode listener_mode;
+	char sni_host_pattern[KX_HOST_MAX]; /* listener.mode=sni: a broker's advertised name */
 	char rack[KX_NAME_MAX];                                  /* "" = unknown */
 	struct kr_region_rule region_rules[KX_REGION_RULES_MAX]; /* region.map, in order */
 	size_t region_rule_cnt;

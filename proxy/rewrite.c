@@ -14,6 +14,7 @@
 #include "messages.h"
 #include "metrics.h"
 #include "skip.h"
+#include "sni.h"
 #include "text.h"
 #include "walk.h"
 
@@ -46,6 +47,40 @@ void kx_rewriter_free(struct kx_rewriter *rw)
 	rw->topic_cap = 0;
 	kp_writer_free(&rw->out);
 	kp_arena_free(&rw->arena);
+}
+
+/*
+ * listener.mode=sni: every broker is at kstretch's one port under its own
+ * name (sni.host.pattern; its rack from the response, else from the
+ * topology, for $(rack) and $(region)).
+ */
+static bool kx_rewrite_sni(struct kx_rewriter *rw, const struct kx_config *cfg, int32_t node_id, struct kp_value *host,
+                           struct kp_value *port, const struct kp_value *rack)
+{
+	static atomic_llong long_logged;
+	char rk[KX_NAME_MAX] = "", region[KX_NAME_MAX] = "", name[KX_HOST_MAX];
+	if (!rack || !kx_name_copy(rk, sizeof(rk), rack->s.ptr, rack->s.len) || !rk[0]) {
+		struct kx_topology *t = kx_topology_get();
+		const struct kx_broker *b = kx_topology_broker(t, node_id);
+		if (b)
+			snprintf(rk, sizeof(rk), "%s", b->rack);
+		kx_topology_put(t);
+	}
+	kr_region_of(cfg->region_rules, cfg->region_rule_cnt, rk, region, sizeof(region));
+	char *copy = NULL;
+	if (kr_sni_name(cfg->sni_host_pattern, node_id, rk, region, name, sizeof(name)))
+		copy = kp_arena_alloc(&rw->arena, strlen(name) + 1);
+	if (!copy) {
+		if (kx_log_due(&long_logged, 60000))
+			kx_error("rewrite: no name for node %d from sni.host.pattern (too long, or out of memory); its real "
+			         "address stays in the response (logged once a minute)", (int)node_id);
+		return false;
+	}
+	memcpy(copy, name, strlen(name) + 1);
+	host->s = (struct kp_span){(const uint8_t *)copy, (int32_t)strlen(copy)};
+	port->i = cfg->listen.port;
+	rw->addresses++;
+	return true;
 }
 
 /*
@@ -84,6 +119,8 @@ static bool kx_rewrite_address(struct kx_rewriter *rw, const struct kx_config *c
 			    "is learned with no rack (logged once a minute)",
 			    (long long)node_id);
 	}
+	if (cfg->listener_mode == KX_LISTENER_SNI)
+		return kx_rewrite_sni(rw, cfg, (int32_t)node_id, host, port, rack);
 	struct kr_topology_rules rules;
 	kx_config_topology(cfg, &rules);
 	uint16_t lp = kx_listen_port(&rules, (int32_t)node_id);

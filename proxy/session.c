@@ -869,6 +869,9 @@ KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
  * certificate's subject is logged and its rack noted for placement, and the
  * session reads requests like any other.
  */
+static bool kx_session_bind(struct kx_session *s, int32_t node_id);
+static void kx_upstream_begin(struct kx_session *s);
+
 static void kx_client_handshake(struct kx_session *s, short what)
 {
 	struct kx_sock *k = &s->client.sock;
@@ -912,9 +915,19 @@ static void kx_client_handshake(struct kx_session *s, short what)
 	kx_sock_want(k->wev, &k->writing, false, NULL);
 	kx_sock_want(k->rev, &k->reading, false, NULL);
 	kx_client_set_state(s, KX_CLIENT_OPEN);
+	if (cfg->listener_mode == KX_LISTENER_SNI) {
+		int32_t node = kx_tls_sni_node(&k->tr);
+		if (!kx_session_bind(s, node)) {
+			kx_swarn(s, "node %d left the topology during the handshake; closing", (int)node);
+			kx_session_close(s, "node left the topology");
+			return;
+		}
+	}
 	kx_update_reading(s);
 	if (k->reading)
 		event_active(k->rev, EV_READ, 0); /* its first request may have come with its Finished */
+	if (cfg->listener_mode == KX_LISTENER_SNI)
+		kx_upstream_begin(s); /* last: it may close s */
 }
 
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
@@ -1499,6 +1512,21 @@ static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len)
 	}
 }
 
+/* Points the session's upstream at node_id (-1: a bootstrap server); false
+ * when the topology has no such node. */
+static bool kx_session_bind(struct kx_session *s, int32_t node_id)
+{
+	struct kx_topology *t = kx_topology_get();
+	const struct kx_broker *b = node_id >= 0 ? kx_topology_broker(t, node_id) : NULL;
+	if (b) {
+		snprintf(s->broker_region, sizeof(s->broker_region), "%s", b->region);
+		s->broker_ridx = (uint8_t)kx_region_index(b->region);
+	}
+	kx_topology_put(t);
+	s->up->node_id = node_id;
+	return node_id < 0 || b;
+}
+
 void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen, int32_t node_id,
                       uint16_t local_port)
 {
@@ -1534,20 +1562,12 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	kx_worker_add_session(w, s);
 
 	/* Where to: the node this listener maps to, or a bootstrap server. */
-	struct kx_topology *t = kx_topology_get();
-	const struct kx_broker *b = node_id >= 0 ? kx_topology_broker(t, node_id) : NULL;
-	if (node_id >= 0 && !b) {
+	if (!kx_session_bind(s, node_id)) {
 		kx_swarn(s, "node %d is not in the topology; closing", node_id);
-		kx_topology_put(t);
 		evutil_closesocket(fd);
 		kx_session_free(s);
 		return;
 	}
-	if (b) {
-		snprintf(s->broker_region, sizeof(s->broker_region), "%s", b->region);
-		s->broker_ridx = (uint8_t)kx_region_index(b->region);
-	}
-	kx_topology_put(t);
 	s->up->bootstrap_first = w->bootstrap_next++;
 
 	/* Bytes bypass user space only between two plain sockets. */
@@ -1565,6 +1585,8 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	if (tls) { /* the handshake begins when its ClientHello is there */
 		struct timeval limit = kx_ms_timeval(w->cfg->tls_handshake_timeout_ms);
 		kx_sock_want(s->client.sock.rev, &s->client.sock.reading, true, &limit);
+		if (w->cfg->listener_mode == KX_LISTENER_SNI)
+			return; /* the upstream is named in the handshake: connected after it */
 	} else {
 		kx_client_set_state(s, KX_CLIENT_OPEN);
 		kx_update_reading(s);

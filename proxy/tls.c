@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "placement.h"
+#include "sni.h"
+#include "topology.h"
 
 /* A TLS record carries at most this much plaintext. */
 #define KX_TLS_RECORD 16384
@@ -38,6 +41,7 @@ struct kx_tls_conn {
 	bool established;
 	bool read_full;     /* the last read stopped because its buffer was full (more may wait inside) */
 	size_t retry_len;   /* a write OpenSSL must be offered again: at least these bytes */
+	int32_t sni_node;   /* listener.mode=sni: the broker its server name picked; -1 the bootstrap */
 	struct kx_tls_sessions *cache;
 	char cache_key[KX_HOST_MAX + 8];
 	uint8_t *stage; /* gathered small pieces (KX_TLS_RECORD bytes, made when first needed) */
@@ -47,6 +51,7 @@ struct kx_tls_conn {
 static pthread_mutex_t kx_tls_lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *kx_tls_server_ctx, *kx_tls_client_ctx;
 static int kx_tls_conn_index = -1;
+static const struct kx_config *kx_tls_cfg; /* for the server name callback */
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -135,6 +140,8 @@ static bool kx_tls_load_pair(SSL_CTX *ctx, const char *certkey, const char *cert
 	return true;
 }
 
+static int kx_tls_servername(SSL *ssl, int *alert, void *arg);
+
 static SSL_CTX *kx_tls_server_new(const struct kx_config *cfg, char *why, size_t whylen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -146,6 +153,8 @@ static SSL_CTX *kx_tls_server_new(const struct kx_config *cfg, char *why, size_t
 	    !kx_tls_load_pair(ctx, "tls.cert", cfg->tls_cert, "tls.key", cfg->tls_key, why, whylen))
 		goto fail;
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"kstretch", 8);
+	if (cfg->listener_mode == KX_LISTENER_SNI)
+		SSL_CTX_set_tlsext_servername_callback(ctx, kx_tls_servername);
 	if (cfg->tls_client_auth != KX_TLS_AUTH_NONE) {
 		if (SSL_CTX_load_verify_file(ctx, cfg->tls_client_ca) != 1) {
 			kx_tls_why(why, whylen, "tls.client.ca", cfg->tls_client_ca, "cannot load CA certificates from");
@@ -166,6 +175,38 @@ static SSL_CTX *kx_tls_server_new(const struct kx_config *cfg, char *why, size_t
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/*
+ * listener.mode=sni: the ClientHello's server name picks the broker. No
+ * name (a client given an IP address) or advertised.host is the bootstrap; a
+ * name sni.host.pattern makes for a broker the topology knows is that
+ * broker; any other name is refused with an unrecognized_name alert.
+ */
+static int kx_tls_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct kx_tls_conn *c = SSL_get_ex_data(ssl, kx_tls_conn_index);
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	int32_t node;
+	(void)arg;
+	if (!c)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	c->sni_node = -1;
+	if (!name || !name[0] || strcasecmp(name, kx_config_advertised_host(kx_tls_cfg)) == 0)
+		return SSL_TLSEXT_ERR_OK;
+	if (kr_sni_node(kx_tls_cfg->sni_host_pattern, name, &node)) {
+		struct kx_topology *t = kx_topology_get();
+		bool known = kx_topology_broker(t, node) != NULL;
+		kx_topology_put(t);
+		if (known) {
+			c->sni_node = node;
+			return SSL_TLSEXT_ERR_OK;
+		}
+	}
+	snprintf(c->err, sizeof(c->err), "TLS handshake: unknown server name '%.100s' (neither advertised.host nor a "
+	         "broker's sni.host.pattern name); refused with unrecognized_name", name);
+	*alert = SSL_AD_UNRECOGNIZED_NAME;
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
 /* A new upstream session: kept for the next connection to the same broker. */
@@ -247,6 +288,7 @@ bool kx_tls_setup(const struct kx_config *cfg, char *why, size_t whylen)
 	SSL_CTX *server, *client;
 	if (kx_tls_conn_index < 0)
 		kx_tls_conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	kx_tls_cfg = cfg;
 	if (!kx_tls_build(cfg, &server, &client, why, whylen))
 		return false;
 	kx_tls_swap(server, client);
@@ -332,6 +374,7 @@ static struct kx_tls_conn *kx_tls_new(SSL_CTX **which, int fd, bool server)
 	}
 	c->ssl = ssl;
 	c->server = server;
+	c->sni_node = -1;
 	SSL_set_ex_data(ssl, kx_tls_conn_index, c);
 	return c;
 }
@@ -432,7 +475,12 @@ enum kx_tls_step kx_tls_handshake(struct kx_transport *t)
 	case SSL_ERROR_ZERO_RETURN:
 		snprintf(c->err, sizeof(c->err), "TLS handshake: peer closed");
 		return KX_TLS_FAILED;
-	default: kx_tls_fail(c, "TLS handshake failed"); return KX_TLS_FAILED;
+	default:
+		if (c->err[0]) /* the server name callback said why */
+			ERR_clear_error();
+		else
+			kx_tls_fail(c, "TLS handshake failed");
+		return KX_TLS_FAILED;
 	}
 }
 
@@ -675,3 +723,9 @@ const struct kx_transport_ops kx_tls_transport = {
     .shutdown = kx_tls_shutdown,
     .close = kx_tls_close,
 };
+
+int32_t kx_tls_sni_node(const struct kx_transport *t)
+{
+	const struct kx_tls_conn *c = t->impl;
+	return c->sni_node;
+}

@@ -104,6 +104,9 @@ bool kx_tls_peer_subject(const struct kx_transport *t, char *out, size_t len);
 bool kx_tls_peer_rack(const struct kx_transport *t, enum kx_cert_attr attr, const char *prefix, char *out,
                       size_t len);
 
+/* listener.mode=sni: the broker the client's server name picked (-1: the bootstrap). */
+int32_t kx_tls_sni_node(const struct kx_transport *t);
+
 /* Whether the bytes at the front of a plaintext connection look like a TLS ClientHello (0x16 0x03 ..). */
 static inline bool kx_tls_looks_like_hello(const uint8_t *b, size_t len)
 {

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "sni.h"
 #include "tls.h"
 #include "topology.h"
 
@@ -125,10 +126,34 @@ static bool kx_worker_listen(struct kx_worker *w, int32_t node_id, uint16_t port
 	return true;
 }
 
+/* listener.mode=sni: no port per broker; worker 0 logs each broker's name once. */
+static void kx_worker_log_sni_names(struct kx_worker *w)
+{
+	struct kx_topology *t = kx_topology_get();
+	for (size_t i = 0; w->id == 0 && t && i < t->broker_cnt; i++) {
+		const struct kx_broker *b = &t->brokers[i];
+		char name[KX_HOST_MAX];
+		bool had = false;
+		for (size_t k = 0; k < w->sni_logged_cnt; k++)
+			had = had || w->sni_logged[k] == b->node_id;
+		if (had || w->sni_logged_cnt >= sizeof(w->sni_logged) / sizeof(w->sni_logged[0]))
+			continue;
+		w->sni_logged[w->sni_logged_cnt++] = b->node_id;
+		if (kr_sni_name(w->cfg->sni_host_pattern, b->node_id, b->rack, b->region, name, sizeof(name)))
+			kx_info("node %d (rack %s) %s:%u (SNI) -> %s:%u", b->node_id, b->rack[0] ? b->rack : "-", name,
+			        w->cfg->listen.port, b->host, b->port);
+	}
+	kx_topology_put(t);
+}
+
 /* Opens a listener for every broker of the current topology that has none. */
 static bool kx_worker_sync_listeners(struct kx_worker *w)
 {
 	bool ok = true;
+	if (w->cfg->listener_mode == KX_LISTENER_SNI) {
+		kx_worker_log_sni_names(w);
+		return true;
+	}
 	struct kx_topology *t = kx_topology_get();
 	for (size_t i = 0; t && i < t->broker_cnt; i++) {
 		const struct kx_broker *b = &t->brokers[i];

@@ -46,6 +46,8 @@ struct kx_worker {
 	struct kr_placement placement; /* where clients are (rules from cfg) */
 	struct kx_topology_cache topology; /* the snapshot the data path reads, lock-free */
 	struct kx_tls_sessions *tls_sessions; /* upstream TLS sessions to resume (upstream.tls) */
+	int32_t sni_logged[256];              /* listener.mode=sni: brokers whose name worker 0 logged */
+	size_t sni_logged_cnt;
 	bool stopping;
 	int drain_deadline_ms;
 };

@@ -571,7 +571,7 @@ def framed(body):
 MALFORMED = {
     # name: (bytes sent on a new connection, then half-close it?, what kstretch's log line about it says)
     "garbage-http-request": (HTTP_REQUEST, False, says_size(HTTP_REQUEST)),
-    "tls-client-hello": (TLS_HELLO, False, says_size(TLS_HELLO)),
+    "tls-client-hello": (TLS_HELLO, False, "sent a TLS ClientHello to a plaintext listener"),
     "frame-size-minus-1": (SIZE_MINUS_1, False, says_size(SIZE_MINUS_1)),
     "frame-size-2^31-1": (SIZE_MAX, False, says_size(SIZE_MAX)),
     "negative-api-version": (struct.pack(">ihhi", 12, 3, -7, 1) + bytes(4), False,

@@ -198,3 +198,56 @@ def test_sighup_reloads_the_certificate_and_keeps_established_connections(start_
     assert conn.api_versions(version=2).error_code == 0
     assert conn.metadata_v12(["t"]).brokers
     old.close()
+
+
+def in_hosts_namespace(hosts_file, argv):
+    """argv run in a mount namespace of its own where /etc/hosts is hosts_file:
+    the client resolves the SNI names to 127.0.0.1, nothing else on the machine does."""
+    return ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts_file, *argv]
+
+
+def test_sni_mode_serves_every_broker_through_one_port_by_name(start_cluster, start_kstretch, tls_certs, tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("the SNI test needs root for a mount namespace (unshare --mount)", pytrace=False)
+    cl = start_cluster(regions="eu:1,us:1,ap:1", topics=[f"{TOPIC}:{PARTITIONS}:3"])
+    pattern = "broker-$(nodeId)-$(region).kafka.test"
+    k = start_kstretch(cl, max_node_id=3, extra_args=tls_args(
+        tls_certs, "--listener-mode", "sni", "--sni-host-pattern", pattern, "--advertised-host", "kafka.test",
+        cert="sni"))
+    names = {1: "broker-1-eu.kafka.test", 2: "broker-2-us.kafka.test", 3: "broker-3-ap.kafka.test"}
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost kafka.test " + " ".join(names.values()) + "\n")
+    # Nothing listens on a port per broker: one port serves all.
+    for node in names:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", k.broker_port(node)), timeout=5).close()
+    for node, name in names.items():
+        assert k.log_lines(f"node {node} ", f"{name}:{k.listen_port} (SNI)")
+
+    env = harness.modern_rdkafka_env()
+    bootstrap = f"kafka.test:{k.listen_port}"
+    md = harness.run(in_hosts_namespace(str(hosts), [harness.kcat_path(), "-b", bootstrap, *kcat_tls(tls_certs),
+                                                     "-L", "-t", TOPIC]), env=env, timeout=60, what="kcat -L")
+    listing = md.stdout.decode()
+    for node, name in names.items():
+        assert f"broker {node} at {name}:{k.listen_port}" in listing, listing
+
+    sent = records.make_records("sni", 600)
+    harness.run(in_hosts_namespace(str(hosts), [harness.kcat_path(), "-b", bootstrap, *kcat_tls(tls_certs), "-P",
+                                                "-t", TOPIC, "-K", "\t", "-X", "acks=all"]),
+                input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=env, timeout=90,
+                what="kcat producer over SNI")
+    r = harness.run(in_hosts_namespace(str(hosts), [harness.kcat_path(), "-b", bootstrap, *kcat_tls(tls_certs),
+                                                    "-G", "sni-group", "-X", "auto.offset.reset=earliest", "-e",
+                                                    "-f", harness.KCAT_FORMAT, TOPIC]),
+                    env=env, timeout=90, what="kcat consumer over SNI")
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), PARTITIONS)
+    # Every broker was reached through its name (the partitions' leaders are on all three).
+    for node in names:
+        assert k.log_lines(f"upstream node {node} (127.0.0.1:"), f"no session went to node {node}"
+
+    # An unknown name is refused in the handshake, with a log line.
+    with pytest.raises(ssl.SSLError):
+        tls_connect(k.listen_port, tls_certs, server_hostname="broker-9-eu.kafka.test")
+    harness.wait_until(lambda: k.log_lines("unknown server name 'broker-9-eu.kafka.test'"), 5,
+                       what="the refused name's log line")

@@ -300,6 +300,18 @@ static struct bad_value bad_values[] = {
     {"max.held.request.bytes=63", "max.held.request.bytes: '63' is not an integer in 64..1073741824"},
     {"write.timeout.ms=0", "write.timeout.ms: '0' is not an integer in 1..86400000"},
     {"log.level=trace", "log.level: 'trace' is not one of: error, warn, info, debug"},
+    {"tls.protocols=TLSv1.1", "tls.protocols: 'TLSv1.1' is not TLSv1.2 or TLSv1.3"},
+    {"tls.protocols=", "tls.protocols: no protocol"},
+    {"tls.ciphers=AES;rm", "tls.ciphers: ';' at 3 is not in an OpenSSL cipher list"},
+    {"tls.client.auth=always", "tls.client.auth: 'always' is not one of: none, requested, required"},
+    {"tls.client.rack.from=o", "tls.client.rack.from: 'o' is not one of: none, cn, ou, san"},
+    {"tls.client.rack.prefix=a b", "tls.client.rack.prefix: 'a b' has a space"},
+    {"tls.handshake.timeout.ms=0", "tls.handshake.timeout.ms: '0' is not an integer"},
+    {"upstream.tls=1", "upstream.tls: '1' is not true or false"},
+    {"listener.mode=port", "listener.mode: 'port' is not one of: ports, sni"},
+    {"sni.host.pattern=broker.kafka", "sni.host.pattern: $(nodeId) must appear exactly once"},
+    {"sni.host.pattern=b-$(nodeId)-$(zone)", "sni.host.pattern: unknown placeholder at '$(zone)'"},
+    {"sni.host.pattern=b_$(nodeId)", "sni.host.pattern: '_' is not a DNS name character"},
     {"key\\u12", "malformed \\uXXXX escape"},
     {"rack=\\u0000", "\\u0000 is not allowed"},
 };
@@ -435,4 +447,53 @@ Test(config, an_error_stays_on_one_line_whatever_the_value_holds)
 	cr_assert_not(load("rack=eu\\nus\n"));
 	cr_assert_str_eq(err.msg,
 	                 "test.properties:1: rack: 'eu?us' is not a name of 1..63 characters from [A-Za-z0-9._-]");
+}
+
+/* Cross-key rules of TLS, mTLS and SNI: each names what is missing. */
+struct tls_rule {
+	char text[200];
+	char expect[100];
+};
+
+static struct tls_rule tls_rules[] = {
+    {"tls.cert=/c.pem", "tls.key: required with tls.cert"},
+    {"tls.key=/k.pem", "tls.cert: required with tls.key"},
+    {"tls.client.auth=required\ntls.client.ca=/ca.pem", "tls.client.auth=required: needs TLS towards clients"},
+    {"tls.cert=/c\ntls.key=/k\ntls.client.auth=requested", "tls.client.ca: required with tls.client.auth=requested"},
+    {"tls.cert=/c\ntls.key=/k\ntls.client.ca=/ca", "tls.client.ca: set, but tls.client.auth=none"},
+    {"tls.cert=/c\ntls.key=/k\ntls.client.rack.from=ou", "tls.client.rack.from: needs client certificates"},
+    {"upstream.tls.ca=/ca", "upstream.tls.ca: set, but upstream.tls=false"},
+    {"upstream.tls=true\nupstream.tls.cert=/c", "upstream.tls.key: required with upstream.tls.cert"},
+    {"listener.mode=sni\nsni.host.pattern=b-$(nodeId).k", "listener.mode=sni: needs TLS towards clients"},
+    {"listener.mode=sni\ntls.cert=/c\ntls.key=/k", "sni.host.pattern: required with listener.mode=sni"},
+};
+
+ParameterizedTestParameters(config, tls_keys_go_together)
+{
+	return cr_make_param_array(struct tls_rule, tls_rules, sizeof(tls_rules) / sizeof(tls_rules[0]));
+}
+
+ParameterizedTest(struct tls_rule *r, config, tls_keys_go_together)
+{
+	char text[300];
+	snprintf(text, sizeof(text), "bootstrap.servers=k:9092\n%s\n", r->text);
+	cr_assert(load(text), "%s", err.msg);
+	cr_assert_not(kx_config_validate(&cfg, &err), "accepted: %s", r->text);
+	cr_assert(strstr(err.msg, r->expect), "for '%s' got: %s", r->text, err.msg);
+}
+
+Test(config, a_complete_tls_setup_is_valid)
+{
+	cr_assert(load("bootstrap.servers=k:9093\ntls.cert=/c.pem\ntls.key=/k.pem\ntls.client.ca=/ca.pem\n"
+	               "tls.client.auth=required\ntls.client.rack.from=ou\ntls.client.rack.prefix=rack-\n"
+	               "tls.protocols=TLSv1.3\ntls.ciphers=TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256\n"
+	               "upstream.tls=true\nupstream.tls.ca=/bca.pem\nlistener.mode=sni\n"
+	               "sni.host.pattern=b-$(nodeId)-$(region).kafka.example\n"),
+	          "%s", err.msg);
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_eq(cfg.tls_protocols, KX_TLS_V13);
+	cr_assert_eq(cfg.tls_client_auth, KX_TLS_AUTH_REQUIRED);
+	cr_assert_eq(cfg.tls_client_rack_from, KX_CERT_ATTR_OU);
+	cr_assert_eq(cfg.listener_mode, KX_LISTENER_SNI);
+	cr_assert(cfg.upstream_tls && cfg.upstream_tls_verify_hostname);
 }
