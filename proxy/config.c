@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sni.h"
+
 struct kx_config_key;
 
 typedef bool (*kx_config_parse_fn)(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
