@@ -24,6 +24,17 @@ kafka-run-class.sh builds: see JavaTools), against:
                   port-based broker mapping, no filters), when `make
                   deps-kroxylicious` resolved it from Maven Central
 
+With --tls the clients speak TLS to the proxy, which speaks plaintext to the
+broker (TLS terminated at the proxy, as at a region's edge):
+
+  kstretch TLS    kstretch with tls.cert/tls.key
+  HAProxy TLS     HAProxy tcp mode, `bind ... ssl crt`
+
+both offering one TLS 1.3 suite only (TLS_CIPHER below, the Java client's
+first choice), the Java tools trusting the test CA (certificates made by
+tests/integration/certs.py at the start of the run); direct stays plaintext,
+the reference for the ratios.
+
 An L4 proxy cannot rewrite metadata, so the broker has one listener per L4
 proxy, advertised with the address of the proxy in front of it
 (advertised.listeners): a client given only that proxy's address is sent back
@@ -263,15 +274,16 @@ class JavaTools:
                              f"  command: {' '.join(argv)}")
         return r, wall, cpu
 
-    def producer_args(self, bootstrap, topic, records, size, acks):
+    def producer_args(self, bootstrap, topic, records, size, acks, config=None):
         # 4.4's options: --bootstrap-server, and --command-property for the
         # producer's settings (--producer-props, which also took
         # bootstrap.servers, is deprecated there).
         return ["--topic", topic, "--num-records", str(records), "--record-size", str(size), "--throughput", "-1",
-                "--bootstrap-server", bootstrap, "--command-property", f"acks={acks}"]
+                "--bootstrap-server", bootstrap, "--command-property", f"acks={acks}"] + \
+            (["--command-config", config] if config else [])
 
-    def produce(self, bootstrap, topic, records, size, acks):
-        argv = self.command_line(self.PRODUCER, self.producer_args(bootstrap, topic, records, size, acks))
+    def produce(self, bootstrap, topic, records, size, acks, config=None):
+        argv = self.command_line(self.PRODUCER, self.producer_args(bootstrap, topic, records, size, acks, config))
         r, wall, cpu = self._run(argv, f"kafka-producer-perf-test via {bootstrap}")
         try:
             result = parse_producer_output(r.stdout)
@@ -285,12 +297,12 @@ class JavaTools:
         result.update(wall_s=wall, client_cpu_s=cpu, bytes=records * size)
         return result
 
-    def consumer_args(self, bootstrap, topic, records, group):
+    def consumer_args(self, bootstrap, topic, records, group, config=None):
         return ["--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(records), "--group", group,
-                "--timeout", "30000"]
+                "--timeout", "30000"] + (["--command-config", config] if config else [])
 
-    def consume(self, bootstrap, topic, records, group):
-        argv = self.command_line(self.CONSUMER, self.consumer_args(bootstrap, topic, records, group))
+    def consume(self, bootstrap, topic, records, group, config=None):
+        argv = self.command_line(self.CONSUMER, self.consumer_args(bootstrap, topic, records, group, config))
         r, wall, cpu = self._run(argv, f"kafka-consumer-perf-test via {bootstrap}")
         try:
             result = parse_consumer_output(r.stdout)
@@ -461,8 +473,9 @@ def start_kroxylicious(cp, tmp, bootstrap_port, node_port, upstream, log4j):
 # ---------------------------------------------------------------- contenders
 
 class Contender:
-    def __init__(self, name, label, address, daemon=None, optional=False):
+    def __init__(self, name, label, address, daemon=None, optional=False, config=None):
         self.name, self.label, self.address, self.daemon = name, label, address, daemon
+        self.config = config  # the client's --command-config file (TLS), or None
         self.consumer_only = name in CONSUMER_ONLY
         self.optional = optional  # a failure drops this contender (reported) instead of ending the run
         self.failed = None
@@ -471,14 +484,46 @@ class Contender:
         return br.cpu_seconds(self.daemon.pids()) if self.daemon else 0.0
 
 
-CONTENDER_NAMES = ("direct", "kstretch", "kstretch-held", "haproxy", "haproxy-splice", "nginx", "kroxylicious")
+CONTENDER_NAMES = ("direct", "kstretch", "kstretch-held", "haproxy", "haproxy-splice", "nginx", "kroxylicious",
+                   "kstretch-tls", "haproxy-tls")
+TLS_CONTENDERS = ("kstretch-tls", "haproxy-tls")
 LABELS = {"direct": "direct", "kstretch": "kstretch", "kstretch-held": "kstretch, Fetch held",
           "haproxy": "HAProxy", "haproxy-splice": "HAProxy splice", "nginx": "nginx stream",
-          "kroxylicious": "Kroxylicious"}
+          "kroxylicious": "Kroxylicious", "kstretch-tls": "kstretch TLS", "haproxy-tls": "HAProxy TLS"}
+# The one TLS 1.3 suite both TLS contenders offer (so both do the same cryptography).
+TLS_CIPHER = "TLS_AES_256_GCM_SHA384"
 # Contenders of the consumer runs only (the producer's path is the same as kstretch's).
 CONSUMER_ONLY = ("kstretch-held",)
 # The broker listener in front of which each L4 proxy stands.
-L4_LISTENERS = {"haproxy": "HAPROXY", "haproxy-splice": "HAPROXY_SPLICE", "nginx": "NGINX"}
+L4_LISTENERS = {"haproxy": "HAPROXY", "haproxy-splice": "HAPROXY_SPLICE", "nginx": "NGINX", "haproxy-tls": "HAPROXY_TLS"}
+
+
+def make_tls(tmp):
+    """The test CA and server certificate (tests/integration/certs.py), HAProxy's
+    certificate+key file, and the Java tools' client properties (trusting the CA)."""
+    loader = SourceFileLoader("kstretch_certs", os.path.join(REPO, "tests", "integration", "certs.py"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    certs = importlib.util.module_from_spec(spec)
+    loader.exec_module(certs)
+    c = certs.make(os.path.join(tmp, "certs"))
+    combined = os.path.join(tmp, "certs", "haproxy.pem")
+    with open(combined, "w") as out:
+        for part in (c.server_cert, c.server_key):
+            with open(part) as f:
+                out.write(f.read())
+    client = os.path.join(tmp, "certs", "client-ssl.properties")
+    with open(client, "w") as f:
+        f.write(f"security.protocol=SSL\nssl.truststore.location={c.truststore_p12}\n"
+                f"ssl.truststore.password={certs.PASSWORD}\nssl.truststore.type=PKCS12\n")
+    return types.SimpleNamespace(certs=c, haproxy_pem=combined, client_config=client)
+
+
+def haproxy_tls_config(port, upstream, workers, pem):
+    return "\n".join(["global", f"  nbthread {workers}", "  maxconn 4000",
+                      f"  ssl-default-bind-ciphersuites {TLS_CIPHER}", "  ssl-default-bind-options ssl-min-ver TLSv1.3",
+                      "defaults", "  mode tcp", "  timeout connect 5s", "  timeout client 120s",
+                      "  timeout server 120s", "listen kafka", f"  bind {HOST}:{port} ssl crt {pem}",
+                      f"  server broker {upstream}"]) + "\n"
 
 
 def start_everything(args, build, tmp, p, meta, daemons, wanted):
@@ -506,6 +551,7 @@ def start_everything(args, build, tmp, p, meta, daemons, wanted):
     meta["configs"].append(("Kafka broker (command)", " ".join(broker.argv)))
 
     contenders = [Contender("direct", LABELS["direct"], broker.address("DIRECT"))]
+    tls = make_tls(tmp) if wanted & set(TLS_CONTENDERS) else None
     upstream = types.SimpleNamespace(address=broker.address("DIRECT"), info={"brokers": [{"id": NODE_ID}]})
     if "kstretch" in wanted:
         kst = br.start_kstretch(build, tmp, upstream, args.workers)
@@ -518,6 +564,27 @@ def start_everything(args, build, tmp, p, meta, daemons, wanted):
         daemons.append(kst)
         contenders.append(Contender("kstretch-held", LABELS["kstretch-held"], f"{HOST}:{kst.listen}", kst))
         meta["configs"].append((LABELS["kstretch-held"], " ".join(kst.argv)))
+    if "kstretch-tls" in wanted:
+        kst = br.start_kstretch(build, tmp, upstream, args.workers, name="kstretch-tls",
+                                extra=("--tls-cert", tls.certs.server_cert, "--tls-key", tls.certs.server_key,
+                                       "--tls-protocols", "TLSv1.3", "--tls-ciphers", TLS_CIPHER))
+        daemons.append(kst)
+        contenders.append(Contender("kstretch-tls", LABELS["kstretch-tls"], f"{HOST}:{kst.listen}", kst,
+                                    config=tls.client_config))
+        meta["configs"].append((LABELS["kstretch-tls"], " ".join(kst.argv)))
+    if "haproxy-tls" in wanted:
+        port = proxy_ports["haproxy-tls"]
+        cfg = haproxy_tls_config(port, broker.address(L4_LISTENERS["haproxy-tls"]), args.workers, tls.haproxy_pem)
+        path = os.path.join(tmp, "haproxy-tls.cfg")
+        with open(path, "w") as f:
+            f.write(cfg)
+        d = br.Daemon("haproxy-tls", ["haproxy", "-f", path, "-db"], tmp)
+        daemons.append(d)
+        br.wait_port(port, d.proc, "haproxy-tls")
+        contenders.append(Contender("haproxy-tls", LABELS["haproxy-tls"], f"{HOST}:{port}", d, config=tls.client_config))
+        meta["configs"].append((f"{LABELS['haproxy-tls']} (haproxy -f haproxy-tls.cfg -db)", cfg))
+    if tls:
+        meta["configs"].append(("Java tools over TLS (--command-config)", open(tls.client_config).read()))
     for splice, name in ((False, "haproxy"), (True, "haproxy-splice")):
         if name not in wanted:
             continue
@@ -610,14 +677,15 @@ def warm_up(tools, broker, contenders, p, consumer_only=False):
     for c in contenders:
         n = p["warmup_records"][1024]
         for acks in ACKS if not (c.consumer_only or consumer_only) else ():
-            attempt(c, "warm-up", lambda: tools.produce(c.address, topic_name(1024, acks), n, 1024, acks))
+            attempt(c, "warm-up", lambda: tools.produce(c.address, topic_name(1024, acks), n, 1024, acks, c.config))
         if c.failed:
             continue
-        attempt(c, "warm-up", lambda: tools.consume(c.address, "consume-1024", n, f"warmup-{c.name}-{os.getpid()}"))
+        attempt(c, "warm-up", lambda: tools.consume(c.address, "consume-1024", n, f"warmup-{c.name}-{os.getpid()}",
+                                                    c.config))
         for acks in ACKS if not (c.consumer_only or consumer_only) else ():
             if not c.failed:
                 attempt(c, "warm-up", lambda: tools.produce(c.address, topic_name(100, acks),
-                                                            p["warmup_records"][100], 100, acks))
+                                                            p["warmup_records"][100], 100, acks, c.config))
         log(f"warmed up {c.label}" + (f" (dropped: {c.failed})" if c.failed else ""))
 
 
@@ -631,7 +699,7 @@ def run_producer(tools, broker, contenders, p, rep, data):
                     continue
                 before, broker_before = c.cpu(), br.cpu_seconds([broker.pid])
                 r = attempt(c, f"producer {key} run {rep + 1}",
-                            lambda: tools.produce(c.address, topic_name(size, acks), n, size, acks))
+                            lambda: tools.produce(c.address, topic_name(size, acks), n, size, acks, c.config))
                 if r is None:
                     continue
                 r["proxy_cpu_s"] = c.cpu() - before if c.daemon else None
@@ -650,7 +718,7 @@ def run_consumer(tools, broker, contenders, p, rep, data):
             group = f"bench-{c.name}-{size}-{rep}-{os.getpid()}"
             before, broker_before = c.cpu(), br.cpu_seconds([broker.pid])
             r = attempt(c, f"consumer {size} B run {rep + 1}",
-                        lambda: tools.consume(c.address, f"consume-{size}", n, group))
+                        lambda: tools.consume(c.address, f"consume-{size}", n, group, c.config))
             if r is None:
                 continue
             r["proxy_cpu_s"] = c.cpu() - before if c.daemon else None
@@ -953,8 +1021,12 @@ def main():
     ap.add_argument("--workers", type=int, default=1, help="workers of kstretch, HAProxy and nginx (default 1)")
     ap.add_argument("--out", help="results folder (default bench/results; --quick: BUILD/bench-kafka-quick)")
     ap.add_argument("--quick", action="store_true", help="smoke run: tiny counts, one repetition")
-    ap.add_argument("--contenders", default=",".join(CONTENDER_NAMES),
-                    help=f"which, of {','.join(CONTENDER_NAMES)} (direct is always run)")
+    ap.add_argument("--contenders", default=None,
+                    help=f"which, of {','.join(CONTENDER_NAMES)} (direct is always run; default: all but the TLS "
+                         f"ones, or with --tls: {','.join(TLS_CONTENDERS)})")
+    ap.add_argument("--tls", action="store_true",
+                    help="TLS between the clients and the proxy: kstretch and HAProxy terminating TLS "
+                         "(default OUT: bench/results/kafka-tls)")
     ap.add_argument("--no-kroxylicious", action="store_true", help="leave Kroxylicious out")
     ap.add_argument("--consumer-only", action="store_true",
                     help="only the consumer runs (section 2; section 1 stays empty): e.g. to compare "
@@ -970,12 +1042,14 @@ def main():
         p["runs"] = args.runs
     if not 1 <= args.workers <= 64:
         ap.error("--workers must be 1..64")
-    wanted = {c.strip() for c in args.contenders.split(",") if c.strip()} | {"direct"}
+    default = TLS_CONTENDERS if args.tls else [c for c in CONTENDER_NAMES if c not in TLS_CONTENDERS]
+    wanted = {c.strip() for c in (args.contenders or ",".join(default)).split(",") if c.strip()} | {"direct"}
     if not wanted <= set(CONTENDER_NAMES):
         ap.error(f"--contenders: names of {','.join(CONTENDER_NAMES)}")
     if args.no_kroxylicious:
         wanted.discard("kroxylicious")
     out = os.path.abspath(args.out or (os.path.join(build, "bench-kafka-quick") if args.quick else
+                                       os.path.join(REPO, "bench", "results", "kafka-tls") if args.tls else
                                        os.path.join(REPO, "bench", "results")))
     os.makedirs(out, exist_ok=True)
     if args.report_only:
