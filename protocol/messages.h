@@ -94,6 +94,26 @@ enum kp_describe_cluster_field {
 extern const struct kp_schema kp_consumer_group_heartbeat_request;
 extern const struct kp_schema kp_consumer_group_heartbeat_response;
 
+/* SaslHandshake and SaslAuthenticate (sasl.c): what kstretch's own
+ * connection to a bootstrap server authenticates with. */
+extern const struct kp_schema kp_sasl_handshake_request;
+extern const struct kp_schema kp_sasl_handshake_response;
+extern const struct kp_schema kp_sasl_authenticate_request;
+extern const struct kp_schema kp_sasl_authenticate_response;
+
+enum kp_sasl_field {
+	/* SaslHandshakeRequest / SaslHandshakeResponse */
+	KP_SASL_HANDSHAKE_REQ_MECHANISM = 0,
+	KP_SASL_HANDSHAKE_RESP_ERROR_CODE = 0,
+	KP_SASL_HANDSHAKE_RESP_MECHANISMS = 1,
+	/* SaslAuthenticateRequest / SaslAuthenticateResponse */
+	KP_SASL_AUTH_REQ_AUTH_BYTES = 0,
+	KP_SASL_AUTH_RESP_ERROR_CODE = 0,
+	KP_SASL_AUTH_RESP_ERROR_MESSAGE = 1,
+	KP_SASL_AUTH_RESP_AUTH_BYTES = 2,
+	KP_SASL_AUTH_RESP_SESSION_LIFETIME_MS = 3,
+};
+
 /* Produce (produce.c) */
 extern const struct kp_schema kp_produce_request;
 extern const struct kp_schema kp_produce_response;

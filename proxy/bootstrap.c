@@ -14,8 +14,11 @@
 #include "log.h"
 #include "message.h"
 #include "messages.h"
+#include "sasl_client.h"
 #include "text.h"
 #include "tls.h"
+
+#include <openssl/crypto.h>
 
 #define KX_BOOTSTRAP_IO_MS        5000
 #define KX_BOOTSTRAP_MAX_RESPONSE (64 * 1024 * 1024)
@@ -190,9 +193,16 @@ static uint8_t *kx_roundtrip(struct kx_transport *fd, int16_t api, int16_t ver, 
 	return resp;
 }
 
-/* The newest Metadata version both the broker and the codec speak (-1: none). */
-static int16_t kx_pick_metadata_version(struct kx_transport *fd, char *err, size_t errlen)
+/* The versions of the SASL APIs a broker offers (-1: not offered). */
+struct kx_sasl_offer {
+	int16_t handshake_lo, handshake_hi, authenticate_lo, authenticate_hi;
+};
+
+/* The newest Metadata version both the broker and the codec speak (-1: none);
+ * *sasl: the SASL API versions the broker offers. */
+static int16_t kx_pick_metadata_version(struct kx_transport *fd, struct kx_sasl_offer *sasl, char *err, size_t errlen)
 {
+	*sasl = (struct kx_sasl_offer){-1, -1, -1, -1};
 	struct kp_arena a;
 	struct kp_cursor c;
 	size_t len;
@@ -208,6 +218,13 @@ static int16_t kx_pick_metadata_version(struct kx_transport *fd, char *err, size
 			const struct kp_api *md = kp_api_get(KP_API_METADATA);
 			for (int32_t i = 0; i < keys->a.cnt; i++) {
 				const struct kp_struct *e = keys->a.items[i].st;
+				if (e->v[0].i == KP_API_SASL_HANDSHAKE) {
+					sasl->handshake_lo = (int16_t)e->v[1].i;
+					sasl->handshake_hi = (int16_t)e->v[2].i;
+				} else if (e->v[0].i == KP_API_SASL_AUTHENTICATE) {
+					sasl->authenticate_lo = (int16_t)e->v[1].i;
+					sasl->authenticate_hi = (int16_t)e->v[2].i;
+				}
 				if (e->v[0].i != KP_API_METADATA)
 					continue;
 				int64_t hi = e->v[2].i < md->decode_max ? e->v[2].i : md->decode_max;
@@ -225,6 +242,187 @@ static int16_t kx_pick_metadata_version(struct kx_transport *fd, char *err, size
 	return best;
 }
 
+/* Kafka's names of the errors a SASL exchange answers with. */
+static const char *kx_sasl_error_name(int64_t code)
+{
+	switch (code) {
+	case 33: return "UNSUPPORTED_SASL_MECHANISM";
+	case 34: return "ILLEGAL_SASL_STATE";
+	case 35: return "UNSUPPORTED_VERSION";
+	case 58: return "SASL_AUTHENTICATION_FAILED";
+	default: return "error";
+	}
+}
+
+/* Copies what a broker wrote into a log line: printable ASCII, others as '?', cut at cap - 1. */
+static void kx_printable(char *dst, size_t cap, const uint8_t *s, int32_t len)
+{
+	size_t n = 0;
+	for (int32_t i = 0; i < len && n + 1 < cap; i++)
+		dst[n++] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+	dst[n] = '\0';
+}
+
+static const char *const kx_sasl_names[] = {
+    [KX_SASL_NONE] = "none",
+    [KX_SASL_PLAIN] = "PLAIN",
+    [KX_SASL_SCRAM_SHA_256] = "SCRAM-SHA-256",
+    [KX_SASL_SCRAM_SHA_512] = "SCRAM-SHA-512",
+};
+
+/*
+ * One request of the exchange and its decoded answer (NULL with err set).
+ * *resp is the malloc'd frame the answer's strings point into.
+ */
+static struct kp_struct *kx_sasl_call(struct kx_transport *fd, struct kp_arena *a, int16_t api, int16_t ver,
+                                      int32_t corr, const struct kp_struct *req, uint8_t **resp, char *err,
+                                      size_t errlen)
+{
+	size_t len;
+	struct kp_message m;
+	struct kp_cursor c;
+	free(*resp);
+	*resp = kx_roundtrip(fd, api, ver, corr, req, &len, err, errlen);
+	if (!*resp)
+		return NULL;
+	kp_cursor_init(&c, *resp, len);
+	if (!kp_message_decode(a, &c, false, api, ver, &m) || !m.body) {
+		snprintf(err, errlen, "malformed %s v%d response: %s at byte %zu", kp_api_get(api)->name, ver,
+		         kp_error_name(c.err), c.err_pos);
+		return NULL;
+	}
+	if (m.resp.correlation_id != corr) {
+		snprintf(err, errlen, "%s v%d response for request %d, not %d", kp_api_get(api)->name, ver,
+		         m.resp.correlation_id, corr);
+		return NULL;
+	}
+	return m.body;
+}
+
+/* SaslHandshake v1 naming the configured mechanism. */
+static bool kx_sasl_handshake(const struct kx_config *cfg, struct kx_transport *fd, const struct kx_sasl_offer *offer,
+                              char *err, size_t errlen)
+{
+	const char *mech = kx_sasl_names[cfg->upstream_sasl_mechanism];
+	if (offer->handshake_lo > 1 || offer->handshake_hi < 1) {
+		snprintf(err, errlen, "upstream.sasl.mechanism=%s, but the broker offers no SaslHandshake v1 (%s)", mech,
+		         offer->handshake_hi < 0 ? "its listener takes no SASL, or it is older than Kafka 1.0"
+		                                 : "too old or too new for kstretch");
+		return false;
+	}
+	struct kp_arena a;
+	uint8_t *resp = NULL;
+	bool ok = false;
+	kp_arena_init(&a, 0);
+	struct kp_struct *req = kp_struct_new(&a, &kp_sasl_handshake_request, 1);
+	req->v[KP_SASL_HANDSHAKE_REQ_MECHANISM].s = (struct kp_span){(const uint8_t *)mech, (int32_t)strlen(mech)};
+	struct kp_struct *r = kx_sasl_call(fd, &a, KP_API_SASL_HANDSHAKE, 1, 2, req, &resp, err, errlen);
+	if (r) {
+		int64_t code = r->v[KP_SASL_HANDSHAKE_RESP_ERROR_CODE].i;
+		const struct kp_list *l = &r->v[KP_SASL_HANDSHAKE_RESP_MECHANISMS].a;
+		char enabled[160] = "";
+		for (int32_t i = 0; i < l->cnt && strlen(enabled) + 4 < sizeof(enabled); i++) {
+			size_t at = strlen(enabled);
+			if (i)
+				at += (size_t)snprintf(enabled + at, sizeof(enabled) - at, ", ");
+			kx_printable(enabled + at, sizeof(enabled) - at, l->items[i].s.ptr, l->items[i].s.len);
+		}
+		if (code == 0)
+			ok = true;
+		else
+			snprintf(err, errlen, "SaslHandshake for %s: %s (%lld); the broker enables: %s", mech,
+			         kx_sasl_error_name(code), (long long)code,
+			         enabled[0] ? enabled : "nothing (is its listener SASL_PLAINTEXT or SASL_SSL?)");
+	}
+	free(resp);
+	kp_arena_free(&a);
+	return ok;
+}
+
+/*
+ * One SaslAuthenticate round: sends bytes, returns the broker's AuthBytes
+ * (pointing into *resp), or false with err set (a broker's error with its
+ * ErrorMessage).
+ */
+static bool kx_sasl_round(struct kx_transport *fd, struct kp_arena *a, int16_t ver, int32_t corr, const void *bytes,
+                          size_t n, uint8_t **resp, struct kp_span *answer, char *err, size_t errlen)
+{
+	struct kp_struct *req = kp_struct_new(a, &kp_sasl_authenticate_request, ver);
+	req->v[KP_SASL_AUTH_REQ_AUTH_BYTES].s = (struct kp_span){bytes, (int32_t)n};
+	struct kp_struct *r = kx_sasl_call(fd, a, KP_API_SASL_AUTHENTICATE, ver, corr, req, resp, err, errlen);
+	if (!r)
+		return false;
+	int64_t code = r->v[KP_SASL_AUTH_RESP_ERROR_CODE].i;
+	if (code != 0) {
+		char msg[200];
+		struct kp_span m = r->v[KP_SASL_AUTH_RESP_ERROR_MESSAGE].s;
+		kx_printable(msg, sizeof(msg), m.ptr, m.len);
+		snprintf(err, errlen, "SaslAuthenticate: %s (%lld): %s", kx_sasl_error_name(code), (long long)code,
+		         m.len > 0 ? msg : "no message");
+		return false;
+	}
+	*answer = r->v[KP_SASL_AUTH_RESP_AUTH_BYTES].s;
+	if (answer->len < 0)
+		*answer = (struct kp_span){(const uint8_t *)"", 0};
+	return true;
+}
+
+/*
+ * Authenticates kstretch's own connection (upstream.sasl.*): SaslHandshake
+ * v1, then SaslAuthenticate at the newest version both sides speak (0-2):
+ * PLAIN in one round, SCRAM in two with the server's signature verified.
+ */
+static bool kx_sasl_authenticate(const struct kx_config *cfg, struct kx_transport *fd,
+                                 const struct kx_sasl_offer *offer, char *err, size_t errlen)
+{
+	if (!kx_sasl_handshake(cfg, fd, offer, err, errlen))
+		return false;
+	const struct kp_api *api = kp_api_get(KP_API_SASL_AUTHENTICATE);
+	int16_t ver = offer->authenticate_hi < api->decode_max ? offer->authenticate_hi : api->decode_max;
+	if (offer->authenticate_hi < 0 || ver < offer->authenticate_lo || ver < api->decode_min) {
+		snprintf(err, errlen, "the broker offers no SaslAuthenticate version kstretch speaks (0-%d)",
+		         api->decode_max);
+		return false;
+	}
+	const char *mech = kx_sasl_names[cfg->upstream_sasl_mechanism];
+	const char *user = cfg->upstream_sasl_username, *password = kx_config_upstream_sasl_password(cfg);
+	struct kp_arena a;
+	uint8_t *resp = NULL;
+	struct kp_span answer;
+	bool ok = false;
+	kp_arena_init(&a, 0);
+	if (cfg->upstream_sasl_mechanism == KX_SASL_PLAIN) {
+		uint8_t msg[KX_SASL_USER_MAX + KX_SASL_PASSWORD_MAX + 2];
+		size_t n = kx_sasl_plain(user, password, msg, sizeof(msg));
+		ok = n > 0 && kx_sasl_round(fd, &a, ver, 3, msg, n, &resp, &answer, err, errlen);
+		OPENSSL_cleanse(msg, sizeof(msg));
+	} else {
+		struct kx_scram s;
+		char first[KX_SCRAM_MSG_MAX + 1], final[KX_SCRAM_MSG_MAX + 1], why[256];
+		enum kx_scram_hash h = cfg->upstream_sasl_mechanism == KX_SASL_SCRAM_SHA_512 ? KX_SCRAM_SHA_512
+		                                                                              : KX_SCRAM_SHA_256;
+		if (!kx_scram_client_first(&s, h, user, NULL, first, sizeof(first), why, sizeof(why)))
+			snprintf(err, errlen, "%s: %s", mech, why);
+		else if (kx_sasl_round(fd, &a, ver, 3, first, strlen(first), &resp, &answer, err, errlen)) {
+			if (!kx_scram_client_final(&s, password, answer.ptr, (size_t)answer.len, final, sizeof(final), why,
+			                           sizeof(why)))
+				snprintf(err, errlen, "%s: %s", mech, why);
+			else if (kx_sasl_round(fd, &a, ver, 4, final, strlen(final), &resp, &answer, err, errlen)) {
+				ok = kx_scram_server_final(&s, answer.ptr, (size_t)answer.len, why, sizeof(why));
+				if (!ok)
+					snprintf(err, errlen, "%s: %s", mech, why);
+			}
+		}
+		kx_scram_clear(&s);
+		OPENSSL_cleanse(final, sizeof(final));
+	}
+	free(resp);
+	kp_arena_free(&a);
+	if (ok)
+		kx_debug("bootstrap: authenticated as %s with %s (SaslAuthenticate v%d)", user, mech, ver);
+	return ok;
+}
+
 /* Asks one server; fills *out with a new topology on success. */
 static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, struct kx_topology **out, char *err,
                    size_t errlen)
@@ -233,8 +431,11 @@ static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, st
 	if (!kx_open(cfg, hp, &tr, kx_now_ms() + cfg->connect_timeout_ms, err, errlen))
 		return false;
 	struct kx_transport *fd = &tr;
-	int16_t ver = kx_pick_metadata_version(fd, err, errlen);
+	struct kx_sasl_offer sasl;
+	int16_t ver = kx_pick_metadata_version(fd, &sasl, err, errlen);
 	bool ok = false;
+	if (ver >= 0 && cfg->upstream_sasl_mechanism != KX_SASL_NONE && !kx_sasl_authenticate(cfg, fd, &sasl, err, errlen))
+		ver = -1;
 	if (ver >= 0) {
 		struct kp_arena a;
 		struct kp_cursor c;
@@ -244,7 +445,7 @@ static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, st
 		/* v0: an empty list means all topics; from v1 it means none (we want none). */
 		int topics = kp_field_index(&kp_metadata_request, "Topics");
 		req->v[topics].a.cnt = 0;
-		uint8_t *resp = kx_roundtrip(fd, KP_API_METADATA, ver, 2, req, &len, err, errlen);
+		uint8_t *resp = kx_roundtrip(fd, KP_API_METADATA, ver, 5, req, &len, err, errlen);
 		struct kp_response_header h;
 		if (resp) {
 			kp_cursor_init(&c, resp, len);
@@ -307,7 +508,7 @@ struct kx_topology *kx_bootstrap_topology(const struct kx_config *cfg, volatile 
 	for (unsigned attempt = 0; !*stop; attempt++) {
 		const struct kx_hostport *hp = &cfg->bootstrap[attempt % cfg->bootstrap_cnt];
 		struct kx_topology *t = NULL;
-		char err[256] = "";
+		char err[512] = "";
 		if (kx_ask(cfg, hp, &t, err, sizeof(err))) {
 			kx_info("bootstrap: %zu brokers from %s:%u", t->broker_cnt, hp->host, hp->port);
 			return t;

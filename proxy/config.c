@@ -11,10 +11,15 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "text.h"
 
 #include "sni.h"
 
@@ -348,6 +353,94 @@ static bool kx_parse_prefix(struct kx_config *cfg, const struct kx_config_key *k
 	return true;
 }
 
+/* upstream.sasl.username: UTF-8 without control characters ("" = none). */
+static bool kx_parse_sasl_user(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                               size_t whylen)
+{
+	size_t len = strlen(value);
+	if (len > KX_SASL_USER_MAX || !kx_text_clean((const uint8_t *)value, len)) {
+		kx_why(why, whylen, "not a user name of at most %d bytes of UTF-8 without control characters",
+		       KX_SASL_USER_MAX);
+		return false;
+	}
+	memcpy(kx_field(cfg, key), value, len + 1);
+	return true;
+}
+
+/* upstream.sasl.password: any text ("" = none); never quoted back in a message. */
+static bool kx_parse_secret(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                            size_t whylen)
+{
+	size_t len = strlen(value);
+	if (len > KX_SASL_PASSWORD_MAX) {
+		kx_why(why, whylen, "a password of %zu bytes: at most %d", len, KX_SASL_PASSWORD_MAX);
+		return false;
+	}
+	memcpy(kx_field(cfg, key), value, len + 1);
+	return true;
+}
+
+/* upstream.sasl.password.file: read now, so a bad file stops start-up (and
+ * --check-config) with its name; one trailing newline (\n or \r\n) dropped. */
+static bool kx_parse_secret_file(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                                 size_t whylen)
+{
+	char buf[KX_SASL_PASSWORD_MAX + 3];
+	if (!kx_parse_path(cfg, key, value, why, whylen))
+		return false;
+	memset(cfg->upstream_sasl_file_password, 0, sizeof(cfg->upstream_sasl_file_password));
+	if (!value[0])
+		return true;
+	/* O_NONBLOCK and a regular file only: a FIFO or a device never holds start-up (or the fuzzer) up. */
+	int fd = open(value, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		kx_why(why, whylen, "cannot open '%s': %s", value, strerror(errno));
+		return false;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		kx_why(why, whylen, "'%s' is not a regular file", value);
+		close(fd);
+		return false;
+	}
+	size_t n = 0;
+	bool failed = false;
+	for (int tries = 0; n < sizeof(buf) && tries < 64 && !failed; tries++) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - n);
+		if (r == 0)
+			break;
+		if (r > 0)
+			n += (size_t)r;
+		else
+			failed = errno != EINTR;
+	}
+	close(fd);
+	if (failed) {
+		kx_why(why, whylen, "cannot read '%s': %s", value, strerror(errno));
+		explicit_bzero(buf, sizeof(buf));
+		return false;
+	}
+	if (n > 0 && buf[n - 1] == '\n') {
+		n--;
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+	}
+	bool ok = false;
+	if (n > KX_SASL_PASSWORD_MAX)
+		kx_why(why, whylen, "'%s' holds more than %d bytes (one password, one line)", value,
+		       KX_SASL_PASSWORD_MAX);
+	else if (n == 0)
+		kx_why(why, whylen, "'%s' is empty", value);
+	else if (memchr(buf, '\0', n) || memchr(buf, '\n', n))
+		kx_why(why, whylen, "'%s' holds a NUL byte or more than one line", value);
+	else
+		ok = true;
+	if (ok)
+		memcpy(cfg->upstream_sasl_file_password, buf, n);
+	explicit_bzero(buf, sizeof(buf));
+	return ok;
+}
+
 /* An integer in [key->min, key->max], stored as int or int64_t. */
 static bool kx_parse_number(const struct kx_config_key *key, const char *value, long long *v, char *why, size_t whylen)
 {
@@ -674,6 +767,12 @@ static void kx_print_region_map(const struct kx_config *cfg, const struct kx_con
 		fprintf(out, "%s%s=%s", i ? "," : "", cfg->region_rules[i].pattern, cfg->region_rules[i].region);
 }
 
+static void kx_print_secret(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	if (*(const char *)kx_cfield(cfg, key))
+		fputs("********", out); /* set; never written out */
+}
+
 static void kx_print_bool(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
 {
 	fputs(*(const bool *)kx_cfield(cfg, key) ? "true" : "false", out);
@@ -717,6 +816,11 @@ static const char *const kx_tls_auth_names[] = {
     [KX_TLS_AUTH_NONE] = "none", [KX_TLS_AUTH_REQUESTED] = "requested", [KX_TLS_AUTH_REQUIRED] = "required", NULL};
 static const char *const kx_cert_attr_names[] = {
     [KX_CERT_ATTR_NONE] = "none", [KX_CERT_ATTR_CN] = "cn", [KX_CERT_ATTR_OU] = "ou", [KX_CERT_ATTR_SAN] = "san", NULL};
+static const char *const kx_sasl_mechanism_names[] = {[KX_SASL_NONE] = "none",
+                                                      [KX_SASL_PLAIN] = "PLAIN",
+                                                      [KX_SASL_SCRAM_SHA_256] = "SCRAM-SHA-256",
+                                                      [KX_SASL_SCRAM_SHA_512] = "SCRAM-SHA-512",
+                                                      NULL};
 static const char *const kx_level_names[] = {
     [KX_LOG_ERROR] = "error", [KX_LOG_WARN] = "warn", [KX_LOG_INFO] = "info", [KX_LOG_DEBUG] = "debug", NULL};
 
@@ -819,6 +923,18 @@ static const struct kx_config_key kx_keys[] = {
      "PEM file of upstream.tls.cert's private key"},
     {"upstream.tls.verify.hostname", "true", kx_parse_bool, kx_print_bool, KX_FIELD(upstream_tls_verify_hostname),
      0, 0, NULL, "a broker's certificate must name the host kstretch connects to (DNS name or IP address)"},
+    {"upstream.sasl.mechanism", "none", kx_parse_enum, kx_print_enum, KX_FIELD(upstream_sasl_mechanism), 0, 0,
+     kx_sasl_mechanism_names,
+     "none, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512: how kstretch's own connection to a bootstrap server "
+     "authenticates (brokers' SASL_PLAINTEXT or SASL_SSL listener); clients still authenticate themselves"},
+    {"upstream.sasl.username", "", kx_parse_sasl_user, kx_print_string, KX_FIELD(upstream_sasl_username), 0, 0, NULL,
+     "the user kstretch authenticates as (with upstream.sasl.mechanism)"},
+    {"upstream.sasl.password", "", kx_parse_secret, kx_print_secret, KX_FIELD(upstream_sasl_password), 0, 0, NULL,
+     "upstream.sasl.username's password (printed as ********; upstream.sasl.password.file keeps it off the "
+     "command line)"},
+    {"upstream.sasl.password.file", "", kx_parse_secret_file, kx_print_string, KX_FIELD(upstream_sasl_password_file),
+     0, 0, NULL, "file whose one line is upstream.sasl.username's password (read at start; a trailing newline is "
+                 "dropped)"},
 };
 
 static const struct kx_config_family kx_families[] = {
@@ -1276,6 +1392,19 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 	if (!cfg->upstream_tls && (cfg->upstream_tls_ca[0] || cfg->upstream_tls_cert[0]))
 		return kx_fail(err, "%s: set, but upstream.tls=false (set upstream.tls=true to connect to the brokers "
 		               "with TLS)", cfg->upstream_tls_ca[0] ? "upstream.tls.ca" : "upstream.tls.cert");
+	if (cfg->upstream_sasl_password[0] && cfg->upstream_sasl_password_file[0])
+		return kx_fail(err, "upstream.sasl.password.file: set together with upstream.sasl.password (set only one)");
+	if (cfg->upstream_sasl_mechanism == KX_SASL_NONE &&
+	    (cfg->upstream_sasl_username[0] || kx_config_upstream_sasl_password(cfg)[0]))
+		return kx_fail(err, "%s: set, but upstream.sasl.mechanism=none (name the mechanism the brokers' SASL "
+		               "listener enables)", cfg->upstream_sasl_username[0] ? "upstream.sasl.username"
+		               : cfg->upstream_sasl_password[0] ? "upstream.sasl.password" : "upstream.sasl.password.file");
+	if (cfg->upstream_sasl_mechanism != KX_SASL_NONE && !cfg->upstream_sasl_username[0])
+		return kx_fail(err, "upstream.sasl.username: required with upstream.sasl.mechanism=%s",
+		               kx_sasl_mechanism_names[cfg->upstream_sasl_mechanism]);
+	if (cfg->upstream_sasl_mechanism != KX_SASL_NONE && !kx_config_upstream_sasl_password(cfg)[0])
+		return kx_fail(err, "upstream.sasl.password: required with upstream.sasl.mechanism=%s (or "
+		               "upstream.sasl.password.file)", kx_sasl_mechanism_names[cfg->upstream_sasl_mechanism]);
 	return true;
 }
 
@@ -1307,6 +1436,11 @@ void kx_config_placement(const struct kx_config *cfg, struct kr_placement *p)
 	    .regions = cfg->region_rules,
 	    .region_cnt = cfg->region_rule_cnt,
 	};
+}
+
+const char *kx_config_upstream_sasl_password(const struct kx_config *cfg)
+{
+	return cfg->upstream_sasl_password[0] ? cfg->upstream_sasl_password : cfg->upstream_sasl_file_password;
 }
 
 const char *kx_config_advertised_host(const struct kx_config *cfg)

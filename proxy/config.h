@@ -32,6 +32,8 @@
 #define KX_CONFIG_FILE_MAX   (1024 * 1024)
 #define KX_PATH_MAX          1024
 #define KX_CIPHERS_MAX       1024
+#define KX_SASL_USER_MAX     256
+#define KX_SASL_PASSWORD_MAX 1024
 
 /* proxy.protocol: the header an L4 balancer in front sends first (0: none expected). */
 enum kx_proxy_protocol {
@@ -65,6 +67,14 @@ enum kx_cert_attr {
 enum kx_listener_mode {
 	KX_LISTENER_PORTS, /* a port per broker (broker.port.base + id, broker.port.map) */
 	KX_LISTENER_SNI,   /* one TLS port; the name in each ClientHello picks the broker (sni.host.pattern) */
+};
+
+/* upstream.sasl.mechanism: how kstretch's own connection to a bootstrap server authenticates. */
+enum kx_sasl_mechanism {
+	KX_SASL_NONE,
+	KX_SASL_PLAIN,
+	KX_SASL_SCRAM_SHA_256,
+	KX_SASL_SCRAM_SHA_512,
 };
 
 enum kx_mode {
@@ -128,8 +138,14 @@ struct kx_config {
 	bool upstream_tls;
 	char upstream_tls_ca[KX_PATH_MAX], upstream_tls_cert[KX_PATH_MAX], upstream_tls_key[KX_PATH_MAX];
 	bool upstream_tls_verify_hostname;
+	/* SASL on kstretch's own bootstrap connection (upstream.sasl.*); clients authenticate themselves. */
+	enum kx_sasl_mechanism upstream_sasl_mechanism;
+	char upstream_sasl_username[KX_SASL_USER_MAX + 1];
+	char upstream_sasl_password[KX_SASL_PASSWORD_MAX + 1]; /* upstream.sasl.password; never printed */
+	char upstream_sasl_password_file[KX_PATH_MAX];
+	char upstream_sasl_file_password[KX_SASL_PASSWORD_MAX + 1]; /* what that file held, read when the key is set */
 
-	bool is_set[48]; /* per table entry: set by a file or a flag */
+	bool is_set[64]; /* per table entry: set by a file or a flag */
 };
 
 /* What a caller gets back on failure: one line naming the key and where. */
@@ -167,6 +183,9 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 
 /* Checks across keys (required keys, clashing ports, wildcard listen). */
 bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err);
+
+/* The password of upstream.sasl.password or upstream.sasl.password.file ("": none). */
+const char *kx_config_upstream_sasl_password(const struct kx_config *cfg);
 
 /* The host written into rewritten broker addresses. */
 const char *kx_config_advertised_host(const struct kx_config *cfg);

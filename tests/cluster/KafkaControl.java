@@ -5,7 +5,8 @@
  * Admin call, not a JVM start. It reads one command per line on stdin and
  * answers each with one JSON line on stdout:
  *
- *   format CLUSTER_ID CONFIG [--standalone]   kafka-storage format, in process
+ *   format CLUSTER_ID CONFIG [OPTION...]      kafka-storage format, in process; OPTIONs are
+ *                                              its own (--standalone, --add-scram M=[name=U,password=P])
  *   connect BOOTSTRAP                          the Admin client every later command uses
  *   wait-brokers N TIMEOUT_MS                  until N brokers are registered and unfenced
  *   create NAME PARTS RF ASSIGNMENT            a topic, replicas per partition as
@@ -94,8 +95,7 @@ public final class KafkaControl {
 
 	private static String format(String[] w) throws Exception {
 		List<String> a = new ArrayList<>(List.of("format", "-t", w[1], "-c", w[2]));
-		if (w.length > 3 && w[3].equals("--standalone"))
-			a.add("--standalone");
+		a.addAll(Arrays.asList(w).subList(3, w.length));
 		ByteArrayOutputStream buf = new ByteArrayOutputStream();
 		int rc = kafka.tools.StorageTool.execute(a.toArray(new String[0]), new PrintStream(buf, true, StandardCharsets.UTF_8));
 		if (rc != 0)

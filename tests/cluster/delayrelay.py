@@ -46,7 +46,16 @@ class Relay:
         self.writers.add(cwriter)
         peer = cwriter.get_extra_info("peername")
         if peer:
-            pid = await asyncio.get_running_loop().run_in_executor(None, owner_pid, peer[1])
+            # First, at once, the processes that connected before (kstretch,
+            # mostly): a client that gives up a connection within a few
+            # milliseconds (librdkafka dropping a bootstrap connection, a
+            # client closing all after a failed authentication) takes its
+            # socket with it before a scan of every process could find it.
+            pid = owner_pid(peer[1], candidates=KNOWN_PIDS)
+            if pid < 0:
+                pid = await asyncio.get_running_loop().run_in_executor(None, owner_pid, peer[1])
+            if pid >= 0:
+                KNOWN_PIDS.add(pid)
             self.peer_pids[pid] += 1
         try:
             ureader, uwriter = await asyncio.wait_for(
@@ -109,9 +118,14 @@ class Relay:
             raise
 
 
-def owner_pid(port):
+# Processes found owning a relay's peer before (see Relay.handle).
+KNOWN_PIDS = set()
+
+
+def owner_pid(port, candidates=None):
     """The pid of the process holding the 127.0.0.1 TCP socket bound to
-    `port` (a relay's peer: who connected), or -1 when none is found."""
+    `port` (a relay's peer: who connected), or -1 when none is found.
+    candidates: look only at these pids (default: every process)."""
     inodes = set()
     try:
         with open("/proc/net/tcp") as f:
@@ -125,7 +139,8 @@ def owner_pid(port):
     wanted = {f"socket:[{i}]" for i in inodes if i != "0"}
     if not wanted:
         return -1
-    for pid in os.listdir("/proc"):
+    pids = [str(p) for p in candidates] if candidates is not None else os.listdir("/proc")
+    for pid in pids:
         if not pid.isdigit():
             continue
         try:

@@ -5,6 +5,8 @@
                     [--min-insync N] [--replica-selector rack|none]
                     [--rtt-ms us=40,ap=120 | eu>us=40] [--client-region R]
                     [--no-relay] [--heap 320m] [--work DIR] [--libs DIR]
+                    [--security plaintext|sasl_plaintext|ssl|sasl_ssl] [--certs DIR]
+                    [--reauth-ms MS] [--meta-listener]
 
 The control surface of kstretch-testcluster (the librdkafka mock simulator),
 on real brokers: once every broker is registered and every topic has its
@@ -44,6 +46,24 @@ delay relay (delayrelay.py) that the broker advertises; a client of region R
 uses R's bootstrap and sees every broker at R's delay. Replication and the
 controller are not delayed. --no-relay advertises the brokers' own ports.
 
+Security (--security) applies to the client listeners only; replication and
+the controller stay PLAINTEXT. sasl_plaintext and sasl_ssl enable PLAIN,
+SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER: the PLAIN users are in the
+listeners' JAAS configuration, the SCRAM users are written into the metadata
+by kafka-storage format (--add-scram), and OAUTHBEARER takes Kafka's unsecured
+JWS tokens (any subject: for tests only). The users and passwords are in the
+first line's "sasl_users". --reauth-ms sets connections.max.reauth.ms (KIP-368:
+the brokers make clients re-authenticate on the same connection). ssl and
+sasl_ssl need --certs DIR, made by tests/integration/certs.py: the brokers'
+keystore is DIR/server.p12 (PKCS#12, password "changeit"), clients trust
+DIR/ca.crt. There is no authorizer: every authenticated principal may do all.
+
+--meta-listener gives each broker one more listener, PLAINTEXT and without
+authentication, that advertises the default client region's (relayed)
+addresses: for a proxy whose own metadata connection does not authenticate
+(kstretch asks for Metadata once at start, before any client). Its addresses
+are "meta_bootstrap"; every client connection still goes to the secured ones.
+
 Processes: the JVMs die with the launcher (PR_SET_PDEATHSIG), the launcher
 stops them on SIGTERM, SIGINT, EOF on stdin and `quit`, and removes its work
 directory unless --work was given. Every wait is bounded.
@@ -75,6 +95,16 @@ CONTROLLER_ID = 1000
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
 SELECTORS = {"rack": "org.apache.kafka.common.replica.RackAwareReplicaSelector", "none": None}
+SECURITY = ("plaintext", "sasl_plaintext", "ssl", "sasl_ssl")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+# The test users: PLAIN ones in the JAAS configuration, SCRAM ones in the
+# metadata. OAUTHBEARER (unsecured JWS) has no users: any subject is accepted.
+SASL_USERS = {
+    "PLAIN": {"alice": "alice-secret", "bob": "bob-secret"},
+    "SCRAM-SHA-256": {"scram256": "scram256-secret"},
+    "SCRAM-SHA-512": {"scram512": "scram512-secret"},
+}
+CERTS_PASSWORD = "changeit"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -156,6 +186,7 @@ class Broker:
         self.region = region
         self.rack = rack
         self.repl_port = free_port()
+        self.meta_port = None  # --meta-listener
         self.client_ports = {}  # client region -> the broker's own port
         self.advertised = {}  # client region -> the port clients are given
         self.proc = None
@@ -174,6 +205,18 @@ class KafkaCluster:
         for name, parts, rf in self.topics:
             if not 1 <= parts <= 1000 or not 1 <= rf <= self.broker_count():
                 raise LaunchError(f"topic {name}: PARTS must be 1..1000 and RF 1..{self.broker_count()}")
+        self.security = args.security
+        self.sasl = self.security.startswith("sasl_")
+        self.tls = self.security.endswith("ssl")
+        self.certs = os.path.abspath(args.certs) if args.certs else None
+        if self.tls:
+            if not self.certs:
+                raise LaunchError(f"--security {self.security} needs --certs DIR (tests/integration/certs.py)")
+            for name in ("server.p12", "ca.crt"):
+                if not os.path.exists(os.path.join(self.certs, name)):
+                    raise LaunchError(f"--certs {self.certs} has no {name} (make it with tests/integration/certs.py)")
+        if args.reauth_ms is not None and args.reauth_ms < 1000:
+            raise LaunchError("--reauth-ms must be at least 1000")
         self.keep_work = bool(args.work)
         self.work = args.work or tempfile.mkdtemp(prefix="kstretch-kafka-")
         os.makedirs(self.work, exist_ok=True)
@@ -344,14 +387,62 @@ class KafkaCluster:
             [f"{names[r]}://127.0.0.1:{b.client_ports[r]}" for r in self.region_names]
         advertised = [f"REPL://127.0.0.1:{b.repl_port}"] + \
             [f"{names[r]}://127.0.0.1:{b.advertised[r]}" for r in self.region_names]
-        protocols = ["CONTROLLER:PLAINTEXT", "REPL:PLAINTEXT"] + [f"{names[r]}:PLAINTEXT" for r in self.region_names]
+        client_protocol = self.security.upper()
+        protocols = ["CONTROLLER:PLAINTEXT", "REPL:PLAINTEXT"] + \
+            [f"{names[r]}:{client_protocol}" for r in self.region_names]
+        if b.meta_port:
+            listeners.append(f"META://127.0.0.1:{b.meta_port}")
+            advertised.append(f"META://127.0.0.1:{b.advertised[self.client_region]}")
+            protocols.append("META:PLAINTEXT")
         lines += [f"broker.rack={b.rack}", "inter.broker.listener.name=REPL",
                   "listeners=" + ",".join(listeners), "advertised.listeners=" + ",".join(advertised),
                   "listener.security.protocol.map=" + ",".join(protocols)]
+        for r in self.region_names:
+            lines += self._security_config(names[r].lower())
+        if self.args.reauth_ms is not None:
+            lines.append(f"connections.max.reauth.ms={self.args.reauth_ms}")
         selector = SELECTORS[self.args.replica_selector]
         if selector:
             lines.append(f"replica.selector.class={selector}")
         return self._write(f"broker-{b.id}.properties", lines)
+
+    def _security_config(self, listener):
+        """The client listener `listener`'s SASL and TLS settings (none for plaintext)."""
+        prefix = f"listener.name.{listener}."
+        lines = []
+        if self.sasl:
+            plain_users = " ".join(f'user_{u}="{pw}"' for u, pw in SASL_USERS["PLAIN"].items())
+            lines += [
+                prefix + "sasl.enabled.mechanisms=" + ",".join(SASL_MECHANISMS),
+                prefix + "plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+                         f"required {plain_users};",
+                prefix + "scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
+                         "required;",
+                prefix + "scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
+                         "required;",
+                # No server callback handler: Kafka's unsecured JWS validator.
+                prefix + "oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer."
+                         'OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";',
+            ]
+        if self.tls:
+            lines += [
+                prefix + "ssl.keystore.type=PKCS12",
+                prefix + f"ssl.keystore.location={os.path.join(self.certs, 'server.p12')}",
+                prefix + f"ssl.keystore.password={CERTS_PASSWORD}",
+                prefix + f"ssl.key.password={CERTS_PASSWORD}",
+                prefix + "ssl.client.auth=none",
+            ]
+        return lines
+
+    def _scram_args(self):
+        """kafka-storage format's --add-scram options: the SCRAM users in the bootstrap metadata."""
+        if not self.sasl:
+            return ""
+        out = ""
+        for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            for user, pw in SASL_USERS[mech].items():
+                out += f" --add-scram {mech}=[name={user},password={pw}]"
+        return out
 
     # ------------------------------------------------------------ lifecycle
 
@@ -359,6 +450,8 @@ class KafkaCluster:
         t0 = time.monotonic()
         self.controller_port = free_port()
         for b in self.brokers:
+            if self.args.meta_listener:
+                b.meta_port = free_port()
             for r in self.region_names:
                 b.client_ports[r] = free_port()
                 b.advertised[r] = free_port() if not self.args.no_relay else b.client_ports[r]
@@ -371,7 +464,7 @@ class KafkaCluster:
             self._set_rtt_spec(spec)
         self._start_control()
         self.cluster_id = self._random_cluster_id()
-        self.ask(f"format {self.cluster_id} {self._controller_config()} --standalone")
+        self.ask(f"format {self.cluster_id} {self._controller_config()} --standalone{self._scram_args()}")
         for b in self.brokers:
             self.ask(f"format {self.cluster_id} {self._broker_config(b)}")
         log4j = self._log4j()
@@ -434,7 +527,8 @@ class KafkaCluster:
             self.relays.cut(node_id)
         # Wait until no port of it accepts, its relays' included, so a client's
         # next connect is refused as it is by a broker that is down.
-        ports = list(b.client_ports.values()) + (list(b.advertised.values()) if self.relays else [])
+        ports = list(b.client_ports.values()) + (list(b.advertised.values()) if self.relays else []) + \
+            ([b.meta_port] if b.meta_port else [])
         deadline = time.monotonic() + 10
         while any(port_open(p) for p in ports) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -496,6 +590,13 @@ class KafkaCluster:
             "topics": [t for t in topics if not t["name"].startswith("__")],
             "kafka_version": KAFKA_VERSION, "work": self.work,
             "replica_selector": self.args.replica_selector,
+            "security": self.security,
+            "sasl_mechanisms": list(SASL_MECHANISMS) if self.sasl else [],
+            "sasl_users": SASL_USERS if self.sasl else {},
+            "reauth_ms": self.args.reauth_ms,
+            "certs": self.certs,
+            "meta_bootstrap": ",".join(f"127.0.0.1:{b.meta_port}" for b in self.brokers)
+            if self.args.meta_listener else None,
         }
 
     def stats(self):
@@ -565,6 +666,12 @@ def main(argv=None):
     ap.add_argument("--no-relay", action="store_true")
     ap.add_argument("--heap", default="320m")
     ap.add_argument("--work")
+    ap.add_argument("--security", choices=SECURITY, default="plaintext",
+                    help="protocol of the client listeners (replication and the controller stay PLAINTEXT)")
+    ap.add_argument("--certs", help="directory of tests/integration/certs.py's certificates (ssl, sasl_ssl)")
+    ap.add_argument("--reauth-ms", type=int, help="connections.max.reauth.ms of the brokers (KIP-368)")
+    ap.add_argument("--meta-listener", action="store_true",
+                    help="one more PLAINTEXT listener per broker advertising the client listeners' addresses")
     args = ap.parse_args(argv)
 
     stopping = []

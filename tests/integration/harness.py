@@ -318,6 +318,11 @@ class KafkaCluster(Cluster):
 
     .bootstraps {region: "host:port,..."}: the bootstrap of each client region
     (.bootstrap is the default client region's, the first one's).
+
+    security= "plaintext" (default), "sasl_plaintext", "ssl" or "sasl_ssl" for
+    the client listeners; certs= a tests/integration/certs.py directory (ssl,
+    sasl_ssl); reauth_ms= the brokers' connections.max.reauth.ms. .security and
+    .sasl_users ({mechanism: {user: password}}) say what the brokers take.
     """
 
     # JVMs on 2 cores: the controller and the brokers start in 20-40 s.
@@ -326,7 +331,8 @@ class KafkaCluster(Cluster):
 
     @classmethod
     def start(cls, log_dir, regions="eu:1,us:1,ap:1", topics=(), min_insync=1, replica_selector="none",
-              rtt_ms=None, client_region=None, relay=True, name=None):
+              rtt_ms=None, client_region=None, relay=True, name=None, security="plaintext", certs=None,
+              reauth_ms=None, meta_listener=False):
         require(os.path.join(KAFKA_LIBS, "kafka_2.13-4.4.0.jar"), "Apache Kafka 4.4.0", "run `make deps`")
         argv = [PYTHON, KAFKACLUSTER, "--regions", regions, "--min-insync", str(min_insync),
                 "--replica-selector", replica_selector, "--work", os.path.join(log_dir, name or "kafkacluster")]
@@ -338,6 +344,13 @@ class KafkaCluster(Cluster):
             argv += ["--client-region", client_region]
         if not relay:
             argv.append("--no-relay")
+        argv += ["--security", security]
+        if certs:
+            argv += ["--certs", certs]
+        if reauth_ms is not None:
+            argv += ["--reauth-ms", str(reauth_ms)]
+        if meta_listener:
+            argv.append("--meta-listener")
         proc = ManagedProcess(name or "kafkacluster", argv, log_dir)
         try:
             line = proc.read_line(cls.START_TIMEOUT_S)
@@ -354,6 +367,9 @@ class KafkaCluster(Cluster):
         super()._set_state(state)
         self.bootstraps = state["bootstraps"]
         self.work = state["work"]
+        self.security = state.get("security", "plaintext")
+        self.sasl_users = state.get("sasl_users", {})
+        self.meta_bootstrap = state.get("meta_bootstrap")
 
     def control(self, cmd, timeout=CONTROL_TIMEOUT_S):
         return super().control(cmd, timeout)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -447,6 +448,114 @@ Test(config, an_error_stays_on_one_line_whatever_the_value_holds)
 	cr_assert_not(load("rack=eu\\nus\n"));
 	cr_assert_str_eq(err.msg,
 	                 "test.properties:1: rack: 'eu?us' is not a name of 1..63 characters from [A-Za-z0-9._-]");
+}
+
+Test(config, upstream_sasl_keys)
+{
+	cr_assert(load("bootstrap.servers=a:1\n"));
+	cr_assert_eq(cfg.upstream_sasl_mechanism, KX_SASL_NONE);
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	static const char *mechs[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
+	for (int i = 0; i < 3; i++) {
+		char text[256];
+		snprintf(text, sizeof(text),
+		         "bootstrap.servers=a:1\nupstream.sasl.mechanism=%s\nupstream.sasl.username=kst=x,y\n"
+		         "upstream.sasl.password=s3cr\\u00e9t\n",
+		         mechs[i]);
+		cr_assert(load(text), "%s", err.msg);
+		cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+		cr_assert_eq(cfg.upstream_sasl_mechanism, (enum kx_sasl_mechanism)(KX_SASL_PLAIN + i));
+		cr_assert_str_eq(cfg.upstream_sasl_username, "kst=x,y");
+		cr_assert_str_eq(kx_config_upstream_sasl_password(&cfg), "s3cr\xc3\xa9t");
+	}
+	cr_assert_not(load("upstream.sasl.mechanism=scram-sha-256\n"));
+	cr_assert(strstr(err.msg, "upstream.sasl.mechanism: 'scram-sha-256' is not one of: none, PLAIN, SCRAM-SHA-256, "
+	                          "SCRAM-SHA-512"),
+	          "%s", err.msg);
+	cr_assert_not(load("upstream.sasl.username=a\\tb\n"));
+	cr_assert(strstr(err.msg, "upstream.sasl.username: not a user name"), "%s", err.msg);
+}
+
+Test(config, upstream_sasl_needs_a_user_and_a_password)
+{
+	cr_assert(load("bootstrap.servers=a:1\nupstream.sasl.mechanism=PLAIN\nupstream.sasl.password=p\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert_str_eq(err.msg, "upstream.sasl.username: required with upstream.sasl.mechanism=PLAIN");
+	cr_assert(load("bootstrap.servers=a:1\nupstream.sasl.mechanism=SCRAM-SHA-512\nupstream.sasl.username=u\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert_str_eq(err.msg, "upstream.sasl.password: required with upstream.sasl.mechanism=SCRAM-SHA-512 (or "
+	                          "upstream.sasl.password.file)");
+	cr_assert(load("bootstrap.servers=a:1\nupstream.sasl.username=u\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "upstream.sasl.username: set, but upstream.sasl.mechanism=none"), "%s", err.msg);
+}
+
+Test(config, the_upstream_sasl_password_is_never_printed)
+{
+	cr_assert(load("bootstrap.servers=a:1\nupstream.sasl.mechanism=SCRAM-SHA-256\nupstream.sasl.username=u\n"
+	               "upstream.sasl.password=hunter2\n"));
+	char *printed = print_config(&cfg);
+	cr_assert_null(strstr(printed, "hunter2"), "%s", printed);
+	cr_assert(strstr(printed, "upstream.sasl.password=********\n"), "%s", printed);
+	cr_assert(strstr(printed, "upstream.sasl.mechanism=SCRAM-SHA-256\nupstream.sasl.username=u\n"), "%s", printed);
+	free(printed);
+	cr_assert(load("bootstrap.servers=a:1\n"));
+	printed = print_config(&cfg);
+	cr_assert(strstr(printed, "upstream.sasl.password=\n"), "unset: empty, %s", printed);
+	free(printed);
+	/* A bad value is not quoted back either. */
+	char text[KX_SASL_PASSWORD_MAX + 64] = "upstream.sasl.password=";
+	memset(text + strlen(text), 'x', KX_SASL_PASSWORD_MAX + 1);
+	cr_assert_not(load(text));
+	cr_assert(strstr(err.msg, "a password of 1025 bytes: at most 1024"), "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "xxx"), "%s", err.msg);
+}
+
+Test(config, the_upstream_sasl_password_can_come_from_a_file)
+{
+	enum kx_config_action action;
+	const char *path = write_temp("from file\n", 10);
+	char flag[128];
+	snprintf(flag, sizeof(flag), "--upstream-sasl-password-file=%s", path);
+	cr_assert(args(&action, "--bootstrap-servers=a:1", "--upstream-sasl-mechanism=PLAIN", "--upstream-sasl-username=u",
+	               flag, NULL),
+	          "%s", err.msg);
+	cr_assert_str_eq(kx_config_upstream_sasl_password(&cfg), "from file", "one trailing newline dropped");
+	char *printed = print_config(&cfg);
+	cr_assert_null(strstr(printed, "from file"), "%s", printed);
+	cr_assert(strstr(printed, "upstream.sasl.password=\n"), "%s", printed);
+	free(printed);
+	cr_assert_not(args(&action, "--bootstrap-servers=a:1", "--upstream-sasl-mechanism=PLAIN",
+	                   "--upstream-sasl-username=u", "--upstream-sasl-password=p", flag, NULL));
+	cr_assert_str_eq(err.msg, "upstream.sasl.password.file: set together with upstream.sasl.password (set only one)");
+	unlink(path);
+
+	path = write_temp("crlf\r\n", 6);
+	snprintf(flag, sizeof(flag), "upstream.sasl.password.file=%s\n", path);
+	cr_assert(load(flag), "%s", err.msg);
+	cr_assert_str_eq(cfg.upstream_sasl_file_password, "crlf");
+	unlink(path);
+	path = write_temp("two\n\n", 5);
+	snprintf(flag, sizeof(flag), "upstream.sasl.password.file=%s\n", path);
+	cr_assert_not(load(flag));
+	cr_assert(strstr(err.msg, "more than one line"), "%s", err.msg);
+	unlink(path);
+	path = write_temp("\n", 1);
+	snprintf(flag, sizeof(flag), "upstream.sasl.password.file=%s\n", path);
+	cr_assert_not(load(flag));
+	cr_assert(strstr(err.msg, "is empty"), "%s", err.msg);
+	unlink(path);
+	char fifo[64];
+	snprintf(fifo, sizeof(fifo), "/tmp/kstretch-test-fifo-%d", (int)getpid());
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	snprintf(flag, sizeof(flag), "upstream.sasl.password.file=%s\n", fifo);
+	cr_assert_not(load(flag), "a FIFO never holds start-up up");
+	cr_assert(strstr(err.msg, "is not a regular file"), "%s", err.msg);
+	unlink(fifo);
+	cr_assert_not(load("upstream.sasl.password.file=/nonexistent/kstretch-password\n"));
+	cr_assert(strstr(err.msg, "test.properties:1: upstream.sasl.password.file: cannot open "
+	                          "'/nonexistent/kstretch-password': No such file or directory"),
+	          "%s", err.msg);
 }
 
 /* Cross-key rules of TLS, mTLS and SNI: each names what is missing. */

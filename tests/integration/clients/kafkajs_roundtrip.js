@@ -1,9 +1,11 @@
 // KafkaJS: produce records with acks=-1, then read them back in a consumer group.
 //
 //   NODE_PATH=<node_modules> node kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent]
+//                                                     [--sasl MECHANISM:USER:PASSWORD]
 //
 // INPUT: KEY<TAB>VALUE lines to produce in order ("-" for none). --idempotent:
-// an idempotent producer (KafkaJS then allows one request in flight). Consumed
+// an idempotent producer (KafkaJS then allows one request in flight). --sasl:
+// SASL over plaintext with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Consumed
 // records go to stdout as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines; KafkaJS
 // logs go to stderr. Exit codes: 0 ok, 3 produce failed, 4 too few records in time.
 'use strict';
@@ -11,11 +13,27 @@ const fs = require('fs');
 const { Kafka, logLevel, Partitioners } = require('kafkajs');
 
 const [bootstrap, topic, group, input, expectedArg, timeoutArg, ...options] = process.argv.slice(2);
-if (!timeoutArg || options.some((o) => o !== '--idempotent')) {
-  process.stderr.write('usage: kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent]\n');
+const USAGE = 'usage: kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent] '
+  + '[--sasl MECHANISM:USER:PASSWORD]\n';
+let idempotent = false;
+let sasl;
+for (let i = 0; i < options.length; i += 1) {
+  const m = options[i] === '--sasl' && i + 1 < options.length
+    ? /^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512):([^:]+):(.*)$/.exec(options[i + 1]) : null;
+  if (options[i] === '--idempotent') {
+    idempotent = true;
+  } else if (m) {
+    sasl = { mechanism: m[1].toLowerCase(), username: m[2], password: m[3] };
+    i += 1;
+  } else {
+    process.stderr.write(USAGE);
+    process.exit(2);
+  }
+}
+if (!timeoutArg) {
+  process.stderr.write(USAGE);
   process.exit(2);
 }
-const idempotent = options.includes('--idempotent');
 const expected = Number(expectedArg);
 const deadline = Date.now() + Number(timeoutArg) * 1000;
 setTimeout(() => {
@@ -34,6 +52,7 @@ async function main() {
     logLevel: logLevel.WARN,
     logCreator: stderrLogger,
     retry: { retries: 5, initialRetryTime: 100 },
+    ...(sasl ? { sasl } : {}),
   });
   process.stderr.write(`client-version: kafkajs ${require('kafkajs/package.json').version}\n`);
 

@@ -26,6 +26,9 @@ Options:
   --acked FILE   write every acknowledged record to FILE as
                  PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines (confluent-kafka; offset -1
                  when the ack named none)
+  --sasl MECHANISM:USER:PASSWORD
+                 authenticate with SASL over plaintext (security.protocol SASL_PLAINTEXT):
+                 PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
   --api-version X.Y
                  kafka-python's api_version=(X, Y): speak no request version newer than
                  Kafka X.Y's, whatever the broker offers (for a broker that offers versions
@@ -76,6 +79,10 @@ def kafka_python(bootstrap, topic, group, records, expected, deadline, opts):
         return 2
     idempotence = {"enable_idempotence": opts["idempotent"]} if has_idempotence else {}
     versions = {"api_version": opts["api_version"]} if opts["api_version"] else {}
+    if opts["sasl"]:
+        mech, user, password = opts["sasl"]
+        versions.update(security_protocol="SASL_PLAINTEXT", sasl_mechanism=mech, sasl_plain_username=user,
+                        sasl_plain_password=password)
     servers = bootstrap.split(",")
     if records:
         producer = kafka.KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, retries=5,
@@ -143,7 +150,7 @@ def confluent_produce(ck, bootstrap, topic, records, deadline, opts):
     def left():
         return max(1.0, deadline - time.monotonic())
 
-    conf = {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5}
+    conf = {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, **confluent_sasl(opts)}
     if opts["idempotent"]:
         conf["enable.idempotence"] = True
     txn_size = opts["transactional"] or len(records)
@@ -190,6 +197,14 @@ def confluent_produce(ck, bootstrap, topic, records, deadline, opts):
     return status, committed + acked
 
 
+def confluent_sasl(opts):
+    if not opts["sasl"]:
+        return {}
+    mech, user, password = opts["sasl"]
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": mech, "sasl.username": user,
+            "sasl.password": password}
+
+
 def confluent(bootstrap, topic, group, records, expected, deadline, opts):
     import confluent_kafka as ck
     version = ck.version()  # Debian's 1.7: (text, number); PyPI's 2.16: the text alone
@@ -207,7 +222,7 @@ def confluent(bootstrap, topic, group, records, expected, deadline, opts):
     if not expected:
         return 0
     consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                            "enable.auto.commit": False})
+                            "enable.auto.commit": False, **confluent_sasl(opts)})
     consumer.subscribe([topic])
     got = 0
     out = sys.stdout
@@ -231,7 +246,7 @@ def confluent(bootstrap, topic, group, records, expected, deadline, opts):
 
 
 def parse_options(args):
-    opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0, "api_version": None}
+    opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0, "api_version": None, "sasl": None}
     args = list(args)
     while args:
         a = args.pop(0)
@@ -243,6 +258,11 @@ def parse_options(args):
             opts["acked"] = args.pop(0)
         elif a == "--transactional" and args:
             opts["transactional"] = int(args.pop(0))
+        elif a == "--sasl" and args:
+            parts = args.pop(0).split(":", 2)
+            if len(parts) != 3 or parts[0] not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+                return None
+            opts["sasl"] = tuple(parts)
         elif a == "--api-version" and args:
             try:
                 opts["api_version"] = tuple(int(n) for n in args.pop(0).split("."))

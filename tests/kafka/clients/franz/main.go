@@ -22,6 +22,9 @@
 //	--rack RACK       the client's rack (KIP-392 fetch from a follower)
 //	--client-id ID    client.id sent with every request (default kstretch-franz)
 //	--log-level L     franz-go's log on stderr: none, error, warn (default), info, debug
+//	--sasl MECHANISM:USER:PASSWORD
+//	                  authenticate every connection with SASL (no TLS): PLAIN,
+//	                  SCRAM-SHA-256 or SCRAM-SHA-512 (franz-go's pkg/sasl)
 //	--max-api-version API=N
 //	                  never send API (a name such as JoinGroup, or a key number)
 //	                  above version N, whatever the broker offers; repeatable.
@@ -47,12 +50,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 const (
 	franzModule = "github.com/twmb/franz-go"
 	usage       = "usage: kstretch-franz BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent | --no-idempotent] " +
-		"[--acks all|1] [--rack RACK] [--client-id ID] [--log-level none|error|warn|info|debug] [--max-api-version API=N ...]"
+		"[--acks all|1] [--rack RACK] [--client-id ID] [--log-level none|error|warn|info|debug] [--sasl MECH:USER:PASSWORD] " +
+		"[--max-api-version API=N ...]"
 	// Once the deadline has passed: time still given to commit the offsets
 	// read and to leave the group.
 	finishTimeout = 10 * time.Second
@@ -74,6 +81,7 @@ type options struct {
 	logLevel   kgo.LogLevel
 	logOff     bool
 	maxVers    *kversion.Versions // nil: franz-go's own
+	sasl       sasl.Mechanism     // nil: no authentication
 }
 
 type record struct{ key, value string }
@@ -163,6 +171,14 @@ func parseArgs(argv []string) (*options, error) {
 			} else {
 				return nil, fmt.Errorf("--log-level %q: none, error, warn, info or debug", v)
 			}
+		case "--sasl":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			if o.sasl, err = saslMechanism(v); err != nil {
+				return nil, err
+			}
 		case "--max-api-version":
 			v, err := value()
 			if err != nil {
@@ -183,6 +199,24 @@ func parseArgs(argv []string) (*options, error) {
 	}
 	o.idempotent = o.acksAll && !noIdempotent
 	return o, nil
+}
+
+// saslMechanism is the franz-go mechanism of one --sasl MECHANISM:USER:PASSWORD.
+func saslMechanism(spec string) (sasl.Mechanism, error) {
+	parts := strings.SplitN(spec, ":", 3)
+	if len(parts) != 3 || parts[1] == "" {
+		return nil, fmt.Errorf("--sasl %q: MECHANISM:USER:PASSWORD", spec)
+	}
+	user, pass := parts[1], parts[2]
+	switch strings.ToUpper(parts[0]) {
+	case "PLAIN":
+		return plain.Auth{User: user, Pass: pass}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("--sasl %q: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", spec)
 }
 
 // capVersion applies one API=N of --max-api-version to vs.
@@ -266,6 +300,9 @@ func commonOpts(o *options) []kgo.Opt {
 	}
 	if o.maxVers != nil {
 		opts = append(opts, kgo.MaxVersions(o.maxVers))
+	}
+	if o.sasl != nil {
+		opts = append(opts, kgo.SASL(o.sasl))
 	}
 	return opts
 }

@@ -55,6 +55,7 @@ final class AdminReport {
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, clientId);
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, Long.toString(Math.max(1000, Math.min(30_000, timeoutMs))));
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, Long.toString(timeoutMs));
+        KafkaRoundtrip.addConfig(p, a);
 
         Map<String, Object> out = new LinkedHashMap<>();
         String stage = "describeCluster";

@@ -56,6 +56,7 @@ final class Consume {
         long timeoutMs = TimeUnit.SECONDS.toMillis(timeoutS);
         p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, Long.toString(Math.max(1000, Math.min(30_000, timeoutMs))));
         p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, Long.toString(Math.max(1000, Math.min(60_000, timeoutMs))));
+        KafkaRoundtrip.addConfig(p, a);
 
         long start = System.nanoTime();
         TreeSet<String> assigned = new TreeSet<>();
@@ -95,6 +96,7 @@ final class Consume {
             }
         } finally {
             KafkaRoundtrip.OUT.flush();
+            KafkaRoundtrip.logAuthMetrics(consumer.metrics());
             consumer.close(CloseOptions.timeout(CLOSE_TIMEOUT));
             KafkaRoundtrip.log(String.format(
                 "consumed: %d of %d records in %.2f s, group %s, group.protocol=%s, isolation.level=%s, partitions %s",

@@ -4,11 +4,20 @@
 // brokers' for a direct run). tests/kafka/javaclients.py compiles and runs it.
 //
 //   KafkaRoundtrip produce BOOTSTRAP TOPIC INPUT [--acks all|1|0] [--idempotent true|false]
-//                  [--client-id ID] [--timeout S]
+//                  [--client-id ID] [--timeout S] [--interval-ms MS]
 //   KafkaRoundtrip consume BOOTSTRAP TOPIC GROUP EXPECTED TIMEOUT_S [--group-protocol classic|consumer]
 //                  [--isolation read_committed|read_uncommitted] [--client-id ID] [--rack RACK] [--settle S]
 //   KafkaRoundtrip txn BOOTSTRAP TOPIC INPUT TXN_ID BATCH [--client-id ID] [--timeout S]
 //   KafkaRoundtrip admin BOOTSTRAP NEWTOPIC PARTITIONS RF [--client-id ID] [--timeout S]
+//
+// Every sub-command also takes --config FILE: a Java properties file whose
+// entries are added to the client's configuration last (security.protocol,
+// sasl.mechanism, sasl.jaas.config, ssl.truststore.location, ...).
+// produce --interval-ms MS waits MS ms after each record (a producer that
+// runs for a while, e.g. past the brokers' connections.max.reauth.ms).
+// produce and consume end with a "metrics:" line on stderr: the client's
+// authentication counters (successful-authentication-total,
+// successful-reauthentication-total, failed-authentication-total, ...).
 //
 // INPUT is a file of KEY<TAB>VALUE lines ("-": standard input), produced in
 // order with the default partitioner (a key always goes to one partition).
@@ -49,12 +58,13 @@ public final class KafkaRoundtrip {
 
     static final String USAGE_TEXT = String.join("\n",
         "usage: KafkaRoundtrip produce BOOTSTRAP TOPIC INPUT [--acks all|1|0] [--idempotent true|false]",
-        "                      [--client-id ID] [--timeout S]",
+        "                      [--client-id ID] [--timeout S] [--interval-ms MS]",
         "       KafkaRoundtrip consume BOOTSTRAP TOPIC GROUP EXPECTED TIMEOUT_S",
         "                      [--group-protocol classic|consumer] [--isolation read_committed|read_uncommitted]",
         "                      [--client-id ID] [--rack RACK] [--settle S]",
         "       KafkaRoundtrip txn BOOTSTRAP TOPIC INPUT TXN_ID BATCH [--client-id ID] [--timeout S]",
-        "       KafkaRoundtrip admin BOOTSTRAP NEWTOPIC PARTITIONS RF [--client-id ID] [--timeout S]");
+        "       KafkaRoundtrip admin BOOTSTRAP NEWTOPIC PARTITIONS RF [--client-id ID] [--timeout S]",
+        "       every sub-command: [--config PROPERTIES_FILE]");
 
     /** Time given, after the deadline of the work, to commit, abort and close. */
     static final long CLOSE_GRACE_MS = 15_000;
@@ -105,20 +115,21 @@ public final class KafkaRoundtrip {
         List<String> rest = Arrays.asList(argv).subList(1, argv.length);
         switch (cmd) {
             case "produce": {
-                Args a = Args.parse(rest, 3, Set.of("--acks", "--idempotent", "--client-id", "--timeout"));
+                Args a = Args.parse(rest, 3, Set.of("--acks", "--idempotent", "--client-id", "--timeout",
+                                                    "--interval-ms", "--config"));
                 return Producers.produce(a);
             }
             case "consume": {
                 Args a = Args.parse(rest, 5, Set.of("--group-protocol", "--isolation", "--client-id", "--rack",
-                                                    "--settle"));
+                                                    "--settle", "--config"));
                 return Consume.consume(a);
             }
             case "txn": {
-                Args a = Args.parse(rest, 5, Set.of("--client-id", "--timeout"));
+                Args a = Args.parse(rest, 5, Set.of("--client-id", "--timeout", "--config"));
                 return Producers.txn(a);
             }
             case "admin": {
-                Args a = Args.parse(rest, 4, Set.of("--client-id", "--timeout"));
+                Args a = Args.parse(rest, 4, Set.of("--client-id", "--timeout", "--config"));
                 return AdminReport.admin(a);
             }
             default:
@@ -191,6 +202,38 @@ public final class KafkaRoundtrip {
         long timeoutS() throws UsageException {
             return positiveLong("--timeout", opt("--timeout", Long.toString(DEFAULT_TIMEOUT_S)), 1);
         }
+    }
+
+    /** Adds the entries of --config FILE (if given) to a client's properties. */
+    static void addConfig(java.util.Properties p, Args a) throws UsageException, IOException {
+        String path = a.opt("--config", null);
+        if (path == null) {
+            return;
+        }
+        java.util.Properties extra = new java.util.Properties();
+        try (java.io.Reader r = Files.newBufferedReader(Paths.get(path), StandardCharsets.UTF_8)) {
+            extra.load(r);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new UsageException("no such --config file: " + path);
+        }
+        p.putAll(extra);
+    }
+
+    /** The client's authentication counters, one line on stderr:
+     *  "metrics: NAME=VALUE ..." (summed over the client's connections' selector). */
+    static void logAuthMetrics(Map<org.apache.kafka.common.MetricName, ? extends org.apache.kafka.common.Metric> m) {
+        java.util.TreeMap<String, Double> sums = new java.util.TreeMap<>();
+        for (Map.Entry<org.apache.kafka.common.MetricName, ? extends org.apache.kafka.common.Metric> e : m.entrySet()) {
+            String name = e.getKey().name();
+            if (name.endsWith("authentication-total") && e.getValue().metricValue() instanceof Double) {
+                sums.merge(name, (Double) e.getValue().metricValue(), Double::sum);
+            }
+        }
+        StringBuilder sb = new StringBuilder("metrics:");
+        for (Map.Entry<String, Double> e : sums.entrySet()) {
+            sb.append(' ').append(e.getKey()).append('=').append(Math.round(e.getValue()));
+        }
+        log(sb.toString());
     }
 
     /** A KEY<TAB>VALUE record of the input. */

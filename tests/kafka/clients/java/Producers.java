@@ -68,6 +68,7 @@ final class Producers {
         KafkaRoundtrip.startWatchdog(deadline + TimeUnit.MILLISECONDS.toNanos(KafkaRoundtrip.CLOSE_GRACE_MS),
                                      "produce");
 
+        long intervalMs = a.positiveLong("--interval-ms", a.opt("--interval-ms", "0"), 0);
         Properties p = props(bootstrap, clientId, timeoutS);
         p.put(ProducerConfig.ACKS_CONFIG, acks);
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(idempotent));
@@ -76,6 +77,7 @@ final class Producers {
             // next one: one request in flight keeps the records in order.
             p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, "1");
         }
+        KafkaRoundtrip.addConfig(p, a);
         long start = System.nanoTime();
         Acks cb = new Acks();
         int sent = 0;
@@ -93,8 +95,12 @@ final class Producers {
                     break;
                 }
                 sent++;
+                if (intervalMs > 0) {
+                    Thread.sleep(intervalMs);
+                }
             }
             producer.flush();
+            KafkaRoundtrip.logAuthMetrics(producer.metrics());
         } finally {
             producer.close(CLOSE_TIMEOUT);
         }
@@ -121,6 +127,7 @@ final class Producers {
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
         p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, txnId);
+        KafkaRoundtrip.addConfig(p, a);
         long start = System.nanoTime();
         int committed = 0, aborted = 0, commits = 0, aborts = 0;
         KafkaProducer<String, String> producer = new KafkaProducer<>(p);
