@@ -926,8 +926,7 @@ static void kx_client_handshake(struct kx_session *s, short what)
 	kx_update_reading(s);
 	if (k->reading)
 		event_active(k->rev, EV_READ, 0); /* its first request may have come with its Finished */
-	if (cfg->listener_mode == KX_LISTENER_SNI)
-		kx_upstream_begin(s); /* last: it may close s */
+	kx_upstream_begin(s); /* last: it may close s */
 }
 
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
@@ -1582,11 +1581,14 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 		return;
 	}
 	kx_upstream_set_state(s, KX_UPSTREAM_CONNECTING);
-	if (tls) { /* the handshake begins when its ClientHello is there */
+	if (tls) {
+		/* The handshake begins when its ClientHello is there. The upstream
+		 * connects after it: a client that fails it (no TLS, no valid
+		 * certificate) never makes kstretch reach a broker, and in SNI mode
+		 * the handshake names the broker. */
 		struct timeval limit = kx_ms_timeval(w->cfg->tls_handshake_timeout_ms);
 		kx_sock_want(s->client.sock.rev, &s->client.sock.reading, true, &limit);
-		if (w->cfg->listener_mode == KX_LISTENER_SNI)
-			return; /* the upstream is named in the handshake: connected after it */
+		return;
 	} else {
 		kx_client_set_state(s, KX_CLIENT_OPEN);
 		kx_update_reading(s);

@@ -1,11 +1,12 @@
 // KafkaJS: produce records with acks=-1, then read them back in a consumer group.
 //
 //   NODE_PATH=<node_modules> node kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent]
-//                                                     [--sasl MECHANISM:USER:PASSWORD]
+//                                                     [--sasl MECHANISM:USER:PASSWORD] [--tls-ca FILE]
 //
 // INPUT: KEY<TAB>VALUE lines to produce in order ("-" for none). --idempotent:
 // an idempotent producer (KafkaJS then allows one request in flight). --sasl:
-// SASL over plaintext with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. Consumed
+// SASL with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. --tls-ca: TLS, trusting the
+// CAs of that PEM file. Consumed
 // records go to stdout as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines; KafkaJS
 // logs go to stderr. Exit codes: 0 ok, 3 produce failed, 4 too few records in time.
 'use strict';
@@ -14,14 +15,18 @@ const { Kafka, logLevel, Partitioners } = require('kafkajs');
 
 const [bootstrap, topic, group, input, expectedArg, timeoutArg, ...options] = process.argv.slice(2);
 const USAGE = 'usage: kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent] '
-  + '[--sasl MECHANISM:USER:PASSWORD]\n';
+  + '[--sasl MECHANISM:USER:PASSWORD] [--tls-ca FILE]\n';
 let idempotent = false;
 let sasl;
+let ssl;
 for (let i = 0; i < options.length; i += 1) {
   const m = options[i] === '--sasl' && i + 1 < options.length
     ? /^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512):([^:]+):(.*)$/.exec(options[i + 1]) : null;
   if (options[i] === '--idempotent') {
     idempotent = true;
+  } else if (options[i] === '--tls-ca' && i + 1 < options.length) {
+    ssl = { ca: [fs.readFileSync(options[i + 1], 'utf8')] };
+    i += 1;
   } else if (m) {
     sasl = { mechanism: m[1].toLowerCase(), username: m[2], password: m[3] };
     i += 1;
@@ -53,6 +58,7 @@ async function main() {
     logCreator: stderrLogger,
     retry: { retries: 5, initialRetryTime: 100 },
     ...(sasl ? { sasl } : {}),
+    ...(ssl ? { ssl } : {}),
   });
   process.stderr.write(`client-version: kafkajs ${require('kafkajs/package.json').version}\n`);
 

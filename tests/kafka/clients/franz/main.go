@@ -25,6 +25,8 @@
 //	--sasl MECHANISM:USER:PASSWORD
 //	                  authenticate every connection with SASL (no TLS): PLAIN,
 //	                  SCRAM-SHA-256 or SCRAM-SHA-512 (franz-go's pkg/sasl)
+//	--tls-ca FILE     connect with TLS, trusting the CAs in the PEM FILE (the
+//	                  server name checked is each broker's host)
 //	--max-api-version API=N
 //	                  never send API (a name such as JoinGroup, or a key number)
 //	                  above version N, whatever the broker offers; repeatable.
@@ -38,6 +40,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -58,7 +62,7 @@ import (
 const (
 	franzModule = "github.com/twmb/franz-go"
 	usage       = "usage: kstretch-franz BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent | --no-idempotent] " +
-		"[--acks all|1] [--rack RACK] [--client-id ID] [--log-level none|error|warn|info|debug] [--sasl MECH:USER:PASSWORD] " +
+		"[--acks all|1] [--rack RACK] [--client-id ID] [--log-level none|error|warn|info|debug] [--sasl MECH:USER:PASSWORD] [--tls-ca FILE] " +
 		"[--max-api-version API=N ...]"
 	// Once the deadline has passed: time still given to commit the offsets
 	// read and to leave the group.
@@ -82,6 +86,7 @@ type options struct {
 	logOff     bool
 	maxVers    *kversion.Versions // nil: franz-go's own
 	sasl       sasl.Mechanism     // nil: no authentication
+	tls        *tls.Config        // nil: plaintext
 }
 
 type record struct{ key, value string }
@@ -179,6 +184,20 @@ func parseArgs(argv []string) (*options, error) {
 			if o.sasl, err = saslMechanism(v); err != nil {
 				return nil, err
 			}
+		case "--tls-ca":
+			v, err := value()
+			if err != nil {
+				return nil, err
+			}
+			pem, err := os.ReadFile(v)
+			if err != nil {
+				return nil, fmt.Errorf("--tls-ca: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--tls-ca %q: no PEM certificate in it", v)
+			}
+			o.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		case "--max-api-version":
 			v, err := value()
 			if err != nil {
@@ -303,6 +322,9 @@ func commonOpts(o *options) []kgo.Opt {
 	}
 	if o.sasl != nil {
 		opts = append(opts, kgo.SASL(o.sasl))
+	}
+	if o.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(o.tls))
 	}
 	return opts
 }

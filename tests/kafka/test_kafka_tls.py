@@ -1,0 +1,146 @@
+"""TLS through kstretch to real Apache Kafka 4.4 brokers with SSL client listeners.
+
+One module cluster (eu:1,us:1,ap:1, `--security ssl`, certificates made by
+certs.py for 127.0.0.1). kstretch connects to the brokers with
+upstream.tls=true, verifying them against the test CA and their address.
+Clients reach kstretch either in
+plaintext (TLS only between kstretch and the brokers: the cross-region leg) or
+with TLS of their own (TLS on both sides, terminated and originated by
+kstretch). Every record comes back once and in order, and only kstretch
+reached the brokers. (kstretch offers each broker the TLS session it kept, but
+Kafka's listener resumes none: see the first test.)
+"""
+import os
+
+import pytest
+
+import certs
+import harness
+import kafkatest
+import records
+
+PARTITIONS = 6
+COUNT = 1000
+
+
+@pytest.fixture(scope="module")
+def tls_certs(tmp_path_factory):
+    return certs.make(str(tmp_path_factory.mktemp("tls-certs").resolve()))
+
+
+@pytest.fixture(scope="module")
+def ssl_kafka(tmp_path_factory, tls_certs):
+    log_dir = str(tmp_path_factory.mktemp("ssl-kafka"))
+    c = harness.KafkaCluster.start(log_dir, name="ssl-kafka", regions="eu:1,us:1,ap:1", security="ssl",
+                                   certs=tls_certs.dir)
+    yield c
+    c.stop()
+
+
+def upstream_tls(c):
+    return ("--upstream-tls", "true", "--upstream-tls-ca", c.ca)
+
+
+def client_tls(c):
+    return ("--tls-cert", c.server_cert, "--tls-key", c.server_key)
+
+
+def java_ssl_config(path, c):
+    with open(path, "w") as f:
+        f.write(f"security.protocol=SSL\nssl.truststore.location={c.truststore_p12}\n"
+                f"ssl.truststore.password={certs.PASSWORD}\nssl.truststore.type=PKCS12\n")
+    return str(path)
+
+
+def kcat_roundtrip(cluster, k, topic, tag, extra=()):
+    env = harness.modern_rdkafka_env()
+    sent = records.make_records(tag, COUNT)
+    before = kafkatest.relay_snapshot(cluster)
+    harness.run([harness.kcat_path(), "-b", k.bootstrap, *extra, "-P", "-t", topic, "-K", "\t", "-X", "acks=all",
+                 "-X", "enable.idempotence=true"], input="".join(f"{key}\t{v}\n" for key, v in sent).encode(),
+                env=env, timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat producer")
+    r = harness.run([harness.kcat_path(), "-b", k.bootstrap, *extra, "-G", f"{tag}-group",
+                     "-X", "auto.offset.reset=earliest", "-e", "-f", harness.KCAT_FORMAT, topic],
+                    env=env, timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat consumer")
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), PARTITIONS)
+    kafkatest.assert_only_kstretch_reached_the_brokers(
+        kafkatest.relay_delta(before, kafkatest.relay_snapshot(cluster)), k)
+
+
+def java_roundtrip(cluster, k, topic, tag, tmp_path, config=None):
+    import javaclients
+    sent = records.make_records(tag, COUNT)
+    before = kafkatest.relay_snapshot(cluster)
+    extra = ["--config", config] if config else []
+    javaclients.java_client(["produce", k.bootstrap, topic, records.write_tsv(tmp_path / f"{tag}.tsv", sent),
+                             *extra, "--timeout", "90"], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    c = javaclients.java_client(["consume", k.bootstrap, topic, f"{tag}-group", str(len(sent)), "60", *extra,
+                                 "--settle", "1"], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    records.assert_same_records(sent, records.parse_consumed(c.stdout.decode()), PARTITIONS)
+    kafkatest.assert_only_kstretch_reached_the_brokers(
+        kafkatest.relay_delta(before, kafkatest.relay_snapshot(cluster)), k)
+
+
+def program_roundtrip(cluster, k, topic, argv_head, options, tmp_path, tag, env=None):
+    sent = records.make_records(tag, COUNT)
+    before = kafkatest.relay_snapshot(cluster)
+    r = harness.run([*argv_head, k.bootstrap, topic, f"{tag}-group", records.write_tsv(tmp_path / f"{tag}.tsv", sent),
+                     str(COUNT), str(kafkatest.CLIENT_TIMEOUT_S - 10), *options],
+                    env=env, timeout=kafkatest.CLIENT_TIMEOUT_S, what=tag)
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), PARTITIONS)
+    kafkatest.assert_only_kstretch_reached_the_brokers(
+        kafkatest.relay_delta(before, kafkatest.relay_snapshot(cluster)), k)
+    return harness.client_version(r.stderr)
+
+
+def test_plaintext_clients_reach_tls_brokers_through_kstretch(
+        ssl_kafka, start_kstretch, fresh_topic, tls_certs, tmp_path):
+    k = start_kstretch(ssl_kafka, max_node_id=3, extra_args=upstream_tls(tls_certs))
+    assert k.log_lines("TLS: towards brokers")
+    kcat_roundtrip(ssl_kafka, k, fresh_topic(ssl_kafka, PARTITIONS), "kcat-plain-to-tls")
+    java_roundtrip(ssl_kafka, k, fresh_topic(ssl_kafka, PARTITIONS), "java-plain-to-tls", tmp_path)
+    m = k.metrics()
+    # Every session's upstream connection was a TLS handshake, counted. kstretch
+    # offers the broker the session it kept from its last connection there, but
+    # Kafka 4.4's SSL listener (JDK 17) resumes none (`openssl s_client
+    # -sess_in` gets "New" from it every time too): resumption itself is tested
+    # in tests/unit/test_tls.c against OpenSSL's server.
+    tls_connections = m["kstretch_upstream_tls_full_handshakes"] + m["kstretch_upstream_tls_resumed"]
+    assert tls_connections >= 4, m
+    assert tls_connections <= m["kstretch_connections_accepted"] + 1, m  # + kstretch's own bootstrap
+    assert m["kstretch_upstream_connect_failures"] == 0
+    assert m["kstretch_bytes_spliced"] == 0
+
+
+def test_tls_on_both_sides_java_franz_go_kafkajs_and_kcat(ssl_kafka, start_kstretch, fresh_topic, tls_certs,
+                                                          tmp_path):
+    def topic():
+        return fresh_topic(ssl_kafka, PARTITIONS)
+    k = start_kstretch(ssl_kafka, max_node_id=3, extra_args=(*upstream_tls(tls_certs), *client_tls(tls_certs)))
+    java_roundtrip(ssl_kafka, k, topic(), "java-tls-both", tmp_path,
+                   config=java_ssl_config(tmp_path / "ssl.properties", tls_certs))
+    version = program_roundtrip(ssl_kafka, k, topic(), [harness.franz_path()],
+                                ["--idempotent", "--tls-ca", tls_certs.ca], tmp_path, "franz-tls-both")
+    assert version.startswith("franz-go v1."), version
+    version = program_roundtrip(ssl_kafka, k, topic(), ["node", os.path.join(harness.CLIENTS, "kafkajs_roundtrip.js")],
+                                ["--tls-ca", tls_certs.ca], tmp_path, "kafkajs-tls-both", env=harness.node_env())
+    assert version.startswith("kafkajs 2."), version
+    kcat_roundtrip(ssl_kafka, k, topic(), "kcat-tls-both",
+                   extra=("-X", "security.protocol=ssl", "-X", f"ssl.ca.location={tls_certs.ca}"))
+    m = k.metrics()
+    assert m["kstretch_tls_handshakes"] >= 8
+    assert m["kstretch_tls_handshake_failures"] == 0
+    assert m["kstretch_protocol_errors"] == 0
+
+
+def test_a_client_without_tls_on_the_tls_port_is_named_and_the_brokers_see_nothing(ssl_kafka, start_kstretch,
+                                                                                 tls_certs):
+    k = start_kstretch(ssl_kafka, max_node_id=3, extra_args=(*upstream_tls(tls_certs), *client_tls(tls_certs)))
+    before = kafkatest.relay_snapshot(ssl_kafka)
+    r = harness.run([harness.kcat_path(), "-b", k.bootstrap, "-L", "-m", "5"], env=harness.modern_rdkafka_env(),
+                    timeout=30, check=False, what="kcat -L in plaintext")
+    assert r.returncode != 0
+    harness.wait_until(lambda: k.log_lines("a plaintext Kafka client on a TLS listener?"), 5,
+                       what="the plaintext-on-TLS log line")
+    delta = kafkatest.relay_delta(before, kafkatest.relay_snapshot(ssl_kafka))
+    assert sum(d["connections"] for d in delta.values()) == 0, "a refused client made kstretch reach a broker"
