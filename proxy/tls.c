@@ -703,6 +703,10 @@ static void kx_tls_close(struct kx_transport *t)
 {
 	struct kx_tls_conn *c = t->impl;
 	if (c) {
+		/* close_notify when the socket takes it (one try, never waited for):
+		 * a connection freed without it leaves its session unresumable. */
+		if (c->established && !(SSL_get_shutdown(c->ssl) & SSL_SENT_SHUTDOWN))
+			(void)SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 		free(c->stage);
 		free(c);

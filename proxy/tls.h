@@ -28,6 +28,9 @@
  * OpenSSL hands record encryption to it. Splice stays off on TLS
  * connections (a spliced read would bypass the record layer).
  *
+ * OpenSSL writes to the socket with write(2): the process ignores SIGPIPE
+ * (main does), so a peer gone is an error, not a signal.
+ *
  * Upstream sessions are resumed across reconnects: each worker keeps the
  * last session per broker address (kx_tls_sessions), handshakes are counted
  * full or resumed.
