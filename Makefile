@@ -182,11 +182,12 @@ test-hostile:
 
 # A subset of the integration suite again, against kstretch built with ASan +
 # UBSan: the mapped-mode tests (config, bootstrap, topology, workers, sessions,
-# rewrites, admin), the CLI, the hostile-input suite (fewer fuzz cases) and the
+# rewrites, admin), the CLI, TLS (handshakes, mTLS, SNI, reload), the hostile-input suite (fewer fuzz cases) and the
 # connection-kill and restart faults. A sanitizer report aborts kstretch, and a
 # kstretch that does not exit 0 on SIGTERM fails its test; memory bounds are
 # reported, not asserted (KSTRETCH_SANITIZED=1: ASan multiplies RSS).
-ASAN_INTEGRATION := tests/integration/test_proxy_mapped.py tests/integration/test_kstretch_cli.py tests/hostile \
+ASAN_INTEGRATION := tests/integration/test_proxy_mapped.py tests/integration/test_kstretch_cli.py \
+	tests/integration/test_tls.py tests/hostile \
 	tests/faults/test_faults.py::test_6_a_thousand_client_connections_killed_mid_request_leak_no_fd_and_no_memory \
 	tests/faults/test_faults.py::test_7_kstretch_restarted_under_load_loses_nothing_acknowledged
 
@@ -195,7 +196,7 @@ test-integration-asan:
 	ninja -C $(BUILD_ASAN) proxy/kstretch
 	KSTRETCH_BIN=$(abspath $(BUILD_ASAN))/proxy/kstretch KSTRETCH_SANITIZED=1 KSTRETCH_RESULTS_DIR=$(abspath $(BUILD_ASAN)) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	KSTRETCH_FUZZ_CASES=3000 KSTRETCH_UPSTREAM_CASES=1500 \
+	KSTRETCH_FUZZ_CASES=3000 KSTRETCH_UPSTREAM_CASES=1500 KSTRETCH_TLS_FUZZ_CASES=300 \
 		$(PYTHON) -m pytest -v -p no:cacheprovider $(ASAN_INTEGRATION)
 
 # cppcheck and clang-tidy over every C file of $(BUILD), against the baselines

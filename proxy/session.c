@@ -962,7 +962,10 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	if (r < 0) {
 		const char *tls = kx_tls_error(&s->client.sock.tr);
-		kx_sdebug(s, "client error: %s", tls[0] ? tls : strerror(errno));
+		if (tls[0])
+			kx_sinfo(s, "client error: %s; closing", tls); /* a corrupt or forged record: say so */
+		else
+			kx_sdebug(s, "client error: %s", strerror(errno));
 		kx_session_close(s, "client error");
 		return;
 	}
