@@ -83,3 +83,32 @@ def test_a_wrong_password_is_logged_and_retried(sasl_kafka, process_log_dir):
         if proc.proc.poll() is None:
             proc.proc.kill()
             proc.proc.wait()
+
+
+def test_clients_authenticate_through_kstretchs_bootstrap_listener(sasl_kafka, start_kstretch, fresh_topic):
+    """With kstretch's own credentials for its start-up Metadata, a client given
+    only kstretch's bootstrap address authenticates as itself (another user)
+    through the bootstrap session and every broker session."""
+    import kafkatest
+    import records
+    topic = fresh_topic(sasl_kafka, 6)
+    kuser, kpassword = credentials(sasl_kafka, "SCRAM-SHA-256")
+    k = start_kstretch(sasl_kafka.bootstrap, max_node_id=3, extra_args=(
+        "--upstream-sasl-mechanism", "SCRAM-SHA-256", "--upstream-sasl-username", kuser,
+        "--upstream-sasl-password", kpassword))
+    user, password = credentials(sasl_kafka, "SCRAM-SHA-512")
+    auth = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+            "-X", f"sasl.username={user}", "-X", f"sasl.password={password}"]
+    env = harness.modern_rdkafka_env()
+    sent = records.make_records("upsasl-bootstrap", 500)
+    before = kafkatest.relay_snapshot(sasl_kafka)
+    harness.run([harness.kcat_path(), "-b", k.bootstrap, *auth, "-P", "-t", topic, "-K", "\t", "-X", "acks=all"],
+                input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=env,
+                timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat producer via kstretch's bootstrap")
+    r = harness.run([harness.kcat_path(), "-b", k.bootstrap, *auth, "-G", "upsasl-bootstrap",
+                     "-X", "auto.offset.reset=earliest", "-e", "-f", harness.KCAT_FORMAT, topic],
+                    env=env, timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat consumer via kstretch's bootstrap")
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), 6)
+    kafkatest.assert_only_kstretch_reached_the_brokers(
+        kafkatest.relay_delta(before, kafkatest.relay_snapshot(sasl_kafka)), k)
+    assert k.metrics()["kstretch_protocol_errors"] == 0
