@@ -144,3 +144,41 @@ def test_a_client_without_tls_on_the_tls_port_is_named_and_the_brokers_see_nothi
                        what="the plaintext-on-TLS log line")
     delta = kafkatest.relay_delta(before, kafkatest.relay_snapshot(ssl_kafka))
     assert sum(d["connections"] for d in delta.values()) == 0, "a refused client made kstretch reach a broker"
+
+
+@pytest.fixture(scope="module")
+def sasl_ssl_kafka(tmp_path_factory, tls_certs):
+    log_dir = str(tmp_path_factory.mktemp("sasl-ssl-kafka"))
+    c = harness.KafkaCluster.start(log_dir, name="sasl-ssl-kafka", regions="eu:1", security="sasl_ssl",
+                                   certs=tls_certs.dir)
+    yield c
+    c.stop()
+
+
+def test_sasl_clients_through_kstretch_to_sasl_ssl_brokers(sasl_ssl_kafka, start_kstretch, fresh_topic, tls_certs):
+    """Brokers with SASL_SSL listeners only: kstretch authenticates its own start-up
+    connection (upstream.sasl) over TLS (upstream.tls); a client speaking SASL to
+    kstretch in plaintext authenticates as its own user over kstretch's TLS."""
+    topic = fresh_topic(sasl_ssl_kafka, 3, rf=1)
+    kuser, kpassword = next(iter(sasl_ssl_kafka.sasl_users["SCRAM-SHA-256"].items()))
+    k = start_kstretch(sasl_ssl_kafka, max_node_id=1, extra_args=(
+        *upstream_tls(tls_certs), "--upstream-sasl-mechanism", "SCRAM-SHA-256", "--upstream-sasl-username", kuser,
+        "--upstream-sasl-password", kpassword))
+    user, password = next(iter(sasl_ssl_kafka.sasl_users["SCRAM-SHA-512"].items()))
+    auth = ("-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=SCRAM-SHA-512",
+            "-X", f"sasl.username={user}", "-X", f"sasl.password={password}")
+    env = harness.modern_rdkafka_env()
+    sent = records.make_records("sasl-ssl", COUNT)
+    before = kafkatest.relay_snapshot(sasl_ssl_kafka)
+    harness.run([harness.kcat_path(), "-b", k.bootstrap, *auth, "-P", "-t", topic, "-K", "\t", "-X", "acks=all"],
+                input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=env,
+                timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat producer")
+    r = harness.run([harness.kcat_path(), "-b", k.bootstrap, *auth, "-G", "sasl-ssl-group",
+                     "-X", "auto.offset.reset=earliest", "-e", "-f", harness.KCAT_FORMAT, topic],
+                    env=env, timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat consumer")
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), 3)
+    kafkatest.assert_only_kstretch_reached_the_brokers(
+        kafkatest.relay_delta(before, kafkatest.relay_snapshot(sasl_ssl_kafka)), k)
+    m = k.metrics()
+    assert m["kstretch_upstream_tls_full_handshakes"] + m["kstretch_upstream_tls_resumed"] >= 3
+    assert m["kstretch_protocol_errors"] == 0
