@@ -1245,11 +1245,18 @@ static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 {
 	KX_METRIC_ADD(upstream_connect_failures, 1);
 	kx_swarn(s, "cannot connect to %s: %s", s->up->addr, why);
-	if (s->up->starting)
+	if (s->up->starting) {
 		s->up->failed_starting = true; /* kx_upstream_begin goes on or closes */
-	else if (s->up->node_id < 0)
-		kx_upstream_begin(s); /* the next bootstrap candidate, or close */
-	else
+	} else if (s->up->node_id < 0) {
+		/* The next bootstrap candidate, or close. A TLS handshake that failed
+		 * is the one step back the upstream's state takes: to connecting
+		 * again, to another server (nothing of the client's has left). */
+		if (s->up->state == KX_UPSTREAM_HANDSHAKE) {
+			kx_sdebug(s, "upstream %s tls-handshake -> connecting (next bootstrap candidate)", s->up->addr);
+			s->up->state = KX_UPSTREAM_CONNECTING;
+		}
+		kx_upstream_begin(s);
+	} else
 		kx_session_upstream_lost(s, "connect failed");
 }
 

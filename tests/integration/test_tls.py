@@ -20,6 +20,7 @@ import certs
 import harness
 import kafkawire
 import records
+import tlsserver
 
 TOPIC = "t"
 PARTITIONS = 6
@@ -253,43 +254,6 @@ def test_sni_mode_serves_every_broker_through_one_port_by_name(start_cluster, st
                        what="the refused name's log line")
 
 
-class TlsServer:
-    """A TLS server on 127.0.0.1 presenting one certificate: what kstretch meets
-    when it connects to a broker with upstream.tls. It completes handshakes (or
-    fails them) and closes; bounded by the test's wait."""
-
-    def __init__(self, cert, key):
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        import threading
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        deadline = time.monotonic() + 60
-        while not self.stop and time.monotonic() < deadline:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(2)
-            try:
-                self.ctx.wrap_socket(conn, server_side=True).close()
-            except (ssl.SSLError, OSError):
-                conn.close()
-
-    def close(self):
-        self.stop = True
-        self.thread.join(5)
-        self.sock.close()
-
-
 @pytest.mark.parametrize("cert,host,says", [
     ("wronghost", "127.0.0.1", "certificate verify failed (certificate: ip address mismatch)"),
     ("wronghost", "localhost", "certificate verify failed (certificate: hostname mismatch)"),
@@ -297,7 +261,7 @@ class TlsServer:
 ])
 def test_upstream_tls_refuses_a_broker_certificate_for_another_host_or_expired(tls_certs, process_log_dir, cert, host,
                                                                               says):
-    server = TlsServer(tls_certs.cert(cert), tls_certs.key(cert))
+    server = tlsserver.TlsServer(tls_certs.cert(cert), tls_certs.key(cert))
     listen, admin = harness.free_ports(2, "127.0.0.1")
     p = harness.ManagedProcess(f"kstretch-{cert}", [
         harness.KSTRETCH, "--bootstrap-servers", f"{host}:{server.port}", "--upstream-tls", "true",

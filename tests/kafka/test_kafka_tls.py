@@ -182,3 +182,25 @@ def test_sasl_clients_through_kstretch_to_sasl_ssl_brokers(sasl_ssl_kafka, start
     m = k.metrics()
     assert m["kstretch_upstream_tls_full_handshakes"] + m["kstretch_upstream_tls_resumed"] >= 3
     assert m["kstretch_protocol_errors"] == 0
+
+
+def test_a_bootstrap_server_whose_certificate_fails_is_skipped_for_the_next(ssl_kafka, start_kstretch, tls_certs,
+                                                                           fresh_topic):
+    """bootstrap.servers lists a server with a certificate for another host first:
+    kstretch's start-up and every client session that tries it first fail its
+    handshake (logged), go on to the real broker, and the client sees nothing."""
+    import tlsserver
+    bad = tlsserver.TlsServer(tls_certs.cert("wronghost"), tls_certs.key("wronghost"), lifetime=120)
+    try:
+        k = start_kstretch(f"127.0.0.1:{bad.port},{ssl_kafka.bootstrap}", max_node_id=3, workers=1,
+                           extra_args=upstream_tls(tls_certs))
+        assert k.log_lines(f"bootstrap: 127.0.0.1:{bad.port}: TLS handshake failed")
+        env = harness.modern_rdkafka_env()
+        for _ in range(3):  # sessions take the bootstrap servers in turn: some start with the bad one
+            harness.run([harness.kcat_path(), "-b", k.bootstrap, "-L", "-m", "10"], env=env, timeout=30,
+                        what="kcat -L via the bootstrap listener")
+        assert k.log_lines(f"cannot connect to bootstrap 127.0.0.1:{bad.port}", "TLS handshake failed")
+        kcat_roundtrip(ssl_kafka, k, fresh_topic(ssl_kafka, PARTITIONS), "kcat-after-bad-bootstrap")
+        assert k.metrics()["kstretch_protocol_errors"] == 0
+    finally:
+        bad.close()
