@@ -259,7 +259,7 @@ static void kx_printable(char *dst, size_t cap, const uint8_t *s, int32_t len)
 {
 	size_t n = 0;
 	for (int32_t i = 0; i < len && n + 1 < cap; i++)
-		dst[n++] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+		dst[n++] = (char)(s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?');
 	dst[n] = '\0';
 }
 
@@ -378,7 +378,7 @@ static bool kx_sasl_authenticate(const struct kx_config *cfg, struct kx_transpor
 	if (!kx_sasl_handshake(cfg, fd, offer, err, errlen))
 		return false;
 	const struct kp_api *api = kp_api_get(KP_API_SASL_AUTHENTICATE);
-	int16_t ver = offer->authenticate_hi < api->decode_max ? offer->authenticate_hi : api->decode_max;
+	int16_t ver = (int16_t)(offer->authenticate_hi < api->decode_max ? offer->authenticate_hi : api->decode_max);
 	if (offer->authenticate_hi < 0 || ver < offer->authenticate_lo || ver < api->decode_min) {
 		snprintf(err, errlen, "the broker offers no SaslAuthenticate version kstretch speaks (0-%d)",
 		         api->decode_max);

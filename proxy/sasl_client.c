@@ -42,8 +42,8 @@ size_t kx_base64_encode(const uint8_t *in, size_t len, char *out, size_t outlen)
 			v |= in[i + 2];
 		out[o++] = kx_b64[v >> 18 & 63];
 		out[o++] = kx_b64[v >> 12 & 63];
-		out[o++] = i + 1 < len ? kx_b64[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < len ? kx_b64[v & 63] : '=';
+		out[o++] = (char)(i + 1 < len ? kx_b64[v >> 6 & 63] : '=');
+		out[o++] = (char)(i + 2 < len ? kx_b64[v & 63] : '=');
 	}
 	out[o] = '\0';
 	return o;
@@ -331,7 +331,7 @@ bool kx_scram_server_final(const struct kx_scram *s, const uint8_t *msg, size_t 
 		char clean[128];
 		size_t n = vlen < sizeof(clean) - 1 ? vlen : sizeof(clean) - 1;
 		for (size_t i = 0; i < n; i++)
-			clean[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
+			clean[i] = (char)(v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?');
 		clean[n] = '\0';
 		kx_sasl_err(err, errlen, "the broker ended SCRAM with error '%s'", clean);
 		return false;

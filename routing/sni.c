@@ -69,7 +69,9 @@ static bool kr_sni_put(char *out, size_t outlen, size_t *at, const char *s, bool
 		if (*at + 1 >= outlen)
 			return false;
 		char c = *s;
-		out[(*at)++] = label && !(isalnum((unsigned char)c) || c == '-') ? '-' : c;
+		if (label && !(isalnum((unsigned char)c) || c == '-'))
+			c = '-';
+		out[(*at)++] = c;
 	}
 	out[*at] = '\0';
 	return true;
@@ -121,7 +123,7 @@ static bool kr_sni_match(const char *p, const char *s, int64_t *node, int depth)
 		if (part == KR_SNI_NODE_ID) {
 			int64_t v = 0;
 			size_t d = 0;
-			while (isdigit((unsigned char)s[d]) && d < 10)
+			while (d < 10 && isdigit((unsigned char)s[d]))
 				v = v * 10 + (s[d++] - '0');
 			if (!d || isdigit((unsigned char)s[d]) || v > INT32_MAX || (d > 1 && s[0] == '0'))
 				return false;

@@ -185,7 +185,7 @@ Test(config, a_flag_wins_over_the_file_whatever_the_order)
 	enum kx_config_action action;
 	const char *text = "bootstrap.servers=file:9092\nworkers=2\nrack=eu-a\n";
 	const char *path = write_temp(text, strlen(text));
-	cr_assert(args(&action, "--workers", "5", "--config", path, "--rack=us-b", NULL), "%s", err.msg);
+	cr_assert(args(&action, "--workers", "5", "--config", path, "--rack=us-b", (char *)NULL), "%s", err.msg);
 	cr_assert_eq(action, KX_CONFIG_RUN);
 	cr_assert_eq(cfg.workers, 5);
 	cr_assert_str_eq(cfg.rack, "us-b");
@@ -197,7 +197,7 @@ Test(config, flags_alone_are_enough)
 {
 	enum kx_config_action action;
 	cr_assert(args(&action, "--bootstrap-servers", "127.0.0.1:9092", "--listen", "127.0.0.1:9192",
-	               "--broker-port-base=21000", "--check-config", NULL),
+	               "--broker-port-base=21000", "--check-config", (char *)NULL),
 	          "%s", err.msg);
 	cr_assert_eq(action, KX_CONFIG_CHECK);
 	cr_assert_eq(cfg.listen.port, 9192);
@@ -207,9 +207,9 @@ Test(config, flags_alone_are_enough)
 Test(config, help_and_version_need_no_valid_configuration)
 {
 	enum kx_config_action action;
-	cr_assert(args(&action, "--no-such-key", "--help", NULL));
+	cr_assert(args(&action, "--no-such-key", "--help", (char *)NULL));
 	cr_assert_eq(action, KX_CONFIG_HELP);
-	cr_assert(args(&action, "-V", NULL));
+	cr_assert(args(&action, "-V", (char *)NULL));
 	cr_assert_eq(action, KX_CONFIG_VERSION);
 }
 
@@ -222,25 +222,25 @@ Test(config, an_unknown_key_in_a_file_is_named_with_its_line)
 Test(config, an_unknown_flag_is_named)
 {
 	enum kx_config_action action;
-	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--bootstrap-server=a:1", NULL));
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--bootstrap-server=a:1", (char *)NULL));
 	cr_assert_str_eq(err.msg, "--bootstrap-server: unknown option (see --help)");
-	cr_assert_not(args(&action, "stray", NULL));
+	cr_assert_not(args(&action, "stray", (char *)NULL));
 	cr_assert(strstr(err.msg, "'stray': unexpected argument"), "%s", err.msg);
-	cr_assert_not(args(&action, "--bootstrap-servers", NULL));
+	cr_assert_not(args(&action, "--bootstrap-servers", (char *)NULL));
 	cr_assert_str_eq(err.msg, "--bootstrap-servers: needs a value");
 }
 
 Test(config, a_missing_config_file_is_named)
 {
 	enum kx_config_action action;
-	cr_assert_not(args(&action, "--config", "/nonexistent/kstretch.properties", NULL));
+	cr_assert_not(args(&action, "--config", "/nonexistent/kstretch.properties", (char *)NULL));
 	cr_assert(strstr(err.msg, "/nonexistent/kstretch.properties: cannot open"), "%s", err.msg);
 }
 
 Test(config, a_bad_value_from_a_flag_names_the_flag)
 {
 	enum kx_config_action action;
-	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--workers", "many", NULL));
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--workers", "many", (char *)NULL));
 	cr_assert_str_eq(err.msg, "--workers: 'many' is not an integer in 0..256");
 }
 
@@ -350,15 +350,15 @@ Test(config, rack_keys_from_flags_name_the_flag)
 {
 	enum kx_config_action action;
 	cr_assert(args(&action, "--bootstrap-servers", "a:1", "--listener-rack-9092", "eu-a", "--rack-cidr",
-	               "127.0.0.0/8=us-a", "--fetch-prefer-local", "false", NULL),
+	               "127.0.0.0/8=us-a", "--fetch-prefer-local", "false", (char *)NULL),
 	          "%s", err.msg);
 	cr_assert_eq(cfg.listener_rack_cnt, 1);
 	cr_assert_eq(cfg.listener_racks[0].port, 9092);
 	cr_assert_str_eq(cfg.rack_cidrs[0].rack, "us-a");
 	cr_assert_not(cfg.fetch_prefer_local);
-	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--listener-rack-99999=eu-a", NULL));
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--listener-rack-99999=eu-a", (char *)NULL));
 	cr_assert_str_eq(err.msg, "--listener-rack-99999: port '99999' is not a number in 1..65535");
-	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--fetch-rack-inject=maybe", NULL));
+	cr_assert_not(args(&action, "--bootstrap-servers", "a:1", "--fetch-rack-inject=maybe", (char *)NULL));
 	cr_assert_str_eq(err.msg, "--fetch-rack-inject: 'maybe' is not true or false");
 }
 
@@ -406,9 +406,9 @@ Test(config, placement_rules_come_from_the_configuration)
 Test(config, print_topology_is_an_action)
 {
 	enum kx_config_action action;
-	cr_assert(args(&action, "--print-topology", "--bootstrap-servers", "a:1", NULL), "%s", err.msg);
+	cr_assert(args(&action, "--print-topology", "--bootstrap-servers", "a:1", (char *)NULL), "%s", err.msg);
 	cr_assert_eq(action, KX_CONFIG_PRINT_TOPOLOGY);
-	cr_assert_not(args(&action, "--print-topology", NULL), "it needs a cluster to ask");
+	cr_assert_not(args(&action, "--print-topology", (char *)NULL), "it needs a cluster to ask");
 	cr_assert(strstr(err.msg, "bootstrap.servers: required"), "%s", err.msg);
 }
 
@@ -518,7 +518,7 @@ Test(config, the_upstream_sasl_password_can_come_from_a_file)
 	char flag[128];
 	snprintf(flag, sizeof(flag), "--upstream-sasl-password-file=%s", path);
 	cr_assert(args(&action, "--bootstrap-servers=a:1", "--upstream-sasl-mechanism=PLAIN", "--upstream-sasl-username=u",
-	               flag, NULL),
+	               flag, (char *)NULL),
 	          "%s", err.msg);
 	cr_assert_str_eq(kx_config_upstream_sasl_password(&cfg), "from file", "one trailing newline dropped");
 	char *printed = print_config(&cfg);
@@ -526,7 +526,7 @@ Test(config, the_upstream_sasl_password_can_come_from_a_file)
 	cr_assert(strstr(printed, "upstream.sasl.password=\n"), "%s", printed);
 	free(printed);
 	cr_assert_not(args(&action, "--bootstrap-servers=a:1", "--upstream-sasl-mechanism=PLAIN",
-	                   "--upstream-sasl-username=u", "--upstream-sasl-password=p", flag, NULL));
+	                   "--upstream-sasl-username=u", "--upstream-sasl-password=p", flag, (char *)NULL));
 	cr_assert_str_eq(err.msg, "upstream.sasl.password.file: set together with upstream.sasl.password (set only one)");
 	unlink(path);
 

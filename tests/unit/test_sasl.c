@@ -17,10 +17,10 @@ static uint8_t buf[1024];
 static void check(bool request, int16_t api, int16_t ver, const char *hex, struct kp_arena *a, struct kp_message *m)
 {
 	size_t n = unhex(hex, buf, sizeof(buf));
-	*m = check_roundtrip(a, request, request ? -1 : api, request ? -1 : ver, buf, n);
+	*m = check_roundtrip(a, request, (int16_t)(request ? -1 : api), (int16_t)(request ? -1 : ver), buf, n);
 	cr_assert_eq(m->api_key, api);
 	cr_assert_eq(m->api_version, ver);
-	check_malformations(request, request ? -1 : api, request ? -1 : ver, buf, n);
+	check_malformations(request, (int16_t)(request ? -1 : api), (int16_t)(request ? -1 : ver), buf, n);
 }
 
 Test(sasl, field_indexes_match_the_tables)
