@@ -27,7 +27,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # the fuzz build, the real clients the integration tests drive, and the
 # reliability checks (valgrind, cppcheck, clang-tidy).
 APT_PACKAGES := build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
-	libevent-dev libssl-dev libxxhash-dev libcriterion-dev \
+	libevent-dev libssl-dev openssl libxxhash-dev libcriterion-dev \
 	zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
 	python3 python3-pytest python3-kafka python3-confluent-kafka kcat haproxy \
 	nginx libnginx-mod-stream gnuplot-nox \

@@ -985,7 +985,6 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	if (kx_client_pump(s)) {
 		kx_update_reading(s);
 		kx_request_timer_update(s);
-		kx_client_want_write(s, kx_flow_ready(&s->resp) > 0); /* a TLS read may wait to write */
 		if (s->client.sock.reading && s->client.sock.tr.ops->pending(&s->client.sock.tr))
 			event_active(s->client.sock.rev, EV_READ, 0); /* decrypted bytes wait inside TLS */
 	}
