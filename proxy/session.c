@@ -163,6 +163,19 @@ static void kx_sock_want(struct event *ev, bool *now, bool on, const struct time
 }
 
 /*
+ * A socket being read whose transport holds bytes it already took from the
+ * kernel (TLS: decrypted records left after a read that filled its buffer)
+ * is read again now: the socket itself may have nothing more to say, so its
+ * event would not come (a session paused at max.inflight.requests with the
+ * client's last requests inside TLS waited for ever).
+ */
+static void kx_sock_read_pending(struct kx_sock *k)
+{
+	if (k->reading && k->tr.ops && k->tr.ops->pending(&k->tr))
+		event_active(k->rev, EV_READ, 0);
+}
+
+/*
  * Which sockets are read: the client while it may send and its requests
  * have room; the broker while its client is there to answer and the
  * answers have room.
@@ -194,6 +207,7 @@ static void kx_update_reading(struct kx_session *s)
 		             &idle);
 	if (!s->client.sock.reading)
 		s->req_timed = -1; /* kstretch is not reading: the request's time starts again when it does */
+	kx_sock_read_pending(&s->client.sock);
 	if (s->up->state < KX_UPSTREAM_READY)
 		return; /* connecting or handshaking: those set the upstream's events */
 	kx_sock_want(s->up->sock.rev, &s->up->sock.reading,
@@ -201,6 +215,7 @@ static void kx_update_reading(struct kx_session *s)
 	              (!s->resp.piped || (s->resp.piped < s->resp.pipesz && !s->resp.pipe_stuck))) ||
 	                 (s->up->sock.tr.blocked & KX_TR_WRITE_WANTS_READ),
 	             NULL);
+	kx_sock_read_pending(&s->up->sock);
 }
 
 /* Whether a socket with `more` to write waits for writability: not while
