@@ -884,6 +884,21 @@ KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
  * certificate's subject is logged and its rack noted for placement, and the
  * session reads requests like any other.
  */
+/*
+ * One step of a TLS handshake on k: on WANT_READ/WANT_WRITE it waits for that
+ * readiness only (within limit), once done it waits for nothing (the caller
+ * sets the events of the open connection). Returns the step.
+ */
+static enum kx_tls_step kx_sock_handshake_step(struct kx_sock *k, const struct timeval *limit)
+{
+	enum kx_tls_step st = kx_tls_handshake(&k->tr);
+	/* An event already waited for keeps its deadline: the limit bounds the
+	 * whole handshake, not each step of a client trickling it. */
+	kx_sock_want(k->rev, &k->reading, st == KX_TLS_WANT_READ, limit);
+	kx_sock_want(k->wev, &k->writing, st == KX_TLS_WANT_WRITE, limit);
+	return st;
+}
+
 static bool kx_session_bind(struct kx_session *s, int32_t node_id);
 static void kx_upstream_begin(struct kx_session *s);
 
@@ -899,15 +914,9 @@ static void kx_client_handshake(struct kx_session *s, short what)
 		return;
 	}
 	struct timeval limit = kx_ms_timeval(cfg->tls_handshake_timeout_ms);
-	switch (kx_tls_handshake(&k->tr)) {
+	switch (kx_sock_handshake_step(k, &limit)) {
 	case KX_TLS_WANT_READ:
-		kx_sock_want(k->wev, &k->writing, false, NULL);
-		kx_sock_want(k->rev, &k->reading, true, &limit);
-		return;
-	case KX_TLS_WANT_WRITE:
-		kx_sock_want(k->rev, &k->reading, false, NULL);
-		kx_sock_want(k->wev, &k->writing, true, &limit);
-		return;
+	case KX_TLS_WANT_WRITE: return;
 	case KX_TLS_FAILED:
 		kx_sinfo(s, "%s; closing", kx_tls_error(&k->tr));
 		KX_METRIC_ADD(tls_handshake_failures, 1);
@@ -927,8 +936,6 @@ static void kx_client_handshake(struct kx_session *s, short what)
 	} else {
 		kx_sdebug(s, "TLS %s, no client certificate", how);
 	}
-	kx_sock_want(k->wev, &k->writing, false, NULL);
-	kx_sock_want(k->rev, &k->reading, false, NULL);
 	kx_client_set_state(s, KX_CLIENT_OPEN);
 	if (cfg->listener_mode == KX_LISTENER_SNI) {
 		int32_t node = kx_tls_sni_node(&k->tr);
@@ -1357,15 +1364,9 @@ static void kx_upstream_handshake(struct kx_session *s, short what)
 		kx_upstream_connect_failed(s, "TLS handshake not complete after connect.timeout.ms");
 		return;
 	}
-	switch (kx_tls_handshake(&k->tr)) {
+	switch (kx_sock_handshake_step(k, &limit)) {
 	case KX_TLS_WANT_READ:
-		kx_sock_want(k->wev, &k->writing, false, NULL);
-		kx_sock_want(k->rev, &k->reading, true, &limit);
-		return;
-	case KX_TLS_WANT_WRITE:
-		kx_sock_want(k->rev, &k->reading, false, NULL);
-		kx_sock_want(k->wev, &k->writing, true, &limit);
-		return;
+	case KX_TLS_WANT_WRITE: return;
 	case KX_TLS_FAILED: {
 		char why[300];
 		snprintf(why, sizeof(why), "%s", kx_tls_error(&k->tr));
@@ -1377,8 +1378,6 @@ static void kx_upstream_handshake(struct kx_session *s, short what)
 	char how[128];
 	kx_tls_describe(&k->tr, how, sizeof(how));
 	kx_sdebug(s, "TLS to %s: %s", s->up->addr, how);
-	kx_sock_want(k->wev, &k->writing, false, NULL);
-	kx_sock_want(k->rev, &k->reading, false, NULL);
 	kx_upstream_ready(s);
 }
 
