@@ -198,6 +198,7 @@ static void kx_on_stop(evutil_socket_t fd, short what, void *arg)
 	if (w->stopping)
 		return;
 	w->stopping = true;
+	kx_info("worker %d: stopping: listeners closed, %u sessions left to drain", w->id, w->session_cnt);
 	for (size_t i = 0; i < w->listener_cnt; i++)
 		evconnlistener_free(w->listeners[i].lev);
 	w->listener_cnt = 0;

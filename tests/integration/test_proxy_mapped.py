@@ -837,6 +837,9 @@ def test_sigterm_answers_the_requests_in_flight_closes_the_rest_and_exits_0(star
         idle.sock.settimeout(1.0)
         assert idle.sock.recv(1) == b"", "the idle connection got bytes"
         idle_closed = time.monotonic() - t0
+        # Each worker stops on its own turn; busy may sit on the other one.
+        harness.wait_until(lambda: len(k.log_lines("stopping: listeners closed")) == 2, timeout=2,
+                           what="both workers to stop")
         # kstretch is stopping now: a new request is not forwarded any more.
         busy.sock.sendall(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, 42, b""))
 
