@@ -81,3 +81,184 @@ Test(regional, a_node_id_from_its_address_is_stable_positive_and_distinct)
 	host[sizeof(host) - 1] = '\0';
 	cr_assert(kr_regional_node_id(host, 1) >= 1, "a name longer than any address is cut, not overrun");
 }
+
+/* ---- the region's node set ---------------------------------------------- */
+
+static void nodes_from(struct kr_regional_nodes *set, const char *text)
+{
+	char why[256] = "";
+	kr_regional_nodes_init(set);
+	cr_assert(kr_regional_nodes_parse(set, text, why, sizeof(why)), "%s: %s", text, why);
+	cr_assert(kr_regional_nodes_finish(set, why, sizeof(why)), "%s: %s", text, why);
+}
+
+Test(regional_nodes, a_list_is_parsed_and_sorted_by_id_with_ipv6_bare)
+{
+	struct kr_regional_nodes set;
+	nodes_from(&set, " 7@kst-b.eu-west:9092 ,2@kst-a.eu-west:9093,5@[fd00::5]:9094,3@10.0.0.3:19092");
+	cr_assert_eq(set.cnt, 4);
+	cr_assert(set.finished);
+	const int32_t ids[] = {2, 3, 5, 7};
+	const char *hosts[] = {"kst-a.eu-west", "10.0.0.3", "fd00::5", "kst-b.eu-west"};
+	const uint16_t ports[] = {9093, 19092, 9094, 9092};
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_eq(set.ids[i], ids[i]);
+		cr_assert_eq(set.nodes[i].id, ids[i]);
+		cr_assert_str_eq(set.nodes[i].host, hosts[i]);
+		cr_assert_eq(set.nodes[i].port, ports[i]);
+	}
+	cr_assert_eq(kr_regional_nodes_index(&set, 5), 2);
+	cr_assert_eq(kr_regional_nodes_index(&set, 2), 0);
+	cr_assert_eq(kr_regional_nodes_index(&set, 7), 3);
+	cr_assert_eq(kr_regional_nodes_index(&set, 4), -1);
+	cr_assert_eq(kr_regional_nodes_index(&set, 8), -1);
+	cr_assert_eq(kr_regional_controller(&set), 2, "the controller is the lowest id");
+}
+
+Test(regional_nodes, a_node_without_an_id_is_numbered_by_its_address)
+{
+	struct kr_regional_nodes set;
+	nodes_from(&set, "kst-0.kst.eu:9092,kst-1.kst.eu:9092");
+	int32_t a = kr_regional_node_id("kst-0.kst.eu", 9092), b = kr_regional_node_id("kst-1.kst.eu", 9092);
+	cr_assert_eq(set.cnt, 2);
+	cr_assert_eq(set.ids[0], a < b ? a : b);
+	cr_assert_eq(set.ids[1], a < b ? b : a);
+	cr_assert_str_eq(set.nodes[a < b ? 0 : 1].host, "kst-0.kst.eu");
+
+	/* A DNS answer added one address at a time numbers the same. */
+	struct kr_regional_nodes dns;
+	kr_regional_nodes_init(&dns);
+	cr_assert(kr_regional_nodes_add(&dns, -1, "kst-1.kst.eu", 12, 9092, NULL, 0));
+	cr_assert(kr_regional_nodes_add(&dns, -1, "kst-0.kst.eu", 12, 9092, NULL, 0));
+	cr_assert(kr_regional_nodes_finish(&dns, NULL, 0));
+	cr_assert(kr_regional_nodes_equal(&set, &dns));
+}
+
+Test(regional_nodes, bad_lists_are_refused_with_the_reason)
+{
+	static const struct {
+		const char *text, *why;
+	} cases[] = {
+	    {"", "an empty item in the node list"},
+	    {"1@a:1,,2@b:2", "an empty item in the node list"},
+	    {"a.eu", "'a.eu' is not [ID@]HOST:PORT (an IPv6 address in brackets)"},
+	    {"1@a.eu:0", "'1@a.eu:0': port '0' is not a number in 1..65535"},
+	    {"1@a.eu:65536", "'1@a.eu:65536': port '65536' is not a number in 1..65535"},
+	    {"1@a.eu:", "'1@a.eu:': port '' is not a number in 1..65535"},
+	    {"x@a.eu:1", "'x@a.eu:1': node id 'x' is not an integer in 0..2147483647"},
+	    {"-1@a.eu:1", "'-1@a.eu:1': node id '-1' is not an integer in 0..2147483647"},
+	    {"2147483648@a.eu:1", "'2147483648@a.eu:1': node id '2147483648' is not an integer in 0..2147483647"},
+	    {"@a.eu:1", "'@a.eu:1': node id '' is not an integer in 0..2147483647"},
+	    {"1@::1:9092", "'1@::1:9092' is not [ID@]HOST:PORT (an IPv6 address in brackets)"},
+	    {"1@[::1:9092", "'1@[::1:9092' is not [ID@]HOST:PORT (an IPv6 address in brackets)"},
+	    {"1@[::1]9092", "'1@[::1]9092' is not [ID@]HOST:PORT (an IPv6 address in brackets)"},
+	    {"1@[]:9092", "'' is not a host name or address of 1..255 characters"},
+	    {"1@:9092", "'' is not a host name or address of 1..255 characters"},
+	    {"1@a b:9092", "'a b' is not a host name or address of 1..255 characters"},
+	    {"1@[fd00::zz]:9092", "'fd00::zz' is not a host name or address of 1..255 characters"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kr_regional_nodes set;
+		char why[256] = "";
+		kr_regional_nodes_init(&set);
+		cr_assert_not(kr_regional_nodes_parse(&set, cases[i].text, why, sizeof(why)), "%s", cases[i].text);
+		cr_assert_str_eq(why, cases[i].why, "%s", cases[i].text);
+	}
+}
+
+Test(regional_nodes, duplicate_ids_and_addresses_and_an_empty_set_are_refused)
+{
+	static const struct {
+		const char *text, *why;
+	} cases[] = {
+	    {"1@a.eu:9092,2@b.eu:9092,1@c.eu:9092", "node id 1 is given to both a.eu:9092 and c.eu:9092"},
+	    {"1@a.eu:9092,2@A.EU:9092", "A.EU:9092 is listed twice (nodes 1 and 2)"},
+	    {"1@[fd00::1]:9092,2@[FD00::1]:9092", "FD00::1:9092 is listed twice (nodes 1 and 2)"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kr_regional_nodes set;
+		char why[256] = "";
+		kr_regional_nodes_init(&set);
+		cr_assert(kr_regional_nodes_parse(&set, cases[i].text, why, sizeof(why)), "%s: %s", cases[i].text, why);
+		cr_assert_not(kr_regional_nodes_finish(&set, why, sizeof(why)), "%s", cases[i].text);
+		cr_assert_str_eq(why, cases[i].why, "%s", cases[i].text);
+		cr_assert_not(set.finished);
+	}
+	/* The same address on another port is another node. */
+	struct kr_regional_nodes set;
+	nodes_from(&set, "1@a.eu:9092,2@a.eu:9093");
+	cr_assert_eq(set.cnt, 2);
+
+	char why[64] = "";
+	kr_regional_nodes_init(&set);
+	cr_assert_not(kr_regional_nodes_finish(&set, why, sizeof(why)));
+	cr_assert_str_eq(why, "no nodes");
+	cr_assert_eq(kr_regional_controller(&set), -1);
+	cr_assert_eq(kr_regional_leader(&set, "t", 1, 0), -1);
+}
+
+Test(regional_nodes, a_set_holds_at_most_64_nodes_and_hosts_of_255_characters)
+{
+	struct kr_regional_nodes set;
+	char why[128] = "", host[300];
+	kr_regional_nodes_init(&set);
+	for (int i = 0; i < KR_REGIONAL_NODES_MAX; i++) {
+		int n = snprintf(host, sizeof(host), "kst-%d", i);
+		cr_assert(kr_regional_nodes_add(&set, i, host, (size_t)n, 9092, why, sizeof(why)), "%s", why);
+	}
+	cr_assert_not(kr_regional_nodes_add(&set, 64, "kst-64", 6, 9092, why, sizeof(why)));
+	cr_assert_str_eq(why, "more than 64 nodes");
+	cr_assert(kr_regional_nodes_finish(&set, why, sizeof(why)), "%s", why);
+	cr_assert_eq(set.cnt, 64);
+
+	memset(host, 'h', sizeof(host));
+	kr_regional_nodes_init(&set);
+	cr_assert(kr_regional_nodes_add(&set, 1, host, 255, 9092, why, sizeof(why)), "%s", why);
+	cr_assert_eq(strlen(set.nodes[0].host), 255);
+	cr_assert_not(kr_regional_nodes_add(&set, 2, host, 256, 9092, why, sizeof(why)));
+	cr_assert_not(kr_regional_nodes_add(&set, 2, "a.eu", 4, 0, why, sizeof(why)));
+	cr_assert_str_eq(why, "port 0 of a.eu is not a port");
+}
+
+Test(regional_nodes, sets_differ_when_a_node_joins_leaves_or_moves_and_not_by_order)
+{
+	struct kr_regional_nodes a, b, moved, joined, left, renamed;
+	nodes_from(&a, "1@a.eu:9092,2@b.eu:9092,3@c.eu:9092");
+	nodes_from(&b, "3@c.eu:9092,1@a.eu:9092,2@b.eu:9092");
+	nodes_from(&moved, "1@a.eu:9092,2@b.eu:9093,3@c.eu:9092");
+	nodes_from(&joined, "1@a.eu:9092,2@b.eu:9092,3@c.eu:9092,4@d.eu:9092");
+	nodes_from(&left, "1@a.eu:9092,3@c.eu:9092");
+	nodes_from(&renamed, "1@a.eu:9092,2@b2.eu:9092,3@c.eu:9092");
+	cr_assert(kr_regional_nodes_equal(&a, &b));
+	cr_assert_eq(kr_regional_nodes_digest(&a), kr_regional_nodes_digest(&b));
+	const struct kr_regional_nodes *other[] = {&moved, &joined, &left, &renamed};
+	for (size_t i = 0; i < 4; i++) {
+		cr_assert_not(kr_regional_nodes_equal(&a, other[i]), "case %zu", i);
+		cr_assert_not(kr_regional_nodes_equal(other[i], &a), "case %zu", i);
+		cr_assert_neq(kr_regional_nodes_digest(&a), kr_regional_nodes_digest(other[i]), "case %zu", i);
+	}
+	/* The same id at another address is a change as well. */
+	struct kr_regional_nodes swapped;
+	nodes_from(&swapped, "1@b.eu:9092,2@a.eu:9092,3@c.eu:9092");
+	cr_assert_not(kr_regional_nodes_equal(&a, &swapped));
+	cr_assert_neq(kr_regional_nodes_digest(&a), kr_regional_nodes_digest(&swapped));
+}
+
+Test(regional_nodes, the_leader_is_kr_virtual_leaders_and_replicas_put_it_first)
+{
+	struct kr_regional_nodes set;
+	nodes_from(&set, "30@c.eu:9092,10@a.eu:9092,20@b.eu:9092,40@d.eu:9092");
+	for (int32_t p = 0; p < 200; p++) {
+		int i = kr_regional_leader(&set, "orders", 6, p);
+		cr_assert(i >= 0 && i < 4);
+		cr_assert_eq(set.ids[i], kr_virtual_leader(set.ids, set.cnt, "orders", 6, p));
+	}
+	int32_t out[KR_REGIONAL_NODES_MAX];
+	static const int32_t want[4][4] = {{10, 20, 30, 40}, {20, 10, 30, 40}, {30, 10, 20, 40}, {40, 10, 20, 30}};
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(kr_regional_replicas(&set, i, out), 4);
+		cr_assert_arr_eq(out, want[i], sizeof(want[i]));
+	}
+	cr_assert_eq(kr_regional_replicas(&set, 4, out), 0);
+	cr_assert_eq(kr_regional_replicas(&set, -1, out), 0);
+}
