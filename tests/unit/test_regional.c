@@ -1,6 +1,8 @@
 /* The regional virtual cluster's layout (routing/regional): every node
  * computes the same leaders, spread evenly, and a node joining or leaving
- * moves only the partitions it must. */
+ * moves only the partitions it must; the region's node set is read from a
+ * list or DNS addresses alike on every node, refuses duplicates, and tells
+ * when it changed. */
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdio.h>
