@@ -133,6 +133,7 @@ enum kp_produce_field {
 	KP_PRODUCE_PART_RECORDS = 1,
 	/* ProduceResponse */
 	KP_PRODUCE_RESP_RESPONSES = 0,
+	KP_PRODUCE_RESP_THROTTLE_TIME_MS = 1, /* v1+ */
 	KP_PRODUCE_RESP_NODE_ENDPOINTS = 2, /* tagged, v10+ */
 	/* TopicProduceResponse */
 	KP_PRODUCE_RESP_TOPIC_PARTITION_RESPONSES = 2,
@@ -162,6 +163,7 @@ enum kp_fetch_field {
 	KP_FETCH_REQ_SESSION_ID = 7,
 	KP_FETCH_REQ_SESSION_EPOCH = 8,
 	KP_FETCH_REQ_TOPICS = 9,
+	KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA = 10, /* v7+ */
 	KP_FETCH_REQ_RACK_ID = 11, /* v11+ */
 	/* ReplicaState */
 	KP_FETCH_REPLICA_STATE_REPLICA_ID = 0,
@@ -172,6 +174,7 @@ enum kp_fetch_field {
 	/* FetchPartition */
 	KP_FETCH_PART_PARTITION = 0,
 	/* FetchResponse */
+	KP_FETCH_RESP_THROTTLE_TIME_MS = 0, /* v1+ */
 	KP_FETCH_RESP_RESPONSES = 3,
 	KP_FETCH_RESP_NODE_ENDPOINTS = 4, /* tagged, v16+ */
 	/* FetchableTopicResponse */
