@@ -14,6 +14,12 @@
 
 static uint8_t buf[1024];
 
+/* Partition 0 of topic 0. */
+static struct kp_struct *first_partition(const struct kp_struct *body, int topics, int partitions)
+{
+	return item(&item(&body->v[topics], 0)->v[partitions], 0);
+}
+
 /* ---- field indexes ------------------------------------------------------ */
 
 Test(offset_apis, list_offsets_field_indexes_match_the_table)
@@ -101,13 +107,18 @@ Test(offset_apis, every_version_is_decoded_with_its_flexible_boundary)
 {
 	const struct {
 		int16_t key, max, flexible_since;
-	} apis[] = {{KP_API_LIST_OFFSETS, 11, 6}, {KP_API_OFFSET_FOR_LEADER_EPOCH, 4, 4}, {KP_API_DELETE_RECORDS, 2, 2}};
+	} apis[] = {
+	    {KP_API_LIST_OFFSETS, 11, 6},
+	    {KP_API_OFFSET_FOR_LEADER_EPOCH, 4, 4},
+	    {KP_API_DELETE_RECORDS, 2, 2},
+	};
 	for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++) {
 		const struct kp_api *api = kp_api_get(apis[i].key);
 		for (int16_t v = 0; v <= apis[i].max; v++) {
 			cr_assert(kp_api_decodes(api, v, true), "api %d v%d request", apis[i].key, v);
 			cr_assert(kp_api_decodes(api, v, false), "api %d v%d response", apis[i].key, v);
-			cr_assert_eq(kp_api_flexible(api, v), v >= apis[i].flexible_since, "api %d v%d", apis[i].key, v);
+			cr_assert_eq(kp_api_flexible(api, v), v >= apis[i].flexible_since, "api %d v%d", apis[i].key,
+			             v);
 		}
 		cr_assert_not(kp_api_decodes(api, apis[i].max + 1, true));
 	}
@@ -224,6 +235,10 @@ Test(offset_apis, list_offsets_flexible_and_newest)
 
 /* ---- OffsetForLeaderEpoch ------------------------------------------------ */
 
+#define OFLE_REQ_TOPICS  KP_OFFSET_FOR_LEADER_EPOCH_REQ_TOPICS
+#define OFLE_RESP_TOPICS KP_OFFSET_FOR_LEADER_EPOCH_RESP_TOPICS
+#define OFLE_PARTITIONS  KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_PARTITIONS
+
 static const char ofle_v0_request[] = "0017 0000 00000001 0004 6b636174"
                                       "00000001 0001 74 00000001 00000000 00000004"; /* 0: epoch 4 */
 static const char ofle_v0_response[] = "00000001"
@@ -246,29 +261,25 @@ Test(offset_apis, offset_for_leader_epoch_every_layout)
 	size_t n = unhex(ofle_v0_request, buf, sizeof(buf));
 	struct kp_message m = check_roundtrip(&a, true, KP_API_OFFSET_FOR_LEADER_EPOCH, 0, buf, n);
 	cr_assert_not(m.body->v[KP_OFFSET_FOR_LEADER_EPOCH_REQ_REPLICA_ID].present);
-	struct kp_struct *p = item(
-	    &item(&m.body->v[KP_OFFSET_FOR_LEADER_EPOCH_REQ_TOPICS], 0)->v[KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_PARTITIONS], 0);
+	struct kp_struct *p = first_partition(m.body, OFLE_REQ_TOPICS, OFLE_PARTITIONS);
 	cr_assert_eq(p->v[KP_OFFSET_FOR_LEADER_EPOCH_PART_LEADER_EPOCH].i, 4);
 
 	n = unhex(ofle_v0_response, buf, sizeof(buf));
 	m = check_roundtrip(&a, false, KP_API_OFFSET_FOR_LEADER_EPOCH, 0, buf, n);
-	p = item(&item(&m.body->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_TOPICS], 0)->v[KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_PARTITIONS],
-	         0);
+	p = first_partition(m.body, OFLE_RESP_TOPICS, OFLE_PARTITIONS);
 	cr_assert_eq(p->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_END_OFFSET].i, 100);
 	cr_assert_not(p->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_LEADER_EPOCH].present);
 
 	n = unhex(ofle_v3_request, buf, sizeof(buf));
 	m = check_roundtrip(&a, true, KP_API_OFFSET_FOR_LEADER_EPOCH, 3, buf, n);
 	cr_assert_eq(m.body->v[KP_OFFSET_FOR_LEADER_EPOCH_REQ_REPLICA_ID].i, -1);
-	p = item(&item(&m.body->v[KP_OFFSET_FOR_LEADER_EPOCH_REQ_TOPICS], 0)->v[KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_PARTITIONS],
-	         0);
+	p = first_partition(m.body, OFLE_REQ_TOPICS, OFLE_PARTITIONS);
 	cr_assert_eq(p->v[KP_OFFSET_FOR_LEADER_EPOCH_PART_PARTITION].i, 2);
 	cr_assert_eq(p->v[KP_OFFSET_FOR_LEADER_EPOCH_PART_CURRENT_LEADER_EPOCH].i, 5);
 
 	n = unhex(ofle_v3_response, buf, sizeof(buf));
 	m = check_roundtrip(&a, false, KP_API_OFFSET_FOR_LEADER_EPOCH, 3, buf, n);
-	p = item(&item(&m.body->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_TOPICS], 0)->v[KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_PARTITIONS],
-	         0);
+	p = first_partition(m.body, OFLE_RESP_TOPICS, OFLE_PARTITIONS);
 	cr_assert_eq(p->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_PARTITION].i, 2);
 	cr_assert_eq(p->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_LEADER_EPOCH].i, 4);
 
@@ -277,8 +288,7 @@ Test(offset_apis, offset_for_leader_epoch_every_layout)
 	cr_assert(m.flexible);
 	n = unhex(ofle_v4_response, buf, sizeof(buf));
 	m = check_roundtrip(&a, false, KP_API_OFFSET_FOR_LEADER_EPOCH, 4, buf, n);
-	p = item(&item(&m.body->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_TOPICS], 0)->v[KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_PARTITIONS],
-	         0);
+	p = first_partition(m.body, OFLE_RESP_TOPICS, OFLE_PARTITIONS);
 	cr_assert_eq(p->v[KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_END_OFFSET].i, 100);
 	kp_arena_free(&a);
 }
