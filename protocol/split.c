@@ -525,7 +525,7 @@ static struct kp_struct *kp_split_merge_topic(struct kp_arena *a, const struct k
 struct kp_struct *kp_split_merge(struct kp_arena *a, const struct kp_split_layout *l, const struct kp_split *s,
                                  struct kp_struct *const *responses, int16_t error_code)
 {
-	if (l->error_code < 0 || !s->dests || s->ndest <= 0 || s->ndest > KP_SPLIT_MAX_DEST)
+	if (l->error_code < 0 || !responses || !s->dests || s->ndest <= 0 || s->ndest > KP_SPLIT_MAX_DEST)
 		return NULL;
 	struct kp_split_index *ix = kp_arena_alloc(a, (size_t)s->ndest * sizeof(*ix));
 	if (!ix)
