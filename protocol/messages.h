@@ -133,6 +133,7 @@ enum kp_produce_field {
 	KP_PRODUCE_PART_RECORDS = 1,
 	/* ProduceResponse */
 	KP_PRODUCE_RESP_RESPONSES = 0,
+	KP_PRODUCE_RESP_THROTTLE_TIME_MS = 1, /* v1+ */
 	KP_PRODUCE_RESP_NODE_ENDPOINTS = 2, /* tagged, v10+ */
 	/* TopicProduceResponse */
 	KP_PRODUCE_RESP_TOPIC_PARTITION_RESPONSES = 2,
@@ -162,6 +163,7 @@ enum kp_fetch_field {
 	KP_FETCH_REQ_SESSION_ID = 7,
 	KP_FETCH_REQ_SESSION_EPOCH = 8,
 	KP_FETCH_REQ_TOPICS = 9,
+	KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA = 10, /* v7+ */
 	KP_FETCH_REQ_RACK_ID = 11, /* v11+ */
 	/* ReplicaState */
 	KP_FETCH_REPLICA_STATE_REPLICA_ID = 0,
@@ -172,6 +174,7 @@ enum kp_fetch_field {
 	/* FetchPartition */
 	KP_FETCH_PART_PARTITION = 0,
 	/* FetchResponse */
+	KP_FETCH_RESP_THROTTLE_TIME_MS = 0, /* v1+ */
 	KP_FETCH_RESP_RESPONSES = 3,
 	KP_FETCH_RESP_NODE_ENDPOINTS = 4, /* tagged, v16+ */
 	/* FetchableTopicResponse */
@@ -190,6 +193,85 @@ enum kp_fetch_field {
 	KP_FETCH_ENDPOINT_HOST = 1,
 	KP_FETCH_ENDPOINT_PORT = 2,
 	KP_FETCH_ENDPOINT_RACK = 3,
+};
+
+/* ListOffsets (listoffsets.c) */
+extern const struct kp_schema kp_list_offsets_request;
+extern const struct kp_schema kp_list_offsets_response;
+
+/* Indexes into the struct named in each comment (checked in test_offset_apis.c). */
+enum kp_list_offsets_field {
+	/* ListOffsetsRequest */
+	KP_LIST_OFFSETS_REQ_REPLICA_ID = 0,
+	KP_LIST_OFFSETS_REQ_ISOLATION_LEVEL = 1, /* v2+ */
+	KP_LIST_OFFSETS_REQ_TOPICS = 2,
+	KP_LIST_OFFSETS_REQ_TIMEOUT_MS = 3, /* v10+ */
+	/* ListOffsetsTopic, ListOffsetsTopicResponse */
+	KP_LIST_OFFSETS_TOPIC_NAME = 0,
+	KP_LIST_OFFSETS_TOPIC_PARTITIONS = 1,
+	/* ListOffsetsPartition */
+	KP_LIST_OFFSETS_PART_PARTITION_INDEX = 0,
+	KP_LIST_OFFSETS_PART_CURRENT_LEADER_EPOCH = 1, /* v4+ */
+	KP_LIST_OFFSETS_PART_TIMESTAMP = 2,
+	KP_LIST_OFFSETS_PART_MAX_NUM_OFFSETS = 3, /* v0 */
+	/* ListOffsetsResponse */
+	KP_LIST_OFFSETS_RESP_THROTTLE_TIME_MS = 0, /* v2+ */
+	KP_LIST_OFFSETS_RESP_TOPICS = 1,
+	/* ListOffsetsPartitionResponse */
+	KP_LIST_OFFSETS_RESP_PART_PARTITION_INDEX = 0,
+	KP_LIST_OFFSETS_RESP_PART_ERROR_CODE = 1,
+	KP_LIST_OFFSETS_RESP_PART_OLD_STYLE_OFFSETS = 2, /* v0 */
+	KP_LIST_OFFSETS_RESP_PART_TIMESTAMP = 3,         /* v1+ */
+	KP_LIST_OFFSETS_RESP_PART_OFFSET = 4,            /* v1+ */
+	KP_LIST_OFFSETS_RESP_PART_LEADER_EPOCH = 5,      /* v4+ */
+};
+
+/* OffsetForLeaderEpoch (offsetforleaderepoch.c) */
+extern const struct kp_schema kp_offset_for_leader_epoch_request;
+extern const struct kp_schema kp_offset_for_leader_epoch_response;
+
+enum kp_offset_for_leader_epoch_field {
+	/* OffsetForLeaderEpochRequest */
+	KP_OFFSET_FOR_LEADER_EPOCH_REQ_REPLICA_ID = 0, /* v3+ */
+	KP_OFFSET_FOR_LEADER_EPOCH_REQ_TOPICS = 1,
+	/* OffsetForLeaderTopic, OffsetForLeaderTopicResult */
+	KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_TOPIC = 0,
+	KP_OFFSET_FOR_LEADER_EPOCH_TOPIC_PARTITIONS = 1,
+	/* OffsetForLeaderPartition */
+	KP_OFFSET_FOR_LEADER_EPOCH_PART_PARTITION = 0,
+	KP_OFFSET_FOR_LEADER_EPOCH_PART_CURRENT_LEADER_EPOCH = 1, /* v2+ */
+	KP_OFFSET_FOR_LEADER_EPOCH_PART_LEADER_EPOCH = 2,
+	/* OffsetForLeaderEpochResponse */
+	KP_OFFSET_FOR_LEADER_EPOCH_RESP_THROTTLE_TIME_MS = 0, /* v2+ */
+	KP_OFFSET_FOR_LEADER_EPOCH_RESP_TOPICS = 1,
+	/* EpochEndOffset */
+	KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_ERROR_CODE = 0,
+	KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_PARTITION = 1,
+	KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_LEADER_EPOCH = 2, /* v1+ */
+	KP_OFFSET_FOR_LEADER_EPOCH_RESP_PART_END_OFFSET = 3,
+};
+
+/* DeleteRecords (deleterecords.c) */
+extern const struct kp_schema kp_delete_records_request;
+extern const struct kp_schema kp_delete_records_response;
+
+enum kp_delete_records_field {
+	/* DeleteRecordsRequest */
+	KP_DELETE_RECORDS_REQ_TOPICS = 0,
+	KP_DELETE_RECORDS_REQ_TIMEOUT_MS = 1,
+	/* DeleteRecordsTopic, DeleteRecordsTopicResult */
+	KP_DELETE_RECORDS_TOPIC_NAME = 0,
+	KP_DELETE_RECORDS_TOPIC_PARTITIONS = 1,
+	/* DeleteRecordsPartition */
+	KP_DELETE_RECORDS_PART_PARTITION_INDEX = 0,
+	KP_DELETE_RECORDS_PART_OFFSET = 1,
+	/* DeleteRecordsResponse */
+	KP_DELETE_RECORDS_RESP_THROTTLE_TIME_MS = 0,
+	KP_DELETE_RECORDS_RESP_TOPICS = 1,
+	/* DeleteRecordsPartitionResult */
+	KP_DELETE_RECORDS_RESP_PART_PARTITION_INDEX = 0,
+	KP_DELETE_RECORDS_RESP_PART_LOW_WATERMARK = 1,
+	KP_DELETE_RECORDS_RESP_PART_ERROR_CODE = 2,
 };
 
 #endif

@@ -36,6 +36,7 @@ Test(fetch, field_indexes_match_the_tables)
 	cr_assert_eq(kp_field_index(req, "SessionId"), KP_FETCH_REQ_SESSION_ID);
 	cr_assert_eq(kp_field_index(req, "SessionEpoch"), KP_FETCH_REQ_SESSION_EPOCH);
 	cr_assert_eq(kp_field_index(req, "Topics"), KP_FETCH_REQ_TOPICS);
+	cr_assert_eq(kp_field_index(req, "ForgottenTopicsData"), KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA);
 	cr_assert_eq(kp_field_index(req, "RackId"), KP_FETCH_REQ_RACK_ID);
 	cr_assert_eq(kp_field_index(state, "ReplicaId"), KP_FETCH_REPLICA_STATE_REPLICA_ID);
 	cr_assert_eq(kp_field_index(topic, "Topic"), KP_FETCH_TOPIC_TOPIC);
@@ -43,7 +44,10 @@ Test(fetch, field_indexes_match_the_tables)
 	cr_assert_eq(kp_field_index(topic, "Partitions"), KP_FETCH_TOPIC_PARTITIONS);
 	cr_assert_eq(kp_field_index(part, "Partition"), KP_FETCH_PART_PARTITION);
 
+	cr_assert_eq(kp_field_index(resp, "ThrottleTimeMs"), KP_FETCH_RESP_THROTTLE_TIME_MS);
 	cr_assert_eq(kp_field_index(resp, "Responses"), KP_FETCH_RESP_RESPONSES);
+	cr_assert_eq(kp_field_index(rtopic, "Topic"), KP_FETCH_TOPIC_TOPIC);
+	cr_assert_eq(kp_field_index(rtopic, "TopicId"), KP_FETCH_TOPIC_TOPIC_ID);
 	cr_assert_eq(kp_field_index(resp, "NodeEndpoints"), KP_FETCH_RESP_NODE_ENDPOINTS);
 	cr_assert_eq(kp_field_index(rtopic, "Partitions"), KP_FETCH_RESP_TOPIC_PARTITIONS);
 	cr_assert_eq(kp_field_index(rpart, "PartitionIndex"), KP_FETCH_RESP_PART_PARTITION_INDEX);

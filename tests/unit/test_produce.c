@@ -34,6 +34,9 @@ Test(produce, field_indexes_match_the_tables)
 	cr_assert_eq(kp_field_index(part, "Records"), KP_PRODUCE_PART_RECORDS);
 
 	cr_assert_eq(kp_field_index(resp, "Responses"), KP_PRODUCE_RESP_RESPONSES);
+	cr_assert_eq(kp_field_index(resp, "ThrottleTimeMs"), KP_PRODUCE_RESP_THROTTLE_TIME_MS);
+	cr_assert_eq(kp_field_index(rtopic, "Name"), KP_PRODUCE_TOPIC_NAME);
+	cr_assert_eq(kp_field_index(rtopic, "TopicId"), KP_PRODUCE_TOPIC_TOPIC_ID);
 	cr_assert_eq(kp_field_index(resp, "NodeEndpoints"), KP_PRODUCE_RESP_NODE_ENDPOINTS);
 	cr_assert_eq(kp_field_index(rtopic, "PartitionResponses"), KP_PRODUCE_RESP_TOPIC_PARTITION_RESPONSES);
 	cr_assert_eq(kp_field_index(rpart, "Index"), KP_PRODUCE_RESP_PART_INDEX);
