@@ -53,12 +53,15 @@ typedef int (*kp_produce_route_fn)(void *arg, const struct kp_walk_topic *t, int
 
 struct kp_produce_dest {
 	/*
-	 * A whole Produce request body at the client's version, or nothing
-	 * (size 0) when no partition goes here: TransactionalId, Acks and
-	 * TimeoutMs as the client sent them, this destination's topics and
-	 * partitions in the client's order, keys (names or ids) as sent, each
-	 * partition's records referenced, tagged fields of partitions, topics
-	 * and the top level copied as they came.
+	 * A whole Produce request body at the client's version (the caller
+	 * writes the request header before it), or nothing (size 0) when no
+	 * partition goes here: TransactionalId, Acks and TimeoutMs as the
+	 * client sent them, this destination's topics and partitions in the
+	 * client's order, keys (names or ids) as sent, each partition's records
+	 * referenced, tagged fields of partitions, topics and the top level
+	 * copied as they came (no tagged field is defined in Produce requests
+	 * up to v13; unknown ones travel on). A topic the client sent with no
+	 * partitions goes nowhere: there is nothing in it to answer.
 	 */
 	struct kp_writer body;
 	struct kp_part_ref *parts; /* the partitions carried, in the body's order */
@@ -141,11 +144,13 @@ void kp_fetch_merge_free(struct kp_fetch_merge *m);
 
 /*
  * Merges the Fetch response bodies parts[0..nparts) (each at its position
- * just after the response header, up to its len; NULL: that part is absent)
- * into m->body for the client's wants. False on a malformed part (m->bad_part
- * names it, and its pieces the error: the caller may retry without it), a
- * want whose key does not fit the version (a v13+ key not 16 bytes), or no
- * memory.
+ * just after the response header, up to its len; NULL: that part is absent;
+ * all at version ver) into m->body for the client's wants. A part's
+ * partition answers a want with the same topic key and partition index.
+ * Each part's pieces are walked to their end; the writer references them.
+ * False on a malformed part (m->bad_part names it, and its pieces the error:
+ * the caller may retry without it), a want whose key does not fit the
+ * version (a v13+ key not 16 bytes), or no memory.
  */
 bool kp_fetch_merge(struct kp_fetch_merge *m, int16_t ver, bool flexible, const struct kp_fetch_want *want,
                     size_t nwant, struct kp_pieces *const *parts, int nparts, int16_t missing_error);
