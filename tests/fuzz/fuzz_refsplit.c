@@ -10,13 +10,16 @@
  * Properties: no crash, no over-read; the verdict and every output byte do
  * not depend on how the body is cut; every reference points into the
  * pieces, and an output walks again as a whole message of its kind with the
- * partitions it says it carries.
+ * partitions it says it carries; when the codec decodes the input, it
+ * decodes every output too.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "arena.h"
+#include "messages.h"
 #include "refsplit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -97,6 +100,18 @@ static size_t walk_count(const struct kp_walk_layout *l, int16_t ver, bool flexi
 	return n;
 }
 
+/* Whether the codec decodes buf as a whole body of schema s. */
+static bool decodes(const struct kp_schema *s, int16_t ver, bool flexible, const uint8_t *buf, size_t len)
+{
+	struct kp_arena a;
+	struct kp_cursor c;
+	kp_arena_init(&a, 64 << 20);
+	kp_cursor_init(&c, buf, len);
+	bool ok = kp_decode(&a, &c, s, ver, flexible, -1) && kp_cursor_left(&c) == 0;
+	kp_arena_free(&a);
+	return ok;
+}
+
 /* ---- Produce ------------------------------------------------------------ */
 
 static int fuzz_route(void *arg, const struct kp_walk_topic *t, int32_t index)
@@ -135,6 +150,7 @@ static void fuzz_produce(const uint8_t *data, const uint8_t *body, size_t len)
 	check(ok == split(&whole_split, &whole, 1, len, ver, flexible, r));
 	if (ok) {
 		size_t carried = cut_split.nkept;
+		bool input_decodes = decodes(&kp_produce_request, ver, flexible, body, len);
 		check(cut_split.nkept == whole_split.nkept);
 		for (int d = 0; d < r[1]; d++) {
 			struct kp_produce_dest *a = &cut_split.dest[d], *b = &whole_split.dest[d];
@@ -146,6 +162,8 @@ static void fuzz_produce(const uint8_t *data, const uint8_t *body, size_t len)
 			check((alen == 0) == (a->nparts == 0));
 			if (a->nparts)
 				check(walk_count(&kp_walk_produce_request, ver, flexible, aout, alen) == a->nparts);
+			if (a->nparts && input_decodes)
+				check(decodes(&kp_produce_request, ver, flexible, aout, alen));
 			for (size_t i = 1; i < a->nparts; i++) /* the client's order */
 				check(a->parts[i - 1].topic < a->parts[i].topic ||
 				      (a->parts[i - 1].topic == a->parts[i].topic &&
@@ -239,6 +257,8 @@ static void fuzz_fetch(const uint8_t *data, const uint8_t *body, size_t len)
 		check(cut_merge.found + cut_merge.missing == ws.n);
 		check(cut_merge.owned + cut_merge.referenced == alen);
 		check(walk_count(&kp_walk_fetch_response, ver, flexible, aout, alen) == ws.n);
+		if (decodes(&kp_fetch_response, ver, flexible, body, len))
+			check(decodes(&kp_fetch_response, ver, flexible, aout, alen));
 		free(aout);
 		free(bout);
 	}
