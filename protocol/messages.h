@@ -175,6 +175,8 @@ enum kp_fetch_field {
 	KP_FETCH_PART_PARTITION = 0,
 	/* FetchResponse */
 	KP_FETCH_RESP_THROTTLE_TIME_MS = 0, /* v1+ */
+	KP_FETCH_RESP_ERROR_CODE = 1,       /* v7+ */
+	KP_FETCH_RESP_SESSION_ID = 2,       /* v7+ */
 	KP_FETCH_RESP_RESPONSES = 3,
 	KP_FETCH_RESP_NODE_ENDPOINTS = 4, /* tagged, v16+ */
 	/* FetchableTopicResponse */
@@ -182,6 +184,8 @@ enum kp_fetch_field {
 	/* PartitionData */
 	KP_FETCH_RESP_PART_PARTITION_INDEX = 0,
 	KP_FETCH_RESP_PART_ERROR_CODE = 1,
+	KP_FETCH_RESP_PART_HIGH_WATERMARK = 2,
+	KP_FETCH_RESP_PART_ABORTED_TRANSACTIONS = 8, /* v4+, nullable */
 	KP_FETCH_RESP_PART_CURRENT_LEADER = 6,         /* tagged, v12+ */
 	KP_FETCH_RESP_PART_PREFERRED_READ_REPLICA = 9, /* v11+ */
 	KP_FETCH_RESP_PART_RECORDS = 10,

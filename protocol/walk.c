@@ -55,7 +55,8 @@ static bool kp_walk_topic_key(struct kp_pieces *p, const struct kp_field *f, boo
 }
 
 static bool kp_walk_partition(struct kp_pieces *p, const struct kp_walk_layout *l, const struct kp_schema *s,
-                              int16_t ver, bool flexible, const struct kp_walk_topic *t, kp_walk_fn fn, void *arg)
+                              int16_t ver, bool flexible, const struct kp_walk_topic *t,
+                              const struct kp_walk_visitor *vis)
 {
 	struct kp_walk_partition part = {.preferred_read_replica = -1, .records_len = -1, .start = p->pos};
 	for (int i = 0; i < s->nfields; i++) {
@@ -82,16 +83,19 @@ static bool kp_walk_partition(struct kp_pieces *p, const struct kp_walk_layout *
 			return false;
 		}
 	}
+	part.tags_at = p->pos;
 	if (flexible && !kp_pieces_skip_tags(p))
 		return false;
 	part.end = p->pos;
-	return fn(arg, t, &part);
+	return !vis->partition || vis->partition(vis->arg, t, &part);
 }
 
 static bool kp_walk_topic(struct kp_pieces *p, const struct kp_walk_layout *l, const struct kp_schema *s, int16_t ver,
-                          bool flexible, struct kp_walk_topic *t, kp_walk_fn fn, void *arg)
+                          bool flexible, struct kp_walk_topic *t, const struct kp_walk_visitor *vis)
 {
 	t->key_len = 0;
+	t->start = t->parts_at = p->pos;
+	t->tags_at = t->end = 0;
 	for (int i = 0; i < s->nfields; i++) {
 		const struct kp_field *f = &s->fields[i];
 		if (!kp_walk_present(f, ver))
@@ -101,20 +105,25 @@ static bool kp_walk_topic(struct kp_pieces *p, const struct kp_walk_layout *l, c
 				return false;
 		} else if (i == l->partitions) {
 			int64_t n;
+			t->parts_at = p->pos;
 			if (!kp_pieces_len(p, flexible, true, &n, f->name))
 				return false;
 			for (int64_t k = 0; k < n; k++) /* each partition takes bytes: n is bounded by the frame */
-				if (!kp_walk_partition(p, l, f->sub, ver, flexible, t, fn, arg))
+				if (!kp_walk_partition(p, l, f->sub, ver, flexible, t, vis))
 					return false;
 		} else if (!kp_skip_field(p, f, ver, flexible)) {
 			return false;
 		}
 	}
-	return !flexible || kp_pieces_skip_tags(p);
+	t->tags_at = p->pos;
+	if (flexible && !kp_pieces_skip_tags(p))
+		return false;
+	t->end = p->pos;
+	return !vis->topic || vis->topic(vis->arg, t);
 }
 
-bool kp_walk_partitions(struct kp_pieces *p, const struct kp_walk_layout *l, int16_t ver, bool flexible,
-                        kp_walk_fn fn, void *arg, uint32_t *tag_count)
+bool kp_walk(struct kp_pieces *p, const struct kp_walk_layout *l, int16_t ver, bool flexible,
+             const struct kp_walk_visitor *v, uint32_t *tag_count)
 {
 	const struct kp_schema *s = l->body;
 	struct kp_walk_topic t = {0};
@@ -131,7 +140,7 @@ bool kp_walk_partitions(struct kp_pieces *p, const struct kp_walk_layout *l, int
 		if (!kp_pieces_len(p, flexible, true, &n, f->name))
 			return false;
 		for (int64_t k = 0; k < n; k++, t.ordinal++)
-			if (!kp_walk_topic(p, l, f->sub, ver, flexible, &t, fn, arg))
+			if (!kp_walk_topic(p, l, f->sub, ver, flexible, &t, v))
 				return false;
 	}
 	if (!flexible)
@@ -146,4 +155,11 @@ bool kp_walk_partitions(struct kp_pieces *p, const struct kp_walk_layout *l, int
 		return false;
 	}
 	return kp_pieces_skip_tags(p);
+}
+
+bool kp_walk_partitions(struct kp_pieces *p, const struct kp_walk_layout *l, int16_t ver, bool flexible,
+                        kp_walk_fn fn, void *arg, uint32_t *tag_count)
+{
+	const struct kp_walk_visitor v = {.partition = fn, .arg = arg};
+	return kp_walk(p, l, ver, flexible, &v, tag_count);
 }

@@ -9,8 +9,12 @@
  *                                     │                   └─ fn(topic, part): [start, end),
  *                                     └─ name (v0-12) or id (v13+)        records [at, at+len)
  *
- * The steer scan (proxy/rewrite.c) decides on it now; regional mode's
- * split and merge will cut and join frames at these ranges.
+ * The steer scan (proxy/rewrite.c) decides on it; regional mode's split
+ * and merge (refsplit.h) cut and join frames at these ranges, and learn
+ * each topic's ranges from a second callback, called after its partitions:
+ *
+ *   topic := [start, parts_at) key | [parts_at, tags_at) Partitions | [tags_at, end) tags
+ *   part  := [start, records_at) fields and records length | records | ... | [tags_at, end) tags
  */
 #ifndef KP_WALK_H
 #define KP_WALK_H
@@ -41,6 +45,10 @@ struct kp_walk_topic {
 	bool by_id;       /* key is a 16-byte topic id (v13+), else a name */
 	uint8_t key[KP_WALK_NAME_MAX + 1];
 	size_t key_len; /* 0 for a name longer than KP_WALK_NAME_MAX (or empty / null) */
+	/* Offsets from the walk's start: start and parts_at are set before the topic's first
+	 * partition; tags_at (its tagged fields, = end when not flexible) and end only for
+	 * the topic callback. */
+	size_t start, parts_at, tags_at, end;
 };
 
 struct kp_walk_partition {
@@ -49,11 +57,20 @@ struct kp_walk_partition {
 	int32_t preferred_read_replica; /* -1 where the message has none */
 	size_t start, end;              /* the partition's bytes, offsets from the walk's start */
 	size_t records_at;              /* the records' bytes: [records_at, records_at + records_len) */
-	int64_t records_len;            /* -1: null */
+	int64_t records_len;            /* -1: null (records_at is then just after the length) */
+	size_t tags_at;                 /* its tagged fields, [tags_at, end); = end when not flexible */
 };
 
 /* Called for each partition; false stops the walk (which then returns false, p->err KP_OK). */
 typedef bool (*kp_walk_fn)(void *arg, const struct kp_walk_topic *t, const struct kp_walk_partition *part);
+/* Called after each topic's partitions and tagged fields (t->tags_at, t->end set); false stops too. */
+typedef bool (*kp_walk_topic_fn)(void *arg, const struct kp_walk_topic *t);
+
+struct kp_walk_visitor {
+	kp_walk_fn partition;   /* NULL: none */
+	kp_walk_topic_fn topic; /* NULL: none */
+	void *arg;
+};
 
 /*
  * Walks the body (after the header) of message l at ver from p's position.
@@ -63,5 +80,9 @@ typedef bool (*kp_walk_fn)(void *arg, const struct kp_walk_topic *t, const struc
  */
 bool kp_walk_partitions(struct kp_pieces *p, const struct kp_walk_layout *l, int16_t ver, bool flexible,
                         kp_walk_fn fn, void *arg, uint32_t *tag_count);
+
+/* The same walk, with a callback per topic as well. */
+bool kp_walk(struct kp_pieces *p, const struct kp_walk_layout *l, int16_t ver, bool flexible,
+             const struct kp_walk_visitor *v, uint32_t *tag_count);
 
 #endif

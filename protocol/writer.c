@@ -29,6 +29,11 @@ size_t kp_writer_size(const struct kp_writer *w)
 	return w->total + (w->len - w->owned_start);
 }
 
+size_t kp_writer_referenced(const struct kp_writer *w)
+{
+	return kp_writer_size(w) - w->len; /* every owned byte is in buf[0, len) */
+}
+
 /* Makes room for n more owned bytes; returns where they go, or NULL. */
 static uint8_t *kp_grow(struct kp_writer *w, size_t n)
 {

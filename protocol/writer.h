@@ -43,6 +43,8 @@ static inline bool kp_writer_ok(const struct kp_writer *w)
 
 /* Bytes written so far, owned and referenced. */
 size_t kp_writer_size(const struct kp_writer *w);
+/* Of those, the bytes referenced (kp_write_ref); the rest were copied into the writer. */
+size_t kp_writer_referenced(const struct kp_writer *w);
 
 void kp_write_raw(struct kp_writer *w, const void *p, size_t n);
 /* References n bytes at p (they must outlive the writer's output). */

@@ -45,6 +45,8 @@ Test(fetch, field_indexes_match_the_tables)
 	cr_assert_eq(kp_field_index(part, "Partition"), KP_FETCH_PART_PARTITION);
 
 	cr_assert_eq(kp_field_index(resp, "ThrottleTimeMs"), KP_FETCH_RESP_THROTTLE_TIME_MS);
+	cr_assert_eq(kp_field_index(resp, "ErrorCode"), KP_FETCH_RESP_ERROR_CODE);
+	cr_assert_eq(kp_field_index(resp, "SessionId"), KP_FETCH_RESP_SESSION_ID);
 	cr_assert_eq(kp_field_index(resp, "Responses"), KP_FETCH_RESP_RESPONSES);
 	cr_assert_eq(kp_field_index(rtopic, "Topic"), KP_FETCH_TOPIC_TOPIC);
 	cr_assert_eq(kp_field_index(rtopic, "TopicId"), KP_FETCH_TOPIC_TOPIC_ID);
@@ -52,6 +54,8 @@ Test(fetch, field_indexes_match_the_tables)
 	cr_assert_eq(kp_field_index(rtopic, "Partitions"), KP_FETCH_RESP_TOPIC_PARTITIONS);
 	cr_assert_eq(kp_field_index(rpart, "PartitionIndex"), KP_FETCH_RESP_PART_PARTITION_INDEX);
 	cr_assert_eq(kp_field_index(rpart, "ErrorCode"), KP_FETCH_RESP_PART_ERROR_CODE);
+	cr_assert_eq(kp_field_index(rpart, "HighWatermark"), KP_FETCH_RESP_PART_HIGH_WATERMARK);
+	cr_assert_eq(kp_field_index(rpart, "AbortedTransactions"), KP_FETCH_RESP_PART_ABORTED_TRANSACTIONS);
 	cr_assert_eq(kp_field_index(rpart, "CurrentLeader"), KP_FETCH_RESP_PART_CURRENT_LEADER);
 	cr_assert_eq(kp_field_index(rpart, "PreferredReadReplica"), KP_FETCH_RESP_PART_PREFERRED_READ_REPLICA);
 	cr_assert_eq(kp_field_index(rpart, "Records"), KP_FETCH_RESP_PART_RECORDS);

@@ -338,3 +338,93 @@ Test(walk, the_callback_can_stop_the_walk)
 	free(buf);
 	kp_arena_free(&a);
 }
+
+/* What the topic callback saw, for the ranges test below. */
+struct ranges {
+	struct kp_walk_topic topics[MAX_SEEN];
+	int ntopics;
+	struct seen parts;
+};
+
+static bool collect_part(void *arg, const struct kp_walk_topic *t, const struct kp_walk_partition *part)
+{
+	struct ranges *r = arg;
+	return collect(&r->parts, t, part);
+}
+
+static bool collect_topic(void *arg, const struct kp_walk_topic *t)
+{
+	struct ranges *r = arg;
+	cr_assert_lt(r->ntopics, MAX_SEEN);
+	cr_assert_eq(t->ordinal, (uint32_t)r->ntopics, "topics are called back in order, once each");
+	r->topics[r->ntopics++] = *t;
+	return true;
+}
+
+/* The bytes [at, end) of buf are exactly one tagged-field section. */
+static void assert_tag_section(const uint8_t *buf, size_t at, size_t end, const char *what)
+{
+	struct iovec iov = {(void *)(buf + at), end - at};
+	struct kp_pieces p;
+	kp_pieces_init(&p, &iov, 1, end - at);
+	cr_assert(kp_pieces_skip_tags(&p), "%s: not a tag section", what);
+	cr_assert_eq(p.pos, end - at, "%s: the tag section is %zu bytes, the range %zu", what, p.pos, end - at);
+}
+
+Test(walk, topic_and_tag_ranges_cut_each_struct_where_its_fields_lie)
+{
+	for (size_t m = 0; m < sizeof(messages) / sizeof(messages[0]); m++) {
+		const struct kp_walk_layout *l = messages[m].layout;
+		const struct kp_schema *topic_schema = l->body->fields[l->topics].sub;
+		for (int16_t ver = messages[m].from; ver <= messages[m].to; ver++) {
+			struct kp_arena a;
+			size_t len;
+			bool flexible = kp_api_flexible(kp_api_get(messages[m].api), ver);
+			kp_arena_init(&a, 1 << 20);
+			uint8_t *buf = encode(message(&a, l, ver), ver, flexible, &len);
+			struct ranges r = {0};
+			struct kp_walk_visitor v = {collect_part, collect_topic, &r};
+			struct kp_pieces p;
+			struct iovec two[2] = {{buf, len / 2}, {buf + len / 2, len - len / 2}};
+			kp_pieces_init(&p, two, 2, len);
+			cr_assert(kp_walk(&p, l, ver, flexible, &v, NULL), "%s v%d", messages[m].name, ver);
+			cr_assert_eq(p.pos, len);
+			cr_assert_eq(r.ntopics, 2, "%s v%d", messages[m].name, ver);
+			for (int t = 0; t < r.ntopics; t++) {
+				const struct kp_walk_topic *wt = &r.topics[t];
+				cr_assert(wt->start < wt->parts_at && wt->parts_at < wt->tags_at && wt->tags_at <= wt->end);
+				/* The key: a 16-byte id, or a name after its length. */
+				size_t key_bytes = ver >= 13 ? 16 : (flexible ? 1 : 2) + wt->key_len;
+				cr_assert_eq(wt->parts_at - wt->start, key_bytes, "%s v%d topic %d", messages[m].name, ver,
+				             t);
+				cr_assert_arr_eq(buf + wt->parts_at - wt->key_len, wt->key, wt->key_len);
+				if (flexible)
+					assert_tag_section(buf, wt->tags_at, wt->end, "topic");
+				else
+					cr_assert_eq(wt->tags_at, wt->end);
+				/* The range is the topic, whole: it decodes alone. */
+				struct kp_cursor c;
+				kp_cursor_init(&c, buf + wt->start, wt->end - wt->start);
+				cr_assert_not_null(kp_decode(&a, &c, topic_schema, ver, flexible, -1));
+				cr_assert_eq(kp_cursor_left(&c), 0);
+				if (t > 0)
+					cr_assert_eq(wt->start, r.topics[t - 1].end, "topics follow each other");
+			}
+			for (int k = 0; k < r.parts.n; k++) {
+				const struct kp_walk_partition *wp = &r.parts.parts[k];
+				size_t rec_end = wp->records_at + (wp->records_len > 0 ? (size_t)wp->records_len : 0);
+				cr_assert_eq(wp->tags_at, rec_end, "Records are the last regular field");
+				if (flexible)
+					assert_tag_section(buf, wp->tags_at, wp->end, "partition");
+				else
+					cr_assert_eq(wp->tags_at, wp->end);
+				/* Fetch v12+: partition 2 of "orders" carries CurrentLeader (tag, size, 2 int32). */
+				if (l == &kp_walk_fetch_response && ver >= 12 && k == 2)
+					cr_assert_eq(wp->end - wp->tags_at, 1 + 1 + 1 + 8 + 1, "%s v%d: %zu tag bytes",
+					             messages[m].name, ver, wp->end - wp->tags_at);
+			}
+			free(buf);
+			kp_arena_free(&a);
+		}
+	}
+}
