@@ -233,18 +233,17 @@ static void kx_refresher_handle(struct kx_nodes_refresher *r, struct kx_nodes_lo
 	char detail[320], source[KX_HOST_MAX + 48];
 	r->stats.lookups++;
 	snprintf(source, sizeof(source), "regional.nodes.dns %s:%u", r->name, r->port);
-	if (!kx_is_answer(lk->result[KX_Q_A]) || !kx_is_answer(lk->result[KX_Q_AAAA])) {
-		snprintf(detail, sizeof(detail), "A: %s, AAAA: %s", kx_dns_result(lk->result[KX_Q_A]),
-		         kx_dns_result(lk->result[KX_Q_AAAA]));
+	snprintf(detail, sizeof(detail), "A: %s, AAAA: %s", kx_dns_result(lk->result[KX_Q_A]),
+	         kx_dns_result(lk->result[KX_Q_AAAA]));
+	bool answered = kx_is_answer(lk->result[KX_Q_A]) && kx_is_answer(lk->result[KX_Q_AAAA]);
+	bool usable = answered && !lk->unusable &&
+	              (lk->set.cnt == 0 || kr_regional_nodes_finish(&lk->set, lk->why, sizeof(lk->why)));
+	if (!answered) {
 		kx_refresher_enter(r, KX_NODES_FAILING, detail);
-	} else if (lk->unusable) {
+	} else if (!usable) {
 		kx_refresher_enter(r, KX_NODES_UNUSABLE, lk->why);
 	} else if (lk->set.cnt == 0) {
-		snprintf(detail, sizeof(detail), "A: %s, AAAA: %s", kx_dns_result(lk->result[KX_Q_A]),
-		         kx_dns_result(lk->result[KX_Q_AAAA]));
 		kx_refresher_enter(r, KX_NODES_EMPTY, detail);
-	} else if (!kr_regional_nodes_finish(&lk->set, lk->why, sizeof(lk->why))) {
-		kx_refresher_enter(r, KX_NODES_UNUSABLE, lk->why);
 	} else {
 		kx_refresher_enter(r, KX_NODES_OK, NULL);
 		kx_refresher_offer(r, &lk->set, source);
@@ -288,9 +287,9 @@ static void kx_lookup_answered(struct kx_nodes_lookup *lk, int q, int result, in
 	lk->result[q] = result == DNS_ERR_NONE && count == 0 ? DNS_ERR_NODATA : result;
 	for (int i = 0; lk->r && result == DNS_ERR_NONE && i < count; i++) {
 		if (q == KX_Q_A)
-			kx_lookup_add(lk, AF_INET, (const uint8_t *)addresses + 4 * i, lk->r->port);
+			kx_lookup_add(lk, AF_INET, (const uint8_t *)addresses + (size_t)4 * (size_t)i, lk->r->port);
 		else
-			kx_lookup_add(lk, AF_INET6, (const uint8_t *)addresses + 16 * i, lk->r->port);
+			kx_lookup_add(lk, AF_INET6, (const uint8_t *)addresses + (size_t)16 * (size_t)i, lk->r->port);
 	}
 	kx_lookup_release(lk);
 }
@@ -326,10 +325,13 @@ static void kx_refresher_lookup(struct kx_nodes_refresher *r)
 	for (int q = 0; q < KX_Q_CNT; q++) {
 		struct evdns_request *req = q == KX_Q_A ? evdns_base_resolve_ipv4(r->dns, r->name, 0, cb[q], lk)
 		                                        : evdns_base_resolve_ipv6(r->dns, r->name, 0, cb[q], lk);
-		if (!req) /* not sent: no callback will come */
-			kx_lookup_answered(lk, q, DNS_ERR_UNKNOWN, 0, NULL);
-		else if (!lk->done[q])
+		if (!req) { /* not sent: no callback will come (the start's hold keeps lk) */
+			lk->done[q] = true;
+			lk->result[q] = DNS_ERR_UNKNOWN;
+			lk->pending--;
+		} else if (!lk->done[q]) {
 			lk->req[q] = req;
+		}
 	}
 	kx_lookup_release(lk);
 }
@@ -349,7 +351,7 @@ static void kx_refresher_schedule(struct kx_nodes_refresher *r)
 	int ms = r->refresh_ms;
 	if (r->stats.changes == 0 && ms > 1000)
 		ms = 1000;
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(r->timer, &tv);
 }
 
