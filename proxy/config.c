@@ -53,6 +53,8 @@ struct kx_config_family {
 };
 
 #define KX_FIELD(f) offsetof(struct kx_config, f)
+#define KX_STR_(x)  #x
+#define KX_STR(x)   KX_STR_(x)
 
 static void kx_why(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -708,6 +710,47 @@ static bool kx_parse_listener_rack(struct kx_config *cfg, const char *member, co
 	return true;
 }
 
+/* regional.nodes: "[ID@]HOST:PORT,..." read and checked whole (routing/regional.h); "" = not set. */
+static bool kx_parse_regional_nodes(struct kx_config *cfg, const struct kx_config_key *key, const char *value,
+                                    char *why, size_t whylen)
+{
+	struct kr_regional_nodes tmp;
+	(void)key;
+	kr_regional_nodes_init(&tmp);
+	if (value[0] != '\0' &&
+	    (!kr_regional_nodes_parse(&tmp, value, why, whylen) || !kr_regional_nodes_finish(&tmp, why, whylen)))
+		return false;
+	cfg->regional_nodes = tmp;
+	return true;
+}
+
+/* regional.nodes.dns: NAME:PORT of a DNS name (an address would be one fixed node); "" = not set. */
+static bool kx_parse_dns_name(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                              size_t whylen)
+{
+	struct kx_hostport hp = {0};
+	unsigned char addr[16];
+	if (value[0] != '\0' && !kx_parse_hostport_span(value, strlen(value), &hp, why, whylen))
+		return false;
+	if (inet_pton(AF_INET, hp.host, addr) == 1 || inet_pton(AF_INET6, hp.host, addr) == 1) {
+		kx_why(why, whylen, "'%s' is an address, not a DNS name (list fixed nodes in regional.nodes)", hp.host);
+		return false;
+	}
+	*(struct kx_hostport *)kx_field(cfg, key) = hp;
+	return true;
+}
+
+/* node.id: 0..INT32_MAX, or "" for none (-1). */
+static bool kx_parse_node_id(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                             size_t whylen)
+{
+	long long v = -1;
+	if (value[0] != '\0' && !kx_parse_number(key, value, &v, why, whylen))
+		return false;
+	*(int32_t *)kx_field(cfg, key) = (int32_t)v;
+	return true;
+}
+
 /* ---- printers ---------------------------------------------------------- */
 
 static void kx_print_hostport_one(const struct kx_hostport *hp, FILE *out)
@@ -797,6 +840,31 @@ static void kx_print_rack_cidr(const struct kx_config *cfg, const struct kx_conf
 	}
 }
 
+static void kx_print_regional_nodes(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	for (size_t i = 0; i < cfg->regional_nodes.cnt; i++) {
+		const struct kr_regional_node *n = &cfg->regional_nodes.nodes[i];
+		bool v6 = strchr(n->host, ':') != NULL;
+		fprintf(out, "%s%d@%s%s%s:%u", i ? "," : "", (int)n->id, v6 ? "[" : "", n->host, v6 ? "]" : "", n->port);
+	}
+}
+
+/* A host:port that may be unset (host ""): "" then. */
+static void kx_print_optional_hostport(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	const struct kx_hostport *hp = kx_cfield(cfg, key);
+	if (hp->host[0])
+		kx_print_hostport_one(hp, out);
+}
+
+static void kx_print_node_id(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	int32_t id = *(const int32_t *)kx_cfield(cfg, key);
+	if (id >= 0)
+		fprintf(out, "%d", (int)id);
+}
+
 /* Whole lines, one per port; a comment when there is none (it reads back as nothing). */
 static void kx_print_listener_racks(const struct kx_config *cfg, const struct kx_config_family *f, FILE *out)
 {
@@ -837,6 +905,22 @@ static const struct kx_config_key kx_keys[] = {
      "NODE=PORT[,NODE=PORT...]: explicit listener ports that override broker.port.base"},
     {"mode", "mapped", kx_parse_enum, kx_print_enum, KX_FIELD(mode), 0, 0, kx_mode_names,
      "mapped (sidecar, one listener per broker) or regional (virtual regional cluster)"},
+    {"region", "", kx_parse_name, kx_print_string, KX_FIELD(region), 0, 0, NULL,
+     "mode=regional: the region this kstretch tier serves (required there); its clients see a cluster made of "
+     "the region's kstretch nodes"},
+    {"regional.nodes", "", kx_parse_regional_nodes, kx_print_regional_nodes, 0, 0, 0, NULL,
+     "mode=regional: ID@HOST:PORT[,...] of the region's kstretch nodes, the same list on every node (Kafka's "
+     "controller.quorum.voters form; an IPv6 address in brackets; without ID@ the id comes from HOST:PORT)"},
+    {"regional.nodes.dns", "", kx_parse_dns_name, kx_print_optional_hostport, KX_FIELD(regional_nodes_dns), 0, 0,
+     NULL,
+     "mode=regional: NAME:PORT, read the region's kstretch nodes from the addresses (A and AAAA) of NAME, e.g. "
+     "a Kubernetes headless Service, instead of regional.nodes; each address's id comes from ADDRESS:PORT"},
+    {"regional.nodes.refresh.ms", KX_STR(KX_REGIONAL_REFRESH_DEFAULT_MS), kx_parse_int, kx_print_int, KX_FIELD(regional_nodes_refresh_ms), 1000,
+     3600000, NULL,
+     "mode=regional with regional.nodes.dns: how often NAME is read again (a failed or empty answer keeps the "
+     "nodes of the last good one)"},
+    {"node.id", "", kx_parse_node_id, kx_print_node_id, KX_FIELD(node_id), 0, INT32_MAX, NULL,
+     "mode=regional: this kstretch node's id, one of regional.nodes (empty: not given)"},
     {"proxy.protocol", "off", kx_parse_enum, kx_print_enum, KX_FIELD(proxy_protocol), 0, 0, kx_proxy_protocol_names,
      "off, v1 or v2: every client connection starts with a PROXY protocol header of that version (kstretch behind "
      "an L4 balancer: the client's address in it drives placement and logs); a connection without one is closed"},
@@ -1335,6 +1419,63 @@ static bool kx_is_wildcard(const char *host)
 	return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
 }
 
+/* "1,2,3": the ids of a finished node set, for messages. */
+static void kx_node_ids(const struct kr_regional_nodes *set, char *out, size_t len)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < set->cnt && used < len; i++) {
+		int n = snprintf(out + used, len - used, "%s%d", i ? "," : "", (int)set->ids[i]);
+		used += n > 0 ? (size_t)n : 0;
+	}
+}
+
+/*
+ * mode=regional needs its region and one source of its node set; mode=mapped
+ * refuses every regional key, as a key of a feature that is off is refused
+ * elsewhere (upstream.tls.ca without upstream.tls). "Set" means a value other
+ * than the default, so a printed configuration (--check-config) reads back.
+ */
+static bool kx_validate_regional(const struct kx_config *cfg, struct kx_config_error *err)
+{
+	bool dns = cfg->regional_nodes_dns.host[0] != '\0', fixed = cfg->regional_nodes.cnt > 0;
+	bool refresh = cfg->regional_nodes_refresh_ms != KX_REGIONAL_REFRESH_DEFAULT_MS;
+	char ids[KR_REGIONAL_NODES_MAX * 12];
+
+	if (cfg->mode != KX_MODE_REGIONAL) {
+		const struct {
+			bool set;
+			const char *key;
+		} keys[] = {{cfg->region[0] != '\0', "region"},
+		            {fixed, "regional.nodes"},
+		            {dns, "regional.nodes.dns"},
+		            {refresh, "regional.nodes.refresh.ms"},
+		            {cfg->node_id >= 0, "node.id"}};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (keys[i].set)
+				return kx_fail(err, "%s: set, but mode=%s (a key of mode=regional: set mode=regional, or "
+				               "remove it)", keys[i].key, kx_mode_names[cfg->mode]);
+		return true;
+	}
+	if (!cfg->region[0])
+		return kx_fail(err, "region: required with mode=regional (the region this kstretch tier serves, e.g. "
+		                    "region=eu)");
+	if (fixed && dns)
+		return kx_fail(err, "regional.nodes.dns: set together with regional.nodes (set only one: the list of "
+		                    "nodes, or the DNS name to read them from)");
+	if (!fixed && !dns)
+		return kx_fail(err, "regional.nodes: required with mode=regional (ID@HOST:PORT,... of the region's "
+		                    "kstretch nodes, or regional.nodes.dns=NAME:PORT to read them from DNS)");
+	if (fixed && cfg->node_id >= 0 && kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) < 0) {
+		kx_node_ids(&cfg->regional_nodes, ids, sizeof(ids));
+		return kx_fail(err, "node.id: %d is not one of regional.nodes (ids %s)", (int)cfg->node_id, ids);
+	}
+	if (fixed && refresh)
+		return kx_fail(err, "regional.nodes.refresh.ms: set to %d, but the nodes are regional.nodes, which is "
+		               "never read again (the key is for regional.nodes.dns)", cfg->regional_nodes_refresh_ms);
+	return true;
+}
+
 bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err)
 {
 	if (cfg->bootstrap_cnt == 0)
@@ -1405,7 +1546,7 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 	if (cfg->upstream_sasl_mechanism != KX_SASL_NONE && !kx_config_upstream_sasl_password(cfg)[0])
 		return kx_fail(err, "upstream.sasl.password: required with upstream.sasl.mechanism=%s (or "
 		               "upstream.sasl.password.file)", kx_sasl_mechanism_names[cfg->upstream_sasl_mechanism]);
-	return true;
+	return kx_validate_regional(cfg, err);
 }
 
 static void kx_topology_log(bool error, const char *line)

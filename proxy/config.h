@@ -20,6 +20,7 @@
 #include "log.h"
 #include "placement.h"
 #include "region.h"
+#include "regional.h"
 #include "topology.h"
 
 #define KX_HOST_MAX          256 /* a DNS name is at most 253 characters */
@@ -34,6 +35,7 @@
 #define KX_CIPHERS_MAX       1024
 #define KX_SASL_USER_MAX     256
 #define KX_SASL_PASSWORD_MAX 1024
+#define KX_REGIONAL_REFRESH_DEFAULT_MS 30000 /* regional.nodes.refresh.ms */
 
 /* proxy.protocol: the header an L4 balancer in front sends first (0: none expected). */
 enum kx_proxy_protocol {
@@ -144,6 +146,12 @@ struct kx_config {
 	char upstream_sasl_password[KX_SASL_PASSWORD_MAX + 1]; /* upstream.sasl.password; never printed */
 	char upstream_sasl_password_file[KX_PATH_MAX];
 	char upstream_sasl_file_password[KX_SASL_PASSWORD_MAX + 1]; /* what that file held, read when the key is set */
+	/* mode=regional: the region this tier serves and its kstretch nodes (a fixed list, or read from DNS). */
+	char region[KX_NAME_MAX];                /* "" = not set */
+	struct kr_regional_nodes regional_nodes; /* regional.nodes, finished (sorted, checked); cnt 0 = not set */
+	struct kx_hostport regional_nodes_dns;   /* regional.nodes.dns NAME:PORT; host "" = not set */
+	int regional_nodes_refresh_ms;           /* how often regional.nodes.dns is read again */
+	int32_t node_id;                         /* node.id; -1 = not set */
 
 	bool is_set[64]; /* per table entry: set by a file or a flag */
 };

@@ -324,6 +324,7 @@ void kx_worker_free(struct kx_worker *w)
 	kx_tls_sessions_free(w->tls_sessions);
 	w->tls_sessions = NULL;
 	kx_topology_cache_drop(&w->topology);
+	kx_nodes_cache_drop(&w->nodes);
 }
 
 void kx_worker_add_session(struct kx_worker *w, struct kx_session *s)

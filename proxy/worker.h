@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "regional_nodes.h"
 #include "rewrite.h"
 #include "session.h"
 
@@ -45,6 +46,7 @@ struct kx_worker {
 	struct kx_rewriter rewriter; /* reused for every rewritten response */
 	struct kr_placement placement; /* where clients are (rules from cfg) */
 	struct kx_topology_cache topology; /* the snapshot the data path reads, lock-free */
+	struct kx_nodes_cache nodes;       /* mode=regional: the region's node set, read the same way */
 	struct kx_tls_sessions *tls_sessions; /* upstream TLS sessions to resume (upstream.tls) */
 	int32_t sni_logged[256];              /* listener.mode=sni: brokers whose name worker 0 logged */
 	size_t sni_logged_cnt;

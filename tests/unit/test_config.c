@@ -67,6 +67,11 @@ Test(config, defaults_are_valid_except_for_the_required_bootstrap)
 	cr_assert_eq(cfg.fetch_prefer_local_backoff_ms, 30000);
 	cr_assert_eq(cfg.rack_cidr_cnt, 0);
 	cr_assert_eq(cfg.listener_rack_cnt, 0);
+	cr_assert_str_eq(cfg.region, "");
+	cr_assert_eq(cfg.regional_nodes.cnt, 0);
+	cr_assert_str_eq(cfg.regional_nodes_dns.host, "");
+	cr_assert_eq(cfg.regional_nodes_refresh_ms, 30000);
+	cr_assert_eq(cfg.node_id, -1);
 	cr_assert_str_eq(kx_config_advertised_host(&cfg), "127.0.0.1");
 	cr_assert_not(kx_config_validate(&cfg, &err));
 	cr_assert(strstr(err.msg, "bootstrap.servers: required"), "%s", err.msg);
@@ -84,6 +89,9 @@ Test(config, a_valid_file_sets_every_key)
 	                   "broker.port.map=1=20101,\\\n"
 	                   "                2=20102\r\n"
 	                   "mode=regional\n"
+	                   "region=eu\n"
+	                   "regional.nodes=2@kstretch-2.eu:9092, 1@[fd00::1]:9092\n"
+	                   "node.id=2\n"
 	                   "rack=eu-west-1a\n"
 	                   "region.map=eu-*=eu,us-*=us\n"
 	                   "workers=4\n"
@@ -112,6 +120,12 @@ Test(config, a_valid_file_sets_every_key)
 	cr_assert_eq(cfg.port_map[1].node_id, 2);
 	cr_assert_eq(cfg.port_map[1].port, 20102);
 	cr_assert_eq(cfg.mode, KX_MODE_REGIONAL);
+	cr_assert_str_eq(cfg.region, "eu");
+	cr_assert_eq(cfg.regional_nodes.cnt, 2);
+	cr_assert_eq(cfg.regional_nodes.ids[0], 1, "sorted by id");
+	cr_assert_str_eq(cfg.regional_nodes.nodes[0].host, "fd00::1");
+	cr_assert_str_eq(cfg.regional_nodes.nodes[1].host, "kstretch-2.eu");
+	cr_assert_eq(cfg.node_id, 2);
 	cr_assert_str_eq(cfg.rack, "eu-west-1a");
 	cr_assert_eq(cfg.region_rule_cnt, 2);
 	cr_assert_str_eq(cfg.region_rules[1].pattern, "us-*");
@@ -605,4 +619,205 @@ Test(config, a_complete_tls_setup_is_valid)
 	cr_assert_eq(cfg.tls_client_rack_from, KX_CERT_ATTR_OU);
 	cr_assert_eq(cfg.listener_mode, KX_LISTENER_SNI);
 	cr_assert(cfg.upstream_tls && cfg.upstream_tls_verify_hostname);
+}
+
+/* ---- mode=regional: region, node.id and the region's node set ----------- */
+
+/* A regional key's value, or a combination of keys, and the one line it gets. */
+struct regional_rule {
+	char text[160];
+	char expect[240]; /* the whole error message */
+};
+
+static struct regional_rule regional_bad_values[] = {
+    {"region=e u", "test.properties:2: region: 'e u' is not a name of 1..63 characters from [A-Za-z0-9._-]"},
+    {"regional.nodes=1@a", "test.properties:2: regional.nodes: '1@a' is not [ID@]HOST:PORT (an IPv6 address in "
+                           "brackets)"},
+    {"regional.nodes=x@a:1", "test.properties:2: regional.nodes: 'x@a:1': node id 'x' is not an integer in "
+                             "0..2147483647"},
+    {"regional.nodes=1@a:0", "test.properties:2: regional.nodes: '1@a:0': port '0' is not a number in 1..65535"},
+    {"regional.nodes=1@a:1,,2@b:1", "test.properties:2: regional.nodes: an empty item in the node list"},
+    {"regional.nodes=1@a b:1", "test.properties:2: regional.nodes: 'a b' is not a host name or address of "
+                               "1..255 characters"},
+    {"regional.nodes=1@a:1,1@b:2", "test.properties:2: regional.nodes: node id 1 is given to both a:1 and b:2"},
+    {"regional.nodes=1@a:1,2@A:1", "test.properties:2: regional.nodes: A:1 is listed twice (nodes 1 and 2)"},
+    {"regional.nodes.dns=kstretch", "test.properties:2: regional.nodes.dns: 'kstretch' is not HOST:PORT"},
+    {"regional.nodes.dns=k.eu.svc:0", "test.properties:2: regional.nodes.dns: port '0' is not a number in "
+                                      "1..65535"},
+    {"regional.nodes.dns=10.0.0.1:9092", "test.properties:2: regional.nodes.dns: '10.0.0.1' is an address, not a "
+                                         "DNS name (list fixed nodes in regional.nodes)"},
+    {"regional.nodes.dns=[fd00::1]:9092", "test.properties:2: regional.nodes.dns: 'fd00::1' is an address, not a "
+                                          "DNS name (list fixed nodes in regional.nodes)"},
+    {"regional.nodes.refresh.ms=999", "test.properties:2: regional.nodes.refresh.ms: '999' is not an integer in "
+                                      "1000..3600000"},
+    {"regional.nodes.refresh.ms=3600001", "test.properties:2: regional.nodes.refresh.ms: '3600001' is not an "
+                                          "integer in 1000..3600000"},
+    {"node.id=-1", "test.properties:2: node.id: '-1' is not an integer in 0..2147483647"},
+    {"node.id=2147483648", "test.properties:2: node.id: '2147483648' is not an integer in 0..2147483647"},
+};
+
+ParameterizedTestParameters(config, a_bad_regional_value_names_the_key_and_the_value)
+{
+	return cr_make_param_array(struct regional_rule, regional_bad_values,
+	                           sizeof(regional_bad_values) / sizeof(regional_bad_values[0]));
+}
+
+ParameterizedTest(struct regional_rule *r, config, a_bad_regional_value_names_the_key_and_the_value)
+{
+	char text[256];
+	snprintf(text, sizeof(text), "# header\n%s\n", r->text);
+	cr_assert_not(load(text), "accepted: %s", r->text);
+	cr_assert_str_eq(err.msg, r->expect);
+}
+
+static struct regional_rule regional_rules[] = {
+    /* mode=regional needs a region and exactly one source of nodes */
+    {"mode=regional\nregional.nodes=1@a:9092",
+     "region: required with mode=regional (the region this kstretch tier serves, e.g. region=eu)"},
+    {"mode=regional\nregion=eu",
+     "regional.nodes: required with mode=regional (ID@HOST:PORT,... of the region's kstretch nodes, or "
+     "regional.nodes.dns=NAME:PORT to read them from DNS)"},
+    {"mode=regional\nregion=eu\nregional.nodes=1@a:9092\nregional.nodes.dns=kstretch.eu.svc:9092",
+     "regional.nodes.dns: set together with regional.nodes (set only one: the list of nodes, or the DNS name to "
+     "read them from)"},
+    {"mode=regional\nregion=eu\nregional.nodes=1@a:9092,2@b:9092\nnode.id=3",
+     "node.id: 3 is not one of regional.nodes (ids 1,2)"},
+    {"mode=regional\nregion=eu\nregional.nodes=1@a:9092\nregional.nodes.refresh.ms=5000",
+     "regional.nodes.refresh.ms: set to 5000, but the nodes are regional.nodes, which is never read again (the "
+     "key is for regional.nodes.dns)"},
+    /* mode=mapped refuses every one of them */
+    {"region=eu", "region: set, but mode=mapped (a key of mode=regional: set mode=regional, or remove it)"},
+    {"regional.nodes=1@a:9092",
+     "regional.nodes: set, but mode=mapped (a key of mode=regional: set mode=regional, or remove it)"},
+    {"regional.nodes.dns=kstretch.eu.svc:9092",
+     "regional.nodes.dns: set, but mode=mapped (a key of mode=regional: set mode=regional, or remove it)"},
+    {"regional.nodes.refresh.ms=5000",
+     "regional.nodes.refresh.ms: set, but mode=mapped (a key of mode=regional: set mode=regional, or remove it)"},
+    {"node.id=1", "node.id: set, but mode=mapped (a key of mode=regional: set mode=regional, or remove it)"},
+};
+
+ParameterizedTestParameters(config, regional_keys_go_together)
+{
+	return cr_make_param_array(struct regional_rule, regional_rules,
+	                           sizeof(regional_rules) / sizeof(regional_rules[0]));
+}
+
+ParameterizedTest(struct regional_rule *r, config, regional_keys_go_together)
+{
+	char text[300];
+	snprintf(text, sizeof(text), "bootstrap.servers=k:9092\n%s\n", r->text);
+	cr_assert(load(text), "%s", err.msg);
+	cr_assert_not(kx_config_validate(&cfg, &err), "accepted: %s", r->text);
+	cr_assert_str_eq(err.msg, r->expect);
+}
+
+Test(config, a_region_of_one_fixed_node_is_valid)
+{
+	cr_assert(load("bootstrap.servers=k:9092\nmode=regional\nregion=eu\nregional.nodes=5@kstretch.eu:9092\n"
+	               "node.id=5\n"));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_eq(cfg.regional_nodes.cnt, 1);
+	cr_assert_eq(cfg.regional_nodes.ids[0], 5);
+	cr_assert(cfg.regional_nodes.finished);
+}
+
+Test(config, fixed_nodes_without_ids_are_numbered_from_their_address)
+{
+	cr_assert(load("bootstrap.servers=k:9092\nmode=regional\nregion=eu\nregional.nodes=10.0.0.1:9092\n"));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_eq(cfg.regional_nodes.ids[0], kr_regional_node_id("10.0.0.1", 9092));
+}
+
+Test(config, a_region_read_from_dns_is_valid_with_or_without_node_id)
+{
+	cr_assert(load("bootstrap.servers=k:9092\nmode=regional\nregion=eu\n"
+	               "regional.nodes.dns=kstretch-headless.eu.svc.cluster.local:9092\nregional.nodes.refresh.ms=5000\n"));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_str_eq(cfg.regional_nodes_dns.host, "kstretch-headless.eu.svc.cluster.local");
+	cr_assert_eq(cfg.regional_nodes_dns.port, 9092);
+	cr_assert_eq(cfg.regional_nodes_refresh_ms, 5000);
+	cr_assert_eq(cfg.regional_nodes.cnt, 0);
+	/* The ids of DNS nodes come from their addresses: node.id cannot be checked before they are read. */
+	cr_assert(load("bootstrap.servers=k:9092\nmode=regional\nregion=eu\nregional.nodes.dns=k.eu.svc:9092\n"
+	               "node.id=77\n"));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+}
+
+Test(config, an_empty_regional_value_unsets_the_key)
+{
+	cr_assert(load("regional.nodes=1@a:1\nregional.nodes=\nregional.nodes.dns=k:1\nregional.nodes.dns=\n"
+	               "node.id=3\nnode.id=\nregion=eu\nregion=\nbootstrap.servers=k:9092\n"));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_eq(cfg.regional_nodes.cnt, 0);
+	cr_assert_str_eq(cfg.regional_nodes_dns.host, "");
+	cr_assert_eq(cfg.node_id, -1);
+}
+
+/* --check-config's output is a configuration: printed regional keys read back and validate. */
+static void assert_print_round_trip(const char *text, const char *expect_line)
+{
+	static struct kx_config again;
+	cr_assert(load(text), "%s", err.msg);
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	char *first = print_config(&cfg);
+	kx_config_defaults(&again);
+	cr_assert(kx_config_load_buffer(&again, "printed", first, strlen(first), &err), "%s\n%s", err.msg, first);
+	cr_assert(kx_config_validate(&again, &err), "%s\n%s", err.msg, first);
+	char *second = print_config(&again);
+	cr_assert_str_eq(first, second);
+	cr_assert(strstr(first, expect_line), "%s", first);
+	free(first);
+	free(second);
+}
+
+Test(config, printed_regional_keys_read_back_and_validate)
+{
+	assert_print_round_trip("bootstrap.servers=k:9092\n",
+	                        "region=\nregional.nodes=\nregional.nodes.dns=\nregional.nodes.refresh.ms=30000\n"
+	                        "node.id=\n");
+	assert_print_round_trip("bootstrap.servers=k:9092\nmode=regional\nregion=eu\nnode.id=3\n"
+	                        "regional.nodes=7@[fd00::7]:9092, 3@kstretch-3.eu:9093\n",
+	                        "regional.nodes=3@kstretch-3.eu:9093,7@[fd00::7]:9092\n");
+	assert_print_round_trip("bootstrap.servers=k:9092\nmode=regional\nregion=eu\n"
+	                        "regional.nodes.dns=k.eu.svc:9092\nregional.nodes.refresh.ms=2000\n",
+	                        "regional.nodes.dns=k.eu.svc:9092\nregional.nodes.refresh.ms=2000\n");
+}
+
+Test(config, regional_keys_are_flags_too)
+{
+	enum kx_config_action action;
+	cr_assert(args(&action, "--bootstrap-servers", "k:9092", "--mode", "regional", "--region", "eu",
+	               "--regional-nodes-dns", "kstretch.eu.svc:9092", "--regional-nodes-refresh-ms=5000",
+	               "--node-id", "4", (char *)NULL),
+	          "%s", err.msg);
+	cr_assert_str_eq(cfg.region, "eu");
+	cr_assert_str_eq(cfg.regional_nodes_dns.host, "kstretch.eu.svc");
+	cr_assert_eq(cfg.regional_nodes_refresh_ms, 5000);
+	cr_assert_eq(cfg.node_id, 4);
+	cr_assert(args(&action, "--bootstrap-servers", "k:9092", "--mode=regional", "--region=eu",
+	               "--regional-nodes", "1@a:9092,2@b:9092", "--node-id=2", (char *)NULL),
+	          "%s", err.msg);
+	cr_assert_eq(cfg.regional_nodes.cnt, 2);
+	cr_assert_not(args(&action, "--bootstrap-servers", "k:9092", "--regional-nodes", "1@a", (char *)NULL));
+	cr_assert_str_eq(err.msg, "--regional-nodes: '1@a' is not [ID@]HOST:PORT (an IPv6 address in brackets)");
+	cr_assert_not(args(&action, "--bootstrap-servers", "k:9092", "--node-id", "x", (char *)NULL));
+	cr_assert_str_eq(err.msg, "--node-id: 'x' is not an integer in 0..2147483647");
+	cr_assert_not(args(&action, "--bootstrap-servers", "k:9092", "--mode", "regional", (char *)NULL));
+	cr_assert_str_eq(err.msg, "region: required with mode=regional (the region this kstretch tier serves, e.g. "
+	                          "region=eu)");
+}
+
+Test(config, help_lists_the_regional_keys)
+{
+	static const char *const flags[] = {"--region ", "--regional-nodes ", "--regional-nodes-dns ",
+	                                    "--regional-nodes-refresh-ms", "--node-id "};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	kx_config_print_help(out);
+	fclose(out);
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		cr_assert(strstr(buf, flags[i]), "%s missing from --help", flags[i]);
+	cr_assert(strstr(buf, "(regional.nodes.refresh.ms=30000 by default)"), "%s", buf);
+	free(buf);
 }
