@@ -1,6 +1,7 @@
 """Hostile clients on kstretch's TLS port (tls.cert): garbage that looks like
 TLS, ClientHellos cut short or mutated, clients that finish the handshake and
-then send corrupted records, half requests or nothing. Each closes only its own connection with a log
+then send corrupted records, half requests or nothing, and TLS clients that
+stop reading their answers. Each closes only its own connection with a log
 line; kstretch keeps serving a real TLS client, leaks no descriptor, and a
 client that never finished a handshake made no upstream connection.
 """
@@ -132,12 +133,12 @@ def test_garbage_and_broken_handshakes_close_only_their_connection(start_cluster
     real_client_round_trip(k, tls_certs, "after")
 
 
-def test_after_the_handshake_corrupted_records_and_half_requests_are_closed(
+def test_after_the_handshake_corrupted_records_half_requests_and_stalled_readers_are_closed(
         start_cluster, start_kstretch, tls_certs):
     cl = start_cluster(regions="eu:1", topics=[f"{TOPIC}:1:1"])
     k = start_kstretch(cl, max_node_id=1, extra_args=("--tls-cert", tls_certs.server_cert, "--tls-key",
                                                       tls_certs.server_key, "--request-timeout-ms", "1500",
-                                                      "--log-level", "info"))
+                                                      "--write-timeout-ms", "1500", "--log-level", "info"))
     fd0, _ = harness.quiet(k)
     ctx = client_ctx(tls_certs)
 
@@ -178,6 +179,31 @@ def test_after_the_handshake_corrupted_records_and_half_requests_are_closed(
     assert time.monotonic() - t0 < 8
     s.close()
 
+    # 3. A TLS client that asks for answers and reads none: closed by write.timeout.ms.
+    # Its receive buffer is made small before it connects: made small after, the
+    # window scale is already agreed, the kernel drops what overflows and both
+    # ends back off for seconds (kstretch then closes it by request.timeout.ms,
+    # a request half read, which is right but not what this checks).
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", k.listen_port))
+    s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    # 40,000 ApiVersions answers, ~5.6 MB: more than kstretch's output watermark and the socket buffers hold.
+    req = b"".join(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, i, b"") for i in range(40000))
+    try:
+        s.settimeout(15)
+        s.sendall(req)
+    except (OSError, ssl.SSLError):
+        pass
+    try:
+        harness.wait_until(lambda: k.log_lines("in write.timeout.ms"), 15, what="the stalled reader closed")
+    except AssertionError:
+        m = k.metrics()
+        print({x: m[x] for x in m if "forward" in x or "active" in x or "bytes" in x})
+        print("\n".join(k.log().splitlines()[-10:]))
+        raise
+    s.close()
     fd1, _ = harness.quiet(k)
     assert fd1 <= fd0 + 2, f"descriptors {fd0} -> {fd1}"
     assert k.proc.proc.poll() is None
