@@ -58,6 +58,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "conn.h"
 #include "flow.h"
 #include "peek.h"
 #include "ring.h"
@@ -88,14 +89,6 @@ struct kx_inflight {
 	int32_t correlation_id;
 	int16_t api_key, api_version;
 	bool rewrite; /* the response goes through kx_rewrite_response() */
-};
-
-/* A non-blocking socket and its two events (both persistent). */
-struct kx_sock {
-	evutil_socket_t fd;      /* -1: none */
-	struct kx_transport tr;  /* how its flows read and write it */
-	struct event *rev, *wev;
-	bool reading, writing; /* whether rev / wev are added */
 };
 
 struct kx_client {
