@@ -29,6 +29,7 @@
 
 #include "api.h"
 #include "conn.h"
+#include "regional_session.h"
 #include "apiplan.h"
 #include "log.h"
 #include "metrics.h"
@@ -231,6 +232,10 @@ static void kx_session_free(struct kx_session *s)
 
 void kx_session_close(struct kx_session *s, const char *why)
 {
+	if (s->regional) {
+		kx_regional_close(s, why);
+		return;
+	}
 	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up->addr, why, s->fifo.cnt);
 	kx_client_set_state(s, KX_CLIENT_CLOSED);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
@@ -342,6 +347,10 @@ KX_MUST_CHECK static bool kx_session_finish_if_stopping(struct kx_session *s)
 
 void kx_session_shutdown(struct kx_session *s)
 {
+	if (s->regional) {
+		kx_regional_shutdown(s);
+		return;
+	}
 	if (s->client.state == KX_CLIENT_HANDSHAKE) {
 		kx_session_close(s, "shutdown during the TLS handshake"); /* nothing asked yet */
 		return;

@@ -67,6 +67,7 @@
 
 struct kx_worker;
 struct kx_resolve;
+struct kx_rreq;
 struct evbuffer;
 
 enum kx_client_state {
@@ -108,6 +109,7 @@ struct kx_up_inflight {
 	int32_t upstream_corr;    /* as it went upstream */
 	int16_t api_key, api_version;
 	uint16_t fragment; /* which part of a request split over upstreams (0: the whole request) */
+	struct kx_rreq *req; /* regional: the client request it is a part of (owned by owner's FIFO) */
 };
 
 /*
@@ -168,6 +170,12 @@ struct kx_session {
 	struct kr_steer_table *steer;     /* only for a client whose Fetch answers may be steered */
 	uint8_t client_ridx, broker_ridx; /* per-region byte counters (0: unknown) */
 	char broker_region[KX_NAME_MAX];  /* the upstream broker's ("" unknown, or bootstrap) */
+	/* mode=regional (regional.h): no upstream of its own (up is NULL); fifo
+	 * holds struct kx_rreq pointers, in client order. */
+	bool regional;
+	uint32_t number;       /* the worker's count of sessions when it started: picks its pool connection */
+	uint64_t nodes_digest; /* of the node set its last Metadata answer showed (0: none yet) */
+	bool answering;        /* inside kx_regional_advance: a nested call returns at once */
 };
 
 /*
