@@ -415,8 +415,13 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 	}
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		struct kp_struct *part = q->split.dests[q->frag[i].dest].request;
-		if (fetch)
+		if (fetch) {
 			kp_split_fetch_sessionless(part, ver);
+			/* kstretch chose the replica: a broker's rack-aware selector must not
+			 * answer with PreferredReadReplica, a real node id the client cannot know. */
+			if (ver >= 11)
+				part->v[KP_FETCH_REQ_RACK_ID].s = (struct kp_span){(const uint8_t *)"", 0};
+		}
 		kp_writer_reset(&rs->body);
 		kp_encode(&rs->body, part, ver, q->flexible, -1);
 		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->body, true);
