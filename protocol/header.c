@@ -110,3 +110,28 @@ int32_t kp_frame_size_get(const uint8_t in[4])
 {
 	return (int32_t)((uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3]);
 }
+
+static void kp_put_i32_be(uint8_t *p, int32_t v)
+{
+	uint32_t u = (uint32_t)v;
+	p[0] = (uint8_t)(u >> 24);
+	p[1] = (uint8_t)(u >> 16);
+	p[2] = (uint8_t)(u >> 8);
+	p[3] = (uint8_t)u;
+}
+
+bool kp_request_header_set_correlation_id(uint8_t *body, size_t len, int32_t correlation_id)
+{
+	if (len < 8)
+		return false;
+	kp_put_i32_be(body + 4, correlation_id); /* after api_key and api_version */
+	return true;
+}
+
+bool kp_response_header_set_correlation_id(uint8_t *body, size_t len, int32_t correlation_id)
+{
+	if (len < 4)
+		return false;
+	kp_put_i32_be(body, correlation_id);
+	return true;
+}

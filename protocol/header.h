@@ -47,6 +47,15 @@ void kp_request_header_write(struct kp_writer *w, const struct kp_request_header
 bool kp_response_header_parse(struct kp_cursor *c, int header_version, struct kp_response_header *h);
 void kp_response_header_write(struct kp_writer *w, const struct kp_response_header *h);
 
+/*
+ * Overwrites the correlation id in place: of the request header at the start
+ * of a frame body (after api_key and api_version), or of the response header
+ * (its first field). A proxy that renumbers requests on a shared connection
+ * does this to a frame it holds. False when the body is too short to hold it.
+ */
+bool kp_request_header_set_correlation_id(uint8_t *body, size_t len, int32_t correlation_id);
+bool kp_response_header_set_correlation_id(uint8_t *body, size_t len, int32_t correlation_id);
+
 /* Writes the 4-byte size that goes before a frame body of body_len bytes. */
 void kp_frame_size_put(uint8_t out[4], size_t body_len);
 

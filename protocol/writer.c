@@ -265,3 +265,17 @@ uint8_t *kp_writer_flatten(struct kp_writer *w, size_t *len)
 	*len = at;
 	return out;
 }
+
+void kp_write_writer(struct kp_writer *w, struct kp_writer *src)
+{
+	kp_writer_finish(src);
+	if (src->nomem)
+		w->nomem = true;
+	for (size_t i = 0; i < src->nsegs && !w->nomem; i++) {
+		const struct kp_segment *s = &src->segs[i];
+		if (s->ref)
+			kp_write_ref(w, s->ref, s->len);
+		else
+			kp_write_raw(w, src->buf + s->off, s->len);
+	}
+}

@@ -72,6 +72,9 @@ void kp_write_bytes(struct kp_writer *w, bool compact, struct kp_span s, bool by
 size_t kp_writer_reserve_i32(struct kp_writer *w);
 void kp_writer_patch_i32(struct kp_writer *w, size_t off, int32_t v);
 
+/* Appends what src wrote (finishing it): its owned bytes copied, its references kept as references. */
+void kp_write_writer(struct kp_writer *w, struct kp_writer *src);
+
 /* Closes the open owned run; after this, segs/nsegs describe the output. */
 void kp_writer_finish(struct kp_writer *w);
 

@@ -921,6 +921,10 @@ static const struct kx_config_key kx_keys[] = {
      "nodes of the last good one)"},
     {"node.id", "", kx_parse_node_id, kx_print_node_id, KX_FIELD(node_id), 0, INT32_MAX, NULL,
      "mode=regional: this kstretch node's id, one of regional.nodes (empty: not given)"},
+    {"regional.upstream.connections", "2", kx_parse_int, kx_print_int, KX_FIELD(regional_upstream_connections), 1, 64,
+     NULL,
+     "mode=regional: connections each worker keeps to each broker, shared by all its clients (one client's "
+     "requests always take the same one)"},
     {"proxy.protocol", "off", kx_parse_enum, kx_print_enum, KX_FIELD(proxy_protocol), 0, 0, kx_proxy_protocol_names,
      "off, v1 or v2: every client connection starts with a PROXY protocol header of that version (kstretch behind "
      "an L4 balancer: the client's address in it drives placement and logs); a connection without one is closed"},
@@ -1101,6 +1105,12 @@ bool kx_config_set(struct kx_config *cfg, const char *key, const char *value, co
 	if (k)
 		cfg->is_set[index] = true;
 	return true;
+}
+
+bool kx_config_is_set(const struct kx_config *cfg, const char *key)
+{
+	size_t index;
+	return kx_key_find(key, &index) && cfg->is_set[index];
 }
 
 /* ---- .properties reader ------------------------------------------------ */
@@ -1450,7 +1460,8 @@ static bool kx_validate_regional(const struct kx_config *cfg, struct kx_config_e
 		            {fixed, "regional.nodes"},
 		            {dns, "regional.nodes.dns"},
 		            {refresh, "regional.nodes.refresh.ms"},
-		            {cfg->node_id >= 0, "node.id"}};
+		            {cfg->node_id >= 0, "node.id"},
+		            {cfg->regional_upstream_connections != 2, "regional.upstream.connections"}};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (keys[i].set)
 				return kx_fail(err, "%s: set, but mode=%s (a key of mode=regional: set mode=regional, or "

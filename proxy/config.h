@@ -152,6 +152,7 @@ struct kx_config {
 	struct kx_hostport regional_nodes_dns;   /* regional.nodes.dns NAME:PORT; host "" = not set */
 	int regional_nodes_refresh_ms;           /* how often regional.nodes.dns is read again */
 	int32_t node_id;                         /* node.id; -1 = not set */
+	int regional_upstream_connections;       /* per worker, per broker, shared by the worker's clients */
 
 	bool is_set[64]; /* per table entry: set by a file or a flag */
 };
@@ -191,6 +192,9 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 
 /* Checks across keys (required keys, clashing ports, wildcard listen). */
 bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err);
+
+/* Whether a key of the table was set by a file or a flag (not left at its default). */
+bool kx_config_is_set(const struct kx_config *cfg, const char *key);
 
 /* The password of upstream.sasl.password or upstream.sasl.password.file ("": none). */
 const char *kx_config_upstream_sasl_password(const struct kx_config *cfg);

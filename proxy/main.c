@@ -14,6 +14,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <openssl/crypto.h>
@@ -24,6 +25,7 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "regional_nodes.h"
 #include "topology.h"
 #include "tls.h"
 #include "topology_print.h"
@@ -97,6 +99,34 @@ static void kx_on_topology(void *arg)
 
 static void kx_fit_fd_limit(struct kx_config *cfg);
 
+/*
+ * mode=regional: what this build does not do there yet is refused with one
+ * line, and clients are served on this node's entry in regional.nodes
+ * (node.id) unless listen is set.
+ */
+static bool kx_regional_setup(struct kx_config *cfg)
+{
+	const char *unsupported = cfg->tls_cert[0]                            ? "tls.cert (TLS towards clients)"
+	                          : cfg->upstream_tls                         ? "upstream.tls"
+	                          : cfg->upstream_sasl_mechanism != KX_SASL_NONE ? "upstream.sasl.mechanism"
+	                          : cfg->listener_mode == KX_LISTENER_SNI     ? "listener.mode=sni"
+	                          : cfg->proxy_protocol != KX_PROXY_OFF       ? "proxy.protocol"
+	                                                                      : NULL;
+	if (unsupported) {
+		kx_error("mode=regional: %s is not supported in regional mode yet (issue 15, part 1)", unsupported);
+		return false;
+	}
+	int i = cfg->node_id >= 0 ? kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) : -1;
+	if (!kx_config_is_set(cfg, "listen") && i >= 0) {
+		const struct kr_regional_node *n = &cfg->regional_nodes.nodes[i];
+		snprintf(cfg->listen.host, sizeof(cfg->listen.host), "%s", n->host);
+		cfg->listen.port = n->port;
+		kx_info("mode=regional: listening on node %d's address in regional.nodes, %s:%u", (int)cfg->node_id,
+		        cfg->listen.host, cfg->listen.port);
+	}
+	return true;
+}
+
 static int kx_run(struct kx_config *cfg)
 {
 	long workers = cfg->workers ? cfg->workers : sysconf(_SC_NPROCESSORS_ONLN);
@@ -108,10 +138,8 @@ static int kx_run(struct kx_config *cfg)
 	kx_info("kstretch %s starting: mode=%s workers=%ld listen=%s:%u advertised.host=%s", KSTRETCH_VERSION,
 	        cfg->mode == KX_MODE_MAPPED ? "mapped" : "regional", workers, cfg->listen.host, cfg->listen.port,
 	        kx_config_advertised_host(cfg));
-	if (cfg->mode == KX_MODE_REGIONAL) {
-		kx_error("mode=regional is not implemented in this build");
+	if (cfg->mode == KX_MODE_REGIONAL && !kx_regional_setup(cfg))
 		return KX_EXIT_CONFIG;
-	}
 	kx_fit_fd_limit(cfg);
 	char why[512];
 	if (!kx_tls_setup(cfg, why, sizeof(why))) {
@@ -142,6 +170,21 @@ static int kx_run(struct kx_config *cfg)
 	    evsignal_add(ev_hup, NULL)) {
 		kx_error("cannot install signal handlers");
 		return 1;
+	}
+	/* mode=regional: the region's node set, published before any client is served. */
+	struct evdns_base *nodes_dns = NULL;
+	struct kx_nodes_refresher *nodes = NULL;
+	if (cfg->mode == KX_MODE_REGIONAL) {
+		struct kx_nodes_source src;
+		kx_nodes_source_from_config(cfg, &src);
+		if (!src.fixed && !(nodes_dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS))) {
+			kx_error("regional.nodes.dns: cannot start a DNS resolver (no usable /etc/resolv.conf?)");
+			return 1;
+		}
+		if (!(nodes = kx_nodes_refresher_new(base, nodes_dns, &src))) {
+			kx_error("mode=regional: cannot start reading the node set (out of memory)");
+			return 1;
+		}
 	}
 	kx_workers = calloc((size_t)workers, sizeof(*kx_workers));
 	if (!kx_workers) {
@@ -178,15 +221,19 @@ static int kx_run(struct kx_config *cfg)
 	for (long i = 0; i < started; i++)
 		kx_worker_join(&kx_workers[i]);
 	kx_topology_on_publish(NULL, NULL);
+	kx_nodes_refresher_free(nodes);
 	kx_admin_free(admin);
 	for (long i = 0; i < kx_worker_cnt; i++)
 		kx_worker_free(&kx_workers[i]);
 	free(kx_workers);
 	kx_topology_clear();
+	kx_nodes_clear();
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_hup);
 	kx_tls_teardown();
+	if (nodes_dns)
+		evdns_base_free(nodes_dns, 1);
 	event_base_free(base);
 	kx_info("stopped: %llu connections, %llu requests, %llu responses rewritten, %llu bytes copied of %llu from "
 	        "brokers",

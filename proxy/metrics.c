@@ -91,7 +91,7 @@ void kx_metrics_write(FILE *out)
 {
 #define KX_METRIC_PRINT(name, help)                                                                                    \
 	fprintf(out, "# HELP kstretch_%s %s\n# TYPE kstretch_%s %s\nkstretch_%s %llu\n", #name, help, #name,           \
-	        __builtin_strcmp(#name, "connections_active") == 0 ? "gauge" : "counter", #name,                       \
+	        (__builtin_strcmp(#name, "connections_active") == 0 || __builtin_strcmp(#name, "regional_upstream_connections") == 0) ? "gauge" : "counter", #name,                       \
 	        (unsigned long long)KX_METRIC_VALUE(name));
 	KX_METRICS(KX_METRIC_PRINT)
 #undef KX_METRIC_PRINT

@@ -53,7 +53,12 @@
 	X(upstream_tls_full_handshakes, "TLS handshakes with brokers that began a new session")                        \
 	X(upstream_tls_resumed, "TLS handshakes with brokers that resumed an earlier session")                         \
 	X(fetch_bytes_remote, "Fetch response bytes from brokers outside the client's region (clients of known "       \
-	                      "region)")
+	                      "region)")                                                                           \
+	X(regional_upstream_connections, "mode=regional: upstream connections open now, shared by the workers' "      \
+	                                 "clients (regional.upstream.connections per worker and broker)")            \
+	X(regional_fragments, "mode=regional: requests sent upstream as parts of a client request split by "          \
+	                      "partition")                                                                         \
+	X(regional_fragments_failed, "mode=regional: parts answered as failed (their upstream connection failed)")
 
 struct kx_metrics {
 #define KX_METRIC_FIELD(name, help) atomic_uint_fast64_t name;

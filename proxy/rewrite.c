@@ -29,6 +29,7 @@ void kx_rewriter_init(struct kx_rewriter *rw)
 	rw->topics = NULL;
 	rw->topic_cnt = rw->topic_cap = 0;
 	rw->redirects = rw->fallbacks = 0;
+	rw->self = NULL;
 }
 
 /* Drops topics learned but not merged. */
@@ -90,10 +91,11 @@ static bool kx_rewrite_sni(struct kx_rewriter *rw, const struct kx_config *cfg, 
  * clean UTF-8, or a port out of range, teaches it nothing; such a rack counts
  * as none (it would make a region of its own).
  */
-static bool kx_rewrite_address(struct kx_rewriter *rw, const struct kx_config *cfg, int64_t node_id,
+static bool kx_rewrite_address(struct kx_rewriter *rw, const struct kx_config *cfg, struct kp_value *node,
                                struct kp_value *host, struct kp_value *port, const struct kp_value *rack)
 {
 	static atomic_llong bad_logged, no_port_logged;
+	int64_t node_id = node->i;
 	if (node_id < 0 || node_id > INT32_MAX)
 		return true; /* "no node" (e.g. a coordinator not available): nothing to point at */
 	if (rw->seen_cnt < KX_SEEN_MAX) {
@@ -118,6 +120,13 @@ static bool kx_rewrite_address(struct kx_rewriter *rw, const struct kx_config *c
 			    "rewrite: a response names node %lld with a rack that is too long or not UTF-8; the broker "
 			    "is learned with no rack (logged once a minute)",
 			    (long long)node_id);
+	}
+	if (rw->self) { /* regional: every broker a client learns of is this kstretch node */
+		node->i = rw->self->id;
+		host->s = (struct kp_span){(const uint8_t *)rw->self->host, (int32_t)strlen(rw->self->host)};
+		port->i = rw->self->port;
+		rw->addresses++;
+		return true;
 	}
 	if (cfg->listener_mode == KX_LISTENER_SNI)
 		return kx_rewrite_sni(rw, cfg, (int32_t)node_id, host, port, rack);
@@ -144,12 +153,28 @@ static void kx_rewrite_endpoints(struct kx_rewriter *rw, const struct kx_config 
 {
 	for (int32_t i = 0; i < list->a.cnt; i++) {
 		struct kp_struct *e = list->a.items[i].st;
-		kx_rewrite_address(rw, cfg, e->v[id].i, &e->v[host], &e->v[port], rack >= 0 ? &e->v[rack] : NULL);
+		kx_rewrite_address(rw, cfg, &e->v[id], &e->v[host], &e->v[port], rack >= 0 ? &e->v[rack] : NULL);
+		if (rw->self && rack >= 0 && e->v[rack].present)
+			e->v[rack].s = (struct kp_span){(const uint8_t *)rw->self->rack, (int32_t)strlen(rw->self->rack)};
 	}
 }
 
 /* Clamps an ApiVersions response to what kstretch can rewrite. */
-static void kx_clamp_api_versions(struct kp_struct *body)
+/* APIs regional mode splits by partition (regional.c): clamped to what the split decodes. */
+static bool kx_regional_splits(int16_t key)
+{
+	switch (key) {
+	case KP_API_PRODUCE:
+	case KP_API_FETCH:
+	case KP_API_LIST_OFFSETS:
+	case KP_API_METADATA:
+	case KP_API_OFFSET_FOR_LEADER_EPOCH:
+	case KP_API_DELETE_RECORDS: return true;
+	default: return false;
+	}
+}
+
+static void kx_clamp_api_versions(struct kp_struct *body, bool regional)
 {
 	struct kp_value *keys = &body->v[kp_field_index(body->schema, "ApiKeys")];
 	int32_t kept = 0;
@@ -159,8 +184,8 @@ static void kx_clamp_api_versions(struct kp_struct *body)
 		const struct kp_api *api = kp_api_get(key);
 		if (key == KP_API_SHARE_FETCH || key == KP_API_SHARE_ACKNOWLEDGE)
 			continue; /* their NodeEndpoints cannot be rewritten: hide share groups */
-		if (api && kr_response_plan(key, max, false) != KR_RESPONSE_PASS && api->response &&
-		    max > api->decode_max) {
+		bool decoded = kr_response_plan(key, max, false) != KR_RESPONSE_PASS || (regional && kx_regional_splits(key));
+		if (api && decoded && api->response && max > api->decode_max) {
 			if (e->v[1].i > api->decode_max)
 				continue; /* nothing left that kstretch decodes */
 			e->v[2].i = api->decode_max;
@@ -561,6 +586,34 @@ bool kx_rewrite_merge_topology(struct kx_rewriter *rw, const struct kx_config *c
 	return changed;
 }
 
+void kx_rewrite_learn_metadata(struct kx_rewriter *rw, const struct kp_struct *st)
+{
+	kx_rewriter_drop_topics(rw);
+	rw->seen_cnt = 0;
+	const struct kp_list *brokers = &st->v[KP_METADATA_RESPONSE_BROKERS].a;
+	for (int32_t i = 0; i < brokers->cnt && rw->seen_cnt < KX_SEEN_MAX; i++) {
+		const struct kp_struct *b = brokers->items[i].st;
+		struct kx_broker *k = &rw->seen[rw->seen_cnt];
+		memset(k, 0, sizeof(*k));
+		int64_t id = b->v[KP_METADATA_BROKER_NODE_ID].i, port = b->v[KP_METADATA_BROKER_PORT].i;
+		struct kp_span host = b->v[KP_METADATA_BROKER_HOST].s, rack = b->v[KP_METADATA_BROKER_RACK].s;
+		if (id < 0 || id > INT32_MAX || port <= 0 || port > 65535 ||
+		    !kx_name_copy(k->host, sizeof(k->host), host.ptr, host.len) || !k->host[0])
+			continue; /* an address kstretch does not accept teaches nothing */
+		if (!b->v[KP_METADATA_BROKER_RACK].present || !kx_name_copy(k->rack, sizeof(k->rack), rack.ptr, rack.len))
+			k->rack[0] = '\0';
+		k->node_id = (int32_t)id;
+		k->port = (uint16_t)port;
+		rw->seen_cnt++;
+	}
+	const struct kp_list *topics = &st->v[KP_METADATA_RESPONSE_TOPICS].a;
+	for (int32_t i = 0; i < topics->cnt; i++) {
+		struct kx_topic *tp = kx_topic_from_metadata(topics->items[i].st);
+		if (tp && !kx_push_topic(rw, tp))
+			return;
+	}
+}
+
 /* ---- the response rewrite ---------------------------------------------- */
 
 /*
@@ -602,7 +655,7 @@ static bool kx_rewrite_api_versions(struct kx_rewriter *rw, int16_t version, con
 	}
 	if (!st)
 		return false; /* rw->cur: where the requested version's layout failed */
-	kx_clamp_api_versions(st);
+	kx_clamp_api_versions(st, rw->self != NULL);
 	kp_encode(&rw->out, st, layout, kp_api_flexible(info, layout), -1);
 	kx_keep_trailing(rw);
 	rw->changed = true;
@@ -666,7 +719,7 @@ bool kx_rewrite_response_for(struct kx_rewriter *rw, const struct kx_config *cfg
 	switch (api) {
 	case KP_API_FIND_COORDINATOR:
 		if (version < 4)
-			kx_rewrite_address(rw, cfg, st->v[KP_FIND_COORDINATOR_RESPONSE_NODE_ID].i,
+			kx_rewrite_address(rw, cfg, &st->v[KP_FIND_COORDINATOR_RESPONSE_NODE_ID],
 			                   &st->v[KP_FIND_COORDINATOR_RESPONSE_HOST],
 			                   &st->v[KP_FIND_COORDINATOR_RESPONSE_PORT], NULL);
 		else
@@ -676,6 +729,12 @@ bool kx_rewrite_response_for(struct kx_rewriter *rw, const struct kx_config *cfg
 			                     -1);
 		break;
 	case KP_API_DESCRIBE_CLUSTER:
+		if (rw->self) { /* regional: one broker, this node, also the controller */
+			struct kp_value *brokers = &st->v[KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS];
+			if (brokers->a.cnt > 1)
+				brokers->a.cnt = 1;
+			st->v[KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID].i = rw->self->id;
+		}
 		kx_rewrite_endpoints(rw, cfg, &st->v[KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS],
 		                     KP_DESCRIBE_CLUSTER_BROKER_BROKER_ID, KP_DESCRIBE_CLUSTER_BROKER_HOST,
 		                     KP_DESCRIBE_CLUSTER_BROKER_PORT, KP_DESCRIBE_CLUSTER_BROKER_RACK);

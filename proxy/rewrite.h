@@ -49,6 +49,7 @@
 #include "arena.h"
 #include "config.h"
 #include "cursor.h"
+#include "schema.h"
 #include "steer.h"
 #include "topology.h"
 #include "writer.h"
@@ -56,6 +57,14 @@
 #include <sys/uio.h>
 
 #define KX_SEEN_MAX 1024
+
+/* mode=regional: the kstretch node every address in a rewritten answer names. */
+struct kx_regional_self {
+	int32_t id;
+	const char *host;
+	uint16_t port;
+	const char *rack; /* the region */
+};
 
 struct kx_rewriter {
 	struct kp_writer out; /* the new frame body (without its size) */
@@ -69,6 +78,12 @@ struct kx_rewriter {
 	int redirects; /* Fetch: partitions sent to a local replica (also counted in kx_metrics) */
 	int fallbacks; /* Fetch: redirected partitions whose client came back (also counted in kx_metrics) */
 	bool changed;  /* out differs from the input */
+	/* mode=regional (NULL in mapped mode): addresses in FindCoordinator,
+	 * DescribeCluster (one broker: this node, also the controller), Produce and
+	 * Fetch NodeEndpoints become this node's; ApiVersions also clamps the APIs
+	 * regional mode splits (Produce, Fetch, ListOffsets, OffsetForLeaderEpoch,
+	 * DeleteRecords, Metadata) to the versions the codec decodes. */
+	const struct kx_regional_self *self;
 };
 
 /*
@@ -194,5 +209,12 @@ bool kx_rewrite_response_for(struct kx_rewriter *rw, const struct kx_config *cfg
  * Replaces the session's kx_topology_merge(cfg, rw->seen, rw->seen_cnt).
  */
 bool kx_rewrite_merge_topology(struct kx_rewriter *rw, const struct kx_config *cfg);
+
+/*
+ * mode=regional: what a whole decoded Metadata response (st, of `version`)
+ * teaches the topology: its brokers (addresses as the cluster gave them) and
+ * its topics, kept in rw for kx_rewrite_merge_topology(). Nothing is written.
+ */
+void kx_rewrite_learn_metadata(struct kx_rewriter *rw, const struct kp_struct *st);
 
 #endif

@@ -28,6 +28,8 @@
 #include <event2/buffer.h>
 
 #include "api.h"
+#include "conn.h"
+#include "regional_session.h"
 #include "apiplan.h"
 #include "log.h"
 #include "metrics.h"
@@ -70,7 +72,6 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_upstream_writable(evutil_socket_t fd, short what, void *arg);
 KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s);
 static void kx_upstream_handshake(struct kx_session *s, short what);
-static int64_t kx_now_ms(void);
 
 /* ---- state ------------------------------------------------------------- */
 
@@ -116,64 +117,7 @@ static void kx_upstream_set_state(struct kx_session *s, enum kx_upstream_state s
 	s->up->state = st;
 }
 
-static struct timeval kx_ms_timeval(int ms)
-{
-	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
-}
-
 /* ---- flows and sockets ------------------------------------------------- */
-
-static void kx_sock_close(struct kx_sock *k)
-{
-	if (k->rev)
-		event_free(k->rev);
-	if (k->wev)
-		event_free(k->wev);
-	if (k->tr.ops)
-		k->tr.ops->close(&k->tr);
-	else if (k->fd >= 0)
-		evutil_closesocket(k->fd);
-	*k = (struct kx_sock){.fd = -1};
-}
-
-/* Opens k on fd in base; its events call back with arg (the session for
- * the client's socket, the upstream object for the upstream's). */
-static bool kx_sock_open(struct event_base *base, struct kx_sock *k, evutil_socket_t fd, event_callback_fn on_read,
-                         event_callback_fn on_write, void *arg)
-{
-	int one = 1;
-	/* Frames are written whole as they are ready: do not hold them back. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	k->fd = fd;
-	kx_transport_raw(&k->tr, fd);
-	k->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, arg);
-	k->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, arg);
-	return k->rev && k->wev;
-}
-
-static void kx_sock_want(struct event *ev, bool *now, bool on, const struct timeval *tv)
-{
-	if (!ev || on == *now)
-		return;
-	if (on)
-		event_add(ev, tv);
-	else
-		event_del(ev);
-	*now = on;
-}
-
-/*
- * A socket being read whose transport holds bytes it already took from the
- * kernel (TLS: decrypted records left after a read that filled its buffer)
- * is read again now: the socket itself may have nothing more to say, so its
- * event would not come (a session paused at max.inflight.requests with the
- * client's last requests inside TLS waited for ever).
- */
-static void kx_sock_read_pending(struct kx_sock *k)
-{
-	if (k->reading && k->tr.ops && k->tr.ops->pending(&k->tr))
-		event_active(k->rev, EV_READ, 0);
-}
 
 /*
  * Which sockets are read: the client while it may send and its requests
@@ -216,13 +160,6 @@ static void kx_update_reading(struct kx_session *s)
 	                 (s->up->sock.tr.blocked & KX_TR_WRITE_WANTS_READ),
 	             NULL);
 	kx_sock_read_pending(&s->up->sock);
-}
-
-/* Whether a socket with `more` to write waits for writability: not while
- * its TLS write waits to read, and always while its TLS read waits to write. */
-static bool kx_sock_wants_write(const struct kx_sock *k, bool more)
-{
-	return (more && !(k->tr.blocked & KX_TR_WRITE_WANTS_READ)) || (k->tr.blocked & KX_TR_READ_WANTS_WRITE);
 }
 
 /* Whether the client's socket is written (answers wait for it). While it
@@ -295,6 +232,10 @@ static void kx_session_free(struct kx_session *s)
 
 void kx_session_close(struct kx_session *s, const char *why)
 {
+	if (s->regional) {
+		kx_regional_close(s, why);
+		return;
+	}
 	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up->addr, why, s->fifo.cnt);
 	kx_client_set_state(s, KX_CLIENT_CLOSED);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
@@ -406,6 +347,10 @@ KX_MUST_CHECK static bool kx_session_finish_if_stopping(struct kx_session *s)
 
 void kx_session_shutdown(struct kx_session *s)
 {
+	if (s->regional) {
+		kx_regional_shutdown(s);
+		return;
+	}
 	if (s->client.state == KX_CLIENT_HANDSHAKE) {
 		kx_session_close(s, "shutdown during the TLS handshake"); /* nothing asked yet */
 		return;
@@ -514,33 +459,7 @@ static struct kx_hold *kx_take_frame(struct kx_flow *f, int32_t size)
 	return kx_flow_take(f, 4 + (size_t)size);
 }
 
-/* Queues the frame w wrote on f: its size, then the segments (owned bytes
- * copied, the unchanged parts by reference to the held frame h). Drops the
- * caller's hold. */
-static void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
-{
-	kp_writer_finish(w);
-	uint8_t size_be[4];
-	kp_frame_size_put(size_be, kp_writer_size(w));
-	kx_flow_put_copy(f, size_be, 4);
-	for (size_t i = 0; i < w->nsegs; i++) {
-		const struct kp_segment *seg = &w->segs[i];
-		if (seg->ref)
-			kx_flow_put_ref(f, h, seg->ref, seg->len);
-		else
-			kx_flow_put_copy(f, w->buf + seg->off, seg->len);
-	}
-	kx_hold_put(h);
-}
-
 /* ---- where the client is ------------------------------------------------ */
-
-static int64_t kx_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Places the client at its first request (its client.id is in the header). */
 static void kx_session_place(struct kx_session *s, const struct kp_request_header *h)
@@ -826,7 +745,6 @@ static void kx_request_timeout(evutil_socket_t fd, short what, void *arg)
 	kx_request_timer_update(s);
 }
 
-static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len);
 
 /*
  * proxy.protocol: the PROXY header at the front of what the client sent.
@@ -1514,25 +1432,6 @@ static void kx_upstream_begin(struct kx_session *s)
 }
 
 /* ---- start ------------------------------------------------------------- */
-
-static void kx_format_addr(const struct sockaddr *sa, char *out, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, len, "%s:%d", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, len, "[%s]:%d", host, port);
-	} else {
-		snprintf(out, len, "?");
-	}
-}
 
 /* Points the session's upstream at node_id (-1: a bootstrap server); false
  * when the topology has no such node. */

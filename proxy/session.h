@@ -58,6 +58,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "conn.h"
 #include "flow.h"
 #include "peek.h"
 #include "ring.h"
@@ -66,6 +67,7 @@
 
 struct kx_worker;
 struct kx_resolve;
+struct kx_rreq;
 struct evbuffer;
 
 enum kx_client_state {
@@ -90,14 +92,6 @@ struct kx_inflight {
 	bool rewrite; /* the response goes through kx_rewrite_response() */
 };
 
-/* A non-blocking socket and its two events (both persistent). */
-struct kx_sock {
-	evutil_socket_t fd;      /* -1: none */
-	struct kx_transport tr;  /* how its flows read and write it */
-	struct event *rev, *wev;
-	bool reading, writing; /* whether rev / wev are added */
-};
-
 struct kx_client {
 	struct kx_sock sock;
 	enum kx_client_state state;
@@ -115,6 +109,7 @@ struct kx_up_inflight {
 	int32_t upstream_corr;    /* as it went upstream */
 	int16_t api_key, api_version;
 	uint16_t fragment; /* which part of a request split over upstreams (0: the whole request) */
+	struct kx_rreq *req; /* regional: the client request it is a part of (owned by owner's FIFO) */
 };
 
 /*
@@ -175,6 +170,12 @@ struct kx_session {
 	struct kr_steer_table *steer;     /* only for a client whose Fetch answers may be steered */
 	uint8_t client_ridx, broker_ridx; /* per-region byte counters (0: unknown) */
 	char broker_region[KX_NAME_MAX];  /* the upstream broker's ("" unknown, or bootstrap) */
+	/* mode=regional (regional.h): no upstream of its own (up is NULL); fifo
+	 * holds struct kx_rreq pointers, in client order. */
+	bool regional;
+	uint32_t number;       /* the worker's count of sessions when it started: picks its pool connection */
+	uint64_t nodes_digest; /* of the node set its last Metadata answer showed (0: none yet) */
+	bool answering;        /* inside kx_regional_advance: a nested call returns at once */
 };
 
 /*

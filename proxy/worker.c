@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "regional_session.h"
 #include "sni.h"
 #include "tls.h"
 #include "topology.h"
@@ -51,7 +52,10 @@ static void kx_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct 
 		evutil_closesocket(fd);
 		return;
 	}
-	kx_session_start(w, fd, sa, salen, l->node_id, l->port);
+	if (w->cfg->mode == KX_MODE_REGIONAL)
+		kx_regional_start(w, fd, sa, salen, l->port);
+	else
+		kx_session_start(w, fd, sa, salen, l->node_id, l->port);
 }
 
 static void kx_listeners_enable(struct kx_worker *w, bool on)
@@ -184,7 +188,7 @@ static void kx_on_sync(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct kx_worker *w = arg;
-	if (!w->stopping)
+	if (!w->stopping && w->cfg->mode != KX_MODE_REGIONAL) /* regional: one listener, whatever the brokers */
 		kx_worker_sync_listeners(w);
 }
 
@@ -238,6 +242,30 @@ static void kx_on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(w->drain_timer, &tv);
 }
 
+/*
+ * mode=regional: the shared upstream pool, and this node as answers name it:
+ * its entry in regional.nodes (node.id), else listen (advertised.host) with
+ * node.id or the id its address gives.
+ */
+static void kx_worker_regional_init(struct kx_worker *w)
+{
+	const struct kx_config *cfg = w->cfg;
+	kx_pool_init(&w->pool, w, (uint32_t)cfg->regional_upstream_connections);
+	int i = cfg->node_id >= 0 ? kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) : -1;
+	const char *host = kx_config_advertised_host(cfg);
+	w->self = (struct kx_regional_self){
+	    .id = cfg->node_id >= 0 ? cfg->node_id : kr_regional_node_id(host, cfg->listen.port),
+	    .host = i >= 0 ? cfg->regional_nodes.nodes[i].host : host,
+	    .port = i >= 0 ? cfg->regional_nodes.nodes[i].port : cfg->listen.port,
+	    .rack = cfg->region,
+	};
+	w->rewriter.self = &w->self;
+	if (w->id == 0)
+		kx_info("regional node %d (%s:%u) in region %s: clients on %s:%u, %d upstream connections per broker "
+		        "per worker", (int)w->self.id, w->self.host, w->self.port, cfg->region, cfg->listen.host,
+		        cfg->listen.port, cfg->regional_upstream_connections);
+}
+
 bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 {
 	memset(w, 0, sizeof(*w));
@@ -267,6 +295,10 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 		return false;
 	if (!kx_worker_listen(w, -1, cfg->listen.port))
 		return false;
+	if (cfg->mode == KX_MODE_REGIONAL) {
+		kx_worker_regional_init(w);
+		return true;
+	}
 	if (id == 0)
 		kx_info("bootstrap %s:%u -> %s:%u%s", cfg->listen.host, cfg->listen.port, cfg->bootstrap[0].host,
 		        cfg->bootstrap[0].port, cfg->bootstrap_cnt > 1 ? " (and the other bootstrap.servers)" : "");
@@ -305,6 +337,10 @@ void kx_worker_free(struct kx_worker *w)
 {
 	while (w->sessions)
 		kx_session_close(w->sessions, "exit");
+	if (w->pool.worker)
+		kx_pool_free(&w->pool);
+	kx_rscratch_free(w->rscratch);
+	w->rscratch = NULL;
 	for (size_t i = 0; i < w->listener_cnt; i++)
 		evconnlistener_free(w->listeners[i].lev);
 	free(w->listeners);

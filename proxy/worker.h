@@ -18,6 +18,7 @@
 #include "config.h"
 #include "regional_nodes.h"
 #include "rewrite.h"
+#include "pool.h"
 #include "session.h"
 
 struct kx_listener {
@@ -52,6 +53,11 @@ struct kx_worker {
 	size_t sni_logged_cnt;
 	bool stopping;
 	int drain_deadline_ms;
+	/* mode=regional: */
+	struct kx_pool pool;               /* upstream connections shared by its sessions */
+	struct kx_rscratch *rscratch;      /* split and merge scratch (regional_session.c) */
+	uint32_t session_number;           /* sessions started: the next one's number */
+	struct kx_regional_self self;      /* this node, as answers name it */
 };
 
 /* Creates the worker's base and listeners (so bind errors show at start). */

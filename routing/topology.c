@@ -578,3 +578,27 @@ bool kx_topology_merge(const struct kr_topology_rules *r, const struct kx_broker
 {
 	return kx_topology_merge_topics(r, seen, n, NULL, 0);
 }
+
+int32_t kx_partition_read_replica(const struct kx_topology *t, const struct kx_partition *p, const char *region,
+                                  uint64_t key, bool followers_ok)
+{
+	if (p->leader < 0 || !followers_ok || !region || !region[0])
+		return p->leader;
+	const struct kx_broker *lb = kx_topology_broker(t, p->leader);
+	if (lb && strcmp(lb->region, region) == 0)
+		return p->leader; /* the leader is local: no reason to read elsewhere */
+	uint32_t local = 0;
+	for (uint16_t i = 0; i < p->isr_cnt; i++) {
+		const struct kx_broker *b = kx_topology_broker(t, p->isr[i]);
+		local += b && strcmp(b->region, region) == 0;
+	}
+	if (local == 0)
+		return p->leader;
+	uint32_t pick = (uint32_t)(key % local);
+	for (uint16_t i = 0; i < p->isr_cnt; i++) {
+		const struct kx_broker *b = kx_topology_broker(t, p->isr[i]);
+		if (b && strcmp(b->region, region) == 0 && pick-- == 0)
+			return p->isr[i];
+	}
+	return p->leader;
+}

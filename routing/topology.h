@@ -109,6 +109,16 @@ const struct kx_topic *kx_topology_topic_by_id(const struct kx_topology *t, cons
 const struct kx_partition *kx_topic_partition(const struct kx_topic *tp, int32_t index);
 
 /*
+ * mode=regional: the broker a consumer's Fetch of partition p is sent to:
+ * an in-sync replica whose broker is in `region` (when several are, `key`
+ * picks one, so a partition keeps going to the same one), else the leader.
+ * followers_ok false (a Fetch below v11, which only a leader serves): the
+ * leader. -1 when p has no leader.
+ */
+int32_t kx_partition_read_replica(const struct kx_topology *t, const struct kx_partition *p, const char *region,
+                                  uint64_t key, bool followers_ok);
+
+/*
  * Building a topic (what rewrite.c does with a Metadata response's topics):
  * kx_topic_new() with room for partition_cnt partitions and node_cnt replica
  * and ISR entries in all, kx_topic_add_partition() for each, kx_topic_finish().

@@ -807,6 +807,23 @@ Test(config, regional_keys_are_flags_too)
 	                          "region=eu)");
 }
 
+Test(config, regional_upstream_connections_is_checked_and_only_for_regional_mode)
+{
+	enum kx_config_action action;
+	cr_assert(args(&action, "--bootstrap-servers", "k:9092", "--mode=regional", "--region=eu",
+	               "--regional-nodes", "1@a:9092", "--regional-upstream-connections", "4", (char *)NULL),
+	          "%s", err.msg);
+	cr_assert_eq(cfg.regional_upstream_connections, 4);
+	cr_assert(args(&action, "--bootstrap-servers", "k:9092", "--mode=regional", "--region=eu",
+	               "--regional-nodes", "1@a:9092", (char *)NULL),
+	          "%s", err.msg);
+	cr_assert_eq(cfg.regional_upstream_connections, 2);
+	cr_assert_not(args(&action, "--bootstrap-servers", "k:9092", "--mode=regional", "--region=eu",
+	                   "--regional-nodes", "1@a:9092", "--regional-upstream-connections", "0", (char *)NULL));
+	cr_assert_not(args(&action, "--bootstrap-servers", "k:9092", "--regional-upstream-connections", "3", (char *)NULL));
+	cr_assert(strstr(err.msg, "regional.upstream.connections: set, but mode=mapped"), "%s", err.msg);
+}
+
 Test(config, help_lists_the_regional_keys)
 {
 	static const char *const flags[] = {"--region ", "--regional-nodes ", "--regional-nodes-dns ",

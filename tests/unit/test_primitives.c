@@ -242,3 +242,32 @@ Test(primitives, request_headers_of_each_version)
 	cr_assert_not(kp_request_header_parse(&c, &h));
 	cr_assert_eq(c.err, KP_ERR_BAD_TAGS);
 }
+
+Test(primitives, a_held_frame_is_renumbered_in_place_and_a_writer_appends_another)
+{
+	uint8_t req[] = {0, 1, 0, 12, 0, 0, 0, 7, 0xff, 0xff}, resp[] = {0, 0, 0, 7, 0};
+	cr_assert(kp_request_header_set_correlation_id(req, sizeof(req), 0x01020304));
+	cr_assert_arr_eq(req, ((uint8_t[]){0, 1, 0, 12, 1, 2, 3, 4, 0xff, 0xff}), sizeof(req));
+	cr_assert(kp_response_header_set_correlation_id(resp, sizeof(resp), -2));
+	cr_assert_arr_eq(resp, ((uint8_t[]){0xff, 0xff, 0xff, 0xfe, 0}), sizeof(resp));
+	cr_assert_not(kp_request_header_set_correlation_id(req, 7, 1), "too short to hold it");
+	cr_assert_not(kp_response_header_set_correlation_id(resp, 3, 1));
+
+	static const uint8_t records[] = "records";
+	struct kp_writer a, b;
+	kp_writer_init(&a);
+	kp_writer_init(&b);
+	kp_write_i16(&b, 5);
+	kp_write_ref(&b, records, 7);
+	kp_write_i8(&b, 9);
+	kp_write_i32(&a, 1);
+	kp_write_writer(&a, &b);
+	cr_assert_eq(kp_writer_size(&a), 4 + 2 + 7 + 1);
+	cr_assert_eq(kp_writer_referenced(&a), 7, "references stay references");
+	size_t len;
+	uint8_t *flat = kp_writer_flatten(&a, &len);
+	cr_assert_arr_eq(flat, ((uint8_t[]){0, 0, 0, 1, 0, 5, 'r', 'e', 'c', 'o', 'r', 'd', 's', 9}), len);
+	free(flat);
+	kp_writer_free(&a);
+	kp_writer_free(&b);
+}

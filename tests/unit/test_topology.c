@@ -417,3 +417,28 @@ Test(topology, worker_counters_are_summed_when_scraped)
 	          "%s", buf);
 	free(buf);
 }
+
+Test(topology, a_regional_fetch_reads_from_an_in_sync_replica_of_the_region_else_the_leader)
+{
+	publish_brokers(); /* 1 eu-a, 2 us-a, 3 ap-a, 4 eu-b, 5 us-b, 6 dr-x (eu by region.map) */
+	struct kx_topology *t = kx_topology_get();
+	int32_t us_led[] = {2, 1, 3}, eu_led[] = {4, 2, 3}, two_eu[] = {2, 1, 4}, no_eu[] = {2, 3, 5};
+	struct kx_partition p = {.index = 0, .leader = 2, .replica_cnt = 3, .isr_cnt = 3, .replicas = us_led,
+	                         .isr = us_led};
+	cr_assert_eq(kx_partition_read_replica(t, &p, "eu", 7, true), 1, "the eu follower");
+	cr_assert_eq(kx_partition_read_replica(t, &p, "eu", 7, false), 2, "below Fetch v11: the leader only");
+	cr_assert_eq(kx_partition_read_replica(t, &p, "", 7, true), 2, "no region: the leader");
+	p.isr_cnt = 1; /* the eu replica fell out of sync */
+	cr_assert_eq(kx_partition_read_replica(t, &p, "eu", 7, true), 2);
+	p = (struct kx_partition){.leader = 4, .replica_cnt = 3, .isr_cnt = 3, .replicas = eu_led, .isr = eu_led};
+	cr_assert_eq(kx_partition_read_replica(t, &p, "eu", 7, true), 4, "a local leader stays the choice");
+	p = (struct kx_partition){.leader = 2, .replica_cnt = 3, .isr_cnt = 3, .replicas = two_eu, .isr = two_eu};
+	int32_t a = kx_partition_read_replica(t, &p, "eu", 0, true), b = kx_partition_read_replica(t, &p, "eu", 1, true);
+	cr_assert(a != b && (a == 1 || a == 4) && (b == 1 || b == 4), "the key spreads partitions over eu replicas");
+	cr_assert_eq(kx_partition_read_replica(t, &p, "eu", 0, true), a, "the same key, the same replica");
+	p = (struct kx_partition){.leader = 2, .replica_cnt = 3, .isr_cnt = 3, .replicas = no_eu, .isr = no_eu};
+	cr_assert_eq(kx_partition_read_replica(t, &p, "eu", 7, true), 2, "no eu replica: the leader");
+	p.leader = -1;
+	cr_assert_eq(kx_partition_read_replica(t, &p, "eu", 7, true), -1);
+	kx_topology_put(t);
+}

@@ -1,0 +1,492 @@
+/*
+ * pool: the shared upstream connections of regional mode (pool.h).
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "conn.h"
+#include "header.h"
+#include "log.h"
+#include "metrics.h"
+#include "peek.h"
+#include "regional_session.h"
+#include "topology.h"
+#include "worker.h"
+
+#include <event2/buffer.h>
+
+#define KX_PCONN_FIFO_FIRST 16
+/* Answers this long or longer are read straight into their held block. */
+#define KX_PCONN_HOLD_MIN (64u * 1024)
+
+/* A name lookup in flight: it may finish after its connection is gone. */
+struct kx_pconn_resolve {
+	struct kx_pconn *c; /* NULL once the connection let go */
+};
+
+#define kx_cwarn(c, fmt, ...)  kx_warn("upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__)
+#define kx_cdebug(c, fmt, ...) kx_debug("upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__)
+
+static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg);
+static void kx_pconn_writable(evutil_socket_t fd, short what, void *arg);
+
+static const char *kx_pconn_state_name(enum kx_upstream_state st)
+{
+	switch (st) {
+	case KX_UPSTREAM_CONNECTING: return "connecting";
+	case KX_UPSTREAM_HANDSHAKE: return "tls-handshake";
+	case KX_UPSTREAM_READY: return "ready";
+	case KX_UPSTREAM_LINGERING: return "lingering";
+	case KX_UPSTREAM_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+/* The one place a pooled connection's state changes (forward only). */
+static void kx_pconn_set_state(struct kx_pconn *c, enum kx_upstream_state st)
+{
+	KX_BUG_ON(st < c->up.state);
+	kx_cdebug(c, "%s -> %s", kx_pconn_state_name(c->up.state), kx_pconn_state_name(st));
+	c->up.state = st;
+}
+
+void kx_pool_init(struct kx_pool *p, struct kx_worker *w, uint32_t size)
+{
+	memset(p, 0, sizeof(*p));
+	p->worker = w;
+	p->size = size ? size : 1;
+	p->region_ridx = (uint8_t)kx_region_index(w->cfg->region);
+}
+
+static void kx_pconn_close_sock(struct kx_pconn *c)
+{
+	if (c->counted)
+		KX_METRIC_SUB(regional_upstream_connections, 1);
+	c->counted = false;
+	kx_sock_close(&c->up.sock);
+}
+
+static void kx_pconn_release(struct kx_pconn *c)
+{
+	if (c->resolve) {
+		c->resolve->c = NULL; /* its callback frees it */
+		c->resolve = NULL;
+		if (c->up.dns_req)
+			evdns_getaddrinfo_cancel(c->up.dns_req);
+	}
+	c->up.dns_req = NULL;
+	if (c->up.addrs)
+		evutil_freeaddrinfo(c->up.addrs);
+	c->up.addrs = c->up.next_addr = NULL;
+	kx_pconn_close_sock(c);
+}
+
+static void kx_pconn_free(struct kx_pconn *c)
+{
+	kx_pconn_release(c);
+	if (c->start_ev)
+		event_free(c->start_ev);
+	kx_flow_free(&c->req);
+	kx_flow_free(&c->resp);
+	kx_ring_free(&c->up.fifo);
+	free(c);
+}
+
+/*
+ * The connection failed: it leaves its slot (the next use makes a new one),
+ * and every fragment it carried is answered as failed to its owner, which
+ * answers those partitions with a retriable error. While it does, it stays
+ * on the pool's failing list, so a session that closes meanwhile still
+ * forgets its entries here.
+ */
+static void kx_pconn_fail(struct kx_pconn *c, const char *why)
+{
+	struct kx_pool *p = c->pool;
+	if (c->slot != SIZE_MAX && p->conns[c->slot] == c)
+		p->conns[c->slot] = NULL;
+	c->slot = SIZE_MAX;
+	if (c->up.fifo.cnt)
+		kx_cwarn(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
+	else
+		kx_cdebug(c, "%s", why);
+	kx_pconn_release(c);
+	kx_pconn_set_state(c, KX_UPSTREAM_CLOSED);
+	c->next_failing = p->failing;
+	p->failing = c;
+	struct kx_up_inflight e;
+	while (c->up.fifo.cnt) {
+		e = *(const struct kx_up_inflight *)kx_ring_head(&c->up.fifo);
+		kx_ring_pop(&c->up.fifo);
+		if (e.owner)
+			kx_regional_answer(e.owner, &e, NULL, 0);
+	}
+	struct kx_pconn **at = &p->failing;
+	while (*at != c)
+		at = &(*at)->next_failing;
+	*at = c->next_failing;
+	kx_pconn_free(c);
+}
+
+void kx_pool_free(struct kx_pool *p)
+{
+	for (size_t i = 0; i < p->node_cnt * p->size; i++)
+		if (p->conns[i])
+			kx_pconn_free(p->conns[i]);
+	free(p->conns);
+	free(p->nodes);
+	memset(p, 0, sizeof(*p));
+}
+
+size_t kx_pool_open(const struct kx_pool *p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p->node_cnt * p->size; i++)
+		n += p->conns[i] && p->conns[i]->up.state == KX_UPSTREAM_READY;
+	return n;
+}
+
+static void kx_pconn_forget(struct kx_pconn *c, const struct kx_session *s)
+{
+	struct kx_ring *r = &c->up.fifo;
+	for (uint32_t k = 0; k < r->cnt; k++) {
+		struct kx_up_inflight *e = (void *)(r->items + (size_t)((r->head + k) % r->cap) * r->size);
+		if (e->owner == s) {
+			e->owner = NULL;
+			e->req = NULL;
+		}
+	}
+}
+
+void kx_pool_forget(struct kx_pool *p, const struct kx_session *s)
+{
+	for (size_t i = 0; i < p->node_cnt * p->size; i++)
+		if (p->conns[i])
+			kx_pconn_forget(p->conns[i], s);
+	for (struct kx_pconn *c = p->failing; c; c = c->next_failing)
+		kx_pconn_forget(c, s);
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static void kx_pconn_try_next(struct kx_pconn *c, const char *last_err)
+{
+	struct kx_worker *w = c->pool->worker;
+	while (c->up.next_addr) {
+		struct evutil_addrinfo *a = c->up.next_addr;
+		c->up.next_addr = a->ai_next;
+		evutil_socket_t fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			last_err = strerror(errno);
+			continue;
+		}
+		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+			last_err = strerror(errno);
+			evutil_closesocket(fd);
+			continue;
+		}
+		if (!kx_sock_open(w->base, &c->up.sock, fd, kx_pconn_readable, kx_pconn_writable, c)) {
+			kx_pconn_close_sock(c);
+			last_err = "out of memory";
+			continue;
+		}
+		KX_METRIC_ADD(regional_upstream_connections, 1);
+		c->counted = true;
+		struct timeval t = kx_ms_timeval(w->cfg->connect_timeout_ms);
+		kx_sock_want(c->up.sock.wev, &c->up.sock.writing, true, &t); /* writable: connected or failed */
+		return;
+	}
+	KX_METRIC_ADD(upstream_connect_failures, 1);
+	char why[300];
+	snprintf(why, sizeof(why), "cannot connect: %s", last_err);
+	kx_pconn_fail(c, why);
+}
+
+static void kx_pconn_resolved(int err, struct evutil_addrinfo *ai, void *arg)
+{
+	struct kx_pconn_resolve *r = arg;
+	struct kx_pconn *c = r->c;
+	free(r);
+	if (!c) {
+		if (ai)
+			evutil_freeaddrinfo(ai);
+		return;
+	}
+	c->resolve = NULL;
+	c->up.dns_req = NULL;
+	if (err) {
+		KX_METRIC_ADD(upstream_connect_failures, 1);
+		char why[300];
+		snprintf(why, sizeof(why), "cannot resolve: %s", evutil_gai_strerror(err));
+		kx_pconn_fail(c, why);
+		return;
+	}
+	c->up.addrs = c->up.next_addr = ai;
+	kx_pconn_try_next(c, "no address");
+}
+
+/* Starts resolving and connecting (on its own loop turn: see pool.h). */
+static void kx_pconn_start(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_pconn *c = arg;
+	struct kx_worker *w = c->pool->worker;
+	(void)fd;
+	(void)what;
+	const struct kx_topology *t = kx_topology_cached(&w->topology);
+	const struct kx_broker *b = t ? kx_topology_broker(t, c->up.node_id) : NULL;
+	if (!b) {
+		kx_pconn_fail(c, "node left the topology");
+		return;
+	}
+	snprintf(c->up.host, sizeof(c->up.host), "%s", b->host);
+	c->up.port = b->port;
+	c->broker_ridx = (uint8_t)kx_region_index(b->region);
+	c->local = b->region[0] && strcmp(b->region, w->cfg->region) == 0;
+	snprintf(c->up.addr, sizeof(c->up.addr), "node %d (%s:%u) #%zu", (int)c->up.node_id, b->host, b->port,
+	         c->slot % c->pool->size);
+	struct kx_pconn_resolve *r = malloc(sizeof(*r));
+	if (!r) {
+		kx_pconn_fail(c, "out of memory");
+		return;
+	}
+	r->c = c;
+	c->resolve = r;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", b->port);
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP};
+	struct evdns_getaddrinfo_request *req = evdns_getaddrinfo(w->dns, c->up.host, portstr, &hints, kx_pconn_resolved, r);
+	if (c->resolve == r) /* NULL: answered inside the call (c may be gone) */
+		c->up.dns_req = req;
+}
+
+static bool kx_pconn_flush(struct kx_pconn *c);
+
+static void kx_pconn_connected(struct kx_pconn *c, short what)
+{
+	if (what & EV_TIMEOUT) {
+		KX_METRIC_ADD(upstream_connect_failures, 1);
+		kx_pconn_fail(c, "connect timeout");
+		return;
+	}
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(c->up.sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		kx_pconn_close_sock(c);
+		kx_pconn_try_next(c, strerror(err));
+		return;
+	}
+	evutil_freeaddrinfo(c->up.addrs);
+	c->up.addrs = c->up.next_addr = NULL;
+	kx_pconn_set_state(c, KX_UPSTREAM_READY);
+	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, true, NULL);
+	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, false, NULL);
+	(void)kx_pconn_flush(c);
+}
+
+static bool kx_pool_grow(struct kx_pool *p)
+{
+	size_t cap = p->node_cap ? p->node_cap * 2 : 8;
+	int32_t *nodes = realloc(p->nodes, cap * sizeof(*nodes));
+	if (!nodes)
+		return false;
+	p->nodes = nodes;
+	struct kx_pconn **conns = realloc(p->conns, cap * p->size * sizeof(*conns));
+	if (!conns)
+		return false;
+	memset(conns + p->node_cap * p->size, 0, (cap - p->node_cap) * p->size * sizeof(*conns));
+	p->conns = conns;
+	p->node_cap = cap;
+	return true;
+}
+
+static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t slot)
+{
+	struct kx_pconn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->pool = p;
+	c->slot = slot;
+	c->up.worker = p->worker;
+	c->up.sock.fd = -1;
+	c->up.node_id = node_id;
+	c->next_corr = 1;
+	snprintf(c->up.addr, sizeof(c->up.addr), "node %d #%zu", (int)node_id, slot % p->size);
+	if (!kx_ring_init(&c->up.fifo, sizeof(struct kx_up_inflight), KX_PCONN_FIFO_FIRST) ||
+	    !kx_flow_init(&c->req, false) || !kx_flow_init(&c->resp, false) ||
+	    !(c->start_ev = event_new(p->worker->base, -1, 0, kx_pconn_start, c))) {
+		kx_pconn_free(c);
+		return NULL;
+	}
+	c->up.state = KX_UPSTREAM_CONNECTING;
+	event_active(c->start_ev, EV_READ, 0);
+	return c;
+}
+
+struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key)
+{
+	size_t i = 0;
+	while (i < p->node_cnt && p->nodes[i] != node_id)
+		i++;
+	if (i == p->node_cnt) {
+		if (p->node_cnt == p->node_cap && !kx_pool_grow(p))
+			return NULL;
+		p->nodes[p->node_cnt++] = node_id;
+	}
+	size_t slot = i * p->size + key % p->size;
+	if (!p->conns[slot])
+		p->conns[slot] = kx_pconn_new(p, node_id, slot);
+	return p->conns[slot];
+}
+
+int32_t kx_pconn_corr(struct kx_pconn *c)
+{
+	int32_t corr = c->next_corr;
+	c->next_corr = c->next_corr == INT32_MAX ? 1 : c->next_corr + 1;
+	return corr;
+}
+
+bool kx_pconn_send(struct kx_pconn *c, const struct kx_up_inflight *e, struct kp_writer *w,
+                   struct kx_hold *const *holds, const size_t *lens, size_t n)
+{
+	if (e && !kx_ring_push(&c->up.fifo, e, UINT32_MAX))
+		return false;
+	kx_queue_frame_refs(&c->req, w, holds, lens, n);
+	KX_METRIC_ADD(requests_forwarded, 1);
+	KX_REGION_BYTES_ADD(c->pool->region_ridx, c->broker_ridx, KX_TO_BROKER, 4 + kp_writer_size(w));
+	if (c->up.state == KX_UPSTREAM_READY)
+		kx_sock_want(c->up.sock.wev, &c->up.sock.writing, true, NULL); /* written on its write event */
+	return true;
+}
+
+/* ---- moving bytes -------------------------------------------------------- */
+
+/* Writes what is queued; false when c failed (and is gone). */
+static bool kx_pconn_flush(struct kx_pconn *c)
+{
+	if (c->up.state != KX_UPSTREAM_READY)
+		return true;
+	if (!kx_flow_write(&c->req, &c->up.sock.tr)) {
+		char why[128];
+		snprintf(why, sizeof(why), "write error: %s", strerror(errno));
+		kx_pconn_fail(c, why);
+		return false;
+	}
+	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, kx_sock_wants_write(&c->up.sock, kx_flow_ready(&c->req) > 0),
+	             NULL);
+	return true;
+}
+
+static void kx_pconn_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_pconn *c = arg;
+	(void)fd;
+	if (c->up.state == KX_UPSTREAM_CONNECTING) {
+		kx_pconn_connected(c, what);
+		return;
+	}
+	(void)kx_pconn_flush(c);
+}
+
+/* One answer is here whole (h: its frame, len bytes with the size): to its owner. */
+static bool kx_pconn_dispatch(struct kx_pconn *c, struct kx_hold *h, size_t len)
+{
+	struct kp_cursor cur;
+	kp_cursor_init(&cur, h->data + 4, len - 4);
+	int32_t corr = kp_read_i32(&cur, "correlation_id");
+	const struct kx_up_inflight *head = kx_ring_head(&c->up.fifo);
+	if (!kp_cursor_ok(&cur) || !head || head->upstream_corr != corr) {
+		KX_METRIC_ADD(protocol_errors, 1);
+		kx_hold_put(h);
+		char why[160];
+		snprintf(why, sizeof(why), "answer with correlation id %d does not answer the oldest request (%s)", corr,
+		         head ? "expected another id" : "none in flight");
+		kx_pconn_fail(c, why);
+		return false;
+	}
+	struct kx_up_inflight e = *head;
+	kx_ring_pop(&c->up.fifo);
+	if (e.api_key == KP_API_FETCH) {
+		if (c->local)
+			KX_METRIC_ADD(fetch_bytes_local, len);
+		else
+			KX_METRIC_ADD(fetch_bytes_remote, len);
+	}
+	if (!e.owner) {
+		kx_hold_put(h); /* its session closed: read and dropped */
+		return true;
+	}
+	kx_regional_answer(e.owner, &e, h, len);
+	return true;
+}
+
+/* Takes the whole answers buffered (or held as they arrive) and dispatches them. */
+static bool kx_pconn_pump(struct kx_pconn *c)
+{
+	const struct kx_config *cfg = c->pool->worker->cfg;
+	for (;;) {
+		struct kx_hold *h;
+		size_t len;
+		if (kx_flow_holding(&c->resp)) {
+			if (!(h = kx_flow_held(&c->resp, &len)))
+				return true; /* the rest is on its way */
+		} else {
+			int32_t size, corr;
+			bool whole;
+			enum kp_frame_status st = kp_peek_response(c->resp.buf, 0, cfg->max_frame_bytes, &size, &corr, &whole);
+			if (st == KP_FRAME_INCOMPLETE)
+				return true;
+			if (st == KP_FRAME_MALFORMED) {
+				KX_METRIC_ADD(protocol_errors, 1);
+				kx_pconn_fail(c, "malformed answer (frame size outside max.frame.bytes)");
+				return false;
+			}
+			len = 4 + (size_t)size;
+			if (!whole) {
+				if (len >= KX_PCONN_HOLD_MIN && !kx_flow_hold(&c->resp, len)) {
+					kx_pconn_fail(c, "out of memory");
+					return false;
+				}
+				continue;
+			}
+			if (!(h = kx_flow_take(&c->resp, len))) {
+				kx_pconn_fail(c, "out of memory");
+				return false;
+			}
+		}
+		if (!kx_pconn_dispatch(c, h, len))
+			return false;
+	}
+}
+
+static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_pconn *c = arg;
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < 16; i++) { /* bounded: the event comes again */
+		ssize_t r = kx_flow_read(&c->resp, &c->up.sock.tr);
+		if (r == -2)
+			return;
+		if (r <= 0) {
+			char why[160];
+			if (r == 0)
+				snprintf(why, sizeof(why), "broker closed the connection");
+			else
+				snprintf(why, sizeof(why), "connection error: %s", strerror(errno));
+			kx_pconn_fail(c, why);
+			return;
+		}
+		KX_METRIC_ADD(bytes_from_brokers, (size_t)r);
+		KX_REGION_BYTES_ADD(c->pool->region_ridx, c->broker_ridx, KX_FROM_BROKER, (size_t)r);
+		if (!kx_pconn_pump(c))
+			return;
+	}
+}

@@ -1,0 +1,852 @@
+/*
+ * regional_session: mode=regional's client sessions (regional_session.h).
+ * (Named apart from routing/regional.h, the virtual cluster's layout, which
+ * shares the include path.)
+ *
+ * Convention (session.c's): a function that may close the session returns
+ * bool, false when it did; the caller then returns at once.
+ */
+#include "regional_session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "api.h"
+#include "conn.h"
+#include "header.h"
+#include "log.h"
+#include "messages.h"
+#include "metrics.h"
+#include "peek.h"
+#include "pool.h"
+#include "refsplit.h"
+#include "regional.h"
+#include "rewrite.h"
+#include "split.h"
+#include "topology.h"
+#include "virtual_metadata.h"
+#include "worker.h"
+
+#define KX_R_HIGH_WATERMARK (4u * 1024 * 1024)
+#define KX_R_LOW_WATERMARK  (1u * 1024 * 1024)
+#define KX_R_FIFO_FIRST     8
+#define KX_R_HOLD_MIN       (64u * 1024) /* a request this long is read straight into its held block */
+
+#define KX_ERR_NOT_LEADER_OR_FOLLOWER 6
+
+#define kx_rdebug(s, fmt, ...) kx_debug("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+#define kx_rinfo(s, fmt, ...)  kx_info("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+#define kx_rwarn(s, fmt, ...)  kx_warn("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+
+/* One part of a client request, sent to one broker. */
+struct kx_rfrag {
+	int32_t dest;         /* the destination index of the split (topology broker index); -1: whole */
+	struct kx_hold *resp; /* its answer frame (NULL: not in yet, or failed) */
+	size_t len;
+	bool done;
+};
+
+/* A client request awaiting its answer, in client order (the session's fifo holds pointers). */
+struct kx_rreq {
+	struct kp_request_header hdr; /* spans point into req */
+	const struct kp_api *api;
+	bool flexible;
+	struct kx_hold *req; /* the client's frame: the parts reference it */
+	size_t req_len;
+	uint16_t nfrag, left;
+	struct kx_rfrag *frag;
+	struct kp_arena arena; /* the decoded request, the split, the decoded answers */
+	struct kp_split split; /* Produce, ListOffsets, OffsetForLeaderEpoch, DeleteRecords: the client's order */
+	const struct kp_split_layout *layout;
+	struct kp_fetch_want *want; /* Fetch: what the client asked for, in its order */
+	size_t nwant;
+	int ndest; /* destinations of the split (the topology's brokers when it was made) */
+};
+
+struct kx_rscratch {
+	struct kp_writer out, body;
+	struct kp_produce_split produce;
+	struct kp_fetch_merge fetch;
+};
+
+static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
+static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
+KX_MUST_CHECK static bool kx_rpump(struct kx_session *s);
+static void kx_regional_advance(struct kx_session *s);
+
+void kx_rscratch_free(struct kx_rscratch *r)
+{
+	if (!r)
+		return;
+	kp_writer_free(&r->out);
+	kp_writer_free(&r->body);
+	kp_produce_split_free(&r->produce);
+	kp_fetch_merge_free(&r->fetch);
+	free(r);
+}
+
+static struct kx_rscratch *kx_rscratch(struct kx_worker *w)
+{
+	if (!w->rscratch && (w->rscratch = calloc(1, sizeof(*w->rscratch)))) {
+		kp_writer_init(&w->rscratch->out);
+		kp_writer_init(&w->rscratch->body);
+		kp_produce_split_init(&w->rscratch->produce);
+		kp_fetch_merge_init(&w->rscratch->fetch);
+	}
+	return w->rscratch;
+}
+
+/* ---- requests in flight -------------------------------------------------- */
+
+static void kx_rreq_free(struct kx_rreq *q)
+{
+	if (!q)
+		return;
+	for (uint16_t i = 0; i < q->nfrag; i++)
+		if (q->frag[i].resp)
+			kx_hold_put(q->frag[i].resp);
+	free(q->frag);
+	if (q->req)
+		kx_hold_put(q->req);
+	kp_arena_free(&q->arena);
+	free(q);
+}
+
+static struct kx_rreq *kx_rreq_head(const struct kx_session *s)
+{
+	struct kx_rreq **q = kx_ring_head(&s->fifo);
+	return q ? *q : NULL;
+}
+
+/* ---- the client's socket -------------------------------------------------- */
+
+/* Reads the client while it may send, its answers have room and fewer than max.inflight.requests wait. */
+static void kx_rupdate_reading(struct kx_session *s)
+{
+	size_t ready = kx_flow_ready(&s->resp);
+	if (ready >= KX_R_HIGH_WATERMARK)
+		s->resp.full = true;
+	else if (ready < KX_R_LOW_WATERMARK)
+		s->resp.full = false;
+	bool room = !s->resp.full && s->fifo.cnt < (uint32_t)s->worker->cfg->max_inflight_requests;
+	struct timeval idle = kx_ms_timeval(s->worker->cfg->idle_timeout_ms);
+	kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
+	             s->client.state == KX_CLIENT_OPEN && room && !s->worker->stopping, &idle);
+}
+
+void kx_regional_close(struct kx_session *s, const char *why)
+{
+	struct kx_worker *w = s->worker;
+	kx_rdebug(s, "closed: %s (%u requests in flight)", why, s->fifo.cnt);
+	s->client.state = KX_CLIENT_CLOSED;
+	kx_pool_forget(&w->pool, s);
+	for (struct kx_rreq *q; (q = kx_rreq_head(s));) {
+		kx_rreq_free(q);
+		kx_ring_pop(&s->fifo);
+	}
+	kx_sock_close(&s->client.sock);
+	kx_flow_free(&s->req);
+	kx_flow_free(&s->resp);
+	kp_peek_release(&s->peek);
+	kx_ring_free(&s->fifo);
+	kx_worker_remove_session(w, s);
+	KX_METRIC_SUB(connections_active, 1);
+	free(s);
+}
+
+/* Writes the answers ready; false when the session closed. */
+KX_MUST_CHECK static bool kx_rflush_client(struct kx_session *s)
+{
+	if (!kx_flow_write(&s->resp, &s->client.sock.tr)) {
+		kx_rdebug(s, "cannot write to the client: %s", strerror(errno));
+		kx_regional_close(s, "client write error");
+		return false;
+	}
+	bool more = kx_flow_ready(&s->resp) > 0;
+	if (!more && s->worker->stopping && s->fifo.cnt == 0) {
+		kx_regional_close(s, "shutdown");
+		return false;
+	}
+	struct timeval stall = kx_ms_timeval(s->worker->cfg->write_timeout_ms);
+	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, kx_sock_wants_write(&s->client.sock, more), &stall);
+	return true;
+}
+
+void kx_regional_shutdown(struct kx_session *s)
+{
+	if (s->fifo.cnt == 0 && kx_flow_ready(&s->resp) == 0) {
+		kx_regional_close(s, "shutdown");
+		return;
+	}
+	kx_rupdate_reading(s); /* no new request; closes after the last answer */
+}
+
+static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_session *s = arg;
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		kx_rinfo(s, "took none of its %zu bytes of answers in write.timeout.ms; closing", kx_flow_ready(&s->resp));
+		KX_METRIC_ADD(write_timeouts, 1);
+		kx_regional_close(s, "write timeout");
+		return;
+	}
+	if (kx_rflush_client(s))
+		kx_rupdate_reading(s);
+	/* Reading resumed: requests already buffered go now. */
+	if (s->client.sock.reading && evbuffer_get_length(s->req.buf) && kx_rpump(s))
+		kx_rupdate_reading(s);
+}
+
+static void kx_rprotocol_error(struct kx_session *s, const char *what, const struct kp_cursor *c)
+{
+	kx_rwarn(s, "malformed request: %s (%s at byte %zu reading %s); closing", what, kp_error_name(c->err),
+	         c->err_pos + 4, c->err_field ? c->err_field : "?");
+	KX_METRIC_ADD(protocol_errors, 1);
+	kx_regional_close(s, "protocol error");
+}
+
+/* ---- sending parts --------------------------------------------------------- */
+
+/*
+ * Sends part `frag` of q to broker node_id: the client's header with a new
+ * correlation id, then body (a split's writer), or, with body NULL, the
+ * client's request body as it came. A part that cannot be queued is failed
+ * at once (answered with a retriable error with the others).
+ */
+static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int32_t node_id, struct kp_writer *body,
+                     bool expects)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	struct kx_pconn *c = kx_pool_pick(&s->worker->pool, node_id, s->number);
+	struct kp_request_header h = q->hdr;
+	if (c) {
+		h.correlation_id = kx_pconn_corr(c);
+		kp_writer_reset(&rs->out);
+		kp_request_header_write(&rs->out, &h);
+		if (body)
+			kp_write_writer(&rs->out, body);
+		else
+			kp_write_ref(&rs->out, q->req->data + 4 + q->hdr.size, q->req_len - 4 - q->hdr.size);
+		struct kx_up_inflight e = {.owner = s, .client_corr = q->hdr.correlation_id, .upstream_corr = h.correlation_id,
+		                           .api_key = q->hdr.api_key, .api_version = q->hdr.api_version, .fragment = frag,
+		                           .req = q};
+		if (kp_writer_ok(&rs->out) && kx_pconn_send(c, expects ? &e : NULL, &rs->out, &q->req, &q->req_len, 1)) {
+			KX_METRIC_ADD(regional_fragments, 1);
+			return;
+		}
+	}
+	if (expects) {
+		kx_rwarn(s, "%s v%d (corr %d): cannot queue its part for node %d (out of memory); answered as failed",
+		         q->api ? q->api->name : "?", q->hdr.api_version, q->hdr.correlation_id, (int)node_id);
+		q->frag[frag].done = true;
+		q->left--;
+	}
+}
+
+/* The topology's brokers index of node_id (a split's destination), or -1. */
+static int kx_rdest(const struct kx_topology *t, int32_t node_id)
+{
+	if (!t || node_id < 0)
+		return -1;
+	const struct kx_broker *b = kx_topology_broker(t, node_id);
+	return b ? (int)(b - t->brokers) : -1;
+}
+
+static const struct kx_topic *kx_rtopic(const struct kx_topology *t, bool by_id, const uint8_t *key, size_t len)
+{
+	if (!t || !key)
+		return NULL;
+	if (by_id)
+		return len == 16 ? kx_topology_topic_by_id(t, key) : NULL;
+	return kx_topology_topic(t, (const char *)key, len);
+}
+
+/* Makes q's fragment table: one per destination that has a part. */
+static bool kx_rfrags(struct kx_rreq *q, const bool *used, int ndest)
+{
+	uint16_t n = 0;
+	for (int d = 0; d < ndest; d++)
+		n += used[d];
+	q->frag = calloc(n ? n : 1, sizeof(*q->frag));
+	if (!q->frag)
+		return false;
+	for (int d = 0; d < ndest; d++)
+		if (used[d])
+			q->frag[q->nfrag++] = (struct kx_rfrag){.dest = d};
+	q->left = q->nfrag;
+	return true;
+}
+
+/* ---- Produce ---------------------------------------------------------------- */
+
+struct kx_rroute {
+	struct kx_rreq *q;
+	const struct kx_topology *t;
+	const struct kx_topic *tp;
+	uint32_t topic; /* ordinal + 1 of the topic tp is for */
+	bool ok;
+};
+
+/* kp_produce_split's route: the partition's real leader, noted in the client's order for the merge. */
+static int kx_rproduce_route(void *arg, const struct kp_walk_topic *wt, int32_t index)
+{
+	struct kx_rroute *r = arg;
+	if (r->topic != wt->ordinal + 1) {
+		r->topic = wt->ordinal + 1;
+		r->tp = wt->key_len ? kx_rtopic(r->t, wt->by_id, wt->key, wt->key_len) : NULL;
+		r->ok = r->ok && kp_split_add_topic(&r->q->arena, &r->q->split, wt->by_id,
+		                                   (struct kp_span){wt->key, (int32_t)wt->key_len});
+	}
+	const struct kx_partition *p = r->tp ? kx_topic_partition(r->tp, index) : NULL;
+	int d = p ? kx_rdest(r->t, p->leader) : -1;
+	r->ok = r->ok && kp_split_add_partition(&r->q->arena, &r->q->split, index, d);
+	return d;
+}
+
+KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, bool *expects)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
+	int ndest = t && t->broker_cnt ? (int)t->broker_cnt : 1;
+	size_t at = 4 + q->hdr.size;
+	struct kp_cursor c;
+	kp_cursor_init(&c, q->req->data + at, q->req_len - at);
+	struct kp_struct *pre = kp_decode(&q->arena, &c, &kp_produce_request, q->hdr.api_version, q->flexible,
+	                                  KP_PRODUCE_REQ_ACKS + 1);
+	if (!pre) {
+		kx_rprotocol_error(s, "Produce: cannot read Acks", &c);
+		return false;
+	}
+	*expects = pre->v[KP_PRODUCE_REQ_ACKS].i != 0;
+	struct iovec iov = {q->req->data + at, q->req_len - at};
+	struct kp_pieces p;
+	kp_pieces_init(&p, &iov, 1, iov.iov_len);
+	struct kx_rroute r = {.q = q, .t = t, .ok = kp_split_init(&q->split, q->hdr.api_version, ndest)};
+	if (!kp_produce_split(&rs->produce, &p, q->hdr.api_version, q->flexible, ndest, kx_rproduce_route, &r) || !r.ok ||
+	    !kp_split_finish(&q->arena, &q->split)) {
+		struct kp_cursor e = {.err = p.err ? p.err : KP_ERR_NOMEM, .err_pos = p.pos, .err_field = p.err_field};
+		kx_rprotocol_error(s, "Produce: cannot split it", &e);
+		return false;
+	}
+	q->layout = &kp_split_produce_response;
+	q->ndest = ndest;
+	bool used[KP_SPLIT_MAX_DEST] = {false};
+	for (int d = 0; d < ndest; d++)
+		used[d] = rs->produce.dest[d].nparts > 0;
+	if (!kx_rfrags(q, used, ndest)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	for (uint16_t i = 0; i < q->nfrag; i++)
+		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->produce.dest[q->frag[i].dest].body, *expects);
+	if (!*expects && rs->produce.nkept)
+		kx_rdebug(s, "Produce acks=0: %zu partitions without a known leader dropped", rs->produce.nkept);
+	return true;
+}
+
+/* ---- Fetch, ListOffsets, OffsetForLeaderEpoch, DeleteRecords ----------------- */
+
+/* Splits a decoded request of layout l by where each partition goes (Fetch: the replica to read from). */
+KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, const struct kp_split_layout *req_l,
+                                    const struct kp_split_layout *resp_l)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
+	int16_t ver = q->hdr.api_version;
+	int ndest = t && t->broker_cnt ? (int)t->broker_cnt : 1;
+	size_t at = 4 + q->hdr.size;
+	struct kp_cursor c;
+	kp_cursor_init(&c, q->req->data + at, q->req_len - at);
+	struct kp_struct *st = kp_decode(&q->arena, &c, req_l->body, ver, q->flexible, -1);
+	if (!st) {
+		kx_rprotocol_error(s, q->api->name, &c);
+		return false;
+	}
+	int64_t n = kp_split_count(req_l, st);
+	bool fetch = q->hdr.api_key == KP_API_FETCH;
+	int32_t *dest = n > 0 ? kp_arena_alloc(&q->arena, (size_t)n * sizeof(*dest)) : NULL;
+	if (fetch && n > 0)
+		q->want = kp_arena_alloc(&q->arena, (size_t)n * sizeof(*q->want));
+	if (n < 0 || (n > 0 && (!dest || (fetch && !q->want)))) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	bool by_id = req_l->topic_id >= 0 && st->v[req_l->topics].a.cnt > 0 &&
+	             st->v[req_l->topics].a.items[0].st->v[req_l->topic_id].present;
+	int64_t k = 0;
+	const struct kp_list *topics = &st->v[req_l->topics].a;
+	for (int32_t i = 0; i < topics->cnt; i++) {
+		const struct kp_struct *ts = topics->items[i].st;
+		struct kp_span key = ts->v[by_id ? req_l->topic_id : req_l->topic_name].s;
+		size_t klen = key.len > 0 ? (size_t)key.len : 0;
+		const struct kx_topic *tp = kx_rtopic(t, by_id, key.ptr, klen);
+		const struct kp_list *parts = &ts->v[req_l->partitions].a;
+		for (int32_t j = 0; j < parts->cnt; j++, k++) {
+			int32_t index = (int32_t)parts->items[j].st->v[req_l->index].i;
+			const struct kx_partition *p = tp ? kx_topic_partition(tp, index) : NULL;
+			int32_t node = -1;
+			if (p && fetch)
+				node = kx_partition_read_replica(t, p, s->worker->cfg->region,
+				                                 kr_partition_key((const char *)key.ptr, klen, index), ver >= 11);
+			else if (p)
+				node = p->leader;
+			dest[k] = kx_rdest(t, node);
+			if (fetch)
+				q->want[k] = (struct kp_fetch_want){key.ptr, klen, index};
+		}
+	}
+	q->nwant = fetch ? (size_t)n : 0;
+	if (!kp_split_request(&q->arena, req_l, st, ver, dest, (size_t)n, ndest, &q->split)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->layout = resp_l;
+	q->ndest = ndest;
+	bool used[KP_SPLIT_MAX_DEST] = {false};
+	for (int d = 0; d < ndest; d++)
+		used[d] = q->split.dests[d].request != NULL;
+	if (!kx_rfrags(q, used, ndest)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	for (uint16_t i = 0; i < q->nfrag; i++) {
+		struct kp_struct *part = q->split.dests[q->frag[i].dest].request;
+		if (fetch) {
+			kp_split_fetch_sessionless(part, ver);
+			/* kstretch chose the replica: a broker's rack-aware selector must not
+			 * answer with PreferredReadReplica, a real node id the client cannot know. */
+			if (ver >= 11)
+				part->v[KP_FETCH_REQ_RACK_ID].s = (struct kp_span){(const uint8_t *)"", 0};
+		}
+		kp_writer_reset(&rs->body);
+		kp_encode(&rs->body, part, ver, q->flexible, -1);
+		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->body, true);
+	}
+	return true;
+}
+
+/* ---- anything else: whole, to one broker ------------------------------------ */
+
+KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
+{
+	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
+	if (!t || t->broker_cnt == 0) {
+		kx_rwarn(s, "no broker known to send %s to; closing", q->api ? q->api->name : "a request");
+		kx_regional_close(s, "no broker");
+		return false;
+	}
+	bool used[1] = {true};
+	if (!kx_rfrags(q, used, 1)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->frag[0].dest = -1;
+	kx_rsend(s, q, 0, t->brokers[s->number % t->broker_cnt].node_id, NULL, true);
+	return true;
+}
+
+/* One whole request frame from the client (h: a reference the call takes over). */
+KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_hold *h, size_t len)
+{
+	struct kx_rreq *q = calloc(1, sizeof(*q));
+	if (!q || !kx_rscratch(s->worker)) {
+		free(q);
+		kx_hold_put(h);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->req = h;
+	q->req_len = len;
+	kp_arena_init(&q->arena, 64 * len + (1 << 20));
+	struct kp_cursor c;
+	kp_cursor_init(&c, h->data + 4, len - 4);
+	if (!kp_request_header_parse(&c, &q->hdr)) {
+		kx_rprotocol_error(s, "bad header", &c);
+		kx_rreq_free(q);
+		return false;
+	}
+	q->api = kp_api_get(q->hdr.api_key);
+	q->flexible = kp_api_flexible(q->api, q->hdr.api_version);
+	bool decodes = q->api && kp_api_decodes(q->api, q->hdr.api_version, true);
+	if (!kx_ring_push(&s->fifo, &q, UINT32_MAX)) {
+		kx_rreq_free(q);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	bool expects = true, ok;
+	switch (decodes ? q->hdr.api_key : -1) {
+	case KP_API_PRODUCE: ok = kx_rproduce(s, q, &expects); break;
+	case KP_API_FETCH: ok = kx_rsplit(s, q, &kp_split_fetch_request, &kp_split_fetch_response); break;
+	case KP_API_LIST_OFFSETS:
+		ok = kx_rsplit(s, q, &kp_split_list_offsets_request, &kp_split_list_offsets_response);
+		break;
+	case KP_API_OFFSET_FOR_LEADER_EPOCH:
+		ok = kx_rsplit(s, q, &kp_split_offset_for_leader_epoch_request, &kp_split_offset_for_leader_epoch_response);
+		break;
+	case KP_API_DELETE_RECORDS:
+		ok = kx_rsplit(s, q, &kp_split_delete_records_request, &kp_split_delete_records_response);
+		break;
+	case KP_API_SASL_HANDSHAKE:
+	case KP_API_SASL_AUTHENTICATE:
+		kx_rwarn(s, "SASL towards regional nodes is not supported yet; closing");
+		kx_regional_close(s, "SASL");
+		return false;
+	default: ok = kx_rwhole(s, q); break;
+	}
+	if (!ok)
+		return false; /* closed: q went with the fifo */
+	if (!expects) { /* acks=0: nothing to answer; the parts hold the frame while they wait to go */
+		kx_ring_drop_last(&s->fifo); /* q, pushed last: nothing was read in between */
+		kx_rreq_free(q);
+		return true;
+	}
+	if (q->left == 0)
+		kx_regional_advance(s); /* nothing went upstream: answer now (may close s) */
+	return true;
+}
+
+/* Takes the client's whole requests out of its buffer (large ones read straight into their block). */
+KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
+{
+	const struct kx_config *cfg = s->worker->cfg;
+	struct kx_worker *w = s->worker;
+	while (s->client.state == KX_CLIENT_OPEN && !w->stopping &&
+	       s->fifo.cnt < (uint32_t)cfg->max_inflight_requests && !s->resp.full) {
+		struct kx_hold *h;
+		size_t len;
+		if (kx_flow_holding(&s->req)) {
+			if (!(h = kx_flow_held(&s->req, &len)))
+				break;
+		} else {
+			enum kp_frame_status st = kp_peek_request(s->req.buf, 0, cfg->max_frame_bytes, &s->peek);
+			if (st == KP_FRAME_INCOMPLETE)
+				break;
+			if (st == KP_FRAME_MALFORMED) {
+				kx_rprotocol_error(s, "frame size or header", &s->peek.err);
+				return false;
+			}
+			len = 4 + (size_t)s->peek.frame_size;
+			if (!s->peek.whole) {
+				if (len >= KX_R_HOLD_MIN && !kx_flow_hold(&s->req, len)) {
+					kx_regional_close(s, "out of memory");
+					return false;
+				}
+				if (len < KX_R_HOLD_MIN)
+					break;
+				continue;
+			}
+			if (!(h = kx_flow_take(&s->req, len))) {
+				kx_regional_close(s, "out of memory");
+				return false;
+			}
+		}
+		if (!kx_rrequest(s, h, len))
+			return false;
+	}
+	return true;
+}
+
+static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_session *s = arg;
+	(void)fd;
+	if (what & EV_TIMEOUT) {
+		if (s->fifo.cnt > 0 || kx_flow_ready(&s->resp) > 0)
+			return; /* waiting for answers, not idle */
+		kx_rinfo(s, "idle for idle.timeout.ms; closing");
+		KX_METRIC_ADD(idle_timeouts, 1);
+		kx_regional_close(s, "idle timeout");
+		return;
+	}
+	ssize_t r = kx_flow_read(&s->req, &s->client.sock.tr);
+	if (r == -2)
+		return;
+	if (r <= 0) {
+		kx_regional_close(s, r == 0 ? "client closed" : "client error");
+		return;
+	}
+	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
+	if (!kx_rpump(s))
+		return;
+	kx_rupdate_reading(s);
+}
+
+/* ---- answers ------------------------------------------------------------------ */
+
+/* The answer frame body of fragment f after its response header (header_at: its size), or false. */
+static bool kx_rbody(const struct kx_rreq *q, const struct kx_rfrag *f, size_t *body_at)
+{
+	struct kp_cursor c;
+	struct kp_response_header rh;
+	kp_cursor_init(&c, f->resp->data + 4, f->len - 4);
+	if (!kp_response_header_parse(&c, kp_response_header_version(q->hdr.api_key, q->hdr.api_version), &rh))
+		return false;
+	*body_at = 4 + rh.size;
+	return true;
+}
+
+/* Starts the client's answer in rs->out: its response header (its correlation id). */
+static void kx_ranswer_header(struct kx_rscratch *rs, const struct kx_rreq *q)
+{
+	struct kp_response_header rh = {.correlation_id = q->hdr.correlation_id,
+	                                .header_version = kp_response_header_version(q->hdr.api_key, q->hdr.api_version)};
+	kp_writer_reset(&rs->out);
+	kp_response_header_write(&rs->out, &rh);
+}
+
+/* Queues rs->out on the client's flow, its references into the answers' frames. */
+static void kx_ranswer_queue(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_hold *holds[KP_SPLIT_MAX_DEST + 1];
+	size_t lens[KP_SPLIT_MAX_DEST + 1], n = 0;
+	for (uint16_t i = 0; i < q->nfrag; i++)
+		if (q->frag[i].resp) {
+			holds[n] = q->frag[i].resp;
+			lens[n++] = q->frag[i].len;
+		}
+	holds[n] = q->req;
+	lens[n++] = q->req_len;
+	kx_queue_frame_refs(&s->resp, &s->worker->rscratch->out, holds, lens, n);
+}
+
+/* Produce, ListOffsets, OffsetForLeaderEpoch, DeleteRecords: the decoded parts merged in client order. */
+static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	struct kp_struct **resp = kp_arena_alloc(&q->arena, (size_t)q->ndest * sizeof(*resp));
+	if (!resp)
+		return false;
+	for (uint16_t i = 0; i < q->nfrag; i++) {
+		struct kx_rfrag *f = &q->frag[i];
+		size_t at;
+		if (!f->resp || !kx_rbody(q, f, &at))
+			continue;
+		struct kp_cursor c;
+		kp_cursor_init(&c, f->resp->data + at, f->len - at);
+		resp[f->dest] = kp_decode(&q->arena, &c, q->layout->body, q->hdr.api_version, q->flexible, -1);
+		if (!resp[f->dest])
+			kx_rwarn(s, "%s v%d: a broker's answer does not decode (%s reading %s); its partitions answered "
+			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, kp_error_name(c.err),
+			         c.err_field ? c.err_field : "?");
+	}
+	struct kp_struct *m = kp_split_merge(&q->arena, q->layout, &q->split, resp, KX_ERR_NOT_LEADER_OR_FOLLOWER);
+	if (!m)
+		return false;
+	if (q->hdr.api_key == KP_API_PRODUCE && q->hdr.api_version >= 10) {
+		/* Real node ids and addresses (KIP-951): the client's virtual cluster has neither. */
+		m->v[KP_PRODUCE_RESP_NODE_ENDPOINTS].present = false;
+		const struct kp_list *topics = &m->v[KP_PRODUCE_RESP_RESPONSES].a;
+		for (int32_t i = 0; i < topics->cnt; i++) {
+			const struct kp_list *parts = &topics->items[i].st->v[KP_PRODUCE_RESP_TOPIC_PARTITION_RESPONSES].a;
+			for (int32_t j = 0; j < parts->cnt; j++)
+				parts->items[j].st->v[KP_PRODUCE_RESP_PART_CURRENT_LEADER].present = false;
+		}
+	}
+	kx_ranswer_header(rs, q);
+	kp_encode(&rs->out, m, q->hdr.api_version, q->flexible, -1);
+	if (!kp_writer_ok(&rs->out))
+		return false;
+	kx_ranswer_queue(s, q);
+	return true;
+}
+
+/* Fetch: the parts merged in client order, records by reference. */
+static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	struct iovec *iov = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*iov) + 1);
+	struct kp_pieces *pieces = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*pieces) + 1);
+	struct kp_pieces **parts = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*parts) + 1);
+	if (!iov || !pieces || !parts)
+		return false;
+	for (int tries = 0; tries <= q->nfrag; tries++) {
+		for (uint16_t i = 0; i < q->nfrag; i++) {
+			struct kx_rfrag *f = &q->frag[i];
+			size_t at;
+			parts[i] = NULL;
+			if (!f->resp || !kx_rbody(q, f, &at))
+				continue;
+			iov[i] = (struct iovec){f->resp->data + at, f->len - at};
+			kp_pieces_init(&pieces[i], &iov[i], 1, iov[i].iov_len);
+			parts[i] = &pieces[i];
+		}
+		if (kp_fetch_merge(&rs->fetch, q->hdr.api_version, q->flexible, q->want, q->nwant, parts, q->nfrag,
+		                   KX_ERR_NOT_LEADER_OR_FOLLOWER))
+			break;
+		if (rs->fetch.bad_part < 0 || rs->fetch.bad_part >= q->nfrag)
+			return false;
+		kx_rwarn(s, "Fetch v%d: a broker's answer does not walk (%s reading %s); its partitions answered "
+		         "NOT_LEADER_OR_FOLLOWER", q->hdr.api_version, kp_error_name(rs->fetch.err),
+		         rs->fetch.err_field ? rs->fetch.err_field : "?");
+		kx_hold_put(q->frag[rs->fetch.bad_part].resp);
+		q->frag[rs->fetch.bad_part].resp = NULL;
+	}
+	kx_ranswer_header(rs, q);
+	kp_write_writer(&rs->out, &rs->fetch.body);
+	if (!kp_writer_ok(&rs->out))
+		return false;
+	kx_ranswer_queue(s, q);
+	return true;
+}
+
+/* Metadata: learned into the topology, answered as the region's virtual cluster. */
+static bool kx_ranswer_metadata(struct kx_session *s, struct kx_rreq *q, size_t at)
+{
+	struct kx_worker *w = s->worker;
+	struct kx_rscratch *rs = w->rscratch;
+	struct kx_rfrag *f = &q->frag[0];
+	int16_t ver = q->hdr.api_version;
+	struct kp_cursor c;
+	kp_cursor_init(&c, f->resp->data + at, f->len - at);
+	struct kp_struct *real = kp_decode(&q->arena, &c, &kp_metadata_response, ver, q->flexible, -1);
+	if (!real) {
+		kx_rwarn(s, "Metadata v%d: the broker's answer does not decode (%s reading %s)", ver, kp_error_name(c.err),
+		         c.err_field ? c.err_field : "?");
+		return false;
+	}
+	kx_rewrite_learn_metadata(&w->rewriter, real);
+	if (kx_rewrite_merge_topology(&w->rewriter, w->cfg))
+		kx_rdebug(s, "topology updated from a Metadata answer");
+	const struct kx_nodes *nodes = kx_nodes_cached(&w->nodes);
+	if (!nodes) {
+		kx_rwarn(s, "no regional node set yet (regional.nodes.dns has not answered); closing");
+		return false;
+	}
+	int16_t err = KX_VMETA_REAL_ERROR;
+	if (ver >= 13 && s->nodes_digest && s->nodes_digest != nodes->digest)
+		err = KR_ERR_REBOOTSTRAP_REQUIRED;
+	s->nodes_digest = nodes->digest;
+	struct kx_virtual_cluster vc = {.nodes = &nodes->set, .region = w->cfg->region};
+	struct kp_struct *virt;
+	if (kx_virtual_metadata(&q->arena, real, ver, &vc, err, &virt) != KX_VMETA_OK)
+		return false;
+	kx_ranswer_header(rs, q);
+	kp_encode(&rs->out, virt, ver, q->flexible, -1);
+	if (!kp_writer_ok(&rs->out))
+		return false;
+	kx_ranswer_queue(s, q);
+	return true;
+}
+
+/* A request sent whole: its answer, correlation id restored, rewritten where it names brokers. */
+static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_worker *w = s->worker;
+	struct kx_rfrag *f = &q->frag[0];
+	size_t at;
+	if (!f->resp || !kx_rbody(q, f, &at))
+		return false; /* its connection failed: the client asks again elsewhere */
+	if (!kp_response_header_set_correlation_id(f->resp->data + 4, f->len - 4, q->hdr.correlation_id))
+		return false;
+	switch (q->hdr.api_key) {
+	case KP_API_METADATA: return kx_ranswer_metadata(s, q, at);
+	case KP_API_API_VERSIONS:
+	case KP_API_FIND_COORDINATOR:
+	case KP_API_DESCRIBE_CLUSTER:
+		if (!kx_rewrite_response(&w->rewriter, w->cfg, q->hdr.api_key, q->hdr.api_version, f->resp->data + 4,
+		                         f->len - 4))
+			return false;
+		KX_METRIC_ADD(responses_rewritten, 1);
+		kx_queue_frame(&s->resp, &w->rewriter.out, f->resp);
+		f->resp = NULL; /* kx_queue_frame took the reference */
+		return true;
+	default:
+		KX_METRIC_ADD(responses_forwarded, 1);
+		kx_flow_put_ref(&s->resp, f->resp, f->resp->data, f->len);
+		return true;
+	}
+}
+
+/* Answers the head request (complete): false when the client must be closed. */
+static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
+{
+	switch (q->layout ? q->hdr.api_key : -1) {
+	case KP_API_FETCH: return kx_ranswer_fetch(s, q);
+	case -1: return kx_ranswer_whole(s, q);
+	default: return kx_ranswer_merged(s, q);
+	}
+}
+
+/* Answers, in client order, every request at the head whose parts are all in. May close s. */
+static void kx_regional_advance(struct kx_session *s)
+{
+	if (s->answering)
+		return;
+	s->answering = true;
+	bool ok = true;
+	struct kx_rreq *q;
+	while (ok && (q = kx_rreq_head(s)) && q->left == 0) {
+		ok = kx_ranswer(s, q);
+		if (!ok)
+			kx_rwarn(s, "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
+			         "decode); closing the client so it starts again", q->api ? q->api->name : "?",
+			         q->hdr.api_version, q->hdr.correlation_id);
+		kx_ring_pop(&s->fifo);
+		kx_rreq_free(q);
+	}
+	s->answering = false;
+	if (!ok) {
+		kx_regional_close(s, "answer failed");
+		return;
+	}
+	if (!kx_rflush_client(s))
+		return;
+	kx_rupdate_reading(s);
+	/* Room again: requests already buffered go now. */
+	if (s->client.sock.reading && evbuffer_get_length(s->req.buf) && kx_rpump(s))
+		kx_rupdate_reading(s);
+}
+
+void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_hold *h, size_t len)
+{
+	struct kx_rreq *q = e->req;
+	KX_BUG_ON(!q || e->fragment >= q->nfrag || q->frag[e->fragment].done);
+	struct kx_rfrag *f = &q->frag[e->fragment];
+	f->done = true;
+	f->resp = h;
+	f->len = len;
+	if (!h)
+		KX_METRIC_ADD(regional_fragments_failed, 1);
+	if (--q->left == 0 && q == kx_rreq_head(s))
+		kx_regional_advance(s);
+}
+
+/* ---- start ------------------------------------------------------------------- */
+
+void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen,
+                       uint16_t local_port)
+{
+	struct kx_session *s = calloc(1, sizeof(*s));
+	if (!s || !kx_ring_init(&s->fifo, sizeof(struct kx_rreq *), KX_R_FIFO_FIRST)) {
+		kx_error("out of memory for a new regional session; refusing the connection");
+		free(s);
+		evutil_closesocket(fd);
+		return;
+	}
+	s->worker = w;
+	s->regional = true;
+	s->number = w->session_number++;
+	s->client.sock.fd = -1;
+	s->req_timed = -1;
+	s->local_port = local_port;
+	if (salen > 0 && (size_t)salen <= sizeof(s->peer))
+		memcpy(&s->peer, sa, (size_t)salen);
+	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
+	KX_METRIC_ADD(connections_accepted, 1);
+	KX_METRIC_ADD(connections_active, 1);
+	kx_worker_add_session(w, s);
+	if (!kx_flow_init(&s->req, false) || !kx_flow_init(&s->resp, false) ||
+	    !kx_sock_open(w->base, &s->client.sock, fd, kx_rclient_readable, kx_rclient_writable, s)) {
+		if (s->client.sock.fd < 0)
+			evutil_closesocket(fd);
+		kx_regional_close(s, "out of memory");
+		return;
+	}
+	s->client.state = KX_CLIENT_OPEN;
+	kx_rdebug(s, "accepted (session %u)", s->number);
+	kx_rupdate_reading(s);
+}
