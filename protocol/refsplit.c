@@ -46,6 +46,7 @@ struct kp_merge_slot {
 struct kp_merge_src {
 	struct kp_pieces at; /* a locator at the partition's start */
 	size_t start, records_at, records_end, tags_at, end;
+	size_t preferred_at; /* PreferredReadReplica's 4 bytes when the part named one (>= 0); else SIZE_MAX */
 };
 
 /* ---- pieces to writer ----------------------------------------------------- */
@@ -478,6 +479,7 @@ static bool kp_merge_on_partition(void *arg, const struct kp_walk_topic *t, cons
 	    .records_end = part->records_at + (part->records_len > 0 ? (size_t)part->records_len : 0),
 	    .tags_at = part->tags_at,
 	    .end = part->end,
+	    .preferred_at = part->preferred_read_replica >= 0 ? part->preferred_at : SIZE_MAX,
 	};
 	sl->src = (int32_t)m->nsrcs++;
 	return true;
@@ -559,7 +561,15 @@ static bool kp_merge_emit_tags(struct kp_writer *w, const struct kp_pieces *at)
 static bool kp_merge_emit_found(struct kp_writer *w, const struct kp_merge_src *src, bool flexible)
 {
 	struct kp_pieces loc = src->at;
-	if (!kp_emit_range(w, &loc, src->start, src->records_at, false) ||
+	size_t head = src->start;
+	if (src->preferred_at != SIZE_MAX) {
+		/* A real broker's id: the client reads from whom it asked (-1). */
+		if (!kp_emit_range(w, &loc, src->start, src->preferred_at, false))
+			return false;
+		kp_write_i32(w, -1);
+		head = src->preferred_at + 4;
+	}
+	if (!kp_emit_range(w, &loc, head, src->records_at, false) ||
 	    !kp_emit_range(w, &loc, src->records_at, src->records_end, true) ||
 	    !kp_emit_range(w, &loc, src->records_end, src->tags_at, false) || !kp_seek(&loc, src->tags_at))
 		return false;
@@ -621,6 +631,7 @@ static bool kp_merge_emit(struct kp_fetch_merge *m, int16_t ver, bool flexible, 
 			if (sl->src >= 0) {
 				ok = kp_merge_emit_found(w, &m->srcs[sl->src], flexible);
 				m->found++;
+				m->preferred_dropped += m->srcs[sl->src].preferred_at != SIZE_MAX;
 				continue;
 			}
 			if (!missing && !(missing = kp_merge_missing_part(&a, ver, missing_error))) {
@@ -648,7 +659,7 @@ bool kp_fetch_merge(struct kp_fetch_merge *m, int16_t ver, bool flexible, const 
 	int16_t error_code = 0;
 
 	kp_writer_reset(&m->body);
-	m->owned = m->referenced = m->found = m->missing = 0;
+	m->owned = m->referenced = m->found = m->missing = m->preferred_dropped = 0;
 	m->nsrcs = 0;
 	m->bad_part = -1;
 	m->err = KP_OK;

@@ -120,13 +120,16 @@ struct kp_fetch_merge {
 	 * defined; several parts may hold one topic), and each partition's
 	 * CurrentLeader (tag 1, v12+: a real broker's id, which the client's
 	 * virtual cluster does not know; the client refreshes its metadata
-	 * instead). A partition's other tags (DivergingEpoch, SnapshotId,
+	 * instead). A PreferredReadReplica a part names (v11+: a real broker's
+	 * id) is written -1: the client goes on reading from the node it asked
+	 * (preferred_dropped counts them). A partition's other tags (DivergingEpoch, SnapshotId,
 	 * unknown ones) are kept. If several parts hold the same partition, the
 	 * first part's wins; partitions nobody asked for are left out.
 	 */
 	struct kp_writer body;
 	size_t owned, referenced; /* bytes of body written / referenced (records) */
 	size_t found, missing;    /* wants answered from a part / with the caller's error */
+	size_t preferred_dropped; /* found partitions whose part named a PreferredReadReplica (written -1) */
 	int bad_part;             /* on failure: the part whose pieces hold the error; -1: none */
 	enum kp_error err;        /* on failure: what was wrong (also on the bad part's pieces) */
 	const char *err_field;

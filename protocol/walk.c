@@ -58,13 +58,16 @@ static bool kp_walk_partition(struct kp_pieces *p, const struct kp_walk_layout *
                               int16_t ver, bool flexible, const struct kp_walk_topic *t,
                               const struct kp_walk_visitor *vis)
 {
-	struct kp_walk_partition part = {.preferred_read_replica = -1, .records_len = -1, .start = p->pos};
+	struct kp_walk_partition part = {
+	    .preferred_read_replica = -1, .preferred_at = SIZE_MAX, .records_len = -1, .start = p->pos};
 	for (int i = 0; i < s->nfields; i++) {
 		const struct kp_field *f = &s->fields[i];
 		int64_t v;
 		if (!kp_walk_present(f, ver))
 			continue;
 		if (i == l->index || i == l->error_code || i == l->preferred) {
+			if (i == l->preferred)
+				part.preferred_at = p->pos;
 			if (!kp_pieces_int(p, kp_type_fixed_size(f->type), &v, f->name))
 				return false;
 			if (i == l->index)

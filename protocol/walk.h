@@ -55,6 +55,7 @@ struct kp_walk_partition {
 	int32_t index;
 	int16_t error_code;             /* 0 where the message has none */
 	int32_t preferred_read_replica; /* -1 where the message has none */
+	size_t preferred_at;            /* where its 4 bytes are; SIZE_MAX where the message has none */
 	size_t start, end;              /* the partition's bytes, offsets from the walk's start */
 	size_t records_at;              /* the records' bytes: [records_at, records_at + records_len) */
 	int64_t records_len;            /* -1: null (records_at is then just after the length) */

@@ -685,6 +685,9 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 		kx_hold_put(q->frag[rs->fetch.bad_part].resp);
 		q->frag[rs->fetch.bad_part].resp = NULL;
 	}
+	if (rs->fetch.preferred_dropped)
+		kx_rdebug(s, "Fetch v%d: %zu partitions answered with a PreferredReadReplica (a real broker); told none, "
+		          "kstretch keeps choosing the replica", q->hdr.api_version, rs->fetch.preferred_dropped);
 	kx_ranswer_header(rs, q);
 	kp_write_writer(&rs->out, &rs->fetch.body);
 	if (!kp_writer_ok(&rs->out))

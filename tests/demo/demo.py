@@ -12,6 +12,11 @@ injects its rack into its fetches, so the brokers' rack-aware replica selector
 serves it from the us replicas). The demo prints the broker addresses the
 client was told (only kstretch's), the bytes per region from kstretch's
 /metrics side by side, and what kstretch forwarded and rewrote.
+
+Then mode=regional: two kstretch nodes for eu present a cluster made of just
+themselves; a client that knows only the first produces keyed records (each
+split by kstretch to its real leader in any region) and reads them back with
+manual assignment, every partition from its eu replica.
 """
 import argparse
 import json
@@ -86,6 +91,29 @@ def start_kstretch(build, bootstrap, brokers):
     sys.exit("demo: kstretch did not get ready:\n" + "\n".join(log))
 
 
+def start_regional(build, bootstrap, nodes, node_id, admin):
+    """A kstretch node of mode=regional for region eu; nodes: [(id, port)] of the region's nodes."""
+    listen = dict(nodes)[node_id]
+    exe = os.path.join(build, "proxy", "kstretch")
+    proc = subprocess.Popen(
+        [exe, "--mode", "regional", "--region", "eu", "--node-id", str(node_id),
+         "--regional-nodes", ",".join(f"{i}@127.0.0.1:{port}" for i, port in nodes),
+         "--bootstrap-servers", bootstrap.split(",")[0], "--listen", f"127.0.0.1:{listen}",
+         "--admin-listen", f"127.0.0.1:{admin}", "--workers", "2"],
+        stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    log = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        log.append(line.rstrip())
+        if " ready: " in line:
+            return proc, f"http://127.0.0.1:{admin}"
+    proc.kill()
+    sys.exit("demo: regional kstretch did not get ready:\n" + "\n".join(log))
+
+
 def admin_get(url):
     with urllib.request.urlopen(url, timeout=5) as r:
         return r.read().decode()
@@ -142,6 +170,8 @@ def main():
     try:
         kproc, bootstrap, admin, log = start_kstretch(build, state["bootstrap"], len(state["brokers"]))
         run(build, state, bootstrap, admin, Producer, Consumer, libversion)
+        regional(build, state, Producer, Consumer)
+        print("\ndemo: done")
     finally:
         if kproc:
             kproc.terminate()
@@ -276,7 +306,79 @@ def run(build, state, bootstrap, admin, Producer, Consumer, libversion):
     print(f"   protocol errors: {d['protocol_errors']}")
     print(f"   Fetch requests given the client's rack: {d['fetch_rack_injected']}; "
           f"partitions kstretch itself pointed at a local replica: {d['fetch_redirects']}")
-    print("\ndemo: done")
+
+
+def regional(build, state, Producer, Consumer):
+    """mode=regional: two kstretch nodes for eu present eu's clients a cluster of just themselves."""
+    brokers = {b["id"]: b for b in state["brokers"]}
+    parts = state["topics"][0]["partitions"]
+    # The mock serves a fetch from a follower only where told to (and an eu
+    # leader told to send readers to us would): the eu replicas now.
+    for p in parts:
+        eu_led = brokers[p["leader"]]["region"] == "eu"
+        follower = -1 if eu_led else next(r for r in p["replicas"] if brokers[r]["region"] == "eu")
+        command(state, f"follower {TOPIC} {p['partition']} {follower}")
+    base = free_ports(4)  # two nodes, then their admin ports
+    nodes = [(1, base), (2, base + 1)]
+    procs = []
+    try:
+        for node_id, port in nodes:
+            procs.append(start_regional(build, state["bootstrap"], nodes, node_id, port + 2))
+        admins = [a for _, a in procs]
+        bootstrap = f"127.0.0.1:{base}"
+        print(f"\n== mode=regional: two kstretch nodes for eu ({bootstrap}, 127.0.0.1:{base + 1}); "
+              "the client knows only the first")
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                             "linger.ms": 5})
+        md = producer.list_topics(TOPIC, timeout=10)
+        print("   the cluster the client sees: " +
+              ", ".join(f"node {b.id} {b.host}:{b.port}" for b in sorted(md.brokers.values(), key=lambda b: b.id)))
+        print("   partition leaders it is told (jump hash, the same on both nodes): " +
+              ", ".join(f"p{p}=node {t.leader}" for p, t in sorted(md.topics[TOPIC].partitions.items())))
+        acked = []
+        for i in range(RECORDS):
+            producer.produce(TOPIC, key=f"r{i}".encode(), value=b"y" * VALUE_BYTES,
+                             on_delivery=lambda err, msg: err is None and acked.append(msg.partition()))
+            producer.poll(0)
+        if producer.flush(60) or len(acked) != RECORDS:
+            sys.exit(f"demo: regional: only {len(acked)} of {RECORDS} records were acknowledged")
+        print(f"   {RECORDS} keyed records produced (acks=all, idempotent): each split by kstretch to its real "
+              "leader in eu, us or ap")
+        m0 = [metrics(a) for a in admins]
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "demo-regional",
+                             "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+        from confluent_kafka import TopicPartition
+        consumer.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
+        got, eof = 0, set()
+        deadline = time.monotonic() + 60
+        while len(eof) < PARTITIONS and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == -191:  # _PARTITION_EOF
+                    eof.add(msg.partition())
+                continue
+            got += msg.key().startswith(b"r")
+        consumer.close()
+        m1 = [metrics(a) for a in admins]
+        d = {k: sum(b[k] - a.get(k, 0) for a, b in zip(m0, m1)) for k in m1[0]}
+        if got != RECORDS:
+            sys.exit(f"demo: regional: read back {got} of {RECORDS} records")
+        print(f"   read back through the eu nodes with manual assignment: all {got}")
+        print(f"   Fetch bytes from eu brokers: {d['fetch_bytes_local']}, from other regions: "
+              f"{d['fetch_bytes_remote']} (kstretch reads each partition from its eu replica)")
+        del producer, consumer  # closed before the nodes stop
+        conns = sum(m["regional_upstream_connections"] for m in m1)
+        print(f"   upstream connections of both nodes: {conns} (shared by all their clients: "
+              "regional.upstream.connections per broker per worker)")
+    finally:
+        for proc, _ in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ mock's follower. Two kstretch nodes serve region eu; clients are given one of
 them and see a cluster made of exactly those two nodes.
 """
 import collections
+import json
+import os
 import socket
 import struct
 import subprocess
@@ -208,3 +210,38 @@ def test_large_record_batches_are_split_and_merged_and_copied_at_most_once(start
     assert 0 < copied <= produced + fetched, f"copied {copied} of {produced} produced and {fetched} fetched"
     for m in (m1, m2):
         assert m["kstretch_protocol_errors"] == 0 and m["kstretch_regional_fragments_failed"] == 0
+
+
+def test_a_preferred_read_replica_from_a_broker_reaches_the_client_as_none(start_cluster, start_kstretch):
+    """A broker answering a part of a Fetch with PreferredReadReplica (a real
+    node id) must not hand the client an id outside its virtual cluster: the
+    merge writes -1 there. The mock redirects to a configured follower
+    whatever the fetch's RackId says: each eu-led partition gets its us
+    replica as follower, so kstretch's fetch to the eu leader is answered
+    with the us broker's id."""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch)
+    brokers = {b["id"]: b for b in c.brokers}
+    redirected = []
+    for p in c.topic(TOPIC)["partitions"]:
+        if brokers[p["leader"]]["region"] == "eu":
+            us = next(r for r in p["replicas"] if brokers[r]["region"] == "us")
+            c.must(f"follower {TOPIC} {p['partition']} {us}")
+            redirected.append(p["partition"])
+    assert redirected, "no partition led from eu"
+    metadata(k1)  # kstretch learns the partitions
+    with socket.create_connection((LOCALHOST, k1.listen_port), timeout=30) as s:
+        parts = [(TOPIC, p, 0) for p in range(PARTITIONS)]
+        s.sendall(kafkawire.encode_request(1, 12, 5, kafkawire.fetch_request(12, parts, max_wait_ms=100)))
+        frame = read_frame(s)
+    decoder = os.path.join(harness.BUILD, "protocol", "kstretch-decode")
+    r = harness.run([decoder, "--response", "--api", "1", "--version", "12", "--compact"],
+                    input=struct.pack(">i", len(frame)) + frame, timeout=30, what="kstretch-decode")
+    answer = json.loads(r.stdout.decode().splitlines()[0])
+    body = answer.get("body", answer)
+    seen = {}
+    for t in body["Responses"]:
+        for p in t["Partitions"]:
+            seen[p["PartitionIndex"]] = p["PreferredReadReplica"]
+    assert sorted(seen) == list(range(PARTITIONS))
+    assert set(seen.values()) == {-1}, f"a real broker id reached the client: {seen}"
+    assert k1.log_lines("answered with a PreferredReadReplica")
