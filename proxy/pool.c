@@ -37,23 +37,11 @@ struct kx_pconn_resolve {
 static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_pconn_writable(evutil_socket_t fd, short what, void *arg);
 
-static const char *kx_pconn_state_name(enum kx_upstream_state st)
-{
-	switch (st) {
-	case KX_UPSTREAM_CONNECTING: return "connecting";
-	case KX_UPSTREAM_HANDSHAKE: return "tls-handshake";
-	case KX_UPSTREAM_READY: return "ready";
-	case KX_UPSTREAM_LINGERING: return "lingering";
-	case KX_UPSTREAM_CLOSED: return "closed";
-	}
-	return "?";
-}
-
 /* The one place a pooled connection's state changes (forward only). */
 static void kx_pconn_set_state(struct kx_pconn *c, enum kx_upstream_state st)
 {
 	KX_BUG_ON(st < c->up.state);
-	kx_cdebug(c, "%s -> %s", kx_pconn_state_name(c->up.state), kx_pconn_state_name(st));
+	kx_cdebug(c, "%s -> %s", kx_upstream_state_name(c->up.state), kx_upstream_state_name(st));
 	c->up.state = st;
 }
 

@@ -87,7 +87,7 @@ static const char *kx_client_state_name(enum kx_client_state st)
 	return "?";
 }
 
-static const char *kx_upstream_state_name(enum kx_upstream_state st)
+const char *kx_upstream_state_name(enum kx_upstream_state st)
 {
 	switch (st) {
 	case KX_UPSTREAM_CONNECTING: return "connecting";

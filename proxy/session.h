@@ -86,6 +86,9 @@ enum kx_upstream_state {
 	KX_UPSTREAM_CLOSED,
 };
 
+/* "connecting", "ready", ...: for log lines (mapped sessions and the regional pool). */
+const char *kx_upstream_state_name(enum kx_upstream_state st);
+
 struct kx_inflight {
 	int32_t correlation_id;
 	int16_t api_key, api_version;

@@ -78,6 +78,11 @@ def start_kstretch(build, bootstrap, brokers):
          "--broker-port-base", str(port_base + 1), "--admin-listen", f"127.0.0.1:{admin}",
          "--workers", "2"],
         stderr=subprocess.PIPE, text=True)
+    return proc, f"127.0.0.1:{listen}", f"http://127.0.0.1:{admin}", wait_ready(proc, "kstretch")
+
+
+def wait_ready(proc, what):
+    """Its log lines up to "ready:" (30 s at most); exits the demo if it never gets there."""
     deadline = time.monotonic() + 30
     log = []
     while time.monotonic() < deadline:
@@ -86,9 +91,9 @@ def start_kstretch(build, bootstrap, brokers):
             break
         log.append(line.rstrip())
         if " ready: " in line:
-            return proc, f"127.0.0.1:{listen}", f"http://127.0.0.1:{admin}", log
+            return log
     proc.kill()
-    sys.exit("demo: kstretch did not get ready:\n" + "\n".join(log))
+    sys.exit(f"demo: {what} did not get ready:\n" + "\n".join(log))
 
 
 def start_regional(build, bootstrap, nodes, node_id, admin):
@@ -101,17 +106,8 @@ def start_regional(build, bootstrap, nodes, node_id, admin):
          "--bootstrap-servers", bootstrap.split(",")[0], "--listen", f"127.0.0.1:{listen}",
          "--admin-listen", f"127.0.0.1:{admin}", "--workers", "2"],
         stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    log = []
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        log.append(line.rstrip())
-        if " ready: " in line:
-            return proc, f"http://127.0.0.1:{admin}"
-    proc.kill()
-    sys.exit("demo: regional kstretch did not get ready:\n" + "\n".join(log))
+    wait_ready(proc, f"regional kstretch node {node_id}")
+    return proc, f"http://127.0.0.1:{admin}"
 
 
 def admin_get(url):
