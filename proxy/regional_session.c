@@ -75,7 +75,7 @@ struct kx_rscratch {
 static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
 KX_MUST_CHECK static bool kx_rpump(struct kx_session *s);
-static void kx_regional_advance(struct kx_session *s);
+KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s);
 
 void kx_rscratch_free(struct kx_rscratch *r)
 {
@@ -504,8 +504,12 @@ KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_hold *h, s
 		kx_rreq_free(q);
 		return true;
 	}
+	/* Nothing went upstream (no partition with a known leader): answer now. The
+	 * answer's write may fail and close s, so its result is ours: the caller's
+	 * loop must not read s again (it did: a use after free, found by
+	 * tests/hostile/test_hostile_regional.py). */
 	if (q->left == 0)
-		kx_regional_advance(s); /* nothing went upstream: answer now (may close s) */
+		return kx_regional_advance(s);
 	return true;
 }
 
@@ -771,11 +775,12 @@ static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
 	}
 }
 
-/* Answers, in client order, every request at the head whose parts are all in. May close s. */
-static void kx_regional_advance(struct kx_session *s)
+/* Answers, in client order, every request at the head whose parts are all in.
+ * False when s closed (the caller returns at once). */
+KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 {
 	if (s->answering)
-		return;
+		return true;
 	s->answering = true;
 	bool ok = true;
 	struct kx_rreq *q;
@@ -791,14 +796,18 @@ static void kx_regional_advance(struct kx_session *s)
 	s->answering = false;
 	if (!ok) {
 		kx_regional_close(s, "answer failed");
-		return;
+		return false;
 	}
 	if (!kx_rflush_client(s))
-		return;
+		return false;
 	kx_rupdate_reading(s);
 	/* Room again: requests already buffered go now. */
-	if (s->client.sock.reading && evbuffer_get_length(s->req.buf) && kx_rpump(s))
+	if (s->client.sock.reading && evbuffer_get_length(s->req.buf)) {
+		if (!kx_rpump(s))
+			return false;
 		kx_rupdate_reading(s);
+	}
+	return true;
 }
 
 void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_hold *h, size_t len)
@@ -811,8 +820,8 @@ void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, st
 	f->len = len;
 	if (!h)
 		KX_METRIC_ADD(regional_fragments_failed, 1);
-	if (--q->left == 0 && q == kx_rreq_head(s))
-		kx_regional_advance(s);
+	if (--q->left == 0 && q == kx_rreq_head(s) && !kx_regional_advance(s))
+		return; /* s closed: the pool touches nothing of s after this call */
 }
 
 /* ---- start ------------------------------------------------------------------- */
