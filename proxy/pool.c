@@ -450,7 +450,12 @@ static bool kx_pconn_pump(struct kx_pconn *c)
 			}
 			len = 4 + (size_t)size;
 			if (!whole) {
-				if (len >= KX_PCONN_HOLD_MIN && !kx_flow_hold(&c->resp, len)) {
+				/* A small answer not all here waits in the buffer for the next
+				 * read: looping on it would spin the worker for ever (it did,
+				 * on any answer split across reads or cut by a broker). */
+				if (len < KX_PCONN_HOLD_MIN)
+					return true;
+				if (!kx_flow_hold(&c->resp, len)) {
 					kx_pconn_fail(c, "out of memory");
 					return false;
 				}
