@@ -44,6 +44,7 @@
 /* One part of a client request, sent to one broker. */
 struct kx_rfrag {
 	int32_t dest;         /* the destination index of the split (topology broker index); -1: whole */
+	int32_t node;         /* the broker it went to (for logs) */
 	struct kx_hold *resp; /* its answer frame (NULL: not in yet, or failed) */
 	size_t len;
 	bool done;
@@ -223,6 +224,7 @@ static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int
 	struct kx_rscratch *rs = s->worker->rscratch;
 	struct kx_pconn *c = kx_pool_pick(&s->worker->pool, node_id, s->number);
 	struct kp_request_header h = q->hdr;
+	q->frag[frag].node = node_id;
 	if (c) {
 		h.correlation_id = kx_pconn_corr(c);
 		kp_writer_reset(&rs->out);
@@ -627,15 +629,20 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		struct kx_rfrag *f = &q->frag[i];
 		size_t at;
-		if (!f->resp || !kx_rbody(q, f, &at))
+		if (!f->resp)
 			continue;
+		if (!kx_rbody(q, f, &at)) {
+			kx_rwarn(s, "%s v%d: node %d's answer has no readable response header; its partitions answered "
+			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node);
+			continue;
+		}
 		struct kp_cursor c;
 		kp_cursor_init(&c, f->resp->data + at, f->len - at);
 		resp[f->dest] = kp_decode(&q->arena, &c, q->layout->body, q->hdr.api_version, q->flexible, -1);
 		if (!resp[f->dest])
-			kx_rwarn(s, "%s v%d: a broker's answer does not decode (%s reading %s); its partitions answered "
-			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, kp_error_name(c.err),
-			         c.err_field ? c.err_field : "?");
+			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s); its partitions answered "
+			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node,
+			         kp_error_name(c.err), c.err_field ? c.err_field : "?");
 	}
 	struct kp_struct *m = kp_split_merge(&q->arena, q->layout, &q->split, resp, KX_ERR_NOT_LEADER_OR_FOLLOWER);
 	if (!m)
@@ -683,9 +690,9 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 			break;
 		if (rs->fetch.bad_part < 0 || rs->fetch.bad_part >= q->nfrag)
 			return false;
-		kx_rwarn(s, "Fetch v%d: a broker's answer does not walk (%s reading %s); its partitions answered "
-		         "NOT_LEADER_OR_FOLLOWER", q->hdr.api_version, kp_error_name(rs->fetch.err),
-		         rs->fetch.err_field ? rs->fetch.err_field : "?");
+		kx_rwarn(s, "Fetch v%d: node %d's answer does not walk (%s reading %s); its partitions answered "
+		         "NOT_LEADER_OR_FOLLOWER", q->hdr.api_version, (int)q->frag[rs->fetch.bad_part].node,
+		         kp_error_name(rs->fetch.err), rs->fetch.err_field ? rs->fetch.err_field : "?");
 		kx_hold_put(q->frag[rs->fetch.bad_part].resp);
 		q->frag[rs->fetch.bad_part].resp = NULL;
 	}
@@ -708,8 +715,8 @@ static bool kx_ranswer_metadata(struct kx_session *s, struct kx_rreq *q, size_t 
 	kp_cursor_init(&c, f->resp->data + at, f->len - at);
 	struct kp_struct *real = kp_decode(&q->arena, &c, &kp_metadata_response, ver, q->flexible, -1);
 	if (!real) {
-		kx_rwarn(s, "Metadata v%d: the broker's answer does not decode (%s reading %s)", ver, kp_error_name(c.err),
-		         c.err_field ? c.err_field : "?");
+		kx_rwarn(s, "Metadata v%d: node %d's answer does not decode (%s reading %s)", ver, (int)f->node,
+		         kp_error_name(c.err), c.err_field ? c.err_field : "?");
 		return false;
 	}
 	kx_rewrite_learn_metadata(&w->rewriter, real);
