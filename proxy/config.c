@@ -970,7 +970,8 @@ static const struct kx_config_key kx_keys[] = {
      "close a client connection that has nothing in flight and sends nothing for this long (Kafka's "
      "connections.max.idle.ms)"},
     {"request.timeout.ms", "60000", kx_parse_int, kx_print_int, KX_FIELD(request_timeout_ms), 1, 86400000, NULL,
-     "close a client connection that takes longer than this to send one request, first byte to last"},
+     "close a client connection that takes longer than this to send one request, first byte to last; regional mode: "
+     "also a shared broker connection that owes answers and sends nothing for this long"},
     {"write.timeout.ms", "60000", kx_parse_int, kx_print_int, KX_FIELD(write_timeout_ms), 1, 86400000, NULL,
      "close a client connection that takes none of the answers waiting for it for this long (it stopped reading; "
      "checked every write.timeout.ms)"},

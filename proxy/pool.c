@@ -255,6 +255,25 @@ static void kx_pconn_start(evutil_socket_t fd, short what, void *arg)
 
 static bool kx_pconn_flush(struct kx_pconn *c);
 
+/*
+ * While it owes answers, a connection's read event carries request.timeout.ms
+ * (renewed by every read): a broker gone silent with requests pending (stuck,
+ * or gone without a FIN) held every part on the connection, and each later
+ * session's parts queued behind them, for ever, since a client's own timeout
+ * closes only its session, never a shared connection. Owing nothing, it waits
+ * without a timeout.
+ */
+static void kx_pconn_watch(struct kx_pconn *c)
+{
+	bool owing = c->up.fifo.cnt > 0;
+	if (c->up.state != KX_UPSTREAM_READY || owing == c->timed)
+		return;
+	struct timeval t = kx_ms_timeval(c->pool->worker->cfg->request_timeout_ms);
+	event_del(c->up.sock.rev); /* event_add(NULL) would keep a pending timeout */
+	event_add(c->up.sock.rev, owing ? &t : NULL);
+	c->timed = owing;
+}
+
 static void kx_pconn_connected(struct kx_pconn *c, short what)
 {
 	if (what & EV_TIMEOUT) {
@@ -276,6 +295,7 @@ static void kx_pconn_connected(struct kx_pconn *c, short what)
 	kx_pconn_set_state(c, KX_UPSTREAM_READY);
 	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, true, NULL);
 	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, false, NULL);
+	kx_pconn_watch(c);
 	(void)kx_pconn_flush(c);
 }
 
@@ -351,6 +371,7 @@ bool kx_pconn_send(struct kx_pconn *c, const struct kx_up_inflight *e, struct kp
 	KX_REGION_BYTES_ADD(c->pool->region_ridx, c->broker_ridx, KX_TO_BROKER, 4 + kp_writer_size(w));
 	if (c->up.state == KX_UPSTREAM_READY)
 		kx_sock_want(c->up.sock.wev, &c->up.sock.writing, true, NULL); /* written on its write event */
+	kx_pconn_watch(c);
 	return true;
 }
 
@@ -438,7 +459,12 @@ static bool kx_pconn_pump(struct kx_pconn *c)
 			}
 			len = 4 + (size_t)size;
 			if (!whole) {
-				if (len >= KX_PCONN_HOLD_MIN && !kx_flow_hold(&c->resp, len)) {
+				/* A small answer not all here waits in the buffer for the next
+				 * read: looping on it would spin the worker for ever (it did,
+				 * on any answer split across reads or cut by a broker). */
+				if (len < KX_PCONN_HOLD_MIN)
+					return true;
+				if (!kx_flow_hold(&c->resp, len)) {
 					kx_pconn_fail(c, "out of memory");
 					return false;
 				}
@@ -458,11 +484,16 @@ static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_pconn *c = arg;
 	(void)fd;
-	(void)what;
+	if (what & EV_TIMEOUT) {
+		char why[96];
+		snprintf(why, sizeof(why), "no answer in request.timeout.ms (%d ms)", c->pool->worker->cfg->request_timeout_ms);
+		kx_pconn_fail(c, why);
+		return;
+	}
 	for (int i = 0; i < 16; i++) { /* bounded: the event comes again */
 		ssize_t r = kx_flow_read(&c->resp, &c->up.sock.tr);
 		if (r == -2)
-			return;
+			break;
 		if (r <= 0) {
 			char why[160];
 			if (r == 0)
@@ -477,4 +508,5 @@ static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
 		if (!kx_pconn_pump(c))
 			return;
 	}
+	kx_pconn_watch(c); /* answers taken: maybe none owed now */
 }

@@ -21,7 +21,9 @@
  * client bounds its own queue (it stops reading its client), never the shared
  * connection. A connection that fails answers each pending fragment as failed
  * (kx_regional_answer with no frame: the owner answers those partitions with a
- * retriable error) and is replaced by a new one on next use. Writes happen
+ * retriable error) and is replaced by a new one on next use; so does one
+ * that owes answers and hears nothing from its broker for request.timeout.ms
+ * (no client's own timeout reaches a shared connection). Writes happen
  * on the connection's write event, never inside kx_pconn_send, so no caller
  * sees a connection fail under it.
  */
@@ -49,6 +51,7 @@ struct kx_pconn {
 	uint8_t broker_ridx; /* its broker's region index (metrics) */
 	bool local;          /* its broker is in the node's region */
 	bool counted;        /* its socket is counted in kstretch_regional_upstream_connections */
+	bool timed;          /* its read event carries request.timeout.ms (it owes answers) */
 	size_t slot;         /* in pool->conns; SIZE_MAX once it failed */
 };
 

@@ -44,6 +44,7 @@
 /* One part of a client request, sent to one broker. */
 struct kx_rfrag {
 	int32_t dest;         /* the destination index of the split (topology broker index); -1: whole */
+	int32_t node;         /* the broker it went to (for logs) */
 	struct kx_hold *resp; /* its answer frame (NULL: not in yet, or failed) */
 	size_t len;
 	bool done;
@@ -75,7 +76,7 @@ struct kx_rscratch {
 static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
 KX_MUST_CHECK static bool kx_rpump(struct kx_session *s);
-static void kx_regional_advance(struct kx_session *s);
+KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s);
 
 void kx_rscratch_free(struct kx_rscratch *r)
 {
@@ -223,6 +224,7 @@ static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int
 	struct kx_rscratch *rs = s->worker->rscratch;
 	struct kx_pconn *c = kx_pool_pick(&s->worker->pool, node_id, s->number);
 	struct kp_request_header h = q->hdr;
+	q->frag[frag].node = node_id;
 	if (c) {
 		h.correlation_id = kx_pconn_corr(c);
 		kp_writer_reset(&rs->out);
@@ -504,8 +506,12 @@ KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_hold *h, s
 		kx_rreq_free(q);
 		return true;
 	}
+	/* Nothing went upstream (no partition with a known leader): answer now. The
+	 * answer's write may fail and close s, so its result is ours: the caller's
+	 * loop must not read s again (it did: a use after free, found by
+	 * tests/hostile/test_hostile_regional.py). */
 	if (q->left == 0)
-		kx_regional_advance(s); /* nothing went upstream: answer now (may close s) */
+		return kx_regional_advance(s);
 	return true;
 }
 
@@ -623,15 +629,20 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		struct kx_rfrag *f = &q->frag[i];
 		size_t at;
-		if (!f->resp || !kx_rbody(q, f, &at))
+		if (!f->resp)
 			continue;
+		if (!kx_rbody(q, f, &at)) {
+			kx_rwarn(s, "%s v%d: node %d's answer has no readable response header; its partitions answered "
+			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node);
+			continue;
+		}
 		struct kp_cursor c;
 		kp_cursor_init(&c, f->resp->data + at, f->len - at);
 		resp[f->dest] = kp_decode(&q->arena, &c, q->layout->body, q->hdr.api_version, q->flexible, -1);
 		if (!resp[f->dest])
-			kx_rwarn(s, "%s v%d: a broker's answer does not decode (%s reading %s); its partitions answered "
-			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, kp_error_name(c.err),
-			         c.err_field ? c.err_field : "?");
+			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s); its partitions answered "
+			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node,
+			         kp_error_name(c.err), c.err_field ? c.err_field : "?");
 	}
 	struct kp_struct *m = kp_split_merge(&q->arena, q->layout, &q->split, resp, KX_ERR_NOT_LEADER_OR_FOLLOWER);
 	if (!m)
@@ -679,9 +690,9 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 			break;
 		if (rs->fetch.bad_part < 0 || rs->fetch.bad_part >= q->nfrag)
 			return false;
-		kx_rwarn(s, "Fetch v%d: a broker's answer does not walk (%s reading %s); its partitions answered "
-		         "NOT_LEADER_OR_FOLLOWER", q->hdr.api_version, kp_error_name(rs->fetch.err),
-		         rs->fetch.err_field ? rs->fetch.err_field : "?");
+		kx_rwarn(s, "Fetch v%d: node %d's answer does not walk (%s reading %s); its partitions answered "
+		         "NOT_LEADER_OR_FOLLOWER", q->hdr.api_version, (int)q->frag[rs->fetch.bad_part].node,
+		         kp_error_name(rs->fetch.err), rs->fetch.err_field ? rs->fetch.err_field : "?");
 		kx_hold_put(q->frag[rs->fetch.bad_part].resp);
 		q->frag[rs->fetch.bad_part].resp = NULL;
 	}
@@ -707,8 +718,8 @@ static bool kx_ranswer_metadata(struct kx_session *s, struct kx_rreq *q, size_t 
 	kp_cursor_init(&c, f->resp->data + at, f->len - at);
 	struct kp_struct *real = kp_decode(&q->arena, &c, &kp_metadata_response, ver, q->flexible, -1);
 	if (!real) {
-		kx_rwarn(s, "Metadata v%d: the broker's answer does not decode (%s reading %s)", ver, kp_error_name(c.err),
-		         c.err_field ? c.err_field : "?");
+		kx_rwarn(s, "Metadata v%d: node %d's answer does not decode (%s reading %s)", ver, (int)f->node,
+		         kp_error_name(c.err), c.err_field ? c.err_field : "?");
 		return false;
 	}
 	kx_rewrite_learn_metadata(&w->rewriter, real);
@@ -774,11 +785,12 @@ static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
 	}
 }
 
-/* Answers, in client order, every request at the head whose parts are all in. May close s. */
-static void kx_regional_advance(struct kx_session *s)
+/* Answers, in client order, every request at the head whose parts are all in.
+ * False when s closed (the caller returns at once). */
+KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 {
 	if (s->answering)
-		return;
+		return true;
 	s->answering = true;
 	bool ok = true;
 	struct kx_rreq *q;
@@ -794,14 +806,18 @@ static void kx_regional_advance(struct kx_session *s)
 	s->answering = false;
 	if (!ok) {
 		kx_regional_close(s, "answer failed");
-		return;
+		return false;
 	}
 	if (!kx_rflush_client(s))
-		return;
+		return false;
 	kx_rupdate_reading(s);
 	/* Room again: requests already buffered go now. */
-	if (s->client.sock.reading && evbuffer_get_length(s->req.buf) && kx_rpump(s))
+	if (s->client.sock.reading && evbuffer_get_length(s->req.buf)) {
+		if (!kx_rpump(s))
+			return false;
 		kx_rupdate_reading(s);
+	}
+	return true;
 }
 
 void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_hold *h, size_t len)
@@ -814,8 +830,8 @@ void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, st
 	f->len = len;
 	if (!h)
 		KX_METRIC_ADD(regional_fragments_failed, 1);
-	if (--q->left == 0 && q == kx_rreq_head(s))
-		kx_regional_advance(s);
+	if (--q->left == 0 && q == kx_rreq_head(s) && !kx_regional_advance(s))
+		return; /* s closed: the pool touches nothing of s after this call */
 }
 
 /* ---- start ------------------------------------------------------------------- */

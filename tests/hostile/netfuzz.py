@@ -257,9 +257,11 @@ def corr_ids_of(data):
     return ids
 
 
-def make_case(seed, number, listeners):
+def make_case(seed, number, listeners, extra_seeds=()):
+    """Case `number` of run `seed`; extra_seeds ([(name, frame)]) join the
+    captured ones as frames to mutate (the same cases without them)."""
     rng = random.Random(f"{seed}/{number}")
-    name, s = rng.choice(seeds())
+    name, s = rng.choice(seeds() + list(extra_seeds))
     corr = rng.randrange(0, 1 << 20)
     s = with_corr(s, corr)
     mut = rng.choice(MUTATORS)

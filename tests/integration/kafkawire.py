@@ -1,7 +1,10 @@
 """A tiny Kafka wire client for tests: just enough to ask a broker (or
 kstretch) for Metadata v12, FindCoordinator v0-4 and ApiVersions v0-2, and
 to read the answers field by field; and, for a scripted broker, to read
-request headers and write the answers to those requests.
+request headers and write the answers to those requests. For regional mode's
+split APIs, one flexible version each, both ways: Produce v9, Fetch v12,
+ListOffsets v7, OffsetForLeaderEpoch v4, DeleteRecords v2 (and a v2 record
+batch to produce).
 
 Written from the message definitions in Apache Kafka's
 clients/src/main/resources/common/message/*.json. Decoding is bounds-checked:
@@ -15,12 +18,16 @@ from typing import List, Optional
 
 API_PRODUCE = 0
 API_FETCH = 1
+API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
+API_DELETE_RECORDS = 21
+API_OFFSET_FOR_LEADER_EPOCH = 23
 
 # First flexible version of each API this module speaks (header v2 / v1 from there on).
-FIRST_FLEXIBLE = {API_FETCH: 12, API_METADATA: 9, API_FIND_COORDINATOR: 3, API_API_VERSIONS: 3}
+FIRST_FLEXIBLE = {API_PRODUCE: 9, API_FETCH: 12, API_LIST_OFFSETS: 6, API_METADATA: 9, API_FIND_COORDINATOR: 3,
+                  API_API_VERSIONS: 3, API_DELETE_RECORDS: 2, API_OFFSET_FOR_LEADER_EPOCH: 4}
 
 MAX_FRAME_BYTES = 64 << 20
 ZERO_UUID = bytes(16)
@@ -107,6 +114,14 @@ class Reader:
             raise Malformed(f"{what}: length {n} at offset {self.pos - 2}")
         return self._text(self.take(n, what), what)
 
+    def compact_bytes(self, nullable=False, what="compact bytes"):
+        n = self.uvarint(what)
+        if n == 0:
+            if nullable:
+                return None
+            raise Malformed(f"{what}: null in a non-nullable field at offset {self.pos - 1}")
+        return self.take(n - 1, what)
+
     def compact_string(self, nullable=False, what="compact string"):
         n = self.uvarint(what)
         if n == 0:
@@ -182,6 +197,9 @@ class Writer:
     def int32(self, v):
         return self.raw(struct.pack(">i", v))
 
+    def int64(self, v):
+        return self.raw(struct.pack(">q", v))
+
     def boolean(self, v):
         return self.raw(b"\x01" if v else b"\x00")
 
@@ -207,6 +225,11 @@ class Writer:
         if s is None:
             return self.uvarint(0)
         b = s.encode()
+        return self.uvarint(len(b) + 1).raw(b)
+
+    def compact_bytes(self, b):
+        if b is None:
+            return self.uvarint(0)
         return self.uvarint(len(b) + 1).raw(b)
 
     def compact_array_len(self, items):
@@ -559,6 +582,330 @@ def metadata_response_v12(brokers, cluster_id="kstretch-tests", controller_id=1,
             w.empty_tags()
         w.int32(t.topic_authorized_operations).empty_tags()
     return w.empty_tags().bytes()
+
+
+# ---------------------------------------------------------------- the split APIs of regional mode, one version each
+#
+# Requests and answers as flat lists of per-partition tuples, topic first, in
+# the order given (grouped by topic in order of first appearance).
+
+def _by_topic(items):
+    out = {}
+    for topic, *rest in items:
+        out.setdefault(topic, []).append(tuple(rest))
+    return out
+
+
+def _write_topics(w, items, write_partition):
+    groups = _by_topic(items)
+    w.compact_array_len(list(groups))
+    for topic, parts in groups.items():
+        w.compact_string(topic).compact_array_len(parts)
+        for p in parts:
+            write_partition(w, *p)
+            w.empty_tags()
+        w.empty_tags()
+
+
+def _read_topics(r, read_partition, what):
+    """[(topic, *partition fields)] of a compact array of topics by name."""
+    out = []
+
+    def partition():
+        p = read_partition(r)
+        r.tagged_fields(f"{what} partition tags")
+        return p
+
+    def topic():
+        name = r.compact_string(what=f"{what} topic")
+        out.extend((name, *p) for p in r.compact_array(partition, 4, what=f"{what} partitions"))
+        r.tagged_fields(f"{what} topic tags")
+
+    r.compact_array(topic, 2, what=f"{what} topics")
+    return out
+
+
+def produce_request_v9(parts, acks=-1, timeout_ms=10000, transactional_id=None):
+    """Body of ProduceRequest v9; parts: [(topic, partition, records bytes)]."""
+    w = Writer().compact_string(transactional_id).int16(acks).int32(timeout_ms)
+    _write_topics(w, parts, lambda w, p, rec: w.int32(p).compact_bytes(rec))
+    return w.empty_tags().bytes()
+
+
+def decode_produce_request_v9(body):
+    """(acks, [(topic, partition, records bytes)])."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.compact_string(nullable=True, what="transactional_id")
+    acks = r.int16("acks")
+    r.int32("timeout_ms")
+    parts = _read_topics(r, lambda r: (r.int32("index"), r.compact_bytes(nullable=True, what="records")), "produce")
+    r.tagged_fields("request tags")
+    return acks, parts
+
+
+def produce_response_v9(parts, throttle_time_ms=0):
+    """Body of ProduceResponse v9; parts: [(topic, partition, error_code, base_offset)]."""
+    w = Writer()
+
+    def partition(w, p, err, base):
+        # LogAppendTimeMs -1, LogStartOffset 0, RecordErrors [], ErrorMessage null
+        w.int32(p).int16(err).int64(base).int64(-1).int64(0).compact_array_len([]).compact_string(None)
+
+    _write_topics(w, parts, partition)
+    return w.int32(throttle_time_ms).empty_tags().bytes()
+
+
+def decode_produce_response_v9(body):
+    """[(topic, partition, error_code, base_offset)]."""
+    r = body if isinstance(body, Reader) else Reader(body)
+
+    def partition(r):
+        p, err, base = r.int32("index"), r.int16("error_code"), r.int64("base_offset")
+        r.int64("log_append_time_ms")
+        r.int64("log_start_offset")
+
+        def record_error():
+            r.int32("batch_index")
+            r.compact_string(nullable=True, what="batch_index_error_message")
+            r.tagged_fields("record error tags")
+
+        r.compact_array(record_error, 5, what="record_errors")
+        r.compact_string(nullable=True, what="error_message")
+        return p, err, base
+
+    parts = _read_topics(r, partition, "produce response")
+    r.int32("throttle_time_ms")
+    r.tagged_fields("response tags")
+    r.end(True, "ProduceResponse v9")
+    return parts
+
+
+def decode_fetch_request_v12(body):
+    """[(topic, partition, fetch_offset)] of a FetchRequest v12 body."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    for what in ("replica_id", "max_wait_ms", "min_bytes", "max_bytes"):
+        r.int32(what)
+    r.int8("isolation_level")
+    r.int32("session_id")
+    r.int32("session_epoch")
+
+    def partition(r):
+        p = r.int32("partition")
+        r.int32("current_leader_epoch")
+        offset = r.int64("fetch_offset")
+        r.int32("last_fetched_epoch")
+        r.int64("log_start_offset")
+        r.int32("partition_max_bytes")
+        return p, offset
+
+    parts = _read_topics(r, partition, "fetch")
+
+    def forgotten():
+        r.compact_string(what="forgotten topic")
+        r.compact_int32_array("forgotten partitions")
+        r.tagged_fields("forgotten topic tags")
+
+    r.compact_array(forgotten, 2, what="forgotten_topics_data")
+    r.compact_string(what="rack_id")
+    r.tagged_fields("request tags")
+    return parts
+
+
+def fetch_response_v12(parts, error_code=0, session_id=0, throttle_time_ms=0):
+    """Body of FetchResponse v12; parts: [(topic, partition, error_code, high_watermark, records bytes or None)]."""
+    w = Writer().int32(throttle_time_ms).int16(error_code).int32(session_id)
+
+    def partition(w, p, err, hw, records):
+        # LastStableOffset = HighWatermark, LogStartOffset 0, AbortedTransactions null, PreferredReadReplica -1
+        w.int32(p).int16(err).int64(hw).int64(hw).int64(0).compact_array_len(None).int32(-1).compact_bytes(records)
+
+    _write_topics(w, parts, partition)
+    return w.empty_tags().bytes()
+
+
+def decode_fetch_response_v12(body):
+    """(error_code, session_id, [(topic, partition, error_code, high_watermark, records bytes or None)])."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+    error_code, session_id = r.int16("error_code"), r.int32("session_id")
+
+    def partition(r):
+        p, err, hw = r.int32("partition_index"), r.int16("error_code"), r.int64("high_watermark")
+        r.int64("last_stable_offset")
+        r.int64("log_start_offset")
+
+        def aborted():
+            r.int64("producer_id")
+            r.int64("first_offset")
+            r.tagged_fields("aborted transaction tags")
+
+        r.compact_array(aborted, 17, nullable=True, what="aborted_transactions")
+        r.int32("preferred_read_replica")
+        return p, err, hw, r.compact_bytes(nullable=True, what="records")
+
+    parts = _read_topics(r, partition, "fetch response")
+    r.tagged_fields("response tags")
+    r.end(True, "FetchResponse v12")
+    return error_code, session_id, parts
+
+
+def list_offsets_request_v7(parts, isolation_level=0):
+    """Body of ListOffsetsRequest v7; parts: [(topic, partition, timestamp)] (-1: latest, -2: earliest)."""
+    w = Writer().int32(-1).int8(isolation_level)
+    _write_topics(w, parts, lambda w, p, ts: w.int32(p).int32(-1).int64(ts))  # CurrentLeaderEpoch -1
+    return w.empty_tags().bytes()
+
+
+def decode_list_offsets_request_v7(body):
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("replica_id")
+    r.int8("isolation_level")
+
+    def partition(r):
+        p = r.int32("partition_index")
+        r.int32("current_leader_epoch")
+        return p, r.int64("timestamp")
+
+    parts = _read_topics(r, partition, "list offsets")
+    r.tagged_fields("request tags")
+    return parts
+
+
+def list_offsets_response_v7(parts, throttle_time_ms=0):
+    """Body of ListOffsetsResponse v7; parts: [(topic, partition, error_code, offset)]."""
+    w = Writer().int32(throttle_time_ms)
+    _write_topics(w, parts, lambda w, p, err, off: w.int32(p).int16(err).int64(-1).int64(off).int32(0))
+    return w.empty_tags().bytes()
+
+
+def decode_list_offsets_response_v7(body):
+    """[(topic, partition, error_code, offset)]."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+
+    def partition(r):
+        p, err = r.int32("partition_index"), r.int16("error_code")
+        r.int64("timestamp")
+        off = r.int64("offset")
+        r.int32("leader_epoch")
+        return p, err, off
+
+    parts = _read_topics(r, partition, "list offsets response")
+    r.tagged_fields("response tags")
+    r.end(True, "ListOffsetsResponse v7")
+    return parts
+
+
+def offset_for_leader_epoch_request_v4(parts):
+    """Body of OffsetForLeaderEpochRequest v4; parts: [(topic, partition, leader_epoch)]."""
+    w = Writer().int32(-1)  # ReplicaId: a consumer
+    _write_topics(w, parts, lambda w, p, epoch: w.int32(p).int32(-1).int32(epoch))
+    return w.empty_tags().bytes()
+
+
+def decode_offset_for_leader_epoch_request_v4(body):
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("replica_id")
+
+    def partition(r):
+        p = r.int32("partition")
+        r.int32("current_leader_epoch")
+        return p, r.int32("leader_epoch")
+
+    parts = _read_topics(r, partition, "offset for leader epoch")
+    r.tagged_fields("request tags")
+    return parts
+
+
+def offset_for_leader_epoch_response_v4(parts, throttle_time_ms=0):
+    """Body of OffsetForLeaderEpochResponse v4; parts: [(topic, partition, error_code, leader_epoch, end_offset)]."""
+    w = Writer().int32(throttle_time_ms)
+    _write_topics(w, parts, lambda w, p, err, epoch, end: w.int16(err).int32(p).int32(epoch).int64(end))
+    return w.empty_tags().bytes()
+
+
+def decode_offset_for_leader_epoch_response_v4(body):
+    """[(topic, partition, error_code, leader_epoch, end_offset)]."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+
+    def partition(r):
+        err, p = r.int16("error_code"), r.int32("partition")
+        return p, err, r.int32("leader_epoch"), r.int64("end_offset")
+
+    parts = _read_topics(r, partition, "offset for leader epoch response")
+    r.tagged_fields("response tags")
+    r.end(True, "OffsetForLeaderEpochResponse v4")
+    return parts
+
+
+def delete_records_request_v2(parts, timeout_ms=10000):
+    """Body of DeleteRecordsRequest v2; parts: [(topic, partition, offset)]."""
+    w = Writer()
+    _write_topics(w, parts, lambda w, p, off: w.int32(p).int64(off))
+    return w.int32(timeout_ms).empty_tags().bytes()
+
+
+def decode_delete_records_request_v2(body):
+    r = body if isinstance(body, Reader) else Reader(body)
+    parts = _read_topics(r, lambda r: (r.int32("partition_index"), r.int64("offset")), "delete records")
+    r.int32("timeout_ms")
+    r.tagged_fields("request tags")
+    return parts
+
+
+def delete_records_response_v2(parts, throttle_time_ms=0):
+    """Body of DeleteRecordsResponse v2; parts: [(topic, partition, error_code, low_watermark)]."""
+    w = Writer().int32(throttle_time_ms)
+    _write_topics(w, parts, lambda w, p, err, low: w.int32(p).int64(low).int16(err))
+    return w.empty_tags().bytes()
+
+
+def decode_delete_records_response_v2(body):
+    """[(topic, partition, error_code, low_watermark)]."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+
+    def partition(r):
+        p, low = r.int32("partition_index"), r.int64("low_watermark")
+        return p, r.int16("error_code"), low
+
+    parts = _read_topics(r, partition, "delete records response")
+    r.tagged_fields("response tags")
+    r.end(True, "DeleteRecordsResponse v2")
+    return parts
+
+
+def _crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def _varint(v):
+    """Kafka's signed varint (zigzag)."""
+    w = Writer().uvarint(((v << 1) ^ (v >> 63)) & ((1 << 64) - 1) if v < 0 else v << 1)
+    return w.bytes()
+
+
+def record_batch(records, base_offset=0, timestamp_ms=0):
+    """A v2 record batch (magic 2, uncompressed, no producer id) of [(key bytes, value bytes)]."""
+    body = b""
+    for i, (key, value) in enumerate(records):
+        rec = b"\x00" + _varint(0) + _varint(i) + _varint(len(key)) + key + _varint(len(value)) + value + _varint(0)
+        body += _varint(len(rec)) + rec
+    n = len(records)
+    after_crc = (struct.pack(">hiqqqhii", 0, n - 1, timestamp_ms, timestamp_ms, -1, -1, -1, n) + body)
+    after_len = struct.pack(">ib", 0, 2) + struct.pack(">I", _crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", base_offset, len(after_len)) + after_len
+
+
+def with_base_offset(batch, base_offset):
+    """The same batch at another base offset (as a broker assigns it; the CRC does not cover it)."""
+    return struct.pack(">q", base_offset) + batch[8:]
 
 
 # ---------------------------------------------------------------- frames on the broker side
