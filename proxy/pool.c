@@ -450,7 +450,12 @@ static bool kx_pconn_pump(struct kx_pconn *c)
 			}
 			len = 4 + (size_t)size;
 			if (!whole) {
-				if (len >= KX_PCONN_HOLD_MIN && !kx_flow_hold(&c->resp, len)) {
+				/* A small answer waits in the buffer for its rest (peeking it
+				 * again before more bytes came would loop for ever); a large
+				 * one is read on straight into its own block. */
+				if (len < KX_PCONN_HOLD_MIN)
+					return true;
+				if (!kx_flow_hold(&c->resp, len)) {
 					kx_pconn_fail(c, "out of memory");
 					return false;
 				}
