@@ -101,6 +101,7 @@ public final class KafkaRoundtrip {
             code = USAGE;
         } catch (Throwable e) {
             log("failed: " + describe(e));
+            e.printStackTrace();
             code = FAILED;
         }
         OUT.flush();
