@@ -19,9 +19,17 @@
 #include "tls.h"
 
 #include <openssl/crypto.h>
+#include <stdatomic.h>
 
 #define KX_BOOTSTRAP_IO_MS        5000
 #define KX_BOOTSTRAP_MAX_RESPONSE (64 * 1024 * 1024)
+
+static atomic_int kx_metadata_version = -1;
+
+int kx_bootstrap_metadata_version(void)
+{
+	return atomic_load(&kx_metadata_version);
+}
 
 static long kx_now_ms(void)
 {
@@ -486,6 +494,8 @@ static bool kx_ask(const struct kx_config *cfg, const struct kx_hostport *hp, st
 					kx_config_topology(cfg, &rules);
 					*out = kx_topology_new(&rules, bs, n);
 					ok = *out != NULL;
+					if (ok)
+						atomic_store(&kx_metadata_version, ver);
 				} else {
 					snprintf(err, errlen, "Metadata v%d listed no broker kstretch can use", ver);
 				}

@@ -16,4 +16,8 @@
 /* Returns a topology, or NULL when *stop became non-zero first. */
 struct kx_topology *kx_bootstrap_topology(const struct kx_config *cfg, volatile sig_atomic_t *stop);
 
+/* The Metadata version the last successful bootstrap spoke (the newest the
+ * broker and the codec share); -1 before one. Any thread may read it. */
+int kx_bootstrap_metadata_version(void);
+
 #endif

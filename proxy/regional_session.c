@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 
 #include "api.h"
+#include "bootstrap.h"
 #include "conn.h"
 #include "header.h"
 #include "log.h"
@@ -36,6 +37,7 @@
 #define KX_R_HOLD_MIN       (64u * 1024) /* a request this long is read straight into its held block */
 
 #define KX_ERR_NOT_LEADER_OR_FOLLOWER 6
+#define KX_R_REFRESH_MIN_MS           200 /* a worker's own Metadata requests: at most one this often */
 
 #define kx_rdebug(s, fmt, ...) kx_debug("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
 #define kx_rinfo(s, fmt, ...)  kx_info("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
@@ -77,6 +79,7 @@ static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
 KX_MUST_CHECK static bool kx_rpump(struct kx_session *s);
 KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s);
+static bool kx_rbody(const struct kx_rreq *q, const struct kx_rfrag *f, size_t *body_at);
 
 void kx_rscratch_free(struct kx_rscratch *r)
 {
@@ -144,6 +147,11 @@ void kx_regional_close(struct kx_session *s, const char *why)
 	kx_rdebug(s, "closed: %s (%u requests in flight)", why, s->fifo.cnt);
 	s->client.state = KX_CLIENT_CLOSED;
 	kx_pool_forget(&w->pool, s);
+	if (w->rrefresh_owner == s) { /* its answer would come to s: dropped with s's other parts */
+		kx_rreq_free(w->rrefresh);
+		w->rrefresh = NULL;
+		w->rrefresh_owner = NULL;
+	}
 	for (struct kx_rreq *q; (q = kx_rreq_head(s));) {
 		kx_rreq_free(q);
 		kx_ring_pop(&s->fifo);
@@ -283,6 +291,124 @@ static bool kx_rfrags(struct kx_rreq *q, const bool *used, int ndest)
 	return true;
 }
 
+/* ---- the node's own Metadata ------------------------------------------------ */
+
+/*
+ * A node learns leaders from the Metadata answers it forwards. A client asks
+ * whichever node it likes for Metadata, so the node it then sends a
+ * partition's Produce or Fetch to (the partition's virtual leader) may never
+ * have seen the topic, or its new leader after a move: it would answer
+ * NOT_LEADER_OR_FOLLOWER to every retry while the other node learns. So when
+ * a node cannot route a partition, a part's broker connection fails, or a
+ * broker answers that it does not lead a partition, the worker asks a broker
+ * itself: Metadata of every topic, in the version bootstrap spoke, learned as
+ * a client's answer is. One in flight per worker, at most one every
+ * KX_R_REFRESH_MIN_MS, each to the next broker of the topology (so one that is
+ * down does not stop the next). It travels on the session's pool connection,
+ * as the session's; when the session closes first, it is dropped.
+ */
+static void kx_rrefresh(struct kx_session *s, const char *why)
+{
+	struct kx_worker *w = s->worker;
+	const struct kx_topology *t = kx_topology_cached(&w->topology);
+	int ver = kx_bootstrap_metadata_version();
+	int64_t now = kx_now_ms();
+	if (w->rrefresh || !t || t->broker_cnt == 0 || ver < 0 || now - w->rrefresh_ms < KX_R_REFRESH_MIN_MS)
+		return;
+	struct kx_rscratch *rs = w->rscratch;
+	struct kx_rreq *q = calloc(1, sizeof(*q));
+	if (!q || !(q->frag = calloc(1, sizeof(*q->frag)))) {
+		free(q);
+		return;
+	}
+	kp_arena_init(&q->arena, 1 << 20);
+	q->api = kp_api_get(KP_API_METADATA);
+	q->flexible = kp_api_flexible(q->api, (int16_t)ver);
+	q->hdr = (struct kp_request_header){.api_key = KP_API_METADATA,
+	                                    .api_version = (int16_t)ver,
+	                                    .client_id = {(const uint8_t *)"kstretch", 8},
+	                                    .header_version = kp_request_header_version(KP_API_METADATA, (int16_t)ver)};
+	q->frag[0].dest = -1;
+	q->nfrag = q->left = 1;
+	struct kp_struct *body = kp_struct_new(&q->arena, &kp_metadata_request, (int16_t)ver);
+	if (!body) {
+		kx_rreq_free(q);
+		return;
+	}
+	/* Every topic: null from v1 on, an empty list in v0. */
+	body->v[kp_field_index(&kp_metadata_request, "Topics")].a.cnt = ver >= 1 ? -1 : 0;
+	kp_writer_reset(&rs->body);
+	kp_encode(&rs->body, body, (int16_t)ver, q->flexible, -1);
+	int32_t node = t->brokers[w->rrefresh_cnt++ % t->broker_cnt].node_id;
+	w->rrefresh_ms = now;
+	kx_rsend(s, q, 0, node, &rs->body, true);
+	if (q->left == 0) { /* not queued (kx_rsend logged it) */
+		kx_rreq_free(q);
+		return;
+	}
+	w->rrefresh = q;
+	w->rrefresh_owner = s;
+	kx_rdebug(s, "asking node %d for Metadata: %s", (int)node, why);
+}
+
+/* The answer to the worker's own Metadata request (h NULL: its connection failed). */
+static void kx_rrefresh_done(struct kx_session *s, struct kx_rreq *q, struct kx_hold *h, size_t len)
+{
+	struct kx_worker *w = s->worker;
+	w->rrefresh = NULL;
+	w->rrefresh_owner = NULL;
+	q->frag[0].resp = h; /* freed with q */
+	q->frag[0].len = len;
+	size_t at;
+	if (!h || !kx_rbody(q, &q->frag[0], &at)) {
+		kx_rdebug(s, "own Metadata request failed (its broker connection failed)");
+		kx_rreq_free(q);
+		return;
+	}
+	struct kp_arena a;
+	struct kp_cursor c;
+	kp_arena_init(&a, 64 * len + (1 << 20));
+	kp_cursor_init(&c, h->data + at, len - at);
+	struct kp_struct *real = kp_decode(&a, &c, &kp_metadata_response, q->hdr.api_version, q->flexible, -1);
+	if (!real) {
+		kx_rwarn(s, "own Metadata v%d: the broker's answer does not decode (%s reading %s)", q->hdr.api_version,
+		         kp_error_name(c.err), c.err_field ? c.err_field : "?");
+	} else {
+		kx_rewrite_learn_metadata(&w->rewriter, real);
+		if (kx_rewrite_merge_topology(&w->rewriter, w->cfg))
+			kx_rdebug(s, "topology updated from the node's own Metadata request");
+	}
+	kp_arena_free(&a);
+	kx_rreq_free(q);
+}
+
+/* Whether a partition error says the node's topology may be stale (the client refreshes too). */
+static bool kx_rstale_error(int64_t code)
+{
+	switch (code) {
+	case 3:   /* UNKNOWN_TOPIC_OR_PARTITION */
+	case 5:   /* LEADER_NOT_AVAILABLE */
+	case 6:   /* NOT_LEADER_OR_FOLLOWER */
+	case 74:  /* FENCED_LEADER_EPOCH */
+	case 100: /* UNKNOWN_TOPIC_ID */
+		return true;
+	default: return false;
+	}
+}
+
+/* Whether a merged answer (layout l) has a partition with a kx_rstale_error. */
+static bool kx_rany_stale(const struct kp_split_layout *l, const struct kp_struct *m)
+{
+	const struct kp_list *topics = &m->v[l->topics].a;
+	for (int32_t i = 0; i < topics->cnt; i++) {
+		const struct kp_list *parts = &topics->items[i].st->v[l->partitions].a;
+		for (int32_t j = 0; j < parts->cnt; j++)
+			if (kx_rstale_error(parts->items[j].st->v[l->error_code].i))
+				return true;
+	}
+	return false;
+}
+
 /* ---- Produce ---------------------------------------------------------------- */
 
 struct kx_rroute {
@@ -291,6 +417,7 @@ struct kx_rroute {
 	const struct kx_topic *tp;
 	uint32_t topic; /* ordinal + 1 of the topic tp is for */
 	bool ok;
+	bool unroutable; /* a partition without a known leader */
 };
 
 /* kp_produce_split's route: the partition's real leader, noted in the client's order for the merge. */
@@ -305,6 +432,7 @@ static int kx_rproduce_route(void *arg, const struct kp_walk_topic *wt, int32_t 
 	}
 	const struct kx_partition *p = r->tp ? kx_topic_partition(r->tp, index) : NULL;
 	int d = p ? kx_rdest(r->t, p->leader) : -1;
+	r->unroutable |= d < 0;
 	r->ok = r->ok && kp_split_add_partition(&r->q->arena, &r->q->split, index, d);
 	return d;
 }
@@ -347,6 +475,8 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->produce.dest[q->frag[i].dest].body, *expects);
 	if (!*expects && rs->produce.nkept)
 		kx_rdebug(s, "Produce acks=0: %zu partitions without a known leader dropped", rs->produce.nkept);
+	if (r.unroutable)
+		kx_rrefresh(s, "a Produce names a partition without a known leader");
 	return true;
 }
 
@@ -380,6 +510,7 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 	bool by_id = req_l->topic_id >= 0 && st->v[req_l->topics].a.cnt > 0 &&
 	             st->v[req_l->topics].a.items[0].st->v[req_l->topic_id].present;
 	int64_t k = 0;
+	bool unroutable = false;
 	const struct kp_list *topics = &st->v[req_l->topics].a;
 	for (int32_t i = 0; i < topics->cnt; i++) {
 		const struct kp_struct *ts = topics->items[i].st;
@@ -397,6 +528,7 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 			else if (p)
 				node = p->leader;
 			dest[k] = kx_rdest(t, node);
+			unroutable |= dest[k] < 0;
 			if (fetch)
 				q->want[k] = (struct kp_fetch_want){key.ptr, klen, index};
 		}
@@ -428,6 +560,8 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		kp_encode(&rs->body, part, ver, q->flexible, -1);
 		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->body, true);
 	}
+	if (unroutable)
+		kx_rrefresh(s, "a request names a partition without a known leader");
 	return true;
 }
 
@@ -662,6 +796,8 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 	if (!kp_writer_ok(&rs->out))
 		return false;
 	kx_ranswer_queue(s, q);
+	if (kx_rany_stale(q->layout, m)) /* after the queue: it takes rs->body and rs->out */
+		kx_rrefresh(s, "a broker answered that it does not lead a partition");
 	return true;
 }
 
@@ -704,6 +840,8 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 	if (!kp_writer_ok(&rs->out))
 		return false;
 	kx_ranswer_queue(s, q);
+	if (rs->fetch.missing) /* partitions of failed parts */
+		kx_rrefresh(s, "a Fetch part failed");
 	return true;
 }
 
@@ -824,6 +962,12 @@ void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, st
 {
 	struct kx_rreq *q = e->req;
 	KX_BUG_ON(!q || e->fragment >= q->nfrag || q->frag[e->fragment].done);
+	if (q == s->worker->rrefresh) {
+		kx_rrefresh_done(s, q, h, len);
+		return;
+	}
+	if (!h)
+		kx_rrefresh(s, "a broker connection failed");
 	struct kx_rfrag *f = &q->frag[e->fragment];
 	f->done = true;
 	f->resp = h;

@@ -28,6 +28,8 @@ struct kx_listener {
 	uint16_t port;
 };
 
+struct kx_rreq;
+
 struct kx_worker {
 	int id;
 	const struct kx_config *cfg;
@@ -58,6 +60,10 @@ struct kx_worker {
 	struct kx_rscratch *rscratch;      /* split and merge scratch (regional_session.c) */
 	uint32_t session_number;           /* sessions started: the next one's number */
 	struct kx_regional_self self;      /* this node, as answers name it */
+	struct kx_rreq *rrefresh;          /* the worker's own Metadata request in flight (regional_session.c) */
+	struct kx_session *rrefresh_owner; /* the session it went out for (its pool entries name it) */
+	int64_t rrefresh_ms;               /* when the last one went */
+	uint32_t rrefresh_cnt;             /* how many went: the next goes to broker cnt mod brokers */
 };
 
 /* Creates the worker's base and listeners (so bind errors show at start). */

@@ -303,6 +303,8 @@ class MetadataResponse:
     # Bytes after the last field. librdkafka 2.12's mock writes the response's
     # top-level tagged fields twice in Metadata v9+, so it sends one extra 0x00.
     trailing_bytes: int = 0
+    # v13+ (KIP-1102): the top-level ErrorCode (e.g. REBOOTSTRAP_REQUIRED); 0 before v13.
+    error_code: int = 0
 
     def broker(self, node_id):
         for b in self.brokers:
@@ -366,9 +368,12 @@ def _metadata_broker(r):
     return b
 
 
-def decode_metadata_response_v12(body, strict=False):
-    """MetadataResponse v12 body (after the response header). Trailing bytes
-    are counted, as Kafka clients ignore them, or rejected when strict."""
+def decode_metadata_response_v12(body, strict=False, version=12):
+    """MetadataResponse v12 or v13 body (after the response header). Trailing
+    bytes are counted, as Kafka clients ignore them, or rejected when strict.
+    The request is the same in both versions (metadata_request_v12); v13's
+    answer adds the top-level ErrorCode after the topics."""
+    assert version in (12, 13)
     r = body if isinstance(body, Reader) else Reader(body)
     throttle = r.int32("throttle_time_ms")
     brokers = r.compact_array(lambda: _metadata_broker(r), 4 + 1 + 4 + 1 + 1, what="brokers")
@@ -376,9 +381,10 @@ def decode_metadata_response_v12(body, strict=False):
     controller_id = r.int32("controller_id")
     topics = r.compact_array(lambda: _metadata_topic(r), 2 + 1 + 16 + 1 + 1 + 4 + 1, what="topics")
     # ClusterAuthorizedOperations exists only in v8-10.
+    error_code = r.int16("error_code") if version >= 13 else 0
     r.tagged_fields("response tags")
-    trailing = r.end(strict, "MetadataResponse v12")
-    return MetadataResponse(throttle, brokers, cluster_id, controller_id, topics, trailing)
+    trailing = r.end(strict, f"MetadataResponse v{version}")
+    return MetadataResponse(throttle, brokers, cluster_id, controller_id, topics, trailing, error_code)
 
 
 # ---------------------------------------------------------------- FindCoordinator v0-4
@@ -986,9 +992,10 @@ class Connection:
             raise Malformed(f"response correlation id {got}, expected {corr}")
         return r
 
-    def metadata_v12(self, topics=None, allow_auto_topic_creation=False):
-        r = self.request(API_METADATA, 12, metadata_request_v12(topics, allow_auto_topic_creation))
-        return decode_metadata_response_v12(r)
+    def metadata_v12(self, topics=None, allow_auto_topic_creation=False, version=12):
+        """Metadata v12 (or v13: version=13), decoded."""
+        r = self.request(API_METADATA, version, metadata_request_v12(topics, allow_auto_topic_creation))
+        return decode_metadata_response_v12(r, version=version)
 
     def find_coordinator(self, key, version=3, key_type=0):
         r = self.request(API_FIND_COORDINATOR, version, find_coordinator_request(version, key, key_type))

@@ -245,3 +245,26 @@ def test_a_preferred_read_replica_from_a_broker_reaches_the_client_as_none(start
     assert sorted(seen) == list(range(PARTITIONS))
     assert set(seen.values()) == {-1}, f"a real broker id reached the client: {seen}"
     assert k1.log_lines("answered with a PreferredReadReplica")
+
+
+def test_a_broker_answer_that_arrives_in_two_parts_is_answered_and_the_worker_goes_on(start_kstretch):
+    """A small answer whose size and correlation id came before the rest (two TCP
+    segments half a second apart) waits in the shared connection's buffer for its
+    rest: the client gets it whole, and the worker stays responsive (it used to peek
+    the same incomplete frame again for ever, and never stopped)."""
+    from fakebroker import FakeBroker
+    describe_configs = 32
+    with FakeBroker(brokers=[(1, "eu-a")]) as fb:
+        def trickled(header, body):
+            frame = kafkawire.encode_response(describe_configs, 0, header.correlation_id, b"\0" * 8)
+            return FakeBroker.Trickle([frame[:8], frame[8:]], 0.5)
+        fb.handlers[describe_configs] = trickled
+        (port,) = harness.free_ports(1, LOCALHOST)
+        k = start_kstretch(fb.bootstrap, workers=1, listen_port=port,
+                           extra_args=("--mode", "regional", "--region", "eu", "--regional-nodes",
+                                       f"1@{LOCALHOST}:{port}", "--node-id", "1"))
+        for _ in range(2):
+            with kafkawire.Connection(LOCALHOST, port, timeout=10) as c:
+                r = c.request(describe_configs, 0, b"\0\0\0\0")  # no resources: the answer is the broker's
+                assert r.int32("throttle_time_ms") == 0 and r.int32("results") == 0
+        assert k.metrics()["kstretch_protocol_errors"] == 0

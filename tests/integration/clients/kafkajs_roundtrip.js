@@ -3,7 +3,10 @@
 //   NODE_PATH=<node_modules> node kafkajs_roundtrip.js BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent]
 //                                                     [--sasl MECHANISM:USER:PASSWORD] [--tls-ca FILE]
 //
-// INPUT: KEY<TAB>VALUE lines to produce in order ("-" for none). --idempotent:
+// INPUT: KEY<TAB>VALUE lines to produce in order ("-" for none). GROUP "-": no
+// group; KafkaJS has no assign(), so every partition is read from offset 0 with
+// Fetch requests sent by KafkaJS's own cluster and broker objects to each
+// partition's leader (its internals, as its consumer uses them). --idempotent:
 // an idempotent producer (KafkaJS then allows one request in flight). --sasl:
 // SASL with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. --tls-ca: TLS, trusting the
 // CAs of that PEM file. Consumed
@@ -84,6 +87,7 @@ async function main() {
     await producer.disconnect();
   }
 
+  if (group === '-') return consumeAssigned(kafka);
   const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -103,6 +107,60 @@ async function main() {
   await done;
   clearInterval(timer);
   await consumer.disconnect();
+  process.stdout.write(out.join(''));
+  if (out.length < expected) {
+    process.stderr.write(`read ${out.length} of ${expected} records before the deadline\n`);
+    return 4;
+  }
+  return 0;
+}
+
+// Every partition of the topic from offset 0, without a group: Fetch v11
+// (sessionless, read_uncommitted) to each partition's leader as the metadata
+// names it, metadata refreshed after an error, until EXPECTED records or the
+// deadline.
+async function consumeAssigned(kafka) {
+  const createCluster = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+  const cluster = kafka[createCluster]({ allowAutoTopicCreation: false });
+  await cluster.connect();
+  await cluster.addTargetTopic(topic);
+  const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => p.partitionId).sort((a, b) => a - b);
+  process.stderr.write(`kafkajs_roundtrip: assigned by hand ${topic} partitions ${partitions.join(',')}\n`);
+  const next = new Map(partitions.map((p) => [p, 0n]));
+  const out = [];
+  let errors = 0;
+  const fetchFrom = async (nodeId, parts) => {
+    const broker = await cluster.findBroker({ nodeId });
+    const r = await broker.fetch({
+      replicaId: -1,
+      isolationLevel: 0,
+      maxWaitTime: 100,
+      minBytes: 1,
+      maxBytes: 10 << 20,
+      topics: [{ topic, partitions: parts.map((p) => ({ partition: p, fetchOffset: next.get(p).toString(), maxBytes: 1 << 20 })) }],
+    });
+    for (const t of r.responses) {
+      for (const pr of t.partitions) {
+        for (const m of pr.messages) {
+          const offset = BigInt(m.offset);
+          if (offset < next.get(pr.partition)) continue; // a batch that began before the offset asked for
+          out.push(`${pr.partition}\t${m.offset}\t${m.key.toString()}\t${m.value.toString()}\n`);
+          next.set(pr.partition, offset + 1n);
+        }
+      }
+    }
+  };
+  while (out.length < expected && Date.now() < deadline - 2000) {
+    const byLeader = cluster.findLeaderForPartitions(topic, partitions);
+    try {
+      await Promise.all(Object.entries(byLeader).map(([nodeId, parts]) => fetchFrom(Number(nodeId), parts)));
+    } catch (e) {
+      errors += 1;
+      if (errors <= 5) process.stderr.write(`kafkajs_roundtrip: fetch failed: ${e}\n`);
+      await cluster.refreshMetadata();
+    }
+  }
+  await cluster.disconnect();
   process.stdout.write(out.join(''));
   if (out.length < expected) {
     process.stderr.write(`read ${out.length} of ${expected} records before the deadline\n`);

@@ -11,7 +11,9 @@ CLIENT is kafka-python or confluent-kafka. INPUT is a file of KEY<TAB>VALUE
 lines to produce in order ("-" to produce nothing); EXPECTED is how many
 records to read back (0: do not consume). Consumed records are written to
 stdout as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines in consumption order;
-the library's version goes to stderr as "client-version: ...".
+the library's version goes to stderr as "client-version: ...". GROUP "-"
+(kafka-python): no group; every partition assigned by hand (assign) and read
+from its beginning, nothing committed.
 
 Options:
   --idempotent   idempotent producer (confluent-kafka: enable.idempotence=true;
@@ -23,6 +25,9 @@ Options:
                  commits every N records; --acked then lists the records of committed
                  transactions only
   --rate N       produce at most N records per second (default: as fast as possible)
+  --set KEY=VALUE
+                 one more librdkafka property for confluent-kafka's producer (repeatable),
+                 e.g. debug=broker,topic,msg to see retries and metadata refreshes on stderr
   --acked FILE   write every acknowledged record to FILE as
                  PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines (confluent-kafka; offset -1
                  when the ack named none)
@@ -107,8 +112,13 @@ def kafka_python(bootstrap, topic, group, records, expected, deadline, opts):
             return 3
     if not expected:
         return 0
-    consumer = kafka.KafkaConsumer(topic, bootstrap_servers=servers, group_id=group, auto_offset_reset="earliest",
-                                   enable_auto_commit=False, consumer_timeout_ms=1000, **versions)
+    if group == "-":
+        consumer = kafka.KafkaConsumer(bootstrap_servers=servers, group_id=None, auto_offset_reset="earliest",
+                                       enable_auto_commit=False, consumer_timeout_ms=1000, **versions)
+        assign_all(consumer, topic, deadline)
+    else:
+        consumer = kafka.KafkaConsumer(topic, bootstrap_servers=servers, group_id=group, auto_offset_reset="earliest",
+                                       enable_auto_commit=False, consumer_timeout_ms=1000, **versions)
     got = 0
     out = sys.stdout
     try:
@@ -117,7 +127,8 @@ def kafka_python(bootstrap, topic, group, records, expected, deadline, opts):
                 for m in msgs:
                     out.write(f"{m.partition}\t{m.offset}\t{m.key.decode()}\t{m.value.decode()}\n")
                     got += 1
-        consumer.commit()
+        if group != "-":
+            consumer.commit()
     finally:
         consumer.close(autocommit=False)
     out.flush()
@@ -125,6 +136,19 @@ def kafka_python(bootstrap, topic, group, records, expected, deadline, opts):
         log(f"read {got} of {expected} records before the deadline")
         return 4
     return 0
+
+
+def assign_all(consumer, topic, deadline):
+    """kafka-python: every partition of `topic` assigned by hand, from its beginning."""
+    import kafka
+    parts = consumer.partitions_for_topic(topic)
+    while not parts and time.monotonic() < deadline:
+        time.sleep(0.2)
+        parts = consumer.partitions_for_topic(topic)
+    tps = [kafka.TopicPartition(topic, p) for p in sorted(parts or ())]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    log(f"assigned by hand: {topic} partitions {sorted(parts or ())}")
 
 
 def write_acked(path, acked):
@@ -150,7 +174,7 @@ def confluent_produce(ck, bootstrap, topic, records, deadline, opts):
     def left():
         return max(1.0, deadline - time.monotonic())
 
-    conf = {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, **confluent_sasl(opts)}
+    conf = {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, **confluent_sasl(opts), **opts["set"]}
     if opts["idempotent"]:
         conf["enable.idempotence"] = True
     txn_size = opts["transactional"] or len(records)
@@ -246,7 +270,8 @@ def confluent(bootstrap, topic, group, records, expected, deadline, opts):
 
 
 def parse_options(args):
-    opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0, "api_version": None, "sasl": None}
+    opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0, "api_version": None, "sasl": None,
+            "set": {}}
     args = list(args)
     while args:
         a = args.pop(0)
@@ -254,6 +279,9 @@ def parse_options(args):
             opts["idempotent"] = True
         elif a == "--rate" and args:
             opts["rate"] = float(args.pop(0))
+        elif a == "--set" and args and "=" in args[0]:
+            key, _, value = args.pop(0).partition("=")
+            opts["set"][key] = value
         elif a == "--acked" and args:
             opts["acked"] = args.pop(0)
         elif a == "--transactional" and args:

@@ -2,13 +2,15 @@
 // pkg/kgo) and reads them back in a consumer group: the Go client in the
 // client-program contract of tests/integration/clients/python_roundtrip.py.
 //
-//	kstretch-franz BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [OPTION...]
+//	kstretch-franz BOOTSTRAP TOPIC GROUP|- INPUT EXPECTED TIMEOUT_S [OPTION...]
 //
 // INPUT is a file of KEY<TAB>VALUE lines to produce in order ("-" to produce
 // nothing); EXPECTED is how many records to read back in consumer group GROUP
 // from the earliest offset (0: do not consume). Consumed records are written
 // to stdout as PARTITION<TAB>OFFSET<TAB>KEY<TAB>VALUE lines in consumption
-// order; "client-version: franz-go vX.Y.Z" goes to stderr. Everything is
+// order; "client-version: franz-go vX.Y.Z" goes to stderr. GROUP "-" reads
+// without a group: franz-go's direct consumer, every partition of TOPIC
+// from its start, nothing committed. Everything is
 // bounded by TIMEOUT_S seconds (and a few more to commit and leave the group).
 //
 // Records are partitioned as the Java client does with a key (murmur2 of the
@@ -61,7 +63,7 @@ import (
 
 const (
 	franzModule = "github.com/twmb/franz-go"
-	usage       = "usage: kstretch-franz BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S [--idempotent | --no-idempotent] " +
+	usage       = "usage: kstretch-franz BOOTSTRAP TOPIC GROUP|- INPUT EXPECTED TIMEOUT_S [--idempotent | --no-idempotent] " +
 		"[--acks all|1] [--rack RACK] [--client-id ID] [--log-level none|error|warn|info|debug] [--sasl MECH:USER:PASSWORD] [--tls-ca FILE] " +
 		"[--max-api-version API=N ...]"
 	// Once the deadline has passed: time still given to commit the offsets
@@ -386,12 +388,14 @@ func produce(o *options, recs []record, deadline time.Time) int {
 }
 
 func consume(o *options, deadline time.Time) int {
+	direct := o.group == "-"
 	opts := append(commonOpts(o),
-		kgo.ConsumerGroup(o.group),
 		kgo.ConsumeTopics(o.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit(),
 		kgo.FetchMaxWait(500*time.Millisecond))
+	if !direct { // a direct consumer commits nothing: franz-go refuses commit options without a group
+		opts = append(opts, kgo.ConsumerGroup(o.group), kgo.DisableAutoCommit())
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		logf("consumer: %v", err)
@@ -427,13 +431,15 @@ func consume(o *options, deadline time.Time) int {
 	}
 	finish, cancelFinish := context.WithTimeout(context.Background(), finishTimeout)
 	defer cancelFinish()
-	if got > 0 {
+	if got > 0 && !direct {
 		if err := cl.CommitUncommittedOffsets(finish); err != nil {
 			logf("commit: %v", err)
 		}
 	}
-	if err := cl.LeaveGroupContext(finish); err != nil {
-		logf("leave group: %v", err)
+	if !direct {
+		if err := cl.LeaveGroupContext(finish); err != nil {
+			logf("leave group: %v", err)
+		}
 	}
 	if got < o.expected {
 		logf("read %d of %d records before the deadline", got, o.expected)

@@ -1,7 +1,10 @@
 // KafkaRoundtrip's `consume`: a member of a consumer group, with the classic
-// protocol (JoinGroup/SyncGroup/Heartbeat) or KIP-848's (ConsumerGroupHeartbeat).
+// protocol (JoinGroup/SyncGroup/Heartbeat) or KIP-848's (ConsumerGroupHeartbeat);
+// or, with GROUP "-", no group at all: every partition of the topic assigned
+// by hand (assign) from its beginning, nothing committed.
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Properties;
@@ -15,6 +18,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
@@ -43,8 +47,11 @@ final class Consume {
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId);
-        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
+        boolean manual = group.equals("-");
+        if (!manual) {
+            p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, protocol);
+        }
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
@@ -62,20 +69,11 @@ final class Consume {
         TreeSet<String> assigned = new TreeSet<>();
         KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p);
         try {
-            consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
-                @Override
-                public void onPartitionsRevoked(Collection<TopicPartition> parts) {
-                    KafkaRoundtrip.log("consume: revoked " + parts);
-                }
-
-                @Override
-                public void onPartitionsAssigned(Collection<TopicPartition> parts) {
-                    for (TopicPartition tp : parts) {
-                        assigned.add(tp.toString());
-                    }
-                    KafkaRoundtrip.log("consume: assigned " + parts);
-                }
-            });
+            if (manual) {
+                assignAll(consumer, topic, assigned);
+            } else {
+                subscribe(consumer, topic, assigned);
+            }
             poll(consumer, count, expected, deadline);
             if (count[0] >= expected) {
                 // Stuck committing or closing after reading them all: not "too few".
@@ -88,7 +86,9 @@ final class Consume {
             }
             KafkaRoundtrip.OUT.flush();
             try {
-                consumer.commitSync(COMMIT_TIMEOUT);
+                if (!manual) {
+                    consumer.commitSync(COMMIT_TIMEOUT);
+                }
             } catch (KafkaException e) {
                 KafkaRoundtrip.log("consume: commit failed: " + KafkaRoundtrip.describe(e));
                 KafkaRoundtrip.timeoutCode.set(KafkaRoundtrip.FAILED);
@@ -100,9 +100,39 @@ final class Consume {
             consumer.close(CloseOptions.timeout(CLOSE_TIMEOUT));
             KafkaRoundtrip.log(String.format(
                 "consumed: %d of %d records in %.2f s, group %s, group.protocol=%s, isolation.level=%s, partitions %s",
-                count[0], expected, (System.nanoTime() - start) / 1e9, group, protocol, isolation, assigned));
+                count[0], expected, (System.nanoTime() - start) / 1e9, manual ? "none (assign)" : group, protocol,
+                isolation, assigned));
         }
         return count[0] >= expected ? KafkaRoundtrip.OK : KafkaRoundtrip.TOO_FEW;
+    }
+
+    /** Every partition of `topic` (as the cluster's metadata lists them), assigned by hand from the beginning. */
+    private static void assignAll(KafkaConsumer<String, String> consumer, String topic, TreeSet<String> assigned) {
+        List<TopicPartition> parts = new ArrayList<>();
+        for (PartitionInfo info : consumer.partitionsFor(topic)) {
+            parts.add(new TopicPartition(topic, info.partition()));
+            assigned.add(topic + "-" + info.partition());
+        }
+        consumer.assign(parts);
+        consumer.seekToBeginning(parts);
+        KafkaRoundtrip.log("consume: assigned by hand " + parts);
+    }
+
+    private static void subscribe(KafkaConsumer<String, String> consumer, String topic, TreeSet<String> assigned) {
+        consumer.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+            @Override
+            public void onPartitionsRevoked(Collection<TopicPartition> parts) {
+                KafkaRoundtrip.log("consume: revoked " + parts);
+            }
+
+            @Override
+            public void onPartitionsAssigned(Collection<TopicPartition> parts) {
+                for (TopicPartition tp : parts) {
+                    assigned.add(tp.toString());
+                }
+                KafkaRoundtrip.log("consume: assigned " + parts);
+            }
+        });
     }
 
     /** Polls until `count` reaches `until` or the deadline passes, writing

@@ -7,6 +7,7 @@
 //                  [--client-id ID] [--timeout S] [--interval-ms MS]
 //   KafkaRoundtrip consume BOOTSTRAP TOPIC GROUP EXPECTED TIMEOUT_S [--group-protocol classic|consumer]
 //                  [--isolation read_committed|read_uncommitted] [--client-id ID] [--rack RACK] [--settle S]
+//                  (GROUP "-": no group; every partition assigned by hand from its beginning)
 //   KafkaRoundtrip txn BOOTSTRAP TOPIC INPUT TXN_ID BATCH [--client-id ID] [--timeout S]
 //   KafkaRoundtrip admin BOOTSTRAP NEWTOPIC PARTITIONS RF [--client-id ID] [--timeout S]
 //
@@ -100,6 +101,7 @@ public final class KafkaRoundtrip {
             code = USAGE;
         } catch (Throwable e) {
             log("failed: " + describe(e));
+            e.printStackTrace();
             code = FAILED;
         }
         OUT.flush();

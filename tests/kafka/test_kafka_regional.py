@@ -1,0 +1,362 @@
+"""Regional mode (issue 15, part 1) in front of real Apache Kafka 4.4.
+
+The module's cluster (`kafka`, conftest.py: brokers 1=eu-a, 2=us-a, 3=ap-a,
+min.insync.replicas 2, Kafka's RackAwareReplicaSelector, relays that count
+each broker's bytes and name the processes that connect) is started once.
+Each test starts two kstretch nodes for region eu (virtual node ids 1 and 2,
+`--mode regional --region eu`) in front of it; clients are given one of them
+and see a cluster made of exactly those two nodes.
+
+- Every client of the issue produces keyed records (acks=all, idempotent)
+  through node 1 to a topic of its own (6 partitions, RF 3, leaders rotating
+  over eu, us and ap) and reads them back through node 2 with manual
+  assignment (no consumer group: groups are part 2): exactly the records
+  produced, offsets 0..n-1 per partition in production order, each key on one
+  partition. The issue asks for 50,000 records per client; to keep this file
+  within about four minutes on a 2-core machine, kcat (librdkafka 2.12) moves
+  50,000 and the Java client, franz-go, kafka-python and KafkaJS 5,000 each.
+- Metadata v12 and v13 (KIP-1102's top-level ErrorCode) from both nodes: the
+  two nodes only, rack eu, the same leaders on both.
+- Fetches go to an eu replica when a partition has one, else to its leader
+  (the brokers' relays count what each broker sent).
+- A broker that leads partitions stops during an idempotent produce run: the
+  producer retries, refreshes its metadata through kstretch, and every record
+  acknowledged is read back where it was acknowledged.
+"""
+import collections
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+import harness
+import kafkatest
+import kafkawire
+import records
+
+PARTITIONS = 6
+LOCALHOST = "127.0.0.1"
+REGION = "eu"
+WORKERS = 2
+POOL = 2
+API_METADATA = 3
+
+
+def regional_pair(kafka, start_kstretch):
+    """Two regional kstretch nodes for eu (ids 1 and 2) in front of the real cluster, listing each other."""
+    p1, p2 = harness.free_ports(2, LOCALHOST)
+    nodes = f"1@{LOCALHOST}:{p1},2@{LOCALHOST}:{p2}"
+    ks = []
+    for node_id, port in ((1, p1), (2, p2)):
+        args = ("--mode", "regional", "--region", REGION, "--regional-nodes", nodes, "--node-id", str(node_id),
+                "--regional-upstream-connections", str(POOL))
+        ks.append(start_kstretch(kafka, workers=WORKERS, extra_args=args, listen_port=port))
+    return ks
+
+
+def assert_only_the_regional_nodes_reached_the_brokers(delta, ks):
+    """Every connection the brokers accepted in the window came from one of the kstretch nodes."""
+    pids = {k.pid for k in ks} | {-1}
+    others = {b: d["peer_pids"] for b, d in delta.items() if set(d["peer_pids"]) - pids}
+    assert not others, f"connections to brokers from processes other than kstretch ({sorted(pids)}): {others}"
+    unnamed = sum(d["peer_pids"].get(-1, 0) for d in delta.values())
+    assert unnamed <= kafkatest.UNNAMED_MAX, f"{unnamed} broker connections not named: {delta}"
+
+
+def assert_clean(ks):
+    for k in ks:
+        m = k.metrics()
+        assert m["kstretch_protocol_errors"] == 0, m
+        assert m["kstretch_regional_fragments_failed"] == 0, m
+
+
+def kcat_produce(bootstrap, topic, sent, *extra):
+    harness.run([harness.kcat_path(), "-b", bootstrap, "-P", "-t", topic, "-K", "\t", "-X", "acks=all",
+                 "-X", "enable.idempotence=true", *extra],
+                input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=harness.modern_rdkafka_env(),
+                timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat producer")
+
+
+def kcat_consume_assigned(bootstrap, topic, count):
+    """kcat without -G: every partition assigned by hand from its beginning, until `count` records (-c).
+
+    Not until each partition's end (-e): a partition read from its eu follower ends,
+    for the client, at the follower's high watermark, which trails the leader's for
+    up to a replica fetch (replica.fetch.wait.max.ms) after the last produce, so a
+    consumer started at once may see an end before the last records (KIP-392's
+    semantics, with or without kstretch)."""
+    r = harness.run([harness.kcat_path(), "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-c", str(count),
+                     "-f", harness.KCAT_FORMAT],
+                    env=harness.modern_rdkafka_env(), timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat consumer")
+    return records.parse_consumed(r.stdout.decode())
+
+
+# ---------------------------------------------------------------- 1. every client, through both nodes
+
+def roundtrip_kcat(k_in, k_out, topic, sent, tmp_path):
+    kcat_produce(k_in.bootstrap, topic, sent)
+    return kcat_consume_assigned(k_out.bootstrap, topic, len(sent))
+
+
+def roundtrip_java(k_in, k_out, topic, sent, tmp_path):
+    import javaclients
+    tsv = records.write_tsv(tmp_path / "in.tsv", sent)
+    r = javaclients.java_client(["produce", k_in.bootstrap, topic, tsv, "--acks", "all", "--idempotent", "true",
+                                 "--timeout", "90"], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    assert "kafka-clients 4.4.0" in harness.client_version(r.stderr)
+    r = javaclients.java_client(["consume", k_out.bootstrap, topic, "-", str(len(sent)), "90", "--settle", "1"],
+                                timeout=kafkatest.CLIENT_TIMEOUT_S)
+    assert b"assigned by hand" in r.stderr, r.stderr[-2000:]
+    return records.parse_consumed(r.stdout.decode())
+
+
+def franz_supports_direct_consumer():
+    r = subprocess.run([harness.franz_path()], capture_output=True, timeout=30)
+    if b"GROUP|-" not in r.stderr:
+        pytest.fail(f"{harness.franz_path()} predates GROUP \"-\" (direct consumer): run `make deps`", pytrace=False)
+
+
+def program(argv_in, argv_out, topic, sent, tmp_path, options, env=None):
+    """A client program of the roundtrip contract (BOOTSTRAP TOPIC GROUP INPUT EXPECTED TIMEOUT_S):
+    produce only (EXPECTED 0) through one node, then read with GROUP "-" through the other."""
+    timeout = str(kafkatest.CLIENT_TIMEOUT_S - 10)
+    tsv = records.write_tsv(tmp_path / "in.tsv", sent)
+    r = harness.run([*argv_in, topic, "-", tsv, "0", timeout, *options], env=env,
+                    timeout=kafkatest.CLIENT_TIMEOUT_S, what=f"{os.path.basename(argv_in[0])} producer")
+    version = harness.client_version(r.stderr)
+    r = harness.run([*argv_out, topic, "-", "-", str(len(sent)), timeout], env=env,
+                    timeout=kafkatest.CLIENT_TIMEOUT_S, what=f"{os.path.basename(argv_out[0])} consumer")
+    assert b"assigned by hand" in r.stderr or "franz" in version, r.stderr[-2000:]
+    return version, records.parse_consumed(r.stdout.decode())
+
+
+def roundtrip_franz(k_in, k_out, topic, sent, tmp_path):
+    franz_supports_direct_consumer()
+    version, got = program([harness.franz_path(), k_in.bootstrap], [harness.franz_path(), k_out.bootstrap], topic,
+                           sent, tmp_path, ["--idempotent"])
+    assert version.startswith("franz-go v1."), version
+    return got
+
+
+def roundtrip_kafka_python(k_in, k_out, topic, sent, tmp_path):
+    script = os.path.join(harness.CLIENTS, "python_roundtrip.py")
+    head = [harness.venv_python(), script, "kafka-python"]
+    version, got = program([*head, k_in.bootstrap], [*head, k_out.bootstrap], topic, sent, tmp_path,
+                           ["--idempotent"])
+    assert version.startswith("kafka-python 3."), version
+    return got
+
+
+def roundtrip_kafkajs(k_in, k_out, topic, sent, tmp_path):
+    script = os.path.join(harness.CLIENTS, "kafkajs_roundtrip.js")
+    version, got = program(["node", script, k_in.bootstrap], ["node", script, k_out.bootstrap], topic, sent,
+                           tmp_path, ["--idempotent"], env=harness.node_env())
+    assert version.startswith("kafkajs 2."), version
+    return got
+
+
+CLIENTS = {  # client -> (its round trip, records)
+    "kcat-librdkafka-2.12": (roundtrip_kcat, 50_000),
+    "java": (roundtrip_java, 5_000),
+    "franz-go": (roundtrip_franz, 5_000),
+    "kafka-python": (roundtrip_kafka_python, 5_000),
+    "kafkajs": (roundtrip_kafkajs, 5_000),
+}
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_a_client_produces_through_one_regional_node_and_reads_every_record_back_through_the_other(
+        kafka, start_kstretch, fresh_topic, tmp_path, client):
+    roundtrip, count = CLIENTS[client]
+    topic = fresh_topic(kafka, PARTITIONS)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records(client, count)
+    before = kafkatest.relay_snapshot(kafka)
+    t0 = time.monotonic()
+    consumed = roundtrip(k1, k2, topic, sent, tmp_path)
+    elapsed = time.monotonic() - t0
+    # Exactly the records produced: none lost, none twice (offsets 0..n-1),
+    # per-partition order, one partition per key, every partition used.
+    records.assert_same_records(sent, consumed, PARTITIONS)
+    delta = kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka))
+    assert_only_the_regional_nodes_reached_the_brokers(delta, (k1, k2))
+    assert_clean((k1, k2))
+    ms = [k.metrics() for k in (k1, k2)]
+    print(f"{client}: {count} records in {elapsed:.1f}s; Fetch bytes local "
+          f"{sum(m['kstretch_fetch_bytes_local'] for m in ms)} remote "
+          f"{sum(m['kstretch_fetch_bytes_remote'] for m in ms)}; bytes from brokers "
+          f"{ {b: d['from_broker'] for b, d in delta.items()} }")
+    # Both nodes carried traffic: clients go to each partition's virtual leader.
+    assert all(m["kstretch_regional_fragments"] > 0 for m in ms), ms
+
+
+# ---------------------------------------------------------------- 2. what clients see
+
+def metadata_from(k, topic, version):
+    with kafkawire.Connection(LOCALHOST, k.listen_port, timeout=15) as c:
+        return c.metadata_v12([topic], version=version)
+
+
+def metadata_max_version(k):
+    with kafkawire.Connection(LOCALHOST, k.listen_port, timeout=15) as c:
+        return c.api_versions(version=2).api_keys[API_METADATA][1]
+
+
+def test_metadata_v12_and_v13_show_only_the_two_regional_nodes_with_the_same_leaders_on_both(
+        kafka, start_kstretch, fresh_topic):
+    topic = fresh_topic(kafka, 2 * PARTITIONS)  # 12: all on one node by chance 1 time in 2,048
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    nodes = sorted([(1, LOCALHOST, k1.listen_port, REGION), (2, LOCALHOST, k2.listen_port, REGION)])
+    versions = [12, 13] if min(metadata_max_version(k1), metadata_max_version(k2)) >= 13 else [12]
+    assert versions == [12, 13], "Kafka 4.4 defines Metadata v13: kstretch should offer it"
+    real = {p["partition"]: p for p in kafka.topic(topic)["partitions"]}
+    leaders = {}
+    for version in versions:
+        for k in (k1, k2):
+            m = metadata_from(k, topic, version)
+            assert m.error_code == 0
+            assert sorted((b.node_id, b.host, b.port, b.rack) for b in m.brokers) == nodes, \
+                f"node {k.listen_port} shows other brokers (v{version}): {m.brokers}"
+            assert m.controller_id in (1, 2)
+            (t,) = m.topics
+            assert t.name == topic and t.error_code == 0 and t.topic_id != bytes(16)
+            assert sorted(p.partition_index for p in t.partitions) == sorted(real)
+            for p in t.partitions:
+                assert p.error_code == 0 and p.leader_id in (1, 2) and p.leader_epoch >= 0
+                assert sorted(p.replica_nodes) == [1, 2] and p.replica_nodes[0] == p.leader_id
+                assert set(p.isr_nodes) <= {1, 2}
+            leaders[(version, k.listen_port)] = {p.partition_index: p.leader_id for p in t.partitions}
+    first = next(iter(leaders.values()))
+    assert all(v == first for v in leaders.values()), f"the nodes disagree on the virtual leaders: {leaders}"
+    assert set(first.values()) == {1, 2}, f"12 partitions all led by one node: {first}"
+
+    # A real client sees the same: librdkafka's metadata (kcat -L) through node 2.
+    r = harness.run([harness.kcat_path(), "-b", k2.bootstrap, "-L", "-t", topic, "-J"],
+                    env=harness.modern_rdkafka_env(), timeout=60, what="kcat -L")
+    import json
+    md = json.loads(r.stdout.decode())
+    assert sorted(b["id"] for b in md["brokers"]) == [1, 2], md["brokers"]
+    assert {b["name"] for b in md["brokers"]} == {f"{LOCALHOST}:{k1.listen_port}", f"{LOCALHOST}:{k2.listen_port}"}
+    (t,) = md["topics"]
+    assert {p["partition"]: p["leader"] for p in t["partitions"]} == first
+
+
+# ---------------------------------------------------------------- 3. where Fetch goes
+
+def test_fetches_go_to_the_eu_replica_when_there_is_one_and_to_the_leader_otherwise(
+        kafka, start_kstretch, fresh_topic):
+    # RF 2 over brokers 1=eu, 2=us, 3=ap: partition p has replicas brokers[p % 3] and
+    # brokers[(p + 1) % 3]: 0 and 3 {eu leader, us}, 1 and 4 {us leader, ap}, 2 and 5 {ap leader, eu}.
+    topic = fresh_topic(kafka, PARTITIONS, rf=2)
+    layout = {p["partition"]: p for p in kafka.topic(topic)["partitions"]}
+    regions = {b["id"]: b["region"] for b in kafka.brokers}
+    with_eu = {p for p, d in layout.items() if any(regions[r] == REGION for r in d["replicas"])}
+    assert with_eu == {0, 2, 3, 5}, layout
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records("where", 20_000)
+    kcat_produce(k1.bootstrap, topic, sent)
+
+    def fetch_bytes():  # the client fetches each partition from its virtual leader: both nodes
+        ms = [k.metrics() for k in (k1, k2)]
+        return (sum(m["kstretch_fetch_bytes_local"] for m in ms), sum(m["kstretch_fetch_bytes_remote"] for m in ms))
+
+    before, fetched_before = kafkatest.relay_snapshot(kafka), fetch_bytes()
+    consumed = kcat_consume_assigned(k2.bootstrap, topic, len(sent))
+    delta = kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka))
+    fetched = fetch_bytes()
+    records.assert_same_records(sent, consumed, PARTITIONS)
+    assert_only_the_regional_nodes_reached_the_brokers(delta, (k1, k2))
+
+    payload = collections.Counter()
+    for p, _, key, v in consumed:
+        payload[p] += len(key) + len(v)
+    sent_by = {b: d["from_broker"] for b, d in delta.items()}
+    local, remote = fetched[0] - fetched_before[0], fetched[1] - fetched_before[1]
+    print(f"bytes each broker sent while kcat read: {sent_by}; payload per partition {dict(payload)}; "
+          f"kstretch Fetch bytes local {local} remote {remote}")
+    eu_payload = sum(payload[p] for p in with_eu)
+    us_payload = sum(payload[p] for p in set(range(PARTITIONS)) - with_eu)
+    # eu (broker 1) served every partition it holds, leader or follower.
+    assert sent_by[1] > eu_payload, (sent_by, eu_payload)
+    # us (broker 2) served only the partitions it leads with no eu replica (1 and 4): less
+    # than those plus a fraction of one more partition's payload.
+    assert us_payload < sent_by[2] < us_payload + min(payload[p] for p in with_eu) / 2, (sent_by, us_payload)
+    # ap (broker 3) leads 2 and 5, which have an eu replica: it sent no records (metadata at most).
+    assert sent_by[3] < min(payload[2], payload[5]) / 10, sent_by
+    # kstretch's own account agrees: local from eu, remote from us.
+    assert local > eu_payload and us_payload < remote < us_payload + eu_payload / 4, (local, remote)
+    assert_clean((k1, k2))
+
+
+# ---------------------------------------------------------------- 4. a broker stops during produce
+
+LEADING_BROKER = 2  # us-a: leads partitions 1 and 4 of a fresh topic
+RATE = 1000
+DOWN_COUNT = 12_000
+
+
+def test_a_broker_stopped_during_an_idempotent_produce_run_loses_nothing_acknowledged(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    topic = fresh_topic(kafka, PARTITIONS)
+    leaders = {p["partition"]: p["leader"] for p in kafka.topic(topic)["partitions"]}
+    assert sorted(p for p, b in leaders.items() if b == LEADING_BROKER) == [1, 4], leaders
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records("down", DOWN_COUNT)
+    acked_path = tmp_path / "acked.tsv"
+    env = dict(os.environ)
+    env.pop("LD_LIBRARY_PATH", None)  # the wheel's own librdkafka
+    argv = [harness.venv_python(), os.path.join(harness.CLIENTS, "python_roundtrip.py"), "confluent-kafka",
+            f"{k1.bootstrap},{k2.bootstrap}", topic, "-", records.write_tsv(tmp_path / "in.tsv", sent), "0",
+            str(kafkatest.CLIENT_TIMEOUT_S - 10), "--idempotent", "--rate", str(RATE), "--acked", str(acked_path),
+            "--set", "debug=topic,msg"]
+    before = kafkatest.relay_snapshot(kafka)
+    with open(tmp_path / "producer.err", "wb") as err:
+        producer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    up = None
+    try:
+        time.sleep(3)  # ~3,000 records in
+        assert producer.poll() is None, "the producer ended before the broker stopped"
+        t_down = time.monotonic()
+        kafka.must(f"down {LEADING_BROKER}")
+        down_took = time.monotonic() - t_down
+        assert producer.poll() is None, f"the producer ended while broker {LEADING_BROKER} stopped ({down_took:.1f}s)"
+        rc = producer.wait(timeout=kafkatest.CLIENT_TIMEOUT_S)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+            producer.wait()
+        up = kafka.control(f"up {LEADING_BROKER}")
+    assert up["ok"], up
+    log = (tmp_path / "producer.err").read_text(errors="replace")
+    assert rc == 0, f"the producer exited with {rc}\n{log[-4000:]}"
+
+    # Retriable errors reached the producer and it retried (librdkafka's msg debug).
+    retries = [line for line in log.splitlines()
+               if "NOT_LEADER" in line.upper().replace(" ", "_") or "retrying" in line.lower()]
+    assert retries, f"no retriable error in the producer's log\n{log[-3000:]}"
+    # It refreshed its metadata through kstretch (the only address it has: the relays
+    # name the processes) and saw, for the partitions broker 2 led, the new real
+    # leader's epoch (the virtual leader stays: it is a hash of the partition).
+    epochs = collections.defaultdict(set)
+    for m in re.finditer(rf"Topic {re.escape(topic)} \[(\d+)\] Leader (\d+) Epoch (\d+)", log):
+        epochs[int(m.group(1))].add(int(m.group(3)))
+    assert all(epochs[p] and max(epochs[p]) > min(epochs[p]) for p in (1, 4)), f"no new leader epoch seen: {dict(epochs)}"
+
+    delta = kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka))
+    assert_only_the_regional_nodes_reached_the_brokers(delta, (k1, k2))
+    acked = records.parse_consumed(acked_path.read_text())
+    consumed = kcat_consume_assigned(k2.bootstrap, topic, len(acked))
+    # Nothing acknowledged is lost: each acked record is where its ack said.
+    at = {(p, o): (key, v) for p, o, key, v in consumed}
+    lost = [(p, o, key, v) for p, o, key, v in acked if o >= 0 and at.get((p, o)) != (key, v)]
+    assert not lost, f"{len(lost)} acknowledged records not read back where acknowledged, e.g. {lost[:5]}"
+    # And, idempotent: every record exactly once, in order (all of them were acknowledged).
+    assert len(acked) == len(sent)
+    records.assert_same_records(sent, consumed, PARTITIONS)
+    for k in (k1, k2):
+        assert k.metrics()["kstretch_protocol_errors"] == 0
+    print(f"broker {LEADING_BROKER} down in {down_took:.1f}s during a run of {len(sent)} records; "
+          f"{len(retries)} retry lines in the producer's log; fragments failed "
+          f"{[k.metrics()['kstretch_regional_fragments_failed'] for k in (k1, k2)]}")
