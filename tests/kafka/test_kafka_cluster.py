@@ -11,8 +11,10 @@ import harness
 import kafkawire
 
 
-def metadata_round_trip_ms(address, samples=5):
-    """Median time of an ApiVersions round trip to host:port, in ms."""
+def metadata_round_trip_ms(address, samples=9):
+    """Fastest of `samples` ApiVersions round trips to host:port, in ms: an
+    added network delay is in every one of them, while a busy JVM's pauses
+    (a shared 2-core machine) are not, so the minimum measures the network."""
     host, port = address.rsplit(":", 1)
     times = []
     with kafkawire.Connection(host, int(port), 10.0) as c:
@@ -20,7 +22,7 @@ def metadata_round_trip_ms(address, samples=5):
             t = time.monotonic()
             c.api_versions()
             times.append((time.monotonic() - t) * 1000)
-    return sorted(times)[len(times) // 2]
+    return min(times)
 
 
 def test_the_launcher_reports_its_brokers_and_moves_a_leader_stops_and_restarts_a_broker(kafka, fresh_topic):
