@@ -5,6 +5,7 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -45,6 +46,29 @@ bool kx_sock_open(struct event_base *base, struct kx_sock *k, evutil_socket_t fd
 	k->rev = event_new(base, fd, EV_READ | EV_PERSIST, on_read, arg);
 	k->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, on_write, arg);
 	return k->rev && k->wev;
+}
+
+bool kx_sock_connect(struct event_base *base, struct kx_sock *k, const struct evutil_addrinfo *a, int connect_ms,
+                     event_callback_fn on_read, event_callback_fn on_write, void *arg, const char **why)
+{
+	evutil_socket_t fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*why = strerror(errno);
+		return false;
+	}
+	if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		*why = strerror(errno);
+		evutil_closesocket(fd);
+		return false;
+	}
+	if (!kx_sock_open(base, k, fd, on_read, on_write, arg)) {
+		kx_sock_close(k);
+		*why = "out of memory";
+		return false;
+	}
+	struct timeval t = kx_ms_timeval(connect_ms);
+	kx_sock_want(k->wev, &k->writing, true, &t); /* writable: connected or failed */
+	return true;
 }
 
 void kx_sock_want(struct event *ev, bool *now, bool on, const struct timeval *tv)

@@ -45,6 +45,14 @@ void kx_sock_close(struct kx_sock *k);
 bool kx_sock_open(struct event_base *base, struct kx_sock *k, evutil_socket_t fd, event_callback_fn on_read,
                   event_callback_fn on_write, void *arg);
 
+/*
+ * Starts a non-blocking connect of k to address a: the socket opened with
+ * its events, its write event wanted for connect_ms (writable: connected or
+ * failed). False with *why saying why; k is then closed.
+ */
+bool kx_sock_connect(struct event_base *base, struct kx_sock *k, const struct evutil_addrinfo *a, int connect_ms,
+                     event_callback_fn on_read, event_callback_fn on_write, void *arg, const char **why);
+
 /* Adds (with timeout tv) or deletes ev, when that changes *now. */
 void kx_sock_want(struct event *ev, bool *now, bool on, const struct timeval *tv);
 

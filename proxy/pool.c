@@ -169,25 +169,11 @@ static void kx_pconn_try_next(struct kx_pconn *c, const char *last_err)
 	while (c->up.next_addr) {
 		struct evutil_addrinfo *a = c->up.next_addr;
 		c->up.next_addr = a->ai_next;
-		evutil_socket_t fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			last_err = strerror(errno);
+		if (!kx_sock_connect(w->base, &c->up.sock, a, w->cfg->connect_timeout_ms, kx_pconn_readable,
+		                     kx_pconn_writable, c, &last_err))
 			continue;
-		}
-		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			last_err = strerror(errno);
-			evutil_closesocket(fd);
-			continue;
-		}
-		if (!kx_sock_open(w->base, &c->up.sock, fd, kx_pconn_readable, kx_pconn_writable, c)) {
-			kx_pconn_close_sock(c);
-			last_err = "out of memory";
-			continue;
-		}
 		KX_METRIC_ADD(regional_upstream_connections, 1);
 		c->counted = true;
-		struct timeval t = kx_ms_timeval(w->cfg->connect_timeout_ms);
-		kx_sock_want(c->up.sock.wev, &c->up.sock.writing, true, &t); /* writable: connected or failed */
 		return;
 	}
 	KX_METRIC_ADD(upstream_connect_failures, 1);

@@ -1206,22 +1206,9 @@ static void kx_upstream_try_next(struct kx_session *s, const char *last_err)
 		struct evutil_addrinfo *a = s->up->next_addr;
 		s->up->next_addr = a->ai_next;
 		kx_sock_close(&s->up->sock);
-		evutil_socket_t fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			last_err = strerror(errno);
+		if (!kx_sock_connect(s->worker->base, &s->up->sock, a, s->worker->cfg->connect_timeout_ms,
+		                     kx_upstream_readable, kx_upstream_writable, s->up, &last_err))
 			continue;
-		}
-		if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			last_err = strerror(errno);
-			evutil_closesocket(fd);
-			continue;
-		}
-		if (!kx_sock_open(s->worker->base, &s->up->sock, fd, kx_upstream_readable, kx_upstream_writable, s->up)) {
-			last_err = "out of memory";
-			continue;
-		}
-		struct timeval t = kx_ms_timeval(s->worker->cfg->connect_timeout_ms);
-		kx_sock_want(s->up->sock.wev, &s->up->sock.writing, true, &t); /* writable: connected or failed */
 		return;
 	}
 	kx_upstream_connect_failed(s, last_err);
