@@ -437,7 +437,10 @@ def test_a_broker_misbehaving_on_a_produce_part_fails_only_that_part_retriably_a
             line = next(ln for ln in text.splitlines() if logged in ln).split(" ", 2)[-1].strip()  # level: message
             assert "node 3" in line, f"the log line does not name the broker: {line}"
             if answer is never_answers:  # the shared connection's own timeout, not the client's
-                assert ANSWER_TIMEOUT_MS / 1000 <= took < ANSWER_TIMEOUT_MS / 1000 * 2 + 1, f"answered in {took:.1f} s"
+                # It counts the connection's silence, which began with the bystander's
+                # answer a moment before t0: a little under the timeout from here.
+                assert ANSWER_TIMEOUT_MS / 1000 - 0.25 <= took < ANSWER_TIMEOUT_MS / 1000 * 2 + 1, \
+                    f"answered in {took:.3f} s"
             sink.misbehave = None
             assert [e for _, _, e, _ in produce_everywhere(by, "after")] == [0] * PROBE_PARTITIONS, \
                 "a session connected throughout was not served after the broker misbehaved"
