@@ -161,18 +161,8 @@ void kx_queue_frame_refs(struct kx_flow *f, struct kp_writer *w, struct kx_hold 
 	}
 }
 
-void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h)
+void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h, size_t len)
 {
-	kp_writer_finish(w);
-	uint8_t size_be[4];
-	kp_frame_size_put(size_be, kp_writer_size(w));
-	kx_flow_put_copy(f, size_be, 4);
-	for (size_t i = 0; i < w->nsegs; i++) {
-		const struct kp_segment *seg = &w->segs[i];
-		if (seg->ref) /* every reference points into h's frame */
-			kx_flow_put_ref(f, h, seg->ref, seg->len);
-		else
-			kx_flow_put_copy(f, w->buf + seg->off, seg->len);
-	}
+	kx_queue_frame_refs(f, w, &h, &len, 1);
 	kx_hold_put(h);
 }

@@ -72,7 +72,7 @@ bool kx_sock_wants_write(const struct kx_sock *k, bool more);
 void kx_queue_frame_refs(struct kx_flow *f, struct kp_writer *w, struct kx_hold *const *holds, const size_t *lens,
                          size_t n);
 
-/* Queues w as kx_queue_frame_refs does when every reference lies in h, then drops the caller's reference to h. */
-void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h);
+/* kx_queue_frame_refs with one frame, h's len bytes; then drops the caller's reference to h. */
+void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h, size_t len);
 
 #endif

@@ -903,7 +903,7 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 		                         f->len - 4))
 			return false;
 		KX_METRIC_ADD(responses_rewritten, 1);
-		kx_queue_frame(&s->resp, &w->rewriter.out, f->resp);
+		kx_queue_frame(&s->resp, &w->rewriter.out, f->resp, f->len);
 		f->resp = NULL; /* kx_queue_frame took the reference */
 		return true;
 	default:

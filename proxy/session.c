@@ -527,7 +527,7 @@ KX_MUST_CHECK static bool kx_request_inject(struct kx_session *s, int32_t size)
 		return false;
 	}
 	if (r == KX_INJECT_DONE) {
-		kx_queue_frame(&s->req, &rw->out, h);
+		kx_queue_frame(&s->req, &rw->out, h, 4 + (size_t)size);
 		return true;
 	}
 	kx_flow_put_ref(&s->req, h, h->data, 4 + (size_t)size); /* as it came */
@@ -960,7 +960,7 @@ KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, struct kx_h
 	if (kx_rewrite_merge_topology(rw, s->worker->cfg))
 		kx_sdebug(s, "topology updated from a %s response",
 		         kp_api_get(e->api_key)->name);
-	kx_queue_frame(&s->resp, &rw->out, h);
+	kx_queue_frame(&s->resp, &rw->out, h, 4 + (size_t)size);
 	KX_METRIC_ADD(responses_rewritten, 1);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
 	kx_sdebug(s, "%s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners, %d partitions "
