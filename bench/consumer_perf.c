@@ -4,7 +4,9 @@
  *   kstretch-consumer-perf --bootstrap-server 127.0.0.1:9092 --topic perf --messages 200000 --group g1
  *
  * Subscribes with the group (auto.offset.reset=earliest unless --from-latest),
- * consumes N messages and prints, like the Java tool:
+ * or with --assign takes every partition by hand without a group (what the
+ * Java tool cannot do, and what regional mode's benchmark needs until it has
+ * groups), consumes N messages and prints, like the Java tool:
  *
  *   start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms,
  *   fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
@@ -37,6 +39,8 @@ struct cp_options {
 	int64_t timeout_ms;
 	bool hide_header;
 	bool json;
+	bool assign;      /* every partition by hand, no group */
+	bool from_latest;
 };
 
 struct cp_state {
@@ -50,7 +54,7 @@ static void cp_usage(FILE *out)
 {
 	fputs("usage: kstretch-consumer-perf --bootstrap-server HOST:PORT --topic TOPIC --messages N\n"
 	      "           [--group GROUP] [--consumer.config FILE] [--timeout MS] [--from-latest]\n"
-	      "           [--fetch-size BYTES] [--hide-header] [--json] [--print-metrics]\n"
+	      "           [--fetch-size BYTES] [--assign] [--hide-header] [--json] [--print-metrics]\n"
 	      "Apache Kafka's kafka-consumer-perf-test on librdkafka: consumes N messages of TOPIC as a member\n"
 	      "of GROUP and prints the header and summary line of the Java tool.\n"
 	      "  --group GROUP          consumer group (default perf-consumer-NNNNN)\n"
@@ -59,6 +63,9 @@ static void cp_usage(FILE *out)
 	      "  --from-latest          start at the end of the log when the group has no offset\n"
 	      "                         (default: auto.offset.reset=earliest)\n"
 	      "  --fetch-size BYTES     max.partition.fetch.bytes\n"
+	      "  --assign               no group: every partition of TOPIC assigned by hand from its\n"
+	      "                         beginning (its end with --from-latest); rebalance.time.ms is\n"
+	      "                         then the time to learn the partitions and assign them\n"
 	      "  --hide-header          no header line\n"
 	      "  --json                 the summary as one JSON line instead\n"
 	      "  --print-metrics        accepted and ignored\n"
@@ -69,7 +76,6 @@ static void cp_usage(FILE *out)
 static void cp_parse_args(int argc, char **argv, struct cp_options *o, rd_kafka_conf_t *conf)
 {
 	const char *v, *bootstrap = NULL, *config_file = NULL, *fetch_size = NULL;
-	bool from_latest = false;
 	static char default_group[32];
 
 	o->timeout_ms = CP_DEFAULT_TIMEOUT;
@@ -96,7 +102,9 @@ static void cp_parse_args(int argc, char **argv, struct cp_options *o, rd_kafka_
 			perf_parse_int("--fetch-size", v, 1, INT32_MAX);
 			fetch_size = v;
 		} else if (perf_flag(argv, i, "--from-latest")) {
-			from_latest = true;
+			o->from_latest = true;
+		} else if (perf_flag(argv, i, "--assign")) {
+			o->assign = true;
 		} else if (perf_flag(argv, i, "--hide-header")) {
 			o->hide_header = true;
 		} else if (perf_flag(argv, i, "--json")) {
@@ -114,7 +122,9 @@ static void cp_parse_args(int argc, char **argv, struct cp_options *o, rd_kafka_
 		perf_usage_error("--topic is required");
 	if (o->messages == 0)
 		perf_usage_error("--messages is required");
-	if (!o->group) {
+	if (o->assign && o->group)
+		perf_usage_error("--assign consumes without a group: --group does not go with it");
+	if (!o->group && !o->assign) {
 		snprintf(default_group, sizeof(default_group), "perf-consumer-%d", (int)(perf_random() % 100000));
 		o->group = default_group;
 	}
@@ -128,8 +138,15 @@ static void cp_parse_args(int argc, char **argv, struct cp_options *o, rd_kafka_
 		perf_conf_set(conf, "--bootstrap-server", "bootstrap.servers", bootstrap);
 	if (!perf_conf_has(conf, "bootstrap.servers"))
 		perf_usage_error("--bootstrap-server is required");
-	perf_conf_set(conf, "--group", "group.id", o->group);
-	if (from_latest)
+	if (o->assign) {
+		/* librdkafka's consumer wants a group.id even to assign by hand; nothing joins it or commits to it. */
+		snprintf(default_group, sizeof(default_group), "perf-assign-%d", (int)(perf_random() % 100000));
+		perf_conf_set(conf, "--assign", "group.id", default_group);
+		perf_conf_set(conf, "--assign", "enable.auto.commit", "false");
+	} else {
+		perf_conf_set(conf, "--group", "group.id", o->group);
+	}
+	if (o->from_latest)
 		perf_conf_set(conf, "--from-latest", "auto.offset.reset", "latest");
 	if (fetch_size)
 		perf_conf_set(conf, "--fetch-size", "max.partition.fetch.bytes", fetch_size);
@@ -170,6 +187,32 @@ static void cp_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_to
 	} else if (aerr) {
 		perf_log("(un)assigning partitions failed: %s", rd_kafka_err2str(aerr));
 	}
+}
+
+/* --assign: every partition of the topic from its beginning (or end), no group. */
+static rd_kafka_resp_err_t cp_assign_all(rd_kafka_t *rk, const struct cp_options *o)
+{
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t err = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 10000) : rd_kafka_last_error();
+	if (!err && (md->topic_cnt != 1 || md->topics[0].err))
+		err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+	if (!err && md->topics[0].partition_cnt == 0)
+		err = RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+	if (!err) {
+		const struct rd_kafka_metadata_topic *t = &md->topics[0];
+		rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(t->partition_cnt);
+		for (int i = 0; i < t->partition_cnt; i++)
+			rd_kafka_topic_partition_list_add(parts, o->topic, t->partitions[i].id)->offset =
+				o->from_latest ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+		err = rd_kafka_assign(rk, parts);
+		rd_kafka_topic_partition_list_destroy(parts);
+	}
+	if (md)
+		rd_kafka_metadata_destroy(md);
+	if (rkt)
+		rd_kafka_topic_destroy(rkt);
+	return err;
 }
 
 static void cp_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -294,13 +337,21 @@ int main(int argc, char **argv)
 	gettimeofday(&start, NULL);
 	int64_t start_ns = perf_now_ns();
 	st.join_start_ns = start_ns;
-	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, o.topic, RD_KAFKA_PARTITION_UA);
-	rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, topics);
-	rd_kafka_topic_partition_list_destroy(topics);
+	rd_kafka_resp_err_t err;
+	if (o.assign) {
+		err = cp_assign_all(rk, &o);
+		st.join_ns = perf_now_ns() - start_ns;
+		st.assignments = 1;
+	} else {
+		rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(topics, o.topic, RD_KAFKA_PARTITION_UA);
+		err = rd_kafka_subscribe(rk, topics);
+		rd_kafka_topic_partition_list_destroy(topics);
+	}
 	enum cp_stop stop = CP_FATAL;
 	if (err)
-		perf_log("cannot subscribe to %s: %s", o.topic, rd_kafka_err2str(err));
+		perf_log("cannot %s %s: %s", o.assign ? "assign the partitions of" : "subscribe to", o.topic,
+		         rd_kafka_err2str(err));
 	else
 		stop = cp_consume(rk, &o, &st, &c);
 	int64_t elapsed_ns = perf_now_ns() - start_ns;

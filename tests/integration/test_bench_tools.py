@@ -132,6 +132,28 @@ def test_json_results_are_one_line_each_for_scripts(perf_cluster):
     assert result["mb"] == pytest.approx(5000 * SIZE / MB, abs=0.0001)
 
 
+def test_consumer_with_assign_reads_every_partition_without_a_group(start_cluster):
+    """--assign (what bench/regional_bench.py uses: regional mode has no groups
+    yet): every partition of a 4-partition topic by hand, from the beginning."""
+    c = start_cluster(regions="eu:1", topics=["perf4:4:1"])
+    producer("--topic", "perf4", "--num-records", str(COUNT), "--record-size", str(SIZE), "--throughput", "-1",
+             "--producer-props", f"bootstrap.servers={c.bootstrap}", "acks=1")
+    r = consumer("--bootstrap-server", c.bootstrap, "--topic", "perf4", "--messages", str(COUNT), "--assign",
+                 "--json")
+    result = json.loads(lines(r)[0])
+    assert result["messages"] == COUNT and result["complete"] is True
+    # One more than the topic holds: times out, as with a group.
+    r = consumer("--bootstrap-server", c.bootstrap, "--topic", "perf4", "--messages", str(COUNT + 1), "--assign",
+                 "--timeout", "2000", "--json", check=False)
+    assert r.returncode == 1 and json.loads(lines(r)[0])["messages"] == COUNT
+    r = consumer("--bootstrap-server", c.bootstrap, "--topic", "perf4", "--messages", "1", "--assign", "--group",
+                 "g", check=False)
+    assert r.returncode == 2 and b"--assign consumes without a group" in r.stderr
+    r = consumer("--bootstrap-server", c.bootstrap, "--topic", "no-such-topic", "--messages", "1", "--assign",
+                 "--timeout", "2000", check=False)
+    assert r.returncode == 1 and b"cannot assign the partitions of no-such-topic" in r.stderr
+
+
 def test_payload_file_and_producer_config_file(perf_cluster, tmp_path):
     payloads = [f"line-{i:03d}-".ljust(50, "x") for i in range(100)]
     payload_file = tmp_path / "payloads.txt"
