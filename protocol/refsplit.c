@@ -47,6 +47,7 @@ struct kp_merge_src {
 	struct kp_pieces at; /* a locator at the partition's start */
 	size_t start, records_at, records_end, tags_at, end;
 	size_t preferred_at; /* PreferredReadReplica's 4 bytes when the part named one (>= 0); else SIZE_MAX */
+	int16_t error_code;
 };
 
 /* ---- pieces to writer ----------------------------------------------------- */
@@ -480,6 +481,7 @@ static bool kp_merge_on_partition(void *arg, const struct kp_walk_topic *t, cons
 	    .tags_at = part->tags_at,
 	    .end = part->end,
 	    .preferred_at = part->preferred_read_replica >= 0 ? part->preferred_at : SIZE_MAX,
+	    .error_code = part->error_code,
 	};
 	sl->src = (int32_t)m->nsrcs++;
 	return true;
@@ -632,6 +634,7 @@ static bool kp_merge_emit(struct kp_fetch_merge *m, int16_t ver, bool flexible, 
 				ok = kp_merge_emit_found(w, &m->srcs[sl->src], flexible);
 				m->found++;
 				m->preferred_dropped += m->srcs[sl->src].preferred_at != SIZE_MAX;
+				m->watched += m->error_watch && m->error_watch(m->srcs[sl->src].error_code);
 				continue;
 			}
 			if (!missing && !(missing = kp_merge_missing_part(&a, ver, missing_error))) {
@@ -659,7 +662,9 @@ bool kp_fetch_merge(struct kp_fetch_merge *m, int16_t ver, bool flexible, const 
 	int16_t error_code = 0;
 
 	kp_writer_reset(&m->body);
-	m->owned = m->referenced = m->found = m->missing = m->preferred_dropped = 0;
+	m->owned = m->referenced = m->found = m->missing = m->preferred_dropped = m->watched = 0;
+	m->throttled = 0;
+	m->throttle_sum = 0;
 	m->nsrcs = 0;
 	m->bad_part = -1;
 	m->err = KP_OK;
@@ -674,6 +679,10 @@ bool kp_fetch_merge(struct kp_fetch_merge *m, int16_t ver, bool flexible, const 
 		if (!kp_merge_walk_part(m, parts[j], ver, flexible, nwant, &t, &e))
 			return kp_merge_fail(m, j, parts[j]->err, parts[j]->err_field);
 		throttle = t > throttle ? t : throttle;
+		if (t > 0) {
+			m->throttled++;
+			m->throttle_sum += t;
+		}
 		error_code = error_code ? error_code : e;
 	}
 	if (!kp_merge_emit(m, ver, flexible, want, nwant, throttle, error_code, missing_error))

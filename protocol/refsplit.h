@@ -130,6 +130,13 @@ struct kp_fetch_merge {
 	size_t owned, referenced; /* bytes of body written / referenced (records) */
 	size_t found, missing;    /* wants answered from a part / with the caller's error */
 	size_t preferred_dropped; /* found partitions whose part named a PreferredReadReplica (written -1) */
+	/* Set by the caller (NULL: none): found partitions whose ErrorCode it
+	 * returns true for are counted in `watched` (e.g. the errors that say
+	 * the caller's leaders are stale). */
+	bool (*error_watch)(int16_t error_code);
+	size_t watched;
+	int throttled;          /* parts with a ThrottleTimeMs above 0 */
+	int64_t throttle_sum;   /* the sum of those ThrottleTimeMs (the body carries their largest) */
 	int bad_part;             /* on failure: the part whose pieces hold the error; -1: none */
 	enum kp_error err;        /* on failure: what was wrong (also on the bad part's pieces) */
 	const char *err_field;

@@ -250,8 +250,16 @@ bool kp_split_add_partition(struct kp_arena *a, struct kp_split *s, int32_t inde
 	if (!p)
 		return false;
 	s->parts = p;
-	s->parts[s->nparts++] = (struct kp_split_part){index, dest < 0 ? -1 : dest};
+	s->parts[s->nparts++] = (struct kp_split_part){index, dest < 0 ? -1 : dest, 0};
 	s->topics[s->ntopics - 1].cnt++;
+	return true;
+}
+
+bool kp_split_add_partition_error(struct kp_arena *a, struct kp_split *s, int32_t index, int16_t error)
+{
+	if (!kp_split_add_partition(a, s, index, -1))
+		return false;
+	s->parts[s->nparts - 1].error = error;
 	return true;
 }
 
@@ -508,7 +516,7 @@ static struct kp_struct *kp_split_merge_topic(struct kp_arena *a, const struct k
 		if (!def)
 			return NULL;
 		def->v[l->index].i = sp->index;
-		def->v[l->error_code].i = error_code;
+		def->v[l->error_code].i = sp->dest < 0 && sp->error ? sp->error : error_code;
 		parts[p].st = def;
 	}
 	struct kp_struct *topic =
@@ -560,5 +568,16 @@ bool kp_split_fetch_sessionless(struct kp_struct *req, int16_t ver)
 	req->v[KP_FETCH_REQ_SESSION_ID].i = 0;
 	req->v[KP_FETCH_REQ_SESSION_EPOCH].i = -1;
 	req->v[KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA].a = (struct kp_list){NULL, 0};
+	return true;
+}
+
+bool kp_split_fetch_share_max_bytes(struct kp_struct *req, int16_t ver, int nparts)
+{
+	if (!req || req->schema != &kp_fetch_request || nparts < 1)
+		return false;
+	if (ver < 3)
+		return true;
+	int64_t share = req->v[KP_FETCH_REQ_MAX_BYTES].i / nparts;
+	req->v[KP_FETCH_REQ_MAX_BYTES].i = share > 0 ? share : 1;
 	return true;
 }

@@ -89,7 +89,8 @@ struct kp_split_topic {
 
 struct kp_split_part {
 	int32_t index; /* Kafka's partition index */
-	int32_t dest;  /* -1: none; the merge answers it with the error code */
+	int32_t dest;  /* -1: none; the merge answers it with its error, else the merge's error code */
+	int16_t error; /* dest -1 only: its own error code (0: the merge's) */
 };
 
 struct kp_split {
@@ -124,6 +125,8 @@ bool kp_split_request(struct kp_arena *a, const struct kp_split_layout *l, const
 bool kp_split_init(struct kp_split *s, int16_t ver, int ndest);
 bool kp_split_add_topic(struct kp_arena *a, struct kp_split *s, bool by_id, struct kp_span key);
 bool kp_split_add_partition(struct kp_arena *a, struct kp_split *s, int32_t index, int32_t dest);
+/* A partition that goes nowhere and is answered with error (not the merge's error code). */
+bool kp_split_add_partition_error(struct kp_arena *a, struct kp_split *s, int32_t index, int16_t error);
 bool kp_split_finish(struct kp_arena *a, struct kp_split *s);
 
 /*
@@ -143,5 +146,15 @@ struct kp_struct *kp_split_merge(struct kp_arena *a, const struct kp_split_layou
  * several brokers. False when req is not a Fetch request.
  */
 bool kp_split_fetch_sessionless(struct kp_struct *req, int16_t ver);
+
+/*
+ * Gives a split Fetch request (v3+; nothing to do before) its share of the
+ * client's MaxBytes: MaxBytes / nparts (at least 1), so that the merged
+ * answer stays within what the client asked for (a client refuses a larger
+ * one: librdkafka's receive.message.max.bytes). As for any Fetch, a broker
+ * still returns a first record batch larger than that (KIP-74), so every
+ * part makes progress. False when req is not a Fetch request or nparts < 1.
+ */
+bool kp_split_fetch_share_max_bytes(struct kp_struct *req, int16_t ver, int nparts);
 
 #endif

@@ -58,7 +58,11 @@
 	                                 "clients (regional.upstream.connections per worker and broker)")            \
 	X(regional_fragments, "mode=regional: requests sent upstream as parts of a client request split by "          \
 	                      "partition")                                                                         \
-	X(regional_fragments_failed, "mode=regional: parts answered as failed (their upstream connection failed)")
+	X(regional_fragments_failed, "mode=regional: parts answered as failed (their upstream connection failed)")   \
+	X(regional_throttled_answers, "mode=regional: parts a broker answered with a ThrottleTimeMs above 0 (KIP-219: " \
+	                              "it then stops reading that shared connection for as long, which delays every " \
+	                              "client whose requests take it)")                                            \
+	X(regional_throttle_ms, "mode=regional: the sum of those parts' ThrottleTimeMs")
 
 struct kx_metrics {
 #define KX_METRIC_FIELD(name, help) atomic_uint_fast64_t name;

@@ -37,6 +37,7 @@
 #define KX_R_HOLD_MIN       (64u * 1024) /* a request this long is read straight into its held block */
 
 #define KX_ERR_NOT_LEADER_OR_FOLLOWER 6
+#define KX_ERR_UNKNOWN_TOPIC_ID       100
 #define KX_R_REFRESH_MIN_MS           200 /* a worker's own Metadata requests: at most one this often */
 
 #define kx_rdebug(s, fmt, ...) kx_debug("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
@@ -396,6 +397,12 @@ static bool kx_rstale_error(int64_t code)
 	}
 }
 
+/* kp_fetch_merge's error_watch: a Fetch partition's kx_rstale_error. */
+static bool kx_rstale_fetch_error(int16_t code)
+{
+	return kx_rstale_error(code);
+}
+
 /* Whether a merged answer (layout l) has a partition with a kx_rstale_error. */
 static bool kx_rany_stale(const struct kp_split_layout *l, const struct kp_struct *m)
 {
@@ -433,7 +440,10 @@ static int kx_rproduce_route(void *arg, const struct kp_walk_topic *wt, int32_t 
 	const struct kx_partition *p = r->tp ? kx_topic_partition(r->tp, index) : NULL;
 	int d = p ? kx_rdest(r->t, p->leader) : -1;
 	r->unroutable |= d < 0;
-	r->ok = r->ok && kp_split_add_partition(&r->q->arena, &r->q->split, index, d);
+	if (d < 0 && !r->tp && wt->by_id) /* Produce v13+: a topic id the node has not learned (yet) */
+		r->ok = r->ok && kp_split_add_partition_error(&r->q->arena, &r->q->split, index, KX_ERR_UNKNOWN_TOPIC_ID);
+	else
+		r->ok = r->ok && kp_split_add_partition(&r->q->arena, &r->q->split, index, d);
 	return d;
 }
 
@@ -551,6 +561,7 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		struct kp_struct *part = q->split.dests[q->frag[i].dest].request;
 		if (fetch) {
 			kp_split_fetch_sessionless(part, ver);
+			kp_split_fetch_share_max_bytes(part, ver, q->nfrag);
 			/* kstretch chose the replica: a broker's rack-aware selector must not
 			 * answer with PreferredReadReplica, a real node id the client cannot know. */
 			if (ver >= 11)
@@ -753,6 +764,23 @@ static void kx_ranswer_queue(struct kx_session *s, struct kx_rreq *q)
 	kx_queue_frame_refs(&s->resp, &s->worker->rscratch->out, holds, lens, n);
 }
 
+/*
+ * A part's ThrottleTimeMs (KIP-219). The client gets the largest of its
+ * parts' (the merge's) and backs off itself; the broker, meanwhile, stops
+ * reading the shared connection the part took for that long, so every
+ * client whose requests take that connection waits too. Counted, so that
+ * is visible: kstretch_regional_throttled_answers, _throttle_ms.
+ */
+static void kx_rthrottled(struct kx_session *s, const struct kx_rreq *q, int32_t node, int64_t ms)
+{
+	if (ms <= 0)
+		return;
+	KX_METRIC_ADD(regional_throttled_answers, 1);
+	KX_METRIC_ADD(regional_throttle_ms, (uint64_t)ms);
+	kx_rdebug(s, "%s v%d: node %d throttles (ThrottleTimeMs %lld): it stops reading that shared connection for as "
+	          "long", q->api ? q->api->name : "?", q->hdr.api_version, (int)node, (long long)ms);
+}
+
 /* Produce, ListOffsets, OffsetForLeaderEpoch, DeleteRecords: the decoded parts merged in client order. */
 static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 {
@@ -777,6 +805,8 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s); its partitions answered "
 			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node,
 			         kp_error_name(c.err), c.err_field ? c.err_field : "?");
+		else if (q->layout->throttle_time_ms >= 0 && resp[f->dest]->v[q->layout->throttle_time_ms].present)
+			kx_rthrottled(s, q, f->node, resp[f->dest]->v[q->layout->throttle_time_ms].i);
 	}
 	struct kp_struct *m = kp_split_merge(&q->arena, q->layout, &q->split, resp, KX_ERR_NOT_LEADER_OR_FOLLOWER);
 	if (!m)
@@ -810,6 +840,7 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 	struct kp_pieces **parts = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*parts) + 1);
 	if (!iov || !pieces || !parts)
 		return false;
+	rs->fetch.error_watch = kx_rstale_fetch_error;
 	for (int tries = 0; tries <= q->nfrag; tries++) {
 		for (uint16_t i = 0; i < q->nfrag; i++) {
 			struct kx_rfrag *f = &q->frag[i];
@@ -832,6 +863,13 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 		kx_hold_put(q->frag[rs->fetch.bad_part].resp);
 		q->frag[rs->fetch.bad_part].resp = NULL;
 	}
+	if (rs->fetch.throttled) {
+		KX_METRIC_ADD(regional_throttled_answers, (uint64_t)rs->fetch.throttled);
+		KX_METRIC_ADD(regional_throttle_ms, (uint64_t)rs->fetch.throttle_sum);
+		kx_rdebug(s, "Fetch v%d: %d parts throttled (ThrottleTimeMs summing to %lld): their brokers stop reading "
+		          "those shared connections for as long", q->hdr.api_version, rs->fetch.throttled,
+		          (long long)rs->fetch.throttle_sum);
+	}
 	if (rs->fetch.preferred_dropped)
 		kx_rdebug(s, "Fetch v%d: %zu partitions answered with a PreferredReadReplica (a real broker); told none, "
 		          "kstretch keeps choosing the replica", q->hdr.api_version, rs->fetch.preferred_dropped);
@@ -842,6 +880,8 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 	kx_ranswer_queue(s, q);
 	if (rs->fetch.missing) /* partitions of failed parts */
 		kx_rrefresh(s, "a Fetch part failed");
+	else if (rs->fetch.watched)
+		kx_rrefresh(s, "a broker answered that it does not serve a Fetch partition");
 	return true;
 }
 

@@ -483,3 +483,47 @@ def test_a_broker_answering_a_whole_request_with_a_wrong_correlation_id_closes_o
     hostile_results["regional broker: wrong correlation id on a whole request"] = (
         f"the victim's Metadata v12: its connection closed, as the README says; a session connected throughout "
         f"served after; fds {fd0} -> {fds}")
+
+
+def test_a_broker_throttling_a_part_is_counted_and_the_client_gets_the_largest_throttle_of_its_parts(
+        start_kstretch, hostile_results):
+    """KIP-219: a broker answers a throttled request with ThrottleTimeMs and
+    then stops reading the connection for that long. On a shared connection
+    that delays every client whose requests take it; kstretch counts such
+    answers (kstretch_regional_throttled_answers, _throttle_ms) and hands the
+    client the largest ThrottleTimeMs of its parts, so the client backs off."""
+    with FakeBroker(brokers=[NODES[0]], backlog=64) as fb:
+        sink = RegionalSink(fb)
+        k = misbehaving_setup(start_kstretch, fb)
+        m0 = k.metrics()
+
+        def throttle(h, req, out):
+            if h.client_id != "throttled" or not isinstance(out, bytes):
+                return None
+            if h.api_key == kafkawire.API_PRODUCE and any(p % 2 == 0 for _, p, _ in req[1]):  # node 3's part
+                return out[:-5] + struct.pack(">i", 300) + out[-1:]  # ThrottleTimeMs, then the empty tags
+            if h.api_key == kafkawire.API_FETCH:
+                return struct.pack(">i", 200 if any(p % 2 for _, p, _ in req) else 100) + out[4:]
+            return None
+
+        sink.misbehave = throttle
+        with kafkawire.Connection(LOCALHOST, k.listen_port, client_id="throttled") as c:
+            batch = kafkawire.record_batch([(b"t", b"t")])
+            r = c.request(kafkawire.API_PRODUCE, 9,
+                          kafkawire.produce_request_v9([(PROBE, p, batch) for p in range(PROBE_PARTITIONS)]))
+            produce_throttle, = struct.unpack(">i", r.data[-5:-1])
+            assert [e for _, _, e, _ in kafkawire.decode_produce_response_v9(r)] == [0] * PROBE_PARTITIONS
+            r = c.request(kafkawire.API_FETCH, 12, kafkawire.fetch_request(
+                12, [(PROBE, p, 0) for p in range(PROBE_PARTITIONS)], max_wait_ms=0))
+            fetch_throttle, = struct.unpack(">i", r.data[r.pos:r.pos + 4])
+            err, _, parts = kafkawire.decode_fetch_response_v12(r)
+            assert err == 0 and [e for _, _, e, _, _ in parts] == [0] * PROBE_PARTITIONS
+        sink.misbehave = None
+        m = k.metrics()
+    answers = m["kstretch_regional_throttled_answers"] - m0["kstretch_regional_throttled_answers"]
+    total = m["kstretch_regional_throttle_ms"] - m0["kstretch_regional_throttle_ms"]
+    assert (produce_throttle, fetch_throttle) == (300, 200), "the client gets the largest of its parts' throttles"
+    assert (answers, total) == (3, 300 + 200 + 100), (answers, total)
+    hostile_results["regional broker: throttles a part (KIP-219)"] = (
+        f"the client's Produce answered with ThrottleTimeMs {produce_throttle}, its Fetch {fetch_throttle} (the "
+        f"largest of the parts'); kstretch_regional_throttled_answers +{answers}, _throttle_ms +{total}")

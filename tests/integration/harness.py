@@ -5,6 +5,7 @@ Every wait here is bounded. A ManagedProcess is always stopped (SIGTERM, then
 SIGKILL after a grace period) by whoever started it, and its stderr is kept in
 a file so a failure can show what the process said.
 """
+import collections
 import json
 import os
 import queue
@@ -590,18 +591,20 @@ class Kstretch:
 
     @classmethod
     def start(cls, log_dir, upstream_bootstrap, max_node_id=6, workers=2, log_level="debug", extra_args=(),
-              name="kstretch", host="127.0.0.1", listen_port=None):
+              name="kstretch", host="127.0.0.1", listen_port=None, wrapper=()):
         """Starts kstretch in front of `upstream_bootstrap` ("host:port,...") and
         waits (bounded) until it logs "ready:". Listener ports: a free block
         base..base+max_node_id for the brokers, and two more free ports for
-        the bootstrap listener and the admin endpoint."""
+        the bootstrap listener and the admin endpoint. `wrapper`: a command
+        kstretch's command line is appended to (it must exec it: the pid is
+        kstretch's)."""
         require_executable(KSTRETCH, "kstretch")
         block = free_ports(max_node_id + 1, host, consecutive=True)
         if listen_port is None:  # a regional node is given its own, the address its peers list
             listen_port, admin_port = free_ports(2, host, avoid=block)
         else:
             (admin_port,) = free_ports(1, host, avoid=list(block) + [listen_port])
-        argv = [KSTRETCH, "--bootstrap-servers", upstream_bootstrap, "--listen", f"{host}:{listen_port}",
+        argv = [*wrapper, KSTRETCH, "--bootstrap-servers", upstream_bootstrap, "--listen", f"{host}:{listen_port}",
                 "--broker-port-base", str(block[0]), "--workers", str(workers),
                 "--admin-listen", f"{host}:{admin_port}", "--log-level", log_level, *extra_args]
         proc = ManagedProcess(name, argv, log_dir)
@@ -729,6 +732,12 @@ def _proc_net_tcp():
 def tcp_peers(pid):
     """{(remote host, remote port)} of the TCP sockets process `pid` holds now,
     connected or connecting (listening ones have no remote port)."""
+    return set(tcp_connections(pid))
+
+
+def tcp_connections(pid):
+    """collections.Counter {(remote host, remote port): how many of process
+    `pid`'s TCP sockets are connected or connecting to it now}."""
     inodes = set()
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -741,19 +750,20 @@ def tcp_peers(pid):
     except OSError:
         return set()
     table = _proc_net_tcp()
-    return {(host, port) for inode in inodes if inode in table
-            for host, port, state in [table[inode]] if port and state != "0A"}
+    return collections.Counter((host, port) for inode in inodes if inode in table
+                               for host, port, state in [table[inode]] if port and state != "0A")
 
 
 class PeerWatcher:
     """Samples, every `interval` seconds until stop() (and for `limit` seconds
     at most), which addresses process `pid` has TCP connections to: .peers is
     every (host, port) seen. A sampler can miss a connection shorter than
-    `interval`, never see one that was not there."""
+    `interval`, never see one that was not there. .most is, per peer, the
+    most connections to it seen in one sample."""
 
     def __init__(self, pid, interval=0.02, limit=300.0):
         self.pid, self.interval, self.limit = pid, interval, limit
-        self.peers, self.samples = set(), 0
+        self.peers, self.samples, self.most = set(), 0, collections.Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"peers-{pid}", daemon=True)
         self._thread.start()
@@ -761,7 +771,10 @@ class PeerWatcher:
     def _run(self):
         deadline = time.monotonic() + self.limit
         while not self._stop.is_set() and time.monotonic() < deadline:
-            self.peers |= tcp_peers(self.pid)
+            now = tcp_connections(self.pid)
+            self.peers |= set(now)
+            for peer, n in now.items():
+                self.most[peer] = max(self.most[peer], n)
             self.samples += 1
             self._stop.wait(self.interval)
 

@@ -34,9 +34,10 @@ def kcat(*args):
     return [harness.kcat_path(), *args]
 
 
-def regional_pair(start_cluster, start_kstretch, pool=POOL):
+def regional_pair(start_cluster, start_kstretch, pool=POOL, topics=()):
     """The simulator, and two regional kstretch nodes for eu (ids 1 and 2) that list each other."""
-    c = start_cluster(regions=REGIONS, rtt_ms=RTT_MS, topics=[f"{TOPIC}:{PARTITIONS}:3"], follower_region="eu")
+    c = start_cluster(regions=REGIONS, rtt_ms=RTT_MS, topics=[f"{TOPIC}:{PARTITIONS}:3", *topics],
+                      follower_region="eu")
     p1, p2 = harness.free_ports(2, LOCALHOST)
     nodes = f"1@{LOCALHOST}:{p1},2@{LOCALHOST}:{p2}"
     ks = []
@@ -132,50 +133,113 @@ def test_clients_see_only_the_two_regional_nodes_and_the_same_leaders_on_both(st
     assert set(leaders1) == set(real)
 
 
-def fetch_all(port, corr):
-    """One sessionless Fetch v12 of every partition from offset 0 on a new
-    connection; returns (correlation id, top-level error, session id)."""
-    with socket.create_connection((LOCALHOST, port), timeout=30) as s:
-        parts = [(TOPIC, p, 0) for p in range(PARTITIONS)]
-        s.sendall(kafkawire.encode_request(1, 12, corr, kafkawire.fetch_request(12, parts, max_wait_ms=100)))
+CLIENTS = 200
+
+
+def produce_then_fetch(port, i, barrier):
+    """Client i on a connection of its own: Metadata, then once all CLIENTS
+    are connected, Produce v9 (acks=-1) of one record naming it to partition i % PARTITIONS,
+    then Fetch v12 of that partition from the offset the answer gave, until
+    its record is there (bounded). Returns (partition, offset, what came back
+    at that offset or an error string); holds the connection until every
+    client is done."""
+    p = i % PARTITIONS
+    key, value = f"client-{i}".encode(), f"from client {i} of {CLIENTS}".encode()
+    with socket.create_connection((LOCALHOST, port), timeout=60) as s:
+        # As a client does: Metadata first (the node learns the leaders from it).
+        s.sendall(kafkawire.encode_request(3, 12, 1, kafkawire.metadata_request_v12([TOPIC])))
         r = kafkawire.Reader(read_frame(s))
-        got = kafkawire.decode_response_header(r, 1, 12)
-        r.int32("throttle_time_ms")
-        return got, r.int16("error_code"), r.int32("session_id")
+        if kafkawire.decode_response_header(r, 3, 12) != 1:
+            return p, None, "Metadata answer with another correlation id"
+        barrier.wait(60)
+        s.sendall(kafkawire.encode_request(0, 9, 10_000 + i, kafkawire.produce_request_v9(
+            [(TOPIC, p, kafkawire.record_batch([(key, value)]))], acks=-1)))
+        r = kafkawire.Reader(read_frame(s))
+        if kafkawire.decode_response_header(r, 0, 9) != 10_000 + i:
+            return p, None, "Produce answer with another correlation id"
+        answer = kafkawire.decode_produce_response_v9(r)
+        if [(t, q, err) for t, q, err, _ in answer] != [(TOPIC, p, 0)]:
+            return p, None, f"Produce answered {answer}"
+        base = answer[0][3]
+        got = None
+        deadline = time.monotonic() + 20
+        for attempt in range(200):  # the eu follower may be a moment behind the leader
+            corr = 20_000 + i * 1000 + attempt
+            s.sendall(kafkawire.encode_request(1, 12, corr, kafkawire.fetch_request(12, [(TOPIC, p, base)],
+                                                                                   max_wait_ms=200)))
+            r = kafkawire.Reader(read_frame(s))
+            if kafkawire.decode_response_header(r, 1, 12) != corr:
+                return p, base, "Fetch answer with another correlation id"
+            err, session, parts = kafkawire.decode_fetch_response_v12(r)
+            if err or session or [(t, q) for t, q, *_ in parts] != [(TOPIC, p)] or parts[0][2]:
+                return p, base, f"Fetch answered error {err}, session {session}, {[x[:4] for x in parts]}"
+            got = parts[0][4]
+            if got or time.monotonic() > deadline:
+                break
+        barrier.wait(60)
+        if not got:
+            return p, base, "no records at the offset Produce gave"
+        # The batch at `base` carries this client's key and value (and nobody else's).
+        batch_base, = struct.unpack(">q", got[:8])
+        return p, base, ("ok" if batch_base == base and key in got[:200] and value in got[:200]
+                         else f"the batch at {base} is not this client's: {got[:80]!r}")
 
 
-def test_fifty_clients_share_the_pool_and_fetches_go_to_eu_replicas(start_cluster, start_kstretch):
+def test_two_hundred_clients_share_the_pool_and_fetches_go_to_eu_replicas(start_cluster, start_kstretch):
+    """200 client connections open at once on one regional node, each producing
+    a record of its own and reading it back: every client gets its own answers,
+    kstretch's connections to each broker stay within workers x pool (sampled
+    from /proc every 10 ms), and every Fetch byte comes from an eu replica."""
     c, (k1, k2) = regional_pair(start_cluster, start_kstretch)
-    produce(k1.bootstrap, [(f"k{i}", f"v{i}") for i in range(600)])
     before = k2.metrics()
-    # 50 clients at once, each fetching every partition (split over the brokers holding them).
-    results = [None] * 50
+    snapshots = []  # kstretch's TCP connections when all clients have arrived at a barrier
+    barrier = threading.Barrier(CLIENTS, action=lambda: snapshots.append(harness.tcp_connections(k2.pid)))
+    results = [None] * CLIENTS
     peers = harness.PeerWatcher(k2.pid, interval=0.01)
 
     def one(i):
-        results[i] = fetch_all(k2.listen_port, 1000 + i)
+        try:
+            results[i] = produce_then_fetch(k2.listen_port, i, barrier)
+        except Exception as e:  # noqa: BLE001 - reported per client below
+            results[i] = (i % PARTITIONS, None, f"{type(e).__name__}: {e}")
+            barrier.abort()
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(CLIENTS)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
-    time.sleep(0.2)
+        t.join(120)
     peers.stop()
-    assert results == [(1000 + i, 0, 0) for i in range(50)], "a client got another's answer, an error or a session"
-    # Upstream connections per broker: at most the pool size per worker, however many clients.
+    bad = [(i, r) for i, r in enumerate(results) if not r or r[2] != "ok"]
+    # A client that fails breaks the barrier for the others: show it first.
+    bad.sort(key=lambda x: "BrokenBarrierError" in str(x[1]))
+    assert not bad, f"{len(bad)} of {CLIENTS} clients: {bad[:5]}"
+    # Each client's record has an offset of its own in its partition.
+    offsets = collections.Counter((p, base) for p, base, _ in results)
+    assert len(offsets) == CLIENTS, [k for k, n in offsets.items() if n > 1][:5]
+    # When every client had its answers (the second barrier), kstretch held
+    # all CLIENTS connections from them; its connections to each broker never
+    # went above the pool size per worker.
     ports = {b["port"]: b["id"] for b in c.brokers}
-    per_broker = collections.Counter(ports[p] for h, p in peers.peers if p in ports)
+    assert len(snapshots) == 2 and peers.samples >= 1
+    from_clients = sum(n for (h, port), n in snapshots[1].items() if port not in ports)
+    per_broker = collections.Counter()
+    for seen in (peers.most, *snapshots):
+        for (h, port), n in seen.items():
+            if port in ports:
+                per_broker[ports[port]] = max(per_broker[ports[port]], n)
+    print(f"{from_clients} client connections open at once; most connections to each broker at once "
+          f"{per_broker}; pool {POOL} x {WORKERS} workers")
+    assert from_clients >= CLIENTS
     assert per_broker and max(per_broker.values()) <= WORKERS * POOL, per_broker
     m = k2.metrics()
+    assert m["kstretch_connections_accepted"] - before["kstretch_connections_accepted"] >= CLIENTS
     assert m["kstretch_regional_upstream_connections"] <= len(c.brokers) * WORKERS * POOL
     # Every partition has an eu replica: all Fetch bytes came from eu brokers.
-    regions = {b["id"]: b["region"] for b in c.brokers}
     eu_ports = {b["port"] for b in c.brokers if b["region"] == "eu"}
     fetched_from = {p for h, p in peers.peers if p in ports}
     assert m["kstretch_fetch_bytes_local"] > before["kstretch_fetch_bytes_local"]
-    assert m["kstretch_fetch_bytes_remote"] == before["kstretch_fetch_bytes_remote"], \
-        f"Fetch bytes from outside eu (brokers {sorted(regions)})"
+    assert m["kstretch_fetch_bytes_remote"] == before["kstretch_fetch_bytes_remote"], "Fetch bytes from outside eu"
     assert eu_ports & fetched_from
     assert m["kstretch_protocol_errors"] == 0 and m["kstretch_regional_fragments_failed"] == 0
 
@@ -245,6 +309,113 @@ def test_a_preferred_read_replica_from_a_broker_reaches_the_client_as_none(start
     assert sorted(seen) == list(range(PARTITIONS))
     assert set(seen.values()) == {-1}, f"a real broker id reached the client: {seen}"
     assert k1.log_lines("answered with a PreferredReadReplica")
+
+
+def test_a_split_fetch_answer_stays_within_the_clients_max_bytes(start_cluster, start_kstretch):
+    """Each part of a split Fetch asks its broker for a share of the client's
+    MaxBytes, so the merged answer is not parts x MaxBytes (librdkafka refuses
+    an answer above receive.message.max.bytes). About 3 MB in batches of up to
+    64 KiB over 12 partitions, read in one Fetch of MaxBytes 64 KiB from two eu
+    brokers: at most 64 KiB and a batch per part more (a broker adds batches
+    until it has its MaxBytes, and returns a first batch whole: KIP-74); asked
+    for all 64 KiB, each broker would return about three times that."""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch)
+    value = "v" * 1000
+    sent = [(f"k{i}", f"{i}-{value}") for i in range(3000)]
+    harness.run(kcat("-b", k1.bootstrap, "-P", "-t", TOPIC, "-K", "\t", "-X", "acks=all", "-X", "batch.size=65536",
+                     "-X", "linger.ms=200"),
+                input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=harness.modern_rdkafka_env(),
+                timeout=CLIENT_TIMEOUT_S, what="kcat producer")
+    eu = [b["id"] for b in c.brokers if b["region"] == "eu"]
+    max_bytes = 64 << 10
+    with socket.create_connection((LOCALHOST, k1.listen_port), timeout=30) as s:
+        parts = [(TOPIC, p, 0) for p in range(PARTITIONS)]
+        s.sendall(kafkawire.encode_request(1, 12, 9, kafkawire.fetch_request(
+            12, parts, max_wait_ms=100, max_bytes=max_bytes, partition_max_bytes=1 << 20)))
+        frame = read_frame(s)
+    r = kafkawire.Reader(frame)
+    assert kafkawire.decode_response_header(r, 1, 12) == 9
+    err, _, got = kafkawire.decode_fetch_response_v12(r)
+    records_bytes = sum(len(x[4] or b"") for x in got)
+    batch_max = 0  # the largest record batch in the answer: what a broker may add beyond its MaxBytes
+    for x in got:
+        at, rec = 0, x[4] or b""
+        while at + 12 <= len(rec):
+            length = struct.unpack(">i", rec[at + 8:at + 12])[0] + 12
+            batch_max, at = max(batch_max, length), at + length
+    print(f"one Fetch of MaxBytes {max_bytes:,} over {len(eu)} eu brokers: {len(frame):,} bytes, {records_bytes:,} of "
+          f"records")
+    assert err == 0 and all(x[2] == 0 for x in got)
+    assert records_bytes >= max_bytes // 2 and batch_max < max_bytes, "too little to tell"
+    assert records_bytes <= max_bytes + len(eu) * batch_max, \
+        f"{records_bytes:,} bytes of records answered to a Fetch of MaxBytes {max_bytes:,}"
+
+
+def fetch_one(s, topic, partition, corr):
+    """Fetch v12 of one partition from offset 0 on socket s: (top-level error, partition error)."""
+    s.sendall(kafkawire.encode_request(1, 12, corr, kafkawire.fetch_request(12, [(topic, partition, 0)],
+                                                                           max_wait_ms=50)))
+    r = kafkawire.Reader(read_frame(s))
+    assert kafkawire.decode_response_header(r, 1, 12) == corr
+    err, _, parts = kafkawire.decode_fetch_response_v12(r)
+    assert [(t, p) for t, p, *_ in parts] == [(topic, partition)]
+    return err, parts[0][2]
+
+
+def test_a_fetch_answered_not_leader_makes_the_node_learn_the_new_leader_itself(start_cluster, start_kstretch):
+    """A partition with no eu replica is fetched from its leader. When the
+    leader moves, the old one answers the node's Fetch NOT_LEADER_OR_FOLLOWER;
+    the client gets that error, and the node asks a broker for Metadata
+    itself, so the client's next Fetch (with no Metadata request of its own
+    in between) reaches the new leader."""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch, topics=["solo:6:1"])
+    brokers = {b["id"]: b for b in c.brokers}
+    p = next(x for x in c.topic("solo")["partitions"] if brokers[x["leader"]]["region"] != "eu")
+    old = p["leader"]
+    new = next(b for b in brokers if b != old and brokers[b]["region"] not in ("eu", brokers[old]["region"]))
+    metadata(k1, ["solo"])  # the node learns: led from outside eu, no eu replica
+    with socket.create_connection((LOCALHOST, k1.listen_port), timeout=30) as s:
+        assert fetch_one(s, "solo", p["partition"], 1) == (0, 0)
+        c.must(f"leader solo {p['partition']} {new}")
+        assert fetch_one(s, "solo", p["partition"], 2)[1] == 6, "the old leader should answer NOT_LEADER_OR_FOLLOWER"
+        k1.wait_log(lambda text: "a broker answered that it does not serve a Fetch partition" in text, 5,
+                    "the node's own Metadata refresh")
+        got = None
+        for corr in range(3, 53):  # the refresh's answer is a round trip away (bounded: 50 tries, ~5 s)
+            got = fetch_one(s, "solo", p["partition"], corr)
+            if got == (0, 0):
+                break
+            time.sleep(0.1)
+        assert got == (0, 0), f"the node still sends the Fetch to the old leader, broker {old}"
+    assert k1.metrics()["kstretch_protocol_errors"] == 0
+
+
+def test_produce_v13_naming_a_topic_id_the_node_does_not_know_is_answered_unknown_topic_id(start_cluster,
+                                                                                           start_kstretch):
+    """Produce v13 names topics by id (KIP-516). An id the node has not
+    learned from Metadata is answered UNKNOWN_TOPIC_ID (100) for each of its
+    partitions, as a broker would, and sent nowhere; the node refreshes its
+    Metadata meanwhile."""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch)
+    unknown = bytes(range(1, 17))
+    batch = kafkawire.record_batch([(b"k", b"v")])
+    w = kafkawire.Writer().compact_string(None).int16(-1).int32(5000).compact_array_len([unknown])
+    w.uuid(unknown).compact_array_len([0, 1])
+    for p in (0, 1):
+        w.int32(p).compact_bytes(batch).empty_tags()
+    body = w.empty_tags().empty_tags().bytes()
+    with socket.create_connection((LOCALHOST, k1.listen_port), timeout=30) as s:
+        s.sendall(kafkawire.encode_request(0, 13, 77, body))
+        frame = read_frame(s)
+    decoder = os.path.join(harness.BUILD, "protocol", "kstretch-decode")
+    r = harness.run([decoder, "--response", "--api", "0", "--version", "13", "--compact"],
+                    input=struct.pack(">i", len(frame)) + frame, timeout=30, what="kstretch-decode")
+    answer = json.loads(r.stdout.decode().splitlines()[0])
+    body = answer.get("body", answer)
+    assert len(body["Responses"]) == 1
+    parts = body["Responses"][0]["PartitionResponses"]
+    assert [(p["Index"], p["ErrorCode"]) for p in parts] == [(0, 100), (1, 100)], parts
+    k1.wait_log(lambda text: "a Produce names a partition without a known leader" in text, 5, "the node's refresh")
 
 
 def test_a_broker_answer_that_arrives_in_two_parts_is_answered_and_the_worker_goes_on(start_kstretch):

@@ -645,6 +645,12 @@ static bool same_tp(struct tp a, int t, int p)
 	return a.t == t && a.p == p;
 }
 
+/* An error_watch: OFFSET_OUT_OF_RANGE (1), the one error the model's partitions carry (orders p3). */
+static bool watch_offset_out_of_range(int16_t code)
+{
+	return code == 1;
+}
+
 /*
  * A broker's answer holding the partitions tps[0..n) (grouped by topic as
  * listed), with every field set from the model: orders p0 has an aborted
@@ -865,6 +871,7 @@ static void check_merge(int16_t ver, const struct tp *order, int norder, enum cu
 	snprintf(what, sizeof(what), "Fetch v%d, %s", ver, how);
 
 	kp_fetch_merge_init(&m);
+	m.error_watch = watch_offset_out_of_range;
 	cr_assert(kp_fetch_merge(&m, ver, flexible, wants, (size_t)norder, parts, 3, 6), "%s: part %d, %s at %s", what,
 	          m.bad_part, kp_error_name(m.err), m.err_field);
 
@@ -886,7 +893,7 @@ static void check_merge(int16_t ver, const struct tp *order, int norder, enum cu
 
 	/* Topics: one per run of the client's order; partitions in its order. */
 	const struct kp_value *topics = &st->v[KP_FETCH_RESP_RESPONSES];
-	size_t referenced = 0, nrefs = 0, found = 0, missing = 0, dropped = 0;
+	size_t referenced = 0, nrefs = 0, found = 0, missing = 0, dropped = 0, watched = 0;
 	int k = 0, i = 0;
 	for (; i < norder; k++) {
 		const struct kp_struct *ts = item(topics, k);
@@ -914,6 +921,7 @@ static void check_merge(int16_t ver, const struct tp *order, int norder, enum cu
 			check_found_partition(pd, ver, t, p, pwhat);
 			found++;
 			dropped += ver >= 11 && t == 0 && p == 3;
+			watched += t == 0 && p == 3; /* its error, 1 */
 			struct found f = records_of(&kp_walk_fetch_response, ver, flexible, pt[h].buf, pt[h].len,
 			                            pt[h].hdr);
 			size_t n_rec = rlen(t, p) > 0 ? (size_t)rlen(t, p) : 0;
@@ -926,6 +934,7 @@ static void check_merge(int16_t ver, const struct tp *order, int norder, enum cu
 	cr_assert_eq(m.found, found, "%s", what);
 	cr_assert_eq(m.missing, missing, "%s", what);
 	cr_assert_eq(m.preferred_dropped, dropped, "%s", what);
+	cr_assert_eq(m.watched, watched, "%s: partitions with a watched error (missing ones are not counted)", what);
 	cr_assert_eq(m.referenced, referenced, "%s", what);
 	cr_assert_eq(m.owned + m.referenced, len, "%s", what);
 	const struct pieces *pcs[2] = {&pt[0].pc, &pt[1].pc};

@@ -575,18 +575,33 @@ Test(split, a_split_fetch_is_sessionless_and_the_clients_request_is_untouched)
 	struct kp_value *fv = kp_arena_alloc(&c.a, sizeof(*fv));
 	*fv = (struct kp_value){.st = forgotten, .present = true};
 	req->v[KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA].a = (struct kp_list){fv, 1};
+	req->v[KP_FETCH_REQ_MAX_BYTES].i = 3001;
 	req = reread(&c, req);
 
 	cr_assert(kp_split_request(&c.a, &kp_split_fetch_request, req, 12, dest3, 6, 3, &s));
 	for (int d = 0; d < 3; d++) {
 		cr_assert(kp_split_fetch_sessionless(s.dests[d].request, 12));
+		cr_assert(kp_split_fetch_share_max_bytes(s.dests[d].request, 12, 3));
 		const struct kp_struct *sub_req = reread(&c, s.dests[d].request);
+		cr_assert_eq(sub_req->v[KP_FETCH_REQ_MAX_BYTES].i, 1000, "a third of the client's MaxBytes each");
 		cr_assert_eq(sub_req->v[KP_FETCH_REQ_SESSION_ID].i, 0);
 		cr_assert_eq(sub_req->v[KP_FETCH_REQ_SESSION_EPOCH].i, -1);
 		cr_assert_eq(sub_req->v[KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA].a.cnt, 0);
 	}
 	cr_assert_eq(req->v[KP_FETCH_REQ_SESSION_ID].i, 77);
 	cr_assert_eq(req->v[KP_FETCH_REQ_SESSION_EPOCH].i, 5);
+	cr_assert_eq(req->v[KP_FETCH_REQ_MAX_BYTES].i, 3001);
+	/* Never below 1 byte (the broker still returns a first batch: KIP-74); v0-2 have no MaxBytes. */
+	struct kp_struct *tiny = kp_struct_new(&c.a, &kp_fetch_request, 12);
+	tiny->v[KP_FETCH_REQ_MAX_BYTES].i = 2;
+	cr_assert(kp_split_fetch_share_max_bytes(tiny, 12, 3));
+	cr_assert_eq(tiny->v[KP_FETCH_REQ_MAX_BYTES].i, 1);
+	struct kp_struct *old = kp_struct_new(&c.a, &kp_fetch_request, 2);
+	old->v[KP_FETCH_REQ_MAX_BYTES].i = 90;
+	cr_assert(kp_split_fetch_share_max_bytes(old, 2, 3));
+	cr_assert_eq(old->v[KP_FETCH_REQ_MAX_BYTES].i, 90);
+	cr_assert_not(kp_split_fetch_share_max_bytes(tiny, 12, 0));
+	cr_assert_not(kp_split_fetch_share_max_bytes(kp_struct_new(&c.a, &kp_produce_request, 9), 9, 3));
 	cr_assert_eq(req->v[KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA].a.cnt, 1);
 	cr_assert_not(kp_split_fetch_sessionless(kp_struct_new(&c.a, &kp_produce_request, 9), 9));
 	kp_arena_free(&c.a);
@@ -674,4 +689,43 @@ Test(split, the_order_of_a_walked_produce_request_merges_its_answers)
 	static const int by[] = {0, -1, 0, 2, 0, -1};
 	check_merged(&c, reread(&c, kp_split_merge(&c.a, &kp_split_produce_response, &s, resp, NOT_LEADER)), by, 30);
 	kp_arena_free(&c.a);
+}
+
+Test(split, a_partition_added_with_its_own_error_is_answered_with_it_and_the_others_with_the_merges)
+{
+	/* Produce v13 by topic id: the proxy knows topic A (partition 0 to destination 0, 1 nowhere), not
+	 * topic B (both partitions answered UNKNOWN_TOPIC_ID, 100); destination 0 answers nothing. */
+	struct kp_arena a;
+	struct kp_split s;
+	static const uint8_t id_a[16] = {1}, id_b[16] = {2};
+	kp_arena_init(&a, 0);
+	cr_assert(kp_split_init(&s, 13, 2));
+	cr_assert(kp_split_add_topic(&a, &s, true, (struct kp_span){id_a, 16}));
+	cr_assert(kp_split_add_partition(&a, &s, 0, 0));
+	cr_assert(kp_split_add_partition(&a, &s, 1, -1));
+	cr_assert(kp_split_add_topic(&a, &s, true, (struct kp_span){id_b, 16}));
+	cr_assert(kp_split_add_partition_error(&a, &s, 4, 100));
+	cr_assert(kp_split_add_partition_error(&a, &s, 5, 100));
+	cr_assert(kp_split_finish(&a, &s));
+	cr_assert_eq(s.dests[0].cnt, 1);
+	cr_assert_eq(s.dests[1].cnt, 0, "partitions with their own error go nowhere");
+	struct kp_struct *resp[2] = {NULL, NULL};
+	const struct kp_split_layout *l = &kp_split_produce_response;
+	struct kp_struct *m = kp_split_merge(&a, l, &s, resp, NOT_LEADER);
+	cr_assert_not_null(m);
+	const struct kp_list *topics = &m->v[l->topics].a;
+	cr_assert_eq(topics->cnt, 2);
+	static const int32_t index[2][2] = {{0, 1}, {4, 5}};
+	static const int16_t error[2][2] = {{NOT_LEADER, NOT_LEADER}, {100, 100}};
+	for (int t = 0; t < 2; t++) {
+		const struct kp_struct *ts = topics->items[t].st;
+		cr_assert_arr_eq(ts->v[l->topic_id].s.ptr, t ? id_b : id_a, 16);
+		const struct kp_list *parts = &ts->v[l->partitions].a;
+		cr_assert_eq(parts->cnt, 2);
+		for (int p = 0; p < 2; p++) {
+			cr_assert_eq(parts->items[p].st->v[l->index].i, index[t][p]);
+			cr_assert_eq(parts->items[p].st->v[l->error_code].i, error[t][p], "topic %d partition %d", t, p);
+		}
+	}
+	kp_arena_free(&a);
 }
