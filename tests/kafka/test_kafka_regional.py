@@ -19,9 +19,13 @@ and see a cluster made of exactly those two nodes.
   two nodes only, rack eu, the same leaders on both.
 - Fetches go to an eu replica when a partition has one, else to its leader
   (the brokers' relays count what each broker sent).
-- A broker that leads partitions stops during an idempotent produce run: the
-  producer retries, refreshes its metadata through kstretch, and every record
-  acknowledged is read back where it was acknowledged.
+- A node reading the region's nodes from DNS (regional.nodes.dns): when the
+  name's addresses change, a connection's next Metadata v13 answer carries
+  REBOOTSTRAP_REQUIRED (KIP-1102) and the new nodes.
+- During an idempotent produce run, a broker that leads partitions stops, or
+  (every broker up) two partitions' leaders move by reassignment and
+  election: the producer retries, refreshes its metadata through kstretch,
+  and every record acknowledged is read back where it was acknowledged.
 """
 import collections
 import os
@@ -31,6 +35,7 @@ import time
 
 import pytest
 
+import dnsserver
 import harness
 import kafkatest
 import kafkawire
@@ -297,8 +302,24 @@ RATE = 1000
 DOWN_COUNT = 12_000
 
 
-def test_a_broker_stopped_during_an_idempotent_produce_run_loses_nothing_acknowledged(
-        kafka, start_kstretch, fresh_topic, tmp_path):
+def stop_the_leading_broker(kafka, topic):
+    """Disruption: broker LEADING_BROKER stops (and starts again after the run)."""
+    kafka.must(f"down {LEADING_BROKER}")
+    return lambda: kafka.control(f"up {LEADING_BROKER}"), f"broker {LEADING_BROKER} down"
+
+
+def move_the_leaders_away(kafka, topic):
+    """Disruption: partitions 1 and 4 change leader (reassignment and election)
+    while every broker stays up: 1 to broker 3 (ap), 4 to broker 1 (eu)."""
+    for partition, to in ((1, 3), (4, 1)):
+        kafka.must(f"leader {topic} {partition} {to}")
+    return lambda: {"ok": True}, "partitions 1 and 4 moved to brokers 3 and 1"
+
+
+@pytest.mark.parametrize("disrupt", [stop_the_leading_broker, move_the_leaders_away],
+                         ids=["broker-down", "leader-move"])
+def test_an_idempotent_produce_run_through_a_broker_stop_or_a_leader_move_loses_nothing_acknowledged(
+        kafka, start_kstretch, fresh_topic, tmp_path, disrupt):
     topic = fresh_topic(kafka, PARTITIONS)
     leaders = {p["partition"]: p["leader"] for p in kafka.topic(topic)["partitions"]}
     assert sorted(p for p, b in leaders.items() if b == LEADING_BROKER) == [1, 4], leaders
@@ -314,21 +335,21 @@ def test_a_broker_stopped_during_an_idempotent_produce_run_loses_nothing_acknowl
     before = kafkatest.relay_snapshot(kafka)
     with open(tmp_path / "producer.err", "wb") as err:
         producer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
-    up = None
+    restore, what = (lambda: {"ok": True}), "nothing"
     try:
         time.sleep(3)  # ~3,000 records in
-        assert producer.poll() is None, "the producer ended before the broker stopped"
-        t_down = time.monotonic()
-        kafka.must(f"down {LEADING_BROKER}")
-        down_took = time.monotonic() - t_down
-        assert producer.poll() is None, f"the producer ended while broker {LEADING_BROKER} stopped ({down_took:.1f}s)"
+        assert producer.poll() is None, "the producer ended before the disruption"
+        t_disrupt = time.monotonic()
+        restore, what = disrupt(kafka, topic)
+        took = time.monotonic() - t_disrupt
+        assert producer.poll() is None, f"the producer ended during the disruption ({what}, {took:.1f}s)"
         rc = producer.wait(timeout=kafkatest.CLIENT_TIMEOUT_S)
     finally:
         if producer.poll() is None:
             producer.kill()
             producer.wait()
-        up = kafka.control(f"up {LEADING_BROKER}")
-    assert up["ok"], up
+        restored = restore()
+    assert restored["ok"], restored
     log = (tmp_path / "producer.err").read_text(errors="replace")
     assert rc == 0, f"the producer exited with {rc}\n{log[-4000:]}"
 
@@ -357,6 +378,60 @@ def test_a_broker_stopped_during_an_idempotent_produce_run_loses_nothing_acknowl
     records.assert_same_records(sent, consumed, PARTITIONS)
     for k in (k1, k2):
         assert k.metrics()["kstretch_protocol_errors"] == 0
-    print(f"broker {LEADING_BROKER} down in {down_took:.1f}s during a run of {len(sent)} records; "
+    print(f"{what} in {took:.1f}s during a run of {len(sent)} records; "
           f"{len(retries)} retry lines in the producer's log; fragments failed "
           f"{[k.metrics()['kstretch_regional_fragments_failed'] for k in (k1, k2)]}")
+
+
+# ---------------------------------------------------------------- the node set read from DNS
+
+NODES_NAME = "kstretch-eu.test"
+REBOOTSTRAP_REQUIRED = 129
+
+
+def dns_node(kafka, start_kstretch, dns, tmp_path, port):
+    """A regional node at 127.0.0.2:port whose node set is NODES_NAME's
+    addresses, read every second. kstretch reads /etc/resolv.conf: it runs in
+    a mount namespace of its own where that file names the test's server."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(f"nameserver 127.0.0.1:{dns.port}\noptions timeout:1 attempts:2\n")
+    wrapper = ["unshare", "--mount", "--", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+               str(resolv)]
+    return start_kstretch(kafka, workers=WORKERS, host="127.0.0.2", listen_port=port, wrapper=wrapper,
+                          extra_args=("--mode", "regional", "--region", REGION, "--regional-nodes-dns",
+                                      f"{NODES_NAME}:{port}", "--regional-nodes-refresh-ms", "1000"))
+
+
+def test_a_change_of_the_nodes_in_dns_makes_the_next_metadata_v13_answer_say_rebootstrap_required(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    topic = fresh_topic(kafka, 3)
+    (port,) = harness.free_ports(1, "127.0.0.2")
+    with dnsserver.DnsServer({NODES_NAME: ["127.0.0.2", "127.0.0.3"]}) as dns:
+        k = dns_node(kafka, start_kstretch, dns, tmp_path, port)
+        with kafkawire.Connection("127.0.0.2", port, timeout=30) as c:
+            m = c.metadata_v12([topic], version=13)
+            assert m.error_code == 0
+            assert sorted(b.host for b in m.brokers) == ["127.0.0.2", "127.0.0.3"], m.brokers
+            assert {b.port for b in m.brokers} == {port} and {b.rack for b in m.brokers} == {REGION}
+            assert c.metadata_v12([topic], version=13).error_code == 0, "the same nodes: no rebootstrap"
+            dns.set(NODES_NAME, ["127.0.0.2", "127.0.0.3", "127.0.0.4"])
+            deadline = time.monotonic() + 15
+            while True:  # the node reads the name again within regional.nodes.refresh.ms (1 s)
+                m = c.metadata_v12([topic], version=13)
+                if m.error_code or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert m.error_code == REBOOTSTRAP_REQUIRED, f"no REBOOTSTRAP_REQUIRED within 15 s: {m.brokers}"
+            assert sorted(b.host for b in m.brokers) == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+            # Said once: the connection has now seen the new set.
+            again = c.metadata_v12([topic], version=13)
+            assert again.error_code == 0 and len(again.brokers) == 3
+            # Topics and their leaders (among the three nodes) as before.
+            assert again.topic(topic).error_code == 0
+            assert {p.leader_id for p in again.topic(topic).partitions} <= {b.node_id for b in again.brokers}
+        # A new connection's first answer has nothing to compare with; v12 has no top-level error.
+        with kafkawire.Connection("127.0.0.2", port, timeout=30) as c:
+            assert c.metadata_v12([topic], version=13).error_code == 0
+            assert len(c.metadata_v12([topic]).brokers) == 3
+        assert dns.queries >= 2
+    assert k.metrics()["kstretch_protocol_errors"] == 0
