@@ -160,6 +160,7 @@ enum kp_fetch_field {
 	/* FetchRequest */
 	KP_FETCH_REQ_REPLICA_ID = 1,    /* v0-14 */
 	KP_FETCH_REQ_REPLICA_STATE = 2, /* tagged, v15+ */
+	KP_FETCH_REQ_MAX_WAIT_MS = 3,
 	KP_FETCH_REQ_MAX_BYTES = 5,     /* v3+ */
 	KP_FETCH_REQ_SESSION_ID = 7,
 	KP_FETCH_REQ_SESSION_EPOCH = 8,

@@ -571,6 +571,15 @@ bool kp_split_fetch_sessionless(struct kp_struct *req, int16_t ver)
 	return true;
 }
 
+bool kp_split_fetch_cap_wait(struct kp_struct *req, int32_t max_wait_ms)
+{
+	if (!req || req->schema != &kp_fetch_request)
+		return false;
+	if (req->v[KP_FETCH_REQ_MAX_WAIT_MS].i > max_wait_ms)
+		req->v[KP_FETCH_REQ_MAX_WAIT_MS].i = max_wait_ms;
+	return true;
+}
+
 bool kp_split_fetch_share_max_bytes(struct kp_struct *req, int16_t ver, int nparts)
 {
 	if (!req || req->schema != &kp_fetch_request || nparts < 1)

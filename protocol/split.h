@@ -157,4 +157,7 @@ bool kp_split_fetch_sessionless(struct kp_struct *req, int16_t ver);
  */
 bool kp_split_fetch_share_max_bytes(struct kp_struct *req, int16_t ver, int nparts);
 
+/* Lowers a Fetch request's MaxWaitMs to max_wait_ms when it is longer. False when req is not a Fetch request. */
+bool kp_split_fetch_cap_wait(struct kp_struct *req, int32_t max_wait_ms);
+
 #endif

@@ -923,8 +923,13 @@ static const struct kx_config_key kx_keys[] = {
      "mode=regional: this kstretch node's id, one of regional.nodes (empty: not given)"},
     {"regional.upstream.connections", "2", kx_parse_int, kx_print_int, KX_FIELD(regional_upstream_connections), 1, 64,
      NULL,
-     "mode=regional: connections each worker keeps to each broker, shared by all its clients (one client's "
-     "requests always take the same one)"},
+     "mode=regional: connections each worker keeps to each broker for Fetch, and as many for the other requests, "
+     "shared by all its clients (one client's requests always take the same one)"},
+    {"regional.fetch.wait.max.ms", KX_STR(KX_REGIONAL_FETCH_WAIT_DEFAULT_MS), kx_parse_int, kx_print_int,
+     KX_FIELD(regional_fetch_wait_max_ms), 0, 60000, NULL,
+     "mode=regional: the longest a Fetch part waits at its broker for data (the client's MaxWaitMs when that is "
+     "shorter): a broker answers a connection's requests in order, so a waiting Fetch holds the other clients' "
+     "Fetches on its shared connection; an idle consumer is answered (empty) after this and asks again"},
     {"proxy.protocol", "off", kx_parse_enum, kx_print_enum, KX_FIELD(proxy_protocol), 0, 0, kx_proxy_protocol_names,
      "off, v1 or v2: every client connection starts with a PROXY protocol header of that version (kstretch behind "
      "an L4 balancer: the client's address in it drives placement and logs); a connection without one is closed"},
@@ -1462,7 +1467,9 @@ static bool kx_validate_regional(const struct kx_config *cfg, struct kx_config_e
 		            {dns, "regional.nodes.dns"},
 		            {refresh, "regional.nodes.refresh.ms"},
 		            {cfg->node_id >= 0, "node.id"},
-		            {cfg->regional_upstream_connections != 2, "regional.upstream.connections"}};
+		            {cfg->regional_upstream_connections != 2, "regional.upstream.connections"},
+		            {cfg->regional_fetch_wait_max_ms != KX_REGIONAL_FETCH_WAIT_DEFAULT_MS,
+		             "regional.fetch.wait.max.ms"}};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (keys[i].set)
 				return kx_fail(err, "%s: set, but mode=%s (a key of mode=regional: set mode=regional, or "

@@ -36,6 +36,7 @@
 #define KX_SASL_USER_MAX     256
 #define KX_SASL_PASSWORD_MAX 1024
 #define KX_REGIONAL_REFRESH_DEFAULT_MS 30000 /* regional.nodes.refresh.ms */
+#define KX_REGIONAL_FETCH_WAIT_DEFAULT_MS 100 /* regional.fetch.wait.max.ms */
 
 /* proxy.protocol: the header an L4 balancer in front sends first (0: none expected). */
 enum kx_proxy_protocol {
@@ -153,6 +154,7 @@ struct kx_config {
 	int regional_nodes_refresh_ms;           /* how often regional.nodes.dns is read again */
 	int32_t node_id;                         /* node.id; -1 = not set */
 	int regional_upstream_connections;       /* per worker, per broker, shared by the worker's clients */
+	int regional_fetch_wait_max_ms;          /* the longest MaxWaitMs a Fetch part asks of its broker */
 
 	bool is_set[64]; /* per table entry: set by a file or a flag */
 };

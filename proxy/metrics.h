@@ -55,7 +55,8 @@
 	X(fetch_bytes_remote, "Fetch response bytes from brokers outside the client's region (clients of known "       \
 	                      "region)")                                                                           \
 	X(regional_upstream_connections, "mode=regional: upstream connections open now, shared by the workers' "      \
-	                                 "clients (regional.upstream.connections per worker and broker)")            \
+	                                 "clients (regional.upstream.connections per worker and broker for Fetch, "    \
+	                                 "as many for the rest)")                                                    \
 	X(regional_fragments, "mode=regional: requests sent upstream as parts of a client request split by "          \
 	                      "partition")                                                                         \
 	X(regional_fragments_failed, "mode=regional: parts answered as failed (their upstream connection failed)")   \

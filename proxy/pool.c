@@ -45,11 +45,18 @@ static void kx_pconn_set_state(struct kx_pconn *c, enum kx_upstream_state st)
 	c->up.state = st;
 }
 
+/* "fetch " for a slot of the Fetch connections, "" for the others (logs). */
+static const char *kx_pool_class(const struct kx_pool *p, size_t slot)
+{
+	return slot % p->slots >= p->size ? "fetch " : "";
+}
+
 void kx_pool_init(struct kx_pool *p, struct kx_worker *w, uint32_t size)
 {
 	memset(p, 0, sizeof(*p));
 	p->worker = w;
 	p->size = size ? size : 1;
+	p->slots = 2 * p->size;
 	p->region_ridx = (uint8_t)kx_region_index(w->cfg->region);
 }
 
@@ -124,7 +131,7 @@ static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 
 void kx_pool_free(struct kx_pool *p)
 {
-	for (size_t i = 0; i < p->node_cnt * p->size; i++)
+	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		if (p->conns[i])
 			kx_pconn_free(p->conns[i]);
 	free(p->conns);
@@ -135,7 +142,7 @@ void kx_pool_free(struct kx_pool *p)
 size_t kx_pool_open(const struct kx_pool *p)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < p->node_cnt * p->size; i++)
+	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		n += p->conns[i] && p->conns[i]->up.state == KX_UPSTREAM_READY;
 	return n;
 }
@@ -154,7 +161,7 @@ static void kx_pconn_forget(struct kx_pconn *c, const struct kx_session *s)
 
 void kx_pool_forget(struct kx_pool *p, const struct kx_session *s)
 {
-	for (size_t i = 0; i < p->node_cnt * p->size; i++)
+	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		if (p->conns[i])
 			kx_pconn_forget(p->conns[i], s);
 	for (struct kx_pconn *c = p->failing; c; c = c->next_failing)
@@ -222,8 +229,8 @@ static void kx_pconn_start(evutil_socket_t fd, short what, void *arg)
 	c->up.port = b->port;
 	c->broker_ridx = (uint8_t)kx_region_index(b->region);
 	c->local = b->region[0] && strcmp(b->region, w->cfg->region) == 0;
-	snprintf(c->up.addr, sizeof(c->up.addr), "node %d (%s:%u) #%zu", (int)c->up.node_id, b->host, b->port,
-	         c->slot % c->pool->size);
+	snprintf(c->up.addr, sizeof(c->up.addr), "node %d (%s:%u) %s#%zu", (int)c->up.node_id, b->host, b->port,
+	         kx_pool_class(c->pool, c->slot), c->slot % c->pool->size);
 	struct kx_pconn_resolve *r = malloc(sizeof(*r));
 	if (!r) {
 		kx_pconn_fail(c, "out of memory");
@@ -292,10 +299,10 @@ static bool kx_pool_grow(struct kx_pool *p)
 	if (!nodes)
 		return false;
 	p->nodes = nodes;
-	struct kx_pconn **conns = realloc(p->conns, cap * p->size * sizeof(*conns));
+	struct kx_pconn **conns = realloc(p->conns, cap * p->slots * sizeof(*conns));
 	if (!conns)
 		return false;
-	memset(conns + p->node_cap * p->size, 0, (cap - p->node_cap) * p->size * sizeof(*conns));
+	memset(conns + p->node_cap * p->slots, 0, (cap - p->node_cap) * p->slots * sizeof(*conns));
 	p->conns = conns;
 	p->node_cap = cap;
 	return true;
@@ -312,7 +319,8 @@ static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t 
 	c->up.sock.fd = -1;
 	c->up.node_id = node_id;
 	c->next_corr = 1;
-	snprintf(c->up.addr, sizeof(c->up.addr), "node %d #%zu", (int)node_id, slot % p->size);
+	snprintf(c->up.addr, sizeof(c->up.addr), "node %d %s#%zu", (int)node_id, kx_pool_class(p, slot),
+	         slot % p->size);
 	if (!kx_ring_init(&c->up.fifo, sizeof(struct kx_up_inflight), KX_PCONN_FIFO_FIRST) ||
 	    !kx_flow_init(&c->req, false) || !kx_flow_init(&c->resp, false) ||
 	    !(c->start_ev = event_new(p->worker->base, -1, 0, kx_pconn_start, c))) {
@@ -324,7 +332,7 @@ static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t 
 	return c;
 }
 
-struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key)
+struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key, bool fetch)
 {
 	size_t i = 0;
 	while (i < p->node_cnt && p->nodes[i] != node_id)
@@ -334,7 +342,7 @@ struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key)
 			return NULL;
 		p->nodes[p->node_cnt++] = node_id;
 	}
-	size_t slot = i * p->size + key % p->size;
+	size_t slot = i * p->slots + (fetch ? p->size : 0) + key % p->size;
 	if (!p->conns[slot])
 		p->conns[slot] = kx_pconn_new(p, node_id, slot);
 	return p->conns[slot];

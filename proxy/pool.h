@@ -57,9 +57,10 @@ struct kx_pconn {
 
 struct kx_pool {
 	struct kx_worker *worker;
-	uint32_t size;       /* regional.upstream.connections */
+	uint32_t size;       /* regional.upstream.connections: per broker for Fetch, and as many for the rest */
+	uint32_t slots;      /* 2 * size: a broker's group of conns[] */
 	int32_t *nodes;      /* broker node ids, one per group of `size` slots */
-	struct kx_pconn **conns; /* [broker index * size + k] */
+	struct kx_pconn **conns; /* [broker index * slots + k]: k < size the others', then size Fetch ones */
 	size_t node_cnt, node_cap;
 	struct kx_pconn *failing; /* connections answering their FIFO as failed (kx_pool_forget walks them too) */
 	uint8_t region_ridx;      /* the node's region (metrics) */
@@ -69,9 +70,12 @@ void kx_pool_init(struct kx_pool *p, struct kx_worker *w, uint32_t size);
 /* Closes every connection (the sessions are gone: nothing is answered). */
 void kx_pool_free(struct kx_pool *p);
 
-/* The connection to broker node_id that `key` (a session number) takes, made
- * and connecting if there is none; NULL when out of memory. */
-struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key);
+/* The connection to broker node_id that `key` (a session number) takes for a
+ * Fetch (fetch) or any other request, made and connecting if there is none;
+ * NULL when out of memory. Fetches have connections of their own: a broker
+ * answers a connection's requests in order, and holds a Fetch up to its
+ * MaxWaitMs, which would hold every Produce behind it. */
+struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key, bool fetch);
 
 /* The next upstream correlation id on c. */
 int32_t kx_pconn_corr(struct kx_pconn *c);

@@ -231,7 +231,7 @@ static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int
                      bool expects)
 {
 	struct kx_rscratch *rs = s->worker->rscratch;
-	struct kx_pconn *c = kx_pool_pick(&s->worker->pool, node_id, s->number);
+	struct kx_pconn *c = kx_pool_pick(&s->worker->pool, node_id, s->number, q->hdr.api_key == KP_API_FETCH);
 	struct kp_request_header h = q->hdr;
 	q->frag[frag].node = node_id;
 	if (c) {
@@ -562,6 +562,7 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		if (fetch) {
 			kp_split_fetch_sessionless(part, ver);
 			kp_split_fetch_share_max_bytes(part, ver, q->nfrag);
+			kp_split_fetch_cap_wait(part, s->worker->cfg->regional_fetch_wait_max_ms);
 			/* kstretch chose the replica: a broker's rack-aware selector must not
 			 * answer with PreferredReadReplica, a real node id the client cannot know. */
 			if (ver >= 11)

@@ -34,7 +34,7 @@ def kcat(*args):
     return [harness.kcat_path(), *args]
 
 
-def regional_pair(start_cluster, start_kstretch, pool=POOL, topics=()):
+def regional_pair(start_cluster, start_kstretch, pool=POOL, topics=(), workers=WORKERS, extra=()):
     """The simulator, and two regional kstretch nodes for eu (ids 1 and 2) that list each other."""
     c = start_cluster(regions=REGIONS, rtt_ms=RTT_MS, topics=[f"{TOPIC}:{PARTITIONS}:3", *topics],
                       follower_region="eu")
@@ -43,8 +43,8 @@ def regional_pair(start_cluster, start_kstretch, pool=POOL, topics=()):
     ks = []
     for node_id, port in ((1, p1), (2, p2)):
         args = ("--mode", "regional", "--region", "eu", "--regional-nodes", nodes, "--node-id", str(node_id),
-                "--regional-upstream-connections", str(pool))
-        k = start_kstretch(c, workers=WORKERS, extra_args=args, listen_port=port)
+                "--regional-upstream-connections", str(pool), *extra)
+        k = start_kstretch(c, workers=workers, extra_args=args, listen_port=port)
         ks.append(k)
     return c, ks
 
@@ -229,12 +229,12 @@ def test_two_hundred_clients_share_the_pool_and_fetches_go_to_eu_replicas(start_
             if port in ports:
                 per_broker[ports[port]] = max(per_broker[ports[port]], n)
     print(f"{from_clients} client connections open at once; most connections to each broker at once "
-          f"{per_broker}; pool {POOL} x {WORKERS} workers")
+          f"{per_broker}; pool {POOL} x {WORKERS} workers, and as many for Fetch")
     assert from_clients >= CLIENTS
-    assert per_broker and max(per_broker.values()) <= WORKERS * POOL, per_broker
+    assert per_broker and max(per_broker.values()) <= 2 * WORKERS * POOL, per_broker
     m = k2.metrics()
     assert m["kstretch_connections_accepted"] - before["kstretch_connections_accepted"] >= CLIENTS
-    assert m["kstretch_regional_upstream_connections"] <= len(c.brokers) * WORKERS * POOL
+    assert m["kstretch_regional_upstream_connections"] <= len(c.brokers) * 2 * WORKERS * POOL
     # Every partition has an eu replica: all Fetch bytes came from eu brokers.
     eu_ports = {b["port"] for b in c.brokers if b["region"] == "eu"}
     fetched_from = {p for h, p in peers.peers if p in ports}
@@ -349,6 +349,60 @@ def test_a_split_fetch_answer_stays_within_the_clients_max_bytes(start_cluster, 
     assert records_bytes >= max_bytes // 2 and batch_max < max_bytes, "too little to tell"
     assert records_bytes <= max_bytes + len(eu) * batch_max, \
         f"{records_bytes:,} bytes of records answered to a Fetch of MaxBytes {max_bytes:,}"
+
+
+def long_poll_and_produce(k, c, max_wait_ms):
+    """On a node of one worker with one connection per broker: client A's
+    Fetch of an empty partition (MaxWaitMs max_wait_ms, MinBytes 1) goes to
+    broker X; then client B's Produce to a partition X leads takes the same
+    shared connection. Returns (A's answer time, B's answer time) in s."""
+    brokers = {b["id"]: b for b in c.brokers}
+    parts = c.topic(TOPIC)["partitions"]
+    empty = next(p for p in parts if p["follower"] in brokers and brokers[p["follower"]]["region"] == "eu")
+    x = empty["follower"]  # where the node reads `empty` from: its eu replica
+    led = next(p for p in parts if p["leader"] == x and p["partition"] != empty["partition"])
+    metadata(k)
+    times = {}
+
+    def fetcher():
+        with socket.create_connection((LOCALHOST, k.listen_port), timeout=30) as s:
+            t0 = time.monotonic()
+            s.sendall(kafkawire.encode_request(1, 12, 1, kafkawire.fetch_request(
+                12, [(TOPIC, empty["partition"], 0)], max_wait_ms=max_wait_ms)))
+            read_frame(s)
+            times["fetch"] = time.monotonic() - t0
+
+    a = threading.Thread(target=fetcher)
+    a.start()
+    time.sleep(0.3)  # A's Fetch is at the broker
+    with socket.create_connection((LOCALHOST, k.listen_port), timeout=30) as s:
+        t0 = time.monotonic()
+        s.sendall(kafkawire.encode_request(0, 9, 2, kafkawire.produce_request_v9(
+            [(TOPIC, led["partition"], kafkawire.record_batch([(b"b", b"b")]))], acks=1)))
+        r = kafkawire.Reader(read_frame(s))
+        times["produce"] = time.monotonic() - t0
+        assert kafkawire.decode_response_header(r, 0, 9) == 2
+        assert [e for _, _, e, _ in kafkawire.decode_produce_response_v9(r)] == [0]
+    a.join(30)
+    return times["fetch"], times["produce"]
+
+
+def test_a_waiting_fetch_holds_neither_a_produce_nor_its_client_beyond_the_fetch_wait_cap(start_cluster,
+                                                                                         start_kstretch):
+    """A broker answers a connection's requests in order and holds a Fetch
+    until MinBytes or MaxWaitMs. On one worker with one connection per broker:
+    client A's Fetch (MaxWaitMs 3000) of an idle partition, then client B's
+    Produce to a partition the same broker leads. B's Produce takes the
+    broker's other connection (Fetches have their own) and is answered at
+    once; A's Fetch part asked the broker to wait at most
+    regional.fetch.wait.max.ms (300 here), so A is answered, empty, soon
+    after that. (Before: B waited 2.7 s behind A, and A 3 s.)"""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch, pool=1, workers=1,
+                               extra=("--regional-fetch-wait-max-ms", "300"))
+    fetch_s, produce_s = long_poll_and_produce(k1, c, 3000)
+    print(f"A's Fetch answered in {fetch_s:.2f} s, B's Produce in {produce_s:.2f} s")
+    assert produce_s < 0.5, f"B's Produce waited {produce_s:.2f} s behind A's Fetch"
+    assert 0.25 <= fetch_s < 1.5, f"A's Fetch answered in {fetch_s:.2f} s"
 
 
 def fetch_one(s, topic, partition, corr):

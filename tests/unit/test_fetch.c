@@ -33,6 +33,7 @@ Test(fetch, field_indexes_match_the_tables)
 
 	cr_assert_eq(kp_field_index(req, "ReplicaId"), KP_FETCH_REQ_REPLICA_ID);
 	cr_assert_eq(kp_field_index(req, "ReplicaState"), KP_FETCH_REQ_REPLICA_STATE);
+	cr_assert_eq(kp_field_index(req, "MaxWaitMs"), KP_FETCH_REQ_MAX_WAIT_MS);
 	cr_assert_eq(kp_field_index(req, "MaxBytes"), KP_FETCH_REQ_MAX_BYTES);
 	cr_assert_eq(kp_field_index(req, "SessionId"), KP_FETCH_REQ_SESSION_ID);
 	cr_assert_eq(kp_field_index(req, "SessionEpoch"), KP_FETCH_REQ_SESSION_EPOCH);

@@ -602,6 +602,13 @@ Test(split, a_split_fetch_is_sessionless_and_the_clients_request_is_untouched)
 	cr_assert_eq(old->v[KP_FETCH_REQ_MAX_BYTES].i, 90);
 	cr_assert_not(kp_split_fetch_share_max_bytes(tiny, 12, 0));
 	cr_assert_not(kp_split_fetch_share_max_bytes(kp_struct_new(&c.a, &kp_produce_request, 9), 9, 3));
+	/* MaxWaitMs: lowered to the cap, never raised. */
+	tiny->v[KP_FETCH_REQ_MAX_WAIT_MS].i = 500;
+	cr_assert(kp_split_fetch_cap_wait(tiny, 100));
+	cr_assert_eq(tiny->v[KP_FETCH_REQ_MAX_WAIT_MS].i, 100);
+	cr_assert(kp_split_fetch_cap_wait(tiny, 300));
+	cr_assert_eq(tiny->v[KP_FETCH_REQ_MAX_WAIT_MS].i, 100);
+	cr_assert_not(kp_split_fetch_cap_wait(kp_struct_new(&c.a, &kp_produce_request, 9), 100));
 	cr_assert_eq(req->v[KP_FETCH_REQ_FORGOTTEN_TOPICS_DATA].a.cnt, 1);
 	cr_assert_not(kp_split_fetch_sessionless(kp_struct_new(&c.a, &kp_produce_request, 9), 9));
 	kp_arena_free(&c.a);
