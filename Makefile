@@ -41,7 +41,7 @@ export KSTRETCH_CACHE := $(CACHE)
 
 .PHONY: deps deps-apt deps-npm deps-kafka build test test-unit test-asan test-integration test-kafka test-faults test-hostile \
 	test-integration-asan lint fuzz demo demo-kafka bench bench-deps bench-codec bench-mapped soak clean \
-	deps-kroxylicious bench-kafka
+	deps-kroxylicious bench-kafka bench-regional
 
 deps: deps-apt deps-npm deps-kafka deps-go deps-pip
 
@@ -279,6 +279,16 @@ BENCH_KAFKA_ARGS ?= $(filter --quick,$(BENCH_ARGS))
 bench: build bench-deps deps-kafka deps-kroxylicious
 	$(PYTHON) bench/run --build $(BUILD) $(BENCH_ARGS)
 	$(PYTHON) bench/kafka_bench.py --build $(BUILD) $(BENCH_KAFKA_ARGS)
+	$(PYTHON) bench/regional_bench.py --build $(BUILD) $(BENCH_KAFKA_ARGS)
+
+# Regional mode (bench/regional_bench.py): direct vs kstretch mapped vs
+# kstretch regional, on the simulator (eu:2,us:2,ap:2) and on three real
+# Apache Kafka brokers (eu, us, ap): one producer (kafka-producer-perf-test on
+# Kafka), one consumer (kstretch-consumer-perf --assign), 20 producers at
+# once; throughput, proxy CPU per GB, connections to the brokers; medians of
+# 5 (about 20 minutes); writes bench/results/regional-latest.md and .json.
+bench-regional: build deps-kafka
+	$(PYTHON) bench/regional_bench.py --build $(BUILD) $(BENCH_KAFKA_ARGS)
 
 # The real-Kafka part (bench/kafka_bench.py): Apache Kafka's own
 # kafka-producer-perf-test and kafka-consumer-perf-test against one real
