@@ -34,7 +34,10 @@ rotated every repetition, figures the medians of --runs repetitions:
   consumer  kstretch-consumer-perf --assign (every partition by hand from
             the beginning, no group: regional mode has no consumer groups
             yet, and the Java kafka-consumer-perf-test only subscribes) over
-            a topic filled once beforehand
+            a topic filled once beforehand; on real Kafka only (full runs):
+            librdkafka's mock, sending a direct consumer to its follower
+            replicas, stalled it (27,427 of 300,000 records, then nothing for
+            30 s), so the mock cannot serve as the reference
   clients   20 producers at once (kstretch-producer-perf, acks=1, each
             at 1,000 records/s for 5 s, its own connections): the same
             offered load for every contender, so what differs is the most
@@ -90,7 +93,7 @@ WORKERS = 1
 POOL = 2
 MB = 1024 * 1024
 
-FULL = dict(runs=5, producer_records={"mock": 150_000, "kafka": 300_000},
+FULL = dict(runs=5, producer_records={"mock": 400_000, "kafka": 300_000},
             consumer_records={"mock": 300_000, "kafka": 600_000}, clients=20, client_records=5_000, client_rate=1_000,
             tool_timeout=600)
 QUICK = dict(runs=1, producer_records={"mock": 5_000, "kafka": 5_000}, consumer_records={"mock": 5_000, "kafka": 5_000},
@@ -293,7 +296,10 @@ def run_backend(kind, args, p, tmp, results):
         backend.start()
         tools = Tools(args.build, backend.tmp, p["tool_timeout"])
         fill(backend, tools, p)
-        for scenario in ("producer", "consumer", "clients"):
+        scenarios = ("producer", "consumer", "clients")
+        if kind == "mock" and not args.quick:  # see the docstring: the mock stalls a direct consumer
+            scenarios = ("producer", "clients")
+        for scenario in scenarios:
             for rep in range(p["runs"]):
                 order = CONTENDERS[rep % 3:] + CONTENDERS[:rep % 3]
                 for name in order:
