@@ -195,6 +195,8 @@ static rd_kafka_resp_err_t cp_assign_all(rd_kafka_t *rk, const struct cp_options
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, o->topic, NULL);
 	const struct rd_kafka_metadata *md = NULL;
 	rd_kafka_resp_err_t err = rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 10000) : rd_kafka_last_error();
+	if (!err && !md)
+		err = RD_KAFKA_RESP_ERR__FAIL;
 	if (!err && (md->topic_cnt != 1 || md->topics[0].err))
 		err = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
 	if (!err && md->topics[0].partition_cnt == 0)
