@@ -367,7 +367,7 @@ def regional(build, state, Producer, Consumer):
         del producer, consumer  # closed before the nodes stop
         conns = sum(m["regional_upstream_connections"] for m in m1)
         print(f"   upstream connections of both nodes: {conns} (shared by all their clients: "
-              "regional.upstream.connections per broker per worker)")
+              "regional.upstream.connections per broker per worker, and as many for Fetch)")
     finally:
         for proc, _ in procs:
             proc.terminate()
