@@ -483,6 +483,7 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 		kx_regional_close(s, "out of memory");
 		return false;
 	}
+	KX_BUG_ON(q->nfrag && !t); /* with no topology, every partition was routed nowhere */
 	for (uint16_t i = 0; i < q->nfrag; i++)
 		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->produce.dest[q->frag[i].dest].body, *expects);
 	if (!*expects && rs->produce.nkept)
