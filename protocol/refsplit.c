@@ -355,6 +355,20 @@ bool kp_produce_split(struct kp_produce_split *s, struct kp_pieces *p, int16_t v
 	return true;
 }
 
+bool kp_produce_acks(struct kp_pieces *p, int16_t ver, bool flexible, int16_t *acks)
+{
+	const struct kp_schema *s = kp_walk_produce_request.body;
+	struct kp_pieces q = *p;
+	int64_t v;
+	for (int i = 0; i < KP_PRODUCE_REQ_ACKS; i++)
+		if (kp_field_in_version(&s->fields[i], ver, false) && !kp_skip_field(&q, &s->fields[i], ver, flexible))
+			return kp_fail(p, q.err, q.err_field);
+	if (!kp_pieces_int(&q, 2, &v, "Acks"))
+		return kp_fail(p, q.err, q.err_field);
+	*acks = (int16_t)v;
+	return true;
+}
+
 /* ---- Fetch response merge ------------------------------------------------- */
 
 void kp_fetch_merge_init(struct kp_fetch_merge *m)

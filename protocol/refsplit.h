@@ -95,6 +95,14 @@ void kp_produce_split_free(struct kp_produce_split *s);
 bool kp_produce_split(struct kp_produce_split *s, struct kp_pieces *p, int16_t ver, bool flexible, int ndest,
                       kp_produce_route_fn route, void *arg);
 
+/*
+ * Acks of the Produce request body at p's position (just after the request
+ * header; p does not move): v0-2 its first field, v3+ after the
+ * TransactionalId. Reads across the pieces without copying more than those
+ * two bytes. False on malformed input (p->err says what).
+ */
+bool kp_produce_acks(struct kp_pieces *p, int16_t ver, bool flexible, int16_t *acks);
+
 /* ---- Fetch response merge ------------------------------------------------- */
 
 /* One partition the client asked for. Consecutive entries with the same key

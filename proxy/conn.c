@@ -132,14 +132,19 @@ void kx_format_addr(const struct sockaddr *sa, char *out, size_t len)
 }
 
 
-/* The hold among holds[0..n) whose frame contains [p, p + len), or NULL. */
+/* The hold among holds[0..n) whose frame contains [p, p + len), or NULL.
+ * *hint: where the last one was found (segments mostly follow each other
+ * in one block), tried first. */
 static struct kx_hold *kx_hold_of(struct kx_hold *const *holds, const size_t *lens, size_t n, const uint8_t *p,
-                                  size_t len)
+                                  size_t len, size_t *hint)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (*hint + k) % n;
 		const uint8_t *b = holds[i] ? holds[i]->data : NULL;
-		if (b && p >= b && p + len <= b + lens[i])
+		if (b && p >= b && p + len <= b + lens[i]) {
+			*hint = i;
 			return holds[i];
+		}
 	}
 	return NULL;
 }
@@ -151,9 +156,10 @@ void kx_queue_frame_refs(struct kx_flow *f, struct kp_writer *w, struct kx_hold 
 	uint8_t size_be[4];
 	kp_frame_size_put(size_be, kp_writer_size(w));
 	kx_flow_put_copy(f, size_be, 4);
+	size_t hint = 0;
 	for (size_t i = 0; i < w->nsegs; i++) {
 		const struct kp_segment *seg = &w->segs[i];
-		struct kx_hold *h = seg->ref ? kx_hold_of(holds, lens, n, seg->ref, seg->len) : NULL;
+		struct kx_hold *h = seg->ref ? kx_hold_of(holds, lens, n, seg->ref, seg->len, &hint) : NULL;
 		if (h)
 			kx_flow_put_ref(f, h, seg->ref, seg->len);
 		else
@@ -165,4 +171,17 @@ void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h, s
 {
 	kx_queue_frame_refs(f, w, &h, &len, 1);
 	kx_hold_put(h);
+}
+
+void kx_frame_write_ref(struct kp_writer *w, const struct kx_frame *fr, size_t from)
+{
+	size_t off = 0;
+	for (int i = 0; i < fr->niov; i++) {
+		size_t len = fr->iov[i].iov_len;
+		if (off + len > from) {
+			size_t skip = from > off ? from - off : 0;
+			kp_write_ref(w, (const uint8_t *)fr->iov[i].iov_base + skip, len - skip);
+		}
+		off += len;
+	}
 }

@@ -72,6 +72,10 @@ bool kx_sock_wants_write(const struct kx_sock *k, bool more);
 void kx_queue_frame_refs(struct kx_flow *f, struct kp_writer *w, struct kx_hold *const *holds, const size_t *lens,
                          size_t n);
 
+/* References into w the bytes [from, len) of a frame taken by reference, piece by piece
+ * (queued with fr->holds, they go out from where they were read). */
+void kx_frame_write_ref(struct kp_writer *w, const struct kx_frame *fr, size_t from);
+
 /* kx_queue_frame_refs with one frame, h's len bytes; then drops the caller's reference to h. */
 void kx_queue_frame(struct kx_flow *f, struct kp_writer *w, struct kx_hold *h, size_t len);
 

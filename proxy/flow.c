@@ -81,6 +81,12 @@ const struct kx_transport_ops kx_raw_transport = {
 
 /* ---- the flow ---------------------------------------------------------- */
 
+/* A block some of buf's bytes lie in (the flow's list holds a reference). */
+struct kx_blk {
+	struct kx_hold *h;
+	size_t cap;
+};
+
 static int64_t kx_flow_now_ms(void)
 {
 	struct timespec ts;
@@ -90,6 +96,7 @@ static int64_t kx_flow_now_ms(void)
 
 bool kx_flow_init(struct kx_flow *f, bool can_splice)
 {
+	f->ref_min = KX_REF_MIN;
 	f->buf = evbuffer_new();
 	f->out = evbuffer_new();
 	f->readsz = KX_READ_MIN;
@@ -119,6 +126,14 @@ void kx_flow_free(struct kx_flow *f)
 	if (f->hold)
 		kx_hold_put(f->hold);
 	f->hold = NULL;
+	for (size_t i = 0; i < f->inbuf_cnt; i++)
+		kx_hold_put(f->inbuf[f->inbuf_head + i].h);
+	free(f->inbuf);
+	f->inbuf = NULL;
+	f->inbuf_head = f->inbuf_cnt = f->inbuf_cap = 0;
+	if (f->blk)
+		kx_hold_put(f->blk);
+	f->blk = NULL;
 }
 
 size_t kx_flow_ready(const struct kx_flow *f)
@@ -210,8 +225,21 @@ static ssize_t kx_flow_splice_in(struct kx_flow *f, struct kx_transport *src)
 	return r;
 }
 
+static ssize_t kx_flow_read_block(struct kx_flow *f, struct kx_transport *src);
+
+/* The next read's size after a read of r bytes: doubles while reads fill it, halves when they use little of it. */
+static void kx_flow_resize_reads(struct kx_flow *f, size_t r)
+{
+	if (r >= f->readsz && f->readsz < KX_READ_MAX)
+		f->readsz = (f->readsz + 256) * 2 - 256;
+	else if (r < f->readsz / 8 && f->readsz > KX_READ_MIN)
+		f->readsz = (f->readsz + 256) / 2 - 256;
+}
+
 ssize_t kx_flow_read(struct kx_flow *f, struct kx_transport *src)
 {
+	if (f->blocks)
+		return kx_flow_read_block(f, src);
 	if (f->hold && f->hold_have < f->hold_len) {
 		/* The rest of a held frame, straight into it (never past its end). */
 		struct iovec v = {f->hold->data + f->hold_have, f->hold_len - f->hold_have};
@@ -245,10 +273,7 @@ ssize_t kx_flow_read(struct kx_flow *f, struct kx_transport *src)
 		used++;
 	}
 	evbuffer_commit_space(f->buf, v, used);
-	if ((size_t)r >= f->readsz && f->readsz < KX_READ_MAX)
-		f->readsz = (f->readsz + 256) * 2 - 256;
-	else if ((size_t)r < f->readsz / 8 && f->readsz > KX_READ_MIN)
-		f->readsz = (f->readsz + 256) / 2 - 256;
+	kx_flow_resize_reads(f, (size_t)r);
 	return r;
 }
 
@@ -309,6 +334,14 @@ void kx_hold_put(struct kx_hold *h)
 {
 	if (--h->refs == 0)
 		free(h);
+}
+
+struct kx_hold *kx_hold_new(size_t len)
+{
+	struct kx_hold *h = malloc(sizeof(*h) + len);
+	if (h)
+		h->refs = 1;
+	return h;
 }
 
 static void kx_hold_unref(const void *data, size_t len, void *arg)
@@ -378,10 +411,277 @@ void kx_flow_put_copy(struct kx_flow *f, const void *data, size_t len)
 
 void kx_flow_put_ref(struct kx_flow *f, struct kx_hold *h, const uint8_t *data, size_t len)
 {
-	if (len < KX_REF_MIN) {
+	if (len < f->ref_min) {
 		kx_flow_put_copy(f, data, len);
 		return;
 	}
 	h->refs++;
 	evbuffer_add_reference(f->out, data, len, kx_hold_unref, h);
+}
+
+/* ---- reading in blocks, frames taken by reference ------------------------ */
+
+static bool kx_blk_has(const struct kx_blk *b, const void *p, size_t len)
+{
+	const uint8_t *q = p;
+	return q >= b->h->data && q + len <= b->h->data + b->cap;
+}
+
+void kx_flow_read_in_blocks(struct kx_flow *f)
+{
+	KX_BUG_ON(evbuffer_get_length(f->buf) || f->hold || f->pass);
+	f->blocks = true;
+}
+
+/* Notes that buf's newest bytes lie in f's read block (once per block, in order). */
+static bool kx_flow_note_block(struct kx_flow *f)
+{
+	if (f->inbuf_cnt && f->inbuf[f->inbuf_head + f->inbuf_cnt - 1].h == f->blk)
+		return true;
+	if (f->inbuf_head + f->inbuf_cnt == f->inbuf_cap) {
+		if (f->inbuf_head) { /* slide the live entries to the front */
+			memmove(f->inbuf, f->inbuf + f->inbuf_head, f->inbuf_cnt * sizeof(*f->inbuf));
+			f->inbuf_head = 0;
+		} else {
+			size_t cap = f->inbuf_cap ? 2 * f->inbuf_cap : 8;
+			struct kx_blk *n = realloc(f->inbuf, cap * sizeof(*n));
+			if (!n)
+				return false;
+			f->inbuf = n;
+			f->inbuf_cap = cap;
+		}
+	}
+	f->inbuf[f->inbuf_head + f->inbuf_cnt++] = (struct kx_blk){f->blk, f->blk_cap};
+	f->blk->refs++;
+	return true;
+}
+
+/* Forgets the blocks at the front of the list that no byte of buf lies in any more. */
+static void kx_flow_drop_blocks(struct kx_flow *f)
+{
+	struct evbuffer_iovec v;
+	bool any = evbuffer_peek(f->buf, 1, NULL, &v, 1) > 0 && v.iov_len > 0;
+	while (f->inbuf_cnt && !(any && kx_blk_has(&f->inbuf[f->inbuf_head], v.iov_base, v.iov_len))) {
+		kx_hold_put(f->inbuf[f->inbuf_head].h);
+		f->inbuf_head++;
+		f->inbuf_cnt--;
+	}
+	if (!f->inbuf_cnt)
+		f->inbuf_head = 0;
+}
+
+/* Every this many reads, a flow reading in blocks checks how many pieces buf holds. */
+#define KX_COMPACT_EVERY 64
+
+/*
+ * Each read adds a piece to buf (a reference can not be grown), so a client
+ * that sends a frame a few bytes per read would make as many pieces, each a
+ * buffer chain of its own: memory many times the frame's. But buf's bytes in
+ * one block are one run (reads fill a block in order, and buf holds the
+ * newest bytes), so when buf holds many more pieces than blocks, it is made
+ * again with one piece per block: nothing copied, the pieces bounded.
+ */
+static void kx_flow_compact(struct kx_flow *f)
+{
+	f->adds = 0;
+	int n = evbuffer_peek(f->buf, -1, NULL, NULL, 0);
+	if (n <= (int)f->inbuf_cnt + KX_COMPACT_EVERY / 2)
+		return;
+	struct evbuffer_iovec *v = malloc((size_t)n * sizeof(*v));
+	struct evbuffer *nb = v ? evbuffer_new() : NULL;
+	if (!nb) {
+		free(v);
+		return; /* it stays as it is */
+	}
+	evbuffer_peek(f->buf, -1, NULL, v, n);
+	size_t j = 0;
+	const uint8_t *run = NULL;
+	size_t run_len = 0;
+	struct kx_hold *run_h = NULL;
+	bool ok = true;
+	for (int i = 0; i <= n && ok; i++) {
+		if (i < n) {
+			while (j < f->inbuf_cnt && !kx_blk_has(&f->inbuf[f->inbuf_head + j], v[i].iov_base, v[i].iov_len))
+				j++;
+			KX_BUG_ON(j == f->inbuf_cnt);
+			if (run_h == f->inbuf[f->inbuf_head + j].h && run + run_len == v[i].iov_base) {
+				run_len += v[i].iov_len;
+				continue;
+			}
+		}
+		if (run_h) {
+			run_h->refs++;
+			if (evbuffer_add_reference(nb, run, run_len, kx_hold_unref, run_h) < 0) {
+				run_h->refs--;
+				ok = false;
+			}
+		}
+		if (i < n) {
+			run_h = f->inbuf[f->inbuf_head + j].h;
+			run = v[i].iov_base;
+			run_len = v[i].iov_len;
+		}
+	}
+	free(v);
+	if (!ok) {
+		evbuffer_free(nb); /* drops the references it took */
+		return;
+	}
+	evbuffer_free(f->buf); /* drops the old pieces' references: nb holds the blocks now */
+	f->buf = nb;
+}
+
+/*
+ * One read into the free end of f's block. A block only f still references
+ * (nothing of it in buf or in a frame) is read into from its start again; one
+ * with less than half a read's size left is let go (the bytes in it live on
+ * while referenced) for a new one of the read size.
+ */
+static ssize_t kx_flow_read_block(struct kx_flow *f, struct kx_transport *src)
+{
+	if (f->blk && f->blk->refs == 1)
+		f->blk_used = 0;
+	if (!f->blk || f->blk_cap - f->blk_used < f->readsz / 2) {
+		struct kx_hold *b = kx_hold_new(f->readsz);
+		if (!b) {
+			errno = ENOMEM;
+			return -1;
+		}
+		if (f->blk)
+			kx_hold_put(f->blk);
+		f->blk = b;
+		f->blk_cap = f->readsz;
+		f->blk_used = 0;
+	}
+	uint8_t *at = f->blk->data + f->blk_used;
+	struct iovec v = {at, f->blk_cap - f->blk_used};
+	ssize_t r = src->ops->readv(src, &v, 1);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+	if (r == 0)
+		return 0;
+	if (!kx_flow_note_block(f)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	f->blk->refs++; /* buf's reference: dropped when those bytes are drained */
+	if (evbuffer_add_reference(f->buf, at, (size_t)r, kx_hold_unref, f->blk) < 0) {
+		f->blk->refs--;
+		errno = ENOMEM;
+		return -1;
+	}
+	f->blk_used += (size_t)r;
+	kx_flow_resize_reads(f, (size_t)r);
+	if (++f->adds >= KX_COMPACT_EVERY)
+		kx_flow_compact(f);
+	return r;
+}
+
+void kx_flow_trim(struct kx_flow *f)
+{
+	if (f->blk && !evbuffer_get_length(f->buf)) {
+		kx_hold_put(f->blk);
+		f->blk = NULL;
+		f->blk_cap = f->blk_used = 0;
+	}
+}
+
+/* Room for this many contiguous copies (kx_frame_flat) in a frame's holds. */
+#define KX_FRAME_FLAT_MAX 2
+
+bool kx_flow_take_frame(struct kx_flow *f, size_t len, struct kx_frame *fr)
+{
+	KX_BUG_ON(!f->blocks || f->pass || !len || len > evbuffer_get_length(f->buf));
+	*fr = (struct kx_frame){0};
+	int n = evbuffer_peek(f->buf, (ev_ssize_t)len, NULL, NULL, 0);
+	KX_BUG_ON(n <= 0);
+	size_t slots = (size_t)n + KX_FRAME_FLAT_MAX;
+	void *mem = malloc((size_t)n * sizeof(struct iovec) + slots * (sizeof(struct kx_hold *) + sizeof(size_t)));
+	if (!mem)
+		return false;
+	fr->iov = mem;
+	fr->holds = (struct kx_hold **)(fr->iov + n);
+	fr->lens = (size_t *)(fr->holds + slots);
+	fr->holds_cap = (int)slots;
+	/* struct evbuffer_iovec is laid out as struct iovec (libevent says so). */
+	evbuffer_peek(f->buf, (ev_ssize_t)len, NULL, (struct evbuffer_iovec *)fr->iov, n);
+	size_t total = 0;
+	for (int i = 0; i < n; i++) {
+		if (total + fr->iov[i].iov_len > len)
+			fr->iov[i].iov_len = len - total;
+		total += fr->iov[i].iov_len;
+	}
+	KX_BUG_ON(total != len);
+	fr->niov = n;
+	fr->len = len;
+	/* Each piece lies in one block, and pieces come in the blocks' order. */
+	size_t j = 0;
+	for (int i = 0; i < n; i++) {
+		while (j < f->inbuf_cnt && !kx_blk_has(&f->inbuf[f->inbuf_head + j], fr->iov[i].iov_base, fr->iov[i].iov_len))
+			j++;
+		KX_BUG_ON(j == f->inbuf_cnt); /* a byte of buf in no block of the flow's */
+		const struct kx_blk *b = &f->inbuf[f->inbuf_head + j];
+		if (fr->nholds && fr->holds[fr->nholds - 1] == b->h)
+			continue;
+		b->h->refs++;
+		fr->holds[fr->nholds] = b->h;
+		fr->lens[fr->nholds++] = b->cap;
+	}
+	evbuffer_drain(f->buf, len);
+	kx_flow_drop_blocks(f);
+	return true;
+}
+
+void kx_frame_release(struct kx_frame *fr)
+{
+	for (int i = 0; i < fr->nholds; i++)
+		kx_hold_put(fr->holds[i]);
+	free(fr->iov); /* the one allocation: iov, holds, lens */
+	*fr = (struct kx_frame){0};
+}
+
+bool kx_frame_flat(struct kx_frame *fr, size_t from, size_t to, const uint8_t **p)
+{
+	KX_BUG_ON(from > to || to > fr->len);
+	size_t off = 0;
+	int i = 0;
+	while (i < fr->niov && off + fr->iov[i].iov_len <= from) /* the piece `from` is in */
+		off += fr->iov[i++].iov_len;
+	if (from == to || (i < fr->niov && to <= off + fr->iov[i].iov_len)) {
+		*p = i < fr->niov ? (const uint8_t *)fr->iov[i].iov_base + (from - off) : NULL;
+		return true;
+	}
+	if (fr->nholds == fr->holds_cap)
+		return false;
+	struct kx_hold *h = kx_hold_new(to - from);
+	if (!h)
+		return false;
+	for (size_t at = from, k = (size_t)i; at < to; k++) {
+		size_t skip = at - off, m = fr->iov[k].iov_len - skip;
+		if (m > to - at)
+			m = to - at;
+		memcpy(h->data + (at - from), (const uint8_t *)fr->iov[k].iov_base + skip, m);
+		at += m;
+		off += fr->iov[k].iov_len;
+	}
+	KX_METRIC_ADD(bytes_copied, to - from);
+	fr->holds[fr->nholds] = h;
+	fr->lens[fr->nholds++] = to - from;
+	*p = h->data;
+	return true;
+}
+
+int kx_frame_iov_from(const struct kx_frame *fr, size_t from, struct iovec *out)
+{
+	int n = 0;
+	size_t off = 0;
+	for (int i = 0; i < fr->niov; i++) {
+		size_t len = fr->iov[i].iov_len;
+		if (off + len > from) {
+			size_t skip = from > off ? from - off : 0;
+			out[n++] = (struct iovec){(uint8_t *)fr->iov[i].iov_base + skip, len - skip};
+		}
+		off += len;
+	}
+	return n;
 }

@@ -38,6 +38,7 @@
 #include <sys/uio.h>
 
 struct evbuffer;
+struct kx_blk;
 struct kx_transport;
 
 struct kx_transport_ops {
@@ -98,6 +99,17 @@ struct kx_flow {
 	/* A frame held whole as it arrives (kx_flow_hold): read straight into it. */
 	struct kx_hold *hold;
 	size_t hold_len, hold_have;
+	/* kx_flow_put_ref copies a part shorter than this instead (KX_REF_MIN unless the owner says). */
+	size_t ref_min;
+	/* Read in blocks (kx_flow_read_in_blocks): buf's bytes lie in
+	 * reference-counted blocks the flow reads into, and frames are taken out
+	 * by reference to them (kx_flow_take_frame), never copied. */
+	bool blocks;
+	struct kx_hold *blk;     /* the block reads go into (the flow's reference); NULL: none yet */
+	size_t blk_cap, blk_used;
+	struct kx_blk *inbuf;    /* the blocks buf's bytes lie in, in order, each with a reference */
+	size_t inbuf_head, inbuf_cnt, inbuf_cap;
+	uint32_t adds;           /* reads added to buf since it was last compacted (one piece each) */
 };
 
 /* A frame part at least this large is spliced, not read (below it, the two
@@ -147,6 +159,56 @@ struct kx_hold *kx_flow_take(struct kx_flow *f, size_t len);
  */
 bool kx_flow_hold(struct kx_flow *f, size_t len);
 
+/*
+ * Reads in blocks from now on (before the first read): each read goes into
+ * the free end of a reference-counted block (a new one, of the read size,
+ * when too little is left) and its bytes are added to buf by reference to
+ * it. A whole frame is then taken out by reference (kx_flow_take_frame):
+ * its bytes stay where they were read, however many reads and blocks they
+ * span, and go out referenced from there. Only for a flow whose bytes are
+ * never cleared to pass (pass stays 0) and never held (kx_flow_hold).
+ */
+void kx_flow_read_in_blocks(struct kx_flow *f);
+
+/*
+ * A frame taken out of a flow by reference: its bytes, in order, where they
+ * were read (iov), and one reference to each block they lie in (holds, with
+ * each block's size in lens: as kx_queue_frame_refs takes them). A part made
+ * contiguous (kx_frame_flat) adds its copy to holds.
+ */
+struct kx_frame {
+	size_t len; /* bytes, with the 4 size bytes */
+	struct iovec *iov;
+	int niov;
+	struct kx_hold **holds;
+	size_t *lens;
+	int nholds, holds_cap;
+};
+
+/*
+ * Takes the whole frame of `len` bytes at the front of a flow that reads in
+ * blocks (all of it buffered) out of buf by reference into *fr: nothing is
+ * copied. False when out of memory (nothing taken; *fr is empty).
+ */
+bool kx_flow_take_frame(struct kx_flow *f, size_t len, struct kx_frame *fr);
+
+/* The flow lets its read block go when nothing waits in buf (the frames
+ * taken from it keep it while they need it): an idle connection holds none. */
+void kx_flow_trim(struct kx_flow *f);
+
+/* Drops fr's references (its blocks live on while output references them); fr is then empty. */
+void kx_frame_release(struct kx_frame *fr);
+
+/*
+ * The bytes [from, to) of fr, contiguous: where they lie when one read's
+ * piece holds them all, else copied into a block of their own (counted in
+ * kstretch_bytes_copied) that fr then holds. False when out of memory.
+ */
+bool kx_frame_flat(struct kx_frame *fr, size_t from, size_t to, const uint8_t **p);
+
+/* Writes into out (room for fr->niov) the pieces of fr's bytes [from, len), as fr holds them; returns how many. */
+int kx_frame_iov_from(const struct kx_frame *fr, size_t from, struct iovec *out);
+
 /* Whether a frame is being held (kx_flow_hold) and how much of it is there. */
 static inline bool kx_flow_holding(const struct kx_flow *f)
 {
@@ -158,12 +220,15 @@ static inline bool kx_flow_holding(const struct kx_flow *f)
 struct kx_hold *kx_flow_held(struct kx_flow *f, size_t *len);
 
 /* Queues bytes on f's out: copied (kx_flow_put_copy, counted), or by
- * reference into h (kx_flow_put_ref: short parts are copied instead, see
- * flow.c) while h lives. */
+ * reference into h (kx_flow_put_ref: parts shorter than f->ref_min are
+ * copied instead, see flow.c) while h lives. */
 void kx_flow_put_copy(struct kx_flow *f, const void *data, size_t len);
 void kx_flow_put_ref(struct kx_flow *f, struct kx_hold *h, const uint8_t *data, size_t len);
 
 /* Drops a reference to h (the caller's, once its frame is queued). */
 void kx_hold_put(struct kx_hold *h);
+
+/* A block of len bytes with one reference (the caller's); NULL when out of memory. */
+struct kx_hold *kx_hold_new(size_t len);
 
 #endif

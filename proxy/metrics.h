@@ -36,7 +36,9 @@
 	X(bytes_from_brokers, "bytes read from brokers")                                                               \
 	X(bytes_spliced, "bytes passed socket to socket through a pipe (splice), never in user space")                 \
 	X(bytes_copied, "bytes copied in user space: frames taken whole to rewrite (of a long one read as it arrives, " \
-	                "what had come before it was held) and bytes split off ahead of them")                         \
+	                "what had come before it was held), bytes split off ahead of them, what kstretch writes itself " \
+	                "around referenced bytes (headers, rewritten or split structure), and the parts of regional "   \
+	                "requests made contiguous where they straddle two reads")                                      \
 	X(protocol_errors, "connections closed on malformed or out-of-order frames")                                   \
 	X(fetch_requests_as_v15, "Fetch v16-18 requests forwarded as v15 so that their answers flow through "          \
 	                         "(fetch.cut.through)")                                                                \

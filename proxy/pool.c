@@ -327,6 +327,11 @@ static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t 
 		kx_pconn_free(c);
 		return NULL;
 	}
+	/* Every referenced part of a request goes out by reference, however short
+	 * (record batches are never copied): a broker reads its connection
+	 * steadily, and each session bounds the requests it has in flight, so
+	 * what the references keep alive is bounded too. */
+	c->req.ref_min = 0;
 	c->up.state = KX_UPSTREAM_CONNECTING;
 	event_active(c->start_ev, EV_READ, 0);
 	return c;

@@ -34,7 +34,6 @@
 #define KX_R_HIGH_WATERMARK (4u * 1024 * 1024)
 #define KX_R_LOW_WATERMARK  (1u * 1024 * 1024)
 #define KX_R_FIFO_FIRST     8
-#define KX_R_HOLD_MIN       (64u * 1024) /* a request this long is read straight into its held block */
 
 #define KX_ERR_NOT_LEADER_OR_FOLLOWER 6
 #define KX_ERR_UNKNOWN_TOPIC_ID       100
@@ -55,11 +54,10 @@ struct kx_rfrag {
 
 /* A client request awaiting its answer, in client order (the session's fifo holds pointers). */
 struct kx_rreq {
-	struct kp_request_header hdr; /* spans point into req */
+	struct kp_request_header hdr; /* spans point into req's bytes */
 	const struct kp_api *api;
 	bool flexible;
-	struct kx_hold *req; /* the client's frame: the parts reference it */
-	size_t req_len;
+	struct kx_frame req; /* the client's frame, where it was read: the parts reference it */
 	uint16_t nfrag, left;
 	struct kx_rfrag *frag;
 	struct kp_arena arena; /* the decoded request, the split, the decoded answers */
@@ -114,8 +112,7 @@ static void kx_rreq_free(struct kx_rreq *q)
 		if (q->frag[i].resp)
 			kx_hold_put(q->frag[i].resp);
 	free(q->frag);
-	if (q->req)
-		kx_hold_put(q->req);
+	kx_frame_release(&q->req);
 	kp_arena_free(&q->arena);
 	free(q);
 }
@@ -241,11 +238,12 @@ static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int
 		if (body)
 			kp_write_writer(&rs->out, body);
 		else
-			kp_write_ref(&rs->out, q->req->data + 4 + q->hdr.size, q->req_len - 4 - q->hdr.size);
+			kx_frame_write_ref(&rs->out, &q->req, 4 + q->hdr.size);
 		struct kx_up_inflight e = {.owner = s, .client_corr = q->hdr.correlation_id, .upstream_corr = h.correlation_id,
 		                           .api_key = q->hdr.api_key, .api_version = q->hdr.api_version, .fragment = frag,
 		                           .req = q};
-		if (kp_writer_ok(&rs->out) && kx_pconn_send(c, expects ? &e : NULL, &rs->out, &q->req, &q->req_len, 1)) {
+		if (kp_writer_ok(&rs->out) &&
+		    kx_pconn_send(c, expects ? &e : NULL, &rs->out, q->req.holds, q->req.lens, (size_t)q->req.nholds)) {
 			KX_METRIC_ADD(regional_fragments, 1);
 			return;
 		}
@@ -453,18 +451,22 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
 	int ndest = t && t->broker_cnt ? (int)t->broker_cnt : 1;
 	size_t at = 4 + q->hdr.size;
-	struct kp_cursor c;
-	kp_cursor_init(&c, q->req->data + at, q->req_len - at);
-	struct kp_struct *pre = kp_decode(&q->arena, &c, &kp_produce_request, q->hdr.api_version, q->flexible,
-	                                  KP_PRODUCE_REQ_ACKS + 1);
-	if (!pre) {
-		kx_rprotocol_error(s, "Produce: cannot read Acks", &c);
+	/* The body where it was read, in as many pieces as reads: record batches
+	 * are referenced from there by every part, never copied. */
+	struct iovec *iov = kp_arena_alloc(&q->arena, (size_t)q->req.niov * sizeof(*iov));
+	if (!iov) {
+		kx_regional_close(s, "out of memory");
 		return false;
 	}
-	*expects = pre->v[KP_PRODUCE_REQ_ACKS].i != 0;
-	struct iovec iov = {q->req->data + at, q->req_len - at};
 	struct kp_pieces p;
-	kp_pieces_init(&p, &iov, 1, iov.iov_len);
+	kp_pieces_init(&p, iov, kx_frame_iov_from(&q->req, at, iov), q->req.len - at);
+	int16_t acks;
+	if (!kp_produce_acks(&p, q->hdr.api_version, q->flexible, &acks)) {
+		struct kp_cursor e = {.err = p.err, .err_pos = at - 4, .err_field = p.err_field};
+		kx_rprotocol_error(s, "Produce: cannot read Acks", &e);
+		return false;
+	}
+	*expects = acks != 0;
 	struct kx_rroute r = {.q = q, .t = t, .ok = kp_split_init(&q->split, q->hdr.api_version, ndest)};
 	if (!kp_produce_split(&rs->produce, &p, q->hdr.api_version, q->flexible, ndest, kx_rproduce_route, &r) || !r.ok ||
 	    !kp_split_finish(&q->arena, &q->split)) {
@@ -481,6 +483,7 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 		kx_regional_close(s, "out of memory");
 		return false;
 	}
+	KX_BUG_ON(q->nfrag && !t); /* with no topology, every partition was routed nowhere */
 	for (uint16_t i = 0; i < q->nfrag; i++)
 		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->produce.dest[q->frag[i].dest].body, *expects);
 	if (!*expects && rs->produce.nkept)
@@ -501,8 +504,13 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 	int16_t ver = q->hdr.api_version;
 	int ndest = t && t->broker_cnt ? (int)t->broker_cnt : 1;
 	size_t at = 4 + q->hdr.size;
+	const uint8_t *body; /* decoded in place: contiguous (copied only when it spans reads) */
+	if (!kx_frame_flat(&q->req, at, q->req.len, &body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
 	struct kp_cursor c;
-	kp_cursor_init(&c, q->req->data + at, q->req_len - at);
+	kp_cursor_init(&c, body, q->req.len - at);
 	struct kp_struct *st = kp_decode(&q->arena, &c, req_l->body, ver, q->flexible, -1);
 	if (!st) {
 		kx_rprotocol_error(s, q->api->name, &c);
@@ -597,21 +605,28 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 	return true;
 }
 
-/* One whole request frame from the client (h: a reference the call takes over). */
-KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_hold *h, size_t len)
+/* One whole request frame from the client, taken by reference (fr: the call
+ * takes it over), whose request header is header_size bytes long. */
+KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr, size_t header_size)
 {
 	struct kx_rreq *q = calloc(1, sizeof(*q));
 	if (!q || !kx_rscratch(s->worker)) {
 		free(q);
-		kx_hold_put(h);
+		kx_frame_release(fr);
 		kx_regional_close(s, "out of memory");
 		return false;
 	}
-	q->req = h;
-	q->req_len = len;
+	q->req = *fr;
+	size_t len = q->req.len;
 	kp_arena_init(&q->arena, 64 * len + (1 << 20));
+	const uint8_t *hp; /* the header where it lies (copied only when it spans two reads) */
+	if (4 + header_size > len || !kx_frame_flat(&q->req, 4, 4 + header_size, &hp)) {
+		kx_rreq_free(q);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
 	struct kp_cursor c;
-	kp_cursor_init(&c, h->data + 4, len - 4);
+	kp_cursor_init(&c, hp, header_size);
 	if (!kp_request_header_parse(&c, &q->hdr)) {
 		kx_rprotocol_error(s, "bad header", &c);
 		kx_rreq_free(q);
@@ -668,37 +683,25 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 	struct kx_worker *w = s->worker;
 	while (s->client.state == KX_CLIENT_OPEN && !w->stopping &&
 	       s->fifo.cnt < (uint32_t)cfg->max_inflight_requests && !s->resp.full) {
-		struct kx_hold *h;
-		size_t len;
-		if (kx_flow_holding(&s->req)) {
-			if (!(h = kx_flow_held(&s->req, &len)))
-				break;
-		} else {
-			enum kp_frame_status st = kp_peek_request(s->req.buf, 0, cfg->max_frame_bytes, &s->peek);
-			if (st == KP_FRAME_INCOMPLETE)
-				break;
-			if (st == KP_FRAME_MALFORMED) {
-				kx_rprotocol_error(s, "frame size or header", &s->peek.err);
-				return false;
-			}
-			len = 4 + (size_t)s->peek.frame_size;
-			if (!s->peek.whole) {
-				if (len >= KX_R_HOLD_MIN && !kx_flow_hold(&s->req, len)) {
-					kx_regional_close(s, "out of memory");
-					return false;
-				}
-				if (len < KX_R_HOLD_MIN)
-					break;
-				continue;
-			}
-			if (!(h = kx_flow_take(&s->req, len))) {
-				kx_regional_close(s, "out of memory");
-				return false;
-			}
+		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, cfg->max_frame_bytes, &s->peek);
+		if (st == KP_FRAME_INCOMPLETE)
+			break;
+		if (st == KP_FRAME_MALFORMED) {
+			kx_rprotocol_error(s, "frame size or header", &s->peek.err);
+			return false;
 		}
-		if (!kx_rrequest(s, h, len))
+		if (!s->peek.whole)
+			break; /* the rest comes in more reads, into blocks: nothing is copied */
+		struct kx_frame fr;
+		if (!kx_flow_take_frame(&s->req, 4 + (size_t)s->peek.frame_size, &fr)) {
+			kx_regional_close(s, "out of memory");
+			return false;
+		}
+		if (!kx_rrequest(s, &fr, s->peek.req.size))
 			return false;
 	}
+	if (s->fifo.cnt == 0)
+		kx_flow_trim(&s->req); /* nothing owed: an idle client holds no read block */
 	return true;
 }
 
@@ -751,18 +754,24 @@ static void kx_ranswer_header(struct kx_rscratch *rs, const struct kx_rreq *q)
 }
 
 /* Queues rs->out on the client's flow, its references into the answers' frames. */
-static void kx_ranswer_queue(struct kx_session *s, struct kx_rreq *q)
+static bool kx_ranswer_queue(struct kx_session *s, struct kx_rreq *q)
 {
-	struct kx_hold *holds[KP_SPLIT_MAX_DEST + 1];
-	size_t lens[KP_SPLIT_MAX_DEST + 1], n = 0;
+	size_t cap = (size_t)q->nfrag + (size_t)q->req.nholds, n = 0;
+	struct kx_hold **holds = kp_arena_alloc(&q->arena, cap * sizeof(*holds) + 1);
+	size_t *lens = kp_arena_alloc(&q->arena, cap * sizeof(*lens) + 1);
+	if (!holds || !lens)
+		return false;
 	for (uint16_t i = 0; i < q->nfrag; i++)
 		if (q->frag[i].resp) {
 			holds[n] = q->frag[i].resp;
 			lens[n++] = q->frag[i].len;
 		}
-	holds[n] = q->req;
-	lens[n++] = q->req_len;
+	for (int i = 0; i < q->req.nholds; i++) { /* an answer may name what the request did (a topic) */
+		holds[n] = q->req.holds[i];
+		lens[n++] = q->req.lens[i];
+	}
 	kx_queue_frame_refs(&s->resp, &s->worker->rscratch->out, holds, lens, n);
+	return true;
 }
 
 /*
@@ -826,7 +835,8 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 	kp_encode(&rs->out, m, q->hdr.api_version, q->flexible, -1);
 	if (!kp_writer_ok(&rs->out))
 		return false;
-	kx_ranswer_queue(s, q);
+	if (!kx_ranswer_queue(s, q))
+		return false;
 	if (kx_rany_stale(q->layout, m)) /* after the queue: it takes rs->body and rs->out */
 		kx_rrefresh(s, "a broker answered that it does not lead a partition");
 	return true;
@@ -878,7 +888,8 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 	kp_write_writer(&rs->out, &rs->fetch.body);
 	if (!kp_writer_ok(&rs->out))
 		return false;
-	kx_ranswer_queue(s, q);
+	if (!kx_ranswer_queue(s, q))
+		return false;
 	if (rs->fetch.missing) /* partitions of failed parts */
 		kx_rrefresh(s, "a Fetch part failed");
 	else if (rs->fetch.watched)
@@ -921,7 +932,8 @@ static bool kx_ranswer_metadata(struct kx_session *s, struct kx_rreq *q, size_t 
 	kp_encode(&rs->out, virt, ver, q->flexible, -1);
 	if (!kp_writer_ok(&rs->out))
 		return false;
-	kx_ranswer_queue(s, q);
+	if (!kx_ranswer_queue(s, q))
+		return false;
 	return true;
 }
 
@@ -987,6 +999,8 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 		kx_regional_close(s, "answer failed");
 		return false;
 	}
+	if (s->fifo.cnt == 0)
+		kx_flow_trim(&s->req); /* nothing owed: an idle client holds no read block */
 	if (!kx_rflush_client(s))
 		return false;
 	kx_rupdate_reading(s);
@@ -1050,6 +1064,7 @@ void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct soc
 		kx_regional_close(s, "out of memory");
 		return;
 	}
+	kx_flow_read_in_blocks(&s->req); /* requests are taken by reference, never copied */
 	s->client.state = KX_CLIENT_OPEN;
 	kx_rdebug(s, "accepted (session %u)", s->number);
 	kx_rupdate_reading(s);

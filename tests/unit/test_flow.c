@@ -299,3 +299,167 @@ Test(flow, a_flow_freed_while_holding_frees_the_hold)
 	kx_flow_free(&f); /* under ASan/valgrind: no leak */
 	cr_assert_not(kx_flow_holding(&f));
 }
+
+/* ---- reading in blocks: frames taken by reference ------------------------- */
+
+/* Writes what o has ready to the destination and returns all of it (up to cap). */
+static size_t drain_out(struct kx_flow *o, uint8_t *got, size_t cap)
+{
+	size_t have = 0;
+	for (int round = 0; round < 10000 && kx_flow_ready(o); round++) {
+		cr_assert(kx_flow_write(o, &dst));
+		have += received(got + have, cap - have);
+	}
+	return have + received(got + have, cap - have);
+}
+
+/* Queues every byte of fr on o by reference, piece by piece, and lets fr go. */
+static void put_frame_refs(struct kx_flow *o, struct kx_frame *fr)
+{
+	for (int i = 0; i < fr->niov; i++) {
+		struct kx_hold *h = NULL;
+		for (int k = 0; k < fr->nholds && !h; k++)
+			if ((uint8_t *)fr->iov[i].iov_base >= fr->holds[k]->data &&
+			    (uint8_t *)fr->iov[i].iov_base + fr->iov[i].iov_len <= fr->holds[k]->data + fr->lens[k])
+				h = fr->holds[k];
+		cr_assert_not_null(h, "piece %d lies in none of the frame's blocks", i);
+		kx_flow_put_ref(o, h, fr->iov[i].iov_base, fr->iov[i].iov_len);
+	}
+	kx_frame_release(fr);
+}
+
+Test(flow, a_small_frame_read_in_blocks_is_taken_and_sent_by_reference_never_copied)
+{
+	struct kx_flow f = {0}, o = {0};
+	cr_assert(kx_flow_init(&f, false));
+	cr_assert(kx_flow_init(&o, false));
+	kx_flow_read_in_blocks(&f);
+	o.ref_min = 0; /* as the pool's request flows: every part by reference */
+	static uint8_t a[3000], b[100], got[8192];
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)(i * 7 + 3);
+	memset(b, 'b', sizeof(b));
+	uint64_t copied0 = KX_METRIC_VALUE(bytes_copied);
+	send_all(a, 1000); /* frame a in two reads, then the start of b in the second */
+	pump_in(&f, 1000);
+	send_all(a + 1000, sizeof(a) - 1000);
+	send_all(b, 40);
+	pump_in(&f, sizeof(a) - 1000 + 40);
+	cr_assert_eq(evbuffer_get_length(f.buf), sizeof(a) + 40);
+	struct kx_frame fr;
+	cr_assert(kx_flow_take_frame(&f, sizeof(a), &fr));
+	cr_assert_eq(fr.len, sizeof(a));
+	cr_assert_eq(fr.niov, 2, "one piece per read");
+	cr_assert_eq(fr.nholds, 1, "both reads went into one block");
+	cr_assert_eq(evbuffer_get_length(f.buf), 40, "b's start stays");
+	/* Contiguous where one read holds the range: no copy; across the two reads: a copy, counted. */
+	const uint8_t *p;
+	cr_assert(kx_frame_flat(&fr, 10, 900, &p));
+	cr_assert_arr_eq(p, a + 10, 890);
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, 0);
+	cr_assert(kx_frame_flat(&fr, 990, 1010, &p));
+	cr_assert_arr_eq(p, a + 990, 20);
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, 20);
+	cr_assert_eq(fr.nholds, 2, "the copy is held with the frame");
+	put_frame_refs(&o, &fr);
+	size_t n = drain_out(&o, got, sizeof(got));
+	cr_assert_eq(n, sizeof(a));
+	cr_assert_arr_eq(got, a, sizeof(a));
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, 20, "only the flattened 20 bytes were copied");
+	send_all(b + 40, sizeof(b) - 40);
+	pump_in(&f, sizeof(b) - 40);
+	cr_assert(kx_flow_take_frame(&f, sizeof(b), &fr));
+	cr_assert_eq(evbuffer_get_length(f.buf), 0);
+	kx_flow_trim(&f); /* nothing buffered: the flow lets its block go; the frame keeps it */
+	cr_assert_null(f.blk);
+	put_frame_refs(&o, &fr);
+	n = drain_out(&o, got, sizeof(got));
+	cr_assert_eq(n, sizeof(b));
+	cr_assert_arr_eq(got, b, sizeof(b));
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, 20);
+	kx_flow_free(&f);
+	kx_flow_free(&o); /* under ASan: every block freed */
+}
+
+Test(flow, a_large_frame_read_in_blocks_spans_several_and_is_never_copied)
+{
+	struct kx_flow f = {0}, o = {0};
+	cr_assert(kx_flow_init(&f, false));
+	cr_assert(kx_flow_init(&o, false));
+	kx_flow_read_in_blocks(&f);
+	o.ref_min = 0;
+	static uint8_t frame[700000], got[800000];
+	for (size_t i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 13 + 1);
+	uint64_t copied0 = KX_METRIC_VALUE(bytes_copied);
+	size_t sent = 0, have = 0;
+	for (int round = 0; round < 100000 && have < sizeof(frame); round++) {
+		if (sent < sizeof(frame)) {
+			size_t m = sizeof(frame) - sent < 50000 ? sizeof(frame) - sent : 50000;
+			ssize_t w = write(in[0], frame + sent, m);
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		ssize_t r = kx_flow_read(&f, &src);
+		cr_assert(r > 0 || r == -2);
+		if (r > 0)
+			have += (size_t)r;
+	}
+	cr_assert_eq(have, sizeof(frame));
+	struct kx_frame fr;
+	cr_assert(kx_flow_take_frame(&f, sizeof(frame), &fr));
+	cr_assert_gt(fr.nholds, 1, "a frame larger than a read's size spans blocks");
+	cr_assert_eq(evbuffer_get_length(f.buf), 0);
+	cr_assert_eq(f.inbuf_cnt, 0, "the flow forgot the blocks taken");
+	put_frame_refs(&o, &fr);
+	size_t n = drain_out(&o, got, sizeof(got));
+	cr_assert_eq(n, sizeof(frame));
+	cr_assert_arr_eq(got, frame, sizeof(frame));
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, 0);
+	kx_flow_free(&f);
+	kx_flow_free(&o);
+}
+
+Test(flow, a_flow_freed_with_frames_half_read_in_blocks_frees_them)
+{
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, false));
+	kx_flow_read_in_blocks(&f);
+	send_all("0123456789", 10);
+	pump_in(&f, 10);
+	struct kx_frame fr;
+	cr_assert(kx_flow_take_frame(&f, 4, &fr));
+	kx_flow_free(&f); /* the rest in buf, the block: freed; the frame keeps its block */
+	const uint8_t *p;
+	cr_assert(kx_frame_flat(&fr, 0, 4, &p));
+	cr_assert_arr_eq(p, "0123", 4);
+	kx_frame_release(&fr); /* under ASan: no leak, no use after free */
+}
+
+Test(flow, a_frame_sent_a_byte_per_read_is_kept_in_few_pieces_and_never_copied)
+{
+	struct kx_flow f = {0}, o = {0};
+	cr_assert(kx_flow_init(&f, false));
+	cr_assert(kx_flow_init(&o, false));
+	kx_flow_read_in_blocks(&f);
+	o.ref_min = 0;
+	static uint8_t frame[3000], got[4096];
+	for (size_t i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 31 + 5);
+	uint64_t copied0 = KX_METRIC_VALUE(bytes_copied);
+	for (size_t i = 0; i < sizeof(frame); i++) {
+		send_all(frame + i, 1);
+		pump_in(&f, 1);
+	}
+	cr_assert_eq(evbuffer_get_length(f.buf), sizeof(frame));
+	int pieces = evbuffer_peek(f.buf, -1, NULL, NULL, 0);
+	cr_assert_leq(pieces, 100, "%d pieces for %zu one-byte reads", pieces, sizeof(frame));
+	struct kx_frame fr;
+	cr_assert(kx_flow_take_frame(&f, sizeof(frame), &fr));
+	put_frame_refs(&o, &fr);
+	cr_assert_eq(drain_out(&o, got, sizeof(got)), sizeof(frame));
+	cr_assert_arr_eq(got, frame, sizeof(frame));
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, 0);
+	kx_flow_free(&f);
+	kx_flow_free(&o);
+}

@@ -1103,3 +1103,35 @@ Test(refsplit, a_malformed_part_is_named_and_refused_and_a_bad_want_too)
 	cr_assert_eq(m.err, KP_ERR_BAD_VALUE);
 	kp_fetch_merge_free(&m);
 }
+
+Test(refsplit, produce_acks_are_read_across_pieces_at_every_version_without_moving)
+{
+	fill_records();
+	for (int16_t ver = 0; ver <= 13; ver++) {
+		bool flexible = kp_api_flexible(kp_api_get(KP_API_PRODUCE), ver);
+		struct kp_arena a;
+		size_t len, hdr;
+		kp_arena_init(&a, 0);
+		struct kp_struct *st = produce_request(&a, ver);
+		st->v[KP_PRODUCE_REQ_ACKS].i = ver % 2 ? 0 : -1;
+		uint8_t *buf = frame(st, true, KP_API_PRODUCE, ver, flexible, &hdr, &len);
+		struct pieces ones = cut_bytes(buf, len);
+		struct kp_pieces p;
+		kp_pieces_init(&p, ones.iov, ones.n, len);
+		cr_assert(kp_pieces_skip(&p, hdr, "header"));
+		int16_t acks = 99;
+		cr_assert(kp_produce_acks(&p, ver, flexible, &acks), "v%d: %s", ver, kp_error_name(p.err));
+		cr_assert_eq(acks, ver % 2 ? 0 : -1, "v%d", ver);
+		cr_assert_eq(p.pos, hdr, "v%d: the pieces moved", ver);
+		/* Cut short before Acks' second byte: truncated, never read past. */
+		size_t acks_end = hdr + 2 + (ver >= 3 ? (flexible ? 1 : 2) + 5 : 0);
+		struct kp_pieces shortp;
+		kp_pieces_init(&shortp, ones.iov, ones.n, acks_end - 1);
+		cr_assert(kp_pieces_skip(&shortp, hdr, "header"));
+		cr_assert_not(kp_produce_acks(&shortp, ver, flexible, &acks), "v%d", ver);
+		cr_assert_eq(shortp.err, KP_ERR_TRUNCATED, "v%d: %s", ver, kp_error_name(shortp.err));
+		pieces_free(&ones);
+		free(buf);
+		kp_arena_free(&a);
+	}
+}
