@@ -117,18 +117,8 @@ class BrokerConnections:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def count(self):
-        n = 0
-        for name in ("tcp", "tcp6"):
-            try:
-                with open(f"/proc/net/{name}", encoding="ascii") as f:
-                    lines = f.read().splitlines()[1:]
-            except OSError:
-                continue
-            for line in lines:
-                fields = line.split()
-                if len(fields) > 3 and fields[3] in self.STATES and int(fields[2].split(":")[1], 16) in self.ports:
-                    n += 1
-        return n
+        return sum(1 for _, port, state in harness.proc_net_tcp().values()
+                   if port in self.ports and state in self.STATES)
 
     def _run(self):
         deadline = time.monotonic() + self.limit

@@ -709,7 +709,7 @@ def venv_python():
     return require_executable(os.path.join(VENV, "bin", "python"), "the PyPI virtualenv's python", "run `make deps`")
 
 
-def _proc_net_tcp():
+def proc_net_tcp():
     """{socket inode: (remote host, remote port, state)} of every TCP socket in
     /proc/net/tcp and tcp6 (state as the kernel's hex code, "01" established)."""
     out = {}
@@ -749,7 +749,7 @@ def tcp_connections(pid):
                 inodes.add(link[len("socket:["):-1])
     except OSError:
         return set()
-    table = _proc_net_tcp()
+    table = proc_net_tcp()
     return collections.Counter((host, port) for inode in inodes if inode in table
                                for host, port, state in [table[inode]] if port and state != "0A")
 
