@@ -472,12 +472,15 @@ struct kp_merge_walk {
 	struct kp_pieces *p;
 	struct kp_pieces loc; /* follows the walk, a partition behind */
 	size_t nwant;
+	size_t *records; /* the part's m->part_records entry, or NULL */
 };
 
 static bool kp_merge_on_partition(void *arg, const struct kp_walk_topic *t, const struct kp_walk_partition *part)
 {
 	struct kp_merge_walk *mw = arg;
 	struct kp_fetch_merge *m = mw->m;
+	if (mw->records && part->records_len > 0)
+		*mw->records += (size_t)part->records_len;
 	if (t->key_len == 0) /* a null, empty or overlong name: no client asks for it */
 		return true;
 	struct kp_merge_slot *sl = kp_merge_find(m, mw->nwant, t->key, t->key_len, part->index);
@@ -524,10 +527,10 @@ static bool kp_merge_top(struct kp_pieces *p, int16_t ver, int32_t *throttle, in
 }
 
 /* Pass 1 over one part: its top-level fields, and where each wanted partition it holds lies. */
-static bool kp_merge_walk_part(struct kp_fetch_merge *m, struct kp_pieces *p, int16_t ver, bool flexible,
+static bool kp_merge_walk_part(struct kp_fetch_merge *m, int j, struct kp_pieces *p, int16_t ver, bool flexible,
                                size_t nwant, int32_t *throttle, int16_t *error_code)
 {
-	struct kp_merge_walk mw = {m, p, *p, nwant};
+	struct kp_merge_walk mw = {m, p, *p, nwant, m->part_records ? &m->part_records[j] : NULL};
 	const struct kp_walk_visitor v = {kp_merge_on_partition, NULL, &mw};
 	if (!kp_merge_top(p, ver, throttle, error_code))
 		return false;
@@ -688,9 +691,11 @@ bool kp_fetch_merge(struct kp_fetch_merge *m, int16_t ver, bool flexible, const 
 	for (int j = 0; j < nparts; j++) {
 		int32_t t;
 		int16_t e;
+		if (m->part_records)
+			m->part_records[j] = 0;
 		if (!parts[j])
 			continue;
-		if (!kp_merge_walk_part(m, parts[j], ver, flexible, nwant, &t, &e))
+		if (!kp_merge_walk_part(m, j, parts[j], ver, flexible, nwant, &t, &e))
 			return kp_merge_fail(m, j, parts[j]->err, parts[j]->err_field);
 		throttle = t > throttle ? t : throttle;
 		if (t > 0) {

@@ -143,6 +143,10 @@ struct kp_fetch_merge {
 	 * the caller's leaders are stale). */
 	bool (*error_watch)(int16_t error_code);
 	size_t watched;
+	/* Set by the caller (NULL: none): an array of nparts that receives, per
+	 * part, the bytes of records it held over all its partitions, wanted or
+	 * not (0: the broker had nothing to give). */
+	size_t *part_records;
 	int throttled;          /* parts with a ThrottleTimeMs above 0 */
 	int64_t throttle_sum;   /* the sum of those ThrottleTimeMs (the body carries their largest) */
 	int bad_part;             /* on failure: the part whose pieces hold the error; -1: none */

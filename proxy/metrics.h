@@ -65,7 +65,9 @@
 	X(regional_throttled_answers, "mode=regional: parts a broker answered with a ThrottleTimeMs above 0 (KIP-219: " \
 	                              "it then stops reading that shared connection for as long, which delays every " \
 	                              "client whose requests take it)")                                            \
-	X(regional_throttle_ms, "mode=regional: the sum of those parts' ThrottleTimeMs")
+	X(regional_throttle_ms, "mode=regional: the sum of those parts' ThrottleTimeMs")                              \
+	X(regional_fetch_parts_unheld, "mode=regional: Fetch parts sent with MaxWaitMs 0: their broker had no records " \
+	                               "for the client's last part while another broker of the same Fetch had some")
 
 struct kx_metrics {
 #define KX_METRIC_FIELD(name, help) atomic_uint_fast64_t name;

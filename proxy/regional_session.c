@@ -495,6 +495,52 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 
 /* ---- Fetch, ListOffsets, OffsetForLeaderEpoch, DeleteRecords ----------------- */
 
+/*
+ * Idle parts. A broker holds a Fetch part until it has MinBytes or MaxWaitMs
+ * pass, and the client's answer waits for its last part: so a consumer whose
+ * partitions lie on two brokers, one of them idle, would be answered only
+ * after the idle one's wait (up to regional.fetch.wait.max.ms) on every poll,
+ * where one broker holding all its partitions answers as soon as it has data.
+ * A part's wait cannot be cut short once sent; instead each session notes
+ * which brokers answered its last part to them without records, and when
+ * another part of the same Fetch goes to a broker that had some, the idle
+ * brokers' parts ask for MaxWaitMs 0: they come back at once (with records if
+ * some arrived meanwhile: nothing is dropped), and the answer waits only for
+ * the brokers expected to have data, which answer as they get it. When every
+ * part is expected idle, each waits as usual (an idle consumer polls at the
+ * capped wait, not in a loop). Topology broker indexes from 64 on are never
+ * noted (always waited for).
+ */
+static bool kx_rfetch_idle(const struct kx_session *s, int dest)
+{
+	return dest >= 0 && dest < 64 && (s->fetch_idle >> dest & 1);
+}
+
+/* Whether some part of Fetch q goes to a broker expected to have records. */
+static bool kx_rfetch_expects_records(const struct kx_session *s, const struct kx_rreq *q)
+{
+	if (q->nfrag < 2)
+		return false;
+	for (uint16_t i = 0; i < q->nfrag; i++)
+		if (!kx_rfetch_idle(s, q->frag[i].dest))
+			return true;
+	return false;
+}
+
+/* Notes, from a merged Fetch, which parts' brokers had records (records[i]: part i's bytes). */
+static void kx_rfetch_note(struct kx_session *s, const struct kx_rreq *q, const size_t *records)
+{
+	for (uint16_t i = 0; i < q->nfrag; i++) {
+		int d = q->frag[i].dest;
+		if (!q->frag[i].resp || d < 0 || d >= 64)
+			continue;
+		if (records[i])
+			s->fetch_idle &= ~(UINT64_C(1) << d);
+		else
+			s->fetch_idle |= UINT64_C(1) << d;
+	}
+}
+
 /* Splits a decoded request of layout l by where each partition goes (Fetch: the replica to read from). */
 KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, const struct kp_split_layout *req_l,
                                     const struct kp_split_layout *resp_l)
@@ -565,12 +611,16 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		kx_regional_close(s, "out of memory");
 		return false;
 	}
+	bool expect_records = fetch && kx_rfetch_expects_records(s, q);
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		struct kp_struct *part = q->split.dests[q->frag[i].dest].request;
 		if (fetch) {
 			kp_split_fetch_sessionless(part, ver);
 			kp_split_fetch_share_max_bytes(part, ver, q->nfrag);
-			kp_split_fetch_cap_wait(part, s->worker->cfg->regional_fetch_wait_max_ms);
+			bool idle = expect_records && kx_rfetch_idle(s, q->frag[i].dest);
+			kp_split_fetch_cap_wait(part, idle ? 0 : s->worker->cfg->regional_fetch_wait_max_ms);
+			if (idle)
+				KX_METRIC_ADD(regional_fetch_parts_unheld, 1);
 			/* kstretch chose the replica: a broker's rack-aware selector must not
 			 * answer with PreferredReadReplica, a real node id the client cannot know. */
 			if (ver >= 11)
@@ -851,7 +901,11 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 	struct kp_pieces **parts = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*parts) + 1);
 	if (!iov || !pieces || !parts)
 		return false;
+	size_t *records = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*records) + 1);
+	if (!records)
+		return false;
 	rs->fetch.error_watch = kx_rstale_fetch_error;
+	rs->fetch.part_records = records;
 	for (int tries = 0; tries <= q->nfrag; tries++) {
 		for (uint16_t i = 0; i < q->nfrag; i++) {
 			struct kx_rfrag *f = &q->frag[i];
@@ -866,14 +920,18 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 		if (kp_fetch_merge(&rs->fetch, q->hdr.api_version, q->flexible, q->want, q->nwant, parts, q->nfrag,
 		                   KX_ERR_NOT_LEADER_OR_FOLLOWER))
 			break;
-		if (rs->fetch.bad_part < 0 || rs->fetch.bad_part >= q->nfrag)
+		if (rs->fetch.bad_part < 0 || rs->fetch.bad_part >= q->nfrag) {
+			rs->fetch.part_records = NULL;
 			return false;
+		}
 		kx_rwarn(s, "Fetch v%d: node %d's answer does not walk (%s reading %s); its partitions answered "
 		         "NOT_LEADER_OR_FOLLOWER", q->hdr.api_version, (int)q->frag[rs->fetch.bad_part].node,
 		         kp_error_name(rs->fetch.err), rs->fetch.err_field ? rs->fetch.err_field : "?");
 		kx_hold_put(q->frag[rs->fetch.bad_part].resp);
 		q->frag[rs->fetch.bad_part].resp = NULL;
 	}
+	rs->fetch.part_records = NULL; /* q's arena: freed with q */
+	kx_rfetch_note(s, q, records);
 	if (rs->fetch.throttled) {
 		KX_METRIC_ADD(regional_throttled_answers, (uint64_t)rs->fetch.throttled);
 		KX_METRIC_ADD(regional_throttle_ms, (uint64_t)rs->fetch.throttle_sum);

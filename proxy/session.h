@@ -179,6 +179,9 @@ struct kx_session {
 	uint32_t number;       /* the worker's count of sessions when it started: picks its pool connection */
 	uint64_t nodes_digest; /* of the node set its last Metadata answer showed (0: none yet) */
 	bool answering;        /* inside kx_regional_advance: a nested call returns at once */
+	/* Bit d: the last Fetch part this client sent to topology broker d (d < 64)
+	 * came back without records (regional_session.c, "idle parts"). */
+	uint64_t fetch_idle;
 };
 
 /*

@@ -456,6 +456,70 @@ def test_a_waiting_fetch_holds_neither_a_produce_nor_its_client_beyond_the_fetch
     assert 0.25 <= fetch_s < 1.5, f"A's Fetch answered in {fetch_s:.2f} s"
 
 
+def produce_one(k, partition, value):
+    """One record to `partition` through node k (Produce v9, acks=1)."""
+    with socket.create_connection((LOCALHOST, k.listen_port), timeout=30) as s:
+        s.sendall(kafkawire.encode_request(0, 9, 5, kafkawire.produce_request_v9(
+            [(TOPIC, partition, kafkawire.record_batch([(b"k", value)]))], acks=1)))
+        r = kafkawire.Reader(read_frame(s))
+        assert kafkawire.decode_response_header(r, 0, 9) == 5
+        assert [e for _, _, e, _ in kafkawire.decode_produce_response_v9(r)] == [0]
+
+
+def test_an_idle_brokers_fetch_part_does_not_hold_an_answer_another_broker_has_records_for(start_cluster,
+                                                                                          start_kstretch):
+    """A consumer reads partition A (its eu replica on broker X) and partition
+    B (on eu broker Y), and only A gets records. A broker holds a Fetch part
+    until it has MinBytes or MaxWaitMs pass, and the client's answer waits for
+    its last part: without kstretch noting that Y had nothing for this client
+    last time, every poll with records for A would wait for Y's whole wait
+    (regional.fetch.wait.max.ms, 1000 here). With it, Y's part asks for
+    MaxWaitMs 0 while X is expected to have records; when neither is (an
+    idle consumer), both wait as usual rather than polling in a loop."""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch, pool=1, workers=1,
+                               extra=("--regional-fetch-wait-max-ms", "1000"))
+    brokers = {b["id"]: b for b in c.brokers}
+    parts = [p for p in c.topic(TOPIC)["partitions"]
+             if p["follower"] in brokers and brokers[p["follower"]]["region"] == "eu"]
+    a = parts[0]
+    b = next(p for p in parts if p["follower"] != a["follower"])
+    metadata(k1)
+    produce_one(k1, a["partition"], b"first")
+    unheld = [k1.metrics()["kstretch_regional_fetch_parts_unheld"]]
+    polls = []
+    with socket.create_connection((LOCALHOST, k1.listen_port), timeout=30) as s:
+        def poll(corr, a_offset):
+            t0 = time.monotonic()
+            s.sendall(kafkawire.encode_request(1, 12, corr, kafkawire.fetch_request(
+                12, [(TOPIC, a["partition"], a_offset), (TOPIC, b["partition"], 0)], max_wait_ms=1000)))
+            r = kafkawire.Reader(read_frame(s))
+            assert kafkawire.decode_response_header(r, 1, 12) == corr
+            err, _, got = kafkawire.decode_fetch_response_v12(r)
+            assert err == 0 and [(p, e) for _, p, e, _, _ in got] == [(a["partition"], 0), (b["partition"], 0)], got
+            polls.append(time.monotonic() - t0)
+            unheld.append(k1.metrics()["kstretch_regional_fetch_parts_unheld"])
+            return got[0][4] or b"", got[1][4] or b""
+
+        # 1: nothing known yet: both parts wait; A answers at once, B after its wait.
+        rec_a, rec_b = poll(1, 0)
+        assert b"first" in rec_a and rec_b == b""
+        # 2: A has a new record; Y (B) had none last time: its part does not wait.
+        produce_one(k1, a["partition"], b"second")
+        rec_a, rec_b = poll(2, 1)
+        assert b"second" in rec_a and rec_b == b""
+        # 3: nothing new: A's part waits (X had records), B's does not.
+        rec_a, rec_b = poll(3, 2)
+        assert rec_a == b"" and rec_b == b""
+        # 4: neither broker had records last time: both wait, no poll loop.
+        rec_a, rec_b = poll(4, 2)
+        assert rec_a == b"" and rec_b == b""
+    print("polls answered in " + ", ".join(f"{t:.2f} s" for t in polls) + f"; parts sent unheld, running: {unheld}")
+    assert polls[0] >= 0.8, "the first poll should wait for B's broker (nothing is known of it yet)"
+    assert polls[1] < 0.5, f"A's records waited {polls[1]:.2f} s for the idle broker's part"
+    assert polls[2] >= 0.8 and polls[3] >= 0.8, "an idle consumer's polls must wait, not loop"
+    assert [n - unheld[0] for n in unheld[1:]] == [0, 1, 2, 2], unheld
+
+
 def fetch_one(s, topic, partition, corr):
     """Fetch v12 of one partition from offset 0 on socket s: (top-level error, partition error)."""
     s.sendall(kafkawire.encode_request(1, 12, corr, kafkawire.fetch_request(12, [(topic, partition, 0)],

@@ -872,8 +872,20 @@ static void check_merge(int16_t ver, const struct tp *order, int norder, enum cu
 
 	kp_fetch_merge_init(&m);
 	m.error_watch = watch_offset_out_of_range;
+	size_t part_records[3] = {7, 7, 7}; /* stale values: the merge sets every entry */
+	m.part_records = part_records;
 	cr_assert(kp_fetch_merge(&m, ver, flexible, wants, (size_t)norder, parts, 3, 6), "%s: part %d, %s at %s", what,
 	          m.bad_part, kp_error_name(m.err), m.err_field);
+	/* Each part's records over all it holds, wanted or not (part 1's orders p9 nobody asks for). */
+	size_t held[2] = {0, 0};
+	for (int i = 0; i < 4; i++)
+		held[0] += rlen(part0[i].t, part0[i].p) > 0 ? (size_t)rlen(part0[i].t, part0[i].p) : 0;
+	for (int i = 0; i < 3; i++)
+		held[1] += rlen(part1[i].t, part1[i].p) > 0 ? (size_t)rlen(part1[i].t, part1[i].p) : 0;
+	cr_assert(held[0] > 0 && held[1] > 0, "%s", what);
+	cr_assert_eq(part_records[0], held[0], "%s: part 0 held %zu bytes of records", what, held[0]);
+	cr_assert_eq(part_records[1], held[1], "%s: part 1 held %zu bytes of records", what, held[1]);
+	cr_assert_eq(part_records[2], 0, "%s: an absent part held none", what);
 
 	size_t len;
 	uint8_t *out = kp_writer_flatten(&m.body, &len);
