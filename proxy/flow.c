@@ -671,6 +671,44 @@ bool kx_frame_flat(struct kx_frame *fr, size_t from, size_t to, const uint8_t **
 	return true;
 }
 
+bool kx_frame_unpin(struct kx_frame *fr, size_t ratio)
+{
+	size_t pinned = 0;
+	for (int i = 0; i < fr->nholds; i++)
+		pinned += fr->lens[i];
+	if (!fr->len || pinned <= fr->len * ratio)
+		return true;
+	/* One allocation, as kx_flow_take_frame makes: iov, holds, lens. */
+	size_t slots = 1 + KX_FRAME_FLAT_MAX;
+	void *mem = malloc(sizeof(struct iovec) + slots * (sizeof(struct kx_hold *) + sizeof(size_t)));
+	struct kx_hold *h = kx_hold_new(fr->len);
+	if (!mem || !h) {
+		free(mem);
+		if (h)
+			kx_hold_put(h);
+		return false;
+	}
+	size_t at = 0;
+	for (int i = 0; i < fr->niov; i++) {
+		memcpy(h->data + at, fr->iov[i].iov_base, fr->iov[i].iov_len);
+		at += fr->iov[i].iov_len;
+	}
+	KX_METRIC_ADD(bytes_copied, fr->len);
+	size_t len = fr->len;
+	kx_frame_release(fr);
+	fr->iov = mem;
+	fr->holds = (struct kx_hold **)(fr->iov + 1);
+	fr->lens = (size_t *)(fr->holds + slots);
+	fr->holds_cap = (int)slots;
+	fr->iov[0] = (struct iovec){h->data, len};
+	fr->niov = 1;
+	fr->len = len;
+	fr->holds[0] = h;
+	fr->lens[0] = len;
+	fr->nholds = 1;
+	return true;
+}
+
 int kx_frame_iov_from(const struct kx_frame *fr, size_t from, struct iovec *out)
 {
 	int n = 0;

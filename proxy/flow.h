@@ -206,6 +206,16 @@ void kx_frame_release(struct kx_frame *fr);
  */
 bool kx_frame_flat(struct kx_frame *fr, size_t from, size_t to, const uint8_t **p);
 
+/*
+ * A frame kept a while (an answer waiting for its client) keeps every block
+ * it lies in: when those blocks are more than `ratio` times its size (a
+ * small answer in a large block shared with others' bytes), its bytes are
+ * copied into a block of their own (counted in kstretch_bytes_copied) and
+ * the others let go, so what a slow client pins stays near what it is owed.
+ * False when out of memory (fr unchanged).
+ */
+bool kx_frame_unpin(struct kx_frame *fr, size_t ratio);
+
 /* Writes into out (room for fr->niov) the pieces of fr's bytes [from, len), as fr holds them; returns how many. */
 int kx_frame_iov_from(const struct kx_frame *fr, size_t from, struct iovec *out);
 

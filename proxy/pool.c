@@ -24,7 +24,6 @@
 
 #define KX_PCONN_FIFO_FIRST 16
 /* Answers this long or longer are read straight into their held block. */
-#define KX_PCONN_HOLD_MIN (64u * 1024)
 
 /* A name lookup in flight: it may finish after its connection is gone. */
 struct kx_pconn_resolve {
@@ -120,7 +119,7 @@ static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 		e = *(const struct kx_up_inflight *)kx_ring_head(&c->up.fifo);
 		kx_ring_pop(&c->up.fifo);
 		if (e.owner)
-			kx_regional_answer(e.owner, &e, NULL, 0);
+			kx_regional_answer(e.owner, &e, NULL);
 	}
 	struct kx_pconn **at = &p->failing;
 	while (*at != c)
@@ -332,6 +331,9 @@ static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t 
 	 * steadily, and each session bounds the requests it has in flight, so
 	 * what the references keep alive is bounded too. */
 	c->req.ref_min = 0;
+	/* Answers are read into blocks and taken out by reference: a Fetch
+	 * answer's records reach the client from where they were read. */
+	kx_flow_read_in_blocks(&c->resp);
 	c->up.state = KX_UPSTREAM_CONNECTING;
 	event_active(c->start_ev, EV_READ, 0);
 	return c;
@@ -403,16 +405,13 @@ static void kx_pconn_writable(evutil_socket_t fd, short what, void *arg)
 	(void)kx_pconn_flush(c);
 }
 
-/* One answer is here whole (h: its frame, len bytes with the size): to its owner. */
-static bool kx_pconn_dispatch(struct kx_pconn *c, struct kx_hold *h, size_t len)
+/* One answer is here whole (fr: its frame by reference, corr its correlation id): to its owner. */
+static bool kx_pconn_dispatch(struct kx_pconn *c, struct kx_frame *fr, int32_t corr)
 {
-	struct kp_cursor cur;
-	kp_cursor_init(&cur, h->data + 4, len - 4);
-	int32_t corr = kp_read_i32(&cur, "correlation_id");
 	const struct kx_up_inflight *head = kx_ring_head(&c->up.fifo);
-	if (!kp_cursor_ok(&cur) || !head || head->upstream_corr != corr) {
+	if (!head || head->upstream_corr != corr) {
 		KX_METRIC_ADD(protocol_errors, 1);
-		kx_hold_put(h);
+		kx_frame_release(fr);
 		char why[160];
 		snprintf(why, sizeof(why), "answer with correlation id %d does not answer the oldest request (%s)", corr,
 		         head ? "expected another id" : "none in flight");
@@ -423,58 +422,47 @@ static bool kx_pconn_dispatch(struct kx_pconn *c, struct kx_hold *h, size_t len)
 	kx_ring_pop(&c->up.fifo);
 	if (e.api_key == KP_API_FETCH) {
 		if (c->local)
-			KX_METRIC_ADD(fetch_bytes_local, len);
+			KX_METRIC_ADD(fetch_bytes_local, fr->len);
 		else
-			KX_METRIC_ADD(fetch_bytes_remote, len);
+			KX_METRIC_ADD(fetch_bytes_remote, fr->len);
 	}
 	if (!e.owner) {
-		kx_hold_put(h); /* its session closed: read and dropped */
+		kx_frame_release(fr); /* its session closed: read and dropped */
 		return true;
 	}
-	kx_regional_answer(e.owner, &e, h, len);
+	kx_regional_answer(e.owner, &e, fr);
 	return true;
 }
 
-/* Takes the whole answers buffered (or held as they arrive) and dispatches them. */
+/* An answer waits for its client (a slow one may not read it for a while) in
+ * the blocks it was read into, shared with other clients' answers: one that
+ * would keep blocks more than this many times its size is copied out instead
+ * (small answers, which cost little to copy). */
+#define KX_PCONN_PIN_MAX 8
+
+/* Takes the whole answers buffered and dispatches them; one not all here
+ * waits in the buffer (its bytes in blocks) for the next reads. */
 static bool kx_pconn_pump(struct kx_pconn *c)
 {
 	const struct kx_config *cfg = c->pool->worker->cfg;
 	for (;;) {
-		struct kx_hold *h;
-		size_t len;
-		if (kx_flow_holding(&c->resp)) {
-			if (!(h = kx_flow_held(&c->resp, &len)))
-				return true; /* the rest is on its way */
-		} else {
-			int32_t size, corr;
-			bool whole;
-			enum kp_frame_status st = kp_peek_response(c->resp.buf, 0, cfg->max_frame_bytes, &size, &corr, &whole);
-			if (st == KP_FRAME_INCOMPLETE)
-				return true;
-			if (st == KP_FRAME_MALFORMED) {
-				KX_METRIC_ADD(protocol_errors, 1);
-				kx_pconn_fail(c, "malformed answer (frame size outside max.frame.bytes)");
-				return false;
-			}
-			len = 4 + (size_t)size;
-			if (!whole) {
-				/* A small answer not all here waits in the buffer for the next
-				 * read: looping on it would spin the worker for ever (it did,
-				 * on any answer split across reads or cut by a broker). */
-				if (len < KX_PCONN_HOLD_MIN)
-					return true;
-				if (!kx_flow_hold(&c->resp, len)) {
-					kx_pconn_fail(c, "out of memory");
-					return false;
-				}
-				continue;
-			}
-			if (!(h = kx_flow_take(&c->resp, len))) {
-				kx_pconn_fail(c, "out of memory");
-				return false;
-			}
+		int32_t size, corr;
+		bool whole;
+		enum kp_frame_status st = kp_peek_response(c->resp.buf, 0, cfg->max_frame_bytes, &size, &corr, &whole);
+		if (st == KP_FRAME_MALFORMED) {
+			KX_METRIC_ADD(protocol_errors, 1);
+			kx_pconn_fail(c, "malformed answer (frame size outside max.frame.bytes)");
+			return false;
 		}
-		if (!kx_pconn_dispatch(c, h, len))
+		if (st == KP_FRAME_INCOMPLETE || !whole)
+			return true;
+		struct kx_frame fr;
+		if (!kx_flow_take_frame(&c->resp, 4 + (size_t)size, &fr) || !kx_frame_unpin(&fr, KX_PCONN_PIN_MAX)) {
+			kx_frame_release(&fr);
+			kx_pconn_fail(c, "out of memory");
+			return false;
+		}
+		if (!kx_pconn_dispatch(c, &fr, corr))
 			return false;
 	}
 }
@@ -507,5 +495,7 @@ static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
 		if (!kx_pconn_pump(c))
 			return;
 	}
+	if (c->up.fifo.cnt == 0)
+		kx_flow_trim(&c->resp); /* owing nothing: an idle connection holds no read block */
 	kx_pconn_watch(c); /* answers taken: maybe none owed now */
 }

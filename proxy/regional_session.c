@@ -38,6 +38,7 @@
 #define KX_ERR_NOT_LEADER_OR_FOLLOWER 6
 #define KX_ERR_UNKNOWN_TOPIC_ID       100
 #define KX_R_REFRESH_MIN_MS           200 /* a worker's own Metadata requests: at most one this often */
+#define KX_R_HEADER_MAX               64  /* response header bytes read: a correlation id and tagged fields */
 
 #define kx_rdebug(s, fmt, ...) kx_debug("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
 #define kx_rinfo(s, fmt, ...)  kx_info("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
@@ -47,8 +48,8 @@
 struct kx_rfrag {
 	int32_t dest;         /* the destination index of the split (topology broker index); -1: whole */
 	int32_t node;         /* the broker it went to (for logs) */
-	struct kx_hold *resp; /* its answer frame (NULL: not in yet, or failed) */
-	size_t len;
+	struct kx_frame resp; /* its answer, where it was read (len 0: not in yet, or failed) */
+	size_t body_at;       /* where the answer's body starts, after its response header (0: not read yet) */
 	bool done;
 };
 
@@ -78,7 +79,7 @@ static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
 KX_MUST_CHECK static bool kx_rpump(struct kx_session *s);
 KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s);
-static bool kx_rbody(const struct kx_rreq *q, const struct kx_rfrag *f, size_t *body_at);
+static bool kx_rbody(const struct kx_rreq *q, struct kx_rfrag *f, size_t *body_at);
 
 void kx_rscratch_free(struct kx_rscratch *r)
 {
@@ -109,8 +110,7 @@ static void kx_rreq_free(struct kx_rreq *q)
 	if (!q)
 		return;
 	for (uint16_t i = 0; i < q->nfrag; i++)
-		if (q->frag[i].resp)
-			kx_hold_put(q->frag[i].resp);
+		kx_frame_release(&q->frag[i].resp);
 	free(q->frag);
 	kx_frame_release(&q->req);
 	kp_arena_free(&q->arena);
@@ -350,24 +350,29 @@ static void kx_rrefresh(struct kx_session *s, const char *why)
 	kx_rdebug(s, "asking node %d for Metadata: %s", (int)node, why);
 }
 
-/* The answer to the worker's own Metadata request (h NULL: its connection failed). */
-static void kx_rrefresh_done(struct kx_session *s, struct kx_rreq *q, struct kx_hold *h, size_t len)
+/* The answer to the worker's own Metadata request (its frame in q->frag[0]; none: its connection failed). */
+static void kx_rrefresh_done(struct kx_session *s, struct kx_rreq *q)
 {
 	struct kx_worker *w = s->worker;
 	w->rrefresh = NULL;
 	w->rrefresh_owner = NULL;
-	q->frag[0].resp = h; /* freed with q */
-	q->frag[0].len = len;
-	size_t at;
-	if (!h || !kx_rbody(q, &q->frag[0], &at)) {
+	struct kx_frame *fr = &q->frag[0].resp;
+	size_t at, len = fr->len;
+	const uint8_t *body;
+	if (!len || !kx_rbody(q, &q->frag[0], &at)) {
 		kx_rdebug(s, "own Metadata request failed (its broker connection failed)");
+		kx_rreq_free(q);
+		return;
+	}
+	if (!kx_frame_flat(fr, at, len, &body)) {
+		kx_rdebug(s, "own Metadata request: out of memory for its answer");
 		kx_rreq_free(q);
 		return;
 	}
 	struct kp_arena a;
 	struct kp_cursor c;
 	kp_arena_init(&a, 64 * len + (1 << 20));
-	kp_cursor_init(&c, h->data + at, len - at);
+	kp_cursor_init(&c, body, len - at);
 	struct kp_struct *real = kp_decode(&a, &c, &kp_metadata_response, q->hdr.api_version, q->flexible, -1);
 	if (!real) {
 		kx_rwarn(s, "own Metadata v%d: the broker's answer does not decode (%s reading %s)", q->hdr.api_version,
@@ -532,7 +537,7 @@ static void kx_rfetch_note(struct kx_session *s, const struct kx_rreq *q, const 
 {
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		int d = q->frag[i].dest;
-		if (!q->frag[i].resp || d < 0 || d >= 64)
+		if (!q->frag[i].resp.len || d < 0 || d >= 64)
 			continue;
 		if (records[i])
 			s->fetch_idle &= ~(UINT64_C(1) << d);
@@ -782,15 +787,26 @@ static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg)
 
 /* ---- answers ------------------------------------------------------------------ */
 
-/* The answer frame body of fragment f after its response header (header_at: its size), or false. */
-static bool kx_rbody(const struct kx_rreq *q, const struct kx_rfrag *f, size_t *body_at)
+/* Where fragment f's answer body starts, after its response header (read once), or false. */
+static bool kx_rbody(const struct kx_rreq *q, struct kx_rfrag *f, size_t *body_at)
 {
+	if (f->body_at) {
+		*body_at = f->body_at;
+		return true;
+	}
+	/* The header is a correlation id and, when flexible, tagged fields: a
+	 * broker writes none, and more than KX_R_HEADER_MAX bytes of them do not
+	 * read. Made contiguous only when its bytes straddle two reads. */
+	size_t to = f->resp.len < 4 + KX_R_HEADER_MAX ? f->resp.len : 4 + KX_R_HEADER_MAX;
+	const uint8_t *hp;
 	struct kp_cursor c;
 	struct kp_response_header rh;
-	kp_cursor_init(&c, f->resp->data + 4, f->len - 4);
+	if (to < 8 || !kx_frame_flat(&f->resp, 4, to, &hp))
+		return false;
+	kp_cursor_init(&c, hp, to - 4);
 	if (!kp_response_header_parse(&c, kp_response_header_version(q->hdr.api_key, q->hdr.api_version), &rh))
 		return false;
-	*body_at = 4 + rh.size;
+	*body_at = f->body_at = 4 + rh.size;
 	return true;
 }
 
@@ -806,15 +822,17 @@ static void kx_ranswer_header(struct kx_rscratch *rs, const struct kx_rreq *q)
 /* Queues rs->out on the client's flow, its references into the answers' frames. */
 static bool kx_ranswer_queue(struct kx_session *s, struct kx_rreq *q)
 {
-	size_t cap = (size_t)q->nfrag + (size_t)q->req.nholds, n = 0;
+	size_t cap = (size_t)q->req.nholds, n = 0;
+	for (uint16_t i = 0; i < q->nfrag; i++)
+		cap += (size_t)q->frag[i].resp.nholds;
 	struct kx_hold **holds = kp_arena_alloc(&q->arena, cap * sizeof(*holds) + 1);
 	size_t *lens = kp_arena_alloc(&q->arena, cap * sizeof(*lens) + 1);
 	if (!holds || !lens)
 		return false;
 	for (uint16_t i = 0; i < q->nfrag; i++)
-		if (q->frag[i].resp) {
-			holds[n] = q->frag[i].resp;
-			lens[n++] = q->frag[i].len;
+		for (int j = 0; j < q->frag[i].resp.nholds; j++) {
+			holds[n] = q->frag[i].resp.holds[j];
+			lens[n++] = q->frag[i].resp.lens[j];
 		}
 	for (int i = 0; i < q->req.nholds; i++) { /* an answer may name what the request did (a topic) */
 		holds[n] = q->req.holds[i];
@@ -851,15 +869,18 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		struct kx_rfrag *f = &q->frag[i];
 		size_t at;
-		if (!f->resp)
+		const uint8_t *body; /* decoded in place, copied only when it straddles two reads */
+		if (!f->resp.len)
 			continue;
 		if (!kx_rbody(q, f, &at)) {
 			kx_rwarn(s, "%s v%d: node %d's answer has no readable response header; its partitions answered "
 			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node);
 			continue;
 		}
+		if (!kx_frame_flat(&f->resp, at, f->resp.len, &body))
+			return false;
 		struct kp_cursor c;
-		kp_cursor_init(&c, f->resp->data + at, f->len - at);
+		kp_cursor_init(&c, body, f->resp.len - at);
 		resp[f->dest] = kp_decode(&q->arena, &c, q->layout->body, q->hdr.api_version, q->flexible, -1);
 		if (!resp[f->dest])
 			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s); its partitions answered "
@@ -896,7 +917,10 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 {
 	struct kx_rscratch *rs = s->worker->rscratch;
-	struct iovec *iov = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*iov) + 1);
+	size_t niov = 0;
+	for (uint16_t i = 0; i < q->nfrag; i++)
+		niov += (size_t)q->frag[i].resp.niov;
+	struct iovec *iov = kp_arena_alloc(&q->arena, niov * sizeof(*iov) + 1);
 	struct kp_pieces *pieces = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*pieces) + 1);
 	struct kp_pieces **parts = kp_arena_alloc(&q->arena, (size_t)q->nfrag * sizeof(*parts) + 1);
 	if (!iov || !pieces || !parts)
@@ -907,14 +931,18 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 	rs->fetch.error_watch = kx_rstale_fetch_error;
 	rs->fetch.part_records = records;
 	for (int tries = 0; tries <= q->nfrag; tries++) {
+		size_t used = 0;
 		for (uint16_t i = 0; i < q->nfrag; i++) {
 			struct kx_rfrag *f = &q->frag[i];
 			size_t at;
 			parts[i] = NULL;
-			if (!f->resp || !kx_rbody(q, f, &at))
+			if (!f->resp.len || !kx_rbody(q, f, &at))
 				continue;
-			iov[i] = (struct iovec){f->resp->data + at, f->len - at};
-			kp_pieces_init(&pieces[i], &iov[i], 1, iov[i].iov_len);
+			/* The answer where it was read, in as many pieces as reads: its
+			 * records are referenced from there, never copied. */
+			int n = kx_frame_iov_from(&f->resp, at, iov + used);
+			kp_pieces_init(&pieces[i], iov + used, n, f->resp.len - at);
+			used += (size_t)n;
 			parts[i] = &pieces[i];
 		}
 		if (kp_fetch_merge(&rs->fetch, q->hdr.api_version, q->flexible, q->want, q->nwant, parts, q->nfrag,
@@ -927,8 +955,7 @@ static bool kx_ranswer_fetch(struct kx_session *s, struct kx_rreq *q)
 		kx_rwarn(s, "Fetch v%d: node %d's answer does not walk (%s reading %s); its partitions answered "
 		         "NOT_LEADER_OR_FOLLOWER", q->hdr.api_version, (int)q->frag[rs->fetch.bad_part].node,
 		         kp_error_name(rs->fetch.err), rs->fetch.err_field ? rs->fetch.err_field : "?");
-		kx_hold_put(q->frag[rs->fetch.bad_part].resp);
-		q->frag[rs->fetch.bad_part].resp = NULL;
+		kx_frame_release(&q->frag[rs->fetch.bad_part].resp);
 	}
 	rs->fetch.part_records = NULL; /* q's arena: freed with q */
 	kx_rfetch_note(s, q, records);
@@ -962,8 +989,11 @@ static bool kx_ranswer_metadata(struct kx_session *s, struct kx_rreq *q, size_t 
 	struct kx_rscratch *rs = w->rscratch;
 	struct kx_rfrag *f = &q->frag[0];
 	int16_t ver = q->hdr.api_version;
+	const uint8_t *body;
+	if (!kx_frame_flat(&f->resp, at, f->resp.len, &body))
+		return false;
 	struct kp_cursor c;
-	kp_cursor_init(&c, f->resp->data + at, f->len - at);
+	kp_cursor_init(&c, body, f->resp.len - at);
 	struct kp_struct *real = kp_decode(&q->arena, &c, &kp_metadata_response, ver, q->flexible, -1);
 	if (!real) {
 		kx_rwarn(s, "Metadata v%d: node %d's answer does not decode (%s reading %s)", ver, (int)f->node,
@@ -1001,26 +1031,35 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 	struct kx_worker *w = s->worker;
 	struct kx_rfrag *f = &q->frag[0];
 	size_t at;
-	if (!f->resp || !kx_rbody(q, f, &at))
+	const uint8_t *p;
+	if (!f->resp.len || !kx_rbody(q, f, &at))
 		return false; /* its connection failed: the client asks again elsewhere */
-	if (!kp_response_header_set_correlation_id(f->resp->data + 4, f->len - 4, q->hdr.correlation_id))
-		return false;
 	switch (q->hdr.api_key) {
 	case KP_API_METADATA: return kx_ranswer_metadata(s, q, at);
 	case KP_API_API_VERSIONS:
 	case KP_API_FIND_COORDINATOR:
 	case KP_API_DESCRIBE_CLUSTER:
-		if (!kx_rewrite_response(&w->rewriter, w->cfg, q->hdr.api_key, q->hdr.api_version, f->resp->data + 4,
-		                         f->len - 4))
+		/* Rewritten from contiguous bytes (copied only when they straddle two
+		 * reads); the frame's bytes are kstretch's own to write over. */
+		if (!kx_frame_flat(&f->resp, 4, f->resp.len, &p) ||
+		    !kp_response_header_set_correlation_id((uint8_t *)p, f->resp.len - 4, q->hdr.correlation_id) ||
+		    !kx_rewrite_response(&w->rewriter, w->cfg, q->hdr.api_key, q->hdr.api_version, p, f->resp.len - 4))
 			return false;
 		KX_METRIC_ADD(responses_rewritten, 1);
-		kx_queue_frame(&s->resp, &w->rewriter.out, f->resp, f->len);
-		f->resp = NULL; /* kx_queue_frame took the reference */
+		kx_queue_frame_refs(&s->resp, &w->rewriter.out, f->resp.holds, f->resp.lens, (size_t)f->resp.nholds);
 		return true;
-	default:
+	default: {
+		/* The client's correlation id, then the rest where it was read. */
+		struct kx_rscratch *rs = w->rscratch;
+		kp_writer_reset(&rs->out);
+		kp_write_i32(&rs->out, q->hdr.correlation_id);
+		kx_frame_write_ref(&rs->out, &f->resp, 8);
+		if (!kp_writer_ok(&rs->out))
+			return false;
 		KX_METRIC_ADD(responses_forwarded, 1);
-		kx_flow_put_ref(&s->resp, f->resp, f->resp->data, f->len);
+		kx_queue_frame_refs(&s->resp, &rs->out, f->resp.holds, f->resp.lens, (size_t)f->resp.nholds);
 		return true;
+	}
 	}
 }
 
@@ -1071,22 +1110,24 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 	return true;
 }
 
-void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_hold *h, size_t len)
+void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_frame *fr)
 {
 	struct kx_rreq *q = e->req;
 	KX_BUG_ON(!q || e->fragment >= q->nfrag || q->frag[e->fragment].done);
-	if (q == s->worker->rrefresh) {
-		kx_rrefresh_done(s, q, h, len);
-		return;
-	}
-	if (!h)
-		kx_rrefresh(s, "a broker connection failed");
 	struct kx_rfrag *f = &q->frag[e->fragment];
 	f->done = true;
-	f->resp = h;
-	f->len = len;
-	if (!h)
+	if (fr) {
+		f->resp = *fr;
+		*fr = (struct kx_frame){0};
+	}
+	if (q == s->worker->rrefresh) {
+		kx_rrefresh_done(s, q);
+		return;
+	}
+	if (!fr) {
+		kx_rrefresh(s, "a broker connection failed");
 		KX_METRIC_ADD(regional_fragments_failed, 1);
+	}
 	if (--q->left == 0 && q == kx_rreq_head(s) && !kx_regional_advance(s))
 		return; /* s closed: the pool touches nothing of s after this call */
 }

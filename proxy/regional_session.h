@@ -53,11 +53,11 @@ void kx_regional_close(struct kx_session *s, const char *why);
 void kx_regional_shutdown(struct kx_session *s);
 
 /*
- * The answer to fragment e->fragment of request e->req of session s: h (a
- * reference the call takes over), len bytes with the size; h NULL: the part
- * failed. May close s.
+ * The answer to fragment e->fragment of request e->req of session s: the
+ * frame *fr, where it was read (the call takes it over and leaves *fr
+ * empty); fr NULL: the part failed. May close s.
  */
-void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_hold *h, size_t len);
+void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_frame *fr);
 
 /* The worker's scratch for splits and merges (made on first use, freed with the worker). */
 struct kx_rscratch;

@@ -248,8 +248,8 @@ def test_large_record_batches_are_split_and_merged_never_copied_on_the_way_in(st
     """150 KiB records through both regional nodes and back: every record
     intact. On the way in (Produce frames of up to a MB, many reads each)
     kstretch_bytes_copied grows by header and structure bytes only, far less
-    than the record bytes; on the way out (Fetch answers held whole) by at
-    most the bytes fetched (README "Regional mode")."""
+    than the record bytes; on the way out too (Fetch answers are read into
+    blocks and their records referenced from there: README "Regional mode")."""
     c, (k1, k2) = regional_pair(start_cluster, start_kstretch)
     value = "x" * (150 << 10)
     sent = [(f"big-{i}", f"{i}-{value}") for i in range(48)]
@@ -276,8 +276,9 @@ def test_large_record_batches_are_split_and_merged_never_copied_on_the_way_in(st
     # Record batches go to the brokers from where they were read: what is copied is
     # the requests' structure and the brokers' (small) answers, not their records.
     assert 0 < copied_in < produced // 100, f"copied {copied_in} of {produced} produced"
-    # Fetch answers are still held whole to be merged: copied at most once.
-    assert copied_out <= fetched, f"copied {copied_out} of {fetched} fetched"
+    # And Fetch answers reach the client from where they were read (before: held
+    # whole, copied out of the socket buffer for up to all of their bytes).
+    assert copied_out < fetched // 100, f"copied {copied_out} of {fetched} fetched"
     for m in (m1, m2):
         assert m["kstretch_protocol_errors"] == 0 and m["kstretch_regional_fragments_failed"] == 0
 

@@ -420,6 +420,57 @@ Test(flow, a_large_frame_read_in_blocks_spans_several_and_is_never_copied)
 	kx_flow_free(&o);
 }
 
+Test(flow, a_small_frame_that_would_pin_a_large_block_is_copied_out_and_a_large_one_is_not)
+{
+	struct kx_flow f = {0}, o = {0};
+	cr_assert(kx_flow_init(&f, false));
+	cr_assert(kx_flow_init(&o, false));
+	kx_flow_read_in_blocks(&f);
+	o.ref_min = 0;
+	static uint8_t a[200], b[60000], got[70000];
+	memset(a, 'a', sizeof(a));
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)(i * 11 + 5);
+	/* Grow the read size so that one block holds both frames. */
+	for (int i = 0; i < 6; i++) {
+		static uint8_t fill[40000];
+		send_all(fill, sizeof(fill));
+		pump_in(&f, sizeof(fill));
+		struct kx_frame w;
+		cr_assert(kx_flow_take_frame(&f, sizeof(fill), &w));
+		kx_frame_release(&w);
+	}
+	send_all(a, sizeof(a));
+	send_all(b, sizeof(b));
+	pump_in(&f, sizeof(a) + sizeof(b));
+	struct kx_frame fa, fb;
+	cr_assert(kx_flow_take_frame(&f, sizeof(a), &fa));
+	cr_assert(kx_flow_take_frame(&f, sizeof(b), &fb));
+	size_t pinned = 0;
+	for (int i = 0; i < fa.nholds; i++)
+		pinned += fa.lens[i];
+	cr_assert_gt(pinned, 8 * sizeof(a), "the small frame lies in a block of %zu bytes", pinned);
+	uint64_t copied0 = KX_METRIC_VALUE(bytes_copied);
+	struct kx_hold *shared = fa.holds[0];
+	cr_assert(kx_frame_unpin(&fa, 8));
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, sizeof(a), "the small frame copied out");
+	cr_assert_eq(fa.nholds, 1);
+	cr_assert_eq(fa.lens[0], sizeof(a), "it now keeps a block of its own size");
+	cr_assert_neq(fa.holds[0], shared);
+	cr_assert(kx_frame_unpin(&fb, 8));
+	cr_assert_eq(KX_METRIC_VALUE(bytes_copied) - copied0, sizeof(a), "the large frame stays where it was read");
+	const uint8_t *p;
+	cr_assert(kx_frame_flat(&fa, 4, 8, &p), "room for a flat copy after the unpin");
+	put_frame_refs(&o, &fa);
+	put_frame_refs(&o, &fb);
+	size_t n = drain_out(&o, got, sizeof(got));
+	cr_assert_eq(n, sizeof(a) + sizeof(b));
+	cr_assert_arr_eq(got, a, sizeof(a));
+	cr_assert_arr_eq(got + sizeof(a), b, sizeof(b));
+	kx_flow_free(&f);
+	kx_flow_free(&o);
+}
+
 Test(flow, a_flow_freed_with_frames_half_read_in_blocks_frees_them)
 {
 	struct kx_flow f = {0};
