@@ -66,7 +66,14 @@ struct kx_rreq {
 	const struct kp_split_layout *layout;
 	struct kp_fetch_want *want; /* Fetch: what the client asked for, in its order */
 	size_t nwant;
-	int ndest; /* destinations of the split (the topology's brokers when it was made) */
+	/* The split's destinations, numbered per request in the order their
+	 * brokers are met (kx_rdest_of): a split is as wide as the brokers its
+	 * partitions go to, at most KP_SPLIT_MAX_DEST, whatever the cluster's size. */
+	int ndest;          /* room: the topology's brokers, at most KP_SPLIT_MAX_DEST */
+	int nused;          /* destinations numbered */
+	int32_t *dest_of;   /* per topology broker index: its destination, or -1 */
+	int32_t *broker_of; /* per destination: its topology broker index */
+	bool too_wide;      /* partitions on more brokers than KP_SPLIT_MAX_DEST: the rest routed nowhere */
 };
 
 struct kx_rscratch {
@@ -274,6 +281,45 @@ static const struct kx_topic *kx_rtopic(const struct kx_topology *t, bool by_id,
 	return kx_topology_topic(t, (const char *)key, len);
 }
 
+/* Makes q's destination numbering for topology t (kx_rdest_of). False when out of memory. */
+static bool kx_rdests_init(struct kx_rreq *q, const struct kx_topology *t)
+{
+	size_t nb = t ? t->broker_cnt : 0;
+	q->ndest = nb == 0 ? 1 : nb < KP_SPLIT_MAX_DEST ? (int)nb : KP_SPLIT_MAX_DEST;
+	q->nused = 0;
+	q->dest_of = kp_arena_alloc(&q->arena, nb * sizeof(*q->dest_of) + 1);
+	q->broker_of = kp_arena_alloc(&q->arena, (size_t)q->ndest * sizeof(*q->broker_of));
+	if (!q->dest_of || !q->broker_of)
+		return false;
+	for (size_t i = 0; i < nb; i++)
+		q->dest_of[i] = -1;
+	return true;
+}
+
+/* The destination of topology broker index b in q's split, numbered on first
+ * use; -1 for none (b < 0, or a broker past the first KP_SPLIT_MAX_DEST the
+ * request meets: q->too_wide). */
+static int kx_rdest_of(struct kx_rreq *q, int b)
+{
+	if (b < 0)
+		return -1;
+	if (q->dest_of[b] < 0) {
+		if (q->nused == q->ndest) {
+			q->too_wide = true;
+			return -1;
+		}
+		q->broker_of[q->nused] = b;
+		q->dest_of[b] = q->nused++;
+	}
+	return q->dest_of[b];
+}
+
+/* The broker of part i of q (its topology index is in the split's numbering). */
+static int32_t kx_rpart_node(const struct kx_rreq *q, const struct kx_topology *t, uint16_t i)
+{
+	return t->brokers[q->broker_of[q->frag[i].dest]].node_id;
+}
+
 /* Makes q's fragment table: one per destination that has a part. */
 static bool kx_rfrags(struct kx_rreq *q, const bool *used, int ndest)
 {
@@ -419,6 +465,15 @@ static bool kx_rany_stale(const struct kp_split_layout *l, const struct kp_struc
 	return false;
 }
 
+/* A request whose partitions lie on more brokers than one split holds: said, and those past them answered retriably. */
+static void kx_rtoo_wide(struct kx_session *s, const struct kx_rreq *q)
+{
+	if (q->too_wide)
+		kx_rwarn(s, "%s v%d (corr %d): its partitions lie on more than %d brokers; those on the others answered "
+		         "NOT_LEADER_OR_FOLLOWER", q->api ? q->api->name : "?", q->hdr.api_version, q->hdr.correlation_id,
+		         KP_SPLIT_MAX_DEST);
+}
+
 /* ---- Produce ---------------------------------------------------------------- */
 
 struct kx_rroute {
@@ -441,8 +496,9 @@ static int kx_rproduce_route(void *arg, const struct kp_walk_topic *wt, int32_t 
 		                                   (struct kp_span){wt->key, (int32_t)wt->key_len});
 	}
 	const struct kx_partition *p = r->tp ? kx_topic_partition(r->tp, index) : NULL;
-	int d = p ? kx_rdest(r->t, p->leader) : -1;
-	r->unroutable |= d < 0;
+	int b = p ? kx_rdest(r->t, p->leader) : -1;
+	int d = kx_rdest_of(r->q, b);
+	r->unroutable |= b < 0;
 	if (d < 0 && !r->tp && wt->by_id) /* Produce v13+: a topic id the node has not learned (yet) */
 		r->ok = r->ok && kp_split_add_partition_error(&r->q->arena, &r->q->split, index, KX_ERR_UNKNOWN_TOPIC_ID);
 	else
@@ -454,8 +510,12 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 {
 	struct kx_rscratch *rs = s->worker->rscratch;
 	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
-	int ndest = t && t->broker_cnt ? (int)t->broker_cnt : 1;
 	size_t at = 4 + q->hdr.size;
+	if (!kx_rdests_init(q, t)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	int ndest = q->ndest;
 	/* The body where it was read, in as many pieces as reads: record batches
 	 * are referenced from there by every part, never copied. */
 	struct iovec *iov = kp_arena_alloc(&q->arena, (size_t)q->req.niov * sizeof(*iov));
@@ -480,7 +540,6 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 		return false;
 	}
 	q->layout = &kp_split_produce_response;
-	q->ndest = ndest;
 	bool used[KP_SPLIT_MAX_DEST] = {false};
 	for (int d = 0; d < ndest; d++)
 		used[d] = rs->produce.dest[d].nparts > 0;
@@ -490,9 +549,10 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 	}
 	KX_BUG_ON(q->nfrag && !t); /* with no topology, every partition was routed nowhere */
 	for (uint16_t i = 0; i < q->nfrag; i++)
-		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->produce.dest[q->frag[i].dest].body, *expects);
+		kx_rsend(s, q, i, kx_rpart_node(q, t, i), &rs->produce.dest[q->frag[i].dest].body, *expects);
 	if (!*expects && rs->produce.nkept)
 		kx_rdebug(s, "Produce acks=0: %zu partitions without a known leader dropped", rs->produce.nkept);
+	kx_rtoo_wide(s, q);
 	if (r.unroutable)
 		kx_rrefresh(s, "a Produce names a partition without a known leader");
 	return true;
@@ -527,7 +587,7 @@ static bool kx_rfetch_expects_records(const struct kx_session *s, const struct k
 	if (q->nfrag < 2)
 		return false;
 	for (uint16_t i = 0; i < q->nfrag; i++)
-		if (!kx_rfetch_idle(s, q->frag[i].dest))
+		if (!kx_rfetch_idle(s, q->broker_of[q->frag[i].dest]))
 			return true;
 	return false;
 }
@@ -536,7 +596,7 @@ static bool kx_rfetch_expects_records(const struct kx_session *s, const struct k
 static void kx_rfetch_note(struct kx_session *s, const struct kx_rreq *q, const size_t *records)
 {
 	for (uint16_t i = 0; i < q->nfrag; i++) {
-		int d = q->frag[i].dest;
+		int d = q->broker_of[q->frag[i].dest];
 		if (!q->frag[i].resp.len || d < 0 || d >= 64)
 			continue;
 		if (records[i])
@@ -553,8 +613,12 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 	struct kx_rscratch *rs = s->worker->rscratch;
 	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
 	int16_t ver = q->hdr.api_version;
-	int ndest = t && t->broker_cnt ? (int)t->broker_cnt : 1;
 	size_t at = 4 + q->hdr.size;
+	if (!kx_rdests_init(q, t)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	int ndest = q->ndest;
 	const uint8_t *body; /* decoded in place: contiguous (copied only when it spans reads) */
 	if (!kx_frame_flat(&q->req, at, q->req.len, &body)) {
 		kx_regional_close(s, "out of memory");
@@ -596,8 +660,9 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 				                                 kr_partition_key((const char *)key.ptr, klen, index), ver >= 11);
 			else if (p)
 				node = p->leader;
-			dest[k] = kx_rdest(t, node);
-			unroutable |= dest[k] < 0;
+			int b = kx_rdest(t, node);
+			dest[k] = kx_rdest_of(q, b);
+			unroutable |= b < 0;
 			if (fetch)
 				q->want[k] = (struct kp_fetch_want){key.ptr, klen, index};
 		}
@@ -608,7 +673,6 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		return false;
 	}
 	q->layout = resp_l;
-	q->ndest = ndest;
 	bool used[KP_SPLIT_MAX_DEST] = {false};
 	for (int d = 0; d < ndest; d++)
 		used[d] = q->split.dests[d].request != NULL;
@@ -622,7 +686,7 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		if (fetch) {
 			kp_split_fetch_sessionless(part, ver);
 			kp_split_fetch_share_max_bytes(part, ver, q->nfrag);
-			bool idle = expect_records && kx_rfetch_idle(s, q->frag[i].dest);
+			bool idle = expect_records && kx_rfetch_idle(s, q->broker_of[q->frag[i].dest]);
 			kp_split_fetch_cap_wait(part, idle ? 0 : s->worker->cfg->regional_fetch_wait_max_ms);
 			if (idle)
 				KX_METRIC_ADD(regional_fetch_parts_unheld, 1);
@@ -633,8 +697,9 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		}
 		kp_writer_reset(&rs->body);
 		kp_encode(&rs->body, part, ver, q->flexible, -1);
-		kx_rsend(s, q, i, t->brokers[q->frag[i].dest].node_id, &rs->body, true);
+		kx_rsend(s, q, i, kx_rpart_node(q, t, i), &rs->body, true);
 	}
+	kx_rtoo_wide(s, q);
 	if (unroutable)
 		kx_rrefresh(s, "a request names a partition without a known leader");
 	return true;

@@ -527,3 +527,27 @@ def test_a_broker_throttling_a_part_is_counted_and_the_client_gets_the_largest_t
     hostile_results["regional broker: throttles a part (KIP-219)"] = (
         f"the client's Produce answered with ThrottleTimeMs {produce_throttle}, its Fetch {fetch_throttle} (the "
         f"largest of the parts'); kstretch_regional_throttled_answers +{answers}, _throttle_ms +{total}")
+
+
+def test_a_cluster_of_more_brokers_than_a_split_holds_is_served_as_any_other(start_kstretch, hostile_results):
+    """A split's destinations are numbered per request, as its partitions'
+    brokers are met, so a cluster's size does not bound it: with 1,100 more
+    brokers listed before nodes 3 and 4 (1,102 in all, more than the 1,024
+    destinations a split holds; before, every split request was refused as
+    malformed there), a client's Produce, Fetch and ListOffsets over nodes 3
+    and 4 are split and merged as with two brokers."""
+    with FakeBroker(brokers=[NODES[0]], backlog=64) as fb:
+        RegionalSink(fb)
+        nodes = fb.broker_list
+        fb.broker_list = [kafkawire.MetadataBroker(10_000 + i, fb.host, fb.port, "elsewhere")
+                          for i in range(1100)] + nodes
+        k = start_regional(start_kstretch, fb)
+        probe(k, "wide")
+        probe(k, "wide again")
+        m = k.metrics()
+        k.stop()
+    assert m["kstretch_protocol_errors"] == 0 and m["kstretch_regional_fragments_failed"] == 0, m
+    assert m["kstretch_regional_upstream_connections"] <= WORKERS * POOL * 2 * 2, m
+    hostile_results["regional: a cluster of 1,102 brokers"] = (
+        f"Produce, Fetch and ListOffsets split over nodes 3 and 4 and merged without error; "
+        f"{m['kstretch_regional_upstream_connections']} upstream connections open")
