@@ -707,6 +707,44 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 
 /* ---- anything else: whole, to one broker ------------------------------------ */
 
+/*
+ * ApiVersions v5 (KIP-1242) names the node the client means to reach: here a
+ * virtual node id, which the real broker the request goes to answers with
+ * REBOOTSTRAP_REQUIRED unless its own id happens to be the same (the Java 4.4
+ * client then started over, depending on which broker a session's requests
+ * went to: "no in-flight requests for node 2"). The node a client reaches at
+ * this node's address is this node, so the NodeId becomes that of the broker
+ * the request goes to (a broker refuses a ClusterId without a NodeId as
+ * INVALID_REQUEST); the ClusterId is the real cluster's (the virtual
+ * cluster's Metadata passes it on) and stays for the broker to check.
+ * Returns the body to send, or NULL to send the client's as it came (other
+ * APIs and versions, no node named, or a body that does not decode: the
+ * broker answers that as it would).
+ */
+static struct kp_writer *kx_rapi_versions_body(struct kx_session *s, struct kx_rreq *q, int32_t broker)
+{
+	if (q->hdr.api_key != KP_API_API_VERSIONS || q->hdr.api_version < 5 ||
+	    !kp_api_decodes(q->api, q->hdr.api_version, true))
+		return NULL;
+	size_t at = 4 + q->hdr.size;
+	const uint8_t *body;
+	struct kp_cursor c;
+	if (!kx_frame_flat(&q->req, at, q->req.len, &body))
+		return NULL;
+	kp_cursor_init(&c, body, q->req.len - at);
+	struct kp_struct *st = kp_decode(&q->arena, &c, &kp_api_versions_request, q->hdr.api_version, q->flexible, -1);
+	int node = kp_field_index(&kp_api_versions_request, "NodeId");
+	if (!st || node < 0 || st->v[node].i < 0)
+		return NULL;
+	kx_rdebug(s, "ApiVersions v%d names node %lld: sent to node %d naming it (the client reached this node)",
+	          q->hdr.api_version, (long long)st->v[node].i, (int)broker);
+	st->v[node].i = broker;
+	struct kx_rscratch *rs = s->worker->rscratch;
+	kp_writer_reset(&rs->body);
+	kp_encode(&rs->body, st, q->hdr.api_version, q->flexible, -1);
+	return kp_writer_ok(&rs->body) ? &rs->body : NULL;
+}
+
 KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 {
 	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
@@ -721,7 +759,8 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 		return false;
 	}
 	q->frag[0].dest = -1;
-	kx_rsend(s, q, 0, t->brokers[s->number % t->broker_cnt].node_id, NULL, true);
+	int32_t node = t->brokers[s->number % t->broker_cnt].node_id;
+	kx_rsend(s, q, 0, node, kx_rapi_versions_body(s, q, node), true);
 	return true;
 }
 

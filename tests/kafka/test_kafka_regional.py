@@ -247,6 +247,37 @@ def test_metadata_v12_and_v13_show_only_the_two_regional_nodes_with_the_same_lea
     assert {p["partition"]: p["leader"] for p in t["partitions"]} == first
 
 
+def api_versions_v5_error(k, node_id, cluster_id=None):
+    """ErrorCode of an ApiVersions v5 (KIP-1242) on a new connection to node k, naming node_id and cluster_id."""
+    body = kafkawire.Writer().compact_string("kstretch-tests").compact_string("1.0").compact_string(cluster_id) \
+        .int32(node_id).empty_tags().bytes()
+    with kafkawire.Connection(LOCALHOST, k.listen_port, timeout=15) as c:
+        r = c.request(kafkawire.API_API_VERSIONS, 5, body)
+        return r.int16("error_code")
+
+
+def test_api_versions_v5_naming_the_virtual_node_is_answered_whichever_broker_it_goes_to(kafka, start_kstretch):
+    """The Java 4.4 client sends ApiVersions v5 naming the node it means to
+    reach (KIP-1242): a virtual node id here. A regional node sends it on to
+    a broker chosen by session, and a real broker answers a NodeId not its
+    own with REBOOTSTRAP_REQUIRED; so the node names the broker it sends it
+    to (the client did reach the node it meant). Eight connections to each
+    node (their sessions go to every broker): each answered without error,
+    the real cluster id kept for the broker to check. (Before: about two in
+    three answered REBOOTSTRAP_REQUIRED, and the Java consumer of the round
+    trip above failed with "There are no in-flight requests for node 2".)"""
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    with kafkawire.Connection(LOCALHOST, k1.listen_port, timeout=15) as c:
+        cluster_id = c.metadata_v12([]).cluster_id
+    assert cluster_id
+    errors = [(node_id, api_versions_v5_error(k, node_id, cluster_id))
+              for node_id, k in ((1, k1), (2, k2)) for _ in range(8)]
+    assert all(e == 0 for _, e in errors), errors
+    # A cluster id not the cluster's is still the brokers' to refuse (REBOOTSTRAP_REQUIRED, 129).
+    assert api_versions_v5_error(k1, 1, "not-this-cluster") == 129
+    assert api_versions_v5_error(k1, -1, None) == 0
+
+
 # ---------------------------------------------------------------- 3. where Fetch goes
 
 def test_fetches_go_to_the_eu_replica_when_there_is_one_and_to_the_leader_otherwise(
