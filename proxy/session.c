@@ -802,21 +802,6 @@ KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
  * certificate's subject is logged and its rack noted for placement, and the
  * session reads requests like any other.
  */
-/*
- * One step of a TLS handshake on k: on WANT_READ/WANT_WRITE it waits for that
- * readiness only (within limit), once done it waits for nothing (the caller
- * sets the events of the open connection). Returns the step.
- */
-static enum kx_tls_step kx_sock_handshake_step(struct kx_sock *k, const struct timeval *limit)
-{
-	enum kx_tls_step st = kx_tls_handshake(&k->tr);
-	/* An event already waited for keeps its deadline: the limit bounds the
-	 * whole handshake, not each step of a client trickling it. */
-	kx_sock_want(k->rev, &k->reading, st == KX_TLS_WANT_READ, limit);
-	kx_sock_want(k->wev, &k->writing, st == KX_TLS_WANT_WRITE, limit);
-	return st;
-}
-
 static bool kx_session_bind(struct kx_session *s, int32_t node_id);
 static void kx_upstream_begin(struct kx_session *s);
 
