@@ -706,6 +706,8 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 {
 	const struct kx_config *cfg = s->worker->cfg;
 	struct kx_worker *w = s->worker;
+	if (s->proxy_pending)
+		return true; /* its PROXY header first (kx_rclient_readable) */
 	while (s->client.state == KX_CLIENT_OPEN && !w->stopping &&
 	       s->fifo.cnt < (uint32_t)cfg->max_inflight_requests && !s->resp.full) {
 		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, cfg->max_frame_bytes, &s->peek);
@@ -820,6 +822,15 @@ static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
+	if (s->proxy_pending) {
+		int h = kx_session_proxy_header(s);
+		if (h < 0) {
+			kx_regional_close(s, "no PROXY header");
+			return;
+		}
+		if (h == 0)
+			return; /* the rest of the header is on its way */
+	}
 	if (!kx_rpump(s))
 		return;
 	kx_rupdate_reading(s);
@@ -1149,6 +1160,7 @@ void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct soc
 	if (salen > 0 && (size_t)salen <= sizeof(s->peer))
 		memcpy(&s->peer, sa, (size_t)salen);
 	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
+	s->proxy_pending = w->cfg->proxy_protocol != KX_PROXY_OFF;
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
 	kx_worker_add_session(w, s);
