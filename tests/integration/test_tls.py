@@ -365,3 +365,47 @@ def test_regional_nodes_with_mtls_required_serve_the_ca_s_clients_and_refuse_oth
     harness.wait_until(lambda: k2.log_lines("peer did not return a certificate"), 5,
                        what="the refused handshake's log line")
     assert k2.metrics()["kstretch_tls_handshake_failures"] >= 1
+
+
+def test_a_regional_node_names_a_broker_whose_certificate_fails_and_answers_its_partitions_retriable(
+        start_kstretch, tls_certs):
+    """upstream.tls in regional mode: a scripted TLS broker (node 1, a valid certificate) says partition 0 of
+    `t` is led by node 2, whose TLS server presents a certificate for another host. A Produce to both
+    partitions: partition 1 is written at node 1 over a verified shared connection; the shared connection to
+    node 2 fails its handshake, which is logged with the node and OpenSSL's reason, and partition 0 is answered
+    NOT_LEADER_OR_FOLLOWER (the client refreshes and retries), not dropped or hung."""
+    from fakebroker import FakeBroker
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_certs.cert("server"), tls_certs.key("server"))
+    bad = tlsserver.TlsServer(tls_certs.cert("wronghost"), tls_certs.key("wronghost"), lifetime=120)
+    tid = bytes(range(1, 17))
+    with FakeBroker(brokers=[(1, None)], tls=ctx) as fb:
+        fb.broker_list.append(kafkawire.MetadataBroker(2, "127.0.0.1", bad.port, None))
+        parts = [kafkawire.MetadataPartition(0, 0, 2, 1, [2, 1], [2, 1], []),
+                 kafkawire.MetadataPartition(0, 1, 1, 1, [1, 2], [1, 2], [])]
+        fb.handlers[kafkawire.API_METADATA] = lambda h, r: kafkawire.metadata_response_v12(
+            fb.broker_list, topics=[kafkawire.MetadataTopic(0, "t", tid, False, parts, -2147483648)])
+        fb.handlers[kafkawire.API_PRODUCE] = lambda h, r: kafkawire.produce_response_v9(
+            [(t, p, 0, 0) for t, p, _ in kafkawire.decode_produce_request_v9(r)[1]])
+        (port,) = harness.free_ports(1, "127.0.0.1")
+        k = start_kstretch(fb.bootstrap, workers=1, listen_port=port, extra_args=(
+            "--mode", "regional", "--region", "eu", "--regional-nodes", f"1@127.0.0.1:{port}", "--node-id", "1",
+            "--upstream-tls", "true", "--upstream-tls-ca", tls_certs.ca))
+        try:
+            with kafkawire.Connection("127.0.0.1", port, timeout=10) as conn:
+                md = conn.metadata_v12(["t"])  # the first session's whole requests go to node 1
+                assert [p.partition_index for p in md.topic("t").partitions] == [0, 1]
+                batch = kafkawire.record_batch([(b"k", b"v")])
+                r = conn.request(kafkawire.API_PRODUCE, 9, kafkawire.produce_request_v9(
+                    [("t", 0, batch), ("t", 1, batch)]))
+                got = sorted((p, err) for _, p, err, _ in kafkawire.decode_produce_response_v9(r))
+                assert got == [(0, 6), (1, 0)], got
+            harness.wait_until(lambda: k.log_lines(f"upstream node 2 (127.0.0.1:{bad.port})", "cannot connect",
+                                                   "certificate verify failed"), 5,
+                               what="the failed handshake logged with the node and OpenSSL's reason")
+            m = k.metrics()
+            assert m["kstretch_upstream_connect_failures"] >= 1, m
+            assert m["kstretch_regional_fragments_failed"] >= 1, m
+            assert len(fb.requests_of(kafkawire.API_PRODUCE)) == 1
+        finally:
+            bad.close()
