@@ -226,8 +226,10 @@ static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg)
 	if (!kx_rflush_client(s))
 		return;
 	kx_rupdate_reading(s);
-	if (reread && s->client.sock.reading)
-		event_active(s->client.sock.rev, EV_READ, 0); /* the TLS read that waited for this */
+	/* The TLS read that waited for this, even while the client is not read
+	 * otherwise: until a read clears that wait, the write event stays on. */
+	if (reread && s->client.state == KX_CLIENT_OPEN)
+		event_active(s->client.sock.rev, EV_READ, 0);
 	/* Reading resumed: requests already buffered go now. */
 	if (s->client.sock.reading && evbuffer_get_length(s->req.buf) && kx_rpump(s))
 		kx_rupdate_reading(s);
