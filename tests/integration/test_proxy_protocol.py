@@ -165,7 +165,8 @@ def test_regional_nodes_behind_haproxy_send_proxy_v2_name_the_client_by_its_own_
             pass
         s.close()
         harness.wait_until(lambda: ks[1].log_lines("no valid PROXY protocol v2 header"), 5, what="the log line")
-        assert ks[1].metrics()["kstretch_protocol_errors"] == before + 1
+        harness.wait_until(lambda: ks[1].metrics()["kstretch_protocol_errors"] == before + 1, 5,
+                           what="the connection without a header counted")
     finally:
         lb.stop()
 
