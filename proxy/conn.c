@@ -104,6 +104,17 @@ bool kx_sock_wants_write(const struct kx_sock *k, bool more)
 }
 
 
+/* An event already waited for keeps its deadline: the limit bounds the whole
+ * handshake, not each step of a peer trickling it. */
+enum kx_tls_step kx_sock_handshake_step(struct kx_sock *k, const struct timeval *limit)
+{
+	enum kx_tls_step st = kx_tls_handshake(&k->tr);
+	kx_sock_want(k->rev, &k->reading, st == KX_TLS_WANT_READ, limit);
+	kx_sock_want(k->wev, &k->writing, st == KX_TLS_WANT_WRITE, limit);
+	return st;
+}
+
+
 int64_t kx_now_ms(void)
 {
 	struct timespec ts;

@@ -21,6 +21,7 @@
 #include <sys/time.h>
 
 #include "flow.h"
+#include "tls.h"
 #include "writer.h"
 
 /* A non-blocking socket and its two events (both persistent). */
@@ -62,6 +63,14 @@ void kx_sock_read_pending(struct kx_sock *k);
 
 /* Whether a socket with `more` to write waits for writability (TLS aware). */
 bool kx_sock_wants_write(const struct kx_sock *k, bool more);
+
+/*
+ * One step of a TLS handshake on k (mapped sessions, regional sessions and the
+ * regional pool alike): on WANT_READ/WANT_WRITE it waits for that readiness
+ * only (within limit), once done it waits for nothing (the caller sets the
+ * events of the open connection). Returns the step.
+ */
+enum kx_tls_step kx_sock_handshake_step(struct kx_sock *k, const struct timeval *limit);
 
 /*
  * Queues the frame w wrote on f: its 4-byte size, then the segments (owned

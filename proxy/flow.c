@@ -577,6 +577,14 @@ static ssize_t kx_flow_read_block(struct kx_flow *f, struct kx_transport *src)
 	return r;
 }
 
+void kx_flow_drain(struct kx_flow *f, size_t len)
+{
+	KX_BUG_ON(f->pass || len > evbuffer_get_length(f->buf));
+	evbuffer_drain(f->buf, len);
+	if (f->blocks)
+		kx_flow_drop_blocks(f);
+}
+
 void kx_flow_trim(struct kx_flow *f)
 {
 	if (f->blk && !evbuffer_get_length(f->buf)) {

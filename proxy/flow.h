@@ -196,6 +196,10 @@ bool kx_flow_take_frame(struct kx_flow *f, size_t len, struct kx_frame *fr);
  * taken from it keep it while they need it): an idle connection holds none. */
 void kx_flow_trim(struct kx_flow *f);
 
+/* Drops len bytes at the front of f's buffer, none of them cleared to go (a
+ * PROXY header): a flow reading in blocks lets go of the blocks they were in. */
+void kx_flow_drain(struct kx_flow *f, size_t len);
+
 /* Drops fr's references (its blocks live on while output references them); fr is then empty. */
 void kx_frame_release(struct kx_frame *fr);
 

@@ -100,20 +100,21 @@ static void kx_on_topology(void *arg)
 static void kx_fit_fd_limit(struct kx_config *cfg);
 
 /*
- * mode=regional: what this build does not do there yet is refused with one
- * line, and clients are served on this node's entry in regional.nodes
- * (node.id) unless listen is set.
+ * mode=regional: what does not apply or is not built there yet is refused with
+ * one line saying why, and clients are served on this node's entry in
+ * regional.nodes (node.id) unless listen is set.
  */
 static bool kx_regional_setup(struct kx_config *cfg)
 {
-	const char *unsupported = cfg->tls_cert[0]                            ? "tls.cert (TLS towards clients)"
-	                          : cfg->upstream_tls                         ? "upstream.tls"
-	                          : cfg->upstream_sasl_mechanism != KX_SASL_NONE ? "upstream.sasl.mechanism"
-	                          : cfg->listener_mode == KX_LISTENER_SNI     ? "listener.mode=sni"
-	                          : cfg->proxy_protocol != KX_PROXY_OFF       ? "proxy.protocol"
-	                                                                      : NULL;
-	if (unsupported) {
-		kx_error("mode=regional: %s is not supported in regional mode yet (issue 15, part 1)", unsupported);
+	const char *why = NULL;
+	if (cfg->upstream_sasl_mechanism != KX_SASL_NONE)
+		why = "upstream.sasl.mechanism is not supported in regional mode yet: shared upstream connections "
+		      "would need kstretch's own identity (issue 16)";
+	else if (cfg->listener_mode == KX_LISTENER_SNI)
+		why = "listener.mode=sni: regional mode serves one virtual cluster on one port; SNI "
+		      "routing per broker does not apply";
+	if (why) {
+		kx_error("mode=regional: %s", why);
 		return false;
 	}
 	int i = cfg->node_id >= 0 ? kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) : -1;

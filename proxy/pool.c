@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "peek.h"
 #include "regional_session.h"
+#include "tls.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -266,6 +267,50 @@ static void kx_pconn_watch(struct kx_pconn *c)
 	c->timed = owing;
 }
 
+/* Connected (and through TLS, if any): read from now on, and the requests that waited go. */
+static void kx_pconn_ready(struct kx_pconn *c)
+{
+	kx_pconn_set_state(c, KX_UPSTREAM_READY);
+	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, true, NULL);
+	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, false, NULL);
+	kx_pconn_watch(c);
+	if (kx_pconn_flush(c))
+		kx_sock_read_pending(&c->up.sock); /* an answer may have come with the handshake's last record */
+}
+
+/*
+ * The TLS handshake with the broker (upstream.tls), one step per event,
+ * within connect.timeout.ms (as mapped mode's upstreams). A failure (a
+ * certificate that does not verify or does not name the host, no common
+ * version) fails the connection as a failed connect does: logged with
+ * OpenSSL's reason, its pending parts answered as failed, and the next use
+ * makes a new connection.
+ */
+static void kx_pconn_handshake(struct kx_pconn *c, short what)
+{
+	struct kx_sock *k = &c->up.sock;
+	struct timeval limit = kx_ms_timeval(c->pool->worker->cfg->connect_timeout_ms);
+	char why[300];
+	if (what & EV_TIMEOUT) {
+		KX_METRIC_ADD(upstream_connect_failures, 1);
+		kx_pconn_fail(c, "TLS handshake not complete after connect.timeout.ms");
+		return;
+	}
+	switch (kx_sock_handshake_step(k, &limit)) {
+	case KX_TLS_WANT_READ:
+	case KX_TLS_WANT_WRITE: return;
+	case KX_TLS_FAILED:
+		KX_METRIC_ADD(upstream_connect_failures, 1);
+		snprintf(why, sizeof(why), "cannot connect: %s", kx_tls_error(&k->tr));
+		kx_pconn_fail(c, why);
+		return;
+	case KX_TLS_DONE: break;
+	}
+	kx_tls_describe(&k->tr, why, sizeof(why));
+	kx_cdebug(c, "TLS %s", why);
+	kx_pconn_ready(c);
+}
+
 static void kx_pconn_connected(struct kx_pconn *c, short what)
 {
 	if (what & EV_TIMEOUT) {
@@ -284,11 +329,21 @@ static void kx_pconn_connected(struct kx_pconn *c, short what)
 	}
 	evutil_freeaddrinfo(c->up.addrs);
 	c->up.addrs = c->up.next_addr = NULL;
-	kx_pconn_set_state(c, KX_UPSTREAM_READY);
-	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, true, NULL);
-	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, false, NULL);
-	kx_pconn_watch(c);
-	(void)kx_pconn_flush(c);
+	if (!kx_tls_towards_brokers()) {
+		kx_pconn_ready(c);
+		return;
+	}
+	struct kx_sock *k = &c->up.sock;
+	struct kx_worker *w = c->pool->worker;
+	kx_sock_want(k->wev, &k->writing, false, NULL); /* drops the connect's timeout: the handshake sets its own */
+	if (!kx_tls_connect(&k->tr, k->fd, c->up.host, c->up.port, w->cfg->upstream_tls_verify_hostname,
+	                    w->tls_sessions)) {
+		KX_METRIC_ADD(upstream_connect_failures, 1);
+		kx_pconn_fail(c, "cannot start TLS (out of memory, or a host name OpenSSL refuses)");
+		return;
+	}
+	kx_pconn_set_state(c, KX_UPSTREAM_HANDSHAKE);
+	kx_pconn_handshake(c, EV_WRITE);
 }
 
 static bool kx_pool_grow(struct kx_pool *p)
@@ -402,7 +457,13 @@ static void kx_pconn_writable(evutil_socket_t fd, short what, void *arg)
 		kx_pconn_connected(c, what);
 		return;
 	}
-	(void)kx_pconn_flush(c);
+	if (c->up.state == KX_UPSTREAM_HANDSHAKE) {
+		kx_pconn_handshake(c, what);
+		return;
+	}
+	bool reread = c->up.sock.tr.blocked & KX_TR_READ_WANTS_WRITE;
+	if (kx_pconn_flush(c) && reread)
+		event_active(c->up.sock.rev, EV_READ, 0); /* the TLS read that waited for this */
 }
 
 /* One answer is here whole (fr: its frame by reference, corr its correlation id): to its owner. */
@@ -471,20 +532,32 @@ static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_pconn *c = arg;
 	(void)fd;
+	if (c->up.state == KX_UPSTREAM_HANDSHAKE) {
+		kx_pconn_handshake(c, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		char why[96];
 		snprintf(why, sizeof(why), "no answer in request.timeout.ms (%d ms)", c->pool->worker->cfg->request_timeout_ms);
 		kx_pconn_fail(c, why);
 		return;
 	}
-	for (int i = 0; i < 16; i++) { /* bounded: the event comes again */
+	if ((c->up.sock.tr.blocked & KX_TR_WRITE_WANTS_READ) && !kx_pconn_flush(c))
+		return; /* the requests' TLS write waited for this */
+	for (int i = 0; i < 16; i++) { /* bounded: the event comes again (or kx_sock_read_pending below) */
 		ssize_t r = kx_flow_read(&c->resp, &c->up.sock.tr);
-		if (r == -2)
+		if (r == -2) {
+			if (c->up.sock.tr.blocked & KX_TR_READ_WANTS_WRITE)
+				kx_sock_want(c->up.sock.wev, &c->up.sock.writing, true, NULL);
 			break;
+		}
 		if (r <= 0) {
-			char why[160];
+			char why[300];
+			const char *tls = kx_tls_error(&c->up.sock.tr);
 			if (r == 0)
 				snprintf(why, sizeof(why), "broker closed the connection");
+			else if (tls[0])
+				snprintf(why, sizeof(why), "%s", tls); /* a corrupt record, an alert: OpenSSL's words */
 			else
 				snprintf(why, sizeof(why), "connection error: %s", strerror(errno));
 			kx_pconn_fail(c, why);
@@ -498,4 +571,5 @@ static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
 	if (c->up.fifo.cnt == 0)
 		kx_flow_trim(&c->resp); /* owing nothing: an idle connection holds no read block */
 	kx_pconn_watch(c); /* answers taken: maybe none owed now */
+	kx_sock_read_pending(&c->up.sock); /* decrypted bytes left inside TLS: no event would come for them */
 }

@@ -27,6 +27,7 @@
 #include "regional.h"
 #include "rewrite.h"
 #include "split.h"
+#include "tls.h"
 #include "topology.h"
 #include "virtual_metadata.h"
 #include "worker.h"
@@ -84,6 +85,7 @@ struct kx_rscratch {
 
 static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
+static void kx_rclient_handshake(struct kx_session *s, short what);
 KX_MUST_CHECK static bool kx_rpump(struct kx_session *s);
 KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s);
 static bool kx_rbody(const struct kx_rreq *q, struct kx_rfrag *f, size_t *body_at);
@@ -142,8 +144,24 @@ static void kx_rupdate_reading(struct kx_session *s)
 		s->resp.full = false;
 	bool room = !s->resp.full && s->fifo.cnt < (uint32_t)s->worker->cfg->max_inflight_requests;
 	struct timeval idle = kx_ms_timeval(s->worker->cfg->idle_timeout_ms);
+	if (s->client.state == KX_CLIENT_HANDSHAKE)
+		return; /* the handshake sets its own events */
+	/* A TLS write waiting for the socket to be readable needs it read. */
 	kx_sock_want(s->client.sock.rev, &s->client.sock.reading,
-	             s->client.state == KX_CLIENT_OPEN && room && !s->worker->stopping, &idle);
+	             (s->client.state == KX_CLIENT_OPEN && room && !s->worker->stopping) ||
+	                 (s->client.sock.tr.blocked & KX_TR_WRITE_WANTS_READ),
+	             &idle);
+	kx_sock_read_pending(&s->client.sock); /* decrypted requests inside TLS: no event would come for them */
+}
+
+/* Whether the client's socket is written: while answers wait (unless their TLS
+ * write waits to read), or a TLS read waits for it. The write event's timeout
+ * is write.timeout.ms. */
+static void kx_rwant_write(struct kx_session *s)
+{
+	struct timeval stall = kx_ms_timeval(s->worker->cfg->write_timeout_ms);
+	kx_sock_want(s->client.sock.wev, &s->client.sock.writing,
+	             kx_sock_wants_write(&s->client.sock, kx_flow_ready(&s->resp) > 0), &stall);
 }
 
 void kx_regional_close(struct kx_session *s, const char *why)
@@ -184,8 +202,7 @@ KX_MUST_CHECK static bool kx_rflush_client(struct kx_session *s)
 		kx_regional_close(s, "shutdown");
 		return false;
 	}
-	struct timeval stall = kx_ms_timeval(s->worker->cfg->write_timeout_ms);
-	kx_sock_want(s->client.sock.wev, &s->client.sock.writing, kx_sock_wants_write(&s->client.sock, more), &stall);
+	kx_rwant_write(s);
 	return true;
 }
 
@@ -202,14 +219,24 @@ static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
 	(void)fd;
+	if (s->client.state == KX_CLIENT_HANDSHAKE) {
+		kx_rclient_handshake(s, what);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		kx_rinfo(s, "took none of its %zu bytes of answers in write.timeout.ms; closing", kx_flow_ready(&s->resp));
 		KX_METRIC_ADD(write_timeouts, 1);
 		kx_regional_close(s, "write timeout");
 		return;
 	}
-	if (kx_rflush_client(s))
-		kx_rupdate_reading(s);
+	bool reread = s->client.sock.tr.blocked & KX_TR_READ_WANTS_WRITE;
+	if (!kx_rflush_client(s))
+		return;
+	kx_rupdate_reading(s);
+	/* The TLS read that waited for this, even while the client is not read
+	 * otherwise: until a read clears that wait, the write event stays on. */
+	if (reread && s->client.state == KX_CLIENT_OPEN)
+		event_active(s->client.sock.rev, EV_READ, 0);
 	/* Reading resumed: requests already buffered go now. */
 	if (s->client.sock.reading && evbuffer_get_length(s->req.buf) && kx_rpump(s))
 		kx_rupdate_reading(s);
@@ -840,12 +867,24 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 {
 	const struct kx_config *cfg = s->worker->cfg;
 	struct kx_worker *w = s->worker;
+	if (s->proxy_pending)
+		return true; /* its PROXY header first (kx_rclient_readable) */
 	while (s->client.state == KX_CLIENT_OPEN && !w->stopping &&
 	       s->fifo.cnt < (uint32_t)cfg->max_inflight_requests && !s->resp.full) {
 		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, cfg->max_frame_bytes, &s->peek);
 		if (st == KP_FRAME_INCOMPLETE)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
+			uint8_t first[2] = {0};
+			if (!s->req_cleared && evbuffer_copyout(s->req.buf, first, 2) == 2 &&
+			    kx_tls_looks_like_hello(first, 2)) {
+				kx_rwarn(s, "sent a TLS ClientHello to a plaintext listener (the client uses TLS: give "
+				         "kstretch tls.cert and tls.key, or the client security.protocol=PLAINTEXT); "
+				         "closing");
+				KX_METRIC_ADD(tls_plaintext_refused, 1);
+				kx_regional_close(s, "TLS on a plaintext listener");
+				return false;
+			}
 			kx_rprotocol_error(s, "frame size or header", &s->peek.err);
 			return false;
 		}
@@ -856,6 +895,7 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 			kx_regional_close(s, "out of memory");
 			return false;
 		}
+		s->req_cleared++;
 		if (!kx_rrequest(s, &fr, s->peek.req.size))
 			return false;
 	}
@@ -864,10 +904,57 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 	return true;
 }
 
+/*
+ * The client's TLS handshake (tls.cert), one step per event, within
+ * tls.handshake.timeout.ms, as mapped sessions do it (session.c): a client
+ * that fails it (plaintext on the TLS port, no or a bad certificate under
+ * tls.client.auth) is named and closed before any request is read. Once done,
+ * the certificate's subject is logged and the session reads requests.
+ */
+static void kx_rclient_handshake(struct kx_session *s, short what)
+{
+	struct kx_sock *k = &s->client.sock;
+	const struct kx_config *cfg = s->worker->cfg;
+	if (what & EV_TIMEOUT) {
+		kx_rinfo(s, "TLS handshake not complete after tls.handshake.timeout.ms (%d ms); closing",
+		         cfg->tls_handshake_timeout_ms);
+		KX_METRIC_ADD(tls_handshake_failures, 1);
+		kx_regional_close(s, "TLS handshake timeout");
+		return;
+	}
+	struct timeval limit = kx_ms_timeval(cfg->tls_handshake_timeout_ms);
+	switch (kx_sock_handshake_step(k, &limit)) {
+	case KX_TLS_WANT_READ:
+	case KX_TLS_WANT_WRITE: return;
+	case KX_TLS_FAILED:
+		kx_rinfo(s, "%s; closing", kx_tls_error(&k->tr));
+		KX_METRIC_ADD(tls_handshake_failures, 1);
+		kx_regional_close(s, "TLS handshake failed");
+		return;
+	case KX_TLS_DONE: break;
+	}
+	char how[128], subject[512];
+	kx_tls_describe(&k->tr, how, sizeof(how));
+	if (kx_tls_peer_subject(&k->tr, subject, sizeof(subject)))
+		kx_rinfo(s, "TLS %s, client certificate %s", how, subject);
+	else
+		kx_rdebug(s, "TLS %s, no client certificate", how);
+	s->client.state = KX_CLIENT_OPEN;
+	kx_rupdate_reading(s);
+	if (k->reading)
+		event_active(k->rev, EV_READ, 0); /* its first request may have come with its Finished */
+}
+
 static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_session *s = arg;
 	(void)fd;
+	if (s->client.state == KX_CLIENT_HANDSHAKE) {
+		kx_rclient_handshake(s, what);
+		return;
+	}
+	if ((s->client.sock.tr.blocked & KX_TR_WRITE_WANTS_READ) && !(what & EV_TIMEOUT) && !kx_rflush_client(s))
+		return; /* the answers' TLS write waited for this */
 	if (what & EV_TIMEOUT) {
 		if (s->fifo.cnt > 0 || kx_flow_ready(&s->resp) > 0)
 			return; /* waiting for answers, not idle */
@@ -877,13 +964,34 @@ static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	ssize_t r = kx_flow_read(&s->req, &s->client.sock.tr);
-	if (r == -2)
+	if (r == -2) {
+		if (s->client.sock.tr.blocked & KX_TR_READ_WANTS_WRITE)
+			kx_rwant_write(s);
 		return;
-	if (r <= 0) {
-		kx_regional_close(s, r == 0 ? "client closed" : "client error");
+	}
+	if (r < 0) {
+		const char *tls = kx_tls_error(&s->client.sock.tr);
+		if (tls[0])
+			kx_rinfo(s, "client error: %s; closing", tls); /* a corrupt or forged record: say so */
+		else
+			kx_rdebug(s, "client error: %s", strerror(errno));
+		kx_regional_close(s, "client error");
+		return;
+	}
+	if (r == 0) {
+		kx_regional_close(s, "client closed");
 		return;
 	}
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
+	if (s->proxy_pending) {
+		int h = kx_session_proxy_header(s);
+		if (h < 0) {
+			kx_regional_close(s, "no PROXY header");
+			return;
+		}
+		if (h == 0)
+			return; /* the rest of the header is on its way */
+	}
 	if (!kx_rpump(s))
 		return;
 	kx_rupdate_reading(s);
@@ -1257,18 +1365,30 @@ void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct soc
 	if (salen > 0 && (size_t)salen <= sizeof(s->peer))
 		memcpy(&s->peer, sa, (size_t)salen);
 	kx_format_addr(sa, s->client.addr, sizeof(s->client.addr));
+	s->proxy_pending = w->cfg->proxy_protocol != KX_PROXY_OFF;
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
 	kx_worker_add_session(w, s);
+	bool tls = kx_tls_towards_clients();
 	if (!kx_flow_init(&s->req, false) || !kx_flow_init(&s->resp, false) ||
-	    !kx_sock_open(w->base, &s->client.sock, fd, kx_rclient_readable, kx_rclient_writable, s)) {
+	    !kx_sock_open(w->base, &s->client.sock, fd, kx_rclient_readable, kx_rclient_writable, s) ||
+	    (tls && !kx_tls_accept(&s->client.sock.tr, fd))) {
+		kx_error("regional %s: cannot create buffers%s; closing", s->client.addr,
+		         tls ? " or a TLS connection" : "");
 		if (s->client.sock.fd < 0)
 			evutil_closesocket(fd);
 		kx_regional_close(s, "out of memory");
 		return;
 	}
 	kx_flow_read_in_blocks(&s->req); /* requests are taken by reference, never copied */
+	kx_rdebug(s, "accepted (session %u)%s", s->number, tls ? ", TLS handshake next" : "");
+	if (tls) {
+		/* The handshake begins when its ClientHello is there (kx_rclient_handshake). */
+		struct timeval limit = kx_ms_timeval(w->cfg->tls_handshake_timeout_ms);
+		s->client.state = KX_CLIENT_HANDSHAKE;
+		kx_sock_want(s->client.sock.rev, &s->client.sock.reading, true, &limit);
+		return;
+	}
 	s->client.state = KX_CLIENT_OPEN;
-	kx_rdebug(s, "accepted (session %u)", s->number);
 	kx_rupdate_reading(s);
 }

@@ -747,14 +747,15 @@ static void kx_request_timeout(evutil_socket_t fd, short what, void *arg)
 
 
 /*
- * proxy.protocol: the PROXY header at the front of what the client sent.
- * Its source becomes the client's address (placement by rack.cidr, logs).
- * Returns 1 when it was read (and dropped from the input), 0 while it is
- * not all there, -1 when there is none (logged; the session is closed).
+ * proxy.protocol (session.h): the header's bytes are copied out of the
+ * buffer, not pulled up in it: a regional session's buffer lies in read
+ * blocks its frames are taken from by reference, which a pullup would
+ * replace. Once per connection, a few dozen bytes.
  */
-KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
+int kx_session_proxy_header(struct kx_session *s)
 {
 	const struct kx_config *cfg = s->worker->cfg;
+	const char *who = s->regional ? "regional" : "session";
 	enum kp_proxy_version v = cfg->proxy_protocol == KX_PROXY_V1 ? KP_PROXY_V1 : KP_PROXY_V2;
 	size_t have = evbuffer_get_length(s->req.buf), consumed = 0;
 	size_t want = v == KP_PROXY_V1 ? KP_PROXY_V1_MAX : 16;
@@ -765,33 +766,39 @@ KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
 	enum kp_proxy_status st = KP_PROXY_INCOMPLETE;
 	for (int pass = 0; pass < 2 && st == KP_PROXY_INCOMPLETE; pass++) {
 		size_t n = have < want ? have : want;
-		const uint8_t *p = evbuffer_pullup(s->req.buf, (ev_ssize_t)n); /* header bytes only */
-		if (!p && n) {
-			kx_session_close(s, "out of memory");
+		uint8_t *p = n ? malloc(n) : NULL; /* header bytes only */
+		if (n && !p) {
+			kx_error("%s %s: out of memory for its PROXY header; closing", who, s->client.addr);
+			return -1;
+		}
+		if (n && evbuffer_copyout(s->req.buf, p, n) != (ev_ssize_t)n) {
+			free(p);
+			kx_error("%s %s: cannot copy its PROXY header out; closing", who, s->client.addr);
 			return -1;
 		}
 		st = kp_proxy_parse(v, p, n, &consumed, &has_src, &src, &srclen, &why);
+		free(p);
 		if (st != KP_PROXY_INCOMPLETE || consumed <= n)
 			break;
-		want = consumed; /* v2 said how long it is: pull that much, if it is here */
+		want = consumed; /* v2 said how long it is: copy that much, if it is here */
 	}
 	if (st == KP_PROXY_INCOMPLETE)
 		return 0;
 	if (st == KP_PROXY_MALFORMED) {
-		kx_swarn(s, "no valid PROXY protocol %s header (proxy.protocol): %s; closing",
-		         v == KP_PROXY_V1 ? "v1" : "v2", why);
+		kx_warn("%s %s: no valid PROXY protocol %s header (proxy.protocol): %s; closing", who, s->client.addr,
+		        v == KP_PROXY_V1 ? "v1" : "v2", why);
 		KX_METRIC_ADD(protocol_errors, 1);
-		kx_session_close(s, "no PROXY header");
 		return -1;
 	}
-	evbuffer_drain(s->req.buf, consumed);
+	kx_flow_drain(&s->req, consumed);
 	s->proxy_pending = false;
 	if (has_src && (size_t)srclen <= sizeof(s->peer)) {
 		char via[sizeof(s->client.addr)];
 		snprintf(via, sizeof(via), "%s", s->client.addr);
 		memcpy(&s->peer, &src, (size_t)srclen);
 		kx_format_addr((const struct sockaddr *)&src, s->client.addr, sizeof(s->client.addr));
-		kx_sdebug(s, "PROXY header: the client is %s, connected through %s", s->client.addr, via);
+		kx_debug("%s %s: PROXY header: the client is %s, connected through %s", who, s->client.addr,
+		         s->client.addr, via);
 	}
 	return 1;
 }
@@ -802,21 +809,6 @@ KX_MUST_CHECK static int kx_client_proxy_header(struct kx_session *s)
  * certificate's subject is logged and its rack noted for placement, and the
  * session reads requests like any other.
  */
-/*
- * One step of a TLS handshake on k: on WANT_READ/WANT_WRITE it waits for that
- * readiness only (within limit), once done it waits for nothing (the caller
- * sets the events of the open connection). Returns the step.
- */
-static enum kx_tls_step kx_sock_handshake_step(struct kx_sock *k, const struct timeval *limit)
-{
-	enum kx_tls_step st = kx_tls_handshake(&k->tr);
-	/* An event already waited for keeps its deadline: the limit bounds the
-	 * whole handshake, not each step of a client trickling it. */
-	kx_sock_want(k->rev, &k->reading, st == KX_TLS_WANT_READ, limit);
-	kx_sock_want(k->wev, &k->writing, st == KX_TLS_WANT_WRITE, limit);
-	return st;
-}
-
 static bool kx_session_bind(struct kx_session *s, int32_t node_id);
 static void kx_upstream_begin(struct kx_session *s);
 
@@ -916,9 +908,11 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
 	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_TO_BROKER, (size_t)r);
 	if (s->proxy_pending) {
-		int h = kx_client_proxy_header(s);
-		if (h < 0)
-			return; /* closed */
+		int h = kx_session_proxy_header(s);
+		if (h < 0) {
+			kx_session_close(s, "no PROXY header");
+			return;
+		}
 		if (h == 0)
 			return; /* the rest of the header is on its way */
 	}

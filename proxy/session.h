@@ -202,6 +202,15 @@ void kx_session_close(struct kx_session *s, const char *why);
  */
 void kx_session_shutdown(struct kx_session *s);
 
+/*
+ * proxy.protocol: reads the PROXY header at the front of what the client sent
+ * (s->req), mapped and regional sessions alike. Its source becomes the
+ * client's address (placement by rack.cidr, the session's name in logs).
+ * Returns 1 when it was read (and dropped from the input), 0 while it is not
+ * all there, -1 when there is none (logged; the caller closes the session).
+ */
+KX_MUST_CHECK int kx_session_proxy_header(struct kx_session *s);
+
 /* Requests in flight (for a draining shutdown). */
 static inline uint32_t kx_session_inflight(const struct kx_session *s)
 {

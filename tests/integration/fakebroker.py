@@ -13,8 +13,9 @@ Every broker of its Metadata is this one listener. It answers ApiVersions
 the connection, NO_RESPONSE to answer nothing, as for a Produce with
 acks=0, FakeBroker.Raw(bytes, close) to send bytes as they are, a whole
 frame or not, or FakeBroker.Trickle(parts, gap_s) to send them one part
-at a time); any other request closes the connection. Sockets time out,
-and stop() joins every thread it started.
+at a time); any other request closes the connection. With `tls` (a server
+ssl.SSLContext) every connection is TLS. Sockets time out, and stop() joins
+every thread it started.
 """
 import socket
 import struct
@@ -49,7 +50,8 @@ class FakeBroker:
     Raw = Raw
     Trickle = Trickle
 
-    def __init__(self, brokers=((1, None),), api_versions=None, backlog=16):
+    def __init__(self, brokers=((1, None),), api_versions=None, backlog=16, tls=None):
+        self.tls = tls  # an ssl.SSLContext (server side): every connection is TLS
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(backlog)
@@ -106,6 +108,10 @@ class FakeBroker:
 
     def _serve(self, conn):
         try:
+            if self.tls:
+                raw, conn = conn, self.tls.wrap_socket(conn, server_side=True)
+                with self._lock:  # the raw socket gave its descriptor to the TLS one: stop() shuts that one
+                    self._conns[self._conns.index(raw)] = conn
             while not self._stop.is_set():
                 size = self._recv_exact(conn, 4)
                 if size is None:

@@ -91,3 +91,22 @@ def test_kstretch_exits_cleanly_on_a_signal(sig):
             p.wait()
     assert rc == 0
     assert "stopped" in rest, rest
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--upstream-sasl-mechanism", "PLAIN", "--upstream-sasl-username", "u", "--upstream-sasl-password", "p"],
+     "mode=regional: upstream.sasl.mechanism is not supported in regional mode yet: shared upstream connections "
+     "would need kstretch's own identity (issue 16)"),
+    (["--listener-mode", "sni", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key",
+      "--sni-host-pattern", "broker-$(nodeId).kafka.example"],
+     "mode=regional: listener.mode=sni: regional mode serves one virtual cluster on one port; SNI routing per "
+     "broker does not apply"),
+])
+def test_regional_mode_refuses_what_does_not_apply_there_with_one_line_saying_why(args, message):
+    """TLS on either side and proxy.protocol are served in regional mode; these two are refused at start."""
+    r = kstretch("--bootstrap-servers", "127.0.0.1:9", "--mode", "regional", "--region", "eu", "--regional-nodes",
+                 "1@127.0.0.1:19", "--node-id", "1", *args)
+    assert r.returncode == 2, r.stderr
+    errors = [line for line in r.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, r.stderr
+    assert errors[0].endswith(message), r.stderr

@@ -278,3 +278,137 @@ def test_upstream_tls_refuses_a_broker_certificate_for_another_host_or_expired(t
         p.proc.wait(10)
         server.close()
     assert p.proc.returncode == 0
+
+
+# ---------------------------------------------------------------- regional mode (mode=regional, tls.cert)
+
+def regional_tls_pair(start_cluster, start_kstretch, c, *extra):
+    """The simulator, and two regional kstretch nodes for eu (ids 1 and 2, listing each other) serving TLS."""
+    cl = start_cluster(regions="eu:2,us:2,ap:2", topics=[f"{TOPIC}:{PARTITIONS}:3"], follower_region="eu")
+    p1, p2 = harness.free_ports(2, "127.0.0.1")
+    nodes = f"1@127.0.0.1:{p1},2@127.0.0.1:{p2}"
+    ks = [start_kstretch(cl, extra_args=("--mode", "regional", "--region", "eu", "--regional-nodes", nodes,
+                                         "--node-id", str(node_id), *tls_args(c, *extra)), listen_port=port)
+          for node_id, port in ((1, p1), (2, p2))]
+    return cl, ks
+
+
+def kcat_regional_roundtrip(k_in, k_out, c, tag, client=None, count=600):
+    """kcat over TLS: `count` records produced through k_in, read back through k_out (partitions assigned by
+    hand: regional mode has no group coordinator yet)."""
+    sent = records.make_records(tag, count)
+    env = harness.modern_rdkafka_env()
+    harness.run([harness.kcat_path(), "-b", k_in.bootstrap, *kcat_tls(c, client), "-P", "-t", TOPIC, "-K", "\t",
+                 "-X", "acks=all", "-X", "enable.idempotence=true"],
+                input="".join(f"{key}\t{v}\n" for key, v in sent).encode(), env=env, timeout=90,
+                what="kcat producer over TLS to regional node 1")
+    r = harness.run([harness.kcat_path(), "-b", k_out.bootstrap, *kcat_tls(c, client), "-C", "-t", TOPIC,
+                     "-o", "beginning", "-c", str(count), "-f", harness.KCAT_FORMAT],
+                    env=env, timeout=90, what="kcat consumer over TLS from regional node 2")
+    records.assert_same_records(sent, records.parse_consumed(r.stdout.decode()), PARTITIONS)
+
+
+def test_regional_nodes_serve_kcat_over_tls_and_name_a_plaintext_client(start_cluster, start_kstretch, tls_certs):
+    cl, (k1, k2) = regional_tls_pair(start_cluster, start_kstretch, tls_certs, "--tls-handshake-timeout-ms", "2000")
+    kcat_regional_roundtrip(k1, k2, tls_certs, "regional-tls")
+    for k in (k1, k2):
+        m = k.metrics()
+        assert m["kstretch_tls_handshakes"] >= 1, m
+        assert m["kstretch_tls_handshake_failures"] == 0, m
+        assert m["kstretch_protocol_errors"] == 0, m
+        assert m["kstretch_regional_fragments_failed"] == 0, m
+
+    # A plaintext Kafka client on the TLS port: named in the log, closed, counted.
+    s = socket.create_connection(("127.0.0.1", k1.listen_port), timeout=5)
+    s.sendall(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, 1, b""))
+    assert closed_by_peer(s)
+    s.close()
+    harness.wait_until(lambda: k1.log_lines("a plaintext Kafka client on a TLS listener?"), 5,
+                       what="the plaintext-on-TLS log line")
+    harness.wait_until(lambda: k1.metrics()["kstretch_tls_handshake_failures"] == 1, 5,
+                       what="the refused handshake counted")
+
+    # A handshake never finished: closed after tls.handshake.timeout.ms.
+    s = socket.create_connection(("127.0.0.1", k2.listen_port), timeout=5)
+    s.sendall(b"\x16\x03\x01\x00")  # the start of a record header, then nothing
+    t0 = time.monotonic()
+    assert closed_by_peer(s)
+    assert time.monotonic() - t0 < 4.5
+    s.close()
+    harness.wait_until(lambda: k2.log_lines("TLS handshake not complete after tls.handshake.timeout.ms"), 5,
+                       what="the handshake timeout line")
+
+
+def test_regional_node_on_a_plaintext_port_names_a_tls_client(start_cluster, start_kstretch, tls_certs):
+    cl = start_cluster(regions="eu:1,us:1", topics=["t:1:1"])
+    (p,) = harness.free_ports(1, "127.0.0.1")
+    k = start_kstretch(cl, extra_args=("--mode", "regional", "--region", "eu", "--regional-nodes",
+                                       f"1@127.0.0.1:{p}", "--node-id", "1"), listen_port=p)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        tls_connect(k.listen_port, tls_certs)
+    harness.wait_until(lambda: k.log_lines("sent a TLS ClientHello to a plaintext listener"), 5,
+                       what="the TLS-on-plaintext log line")
+    harness.wait_until(lambda: k.metrics()["kstretch_tls_plaintext_refused"] == 1, 5,
+                       what="the TLS client on the plaintext port counted")
+
+
+def test_regional_nodes_with_mtls_required_serve_the_ca_s_clients_and_refuse_others(start_cluster, start_kstretch,
+                                                                                     tls_certs):
+    cl, (k1, k2) = regional_tls_pair(start_cluster, start_kstretch, tls_certs, "--tls-client-ca", tls_certs.ca,
+                                     "--tls-client-auth", "required")
+    kcat_regional_roundtrip(k1, k2, tls_certs, "regional-mtls", client="client", count=300)
+    assert k1.log_lines("client certificate OU=rack-us-a,CN=kstretch-test-client")
+    # No certificate: refused in the handshake, before any request is read.
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        s = tls_connect(k2.listen_port, tls_certs)
+        s.sendall(kafkawire.encode_request(kafkawire.API_API_VERSIONS, 0, 1, b""))
+        if closed_by_peer(s):
+            raise ssl.SSLError("closed")
+    harness.wait_until(lambda: k2.log_lines("peer did not return a certificate"), 5,
+                       what="the refused handshake's log line")
+    harness.wait_until(lambda: k2.metrics()["kstretch_tls_handshake_failures"] >= 1, 5,
+                       what="the refused handshake counted")
+
+
+def test_a_regional_node_names_a_broker_whose_certificate_fails_and_answers_its_partitions_retriable(
+        start_kstretch, tls_certs):
+    """upstream.tls in regional mode: a scripted TLS broker (node 1, a valid certificate) says partition 0 of
+    `t` is led by node 2, whose TLS server presents a certificate for another host. A Produce to both
+    partitions: partition 1 is written at node 1 over a verified shared connection; the shared connection to
+    node 2 fails its handshake, which is logged with the node and OpenSSL's reason, and partition 0 is answered
+    NOT_LEADER_OR_FOLLOWER (the client refreshes and retries), not dropped or hung."""
+    from fakebroker import FakeBroker
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_certs.cert("server"), tls_certs.key("server"))
+    bad = tlsserver.TlsServer(tls_certs.cert("wronghost"), tls_certs.key("wronghost"), lifetime=120)
+    tid = bytes(range(1, 17))
+    with FakeBroker(brokers=[(1, None)], tls=ctx) as fb:
+        fb.broker_list.append(kafkawire.MetadataBroker(2, "127.0.0.1", bad.port, None))
+        parts = [kafkawire.MetadataPartition(0, 0, 2, 1, [2, 1], [2, 1], []),
+                 kafkawire.MetadataPartition(0, 1, 1, 1, [1, 2], [1, 2], [])]
+        fb.handlers[kafkawire.API_METADATA] = lambda h, r: kafkawire.metadata_response_v12(
+            fb.broker_list, topics=[kafkawire.MetadataTopic(0, "t", tid, False, parts, -2147483648)])
+        fb.handlers[kafkawire.API_PRODUCE] = lambda h, r: kafkawire.produce_response_v9(
+            [(t, p, 0, 0) for t, p, _ in kafkawire.decode_produce_request_v9(r)[1]])
+        (port,) = harness.free_ports(1, "127.0.0.1")
+        k = start_kstretch(fb.bootstrap, workers=1, listen_port=port, extra_args=(
+            "--mode", "regional", "--region", "eu", "--regional-nodes", f"1@127.0.0.1:{port}", "--node-id", "1",
+            "--upstream-tls", "true", "--upstream-tls-ca", tls_certs.ca))
+        try:
+            with kafkawire.Connection("127.0.0.1", port, timeout=10) as conn:
+                md = conn.metadata_v12(["t"])  # the first session's whole requests go to node 1
+                assert [p.partition_index for p in md.topic("t").partitions] == [0, 1]
+                batch = kafkawire.record_batch([(b"k", b"v")])
+                r = conn.request(kafkawire.API_PRODUCE, 9, kafkawire.produce_request_v9(
+                    [("t", 0, batch), ("t", 1, batch)]))
+                got = sorted((p, err) for _, p, err, _ in kafkawire.decode_produce_response_v9(r))
+                assert got == [(0, 6), (1, 0)], got
+            harness.wait_until(lambda: k.log_lines(f"upstream node 2 (127.0.0.1:{bad.port})", "cannot connect",
+                                                   "certificate verify failed"), 5,
+                               what="the failed handshake logged with the node and OpenSSL's reason")
+            m = k.metrics()
+            assert m["kstretch_upstream_connect_failures"] >= 1, m
+            assert m["kstretch_regional_fragments_failed"] >= 1, m
+            assert len(fb.requests_of(kafkawire.API_PRODUCE)) == 1
+        finally:
+            bad.close()
