@@ -66,6 +66,9 @@
 	                              "it then stops reading that shared connection for as long, which delays every " \
 	                              "client whose requests take it)")                                            \
 	X(regional_throttle_ms, "mode=regional: the sum of those parts' ThrottleTimeMs")                              \
+	X(regional_parked, "mode=regional: requests held, unsent, until the node's own Metadata refresh, because a "  \
+	                   "Produce named a partition whose leader the node did not know (answering it "            \
+	                   "NOT_LEADER_OR_FOLLOWER while the client's next batches went on could lose a batch)")     \
 	X(regional_fetch_parts_unheld, "mode=regional: Fetch parts sent with MaxWaitMs 0: their broker had no records " \
 	                               "for the client's last part while another broker of the same Fetch had some")
 

@@ -75,6 +75,9 @@ struct kx_rreq {
 	int32_t *dest_of;   /* per topology broker index: its destination, or -1 */
 	int32_t *broker_of; /* per destination: its topology broker index */
 	bool too_wide;      /* partitions on more brokers than KP_SPLIT_MAX_DEST: the rest routed nowhere */
+	bool parked;        /* waiting, unsent, for the worker's Metadata refresh (kx_rpark) */
+	bool parked_once;   /* it parked for a partition of its own: it does not again */
+	bool noanswer;      /* sent, and owed nothing (Produce acks=0): dropped when it reaches the head */
 };
 
 struct kx_rscratch {
@@ -88,6 +91,8 @@ static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_handshake(struct kx_session *s, short what);
 KX_MUST_CHECK static bool kx_rpump(struct kx_session *s);
 KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s);
+KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q);
+static void kx_rresume_all(struct kx_worker *w);
 static bool kx_rbody(const struct kx_rreq *q, struct kx_rfrag *f, size_t *body_at);
 
 void kx_rscratch_free(struct kx_rscratch *r)
@@ -170,7 +175,8 @@ void kx_regional_close(struct kx_session *s, const char *why)
 	kx_rdebug(s, "closed: %s (%u requests in flight)", why, s->fifo.cnt);
 	s->client.state = KX_CLIENT_CLOSED;
 	kx_pool_forget(&w->pool, s);
-	if (w->rrefresh_owner == s) { /* its answer would come to s: dropped with s's other parts */
+	bool refresh_dropped = w->rrefresh_owner == s;
+	if (refresh_dropped) { /* its answer would come to s: dropped with s's other parts */
 		kx_rreq_free(w->rrefresh);
 		w->rrefresh = NULL;
 		w->rrefresh_owner = NULL;
@@ -187,6 +193,8 @@ void kx_regional_close(struct kx_session *s, const char *why)
 	kx_worker_remove_session(w, s);
 	KX_METRIC_SUB(connections_active, 1);
 	free(s);
+	if (refresh_dropped)
+		kx_rresume_all(w); /* other sessions' parked requests waited for it: they go as things are */
 }
 
 /* Writes the answers ready; false when the session closed. */
@@ -379,13 +387,14 @@ static bool kx_rfrags(struct kx_rreq *q, const bool *used, int ndest)
  * down does not stop the next). It travels on the session's pool connection,
  * as the session's; when the session closes first, it is dropped.
  */
-static void kx_rrefresh(struct kx_session *s, const char *why)
+static void kx_rrefresh_go(struct kx_session *s, const char *why, bool now_or_never)
 {
 	struct kx_worker *w = s->worker;
 	const struct kx_topology *t = kx_topology_cached(&w->topology);
 	int ver = kx_bootstrap_metadata_version();
 	int64_t now = kx_now_ms();
-	if (w->rrefresh || !t || t->broker_cnt == 0 || ver < 0 || now - w->rrefresh_ms < KX_R_REFRESH_MIN_MS)
+	if (w->rrefresh || !t || t->broker_cnt == 0 || ver < 0 ||
+	    (!now_or_never && now - w->rrefresh_ms < KX_R_REFRESH_MIN_MS))
 		return;
 	struct kx_rscratch *rs = w->rscratch;
 	struct kx_rreq *q = calloc(1, sizeof(*q));
@@ -423,6 +432,11 @@ static void kx_rrefresh(struct kx_session *s, const char *why)
 	kx_rdebug(s, "asking node %d for Metadata: %s", (int)node, why);
 }
 
+static void kx_rrefresh(struct kx_session *s, const char *why)
+{
+	kx_rrefresh_go(s, why, false);
+}
+
 /* The answer to the worker's own Metadata request (its frame in q->frag[0]; none: its connection failed). */
 static void kx_rrefresh_done(struct kx_session *s, struct kx_rreq *q)
 {
@@ -435,11 +449,13 @@ static void kx_rrefresh_done(struct kx_session *s, struct kx_rreq *q)
 	if (!len || !kx_rbody(q, &q->frag[0], &at)) {
 		kx_rdebug(s, "own Metadata request failed (its broker connection failed)");
 		kx_rreq_free(q);
+		kx_rresume_all(w);
 		return;
 	}
 	if (!kx_frame_flat(fr, at, len, &body)) {
 		kx_rdebug(s, "own Metadata request: out of memory for its answer");
 		kx_rreq_free(q);
+		kx_rresume_all(w);
 		return;
 	}
 	struct kp_arena a;
@@ -457,6 +473,7 @@ static void kx_rrefresh_done(struct kx_session *s, struct kx_rreq *q)
 	}
 	kp_arena_free(&a);
 	kx_rreq_free(q);
+	kx_rresume_all(w); /* what waited for it goes now, routed by what it taught */
 }
 
 /* Whether a partition error says the node's topology may be stale (the client refreshes too). */
@@ -499,6 +516,37 @@ static void kx_rtoo_wide(struct kx_session *s, const struct kx_rreq *q)
 		kx_rwarn(s, "%s v%d (corr %d): its partitions lie on more than %d brokers; those on the others answered "
 		         "NOT_LEADER_OR_FOLLOWER", q->api ? q->api->name : "?", q->hdr.api_version, q->hdr.correlation_id,
 		         KP_SPLIT_MAX_DEST);
+}
+
+/*
+ * Parking. A Produce naming a partition whose leader the node does not know
+ * must not be answered NOT_LEADER_OR_FOLLOWER by the node itself while the
+ * client's next batches for that partition, already in flight, reach the
+ * leader once the node learned it: the leader accepts a producer's first
+ * batch on a partition whatever its sequence, the producer takes that
+ * success as covering the earlier batch too (librdkafka: "implicitly acked
+ * by subsequent batch success"), and the earlier batch is lost. A broker
+ * answers a connection's requests in order and consistently; so the node
+ * holds the request, unsent, and every later one of the session with it,
+ * until its own Metadata refresh (sent at once) is answered or fails, then
+ * sends them in order, routed by what it learned. A request parks for a
+ * partition of its own once; after that an unknown leader is answered
+ * NOT_LEADER_OR_FOLLOWER, with every later request routed the same way.
+ * False when no refresh can go (no topology or broker yet).
+ */
+static bool kx_rpark(struct kx_session *s, struct kx_rreq *q, const char *why)
+{
+	if (q->parked_once)
+		return false;
+	kx_rrefresh_go(s, why, true);
+	if (!s->worker->rrefresh)
+		return false;
+	q->parked = q->parked_once = true;
+	s->parked++;
+	KX_METRIC_ADD(regional_parked, 1);
+	kx_rdebug(s, "%s v%d (corr %d): parked until the node's Metadata refresh (%s)", q->api ? q->api->name : "?",
+	          q->hdr.api_version, q->hdr.correlation_id, why);
+	return true;
 }
 
 /* ---- Produce ---------------------------------------------------------------- */
@@ -567,6 +615,8 @@ KX_MUST_CHECK static bool kx_rproduce(struct kx_session *s, struct kx_rreq *q, b
 		return false;
 	}
 	q->layout = &kp_split_produce_response;
+	if (r.unroutable && kx_rpark(s, q, "a Produce names a partition without a known leader"))
+		return true;
 	bool used[KP_SPLIT_MAX_DEST] = {false};
 	for (int d = 0; d < ndest; d++)
 		used[d] = rs->produce.dest[d].nparts > 0;
@@ -820,12 +870,23 @@ KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr,
 	}
 	q->api = kp_api_get(q->hdr.api_key);
 	q->flexible = kp_api_flexible(q->api, q->hdr.api_version);
-	bool decodes = q->api && kp_api_decodes(q->api, q->hdr.api_version, true);
 	if (!kx_ring_push(&s->fifo, &q, UINT32_MAX)) {
 		kx_rreq_free(q);
 		kx_regional_close(s, "out of memory");
 		return false;
 	}
+	if (s->parked) { /* behind a parked request: waits with it, in order */
+		q->parked = true;
+		s->parked++;
+		return true;
+	}
+	return kx_rdispatch(s, q);
+}
+
+/* Splits or forwards q (in the session's FIFO, its turn to go); false when s closed. */
+KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
+{
+	bool decodes = q->api && kp_api_decodes(q->api, q->hdr.api_version, true);
 	bool expects = true, ok;
 	switch (decodes ? q->hdr.api_key : -1) {
 	case KP_API_PRODUCE: ok = kx_rproduce(s, q, &expects); break;
@@ -848,10 +909,11 @@ KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr,
 	}
 	if (!ok)
 		return false; /* closed: q went with the fifo */
+	if (q->parked)
+		return true; /* kx_rpark: nothing went */
 	if (!expects) { /* acks=0: nothing to answer; the parts hold the frame while they wait to go */
-		kx_ring_drop_last(&s->fifo); /* q, pushed last: nothing was read in between */
-		kx_rreq_free(q);
-		return true;
+		q->noanswer = true;
+		q->left = 0;
 	}
 	/* Nothing went upstream (no partition with a known leader): answer now. The
 	 * answer's write may fail and close s, so its result is ours: the caller's
@@ -860,6 +922,45 @@ KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr,
 	if (q->left == 0)
 		return kx_regional_advance(s);
 	return true;
+}
+
+/* Sends s's parked requests in order, until one parks again; false when s closed. */
+KX_MUST_CHECK static bool kx_rresume(struct kx_session *s)
+{
+	for (uint32_t i = 0; i < s->fifo.cnt && s->parked;) {
+		struct kx_rreq *q = *(struct kx_rreq **)kx_ring_at(&s->fifo, i);
+		if (!q->parked) {
+			i++;
+			continue;
+		}
+		q->parked = false;
+		s->parked--;
+		if (!kx_rdispatch(s, q))
+			return false;
+		if (q->parked)
+			return true; /* it parked again, for a partition of its own: the rest wait with it */
+		i = 0; /* kx_rdispatch may have answered the head and read more: look again from the start */
+	}
+	return true;
+}
+
+/* After the worker's Metadata refresh (answered, failed or dropped): every session's parked requests go. */
+static void kx_rresume_all(struct kx_worker *w)
+{
+	if (w->resuming) { /* a session closed under the loop dropped a new refresh: once more after it */
+		w->resume_again = true;
+		return;
+	}
+	w->resuming = true;
+	do {
+		w->resume_again = false;
+		for (struct kx_session *s = w->sessions, *next; s; s = next) {
+			next = s->next; /* resuming s may close s, and only s */
+			if (s->regional && s->parked && kx_rresume(s))
+				kx_rupdate_reading(s);
+		}
+	} while (w->resume_again);
+	w->resuming = false;
 }
 
 /* Takes the client's whole requests out of its buffer (large ones read straight into their block). */
@@ -1294,8 +1395,8 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 	s->answering = true;
 	bool ok = true;
 	struct kx_rreq *q;
-	while (ok && (q = kx_rreq_head(s)) && q->left == 0) {
-		ok = kx_ranswer(s, q);
+	while (ok && (q = kx_rreq_head(s)) && q->left == 0 && !q->parked) {
+		ok = q->noanswer || kx_ranswer(s, q);
 		if (!ok)
 			kx_rwarn(s, "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
 			         "decode); closing the client so it starts again", q->api ? q->api->name : "?",

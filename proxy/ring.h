@@ -31,6 +31,12 @@ static inline void *kx_ring_head(const struct kx_ring *r)
 }
 void kx_ring_pop(struct kx_ring *r);
 
+/* The i-th oldest entry (i < cnt). */
+static inline void *kx_ring_at(const struct kx_ring *r, uint32_t i)
+{
+	return r->items + (size_t)((r->head + i) % r->cap) * r->size;
+}
+
 /* Drops the newest entry (undoing a push). */
 void kx_ring_drop_last(struct kx_ring *r);
 

@@ -182,6 +182,7 @@ struct kx_session {
 	/* Bit d: the last Fetch part this client sent to topology broker d (d < 64)
 	 * came back without records (regional_session.c, "idle parts"). */
 	uint64_t fetch_idle;
+	uint32_t parked; /* requests waiting for the worker's Metadata refresh, unsent (regional_session.c) */
 };
 
 /*

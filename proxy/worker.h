@@ -64,6 +64,7 @@ struct kx_worker {
 	struct kx_session *rrefresh_owner; /* the session it went out for (its pool entries name it) */
 	int64_t rrefresh_ms;               /* when the last one went */
 	uint32_t rrefresh_cnt;             /* how many went: the next goes to broker cnt mod brokers */
+	bool resuming, resume_again;       /* sending parked requests (kx_rresume_all); asked again meanwhile */
 };
 
 /* Creates the worker's base and listeners (so bind errors show at start). */

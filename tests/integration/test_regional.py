@@ -521,6 +521,49 @@ def test_an_idle_brokers_fetch_part_does_not_hold_an_answer_another_broker_has_r
     assert [n - unheld[0] for n in unheld[1:]] == [0, 1, 2, 2], unheld
 
 
+def test_a_produce_for_a_partition_the_node_has_not_learned_waits_for_its_metadata_and_keeps_batch_order(
+        start_cluster, start_kstretch):
+    """A node learns leaders from Metadata; a client that produces before the
+    node saw any (here: a raw client that never asks) names a partition the
+    node cannot route. Answering that batch NOT_LEADER_OR_FOLLOWER itself
+    while the client's next batch, already sent, reaches the leader once the
+    node has learned it, loses the first batch for an idempotent producer
+    (the leader accepts a producer's first batch whatever its sequence, and
+    the client counts the earlier one as written): seen with kcat through
+    upstream TLS. So the node parks the request, and the session's later
+    ones behind it, until its own Metadata refresh is answered, then sends
+    them in order: both batches are written, in the order sent."""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch)
+    before = k1.metrics().get("kstretch_regional_parked", 0)
+    with socket.create_connection((LOCALHOST, k1.listen_port), timeout=30) as s:
+        for corr, value in ((1, b"first"), (2, b"second")):
+            s.sendall(kafkawire.encode_request(0, 9, corr, kafkawire.produce_request_v9(
+                [(TOPIC, 0, kafkawire.record_batch([(b"k", value)]))], acks=-1)))
+            time.sleep(0.5)  # the node's own Metadata request goes and is answered meanwhile
+        answers = []
+        for corr in (1, 2):
+            r = kafkawire.Reader(read_frame(s))
+            assert kafkawire.decode_response_header(r, 0, 9) == corr
+            answers += [(e, base) for _, _, e, base in kafkawire.decode_produce_response_v9(r)]
+        assert [e for e, _ in answers] == [0, 0], f"answers (error, base offset): {answers}"
+        assert answers[1][1] == answers[0][1] + 1, answers
+        read = []  # the mock answers one batch per partition and Fetch: one Fetch per offset
+        for (_, offset), value in zip(answers, (b"first", b"second")):
+            got = b""
+            for corr in range(3, 33):  # the eu follower it is read from may trail the leader a moment
+                s.sendall(kafkawire.encode_request(1, 12, corr, kafkawire.fetch_request(
+                    12, [(TOPIC, 0, offset)], max_wait_ms=100)))
+                r = kafkawire.Reader(read_frame(s))
+                assert kafkawire.decode_response_header(r, 1, 12) == corr
+                _, _, parts = kafkawire.decode_fetch_response_v12(r)
+                got = parts[0][4] or b""
+                if got:
+                    break
+            read.append(value in got)
+    assert read == [True, True], "each batch at the offset its answer gave"
+    assert k1.metrics()["kstretch_regional_parked"] >= before + 1
+
+
 def fetch_one(s, topic, partition, corr):
     """Fetch v12 of one partition from offset 0 on socket s: (top-level error, partition error)."""
     s.sendall(kafkawire.encode_request(1, 12, corr, kafkawire.fetch_request(12, [(topic, partition, 0)],
