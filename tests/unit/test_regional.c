@@ -264,3 +264,25 @@ Test(regional_nodes, the_leader_is_kr_virtual_leaders_and_replicas_put_it_first)
 	cr_assert_eq(kr_regional_replicas(&set, 4, out), 0);
 	cr_assert_eq(kr_regional_replicas(&set, -1, out), 0);
 }
+
+Test(regional_nodes, coordinators_spread_over_the_nodes_the_same_way_on_every_node_and_by_key_type)
+{
+	struct kr_regional_nodes a, b;
+	nodes_from(&a, "1@n1:9092,2@n2:9092,3@n3:9092");
+	nodes_from(&b, "3@n3:9092,1@n1:9092,2@n2:9092"); /* the same set, read in another order */
+	int per[3] = {0}, differ = 0;
+	char key[32];
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(key, sizeof(key), "group-%d", i);
+		int g = kr_regional_coordinator(&a, 0, key, (size_t)n);
+		cr_assert(g >= 0 && g < 3);
+		cr_assert_eq(g, kr_regional_coordinator(&b, 0, key, (size_t)n));
+		per[g]++;
+		differ += g != kr_regional_coordinator(&a, 1, key, (size_t)n); /* the same string as a transactional id */
+	}
+	for (int g = 0; g < 3; g++)
+		cr_assert(per[g] > 800 && per[g] < 1200, "node %d coordinates %d of 3000 groups", g, per[g]);
+	cr_assert(differ > 1500, "a group and a transactional id of the same name land alike too often (%d)", differ);
+	struct kr_regional_nodes empty = {0};
+	cr_assert_eq(kr_regional_coordinator(&empty, 0, "g", 1), -1);
+}
