@@ -58,3 +58,20 @@ bool kp_coordinator_key(int16_t api, int16_t ver, bool flexible, const uint8_t *
 	*key = s;
 	return true;
 }
+
+bool kp_coordinator_error(int16_t api, int16_t ver, const uint8_t *body, size_t len, int16_t *error)
+{
+	int16_t first_throttled; /* the first version with ThrottleTimeMs before ErrorCode; -1: ErrorCode first */
+	switch (api) {
+	case 11: first_throttled = 2; break;                 /* JoinGroup */
+	case 12: case 13: case 14: first_throttled = 1; break; /* Heartbeat, LeaveGroup, SyncGroup */
+	case 22: case 25: case 26: case 68: first_throttled = 0; break; /* InitProducerId, AddOffsetsToTxn, EndTxn, CGH */
+	case 47: first_throttled = -1; break;                /* OffsetDelete: ErrorCode, then ThrottleTimeMs */
+	default: return false;
+	}
+	size_t at = first_throttled >= 0 && ver >= first_throttled ? 4 : 0;
+	if (!body || len < at + 2)
+		return false;
+	*error = (int16_t)(((uint16_t)body[at] << 8) | body[at + 1]);
+	return true;
+}

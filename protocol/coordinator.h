@@ -50,4 +50,19 @@ enum kp_coord_type {
 bool kp_coordinator_key(int16_t api, int16_t ver, bool flexible, const uint8_t *body, size_t len,
                         enum kp_coord_type *type, struct kp_span *key, struct kp_cursor *c);
 
+/*
+ * The top-level ErrorCode of a coordinator API's response body (api, ver),
+ * for the APIs that keep it at a fixed place (ErrorCode first in their
+ * early versions, else after ThrottleTimeMs): JoinGroup, Heartbeat,
+ * LeaveGroup, SyncGroup, InitProducerId, AddOffsetsToTxn, EndTxn,
+ * OffsetDelete, ConsumerGroupHeartbeat. False for the others (OffsetCommit's
+ * and TxnOffsetCommit's errors are per partition, OffsetFetch's follow its
+ * topics) and for a body too short to hold it.
+ */
+bool kp_coordinator_error(int16_t api, int16_t ver, const uint8_t *body, size_t len, int16_t *error);
+
+/* NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE: the coordinator is elsewhere, or moving. */
+#define KP_ERR_NOT_COORDINATOR           16
+#define KP_ERR_COORDINATOR_NOT_AVAILABLE 15
+
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "coordinators.h"
 #include "regional_nodes.h"
 #include "rewrite.h"
 #include "pool.h"
@@ -64,6 +65,9 @@ struct kx_worker {
 	struct kx_session *rrefresh_owner; /* the session it went out for (its pool entries name it) */
 	int64_t rrefresh_ms;               /* when the last one went */
 	uint32_t rrefresh_cnt;             /* how many went: the next goes to broker cnt mod brokers */
+	struct kr_coordinators coords;     /* which real broker coordinates a group or transactional id */
+	struct kx_rreq *rlookup;           /* the worker's own FindCoordinator in flight (regional_session.c) */
+	struct kx_session *rlookup_owner;  /* the session it went out for */
 };
 
 /* Creates the worker's base and listeners (so bind errors show at start). */

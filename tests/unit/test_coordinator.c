@@ -82,3 +82,22 @@ Test(coordinator, a_key_that_does_not_read_is_an_error_naming_the_field)
 	cr_assert_str_eq(c.err_field, "GroupId");
 	cr_assert_not(kp_coordinator_key(11, 5, false, NULL, 0, &t, &k, &c));
 }
+
+Test(coordinator, the_top_level_error_is_read_where_each_api_keeps_it)
+{
+	int16_t e;
+	size_t n = unhex("0010 00000000", buf, sizeof(buf)); /* ErrorCode 16 first */
+	cr_assert(kp_coordinator_error(11, 1, buf, n, &e) && e == 16, "JoinGroup v1: ErrorCode first");
+	cr_assert(kp_coordinator_error(12, 0, buf, n, &e) && e == 16, "Heartbeat v0");
+	cr_assert(kp_coordinator_error(47, 0, buf, n, &e) && e == 16, "OffsetDelete: ErrorCode, ThrottleTimeMs");
+	n = unhex("00000064 000f", buf, sizeof(buf)); /* ThrottleTimeMs 100, ErrorCode 15 */
+	cr_assert(kp_coordinator_error(11, 2, buf, n, &e) && e == 15, "JoinGroup v2");
+	cr_assert(kp_coordinator_error(14, 5, buf, n, &e) && e == 15, "SyncGroup v5");
+	cr_assert(kp_coordinator_error(22, 0, buf, n, &e) && e == 15, "InitProducerId");
+	cr_assert(kp_coordinator_error(26, 4, buf, n, &e) && e == 15, "EndTxn");
+	cr_assert(kp_coordinator_error(68, 0, buf, n, &e) && e == 15, "ConsumerGroupHeartbeat");
+	cr_assert_not(kp_coordinator_error(8, 8, buf, n, &e), "OffsetCommit: per partition");
+	cr_assert_not(kp_coordinator_error(9, 7, buf, n, &e), "OffsetFetch: after its topics");
+	cr_assert_not(kp_coordinator_error(11, 2, buf, 5, &e), "too short");
+	cr_assert_not(kp_coordinator_error(12, 0, NULL, 0, &e));
+}
