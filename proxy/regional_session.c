@@ -502,6 +502,7 @@ static void kx_rlookup(struct kx_session *s, int8_t type, const uint8_t *key, si
 	}
 	w->rlookup = q;
 	w->rlookup_owner = s;
+	KX_METRIC_ADD(regional_coordinator_lookups, 1);
 	kx_rdebug(s, "looking up the coordinator of %s %.*s at node %d", kx_rcoord_what(type), (int)len,
 	          (const char *)key, (int)node);
 }
@@ -570,6 +571,8 @@ static int32_t kx_rcoordinator(struct kx_session *s, struct kx_rreq *q, const st
 	if (node < 0 || stale)
 		kx_rlookup(s, (int8_t)type, key.ptr, (size_t)key.len);
 	if (node < 0)
+		KX_METRIC_ADD(regional_coordinator_unknown, 1);
+	if (node < 0)
 		kx_rdebug(s, "%s v%d for %s %.*s: its coordinator is not known yet (looking it up)",
 		          q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what((int8_t)type), (int)key.len,
 		          (const char *)key.ptr);
@@ -589,6 +592,7 @@ static void kx_rcoordinator_answered(struct kx_session *s, struct kx_rreq *q, st
 	kx_rdebug(s, "%s v%d for %s %.*s answered error %d (the coordinator is elsewhere) by node %d: forgotten, "
 	          "looking it up again", q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what(q->coord_type),
 	          (int)q->coord_key.len, (const char *)q->coord_key.ptr, (int)err, (int)f->node);
+	KX_METRIC_ADD(regional_coordinator_moved, 1);
 	kr_coordinators_forget(&s->worker->coords, q->coord_type, (const char *)q->coord_key.ptr,
 	                       (size_t)q->coord_key.len);
 	kx_rlookup(s, q->coord_type, q->coord_key.ptr, (size_t)q->coord_key.len);
