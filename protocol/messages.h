@@ -65,15 +65,21 @@ enum kp_metadata_field {
 extern const struct kp_schema kp_find_coordinator_request;
 extern const struct kp_schema kp_find_coordinator_response;
 
-/* FindCoordinator response fields that carry an address (v0-3 top level, v4+ per Coordinator). */
+/* FindCoordinator fields: the response's that carry an address and an error (v0-3 top level, v4+ per
+ * Coordinator), and the request's keys. */
 enum kp_find_coordinator_field {
-	KP_FIND_COORDINATOR_RESPONSE_NODE_ID = 3, /* v0-3 */
+	KP_FIND_COORDINATOR_REQUEST_KEY = 0,      /* v0-3 */
+	KP_FIND_COORDINATOR_REQUEST_KEY_TYPE = 1, /* v1+ */
+	KP_FIND_COORDINATOR_RESPONSE_ERROR_CODE = 1, /* v0-3 */
+	KP_FIND_COORDINATOR_RESPONSE_NODE_ID = 3,    /* v0-3 */
 	KP_FIND_COORDINATOR_RESPONSE_HOST = 4,
 	KP_FIND_COORDINATOR_RESPONSE_PORT = 5,
 	KP_FIND_COORDINATOR_RESPONSE_COORDINATORS = 6, /* v4+ */
 	KP_FIND_COORDINATOR_COORDINATOR_NODE_ID = 1,
 	KP_FIND_COORDINATOR_COORDINATOR_HOST = 2,
 	KP_FIND_COORDINATOR_COORDINATOR_PORT = 3,
+	KP_FIND_COORDINATOR_COORDINATOR_KEY = 0,
+	KP_FIND_COORDINATOR_COORDINATOR_ERROR_CODE = 4,
 };
 
 /* DescribeCluster (describecluster.c) */

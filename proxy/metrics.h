@@ -69,6 +69,14 @@
 	X(regional_parked, "mode=regional: requests held, unsent, until the node's own Metadata refresh, because a "  \
 	                   "Produce named a partition whose leader the node did not know (answering it "            \
 	                   "NOT_LEADER_OR_FOLLOWER while the client's next batches went on could lose a batch)")     \
+	X(regional_coordinator_lookups, "mode=regional: FindCoordinator requests a node sent itself, for a group or "   \
+	                                "transactional id whose requests it had to route and did not know (or knew " \
+	                                "long ago)")                                                                 \
+	X(regional_coordinator_unknown, "mode=regional: group or transaction requests sent to any broker because "     \
+	                                "their coordinator was not known yet (the broker answers NOT_COORDINATOR and "\
+	                                "the client asks again)")                                                    \
+	X(regional_coordinator_moved, "mode=regional: answers to group or transaction requests saying the "            \
+	                              "coordinator is elsewhere (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE)")       \
 	X(regional_fetch_parts_unheld, "mode=regional: Fetch parts sent with MaxWaitMs 0: their broker had no records " \
 	                               "for the client's last part while another broker of the same Fetch had some")
 

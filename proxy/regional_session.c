@@ -17,6 +17,7 @@
 #include "api.h"
 #include "bootstrap.h"
 #include "conn.h"
+#include "coordinator.h"
 #include "header.h"
 #include "log.h"
 #include "messages.h"
@@ -78,6 +79,11 @@ struct kx_rreq {
 	bool parked;        /* waiting, unsent, for the worker's Metadata refresh (kx_rpark) */
 	bool parked_once;   /* it parked for a partition of its own: it does not again */
 	bool noanswer;      /* sent, and owed nothing (Produce acks=0): dropped when it reaches the head */
+	/* A group or transaction request: the key its coordinator is found by
+	 * (pointing into req's bytes, or for the worker's own lookup its arena). */
+	bool coord;
+	int8_t coord_type;
+	struct kp_span coord_key;
 };
 
 struct kx_rscratch {
@@ -180,6 +186,11 @@ void kx_regional_close(struct kx_session *s, const char *why)
 		kx_rreq_free(w->rrefresh);
 		w->rrefresh = NULL;
 		w->rrefresh_owner = NULL;
+	}
+	if (w->rlookup_owner == s) { /* the same for its own FindCoordinator */
+		kx_rreq_free(w->rlookup);
+		w->rlookup = NULL;
+		w->rlookup_owner = NULL;
 	}
 	for (struct kx_rreq *q; (q = kx_rreq_head(s));) {
 		kx_rreq_free(q);
@@ -474,6 +485,161 @@ static void kx_rrefresh_done(struct kx_session *s, struct kx_rreq *q)
 	kp_arena_free(&a);
 	kx_rreq_free(q);
 	kx_rresume_all(w); /* what waited for it goes now, routed by what it taught */
+}
+
+/* ---- coordinators ------------------------------------------------------------ */
+
+static const char *kx_rcoord_what(int8_t type)
+{
+	return type == KP_COORD_TRANSACTION ? "transactional id" : "group";
+}
+
+/*
+ * The worker looks a key's coordinator up itself when a request names one it
+ * does not know (or knew long ago): a client may have asked the other
+ * regional node's FindCoordinator, and this node must still send the group's
+ * requests to the right broker. FindCoordinator v1 (a key and its type: every
+ * broker since Kafka 0.11 and librdkafka's mock answer it), one in flight
+ * per worker, each to the next broker of the topology; like the Metadata
+ * refresh it travels as the session's and is dropped if the session closes.
+ */
+static void kx_rlookup(struct kx_session *s, int8_t type, const uint8_t *key, size_t len)
+{
+	struct kx_worker *w = s->worker;
+	const struct kx_topology *t = kx_topology_cached(&w->topology);
+	if (w->rlookup || !t || t->broker_cnt == 0 || len > KR_COORD_KEY_MAX)
+		return;
+	struct kx_rscratch *rs = w->rscratch;
+	struct kx_rreq *q = calloc(1, sizeof(*q));
+	if (!q || !(q->frag = calloc(1, sizeof(*q->frag)))) {
+		free(q);
+		return;
+	}
+	kp_arena_init(&q->arena, 1 << 16);
+	q->api = kp_api_get(KP_API_FIND_COORDINATOR);
+	q->flexible = false;
+	q->hdr = (struct kp_request_header){.api_key = KP_API_FIND_COORDINATOR,
+	                                    .api_version = 1,
+	                                    .client_id = {(const uint8_t *)"kstretch", 8},
+	                                    .header_version = kp_request_header_version(KP_API_FIND_COORDINATOR, 1)};
+	q->frag[0].dest = -1;
+	q->nfrag = q->left = 1;
+	uint8_t *k = kp_arena_alloc(&q->arena, len + 1);
+	struct kp_struct *body = kp_struct_new(&q->arena, &kp_find_coordinator_request, 1);
+	if (!k || !body) {
+		kx_rreq_free(q);
+		return;
+	}
+	memcpy(k, key, len);
+	q->coord = true;
+	q->coord_type = type;
+	q->coord_key = (struct kp_span){k, (int32_t)len};
+	body->v[kp_field_index(&kp_find_coordinator_request, "Key")].s = q->coord_key;
+	body->v[kp_field_index(&kp_find_coordinator_request, "KeyType")].i = type;
+	kp_writer_reset(&rs->body);
+	kp_encode(&rs->body, body, 1, false, -1);
+	int32_t node = t->brokers[w->rrefresh_cnt++ % t->broker_cnt].node_id;
+	kx_rsend(s, q, 0, node, &rs->body, true);
+	if (q->left == 0) { /* not queued (kx_rsend logged it) */
+		kx_rreq_free(q);
+		return;
+	}
+	w->rlookup = q;
+	w->rlookup_owner = s;
+	KX_METRIC_ADD(regional_coordinator_lookups, 1);
+	kx_rdebug(s, "looking up the coordinator of %s %.*s at node %d", kx_rcoord_what(type), (int)len,
+	          (const char *)key, (int)node);
+}
+
+/* The answer to the worker's own FindCoordinator (its frame in q->frag[0]; none: its connection failed). */
+static void kx_rlookup_done(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_worker *w = s->worker;
+	w->rlookup = NULL;
+	w->rlookup_owner = NULL;
+	struct kx_frame *fr = &q->frag[0].resp;
+	size_t at;
+	const uint8_t *body;
+	struct kp_cursor c;
+	struct kp_arena a;
+	kp_arena_init(&a, 1 << 16);
+	struct kp_struct *r = NULL;
+	if (fr->len && kx_rbody(q, &q->frag[0], &at) && kx_frame_flat(fr, at, fr->len, &body)) {
+		kp_cursor_init(&c, body, fr->len - at);
+		r = kp_decode(&a, &c, &kp_find_coordinator_response, 1, false, -1);
+	}
+	const char *what = kx_rcoord_what(q->coord_type);
+	int klen = q->coord_key.len;
+	const char *key = (const char *)q->coord_key.ptr;
+	if (!r) {
+		kx_rdebug(s, "coordinator lookup of %s %.*s failed (its connection failed or the answer did not decode)",
+		          what, klen, key);
+	} else if (r->v[KP_FIND_COORDINATOR_RESPONSE_ERROR_CODE].i != 0 || r->v[KP_FIND_COORDINATOR_RESPONSE_NODE_ID].i < 0) {
+		kx_rdebug(s, "coordinator lookup of %s %.*s: error %d", what, klen, key,
+		          (int)r->v[KP_FIND_COORDINATOR_RESPONSE_ERROR_CODE].i);
+	} else {
+		int32_t node = (int32_t)r->v[KP_FIND_COORDINATOR_RESPONSE_NODE_ID].i;
+		kr_coordinators_learn(&w->coords, q->coord_type, key, (size_t)klen, node, kx_now_ms());
+		kx_rdebug(s, "the coordinator of %s %.*s is node %d", what, klen, key, (int)node);
+	}
+	kp_arena_free(&a);
+	kx_rreq_free(q);
+}
+
+/*
+ * A group or transaction request (coordinator.h's table): the real broker
+ * that coordinates its key, as this worker knows it, or -1 (then it goes to
+ * any broker, which answers NOT_COORDINATOR, and the client asks again once
+ * the worker's own lookup told it). Notes the key on q for its answer.
+ */
+static int32_t kx_rcoordinator(struct kx_session *s, struct kx_rreq *q, const struct kx_topology *t)
+{
+	struct kx_worker *w = s->worker;
+	size_t at = 4 + q->hdr.size;
+	const uint8_t *body;
+	enum kp_coord_type type;
+	struct kp_span key;
+	q->coord = false;
+	if (at > q->req.len || !kx_frame_flat(&q->req, at, q->req.len, &body) ||
+	    !kp_coordinator_key(q->hdr.api_key, q->hdr.api_version, q->flexible, body, q->req.len - at, &type, &key, NULL) ||
+	    type == KP_COORD_NONE)
+		return -1; /* not one (a key that does not read: the broker answers it as it would) */
+	q->coord = true;
+	q->coord_type = (int8_t)type;
+	q->coord_key = key;
+	bool stale;
+	int32_t node = kr_coordinators_find(&w->coords, (int8_t)type, (const char *)key.ptr, (size_t)key.len,
+	                                    kx_now_ms(), &stale);
+	if (node >= 0 && !kx_topology_broker(t, node))
+		node = -1; /* gone from the cluster */
+	if (node < 0 || stale)
+		kx_rlookup(s, (int8_t)type, key.ptr, (size_t)key.len);
+	if (node < 0)
+		KX_METRIC_ADD(regional_coordinator_unknown, 1);
+	if (node < 0)
+		kx_rdebug(s, "%s v%d for %s %.*s: its coordinator is not known yet (looking it up)",
+		          q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what((int8_t)type), (int)key.len,
+		          (const char *)key.ptr);
+	return node;
+}
+
+/* An answer to a coordinator request saying the coordinator is elsewhere: forgotten, and looked up again. */
+static void kx_rcoordinator_answered(struct kx_session *s, struct kx_rreq *q, struct kx_rfrag *f, size_t at)
+{
+	const uint8_t *body;
+	int16_t err;
+	if (!q->coord || f->resp.len < at + 6 ||
+	    !kx_frame_flat(&f->resp, at, at + 6, &body) ||
+	    !kp_coordinator_error(q->hdr.api_key, q->hdr.api_version, body, 6, &err) ||
+	    (err != KP_ERR_NOT_COORDINATOR && err != KP_ERR_COORDINATOR_NOT_AVAILABLE))
+		return;
+	kx_rdebug(s, "%s v%d for %s %.*s answered error %d (the coordinator is elsewhere) by node %d: forgotten, "
+	          "looking it up again", q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what(q->coord_type),
+	          (int)q->coord_key.len, (const char *)q->coord_key.ptr, (int)err, (int)f->node);
+	KX_METRIC_ADD(regional_coordinator_moved, 1);
+	kr_coordinators_forget(&s->worker->coords, q->coord_type, (const char *)q->coord_key.ptr,
+	                       (size_t)q->coord_key.len);
+	kx_rlookup(s, q->coord_type, q->coord_key.ptr, (size_t)q->coord_key.len);
 }
 
 /* Whether a partition error says the node's topology may be stale (the client refreshes too). */
@@ -836,7 +1002,9 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 		return false;
 	}
 	q->frag[0].dest = -1;
-	int32_t node = t->brokers[s->number % t->broker_cnt].node_id;
+	int32_t node = kx_rcoordinator(s, q, t);
+	if (node < 0)
+		node = t->brokers[s->number % t->broker_cnt].node_id;
 	kx_rsend(s, q, 0, node, kx_rapi_versions_body(s, q, node), true);
 	return true;
 }
@@ -1338,6 +1506,76 @@ static bool kx_ranswer_metadata(struct kx_session *s, struct kx_rreq *q, size_t 
 	return true;
 }
 
+/* Names regional node n as a coordinator: its id and address (a broker's fields at id, host, port of st). */
+static void kx_rname_node(struct kp_struct *st, int id, int host, int port, const struct kr_regional_node *n)
+{
+	st->v[id].i = n->id;
+	st->v[host].s = (struct kp_span){(const uint8_t *)n->host, (int32_t)strlen(n->host)};
+	st->v[port].i = n->port;
+}
+
+/*
+ * FindCoordinator: each key's real coordinator learned (the worker sends the
+ * key's requests there), and the client told the regional node
+ * kr_regional_coordinator names for the key (the same on every node), so a
+ * group's requests from all its members reach one regional node. An error
+ * answer passes as it came.
+ */
+static bool kx_ranswer_find_coordinator(struct kx_session *s, struct kx_rreq *q, size_t at)
+{
+	struct kx_worker *w = s->worker;
+	struct kx_rscratch *rs = w->rscratch;
+	struct kx_rfrag *f = &q->frag[0];
+	int16_t ver = q->hdr.api_version;
+	size_t qat = 4 + q->hdr.size;
+	const uint8_t *body, *qbody;
+	struct kp_cursor c, qc;
+	if (!kx_frame_flat(&f->resp, at, f->resp.len, &body) || qat > q->req.len ||
+	    !kx_frame_flat(&q->req, qat, q->req.len, &qbody))
+		return false;
+	kp_cursor_init(&c, body, f->resp.len - at);
+	kp_cursor_init(&qc, qbody, q->req.len - qat);
+	struct kp_struct *resp = kp_decode(&q->arena, &c, &kp_find_coordinator_response, ver, q->flexible, -1);
+	struct kp_struct *req = kp_decode(&q->arena, &qc, &kp_find_coordinator_request, ver, q->flexible, -1);
+	const struct kx_nodes *nodes = kx_nodes_cached(&w->nodes);
+	if (!resp || !req || !nodes || nodes->set.cnt == 0) {
+		kx_rwarn(s, "FindCoordinator v%d: %s", ver,
+		         !nodes || nodes->set.cnt == 0 ? "no regional node set yet" : "the request or its answer does not decode");
+		return false;
+	}
+	int8_t type = ver >= 1 ? (int8_t)req->v[KP_FIND_COORDINATOR_REQUEST_KEY_TYPE].i : 0;
+	int64_t now = kx_now_ms();
+	if (ver < 4) {
+		struct kp_span key = req->v[KP_FIND_COORDINATOR_REQUEST_KEY].s;
+		if (resp->v[KP_FIND_COORDINATOR_RESPONSE_ERROR_CODE].i == 0 && key.len >= 0) {
+			kr_coordinators_learn(&w->coords, type, (const char *)key.ptr, (size_t)key.len,
+			                      (int32_t)resp->v[KP_FIND_COORDINATOR_RESPONSE_NODE_ID].i, now);
+			int i = kr_regional_coordinator(&nodes->set, type, (const char *)key.ptr, (size_t)key.len);
+			kx_rname_node(resp, KP_FIND_COORDINATOR_RESPONSE_NODE_ID, KP_FIND_COORDINATOR_RESPONSE_HOST,
+			              KP_FIND_COORDINATOR_RESPONSE_PORT, &nodes->set.nodes[i]);
+		}
+	} else {
+		const struct kp_list *list = &resp->v[KP_FIND_COORDINATOR_RESPONSE_COORDINATORS].a;
+		for (int32_t j = 0; j < list->cnt; j++) {
+			struct kp_struct *e = list->items[j].st;
+			struct kp_span key = e->v[KP_FIND_COORDINATOR_COORDINATOR_KEY].s;
+			if (e->v[KP_FIND_COORDINATOR_COORDINATOR_ERROR_CODE].i != 0 || key.len < 0)
+				continue;
+			kr_coordinators_learn(&w->coords, type, (const char *)key.ptr, (size_t)key.len,
+			                      (int32_t)e->v[KP_FIND_COORDINATOR_COORDINATOR_NODE_ID].i, now);
+			int i = kr_regional_coordinator(&nodes->set, type, (const char *)key.ptr, (size_t)key.len);
+			kx_rname_node(e, KP_FIND_COORDINATOR_COORDINATOR_NODE_ID, KP_FIND_COORDINATOR_COORDINATOR_HOST,
+			              KP_FIND_COORDINATOR_COORDINATOR_PORT, &nodes->set.nodes[i]);
+		}
+	}
+	kx_ranswer_header(rs, q);
+	kp_encode(&rs->out, resp, ver, q->flexible, -1);
+	if (!kp_writer_ok(&rs->out))
+		return false;
+	KX_METRIC_ADD(responses_rewritten, 1);
+	return kx_ranswer_queue(s, q);
+}
+
 /* A request sent whole: its answer, correlation id restored, rewritten where it names brokers. */
 static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 {
@@ -1349,8 +1587,11 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 		return false; /* its connection failed: the client asks again elsewhere */
 	switch (q->hdr.api_key) {
 	case KP_API_METADATA: return kx_ranswer_metadata(s, q, at);
-	case KP_API_API_VERSIONS:
 	case KP_API_FIND_COORDINATOR:
+		if (kp_api_decodes(q->api, q->hdr.api_version, false))
+			return kx_ranswer_find_coordinator(s, q, at);
+		__attribute__((fallthrough)); /* a version the codec does not decode: rewritten as far as it can be */
+	case KP_API_API_VERSIONS:
 	case KP_API_DESCRIBE_CLUSTER:
 		/* Rewritten from contiguous bytes (copied only when they straddle two
 		 * reads); the frame's bytes are kstretch's own to write over. */
@@ -1362,6 +1603,7 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 		kx_queue_frame_refs(&s->resp, &w->rewriter.out, f->resp.holds, f->resp.lens, (size_t)f->resp.nholds);
 		return true;
 	default: {
+		kx_rcoordinator_answered(s, q, f, at);
 		/* The client's correlation id, then the rest where it was read. */
 		struct kx_rscratch *rs = w->rscratch;
 		kp_writer_reset(&rs->out);
@@ -1435,6 +1677,10 @@ void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, st
 	}
 	if (q == s->worker->rrefresh) {
 		kx_rrefresh_done(s, q);
+		return;
+	}
+	if (q == s->worker->rlookup) {
+		kx_rlookup_done(s, q);
 		return;
 	}
 	if (!fr) {

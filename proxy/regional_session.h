@@ -63,4 +63,8 @@ void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, st
 struct kx_rscratch;
 void kx_rscratch_free(struct kx_rscratch *r);
 
+/* A known coordinator is looked up again once its entry is this old (the
+ * requests keep going to it meanwhile; NOT_COORDINATOR forgets it at once). */
+#define KX_R_COORD_MAX_AGE_MS 30000
+
 #endif

@@ -251,6 +251,7 @@ static void kx_worker_regional_init(struct kx_worker *w)
 {
 	const struct kx_config *cfg = w->cfg;
 	kx_pool_init(&w->pool, w, (uint32_t)cfg->regional_upstream_connections);
+	kr_coordinators_init(&w->coords, KX_R_COORD_MAX_AGE_MS);
 	int i = cfg->node_id >= 0 ? kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) : -1;
 	const char *host = kx_config_advertised_host(cfg);
 	w->self = (struct kx_regional_self){
@@ -341,6 +342,7 @@ void kx_worker_free(struct kx_worker *w)
 		kx_pool_free(&w->pool);
 	kx_rscratch_free(w->rscratch);
 	w->rscratch = NULL;
+	kr_coordinators_free(&w->coords);
 	for (size_t i = 0; i < w->listener_cnt; i++)
 		evconnlistener_free(w->listeners[i].lev);
 	free(w->listeners);

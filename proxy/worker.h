@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "coordinators.h"
 #include "regional_nodes.h"
 #include "rewrite.h"
 #include "pool.h"
@@ -65,6 +66,9 @@ struct kx_worker {
 	int64_t rrefresh_ms;               /* when the last one went */
 	uint32_t rrefresh_cnt;             /* how many went: the next goes to broker cnt mod brokers */
 	bool resuming, resume_again;       /* sending parked requests (kx_rresume_all); asked again meanwhile */
+	struct kr_coordinators coords;     /* which real broker coordinates a group or transactional id */
+	struct kx_rreq *rlookup;           /* the worker's own FindCoordinator in flight (regional_session.c) */
+	struct kx_session *rlookup_owner;  /* the session it went out for */
 };
 
 /* Creates the worker's base and listeners (so bind errors show at start). */

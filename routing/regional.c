@@ -277,6 +277,13 @@ int kr_regional_leader(const struct kr_regional_nodes *set, const char *topic, s
 	return kr_jump_hash(kr_partition_key(topic, topic_len, partition), (int32_t)set->cnt);
 }
 
+int kr_regional_coordinator(const struct kr_regional_nodes *set, int8_t key_type, const char *key, size_t key_len)
+{
+	if (set->cnt == 0)
+		return -1;
+	return kr_jump_hash(XXH3_64bits_withSeed(key, key_len, (uint64_t)(uint8_t)key_type + 1), (int32_t)set->cnt);
+}
+
 int32_t kr_regional_controller(const struct kr_regional_nodes *set)
 {
 	return set->cnt ? set->ids[0] : -1;

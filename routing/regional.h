@@ -126,6 +126,14 @@ int kr_regional_nodes_index(const struct kr_regional_nodes *set, int32_t id);
  */
 int kr_regional_leader(const struct kr_regional_nodes *set, const char *topic, size_t topic_len, int32_t partition);
 
+/*
+ * The index in a finished set of the node a client is told coordinates a
+ * key (FindCoordinator: key_type 0 a group, 1 a transactional id): jump hash
+ * of the key's XXH3-64 seeded with its type, so every node names the same
+ * one and a node joining takes over only its share. -1 when the set is empty.
+ */
+int kr_regional_coordinator(const struct kr_regional_nodes *set, int8_t key_type, const char *key, size_t key_len);
+
 /* The virtual cluster's controller: the node with the lowest id (the first), -1 when empty. */
 int32_t kr_regional_controller(const struct kr_regional_nodes *set);
 

@@ -89,6 +89,7 @@ public final class KafkaControl {
 		case "describe": return ",\"topics\":" + describe(Arrays.asList(w).subList(1, w.length));
 		case "leader": return leader(w[1], Integer.parseInt(w[2]), Integer.parseInt(w[3]), Long.parseLong(w[4]));
 		case "groups": return groups();
+		case "offsets": return offsets(w[1]);
 		default: throw new IllegalArgumentException("unknown command " + w[0]);
 		}
 	}
@@ -244,6 +245,22 @@ public final class KafkaControl {
 			first = false;
 		}
 		return b.append("]").toString();
+	}
+
+	/** A group's committed offsets, as "topic:partition": offset (read with the Admin API, from the brokers). */
+	private static String offsets(String group) throws Exception {
+		StringBuilder b = new StringBuilder(",\"offsets\":{");
+		boolean first = true;
+		for (Map.Entry<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata> e :
+		     admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata()
+		         .get(CALL_TIMEOUT_MS, TimeUnit.MILLISECONDS).entrySet()) {
+			if (e.getValue() == null)
+				continue;
+			b.append(first ? "" : ",").append(str(e.getKey().topic() + ":" + e.getKey().partition())).append(":")
+				.append(e.getValue().offset());
+			first = false;
+		}
+		return b.append("}").toString();
 	}
 
 	private static TopicPartitionInfo partition(TopicPartition tp) throws Exception {

@@ -32,6 +32,7 @@ then reads one command per line on stdin and answers each with one JSON line
     stats                   bytes through each broker's relays, per direction
     groups                  the groups the brokers know, with their type (classic,
                             consumer) and protocol
+    offsets GROUP           a group's committed offsets, {"TOPIC:PARTITION": offset}
     quit
 
 Brokers: node ids interleave the regions as the simulator's do (1=eu-a,
@@ -650,6 +651,8 @@ class KafkaCluster:
                 return self.stats()
             if cmd == "groups" and len(w) == 1:
                 return {"groups": self.ask("groups")["groups"]}
+            if cmd == "offsets" and len(w) == 2:
+                return {"offsets": self.ask(f"offsets {w[1]}")["offsets"]}
             raise LaunchError(f"unknown command or wrong arguments: {line!r}")
         except (LaunchError, ValueError) as e:
             return {"ok": False, "error": str(e)}

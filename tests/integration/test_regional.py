@@ -652,3 +652,51 @@ def test_a_broker_answer_that_arrives_in_two_parts_is_answered_and_the_worker_go
                 r = c.request(describe_configs, 0, b"\0\0\0\0")  # no resources: the answer is the broker's
                 assert r.int32("throttle_time_ms") == 0 and r.int32("results") == 0
         assert k.metrics()["kstretch_protocol_errors"] == 0
+
+
+# ---------------------------------------------------------------- consumer groups (issue 16)
+
+def test_a_group_consumes_through_the_regional_node_its_find_coordinator_names_and_its_offsets_stick(
+        start_cluster, start_kstretch):
+    """FindCoordinator through either node names the same regional node for a
+    group (jump hash of the group id over the region's nodes), at that node's
+    address; the node learns the real coordinator from the answer, or looks
+    it up itself when the other node was asked, and sends the group's
+    requests (JoinGroup, SyncGroup, Heartbeat, OffsetCommit, OffsetFetch,
+    LeaveGroup) there. A kcat balanced consumer reads every record through
+    node 2 and commits; a second one in the same group then finds nothing
+    left (the committed offsets were stored and read back)."""
+    c, (k1, k2) = regional_pair(start_cluster, start_kstretch)
+    sent = [(f"key-{i % 97}", f"value-{i}") for i in range(COUNT)]
+    produce(k1.bootstrap, sent)
+    group = "regional-readers"
+    ports = {1: k1.listen_port, 2: k2.listen_port}
+    named = set()
+    for k in (k1, k2):
+        for version in (1, 3):
+            with kafkawire.Connection(LOCALHOST, k.listen_port, timeout=15) as conn:
+                r = conn.find_coordinator(group, version=version)
+            assert r.error_code == 0 and r.node_id in ports and (r.host, r.port) == (LOCALHOST, ports[r.node_id]), r
+            named.add(r.node_id)
+    assert len(named) == 1, f"the nodes name different coordinators for one group: {named}"
+
+    def consume():
+        # A short session timeout: the mock lets a member that left hold its
+        # partitions until then (45 s by default, with or without kstretch).
+        r = harness.run(kcat("-b", k2.bootstrap, "-G", group, "-X", "auto.offset.reset=earliest", "-X",
+                             "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "-e",
+                             "-f", harness.KCAT_FORMAT, TOPIC),
+                        env=harness.modern_rdkafka_env(), timeout=CLIENT_TIMEOUT_S, what="kcat group consumer")
+        return records.parse_consumed(r.stdout.decode())
+
+    t0 = time.monotonic()
+    got = consume()
+    t1 = time.monotonic()
+    assert sorted((k, v) for _, _, k, v in got) == sorted(sent)
+    again = consume()
+    print(f"group {group}: {len(got)} records in {t1 - t0:.1f} s, then {len(again)} in "
+          f"{time.monotonic() - t1:.1f} s")
+    assert again == [], f"the group's committed offsets were lost: {len(again)} records read again"
+    for k in (k1, k2):
+        m = k.metrics()
+        assert m["kstretch_protocol_errors"] == 0 and m["kstretch_regional_fragments_failed"] == 0, m

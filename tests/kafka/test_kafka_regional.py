@@ -465,3 +465,92 @@ def test_a_change_of_the_nodes_in_dns_makes_the_next_metadata_v13_answer_say_reb
             assert len(c.metadata_v12([topic]).brokers) == 3
         assert dns.queries >= 2
     assert k.metrics()["kstretch_protocol_errors"] == 0
+
+
+# ---------------------------------------------------------------- 5. consumer groups and transactions (issue 16)
+
+def group_type(kafka, group):
+    return {g["id"]: g["type"] for g in kafka.must("groups")["groups"]}.get(group)
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_a_java_consumer_group_reads_through_a_regional_node_and_commits_what_it_read(
+        kafka, start_kstretch, fresh_topic, tmp_path, protocol):
+    """The Java consumer in a group (classic JoinGroup/SyncGroup/Heartbeat, or
+    KIP-848's ConsumerGroupHeartbeat) through node 2: FindCoordinator names
+    the regional node the group id hashes to, that node sends the group's
+    requests to the real coordinator (learned from the answer, or looked up
+    itself), and the consumer reads every record once, in order, and commits.
+    The brokers' committed offsets (read with the Admin API, not through
+    kstretch) are one past the last record read of each partition."""
+    import javaclients
+    topic = fresh_topic(kafka, PARTITIONS)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records(f"group-{protocol}", 20_000)
+    kcat_produce(k1.bootstrap, topic, sent)
+    group = f"{topic}-{protocol}"
+    ports = {1: k1.listen_port, 2: k2.listen_port}
+    named = set()
+    for k in (k1, k2):  # both nodes name one of them, the same, at its address
+        deadline = time.monotonic() + 30
+        while True:  # COORDINATOR_NOT_AVAILABLE while the brokers make __consumer_offsets
+            with kafkawire.Connection(LOCALHOST, k.listen_port, timeout=15) as c:
+                fc = c.find_coordinator(group, version=3)
+            if fc.error_code != 15 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert fc.error_code == 0 and fc.node_id in ports and (fc.host, fc.port) == (LOCALHOST, ports[fc.node_id]), fc
+        named.add(fc.node_id)
+    assert len(named) == 1, f"the nodes name different coordinators for one group: {named}"
+    before = kafkatest.relay_snapshot(kafka)
+    r = javaclients.java_client(["consume", k2.bootstrap, topic, group, str(len(sent)), "90",
+                                 "--group-protocol", protocol, "--settle", "1"], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    consumed = records.parse_consumed(r.stdout.decode())
+    records.assert_same_records(sent, consumed, PARTITIONS)
+    assert group_type(kafka, group) == protocol
+    last = {}
+    for p, o, _, _ in consumed:
+        last[p] = max(last.get(p, -1), o)
+    committed = kafka.must(f"offsets {group}")["offsets"]
+    assert committed == {f"{topic}:{p}": o + 1 for p, o in last.items()}, committed
+    assert_only_the_regional_nodes_reached_the_brokers(kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka)),
+                                                       (k1, k2))
+    assert_clean((k1, k2))
+    # The group's requests went to its coordinator: at most a first one per node
+    # before that node knew it (it asked FindCoordinator through the other), and
+    # no answer after that said the coordinator was elsewhere.
+    ms = [k.metrics() for k in (k1, k2)]
+    unknown = sum(m["kstretch_regional_coordinator_unknown"] for m in ms)
+    moved = sum(m["kstretch_regional_coordinator_moved"] for m in ms)
+    print(f"{protocol}: coordinator lookups {sum(m['kstretch_regional_coordinator_lookups'] for m in ms)}, "
+          f"requests before it was known {unknown}, answers NOT_COORDINATOR {moved}")
+    assert unknown <= 2 and moved <= unknown, (unknown, moved)
+
+
+def test_java_transactions_through_the_regional_nodes_commit_and_abort_and_read_committed_sees_the_committed(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    """A transactional producer through node 1: InitProducerId, AddPartitionsToTxn
+    (offered up to v3, one transactional id each) and EndTxn go to the
+    transaction coordinator of its transactional id, its Produce is split by
+    partition leader; batches of 100, even ones committed, odd ones aborted. A
+    read_committed consumer through node 2 (its Fetch split, each part's
+    LastStableOffset and AbortedTransactions passed on) reads exactly the
+    committed records, each partition in order."""
+    import javaclients
+    topic = fresh_topic(kafka, PARTITIONS)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records("regional-txn", 2000)
+    r = javaclients.java_client(["txn", k1.bootstrap, topic, records.write_tsv(tmp_path / "in.tsv", sent),
+                                 f"{topic}-txn", "100", "--timeout", "90"], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    committed = [tuple(line.split("\t", 1)) for line in r.stdout.decode().splitlines() if line]
+    assert len(committed) == 1000, len(committed)
+    r = javaclients.java_client(["consume", k2.bootstrap, topic, "-", str(len(committed)), "90",
+                                 "--isolation", "read_committed", "--settle", "2"], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    consumed = records.parse_consumed(r.stdout.decode())
+    got = sorted((key, v) for _, _, key, v in consumed)
+    assert got == sorted(committed), (f"read_committed read {len(consumed)} records; "
+                                      f"{len(set(got) - set(committed))} not committed")
+    for p in range(PARTITIONS):
+        offsets = [o for q, o, _, _ in consumed if q == p]
+        assert offsets == sorted(offsets), f"partition {p} read out of order"
+    assert_clean((k1, k2))

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "coordinators.h"
 #include "regional.h"
 
 #define PARTS 20000
@@ -263,4 +264,73 @@ Test(regional_nodes, the_leader_is_kr_virtual_leaders_and_replicas_put_it_first)
 	}
 	cr_assert_eq(kr_regional_replicas(&set, 4, out), 0);
 	cr_assert_eq(kr_regional_replicas(&set, -1, out), 0);
+}
+
+Test(regional_nodes, coordinators_spread_over_the_nodes_the_same_way_on_every_node_and_by_key_type)
+{
+	struct kr_regional_nodes a, b;
+	nodes_from(&a, "1@n1:9092,2@n2:9092,3@n3:9092");
+	nodes_from(&b, "3@n3:9092,1@n1:9092,2@n2:9092"); /* the same set, read in another order */
+	int per[3] = {0}, differ = 0;
+	char key[32];
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(key, sizeof(key), "group-%d", i);
+		int g = kr_regional_coordinator(&a, 0, key, (size_t)n);
+		cr_assert(g >= 0 && g < 3);
+		cr_assert_eq(g, kr_regional_coordinator(&b, 0, key, (size_t)n));
+		per[g]++;
+		differ += g != kr_regional_coordinator(&a, 1, key, (size_t)n); /* the same string as a transactional id */
+	}
+	for (int g = 0; g < 3; g++)
+		cr_assert(per[g] > 800 && per[g] < 1200, "node %d coordinates %d of 3000 groups", g, per[g]);
+	cr_assert(differ > 1500, "a group and a transactional id of the same name land alike too often (%d)", differ);
+	struct kr_regional_nodes empty = {0};
+	cr_assert_eq(kr_regional_coordinator(&empty, 0, "g", 1), -1);
+}
+
+Test(coordinators, a_key_learned_is_found_until_forgotten_and_reported_stale_past_its_age)
+{
+	struct kr_coordinators c;
+	kr_coordinators_init(&c, 1000);
+	bool stale;
+	cr_assert_eq(kr_coordinators_find(&c, 0, "g", 1, 0, &stale), -1, "nothing learned yet");
+	cr_assert(kr_coordinators_learn(&c, 0, "g", 1, 3, 100));
+	cr_assert_eq(kr_coordinators_find(&c, 0, "g", 1, 500, &stale), 3);
+	cr_assert_not(stale);
+	cr_assert_eq(kr_coordinators_find(&c, 1, "g", 1, 500, &stale), -1, "a transactional id is another key");
+	cr_assert_eq(kr_coordinators_find(&c, 0, "g2", 2, 500, &stale), -1);
+	cr_assert_eq(kr_coordinators_find(&c, 0, "g", 1, 1100, &stale), 3, "a stale entry is still used");
+	cr_assert(stale);
+	cr_assert(kr_coordinators_learn(&c, 0, "g", 1, 5, 1200)); /* looked up again: moved */
+	cr_assert_eq(kr_coordinators_find(&c, 0, "g", 1, 1300, &stale), 5);
+	cr_assert_not(stale);
+	kr_coordinators_forget(&c, 0, "g", 1);
+	cr_assert_eq(kr_coordinators_find(&c, 0, "g", 1, 1300, &stale), -1);
+	char long_key[KR_COORD_KEY_MAX + 1];
+	memset(long_key, 'k', sizeof(long_key));
+	cr_assert_not(kr_coordinators_learn(&c, 0, long_key, sizeof(long_key), 1, 0), "too long to keep");
+	cr_assert_eq(kr_coordinators_find(&c, 0, long_key, sizeof(long_key), 0, &stale), -1);
+	cr_assert_not(kr_coordinators_learn(&c, 0, "g", 1, -1, 0), "no node");
+	kr_coordinators_free(&c);
+}
+
+Test(coordinators, a_full_table_keeps_the_newest_key_of_each_slot_and_finds_no_wrong_one)
+{
+	struct kr_coordinators c;
+	kr_coordinators_init(&c, 60000);
+	char key[32];
+	for (int i = 0; i < 3 * KR_COORD_SLOTS; i++) {
+		int n = snprintf(key, sizeof(key), "group-%d", i);
+		cr_assert(kr_coordinators_learn(&c, 0, key, (size_t)n, i % 7, 0));
+	}
+	int found = 0;
+	bool stale;
+	for (int i = 0; i < 3 * KR_COORD_SLOTS; i++) {
+		int n = snprintf(key, sizeof(key), "group-%d", i);
+		int32_t node = kr_coordinators_find(&c, 0, key, (size_t)n, 0, &stale);
+		cr_assert(node == -1 || node == i % 7, "group-%d found at node %d", i, node);
+		found += node >= 0;
+	}
+	cr_assert(found > KR_COORD_SLOTS / 2 && found <= KR_COORD_SLOTS, "%d keys kept", found);
+	kr_coordinators_free(&c);
 }
