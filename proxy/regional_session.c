@@ -535,7 +535,7 @@ static void kx_rlookup(struct kx_session *s, int8_t type, const uint8_t *key, si
 	q->coord_type = type;
 	q->coord_key = (struct kp_span){k, (int32_t)len};
 	body->v[kp_field_index(&kp_find_coordinator_request, "Key")].s = q->coord_key;
-	body->v[kp_field_index(&kp_find_coordinator_request, "KeyType")].i = type;
+	body->v[kp_field_index(&kp_find_coordinator_request, "KeyType")].i = type == KP_COORD_TRANSACTION ? 1 : 0;
 	kp_writer_reset(&rs->body);
 	kp_encode(&rs->body, body, 1, false, -1);
 	int32_t node = t->brokers[w->rrefresh_cnt++ % t->broker_cnt].node_id;
@@ -1543,7 +1543,8 @@ static bool kx_ranswer_find_coordinator(struct kx_session *s, struct kx_rreq *q,
 		         !nodes || nodes->set.cnt == 0 ? "no regional node set yet" : "the request or its answer does not decode");
 		return false;
 	}
-	int8_t type = ver >= 1 ? (int8_t)req->v[KP_FIND_COORDINATOR_REQUEST_KEY_TYPE].i : 0;
+	int64_t key_type = ver >= 1 ? req->v[KP_FIND_COORDINATOR_REQUEST_KEY_TYPE].i : 0;
+	int8_t type = key_type == KP_COORD_TRANSACTION ? KP_COORD_TRANSACTION : KP_COORD_GROUP; /* 2 (share): a group */
 	int64_t now = kx_now_ms();
 	if (ver < 4) {
 		struct kp_span key = req->v[KP_FIND_COORDINATOR_REQUEST_KEY].s;

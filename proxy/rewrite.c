@@ -178,7 +178,7 @@ static bool kx_regional_splits(int16_t key)
  * the one key it names (coordinator.h): the versions that name several are
  * not offered (OffsetFetch 8+: several groups; AddPartitionsToTxn 4+: a
  * broker's batch of transactions). -1: no limit. */
-static int16_t kx_regional_max(int16_t key)
+static int kx_regional_max(int16_t key)
 {
 	switch (key) {
 	case 9: return 7;  /* OffsetFetch */
@@ -197,11 +197,12 @@ static void kx_clamp_api_versions(struct kp_struct *body, bool regional)
 		const struct kp_api *api = kp_api_get(key);
 		if (key == KP_API_SHARE_FETCH || key == KP_API_SHARE_ACKNOWLEDGE)
 			continue; /* their NodeEndpoints cannot be rewritten: hide share groups */
-		int16_t rmax = regional ? kx_regional_max(key) : -1;
+		int rmax = regional ? kx_regional_max(key) : -1;
 		if (rmax >= 0 && max > rmax) {
 			if (e->v[1].i > rmax)
 				continue;
-			e->v[2].i = max = rmax;
+			max = (int16_t)rmax;
+			e->v[2].i = max;
 		}
 		bool decoded = kr_response_plan(key, max, false) != KR_RESPONSE_PASS || (regional && kx_regional_splits(key));
 		if (api && decoded && api->response && max > api->decode_max) {
