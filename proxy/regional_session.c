@@ -684,6 +684,31 @@ static void kx_rtoo_wide(struct kx_session *s, const struct kx_rreq *q)
 		         KP_SPLIT_MAX_DEST);
 }
 
+/* The refresh for parked requests that the rate (one per KX_R_REFRESH_MIN_MS) held back: any parked session's. */
+static void kx_rrefresh_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct kx_worker *w = arg;
+	(void)fd;
+	(void)what;
+	for (struct kx_session *s = w->sessions; s && !w->rrefresh; s = s->next)
+		if (s->regional && s->parked)
+			kx_rrefresh_go(s, "requests parked for it", true);
+	if (!w->rrefresh)
+		kx_rresume_all(w); /* none could go: what waited goes as things are */
+}
+
+/* Arms kx_rrefresh_due for when the rate allows the next refresh; false when it cannot. */
+static bool kx_rrefresh_later(struct kx_worker *w)
+{
+	if (!w->rrefresh_ev && !(w->rrefresh_ev = evtimer_new(w->base, kx_rrefresh_due, w)))
+		return false;
+	if (evtimer_pending(w->rrefresh_ev, NULL))
+		return true;
+	int64_t wait = w->rrefresh_ms + KX_R_REFRESH_MIN_MS - kx_now_ms();
+	struct timeval tv = kx_ms_timeval((int)(wait > 0 ? wait : 0));
+	return evtimer_add(w->rrefresh_ev, &tv) == 0;
+}
+
 /*
  * Parking. A Produce naming a partition whose leader the node does not know
  * must not be answered NOT_LEADER_OR_FOLLOWER by the node itself while the
@@ -694,7 +719,8 @@ static void kx_rtoo_wide(struct kx_session *s, const struct kx_rreq *q)
  * by subsequent batch success"), and the earlier batch is lost. A broker
  * answers a connection's requests in order and consistently; so the node
  * holds the request, unsent, and every later one of the session with it,
- * until its own Metadata refresh (sent at once) is answered or fails, then
+ * until its own Metadata refresh (sent at once, or when the rate of one per
+ * KX_R_REFRESH_MIN_MS allows: kx_rrefresh_later) is answered or fails, then
  * sends them in order, routed by what it learned. A request parks for a
  * partition of its own once; after that an unknown leader is answered
  * NOT_LEADER_OR_FOLLOWER, with every later request routed the same way.
@@ -702,13 +728,16 @@ static void kx_rtoo_wide(struct kx_session *s, const struct kx_rreq *q)
  */
 static bool kx_rpark(struct kx_session *s, struct kx_rreq *q, const char *why)
 {
-	if (q->parked_once)
+	struct kx_worker *w = s->worker;
+	const struct kx_topology *t = kx_topology_cached(&w->topology);
+	if (q->parked_once || !t || t->broker_cnt == 0 || kx_bootstrap_metadata_version() < 0)
 		return false;
-	kx_rrefresh_go(s, why, true);
-	if (!s->worker->rrefresh)
+	kx_rrefresh(s, why);
+	if (!w->rrefresh && !kx_rrefresh_later(w))
 		return false;
 	q->parked = q->parked_once = true;
 	s->parked++;
+	s->park_went = true;
 	KX_METRIC_ADD(regional_parked, 1);
 	kx_rdebug(s, "%s v%d (corr %d): parked until the node's Metadata refresh (%s)", q->api ? q->api->name : "?",
 	          q->hdr.api_version, q->hdr.correlation_id, why);
@@ -1103,11 +1132,15 @@ KX_MUST_CHECK static bool kx_rresume(struct kx_session *s)
 		}
 		q->parked = false;
 		s->parked--;
+		s->park_went = false;
 		if (!kx_rdispatch(s, q))
-			return false;
-		if (q->parked)
-			return true; /* it parked again, for a partition of its own: the rest wait with it */
-		i = 0; /* kx_rdispatch may have answered the head and read more: look again from the start */
+			return false; /* s closed */
+		/* q may be answered and freed by now. A request that parked meanwhile
+		 * (q, or one read as q's answer made room) has a refresh in flight,
+		 * whose answer resumes the rest. */
+		if (s->park_went)
+			return true;
+		i = 0; /* the head may have been answered and more read: look again from the start */
 	}
 	return true;
 }

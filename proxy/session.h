@@ -183,6 +183,7 @@ struct kx_session {
 	 * came back without records (regional_session.c, "idle parts"). */
 	uint64_t fetch_idle;
 	uint32_t parked; /* requests waiting for the worker's Metadata refresh, unsent (regional_session.c) */
+	bool park_went;  /* one parked for a partition of its own since kx_rresume cleared it */
 };
 
 /*

@@ -341,6 +341,9 @@ void kx_worker_free(struct kx_worker *w)
 	if (w->pool.worker)
 		kx_pool_free(&w->pool);
 	kx_rscratch_free(w->rscratch);
+	if (w->rrefresh_ev)
+		event_free(w->rrefresh_ev);
+	w->rrefresh_ev = NULL;
 	w->rscratch = NULL;
 	kr_coordinators_free(&w->coords);
 	for (size_t i = 0; i < w->listener_cnt; i++)

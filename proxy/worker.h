@@ -66,6 +66,7 @@ struct kx_worker {
 	int64_t rrefresh_ms;               /* when the last one went */
 	uint32_t rrefresh_cnt;             /* how many went: the next goes to broker cnt mod brokers */
 	bool resuming, resume_again;       /* sending parked requests (kx_rresume_all); asked again meanwhile */
+	struct event *rrefresh_ev;         /* a refresh for parked requests, due when the rate allows one */
 	struct kr_coordinators coords;     /* which real broker coordinates a group or transactional id */
 	struct kx_rreq *rlookup;           /* the worker's own FindCoordinator in flight (regional_session.c) */
 	struct kx_session *rlookup_owner;  /* the session it went out for */
