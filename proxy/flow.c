@@ -473,6 +473,10 @@ static void kx_flow_drop_blocks(struct kx_flow *f)
 /* Every this many reads, a flow reading in blocks checks how many pieces buf holds. */
 #define KX_COMPACT_EVERY 64
 
+/* The largest block made for one frame's rest (kx_flow_want): a peer that
+ * announces a large frame and trickles it holds no more than this at once. */
+#define KX_WANT_MAX (8u << 20)
+
 /*
  * Each read adds a piece to buf (a reference can not be grown), so a client
  * that sends a frame a few bytes per read would make as many pieces, each a
@@ -541,8 +545,11 @@ static ssize_t kx_flow_read_block(struct kx_flow *f, struct kx_transport *src)
 {
 	if (f->blk && f->blk->refs == 1)
 		f->blk_used = 0;
-	if (!f->blk || f->blk_cap - f->blk_used < f->readsz / 2) {
-		struct kx_hold *b = kx_hold_new(f->readsz);
+	size_t size = f->readsz;
+	if (f->want > size) /* a large frame on its way: room for the rest of it (kx_flow_want) */
+		size = f->want < KX_WANT_MAX ? f->want : KX_WANT_MAX;
+	if (!f->blk || f->blk_cap - f->blk_used < size / 2) {
+		struct kx_hold *b = kx_hold_new(size);
 		if (!b) {
 			errno = ENOMEM;
 			return -1;
@@ -550,7 +557,7 @@ static ssize_t kx_flow_read_block(struct kx_flow *f, struct kx_transport *src)
 		if (f->blk)
 			kx_hold_put(f->blk);
 		f->blk = b;
-		f->blk_cap = f->readsz;
+		f->blk_cap = size;
 		f->blk_used = 0;
 	}
 	uint8_t *at = f->blk->data + f->blk_used;

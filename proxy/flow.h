@@ -110,6 +110,7 @@ struct kx_flow {
 	struct kx_blk *inbuf;    /* the blocks buf's bytes lie in, in order, each with a reference */
 	size_t inbuf_head, inbuf_cnt, inbuf_cap;
 	uint32_t adds;           /* reads added to buf since it was last compacted (one piece each) */
+	size_t want;             /* the owner's hint: bytes the frame being read still needs (0: none known) */
 };
 
 /* A frame part at least this large is spliced, not read (below it, the two
@@ -169,6 +170,17 @@ bool kx_flow_hold(struct kx_flow *f, size_t len);
  * never cleared to pass (pass stays 0) and never held (kx_flow_hold).
  */
 void kx_flow_read_in_blocks(struct kx_flow *f);
+
+/*
+ * The owner of a flow reading in blocks says how many more bytes the frame
+ * it waits for needs (0 once it has them): the next block is made that large
+ * (up to KX_WANT_MAX), so a large frame arrives in as few reads and pieces as
+ * the socket allows, as into a hold, instead of one per read size.
+ */
+static inline void kx_flow_want(struct kx_flow *f, size_t bytes)
+{
+	f->want = bytes;
+}
 
 /*
  * A frame taken out of a flow by reference: its bytes, in order, where they

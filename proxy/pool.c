@@ -515,8 +515,12 @@ static bool kx_pconn_pump(struct kx_pconn *c)
 			kx_pconn_fail(c, "malformed answer (frame size outside max.frame.bytes)");
 			return false;
 		}
-		if (st == KP_FRAME_INCOMPLETE || !whole)
+		if (st == KP_FRAME_INCOMPLETE || !whole) {
+			if (st == KP_FRAME_OK) /* its size is known: room for all of it in the next block */
+				kx_flow_want(&c->resp, 4 + (size_t)size - evbuffer_get_length(c->resp.buf));
 			return true;
+		}
+		kx_flow_want(&c->resp, 0);
 		struct kx_frame fr;
 		if (!kx_flow_take_frame(&c->resp, 4 + (size_t)size, &fr) || !kx_frame_unpin(&fr, KX_PCONN_PIN_MAX)) {
 			kx_frame_release(&fr);

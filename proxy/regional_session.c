@@ -1190,8 +1190,11 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 			kx_rprotocol_error(s, "frame size or header", &s->peek.err);
 			return false;
 		}
-		if (!s->peek.whole)
-			break; /* the rest comes in more reads, into blocks: nothing is copied */
+		if (!s->peek.whole) { /* the rest comes in more reads, into blocks: nothing is copied */
+			kx_flow_want(&s->req, 4 + (size_t)s->peek.frame_size - evbuffer_get_length(s->req.buf));
+			break;
+		}
+		kx_flow_want(&s->req, 0);
 		struct kx_frame fr;
 		if (!kx_flow_take_frame(&s->req, 4 + (size_t)s->peek.frame_size, &fr)) {
 			kx_regional_close(s, "out of memory");

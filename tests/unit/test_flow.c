@@ -471,6 +471,44 @@ Test(flow, a_small_frame_that_would_pin_a_large_block_is_copied_out_and_a_large_
 	kx_flow_free(&o);
 }
 
+Test(flow, a_large_frame_whose_size_the_owner_told_lands_in_one_block_of_its_size)
+{
+	struct kx_flow f = {0};
+	cr_assert(kx_flow_init(&f, false));
+	kx_flow_read_in_blocks(&f);
+	static uint8_t frame[700000];
+	for (size_t i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 7 + 2);
+	send_all(frame, 4096); /* the start: the owner learns the frame's size from it */
+	pump_in(&f, 4096);
+	kx_flow_want(&f, sizeof(frame) - 4096);
+	size_t sent = 4096, have = 4096;
+	for (int round = 0; round < 100000 && have < sizeof(frame); round++) {
+		if (sent < sizeof(frame)) {
+			size_t m = sizeof(frame) - sent < 50000 ? sizeof(frame) - sent : 50000;
+			ssize_t w = write(in[0], frame + sent, m);
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		ssize_t r = kx_flow_read(&f, &src);
+		cr_assert(r > 0 || r == -2);
+		if (r > 0)
+			have += (size_t)r;
+		kx_flow_want(&f, sizeof(frame) - have); /* as the pool does after each read */
+	}
+	cr_assert_eq(have, sizeof(frame));
+	struct kx_frame fr;
+	cr_assert(kx_flow_take_frame(&f, sizeof(frame), &fr));
+	cr_assert_eq(fr.nholds, 2, "the start's block and one for the rest (without the hint: one per read size): %d",
+	             fr.nholds);
+	cr_assert_geq(fr.lens[1], sizeof(frame) - 4096);
+	const uint8_t *p;
+	cr_assert(kx_frame_flat(&fr, 4096, sizeof(frame), &p), "the rest lies in one piece: no copy");
+	cr_assert_arr_eq(p, frame + 4096, sizeof(frame) - 4096);
+	kx_frame_release(&fr);
+	kx_flow_free(&f);
+}
+
 Test(flow, a_flow_freed_with_frames_half_read_in_blocks_frees_them)
 {
 	struct kx_flow f = {0};
