@@ -31,15 +31,25 @@ static const struct kp_coord_api kp_coord_apis[] = {
     {68, INT16_MAX, KP_COORD_GROUP, FIRST, false},       /* ConsumerGroupHeartbeat */
 };
 
+static const struct kp_coord_api *kp_coord_api_of(int16_t api, int16_t ver)
+{
+	for (size_t i = 0; i < sizeof(kp_coord_apis) / sizeof(kp_coord_apis[0]); i++)
+		if (kp_coord_apis[i].api == api && ver >= 0 && ver <= kp_coord_apis[i].max_version)
+			return &kp_coord_apis[i];
+	return NULL;
+}
+
+bool kp_coordinator_api(int16_t api, int16_t ver)
+{
+	return kp_coord_api_of(api, ver) != NULL;
+}
+
 bool kp_coordinator_key(int16_t api, int16_t ver, bool flexible, const uint8_t *body, size_t len,
                         enum kp_coord_type *type, struct kp_span *key, struct kp_cursor *err)
 {
 	*type = KP_COORD_NONE;
 	*key = (struct kp_span){NULL, 0};
-	const struct kp_coord_api *e = NULL;
-	for (size_t i = 0; i < sizeof(kp_coord_apis) / sizeof(kp_coord_apis[0]) && !e; i++)
-		if (kp_coord_apis[i].api == api && ver >= 0 && ver <= kp_coord_apis[i].max_version)
-			e = &kp_coord_apis[i];
+	const struct kp_coord_api *e = kp_coord_api_of(api, ver);
 	if (!e)
 		return true;
 	struct kp_cursor c;

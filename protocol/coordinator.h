@@ -40,6 +40,9 @@ enum kp_coord_type {
 	KP_COORD_TRANSACTION = 1, /* KeyType 1 */
 };
 
+/* Whether requests of (api, ver) are routed by a key (the table above): only their bodies need reading. */
+bool kp_coordinator_api(int16_t api, int16_t ver);
+
 /*
  * The coordinator request (api, ver; flexible: its body's encoding) of
  * body[0..len) is for: *type and *key (pointing into body). KP_COORD_NONE

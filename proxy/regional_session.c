@@ -600,6 +600,8 @@ static int32_t kx_rcoordinator(struct kx_session *s, struct kx_rreq *q, const st
 	enum kp_coord_type type;
 	struct kp_span key;
 	q->coord = false;
+	if (!kp_coordinator_api(q->hdr.api_key, q->hdr.api_version))
+		return -1; /* any other API: its body is not looked at (nor made contiguous) */
 	if (at > q->req.len || !kx_frame_flat(&q->req, at, q->req.len, &body) ||
 	    !kp_coordinator_key(q->hdr.api_key, q->hdr.api_version, q->flexible, body, q->req.len - at, &type, &key, NULL) ||
 	    type == KP_COORD_NONE)

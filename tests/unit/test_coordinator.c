@@ -65,6 +65,10 @@ Test(coordinator, other_apis_and_batched_versions_name_no_coordinator)
 	key_is(9, 8, "02 02 67", KP_COORD_NONE, NULL); /* OffsetFetch v8: Groups */
 	key_is(24, 4, "02", KP_COORD_NONE, NULL);     /* AddPartitionsToTxn v4: Transactions */
 	key_is(15, 5, "02 02 67", KP_COORD_NONE, NULL); /* DescribeGroups: several groups */
+	cr_assert(kp_coordinator_api(11, 9) && kp_coordinator_api(9, 7) && kp_coordinator_api(28, 4));
+	cr_assert_not(kp_coordinator_api(9, 8), "OffsetFetch v8: several groups");
+	cr_assert_not(kp_coordinator_api(3, 12), "Metadata");
+	cr_assert_not(kp_coordinator_api(12, -1), "a negative version");
 }
 
 Test(coordinator, a_key_that_does_not_read_is_an_error_naming_the_field)
