@@ -96,6 +96,22 @@ enum kp_describe_cluster_field {
 	KP_DESCRIBE_CLUSTER_BROKER_RACK = 3,
 };
 
+/* The group and transaction APIs that name several keys, or none (groups.c): split by key (keysplit.h). */
+extern const struct kp_schema kp_describe_groups_request;
+extern const struct kp_schema kp_describe_groups_response;
+extern const struct kp_schema kp_list_groups_request;
+extern const struct kp_schema kp_list_groups_response;
+extern const struct kp_schema kp_delete_groups_request;
+extern const struct kp_schema kp_delete_groups_response;
+extern const struct kp_schema kp_offset_fetch_request;
+extern const struct kp_schema kp_offset_fetch_response;
+extern const struct kp_schema kp_consumer_group_describe_request;
+extern const struct kp_schema kp_consumer_group_describe_response;
+extern const struct kp_schema kp_describe_transactions_request;
+extern const struct kp_schema kp_describe_transactions_response;
+extern const struct kp_schema kp_list_transactions_request;
+extern const struct kp_schema kp_list_transactions_response;
+
 /* ConsumerGroupHeartbeat (consumergroupheartbeat.c): decoded, never rewritten. */
 extern const struct kp_schema kp_consumer_group_heartbeat_request;
 extern const struct kp_schema kp_consumer_group_heartbeat_response;

@@ -25,6 +25,7 @@
 #include "peek.h"
 #include "pool.h"
 #include "refsplit.h"
+#include "keysplit.h"
 #include "regional.h"
 #include "rewrite.h"
 #include "split.h"
@@ -84,6 +85,11 @@ struct kx_rreq {
 	bool coord;
 	int8_t coord_type;
 	struct kp_span coord_key;
+	/* A request naming several keys, or a listing naming none (keysplit.h):
+	 * its layout, the client's decoded request, and where each key went. */
+	const struct kp_keysplit_layout *klayout;
+	struct kp_struct *kreq;
+	int32_t *kdest;
 };
 
 struct kx_rscratch {
@@ -587,14 +593,34 @@ static void kx_rlookup_done(struct kx_session *s, struct kx_rreq *q)
 }
 
 /*
- * A group or transaction request (coordinator.h's table): the real broker
- * that coordinates its key, as this worker knows it, or -1 (then it goes to
- * any broker, which answers NOT_COORDINATOR, and the client asks again once
- * the worker's own lookup told it). Notes the key on q for its answer.
+ * The real broker that coordinates key (of type), as this worker knows it,
+ * or -1 (then the request goes to any broker, which answers NOT_COORDINATOR,
+ * and the client asks again once the worker's own lookup told it). A key not
+ * known, or known long ago, is looked up. what: the API asking, for the log.
  */
-static int32_t kx_rcoordinator(struct kx_session *s, struct kx_rreq *q, const struct kx_topology *t)
+static int32_t kx_rcoordinator_of(struct kx_session *s, const struct kx_topology *t, int8_t type, struct kp_span key,
+                                   const struct kx_rreq *q)
 {
 	struct kx_worker *w = s->worker;
+	bool stale;
+	int32_t node = kr_coordinators_find(&w->coords, type, (const char *)key.ptr, (size_t)key.len, kx_now_ms(), &stale);
+	if (node >= 0 && !kx_topology_broker(t, node))
+		node = -1; /* gone from the cluster */
+	if (node < 0 || stale)
+		kx_rlookup(s, type, key.ptr, (size_t)key.len);
+	if (node < 0) {
+		KX_METRIC_ADD(regional_coordinator_unknown, 1);
+		kx_rdebug(s, "%s v%d for %s %.*s: its coordinator is not known yet (looking it up)",
+		          q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what(type), (int)key.len,
+		          (const char *)key.ptr);
+	}
+	return node;
+}
+
+/* A group or transaction request naming one key (coordinator.h's table): its
+ * coordinator (kx_rcoordinator_of), or -1. Notes the key on q for its answer. */
+static int32_t kx_rcoordinator(struct kx_session *s, struct kx_rreq *q, const struct kx_topology *t)
+{
 	size_t at = 4 + q->hdr.size;
 	const uint8_t *body;
 	enum kp_coord_type type;
@@ -609,20 +635,19 @@ static int32_t kx_rcoordinator(struct kx_session *s, struct kx_rreq *q, const st
 	q->coord = true;
 	q->coord_type = (int8_t)type;
 	q->coord_key = key;
-	bool stale;
-	int32_t node = kr_coordinators_find(&w->coords, (int8_t)type, (const char *)key.ptr, (size_t)key.len,
-	                                    kx_now_ms(), &stale);
-	if (node >= 0 && !kx_topology_broker(t, node))
-		node = -1; /* gone from the cluster */
-	if (node < 0 || stale)
-		kx_rlookup(s, (int8_t)type, key.ptr, (size_t)key.len);
-	if (node < 0)
-		KX_METRIC_ADD(regional_coordinator_unknown, 1);
-	if (node < 0)
-		kx_rdebug(s, "%s v%d for %s %.*s: its coordinator is not known yet (looking it up)",
-		          q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what((int8_t)type), (int)key.len,
-		          (const char *)key.ptr);
-	return node;
+	return kx_rcoordinator_of(s, t, (int8_t)type, key, q);
+}
+
+/* A key's coordinator said to be elsewhere (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE by node): forgotten, looked up again. */
+static void kx_rcoordinator_moved(struct kx_session *s, const struct kx_rreq *q, int8_t type, struct kp_span key,
+                                  int16_t err, int32_t node)
+{
+	kx_rdebug(s, "%s v%d for %s %.*s answered error %d (the coordinator is elsewhere) by node %d: forgotten, "
+	          "looking it up again", q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what(type),
+	          (int)key.len, (const char *)key.ptr, (int)err, (int)node);
+	KX_METRIC_ADD(regional_coordinator_moved, 1);
+	kr_coordinators_forget(&s->worker->coords, type, (const char *)key.ptr, (size_t)key.len);
+	kx_rlookup(s, type, key.ptr, (size_t)key.len);
 }
 
 /* An answer to a coordinator request saying the coordinator is elsewhere: forgotten, and looked up again. */
@@ -635,13 +660,7 @@ static void kx_rcoordinator_answered(struct kx_session *s, struct kx_rreq *q, st
 	    !kp_coordinator_error(q->hdr.api_key, q->hdr.api_version, body, 6, &err) ||
 	    (err != KP_ERR_NOT_COORDINATOR && err != KP_ERR_COORDINATOR_NOT_AVAILABLE))
 		return;
-	kx_rdebug(s, "%s v%d for %s %.*s answered error %d (the coordinator is elsewhere) by node %d: forgotten, "
-	          "looking it up again", q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what(q->coord_type),
-	          (int)q->coord_key.len, (const char *)q->coord_key.ptr, (int)err, (int)f->node);
-	KX_METRIC_ADD(regional_coordinator_moved, 1);
-	kr_coordinators_forget(&s->worker->coords, q->coord_type, (const char *)q->coord_key.ptr,
-	                       (size_t)q->coord_key.len);
-	kx_rlookup(s, q->coord_type, q->coord_key.ptr, (size_t)q->coord_key.len);
+	kx_rcoordinator_moved(s, q, q->coord_type, q->coord_key, err, f->node);
 }
 
 /* Whether a partition error says the node's topology may be stale (the client refreshes too). */
@@ -979,6 +998,94 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 	return true;
 }
 
+/* ---- requests naming several groups or transactional ids, and listings -------- */
+
+/*
+ * DescribeGroups, DeleteGroups, OffsetFetch v8+, ConsumerGroupDescribe and
+ * DescribeTransactions name several keys, each coordinated by its own
+ * broker: cut by key (keysplit.h), each part to the coordinator of its keys
+ * as the worker knows it (kx_rcoordinator_of; an unknown one's keys go to
+ * the session's usual broker, which answers them NOT_COORDINATOR, and the
+ * client asks again), answered in the client's order. ListGroups and
+ * ListTransactions name none: sent to every broker (each lists what it
+ * coordinates) and gathered, each node keeping the keys it presents itself
+ * as the coordinator of (kx_rlisting_keep), so that a client asking every
+ * node of the virtual cluster, as admin clients do, sees each group once.
+ */
+KX_MUST_CHECK static bool kx_rkeysplit(struct kx_session *s, struct kx_rreq *q, const struct kp_keysplit_layout *l)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
+	int16_t ver = q->hdr.api_version;
+	size_t at = 4 + q->hdr.size;
+	const uint8_t *body; /* decoded in place: contiguous (copied only when it spans reads) */
+	if (!t || t->broker_cnt == 0) {
+		kx_rwarn(s, "no broker known to send %s to; closing", q->api->name);
+		kx_regional_close(s, "no broker");
+		return false;
+	}
+	if (!kx_rdests_init(q, t) || !kx_frame_flat(&q->req, at, q->req.len, &body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	struct kp_cursor c;
+	kp_cursor_init(&c, body, q->req.len - at);
+	struct kp_struct *st = kp_decode(&q->arena, &c, l->request, ver, q->flexible, -1);
+	if (!st) {
+		kx_rprotocol_error(s, q->api->name, &c);
+		return false;
+	}
+	q->klayout = l;
+	q->kreq = st;
+	struct kp_struct **out = kp_arena_alloc(&q->arena, (size_t)q->ndest * sizeof(*out));
+	if (!out) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	if (l->req_keys < 0) { /* a listing: every broker */
+		for (size_t b = 0; b < t->broker_cnt; b++) {
+			int d = kx_rdest_of(q, (int)b);
+			if (d >= 0)
+				out[d] = st;
+		}
+	} else {
+		int32_t n = kp_keysplit_count(l, st);
+		q->kdest = kp_arena_alloc(&q->arena, (size_t)n * sizeof(*q->kdest) + 1);
+		if (!q->kdest) {
+			kx_regional_close(s, "out of memory");
+			return false;
+		}
+		int usual = (int)(s->number % t->broker_cnt);
+		for (int32_t i = 0; i < n; i++) {
+			int32_t node = kx_rcoordinator_of(s, t, l->key_type, kp_keysplit_key(l, st, i), q);
+			int b = node >= 0 ? kx_rdest(t, node) : usual;
+			q->kdest[i] = kx_rdest_of(q, b);
+		}
+		if (!kp_keysplit_request(&q->arena, l, st, ver, q->kdest, (size_t)n, q->ndest, out)) {
+			kx_regional_close(s, "out of memory");
+			return false;
+		}
+	}
+	bool used[KP_SPLIT_MAX_DEST] = {false};
+	for (int d = 0; d < q->nused; d++)
+		used[d] = out[d] != NULL;
+	if (!kx_rfrags(q, used, q->ndest)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	for (uint16_t i = 0; i < q->nfrag; i++) {
+		kp_writer_reset(&rs->body);
+		kp_encode(&rs->body, out[q->frag[i].dest], ver, q->flexible, -1);
+		kx_rsend(s, q, i, kx_rpart_node(q, t, i), &rs->body, true);
+	}
+	if (q->too_wide)
+		kx_rwarn(s, "%s v%d (corr %d): the cluster has more than %d brokers; %s", q->api->name, ver,
+		         q->hdr.correlation_id, KP_SPLIT_MAX_DEST,
+		         l->req_keys < 0 ? "the others are not asked" : "keys coordinated by the others are answered "
+		                                                        "COORDINATOR_NOT_AVAILABLE");
+	return true;
+}
+
 /* ---- anything else: whole, to one broker ------------------------------------ */
 
 /*
@@ -1099,6 +1206,17 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 	case KP_API_DELETE_RECORDS:
 		ok = kx_rsplit(s, q, &kp_split_delete_records_request, &kp_split_delete_records_response);
 		break;
+	case KP_API_OFFSET_FETCH:
+	case KP_API_DESCRIBE_GROUPS:
+	case KP_API_LIST_GROUPS:
+	case KP_API_DELETE_GROUPS:
+	case KP_API_CONSUMER_GROUP_DESCRIBE:
+	case KP_API_DESCRIBE_TRANSACTIONS:
+	case KP_API_LIST_TRANSACTIONS: {
+		const struct kp_keysplit_layout *kl = kp_keysplit_layout(q->hdr.api_key, q->hdr.api_version);
+		ok = kl ? kx_rkeysplit(s, q, kl) : kx_rwhole(s, q); /* OffsetFetch v0-7: one group, whole */
+		break;
+	}
 	case KP_API_SASL_HANDSHAKE:
 	case KP_API_SASL_AUTHENTICATE:
 		kx_rwarn(s, "SASL towards regional nodes is not supported yet; closing");
@@ -1378,10 +1496,16 @@ static void kx_rthrottled(struct kx_session *s, const struct kx_rreq *q, int32_t
 	          "long", q->api ? q->api->name : "?", q->hdr.api_version, (int)node, (long long)ms);
 }
 
-/* Produce, ListOffsets, OffsetForLeaderEpoch, DeleteRecords: the decoded parts merged in client order. */
-static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
+/*
+ * Each part's answer decoded (schema, at the request's version) into
+ * resp[its destination] (q->ndest of them); a part whose connection failed
+ * or whose answer does not decode stays NULL (logged: then its items are
+ * answered `instead`). Throttled answers noted (throttle: the field, -1
+ * none). False when out of memory.
+ */
+static bool kx_rdecode_parts(struct kx_session *s, struct kx_rreq *q, const struct kp_schema *schema, int throttle,
+                             const char *instead, struct kp_struct ***out)
 {
-	struct kx_rscratch *rs = s->worker->rscratch;
 	struct kp_struct **resp = kp_arena_alloc(&q->arena, (size_t)q->ndest * sizeof(*resp));
 	if (!resp)
 		return false;
@@ -1392,22 +1516,34 @@ static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
 		if (!f->resp.len)
 			continue;
 		if (!kx_rbody(q, f, &at)) {
-			kx_rwarn(s, "%s v%d: node %d's answer has no readable response header; its partitions answered "
-			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node);
+			kx_rwarn(s, "%s v%d: node %d's answer has no readable response header; %s", q->api->name,
+			         q->hdr.api_version, (int)f->node, instead);
 			continue;
 		}
 		if (!kx_frame_flat(&f->resp, at, f->resp.len, &body))
 			return false;
 		struct kp_cursor c;
 		kp_cursor_init(&c, body, f->resp.len - at);
-		resp[f->dest] = kp_decode(&q->arena, &c, q->layout->body, q->hdr.api_version, q->flexible, -1);
+		resp[f->dest] = kp_decode(&q->arena, &c, schema, q->hdr.api_version, q->flexible, -1);
 		if (!resp[f->dest])
-			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s); its partitions answered "
-			         "NOT_LEADER_OR_FOLLOWER", q->api->name, q->hdr.api_version, (int)f->node,
-			         kp_error_name(c.err), c.err_field ? c.err_field : "?");
-		else if (q->layout->throttle_time_ms >= 0 && resp[f->dest]->v[q->layout->throttle_time_ms].present)
-			kx_rthrottled(s, q, f->node, resp[f->dest]->v[q->layout->throttle_time_ms].i);
+			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s); %s", q->api->name,
+			         q->hdr.api_version, (int)f->node, kp_error_name(c.err), c.err_field ? c.err_field : "?",
+			         instead);
+		else if (throttle >= 0 && resp[f->dest]->v[throttle].present)
+			kx_rthrottled(s, q, f->node, resp[f->dest]->v[throttle].i);
 	}
+	*out = resp;
+	return true;
+}
+
+/* Produce, ListOffsets, OffsetForLeaderEpoch, DeleteRecords: the decoded parts merged in client order. */
+static bool kx_ranswer_merged(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	struct kp_struct **resp;
+	if (!kx_rdecode_parts(s, q, q->layout->body, q->layout->throttle_time_ms,
+	                      "its partitions answered NOT_LEADER_OR_FOLLOWER", &resp))
+		return false;
 	struct kp_struct *m = kp_split_merge(&q->arena, q->layout, &q->split, resp, KX_ERR_NOT_LEADER_OR_FOLLOWER);
 	if (!m)
 		return false;
@@ -1657,9 +1793,69 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 	}
 }
 
+/* Whether this node presents itself as the coordinator of a listed key (kx_rkeysplit). */
+struct kx_rlisting {
+	const struct kr_regional_nodes *set;
+	int self; /* this node's index in set; -1: not known (node.id unset), every key kept */
+	int8_t type;
+};
+
+static bool kx_rlisting_keep(struct kp_span key, void *ctx)
+{
+	const struct kx_rlisting *l = ctx;
+	return l->self < 0 || kr_regional_coordinator(l->set, l->type, (const char *)key.ptr, (size_t)key.len) == l->self;
+}
+
+/* A request split by key, or a listing: the parts' answers joined in the client's order (kx_rkeysplit). */
+static bool kx_ranswer_keysplit(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_worker *w = s->worker;
+	struct kx_rscratch *rs = w->rscratch;
+	const struct kp_keysplit_layout *l = q->klayout;
+	int16_t ver = q->hdr.api_version;
+	struct kp_struct **resp, *m;
+	if (!kx_rdecode_parts(s, q, l->response, l->throttle_time_ms,
+	                      l->req_keys < 0 ? "the listing is answered without it, COORDINATOR_NOT_AVAILABLE"
+	                                      : "its keys answered COORDINATOR_NOT_AVAILABLE",
+	                      &resp))
+		return false;
+	if (l->req_keys < 0) {
+		const struct kx_nodes *nodes = kx_nodes_cached(&w->nodes);
+		struct kx_rlisting keep = {.set = nodes ? &nodes->set : NULL, .self = -1, .type = l->key_type};
+		if (nodes && nodes->set.cnt > 0 && w->cfg->node_id >= 0)
+			keep.self = kr_regional_nodes_index(&nodes->set, w->cfg->node_id);
+		m = kp_keysplit_gather(&q->arena, l, ver, resp, q->nused, keep.self >= 0 ? kx_rlisting_keep : NULL, &keep,
+		                       KP_ERR_COORDINATOR_NOT_AVAILABLE);
+	} else {
+		m = kp_keysplit_merge(&q->arena, l, q->kreq, ver, q->kdest, resp, q->ndest, KP_ERR_COORDINATOR_NOT_AVAILABLE);
+		const struct kp_list *items = m ? &m->v[l->resp_items].a : NULL;
+		for (int32_t i = 0; items && i < items->cnt; i++) {
+			int16_t err = (int16_t)items->items[i].st->v[l->resp_error].i;
+			int32_t d = q->kdest[i];
+			if (d < 0 || !resp[d] || (err != KP_ERR_NOT_COORDINATOR && err != KP_ERR_COORDINATOR_NOT_AVAILABLE))
+				continue;
+			int32_t node = -1;
+			for (uint16_t j = 0; j < q->nfrag; j++)
+				if (q->frag[j].dest == d)
+					node = q->frag[j].node;
+			kx_rcoordinator_moved(s, q, l->key_type, kp_keysplit_key(l, q->kreq, i), err, node);
+		}
+	}
+	if (!m)
+		return false;
+	kx_ranswer_header(rs, q);
+	kp_encode(&rs->out, m, ver, q->flexible, -1);
+	if (!kp_writer_ok(&rs->out))
+		return false;
+	KX_METRIC_ADD(responses_rewritten, 1);
+	return kx_ranswer_queue(s, q);
+}
+
 /* Answers the head request (complete): false when the client must be closed. */
 static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
 {
+	if (q->klayout)
+		return kx_ranswer_keysplit(s, q);
 	switch (q->layout ? q->hdr.api_key : -1) {
 	case KP_API_FETCH: return kx_ranswer_fetch(s, q);
 	case -1: return kx_ranswer_whole(s, q);

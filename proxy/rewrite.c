@@ -159,8 +159,8 @@ static void kx_rewrite_endpoints(struct kx_rewriter *rw, const struct kx_config 
 	}
 }
 
-/* Clamps an ApiVersions response to what kstretch can rewrite. */
-/* APIs regional mode splits by partition (regional.c): clamped to what the split decodes. */
+/* APIs regional mode splits by partition (regional.c) or by group or
+ * transactional id (keysplit.h): clamped to what the split decodes. */
 static bool kx_regional_splits(int16_t key)
 {
 	switch (key) {
@@ -169,24 +169,30 @@ static bool kx_regional_splits(int16_t key)
 	case KP_API_LIST_OFFSETS:
 	case KP_API_METADATA:
 	case KP_API_OFFSET_FOR_LEADER_EPOCH:
-	case KP_API_DELETE_RECORDS: return true;
+	case KP_API_DELETE_RECORDS:
+	case KP_API_OFFSET_FETCH:
+	case KP_API_DESCRIBE_GROUPS:
+	case KP_API_LIST_GROUPS:
+	case KP_API_DELETE_GROUPS:
+	case KP_API_CONSUMER_GROUP_DESCRIBE:
+	case KP_API_DESCRIBE_TRANSACTIONS:
+	case KP_API_LIST_TRANSACTIONS: return true;
 	default: return false;
 	}
 }
 
-/* Regional mode routes a group or transaction request to the coordinator of
- * the one key it names (coordinator.h): the versions that name several are
- * not offered (OffsetFetch 8+: several groups; AddPartitionsToTxn 4+: a
- * broker's batch of transactions). -1: no limit. */
+/* Regional mode routes a transaction request to the coordinator of the one
+ * key it names (coordinator.h): AddPartitionsToTxn 4+ (a broker's batch of
+ * transactions) is not offered. -1: no limit. */
 static int kx_regional_max(int16_t key)
 {
 	switch (key) {
-	case 9: return 7;  /* OffsetFetch */
 	case 24: return 3; /* AddPartitionsToTxn */
 	default: return -1;
 	}
 }
 
+/* Clamps an ApiVersions response to what kstretch can rewrite. */
 static void kx_clamp_api_versions(struct kp_struct *body, bool regional)
 {
 	struct kp_value *keys = &body->v[kp_field_index(body->schema, "ApiKeys")];

@@ -24,10 +24,15 @@ API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
 API_DELETE_RECORDS = 21
 API_OFFSET_FOR_LEADER_EPOCH = 23
+API_OFFSET_FETCH = 9
+API_DESCRIBE_GROUPS = 15
+API_LIST_GROUPS = 16
+API_DELETE_GROUPS = 42
 
 # First flexible version of each API this module speaks (header v2 / v1 from there on).
 FIRST_FLEXIBLE = {API_PRODUCE: 9, API_FETCH: 12, API_LIST_OFFSETS: 6, API_METADATA: 9, API_FIND_COORDINATOR: 3,
-                  API_API_VERSIONS: 3, API_DELETE_RECORDS: 2, API_OFFSET_FOR_LEADER_EPOCH: 4}
+                  API_API_VERSIONS: 3, API_DELETE_RECORDS: 2, API_OFFSET_FOR_LEADER_EPOCH: 4,
+                  API_OFFSET_FETCH: 6, API_DESCRIBE_GROUPS: 5, API_LIST_GROUPS: 3, API_DELETE_GROUPS: 2}
 
 MAX_FRAME_BYTES = 64 << 20
 ZERO_UUID = bytes(16)
@@ -500,6 +505,218 @@ def decode_find_coordinator_response_v4(body, strict=True):
     r.tagged_fields("response tags")
     r.end(strict, "FindCoordinatorResponse v4")
     return FindCoordinatorResponseV4(throttle, coordinators)
+
+
+# ---------------------------------------------------------------- groups named by id: DescribeGroups v5,
+# ListGroups v4, DeleteGroups v2, OffsetFetch v8 (every one flexible)
+
+def _strings(w, items):
+    w.compact_array_len(items)
+    for s in items:
+        w.compact_string(s)
+    return w
+
+
+def _read_strings(r, what):
+    return r.compact_array(lambda: r.compact_string(what=what), 1, what=what + "s")
+
+
+def describe_groups_request_v5(groups, include_authorized_operations=False):
+    return _strings(Writer(), groups).boolean(include_authorized_operations).empty_tags().bytes()
+
+
+def decode_describe_groups_request_v5(body):
+    r = body if isinstance(body, Reader) else Reader(body)
+    groups = _read_strings(r, "group")
+    r.boolean("include_authorized_operations")
+    r.tagged_fields("request tags")
+    r.end(True, "DescribeGroupsRequest v5")
+    return groups
+
+
+def describe_groups_response_v5(groups, throttle_time_ms=0):
+    """groups: [(error_code, group_id, state)], no members."""
+    w = Writer().int32(throttle_time_ms).compact_array_len(groups)
+    for err, group, state in groups:
+        w.int16(err).compact_string(group).compact_string(state).compact_string("consumer").compact_string("")
+        w.compact_array_len([]).int32(-2147483648).empty_tags()
+    return w.empty_tags().bytes()
+
+
+def decode_describe_groups_response_v5(body, strict=True):
+    """[(error_code, group_id, state)] in answer order."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+
+    def group():
+        err, gid, state = r.int16("error_code"), r.compact_string(what="group_id"), r.compact_string(what="state")
+        r.compact_string(what="protocol_type")
+        r.compact_string(what="protocol_data")
+
+        def member():
+            m = r.compact_string(what="member_id")
+            r.compact_string(nullable=True, what="group_instance_id")
+            r.compact_string(what="client_id")
+            r.compact_string(what="client_host")
+            r.compact_bytes(what="member_metadata")
+            r.compact_bytes(what="member_assignment")
+            r.tagged_fields("member tags")
+            return m
+        r.compact_array(member, 6, what="members")
+        r.int32("authorized_operations")
+        r.tagged_fields("group tags")
+        return err, gid, state
+    groups = r.compact_array(group, 2 + 4 + 1 + 4 + 1, what="groups")
+    r.tagged_fields("response tags")
+    r.end(strict, "DescribeGroupsResponse v5")
+    return groups
+
+
+def list_groups_request_v4(states=()):
+    return _strings(Writer(), list(states)).empty_tags().bytes()
+
+
+def list_groups_response_v4(groups, error_code=0, throttle_time_ms=0):
+    """groups: [(group_id, state)]."""
+    w = Writer().int32(throttle_time_ms).int16(error_code).compact_array_len(groups)
+    for group, state in groups:
+        w.compact_string(group).compact_string("consumer").compact_string(state).empty_tags()
+    return w.empty_tags().bytes()
+
+
+def decode_list_groups_response_v4(body, strict=True):
+    """(error_code, [(group_id, state)])."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+    err = r.int16("error_code")
+
+    def group():
+        gid = r.compact_string(what="group_id")
+        r.compact_string(what="protocol_type")
+        state = r.compact_string(what="state")
+        r.tagged_fields("group tags")
+        return gid, state
+    groups = r.compact_array(group, 4, what="groups")
+    r.tagged_fields("response tags")
+    r.end(strict, "ListGroupsResponse v4")
+    return err, groups
+
+
+def delete_groups_request_v2(groups):
+    return _strings(Writer(), groups).empty_tags().bytes()
+
+
+def decode_delete_groups_request_v2(body):
+    r = body if isinstance(body, Reader) else Reader(body)
+    groups = _read_strings(r, "group")
+    r.tagged_fields("request tags")
+    r.end(True, "DeleteGroupsRequest v2")
+    return groups
+
+
+def delete_groups_response_v2(results, throttle_time_ms=0):
+    """results: [(group_id, error_code)]."""
+    w = Writer().int32(throttle_time_ms).compact_array_len(results)
+    for group, err in results:
+        w.compact_string(group).int16(err).empty_tags()
+    return w.empty_tags().bytes()
+
+
+def decode_delete_groups_response_v2(body, strict=True):
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+
+    def result():
+        gid, err = r.compact_string(what="group_id"), r.int16("error_code")
+        r.tagged_fields("result tags")
+        return gid, err
+    results = r.compact_array(result, 4, what="results")
+    r.tagged_fields("response tags")
+    r.end(strict, "DeleteGroupsResponse v2")
+    return results
+
+
+def offset_fetch_request_v8(groups, require_stable=False):
+    """groups: [(group_id, None for every topic, or [(topic, [partitions])])]."""
+    w = Writer().compact_array_len(groups)
+    for group, topics in groups:
+        w.compact_string(group).compact_array_len(topics)
+        for topic, parts in topics or ():
+            w.compact_string(topic).compact_array_len(parts)
+            for p in parts:
+                w.int32(p)
+            w.empty_tags()
+        w.empty_tags()
+    return w.boolean(require_stable).empty_tags().bytes()
+
+
+def decode_offset_fetch_request_v8(body):
+    """[group_id] of an OffsetFetchRequest v8 body (their topics read and dropped)."""
+    r = body if isinstance(body, Reader) else Reader(body)
+
+    def group():
+        gid = r.compact_string(what="group_id")
+
+        def topic():
+            r.compact_string(what="topic")
+            r.compact_int32_array("partitions")
+            r.tagged_fields("topic tags")
+        r.compact_array(topic, 3, nullable=True, what="topics")
+        r.tagged_fields("group tags")
+        return gid
+    groups = r.compact_array(group, 3, what="groups")
+    r.boolean("require_stable")
+    r.tagged_fields("request tags")
+    r.end(True, "OffsetFetchRequest v8")
+    return groups
+
+
+def offset_fetch_response_v8(groups, throttle_time_ms=0):
+    """groups: [(group_id, error_code, [(topic, partition, offset)])]."""
+    w = Writer().int32(throttle_time_ms).compact_array_len(groups)
+    for group, err, offsets in groups:
+        by_topic = {}
+        for topic, p, o in offsets:
+            by_topic.setdefault(topic, []).append((p, o))
+        w.compact_string(group).compact_array_len(list(by_topic))
+        for topic, parts in by_topic.items():
+            w.compact_string(topic).compact_array_len(parts)
+            for p, o in parts:
+                w.int32(p).int64(o).int32(-1).compact_string("").int16(0).empty_tags()
+            w.empty_tags()
+        w.int16(err).empty_tags()
+    return w.empty_tags().bytes()
+
+
+def decode_offset_fetch_response_v8(body, strict=True):
+    """[(group_id, error_code, [(topic, partition, offset)])] in answer order."""
+    r = body if isinstance(body, Reader) else Reader(body)
+    r.int32("throttle_time_ms")
+
+    def group():
+        gid = r.compact_string(what="group_id")
+        offsets = []
+
+        def topic():
+            name = r.compact_string(what="topic")
+
+            def part():
+                p, o = r.int32("partition"), r.int64("offset")
+                r.int32("leader_epoch")
+                r.compact_string(nullable=True, what="metadata")
+                r.int16("error_code")
+                r.tagged_fields("partition tags")
+                offsets.append((name, p, o))
+            r.compact_array(part, 4 + 8 + 4 + 1 + 2 + 1, what="partitions")
+            r.tagged_fields("topic tags")
+        r.compact_array(topic, 3, what="topics")
+        err = r.int16("error_code")
+        r.tagged_fields("group tags")
+        return gid, err, offsets
+    groups = r.compact_array(group, 1 + 1 + 2 + 1, what="groups")
+    r.tagged_fields("response tags")
+    r.end(strict, "OffsetFetchResponse v8")
+    return groups
 
 
 # ---------------------------------------------------------------- Fetch v4 and v16 (requests only)

@@ -700,3 +700,168 @@ def test_a_group_consumes_through_the_regional_node_its_find_coordinator_names_a
     for k in (k1, k2):
         m = k.metrics()
         assert m["kstretch_protocol_errors"] == 0 and m["kstretch_regional_fragments_failed"] == 0, m
+
+
+# ---------------------------------------------------------------- requests naming several groups, and listings
+
+def fake_pair_of_brokers():
+    """Two scripted brokers, node 1 and node 2, each its own listener (so each
+    knows which node it is), in one cluster."""
+    from fakebroker import FakeBroker
+    fbs = [FakeBroker(brokers=[(1, "eu-a")]), FakeBroker(brokers=[(2, "us-a")])]
+    brokers = [kafkawire.MetadataBroker(n, LOCALHOST, fb.port, rack) for n, fb, rack in
+               ((1, fbs[0], "eu-a"), (2, fbs[1], "us-a"))]
+    for fb in fbs:
+        fb.broker_list = brokers
+        fb.api_versions.update({kafkawire.API_DESCRIBE_GROUPS: (0, 5), kafkawire.API_LIST_GROUPS: (0, 4),
+                                kafkawire.API_DELETE_GROUPS: (0, 2), kafkawire.API_OFFSET_FETCH: (0, 8)})
+    return fbs
+
+
+def coordinator_of(group):
+    """The scripted cluster's coordinators: groups a* on node 1, b* on node 2, none for the rest."""
+    return {"a": 1, "b": 2}.get(group[:1])
+
+
+def script_group_brokers(fbs, listed):
+    """FindCoordinator (v1 for kstretch's own lookups, v4 for clients), and the
+    group APIs answered by each broker for the groups it coordinates (another
+    group: NOT_COORDINATOR), in reverse order, its state naming the node."""
+    from fakebroker import FakeBroker
+    ports = {1: fbs[0].port, 2: fbs[1].port}
+
+    def find_coordinator(header, body):
+        if header.api_version >= 4:
+            _, keys = kafkawire.decode_find_coordinator_request_v4(body)
+            return kafkawire.find_coordinator_response_v4([
+                kafkawire.Coordinator(k, coordinator_of(k) or -1, LOCALHOST, ports.get(coordinator_of(k), -1),
+                                      0 if coordinator_of(k) else 15, None) for k in keys])
+        key = body.string(what="key")
+        node = coordinator_of(key)
+        w = kafkawire.Writer().int32(0).int16(0 if node else 15).string(None).int32(node or -1)
+        return w.string(LOCALHOST).int32(ports.get(node, -1)).bytes()
+
+    for node, fb in ((1, fbs[0]), (2, fbs[1])):
+        def describe(header, body, node=node):
+            groups = kafkawire.decode_describe_groups_request_v5(body)
+            if "b-dead" in groups:
+                return None  # the connection closes: its groups are answered COORDINATOR_NOT_AVAILABLE
+            return kafkawire.describe_groups_response_v5(
+                [(0, g, f"Stable@{node}") if coordinator_of(g) == node and g != "a-moved" else (16, g, "")
+                 for g in reversed(groups)], throttle_time_ms=node)
+
+        def delete(header, body, node=node):
+            return kafkawire.delete_groups_response_v2(
+                [(g, 0 if coordinator_of(g) == node else 16) for g in reversed(
+                    kafkawire.decode_delete_groups_request_v2(body))])
+
+        def offsets(header, body, node=node):
+            return kafkawire.offset_fetch_response_v8(
+                [(g, 0, [("t", 0, 100 * node + len(g))]) if coordinator_of(g) == node else (g, 16, [])
+                 for g in reversed(kafkawire.decode_offset_fetch_request_v8(body))])
+
+        def list_groups(header, body, node=node):
+            states = body.compact_array(lambda: body.compact_string(what="state"), 1, what="states")
+            if states == ["Dead"] and node == 2:
+                return None
+            return kafkawire.list_groups_response_v4([(g, "Stable") for g in listed[node]])
+
+        fb.handlers.update({kafkawire.API_FIND_COORDINATOR: find_coordinator,
+                            kafkawire.API_DESCRIBE_GROUPS: describe, kafkawire.API_DELETE_GROUPS: delete,
+                            kafkawire.API_OFFSET_FETCH: offsets, kafkawire.API_LIST_GROUPS: list_groups})
+    assert FakeBroker  # imported for its handlers' conventions
+
+
+def groups_seen(fb, api_key, decode):
+    return [sorted(decode(body)) for _, body in fb.requests_of(api_key)]
+
+
+def test_requests_naming_several_groups_go_to_each_groups_coordinator_and_are_answered_in_the_clients_order(
+        start_kstretch):
+    """DescribeGroups, DeleteGroups and OffsetFetch v8 name several groups, each
+    coordinated by its own broker: a regional node cuts them by group, sends
+    each part to the coordinator it learned (from a FindCoordinator answer, or
+    its own lookup) and answers every group in the client's order, whatever
+    order the brokers answered in. A group whose broker answers NOT_COORDINATOR
+    is passed on and looked up again; a group whose broker's connection failed
+    is answered COORDINATOR_NOT_AVAILABLE (the client retries); one with no
+    coordinator goes to the session's usual broker, which answers it."""
+    fbs = fake_pair_of_brokers()
+    try:
+        script_group_brokers(fbs, {1: [], 2: []})
+        (port,) = harness.free_ports(1, LOCALHOST)
+        k = start_kstretch(fbs[0].bootstrap, workers=1, listen_port=port,
+                           extra_args=("--mode", "regional", "--region", "eu", "--regional-nodes",
+                                       f"101@{LOCALHOST}:{port}", "--node-id", "101"))
+        with kafkawire.Connection(LOCALHOST, port, timeout=10) as c:
+            found = c.find_coordinators_v4(["a1", "a2", "a-moved", "b1", "b2", "b-dead"])  # teaches the node
+            assert {x.node_id for x in found.coordinators} == {101}, found
+            r = c.request(kafkawire.API_DESCRIBE_GROUPS, 5,
+                          kafkawire.describe_groups_request_v5(["a1", "b1", "a2", "zz", "a-moved"]))
+            got = kafkawire.decode_describe_groups_response_v5(r)
+            assert got == [(0, "a1", "Stable@1"), (0, "b1", "Stable@2"), (0, "a2", "Stable@1"), (16, "zz", ""),
+                           (16, "a-moved", "")], got
+            to1 = groups_seen(fbs[0], kafkawire.API_DESCRIBE_GROUPS, kafkawire.decode_describe_groups_request_v5)
+            to2 = groups_seen(fbs[1], kafkawire.API_DESCRIBE_GROUPS, kafkawire.decode_describe_groups_request_v5)
+            assert len(to1) == 1 and len(to2) == 1, (to1, to2)  # one part per coordinator
+            assert {"a1", "a2", "a-moved"} <= set(to1[0]) and "b1" in to2[0], (to1, to2)
+            assert sorted(to1[0] + to2[0]) == ["a-moved", "a1", "a2", "b1", "zz"], (to1, to2)  # zz: to one of them
+            r = c.request(kafkawire.API_DELETE_GROUPS, 2, kafkawire.delete_groups_request_v2(["b2", "a1"]))
+            assert kafkawire.decode_delete_groups_response_v2(r) == [("b2", 0), ("a1", 0)]
+            assert groups_seen(fbs[0], kafkawire.API_DELETE_GROUPS, kafkawire.decode_delete_groups_request_v2) == [["a1"]]
+            assert groups_seen(fbs[1], kafkawire.API_DELETE_GROUPS, kafkawire.decode_delete_groups_request_v2) == [["b2"]]
+            r = c.request(kafkawire.API_OFFSET_FETCH, 8,
+                          kafkawire.offset_fetch_request_v8([("a2", None), ("b1", [("t", [0])])]))
+            assert kafkawire.decode_offset_fetch_response_v8(r) == [("a2", 0, [("t", 0, 102)]),
+                                                                    ("b1", 0, [("t", 0, 202)])]
+            # b-dead's broker closes the connection: a1 is still answered.
+            r = c.request(kafkawire.API_DESCRIBE_GROUPS, 5, kafkawire.describe_groups_request_v5(["a1", "b-dead"]))
+            assert kafkawire.decode_describe_groups_response_v5(r) == [(0, "a1", "Stable@1"), (15, "b-dead", "")]
+        m = k.metrics()
+        assert m["kstretch_regional_coordinator_moved"] >= 2, m  # a-moved, zz
+        assert m["kstretch_regional_coordinator_unknown"] >= 1, m  # zz
+        assert m["kstretch_protocol_errors"] == 0, m
+    finally:
+        for fb in fbs:
+            fb.stop()
+
+
+def test_each_regional_node_lists_the_groups_it_names_as_their_coordinator(start_kstretch):
+    """ListGroups names no group: a node asks every broker and lists, of what
+    they answer, the groups FindCoordinator names it the coordinator of (the
+    same hash on every node). An admin client asks every node of the virtual
+    cluster and so sees each group once, and a group listed by a node is one
+    whose requests that node takes. A broker that fails makes the listing say
+    COORDINATOR_NOT_AVAILABLE, with the other brokers' groups."""
+    fbs = fake_pair_of_brokers()
+    listed = {1: [f"a{i}" for i in range(12)], 2: [f"b{i}" for i in range(12)]}
+    try:
+        script_group_brokers(fbs, listed)
+        p1, p2 = harness.free_ports(2, LOCALHOST)
+        nodes = f"101@{LOCALHOST}:{p1},102@{LOCALHOST}:{p2}"
+        ks = {node: start_kstretch(fbs[0].bootstrap, workers=1, listen_port=port,
+                                   extra_args=("--mode", "regional", "--region", "eu", "--regional-nodes", nodes,
+                                               "--node-id", str(node)))
+              for node, port in ((101, p1), (102, p2))}
+        by_node = {}
+        for node, k in ks.items():
+            with kafkawire.Connection(LOCALHOST, k.listen_port, timeout=10) as c:
+                err, groups = kafkawire.decode_list_groups_response_v4(
+                    c.request(kafkawire.API_LIST_GROUPS, 4, kafkawire.list_groups_request_v4()))
+                assert err == 0
+                by_node[node] = sorted(g for g, _ in groups)
+                named = c.find_coordinators_v4(listed[1] + listed[2])
+                for g in by_node[node]:
+                    assert named.coordinator(g).node_id == node, (g, node)
+        everything = sorted(listed[1] + listed[2])
+        assert sorted(by_node[101] + by_node[102]) == everything, by_node
+        assert by_node[101] and by_node[102], f"one node lists every group: {by_node}"
+        with kafkawire.Connection(LOCALHOST, p1, timeout=10) as c:
+            err, groups = kafkawire.decode_list_groups_response_v4(
+                c.request(kafkawire.API_LIST_GROUPS, 4, kafkawire.list_groups_request_v4(["Dead"])))
+        assert err == 15 and {g for g, _ in groups} <= set(listed[1]) and groups, (err, groups)
+        for k in ks.values():
+            assert k.metrics()["kstretch_protocol_errors"] == 0
+    finally:
+        for fb in fbs:
+            fb.stop()
