@@ -554,3 +554,60 @@ def test_java_transactions_through_the_regional_nodes_commit_and_abort_and_read_
         offsets = [o for q, o, _, _ in consumed if q == p]
         assert offsets == sorted(offsets), f"partition {p} read out of order"
     assert_clean((k1, k2))
+
+
+def real_coordinators(kafka, keys, key_type=0):
+    """The brokers coordinating keys, asked of a broker directly (FindCoordinator v4)."""
+    host, port = kafka.bootstrap.split(",")[0].rsplit(":", 1)
+    deadline = time.monotonic() + 30
+    while True:  # COORDINATOR_NOT_AVAILABLE while __consumer_offsets / __transaction_state are made
+        with kafkawire.Connection(host, int(port), timeout=15) as c:
+            got = c.find_coordinators_v4(keys, key_type=key_type)
+        if all(x.error_code == 0 for x in got.coordinators) or time.monotonic() > deadline:
+            return {x.key: x.node_id for x in got.coordinators}
+        time.sleep(0.5)
+
+
+def test_the_java_admin_lists_describes_reads_and_deletes_groups_and_transactions_through_the_regional_nodes(
+        kafka, start_kstretch, fresh_topic):
+    """What an operator does with groups and transactions, through node 1 with
+    the Java AdminClient: it commits offsets for 8 groups (coordinated by
+    several brokers), commits one transaction for each of 3 transactional
+    ids, then lists groups (ListGroups to both virtual nodes: each node asks
+    every broker and keeps the groups it names itself the coordinator of, so
+    each group is listed once), describes them (ConsumerGroupDescribe, then
+    DescribeGroups for classic groups: cut by coordinator), reads all their
+    offsets in one call (OffsetFetch v8+, cut by coordinator), lists and
+    describes the transactions, and deletes two groups (DeleteGroups)."""
+    import json
+    import javaclients
+    topic = fresh_topic(kafka, PARTITIONS)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    groups = [f"{topic}-g{i}" for i in range(8)]
+    txns = [f"{topic}-t{i}" for i in range(3)]
+    t0 = time.monotonic()
+    r = javaclients.java_client(["groups", k1.bootstrap, topic, str(PARTITIONS), ",".join(groups), ",".join(txns),
+                                 "--delete", ",".join(groups[:2]), "--timeout", "90"],
+                                timeout=kafkatest.CLIENT_TIMEOUT_S)
+    took = time.monotonic() - t0
+    out = json.loads(r.stdout.decode())
+    real = real_coordinators(kafka, groups)
+    print(f"groups and transactions admin in {took:.1f} s; the groups' real coordinators: {real}")
+    assert len(set(real.values())) >= 2, f"every group on one broker: nothing was cut ({real})"
+    assert [g for g in out["listed"] if g in groups] == sorted(groups), out["listed"]
+    ports = {1: k1.listen_port, 2: k2.listen_port}
+    with kafkawire.Connection(LOCALHOST, k2.listen_port, timeout=15) as c:
+        named = {x.key: x.node_id for x in c.find_coordinators_v4(groups).coordinators}
+    for g in groups:
+        assert out["described"][g]["state"] in ("EMPTY", "Empty"), out["described"][g]
+        assert out["described"][g]["coordinator"] == named[g] and named[g] in ports, (g, out["described"][g], named)
+        i = groups.index(g)
+        assert out["offsets"][g] == {f"{topic}:{p}": 10 * i + p for p in range(PARTITIONS)}, (g, out["offsets"][g])
+        # as the brokers have them (the deleted groups' offsets went with them)
+        assert kafka.must(f"offsets {g}")["offsets"] == ({} if g in groups[:2] else out["offsets"][g])
+    assert {t: out["transactions"].get(t) for t in txns} == {t: "CompleteCommit" for t in txns}, out["transactions"]
+    for t in txns:
+        assert out["described_transactions"][t]["state"] == "CompleteCommit"
+        assert out["described_transactions"][t]["coordinator"] in ports
+    assert [g for g in out["listed_after"] if g in groups] == sorted(groups[2:]), out["listed_after"]
+    assert_clean((k1, k2))

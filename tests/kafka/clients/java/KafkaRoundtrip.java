@@ -65,6 +65,8 @@ public final class KafkaRoundtrip {
         "                      [--client-id ID] [--rack RACK] [--settle S]",
         "       KafkaRoundtrip txn BOOTSTRAP TOPIC INPUT TXN_ID BATCH [--client-id ID] [--timeout S]",
         "       KafkaRoundtrip admin BOOTSTRAP NEWTOPIC PARTITIONS RF [--client-id ID] [--timeout S]",
+        "       KafkaRoundtrip groups BOOTSTRAP TOPIC PARTITIONS GROUP,GROUP,... TXN,TXN,...|-",
+        "                      [--delete GROUP,GROUP,...] [--client-id ID] [--timeout S]",
         "       every sub-command: [--config PROPERTIES_FILE]");
 
     /** Time given, after the deadline of the work, to commit, abort and close. */
@@ -133,6 +135,10 @@ public final class KafkaRoundtrip {
             case "admin": {
                 Args a = Args.parse(rest, 4, Set.of("--client-id", "--timeout", "--config"));
                 return AdminReport.admin(a);
+            }
+            case "groups": {
+                Args a = Args.parse(rest, 5, Set.of("--delete", "--client-id", "--timeout", "--config"));
+                return GroupsAdmin.groups(a);
             }
             default:
                 throw new UsageException("unknown sub-command " + cmd);
