@@ -22,6 +22,7 @@
  *   TxnOffsetCommit (28)      all          GroupId (second)  group
  *   OffsetDelete (47)         all          GroupId           group
  *   ConsumerGroupHeartbeat (68) all        GroupId           group
+ *   StreamsGroupHeartbeat (88) all         GroupId           group
  *
  * No sockets, no allocation.
  */
@@ -58,7 +59,7 @@ bool kp_coordinator_key(int16_t api, int16_t ver, bool flexible, const uint8_t *
  * for the APIs that keep it at a fixed place (ErrorCode first in their
  * early versions, else after ThrottleTimeMs): JoinGroup, Heartbeat,
  * LeaveGroup, SyncGroup, InitProducerId, AddOffsetsToTxn, EndTxn,
- * OffsetDelete, ConsumerGroupHeartbeat. False for the others (OffsetCommit's
+ * OffsetDelete, ConsumerGroupHeartbeat, StreamsGroupHeartbeat. False for the others (OffsetCommit's
  * and TxnOffsetCommit's errors are per partition, OffsetFetch's follow its
  * topics) and for a body too short to hold it.
  */
