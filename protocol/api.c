@@ -39,7 +39,7 @@ static const struct kp_api kp_apis[] = {
     API(8, "OffsetCommit", 0, 10, 8),
     DECODED(9, "OffsetFetch", 0, 10, 6, &kp_offset_fetch_request, &kp_offset_fetch_response, 0, 10),
     DECODED(10, "FindCoordinator", 0, 6, 3, &kp_find_coordinator_request, &kp_find_coordinator_response, 0, 6),
-    API(11, "JoinGroup", 0, 9, 6),
+    DECODED(11, "JoinGroup", 0, 9, 6, &kp_join_group_request, NULL, 0, 9),
     API(12, "Heartbeat", 0, 4, 4),
     API(13, "LeaveGroup", 0, 5, 4),
     API(14, "SyncGroup", 0, 5, 4),

@@ -112,6 +112,28 @@ extern const struct kp_schema kp_describe_transactions_response;
 extern const struct kp_schema kp_list_transactions_request;
 extern const struct kp_schema kp_list_transactions_response;
 
+/* JoinGroup (joingroup.c): the request, for the rack of a consumer's subscription (KIP-881). */
+extern const struct kp_schema kp_join_group_request;
+extern const struct kp_schema kp_consumer_subscription; /* ConsumerProtocolSubscription, in a protocol's Metadata */
+
+enum kp_join_group_field {
+	KP_JOIN_GROUP_REQ_PROTOCOL_TYPE = 5,
+	KP_JOIN_GROUP_REQ_PROTOCOLS = 6,
+	KP_JOIN_GROUP_PROTOCOL_METADATA = 1,
+	KP_SUBSCRIPTION_RACK_ID = 4,
+	KP_CONSUMER_GROUP_HEARTBEAT_REQ_RACK_ID = 4, /* ConsumerGroupHeartbeat's RackId (nullable: unchanged) */
+};
+
+/*
+ * Sets the RackId of every consumer-protocol subscription (v3, which names
+ * a rack) of a decoded JoinGroup request to rack, where it names another
+ * one; each changed subscription is re-encoded into the arena. A request
+ * of another protocol type, a subscription with no rack, of a version
+ * before 3 or after the codec's, or that does not decode, is left as it
+ * is. Returns how many subscriptions changed.
+ */
+int kp_join_group_set_rack(struct kp_arena *a, struct kp_struct *req, struct kp_span rack);
+
 /* ConsumerGroupHeartbeat (consumergroupheartbeat.c): decoded, never rewritten. */
 extern const struct kp_schema kp_consumer_group_heartbeat_request;
 extern const struct kp_schema kp_consumer_group_heartbeat_response;

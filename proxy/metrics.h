@@ -77,6 +77,8 @@
 	                                "the client asks again)")                                                    \
 	X(regional_coordinator_moved, "mode=regional: answers to group or transaction requests saying the "            \
 	                              "coordinator is elsewhere (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE)")       \
+	X(regional_racks_rewritten, "mode=regional: consumer racks (JoinGroup subscriptions, ConsumerGroupHeartbeat) "  \
+	                            "sent as the region: the virtual cluster's replicas are all in it (KIP-881)")    \
 	X(regional_fetch_parts_unheld, "mode=regional: Fetch parts sent with MaxWaitMs 0: their broker had no records " \
 	                               "for the client's last part while another broker of the same Fetch had some")
 

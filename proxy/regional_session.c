@@ -1126,6 +1126,57 @@ static struct kp_writer *kx_rapi_versions_body(struct kx_session *s, struct kx_r
 	return kp_writer_ok(&rs->body) ? &rs->body : NULL;
 }
 
+/*
+ * KIP-881: rack-aware assignors match a member's rack with its partitions'
+ * replica racks. In the virtual cluster every replica is a node of the
+ * region, whose rack Metadata says is the region; so a consumer's rack, as
+ * a JoinGroup subscription (consumer protocol v3) or ConsumerGroupHeartbeat
+ * names it, is sent as the region too: the group leader's assignor (classic
+ * protocol) and the broker's (KIP-848) see racks consistent with what the
+ * client was shown, whatever zone name the client was configured with.
+ * Returns the body to send, or NULL to send the client's as it came (no
+ * rack named, already the region, or a body that does not decode: the
+ * broker answers that as it would).
+ */
+static struct kp_writer *kx_rrack_body(struct kx_session *s, struct kx_rreq *q)
+{
+	const char *region = s->worker->cfg->region;
+	bool join = q->hdr.api_key == KP_API_JOIN_GROUP;
+	if ((!join && q->hdr.api_key != KP_API_CONSUMER_GROUP_HEARTBEAT) || !region[0] ||
+	    !kp_api_decodes(q->api, q->hdr.api_version, true))
+		return NULL;
+	struct kp_span rack = {(const uint8_t *)region, (int32_t)strlen(region)};
+	size_t at = 4 + q->hdr.size;
+	const uint8_t *body;
+	struct kp_cursor c;
+	if (!kx_frame_flat(&q->req, at, q->req.len, &body))
+		return NULL;
+	kp_cursor_init(&c, body, q->req.len - at);
+	struct kp_struct *st = kp_decode(&q->arena, &c, join ? &kp_join_group_request : &kp_consumer_group_heartbeat_request,
+	                                 q->hdr.api_version, q->flexible, -1);
+	if (!st)
+		return NULL;
+	struct kp_span was = {NULL, 0};
+	if (join) {
+		if (kp_join_group_set_rack(&q->arena, st, rack) == 0)
+			return NULL;
+	} else {
+		struct kp_value *r = &st->v[KP_CONSUMER_GROUP_HEARTBEAT_REQ_RACK_ID];
+		if (r->s.len < 0 || (r->s.len == rack.len && memcmp(r->s.ptr, rack.ptr, (size_t)rack.len) == 0))
+			return NULL;
+		was = r->s;
+		r->s = rack;
+	}
+	kx_rdebug(s, "%s v%d: the member's rack%s%.*s sent as the region, %s (KIP-881: the virtual cluster's replicas "
+	          "are all in it)", q->api->name, q->hdr.api_version, was.ptr ? " " : "", (int)was.len,
+	          was.ptr ? (const char *)was.ptr : "", region);
+	KX_METRIC_ADD(regional_racks_rewritten, 1);
+	struct kx_rscratch *rs = s->worker->rscratch;
+	kp_writer_reset(&rs->body);
+	kp_encode(&rs->body, st, q->hdr.api_version, q->flexible, -1);
+	return kp_writer_ok(&rs->body) ? &rs->body : NULL;
+}
+
 KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 {
 	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
@@ -1143,7 +1194,8 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 	int32_t node = kx_rcoordinator(s, q, t);
 	if (node < 0)
 		node = t->brokers[s->number % t->broker_cnt].node_id;
-	kx_rsend(s, q, 0, node, kx_rapi_versions_body(s, q, node), true);
+	struct kp_writer *body = kx_rapi_versions_body(s, q, node);
+	kx_rsend(s, q, 0, node, body ? body : kx_rrack_body(s, q), true);
 	return true;
 }
 

@@ -865,3 +865,65 @@ def test_each_regional_node_lists_the_groups_it_names_as_their_coordinator(start
     finally:
         for fb in fbs:
             fb.stop()
+
+
+def test_a_consumers_rack_reaches_the_coordinator_as_the_region_the_virtual_cluster_puts_every_replica_in(
+        start_kstretch):
+    """KIP-881: rack-aware assignors match members' racks with replica racks.
+    Clients of the virtual cluster see every replica on a node whose rack is
+    the region, so a consumer's rack goes to the coordinator as the region:
+    in its JoinGroup subscription (consumer protocol v3; a v1 subscription,
+    which names none, is left as it is) and in ConsumerGroupHeartbeat (where
+    a null RackId, "unchanged", stays null)."""
+    from fakebroker import FakeBroker
+    sub_v3 = struct.pack(">hi", 3, 1) + struct.pack(">h", 1) + b"t" + struct.pack(">iii", -1, 0, -1)
+    rack = b"eu-west-1a"
+    with FakeBroker(brokers=[(1, "eu-a")]) as fb:
+        fb.api_versions.update({11: (0, 9), 68: (0, 1)})
+
+        def find_coordinator(header, body):
+            key = body.string(what="key")
+            return kafkawire.Writer().int32(0).int16(0).string(None).int32(1).string(LOCALHOST) \
+                .int32(fb.port).bytes()
+        fb.handlers[kafkawire.API_FIND_COORDINATOR] = find_coordinator
+        fb.handlers[11] = lambda h, r: struct.pack(">ihi", 0, 0, 1) + b"\x00\x05range\x00\x01m\x00\x01m" + \
+            struct.pack(">i", 0)
+        fb.handlers[68] = lambda h, r: kafkawire.Writer().int32(0).int16(0).compact_string(None) \
+            .compact_string("m").int32(1).int32(3000).int8(-1).empty_tags().bytes()
+        (port,) = harness.free_ports(1, LOCALHOST)
+        k = start_kstretch(fb.bootstrap, workers=1, listen_port=port,
+                           extra_args=("--mode", "regional", "--region", "eu", "--regional-nodes",
+                                       f"1@{LOCALHOST}:{port}", "--node-id", "1"))
+        protocols = [(b"range", sub_v3 + struct.pack(">h", len(rack)) + rack),
+                     (b"sticky", struct.pack(">hi", 1, 1) + struct.pack(">h", 1) + b"t" + struct.pack(">ii", -1, 0))]
+        join = kafkawire.Writer().string("g").int32(10000).int32(60000).string("").string(None) \
+            .string("consumer").int32(len(protocols))
+        for name, meta in protocols:
+            join.string(name.decode()).int32(len(meta)).raw(meta)
+        with kafkawire.Connection(LOCALHOST, port, timeout=10) as c:
+            assert c.find_coordinator("g", version=1).error_code == 0
+            c.request(11, 5, join.bytes())
+            for rack_id in ("eu-west-1a", None):
+                hb = kafkawire.Writer().compact_string("g").compact_string("m").int32(0).compact_string(None) \
+                    .compact_string(rack_id).int32(-1).compact_array_len(["t"]).compact_string("t") \
+                    .compact_string(None).compact_array_len(None).empty_tags()
+                c.request(68, 0, hb.bytes())
+        ((_, body),) = fb.requests_of(11)
+        r = kafkawire.Reader(body)
+        r.string(what="group"), r.int32("session"), r.int32("rebalance"), r.string(what="member")
+        r.string(nullable=True, what="instance"), r.string(what="type")
+        seen = {}
+        for _ in range(r.int32("protocols")):
+            name = r.string(what="name")
+            seen[name] = r.take(r.int32("metadata length"))
+        assert seen["range"] == sub_v3 + b"\x00\x02eu", seen["range"]
+        assert seen["sticky"] == protocols[1][1], "a v1 subscription names no rack: left as it came"
+        racks = []
+        for _, body in fb.requests_of(68):
+            r = kafkawire.Reader(body)
+            r.compact_string(what="group"), r.compact_string(what="member"), r.int32("epoch")
+            r.compact_string(nullable=True, what="instance")
+            racks.append(r.compact_string(nullable=True, what="rack"))
+        assert racks == ["eu", None], racks
+        m = k.metrics()
+        assert m["kstretch_regional_racks_rewritten"] == 2 and m["kstretch_protocol_errors"] == 0, m
