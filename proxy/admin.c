@@ -10,10 +10,12 @@
 #include "metrics.h"
 #include "text.h"
 #include "topology.h"
+#include "upgrade.h"
 
 struct kx_admin {
 	struct evhttp *http;
 	const struct kx_config *cfg;
+	evutil_socket_t fd; /* its listening socket (-1: none yet) */
 };
 
 static void kx_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body, size_t len)
@@ -97,12 +99,23 @@ struct kx_admin *kx_admin_start(struct event_base *base, const struct kx_config 
 	if (!a)
 		return NULL;
 	a->cfg = cfg;
+	a->fd = -1;
 	a->http = evhttp_new(base);
-	if (!a->http || evhttp_bind_socket(a->http, cfg->admin_listen.host, cfg->admin_listen.port) != 0) {
+	/* The previous process's socket when it handed it over (upgrade.h), else a new one. */
+	evutil_socket_t fd = kx_inherited_take(KX_LISTEN_ADMIN, cfg->admin_listen.port);
+	struct evhttp_bound_socket *bound = NULL;
+	if (a->http)
+		bound = fd >= 0 ? evhttp_accept_socket_with_handle(a->http, fd)
+		                : evhttp_bind_socket_with_handle(a->http, cfg->admin_listen.host, cfg->admin_listen.port);
+	if (!bound) {
+		if (fd >= 0)
+			evutil_closesocket(fd);
 		kx_error("admin: cannot listen on %s:%u", cfg->admin_listen.host, cfg->admin_listen.port);
 		kx_admin_free(a);
 		return NULL;
 	}
+	a->fd = evhttp_bound_socket_get_fd(bound);
+	kx_listen_register(a->fd, KX_LISTEN_ADMIN, cfg->admin_listen.port);
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET);
 	evhttp_set_gencb(a->http, kx_admin_cb, a);
 	kx_info("admin: http://%s:%u/metrics /healthz /readyz /topology", cfg->admin_listen.host,
@@ -114,6 +127,8 @@ void kx_admin_free(struct kx_admin *a)
 {
 	if (!a)
 		return;
+	if (a->fd >= 0)
+		kx_listen_unregister(a->fd);
 	if (a->http)
 		evhttp_free(a->http);
 	free(a);

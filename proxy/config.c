@@ -982,6 +982,10 @@ static const struct kx_config_key kx_keys[] = {
      "checked every write.timeout.ms)"},
     {"shutdown.drain.ms", "5000", kx_parse_int, kx_print_int, KX_FIELD(shutdown_drain_ms), 0, 600000, NULL,
      "on SIGTERM, how long in-flight requests may take to finish"},
+    {"upgrade.socket", "", kx_parse_path, kx_print_string, KX_FIELD(upgrade_socket), 0, 0, NULL,
+     "unix socket through which a new kstretch takes over this one's listening sockets (no refused "
+     "connection during an upgrade: start the new process with the same configuration; this one then drains "
+     "and exits); \"\": none"},
     {"log.level", "info", kx_parse_enum, kx_print_enum, KX_FIELD(log_level), 0, 0, kx_level_names,
      "error, warn, info or debug"},
     {"tls.cert", "", kx_parse_path, kx_print_string, KX_FIELD(tls_cert), 0, 0, NULL,

@@ -128,6 +128,7 @@ struct kx_config {
 	int request_timeout_ms;
 	int write_timeout_ms; /* answers wait and the client's socket takes nothing for this long: closed */
 	int shutdown_drain_ms;
+	char upgrade_socket[KX_PATH_MAX]; /* upgrade.socket: "" = none (upgrade.h) */
 	enum kx_log_level log_level;
 	/* TLS towards clients (tls.*; on when tls.cert is set) and towards the brokers (upstream.tls.*). */
 	char tls_cert[KX_PATH_MAX], tls_key[KX_PATH_MAX];

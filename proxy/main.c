@@ -29,6 +29,7 @@
 #include "topology.h"
 #include "tls.h"
 #include "topology_print.h"
+#include "upgrade.h"
 #include "worker.h"
 
 #define KX_EXIT_CONFIG 2
@@ -89,6 +90,32 @@ static void kx_on_sighup(evutil_socket_t sig, short events, void *arg)
 
 static struct kx_worker *kx_workers;
 static long kx_worker_cnt;
+
+/*
+ * upgrade.socket: a new process serves on every listener now. This one stops
+ * accepting at once, lets the connections it accepted last send their first
+ * request (a client writes it right after connecting: closing such a
+ * connection now would fail it) for KX_HANDOVER_GRACE_MS, then stops as on
+ * SIGTERM, draining within shutdown.drain.ms.
+ */
+#define KX_HANDOVER_GRACE_MS 1000
+
+static void kx_on_handover_grace(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static void kx_on_handed_over(void *arg)
+{
+	struct event_base *base = arg;
+	for (long i = 0; i < kx_worker_cnt; i++)
+		kx_worker_stop_accepting(&kx_workers[i]);
+	struct timeval tv = {.tv_sec = KX_HANDOVER_GRACE_MS / 1000, .tv_usec = (KX_HANDOVER_GRACE_MS % 1000) * 1000};
+	if (event_base_once(base, -1, EV_TIMEOUT, kx_on_handover_grace, base, &tv) != 0)
+		event_base_loopbreak(base);
+}
 
 static void kx_on_topology(void *arg)
 {
@@ -187,6 +214,15 @@ static int kx_run(struct kx_config *cfg)
 			return 1;
 		}
 	}
+	/* upgrade.socket: the running kstretch's listening sockets, when one runs (before any is bound anew). */
+	size_t took = 0;
+	if (cfg->upgrade_socket[0] && !kx_upgrade_take(cfg->upgrade_socket, &took, why, sizeof(why))) {
+		kx_error("upgrade: %s; not starting (the running process serves on)", why);
+		return 1;
+	}
+	if (took)
+		kx_info("upgrade: took over %zu listening sockets from the running process (it serves until this one is "
+		        "ready)", took);
 	kx_workers = calloc((size_t)workers, sizeof(*kx_workers));
 	if (!kx_workers) {
 		kx_error("out of memory for %ld workers", workers);
@@ -200,6 +236,8 @@ static int kx_run(struct kx_config *cfg)
 			break;
 		}
 	}
+	if (rc == 0 && took)
+		kx_worker_adopt_rest(&kx_workers[kx_worker_cnt - 1]); /* the old process had more workers */
 	kx_topology_on_publish(kx_on_topology, NULL);
 	struct kx_admin *admin = rc == 0 ? kx_admin_start(base, cfg) : NULL;
 	if (rc == 0 && !admin)
@@ -212,6 +250,13 @@ static int kx_run(struct kx_config *cfg)
 			break;
 		}
 	}
+	struct kx_upgrade *upgrade = NULL;
+	if (rc == 0 && cfg->upgrade_socket[0]) {
+		kx_upgrade_ready(); /* the previous process (if any) lets go of the listeners and drains */
+		kx_inherited_close_rest();
+		if (!(upgrade = kx_upgrade_listen(base, cfg->upgrade_socket, kx_on_handed_over, base, why, sizeof(why))))
+			kx_warn("upgrade.socket %s; a successor cannot take this process's listeners over", why);
+	}
 	if (rc == 0) {
 		kx_info("ready: %ld workers", kx_worker_cnt);
 		if (!kx_stop_requested)
@@ -221,6 +266,7 @@ static int kx_run(struct kx_config *cfg)
 		kx_worker_stop(&kx_workers[i]);
 	for (long i = 0; i < started; i++)
 		kx_worker_join(&kx_workers[i]);
+	kx_upgrade_free(upgrade);
 	kx_topology_on_publish(NULL, NULL);
 	kx_nodes_refresher_free(nodes);
 	kx_admin_free(admin);

@@ -12,6 +12,7 @@
 #include "sni.h"
 #include "tls.h"
 #include "topology.h"
+#include "upgrade.h"
 
 #define KX_DRAIN_POLL_MS 50
 
@@ -72,8 +73,17 @@ static void kx_on_accept_resume(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct kx_worker *w = arg;
-	if (!w->stopping)
+	if (!w->stopping && !w->handed_over)
 		kx_listeners_enable(w, true);
+}
+
+static void kx_on_handed_over(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct kx_worker *w = arg;
+	w->handed_over = true;
+	kx_listeners_enable(w, false);
 }
 
 static void kx_on_accept_error(struct evconnlistener *lev, void *arg)
@@ -93,11 +103,10 @@ static void kx_on_accept_error(struct evconnlistener *lev, void *arg)
 	}
 }
 
-static bool kx_worker_listen(struct kx_worker *w, int32_t node_id, uint16_t port)
+/* A listener for node_id (-1: bootstrap) on port: on socket inherited (handed over: upgrade.h), else
+ * one handed over for the port if any is left, else a new one. */
+static bool kx_worker_listen_on(struct kx_worker *w, int32_t node_id, uint16_t port, evutil_socket_t inherited)
 {
-	for (size_t i = 0; i < w->listener_cnt; i++)
-		if (w->listeners[i].node_id == node_id)
-			return true;
 	if (w->listener_cnt == w->listener_cap) {
 		size_t cap = w->listener_cap ? w->listener_cap * 2 : 16;
 		struct kx_listener *nl = realloc(w->listeners, cap * sizeof(*nl));
@@ -117,17 +126,56 @@ static bool kx_worker_listen(struct kx_worker *w, int32_t node_id, uint16_t port
 	l->worker = w;
 	l->node_id = node_id;
 	l->port = port;
-	l->lev = evconnlistener_new_bind(w->base, kx_on_accept, l,
-	                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
-	                                 (struct sockaddr *)&ss, (int)len);
+	/* A socket the previous process handed over (upgrade.h) is listening already. */
+	evutil_socket_t fd = inherited >= 0 ? inherited : kx_inherited_take(KX_LISTEN_KAFKA, port);
+	if (fd >= 0)
+		l->lev = evconnlistener_new(w->base, kx_on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 0, fd);
+	else
+		l->lev = evconnlistener_new_bind(w->base, kx_on_accept, l,
+		                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
+		                                 (struct sockaddr *)&ss, (int)len);
+	if (!l->lev && fd >= 0)
+		evutil_closesocket(fd);
 	if (!l->lev) {
 		kx_error("listen %s:%u for %s%d: %s", w->cfg->listen.host, port, node_id < 0 ? "bootstrap" : "node ",
 		         node_id < 0 ? 0 : node_id, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return false;
 	}
 	evconnlistener_set_error_cb(l->lev, kx_on_accept_error);
+	kx_listen_register(evconnlistener_get_fd(l->lev), KX_LISTEN_KAFKA, port);
 	w->listener_cnt++;
 	return true;
+}
+
+static bool kx_worker_listen(struct kx_worker *w, int32_t node_id, uint16_t port)
+{
+	for (size_t i = 0; i < w->listener_cnt; i++)
+		if (w->listeners[i].node_id == node_id)
+			return true;
+	return kx_worker_listen_on(w, node_id, port, -1);
+}
+
+void kx_worker_adopt_rest(struct kx_worker *w)
+{
+	size_t n = w->listener_cnt; /* the listeners it has: those it adds are of the same ports */
+	for (size_t i = 0; i < n; i++) {
+		int32_t node_id = w->listeners[i].node_id;
+		uint16_t port = w->listeners[i].port;
+		evutil_socket_t fd;
+		while ((fd = kx_inherited_take(KX_LISTEN_KAFKA, port)) >= 0)
+			if (!kx_worker_listen_on(w, node_id, port, fd))
+				break; /* logged; the socket was closed */
+	}
+}
+
+/* Closes w's listeners (their sockets: the process's last reference, unless a successor holds them). */
+static void kx_worker_close_listeners(struct kx_worker *w)
+{
+	for (size_t i = 0; i < w->listener_cnt; i++) {
+		kx_listen_unregister(evconnlistener_get_fd(w->listeners[i].lev));
+		evconnlistener_free(w->listeners[i].lev);
+	}
+	w->listener_cnt = 0;
 }
 
 /* listener.mode=sni: no port per broker; worker 0 logs each broker's name once. */
@@ -188,7 +236,7 @@ static void kx_on_sync(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct kx_worker *w = arg;
-	if (!w->stopping && w->cfg->mode != KX_MODE_REGIONAL) /* regional: one listener, whatever the brokers */
+	if (!w->stopping && !w->handed_over && w->cfg->mode != KX_MODE_REGIONAL) /* regional: one listener */
 		kx_worker_sync_listeners(w);
 }
 
@@ -203,9 +251,7 @@ static void kx_on_stop(evutil_socket_t fd, short what, void *arg)
 		return;
 	w->stopping = true;
 	kx_info("worker %d: stopping: listeners closed, %u sessions left to drain", w->id, w->session_cnt);
-	for (size_t i = 0; i < w->listener_cnt; i++)
-		evconnlistener_free(w->listeners[i].lev);
-	w->listener_cnt = 0;
+	kx_worker_close_listeners(w);
 	/* Sessions that owe nothing close now; the others after their last answer. */
 	for (struct kx_session *s = w->sessions, *next; s; s = next) {
 		next = s->next;
@@ -291,7 +337,8 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 	w->stop_ev = event_new(w->base, -1, 0, kx_on_stop, w);
 	w->drain_timer = evtimer_new(w->base, kx_on_drain_tick, w);
 	w->accept_pause = evtimer_new(w->base, kx_on_accept_resume, w);
-	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer || !w->accept_pause ||
+	w->handover_ev = event_new(w->base, -1, 0, kx_on_handed_over, w);
+	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer || !w->accept_pause || !w->handover_ev ||
 	    event_priority_set(w->stop_ev, 0) < 0)
 		return false;
 	if (!kx_worker_listen(w, -1, cfg->listen.port))
@@ -324,6 +371,11 @@ void kx_worker_notify_topology(struct kx_worker *w)
 	event_active(w->sync_ev, EV_READ, 0);
 }
 
+void kx_worker_stop_accepting(struct kx_worker *w)
+{
+	event_active(w->handover_ev, EV_READ, 0);
+}
+
 void kx_worker_stop(struct kx_worker *w)
 {
 	event_active(w->stop_ev, EV_READ, 0);
@@ -346,8 +398,7 @@ void kx_worker_free(struct kx_worker *w)
 	w->rrefresh_ev = NULL;
 	w->rscratch = NULL;
 	kr_coordinators_free(&w->coords);
-	for (size_t i = 0; i < w->listener_cnt; i++)
-		evconnlistener_free(w->listeners[i].lev);
+	kx_worker_close_listeners(w);
 	free(w->listeners);
 	if (w->sync_ev)
 		event_free(w->sync_ev);
@@ -357,6 +408,8 @@ void kx_worker_free(struct kx_worker *w)
 		event_free(w->drain_timer);
 	if (w->accept_pause)
 		event_free(w->accept_pause);
+	if (w->handover_ev)
+		event_free(w->handover_ev);
 	if (w->dns)
 		evdns_base_free(w->dns, 0);
 	if (w->base)

@@ -55,6 +55,8 @@ struct kx_worker {
 	int32_t sni_logged[256];              /* listener.mode=sni: brokers whose name worker 0 logged */
 	size_t sni_logged_cnt;
 	bool stopping;
+	bool handed_over;           /* a successor accepts on its listeners now (upgrade.h): they stay off */
+	struct event *handover_ev; /* kx_worker_stop_accepting, in the worker's thread */
 	int drain_deadline_ms;
 	/* mode=regional: */
 	struct kx_pool pool;               /* upstream connections shared by its sessions */
@@ -77,6 +79,10 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg);
 bool kx_worker_start(struct kx_worker *w);
 /* From any thread: topology changed / stop and drain (bounded by drain_ms). */
 void kx_worker_notify_topology(struct kx_worker *w);
+/* Before it starts: w also listens on every socket handed over (upgrade.h) for the ports it listens on. */
+void kx_worker_adopt_rest(struct kx_worker *w);
+/* A successor serves on w's listening sockets (upgrade.h): w stops accepting; its sessions go on. */
+void kx_worker_stop_accepting(struct kx_worker *w);
 void kx_worker_stop(struct kx_worker *w);
 void kx_worker_join(struct kx_worker *w);
 void kx_worker_free(struct kx_worker *w);

@@ -56,11 +56,12 @@ def start_kstretch(process_log_dir):
     the bootstrap listener and the admin endpoint."""
     started = []
 
-    def start(upstream, max_node_id=6, workers=2, extra_args=(), listen_port=None, host="127.0.0.1", wrapper=()):
+    def start(upstream, max_node_id=6, workers=2, extra_args=(), listen_port=None, host="127.0.0.1", wrapper=(),
+              ports_of=None):
         bootstrap = upstream if isinstance(upstream, str) else upstream.bootstrap
         k = harness.Kstretch.start(process_log_dir, bootstrap, max_node_id=max_node_id, workers=workers,
                                    extra_args=extra_args, name=f"kstretch{len(started) + 1}", listen_port=listen_port,
-                                   host=host, wrapper=wrapper)
+                                   host=host, wrapper=wrapper, ports_of=ports_of)
         started.append(k)
         return k
 

@@ -591,19 +591,23 @@ class Kstretch:
 
     @classmethod
     def start(cls, log_dir, upstream_bootstrap, max_node_id=6, workers=2, log_level="debug", extra_args=(),
-              name="kstretch", host="127.0.0.1", listen_port=None, wrapper=()):
+              name="kstretch", host="127.0.0.1", listen_port=None, wrapper=(), ports_of=None):
         """Starts kstretch in front of `upstream_bootstrap` ("host:port,...") and
         waits (bounded) until it logs "ready:". Listener ports: a free block
         base..base+max_node_id for the brokers, and two more free ports for
         the bootstrap listener and the admin endpoint. `wrapper`: a command
         kstretch's command line is appended to (it must exec it: the pid is
-        kstretch's)."""
+        kstretch's). `ports_of`: another Kstretch whose ports this one takes (an upgrade)."""
         require_executable(KSTRETCH, "kstretch")
-        block = free_ports(max_node_id + 1, host, consecutive=True)
-        if listen_port is None:  # a regional node is given its own, the address its peers list
-            listen_port, admin_port = free_ports(2, host, avoid=block)
+        if ports_of is not None:
+            block = list(range(ports_of.port_base, ports_of.port_base + max_node_id + 1))
+            listen_port, admin_port = ports_of.listen_port, ports_of.admin_port
         else:
-            (admin_port,) = free_ports(1, host, avoid=list(block) + [listen_port])
+            block = free_ports(max_node_id + 1, host, consecutive=True)
+            if listen_port is None:  # a regional node is given its own, the address its peers list
+                listen_port, admin_port = free_ports(2, host, avoid=block)
+            else:
+                (admin_port,) = free_ports(1, host, avoid=list(block) + [listen_port])
         argv = [*wrapper, KSTRETCH, "--bootstrap-servers", upstream_bootstrap, "--listen", f"{host}:{listen_port}",
                 "--broker-port-base", str(block[0]), "--workers", str(workers),
                 "--admin-listen", f"{host}:{admin_port}", "--log-level", log_level, *extra_args]
