@@ -10,6 +10,8 @@ import struct
 import threading
 import time
 
+import pytest
+
 import harness
 import kafkawire
 import records
@@ -130,8 +132,9 @@ def consume_all(bootstrap, count):
     return got
 
 
+@pytest.mark.parametrize("mode", ["mapped", "regional"])
 def test_a_new_kstretch_takes_the_listeners_over_and_no_connection_is_refused_nor_a_record_lost(
-        start_cluster, start_kstretch, tmp_path):
+        start_cluster, start_kstretch, tmp_path, mode):
     """The old process (2 workers: a socket per worker and port) hands its
     bootstrap, broker and admin sockets to a new one with 1 worker (which
     adopts them all), keeps accepting until the new one says it serves,
@@ -140,12 +143,19 @@ def test_a_new_kstretch_takes_the_listeners_over_and_no_connection_is_refused_no
     records: no connection fails, every record is read back through the
     new process, and the new one takes over in turn from itself's successor
     with more workers (3)."""
-    c = start_cluster(regions="eu:1,us:1,ap:1", topics=[f"{TOPIC}:{PARTITIONS}:3"])
+    # regional: the simulator serves reads from its eu followers, as the regional tests have it
+    c = start_cluster(regions="eu:1,us:1,ap:1", topics=[f"{TOPIC}:{PARTITIONS}:3"],
+                      follower_region="eu" if mode == "regional" else None)
     sock = str(tmp_path / "kstretch.upgrade")
     args = ("--upgrade-socket", sock, "--shutdown-drain-ms", "3000")
-    old = start_kstretch(c, workers=2, extra_args=args)
+    port = None  # mapped: the harness's
+    if mode == "regional":  # one node, listening on its own entry of regional.nodes
+        (port,) = harness.free_ports(1, LOCALHOST)
+        args += ("--mode", "regional", "--region", "eu", "--regional-nodes", f"1@{LOCALHOST}:{port}", "--node-id", "1")
+    old = start_kstretch(c, workers=2, extra_args=args, listen_port=port)
+    ports = [old.listen_port] + ([old.broker_port(1)] if mode == "mapped" else [])
     sent = records.make_records("upgrade", 200_000)
-    with ConnectionStorm([old.listen_port, old.broker_port(1)]) as storm, \
+    with ConnectionStorm(ports) as storm, \
             Producer(old.bootstrap, sent, spread_s=5.0) as producer:
         time.sleep(1.0)
         before = storm.ok
@@ -161,7 +171,7 @@ def test_a_new_kstretch_takes_the_listeners_over_and_no_connection_is_refused_no
         time.sleep(0.5)
     assert left == 0 and not producer.errors and producer.delivered == len(sent), \
         (left, producer.delivered, producer.errors[:5])
-    print(f"connections: {storm.ok} answered ({during} while the first process handed over, {handed:.1f} s), "
+    print(f"{mode}: connections: {storm.ok} answered ({during} while the first process handed over, {handed:.1f} s), "
           f"{len(storm.failures)} failed")
     assert not storm.failures, storm.failures[:5]
     assert before > 0 and during > 0
