@@ -187,7 +187,8 @@ test-hostile:
 # kstretch that does not exit 0 on SIGTERM fails its test; memory bounds are
 # reported, not asserted (KSTRETCH_SANITIZED=1: ASan multiplies RSS).
 ASAN_INTEGRATION := tests/integration/test_proxy_mapped.py tests/integration/test_kstretch_cli.py \
-	tests/integration/test_tls.py tests/integration/test_regional.py tests/integration/test_upgrade.py tests/hostile \
+	tests/integration/test_tls.py tests/integration/test_regional.py tests/integration/test_upgrade.py tests/integration/test_reload.py \
+	tests/hostile \
 	tests/faults/test_faults.py::test_6_a_thousand_client_connections_killed_mid_request_leak_no_fd_and_no_memory \
 	tests/faults/test_faults.py::test_7_kstretch_restarted_under_load_loses_nothing_acknowledged
 

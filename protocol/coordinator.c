@@ -76,8 +76,14 @@ bool kp_coordinator_error(int16_t api, int16_t ver, const uint8_t *body, size_t 
 	switch (api) {
 	case 11: first_throttled = 2; break;                 /* JoinGroup */
 	case 12: case 13: case 14: first_throttled = 1; break; /* Heartbeat, LeaveGroup, SyncGroup */
-	case 22: case 25: case 26: case 68: case 88: first_throttled = 0; break; /* InitProducerId, AddOffsetsToTxn, EndTxn,
-	                                                          * CGH, StreamsGroupHeartbeat */
+	case 22:
+	case 25:
+	case 26:
+	case 68:
+	case 88:
+		first_throttled = 0;
+		break;                                       /* InitProducerId, AddOffsetsToTxn, EndTxn,
+		                                              * CGH, StreamsGroupHeartbeat */
 	case 47: first_throttled = -1; break;                /* OffsetDelete: ErrorCode, then ThrottleTimeMs */
 	default: return false;
 	}

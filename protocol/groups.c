@@ -75,12 +75,9 @@ static const struct kp_field dg_request_fields[] = {
 const struct kp_schema kp_describe_groups_request = KP_SCHEMA("DescribeGroupsRequest", dg_request_fields);
 
 static const struct kp_field dg_member_fields[] = {
-    KP_FIELD("MemberId", KP_STRING, 0, KP_VMAX),
-    KP_NULL_STRING("GroupInstanceId", 4, 4),
-    KP_FIELD("ClientId", KP_STRING, 0, KP_VMAX),
-    KP_FIELD("ClientHost", KP_STRING, 0, KP_VMAX),
-    KP_FIELD("MemberMetadata", KP_BYTES, 0, KP_VMAX),
-    KP_FIELD("MemberAssignment", KP_BYTES, 0, KP_VMAX),
+    KP_FIELD("MemberId", KP_STRING, 0, KP_VMAX),      KP_NULL_STRING("GroupInstanceId", 4, 4),
+    KP_FIELD("ClientId", KP_STRING, 0, KP_VMAX),      KP_FIELD("ClientHost", KP_STRING, 0, KP_VMAX),
+    KP_FIELD("MemberMetadata", KP_BYTES, 0, KP_VMAX), KP_FIELD("MemberAssignment", KP_BYTES, 0, KP_VMAX),
 };
 static const struct kp_schema dg_member = KP_SCHEMA("DescribedGroupMember", dg_member_fields);
 
@@ -290,8 +287,7 @@ const struct kp_schema kp_consumer_group_describe_response =
 static const struct kp_field dt_request_fields[] = {
     KP_ARRAY_OF("TransactionalIds", KP_STRING, 0, KP_VMAX),
 };
-const struct kp_schema kp_describe_transactions_request =
-    KP_SCHEMA("DescribeTransactionsRequest", dt_request_fields);
+const struct kp_schema kp_describe_transactions_request = KP_SCHEMA("DescribeTransactionsRequest", dt_request_fields);
 
 static const struct kp_field dt_topic_fields[] = {
     KP_FIELD("Topic", KP_STRING, 0, KP_VMAX),

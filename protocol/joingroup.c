@@ -92,7 +92,8 @@ int kp_join_group_set_rack(struct kp_arena *a, struct kp_struct *req, struct kp_
 {
 	struct kp_span type = req->v[KP_JOIN_GROUP_REQ_PROTOCOL_TYPE].s;
 	if (type.len != 8 || memcmp(type.ptr, "consumer", 8) != 0)
-		return 0; /* Connect, Streams' own (also "consumer"), or any other: only the consumer protocol is read */
+		return 0; /* Connect, Streams' own (also "consumer"), or any other: only the consumer protocol is read
+		           */
 	int changed = 0;
 	const struct kp_list *protocols = &req->v[KP_JOIN_GROUP_REQ_PROTOCOLS].a;
 	for (int32_t i = 0; i < protocols->cnt; i++) {

@@ -218,9 +218,9 @@ static bool kp_keysplit_same(struct kp_span x, struct kp_span y)
 	return x.len == y.len && (x.len == 0 || memcmp(x.ptr, y.ptr, (size_t)x.len) == 0);
 }
 
-struct kp_struct *kp_keysplit_merge(struct kp_arena *a, const struct kp_keysplit_layout *l,
-                                    const struct kp_struct *req, int16_t ver, const int32_t *dest,
-                                    struct kp_struct *const *answers, int ndest, int16_t error)
+struct kp_struct *kp_keysplit_merge(struct kp_arena *a, const struct kp_keysplit_layout *l, const struct kp_struct *req,
+                                    int16_t ver, const int32_t *dest, struct kp_struct *const *answers, int ndest,
+                                    int16_t error)
 {
 	int32_t n = kp_keysplit_count(l, req);
 	struct kp_struct *m = n < 0 ? NULL : kp_keysplit_top(a, l, ver, answers, ndest);

@@ -32,14 +32,14 @@
 
 struct kp_keysplit_layout {
 	const struct kp_schema *request, *response;
-	int16_t min_version; /* the first version shaped so (OffsetFetch: 8, when it began naming several groups) */
-	int8_t key_type;     /* coordinator.h's KP_COORD_GROUP or KP_COORD_TRANSACTION */
-	int req_keys;        /* the keyed array in the request; -1: a listing, which names no key */
-	int req_key;         /* the key in a request element; -1: the elements are the keys (strings) */
-	int resp_items;      /* the answered array in the response */
-	int resp_key;        /* the key in an answer's element */
-	int resp_error;      /* the error code in an answer's element */
-	int error_code;      /* a listing's top-level ErrorCode in the response; -1: none */
+	int16_t min_version;  /* the first version shaped so (OffsetFetch: 8, when it began naming several groups) */
+	int8_t key_type;      /* coordinator.h's KP_COORD_GROUP or KP_COORD_TRANSACTION */
+	int req_keys;         /* the keyed array in the request; -1: a listing, which names no key */
+	int req_key;          /* the key in a request element; -1: the elements are the keys (strings) */
+	int resp_items;       /* the answered array in the response */
+	int resp_key;         /* the key in an answer's element */
+	int resp_error;       /* the error code in an answer's element */
+	int error_code;       /* a listing's top-level ErrorCode in the response; -1: none */
 	int throttle_time_ms; /* in the response; -1: none */
 };
 
@@ -76,9 +76,9 @@ bool kp_keysplit_request(struct kp_arena *a, const struct kp_keysplit_layout *l,
  * else an element with the key and error. NULL on no memory or an answer of
  * another message.
  */
-struct kp_struct *kp_keysplit_merge(struct kp_arena *a, const struct kp_keysplit_layout *l,
-                                    const struct kp_struct *req, int16_t ver, const int32_t *dest,
-                                    struct kp_struct *const *answers, int ndest, int16_t error);
+struct kp_struct *kp_keysplit_merge(struct kp_arena *a, const struct kp_keysplit_layout *l, const struct kp_struct *req,
+                                    int16_t ver, const int32_t *dest, struct kp_struct *const *answers, int ndest,
+                                    int16_t error);
 
 /* Whether a listing keeps an element with this key (the caller's ctx). */
 typedef bool (*kp_keysplit_keep)(struct kp_span key, void *ctx);

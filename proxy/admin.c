@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,8 @@
 
 struct kx_admin {
 	struct evhttp *http;
-	const struct kx_config *cfg;
-	evutil_socket_t fd; /* its listening socket (-1: none yet) */
+	const struct kx_config *_Atomic cfg; /* kx_admin_set_config replaces it (main thread) */
+	evutil_socket_t fd;                  /* its listening socket (-1: none yet) */
 };
 
 static void kx_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body, size_t len)
@@ -105,8 +106,9 @@ struct kx_admin *kx_admin_start(struct event_base *base, const struct kx_config 
 	evutil_socket_t fd = kx_inherited_take(KX_LISTEN_ADMIN, cfg->admin_listen.port);
 	struct evhttp_bound_socket *bound = NULL;
 	if (a->http)
-		bound = fd >= 0 ? evhttp_accept_socket_with_handle(a->http, fd)
-		                : evhttp_bind_socket_with_handle(a->http, cfg->admin_listen.host, cfg->admin_listen.port);
+		bound = fd >= 0
+		            ? evhttp_accept_socket_with_handle(a->http, fd)
+		            : evhttp_bind_socket_with_handle(a->http, cfg->admin_listen.host, cfg->admin_listen.port);
 	if (!bound) {
 		if (fd >= 0)
 			evutil_closesocket(fd);
@@ -121,6 +123,12 @@ struct kx_admin *kx_admin_start(struct event_base *base, const struct kx_config 
 	kx_info("admin: http://%s:%u/metrics /healthz /readyz /topology", cfg->admin_listen.host,
 	        cfg->admin_listen.port);
 	return a;
+}
+
+void kx_admin_set_config(struct kx_admin *a, const struct kx_config *cfg)
+{
+	if (a)
+		a->cfg = cfg;
 }
 
 void kx_admin_free(struct kx_admin *a)

@@ -17,6 +17,8 @@ struct kx_admin;
 
 /* Binds admin.listen on base; NULL (logged) when it cannot. */
 struct kx_admin *kx_admin_start(struct event_base *base, const struct kx_config *cfg);
+/* A reloaded configuration (SIGHUP), in the admin's (main) thread. */
+void kx_admin_set_config(struct kx_admin *a, const struct kx_config *cfg);
 void kx_admin_free(struct kx_admin *a);
 
 #endif

@@ -911,12 +911,11 @@ static const struct kx_config_key kx_keys[] = {
     {"regional.nodes", "", kx_parse_regional_nodes, kx_print_regional_nodes, 0, 0, 0, NULL,
      "mode=regional: ID@HOST:PORT[,...] of the region's kstretch nodes, the same list on every node (Kafka's "
      "controller.quorum.voters form; an IPv6 address in brackets; without ID@ the id comes from HOST:PORT)"},
-    {"regional.nodes.dns", "", kx_parse_dns_name, kx_print_optional_hostport, KX_FIELD(regional_nodes_dns), 0, 0,
-     NULL,
+    {"regional.nodes.dns", "", kx_parse_dns_name, kx_print_optional_hostport, KX_FIELD(regional_nodes_dns), 0, 0, NULL,
      "mode=regional: NAME:PORT, read the region's kstretch nodes from the addresses (A and AAAA) of NAME, e.g. "
      "a Kubernetes headless Service, instead of regional.nodes; each address's id comes from ADDRESS:PORT"},
-    {"regional.nodes.refresh.ms", KX_STR(KX_REGIONAL_REFRESH_DEFAULT_MS), kx_parse_int, kx_print_int, KX_FIELD(regional_nodes_refresh_ms), 1000,
-     3600000, NULL,
+    {"regional.nodes.refresh.ms", KX_STR(KX_REGIONAL_REFRESH_DEFAULT_MS), kx_parse_int, kx_print_int,
+     KX_FIELD(regional_nodes_refresh_ms), 1000, 3600000, NULL,
      "mode=regional with regional.nodes.dns: how often NAME is read again (a failed or empty answer keeps the "
      "nodes of the last good one)"},
     {"node.id", "", kx_parse_node_id, kx_print_node_id, KX_FIELD(node_id), 0, INT32_MAX, NULL,
@@ -960,8 +959,8 @@ static const struct kx_config_key kx_keys[] = {
      "HOST:PORT of the admin HTTP endpoint (metrics, health)"},
     {"max.frame.bytes", "104857600", kx_parse_int64, kx_print_int64, KX_FIELD(max_frame_bytes), 64, 1073741824, NULL,
      "largest request or response accepted, checked before allocating"},
-    {"max.held.request.bytes", "1048576", kx_parse_int, kx_print_int, KX_FIELD(max_held_request_bytes), 64,
-     1073741824, NULL,
+    {"max.held.request.bytes", "1048576", kx_parse_int, kx_print_int, KX_FIELD(max_held_request_bytes), 64, 1073741824,
+     NULL,
      "largest request kstretch holds whole to rewrite it (a Fetch whose RackId it sets); a larger one passes "
      "through unchanged"},
     {"max.connections", "0", kx_parse_int, kx_print_int, KX_FIELD(max_connections), 0, 10000000, NULL,
@@ -1002,8 +1001,8 @@ static const struct kx_config_key kx_keys[] = {
      "PEM file of the CAs client certificates are verified against (mTLS; reloaded on SIGHUP)"},
     {"tls.client.auth", "none", kx_parse_enum, kx_print_enum, KX_FIELD(tls_client_auth), 0, 0, kx_tls_auth_names,
      "none, requested or required: whether clients must present a certificate signed by tls.client.ca"},
-    {"tls.handshake.timeout.ms", "10000", kx_parse_int, kx_print_int, KX_FIELD(tls_handshake_timeout_ms), 1,
-     3600000, NULL, "close a client connection whose TLS handshake is not complete after this long"},
+    {"tls.handshake.timeout.ms", "10000", kx_parse_int, kx_print_int, KX_FIELD(tls_handshake_timeout_ms), 1, 3600000,
+     NULL, "close a client connection whose TLS handshake is not complete after this long"},
     {"tls.client.rack.from", "none", kx_parse_enum, kx_print_enum, KX_FIELD(tls_client_rack_from), 0, 0,
      kx_cert_attr_names,
      "none, cn, ou or san: the client certificate attribute that names the client's rack (a placement source "
@@ -1019,8 +1018,8 @@ static const struct kx_config_key kx_keys[] = {
      "PEM file of the certificate kstretch presents to brokers that require one (with upstream.tls.key)"},
     {"upstream.tls.key", "", kx_parse_path, kx_print_string, KX_FIELD(upstream_tls_key), 0, 0, NULL,
      "PEM file of upstream.tls.cert's private key"},
-    {"upstream.tls.verify.hostname", "true", kx_parse_bool, kx_print_bool, KX_FIELD(upstream_tls_verify_hostname),
-     0, 0, NULL, "a broker's certificate must name the host kstretch connects to (DNS name or IP address)"},
+    {"upstream.tls.verify.hostname", "true", kx_parse_bool, kx_print_bool, KX_FIELD(upstream_tls_verify_hostname), 0, 0,
+     NULL, "a broker's certificate must name the host kstretch connects to (DNS name or IP address)"},
     {"upstream.sasl.mechanism", "none", kx_parse_enum, kx_print_enum, KX_FIELD(upstream_sasl_mechanism), 0, 0,
      kx_sasl_mechanism_names,
      "none, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512: how kstretch's own connection to a bootstrap server "
@@ -1030,9 +1029,10 @@ static const struct kx_config_key kx_keys[] = {
     {"upstream.sasl.password", "", kx_parse_secret, kx_print_secret, KX_FIELD(upstream_sasl_password), 0, 0, NULL,
      "upstream.sasl.username's password (printed as ********; upstream.sasl.password.file keeps it off the "
      "command line)"},
-    {"upstream.sasl.password.file", "", kx_parse_secret_file, kx_print_string, KX_FIELD(upstream_sasl_password_file),
-     0, 0, NULL, "file whose one line is upstream.sasl.username's password (read at start; a trailing newline is "
-                 "dropped)"},
+    {"upstream.sasl.password.file", "", kx_parse_secret_file, kx_print_string, KX_FIELD(upstream_sasl_password_file), 0,
+     0, NULL,
+     "file whose one line is upstream.sasl.username's password (read at start; a trailing newline is "
+     "dropped)"},
 };
 
 static const struct kx_config_family kx_families[] = {
@@ -1621,6 +1621,110 @@ void kx_config_print(const struct kx_config *cfg, FILE *out)
 	}
 	for (size_t i = 0; i < KX_FAMILY_CNT; i++)
 		kx_families[i].print(cfg, &kx_families[i], out); /* whole lines */
+}
+
+/* Keys a running process cannot change (SIGHUP): what its listeners, workers,
+ * upstream identity and regional node set were built from. */
+static const char *const kx_restart_keys[] = {
+    "bootstrap.servers",
+    "listen",
+    "mode",
+    "region",
+    "regional.nodes",
+    "regional.nodes.dns",
+    "regional.nodes.refresh.ms",
+    "node.id",
+    "regional.upstream.connections",
+    "proxy.protocol",
+    "listener.mode",
+    "workers",
+    "admin.listen",
+    "upgrade.socket",
+    "upstream.tls",
+    "upstream.sasl.mechanism",
+    "upstream.sasl.username",
+    "upstream.sasl.password.file",
+};
+
+static bool kx_restart_key(const char *key)
+{
+	for (size_t i = 0; i < sizeof(kx_restart_keys) / sizeof(kx_restart_keys[0]); i++)
+		if (strcmp(key, kx_restart_keys[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Every "key=value" line of cfg, in one malloc'd text (NULL: no memory). */
+static char *kx_config_text(const struct kx_config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return NULL;
+	kx_config_print(cfg, f);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+/* The value of key in text (kx_config_text's lines), its length in *len; NULL when absent. */
+static const char *kx_config_text_value(const char *text, const char *key, size_t *len)
+{
+	size_t klen = strlen(key);
+	for (const char *line = text; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		if (n > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
+			*len = n - klen - 1;
+			return line + klen + 1;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+int kx_config_changes(const struct kx_config *was, const struct kx_config *now, kx_config_change_fn fn, void *arg)
+{
+	char *a = kx_config_text(was), *b = kx_config_text(now);
+	int changed = -1;
+	if (a && b) {
+		changed = 0;
+		/* every line of either side: a key that appears (a listener.rack.PORT) or goes counts too */
+		for (int side = 0; side < 2; side++) {
+			const char *text = side ? b : a, *other = side ? a : b;
+			for (const char *line = text; *line;) {
+				const char *end = strchr(line, '\n'),
+				           *eq = memchr(line, '=', end ? (size_t)(end - line) : strlen(line));
+				size_t n = end ? (size_t)(end - line) : strlen(line);
+				if (eq) {
+					char key[128];
+					size_t klen = (size_t)(eq - line) < sizeof(key) - 1 ? (size_t)(eq - line)
+					                                                    : sizeof(key) - 1;
+					memcpy(key, line, klen);
+					key[klen] = '\0';
+					size_t vlen = n - (size_t)(eq - line) - 1, olen = 0;
+					const char *ov = kx_config_text_value(other, key, &olen);
+					bool differs = !ov || olen != vlen || memcmp(ov, eq + 1, vlen) != 0;
+					if (differs && (side == 0 || !ov)) { /* each difference once */
+						char v1[256], v2[256];
+						const char *wv = side ? ov : eq + 1, *nv = side ? eq + 1 : ov;
+						size_t wl = side ? olen : vlen, nl = side ? vlen : olen;
+						snprintf(v1, sizeof(v1), "%.*s", wv ? (int)wl : 0, wv ? wv : "");
+						snprintf(v2, sizeof(v2), "%.*s", nv ? (int)nl : 0, nv ? nv : "");
+						changed++;
+						fn(key, wv ? v1 : NULL, nv ? v2 : NULL, kx_restart_key(key), arg);
+					}
+				}
+				line = end ? end + 1 : line + n;
+			}
+		}
+	}
+	free(a);
+	free(b);
+	return changed;
 }
 
 void kx_config_print_help(FILE *out)

@@ -221,6 +221,18 @@ void kx_config_topology(const struct kx_config *cfg, struct kr_topology_rules *r
 /* Writes the effective configuration as a .properties file. */
 void kx_config_print(const struct kx_config *cfg, FILE *out);
 
+/* One setting that differs between two configurations (was/now NULL: not set on that side). */
+typedef void (*kx_config_change_fn)(const char *key, const char *was, const char *now, bool restart, void *arg);
+
+/*
+ * Calls fn for every setting whose printed value differs between was and
+ * now (passwords print hidden, so a changed password is not seen); restart:
+ * a key a running process cannot change (listeners, workers, upstream
+ * identity, the regional node set). Returns how many differ; -1 when out
+ * of memory.
+ */
+int kx_config_changes(const struct kx_config *was, const struct kx_config *now, kx_config_change_fn fn, void *arg);
+
 /* Writes the key reference (used by --help). */
 void kx_config_print_help(FILE *out);
 

@@ -68,25 +68,13 @@ static void kx_on_signal(evutil_socket_t sig, short events, void *arg)
 }
 
 static const struct kx_config *kx_running_cfg;
+static const struct kx_config *kx_first_cfg; /* main()'s: not freed */
+static int kx_argc;
+static char **kx_argv;
+static struct kx_admin *kx_admin_running;
 
-/* SIGHUP: the TLS certificates and keys are read again (same files); a
- * file that does not load is logged and the old ones stay. */
-static void kx_on_sighup(evutil_socket_t sig, short events, void *arg)
-{
-	char why[512];
-	(void)sig;
-	(void)events;
-	(void)arg;
-	if (!kx_running_cfg->tls_cert[0] && !kx_running_cfg->upstream_tls) {
-		kx_info("received SIGHUP: no TLS configured, nothing to reload");
-		return;
-	}
-	if (kx_tls_reload(kx_running_cfg, why, sizeof(why)))
-		kx_info("received SIGHUP: TLS certificates and keys reloaded (new connections use them; established "
-		        "ones keep theirs)");
-	else
-		kx_error("received SIGHUP: TLS reload failed, the previous certificates stay in use: %s", why);
-}
+static void kx_fit_fd_limit(struct kx_config *cfg, bool quiet);
+static void kx_regional_listen(struct kx_config *cfg, bool quiet);
 
 static struct kx_worker *kx_workers;
 static long kx_worker_cnt;
@@ -117,6 +105,110 @@ static void kx_on_handed_over(void *arg)
 		event_base_loopbreak(base);
 }
 
+/* Configurations replaced by SIGHUP, freed once every worker took a newer one. */
+#define KX_RETIRED_MAX 64
+static struct kx_config *kx_retired[KX_RETIRED_MAX];
+static size_t kx_retired_cnt;
+
+static void kx_free_retired(void)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < kx_retired_cnt; i++) {
+		bool used = false;
+		for (long w = 0; w < kx_worker_cnt && !used; w++)
+			used = kx_worker_uses_config(&kx_workers[w], kx_retired[i]);
+		if (used)
+			kx_retired[kept++] = kx_retired[i];
+		else
+			free(kx_retired[i]);
+	}
+	kx_retired_cnt = kept;
+}
+
+struct kx_reload {
+	int changed, restart;
+};
+
+static void kx_reload_change(const char *key, const char *was, const char *now, bool restart, void *arg)
+{
+	struct kx_reload *r = arg;
+	r->changed++;
+	r->restart += restart;
+	if (restart)
+		kx_error("received SIGHUP: %s changed (%s -> %s): that takes a restart, or an upgrade through "
+		         "upgrade.socket",
+		         key, was ? was : "unset", now ? now : "unset");
+	else
+		kx_info("received SIGHUP: %s: %s -> %s", key, was ? was : "unset", now ? now : "unset");
+}
+
+/*
+ * SIGHUP: the configuration is read again (the same --config file and
+ * flags). Limits, timeouts, placement and region rules, the listener map
+ * (broker.port.base and .map: mapped mode's listeners move, their
+ * connections stay), log.level and the TLS certificates change in place:
+ * each worker takes the new configuration for what it does next, and the
+ * topology is derived again with its rules. A configuration that does not
+ * parse, that changes what only a restart can (kx_config_changes), or whose
+ * TLS files do not load is refused with a log line, and the running one stays.
+ */
+static void kx_on_sighup(evutil_socket_t sig, short events, void *arg)
+{
+	(void)sig;
+	(void)events;
+	(void)arg;
+	kx_free_retired();
+	if (kx_retired_cnt == KX_RETIRED_MAX) {
+		kx_error("received SIGHUP: %d earlier configurations still in use by a worker; the running one stays",
+		         KX_RETIRED_MAX);
+		return;
+	}
+	struct kx_config *next = calloc(1, sizeof(*next));
+	struct kx_config_error err = {0};
+	enum kx_config_action action = KX_CONFIG_RUN;
+	char why[512];
+	if (!next) {
+		kx_error("received SIGHUP: out of memory reading the configuration; the running one stays");
+		return;
+	}
+	if (!kx_config_parse_args(next, kx_argc, kx_argv, &action, &err) || action != KX_CONFIG_RUN) {
+		kx_error("received SIGHUP: the configuration is refused (%s); the running one stays", err.msg);
+		free(next);
+		return;
+	}
+	kx_fit_fd_limit(next, true);
+	if (next->mode == KX_MODE_REGIONAL)
+		kx_regional_listen(next, true);
+	struct kx_reload r = {0};
+	if (kx_config_changes(kx_running_cfg, next, kx_reload_change, &r) < 0 || r.restart) {
+		kx_error("received SIGHUP: the configuration is refused (%s); the running one stays",
+		         r.restart ? "it changes what only a restart can: see above" : "out of memory comparing it");
+		free(next);
+		return;
+	}
+	bool tls = next->tls_cert[0] || next->upstream_tls;
+	if (tls && !kx_tls_reload(next, why, sizeof(why))) {
+		kx_error("received SIGHUP: TLS reload failed, the previous certificates stay in use: %s; the running "
+		         "configuration stays",
+		         why);
+		free(next);
+		return;
+	}
+	kx_log_set_level(next->log_level);
+	kx_admin_set_config(kx_admin_running, next);
+	for (long i = 0; i < kx_worker_cnt; i++)
+		kx_worker_set_config(&kx_workers[i], next);
+	struct kr_topology_rules rules;
+	kx_config_topology(next, &rules);
+	kx_topology_apply_rules(&rules); /* listen ports and regions again: workers move their listeners */
+	if (kx_running_cfg != kx_first_cfg)
+		kx_retired[kx_retired_cnt++] = (struct kx_config *)kx_running_cfg;
+	kx_running_cfg = next;
+	kx_info("received SIGHUP: configuration reloaded, %d settings changed%s", r.changed,
+	        tls ? "; TLS certificates and keys reloaded (new connections use them; established ones keep theirs)"
+	            : "");
+}
+
 static void kx_on_topology(void *arg)
 {
 	(void)arg;
@@ -124,13 +216,25 @@ static void kx_on_topology(void *arg)
 		kx_worker_notify_topology(&kx_workers[i]);
 }
 
-static void kx_fit_fd_limit(struct kx_config *cfg);
-
 /*
  * mode=regional: what does not apply or is not built there yet is refused with
  * one line saying why, and clients are served on this node's entry in
  * regional.nodes (node.id) unless listen is set.
  */
+/* mode=regional: clients are served on this node's entry in regional.nodes (node.id) unless listen is set. */
+static void kx_regional_listen(struct kx_config *cfg, bool quiet)
+{
+	int i = cfg->node_id >= 0 ? kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) : -1;
+	if (!kx_config_is_set(cfg, "listen") && i >= 0) {
+		const struct kr_regional_node *n = &cfg->regional_nodes.nodes[i];
+		snprintf(cfg->listen.host, sizeof(cfg->listen.host), "%s", n->host);
+		cfg->listen.port = n->port;
+		if (!quiet)
+			kx_info("mode=regional: listening on node %d's address in regional.nodes, %s:%u",
+			        (int)cfg->node_id, cfg->listen.host, cfg->listen.port);
+	}
+}
+
 static bool kx_regional_setup(struct kx_config *cfg)
 {
 	const char *why = NULL;
@@ -144,14 +248,7 @@ static bool kx_regional_setup(struct kx_config *cfg)
 		kx_error("mode=regional: %s", why);
 		return false;
 	}
-	int i = cfg->node_id >= 0 ? kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) : -1;
-	if (!kx_config_is_set(cfg, "listen") && i >= 0) {
-		const struct kr_regional_node *n = &cfg->regional_nodes.nodes[i];
-		snprintf(cfg->listen.host, sizeof(cfg->listen.host), "%s", n->host);
-		cfg->listen.port = n->port;
-		kx_info("mode=regional: listening on node %d's address in regional.nodes, %s:%u", (int)cfg->node_id,
-		        cfg->listen.host, cfg->listen.port);
-	}
+	kx_regional_listen(cfg, false);
 	return true;
 }
 
@@ -168,13 +265,13 @@ static int kx_run(struct kx_config *cfg)
 	        kx_config_advertised_host(cfg));
 	if (cfg->mode == KX_MODE_REGIONAL && !kx_regional_setup(cfg))
 		return KX_EXIT_CONFIG;
-	kx_fit_fd_limit(cfg);
+	kx_fit_fd_limit(cfg, false);
 	char why[512];
 	if (!kx_tls_setup(cfg, why, sizeof(why))) {
 		kx_error("TLS: %s", why);
 		return KX_EXIT_CONFIG;
 	}
-	kx_running_cfg = cfg;
+	kx_running_cfg = kx_first_cfg = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN); /* until the event loop handles it (a reload) */
 	evthread_use_pthreads();
@@ -221,8 +318,10 @@ static int kx_run(struct kx_config *cfg)
 		return 1;
 	}
 	if (took)
-		kx_info("upgrade: took over %zu listening sockets from the running process (it serves until this one is "
-		        "ready)", took);
+		kx_info(
+		    "upgrade: took over %zu listening sockets from the running process (it serves until this one is "
+		    "ready)",
+		    took);
 	kx_workers = calloc((size_t)workers, sizeof(*kx_workers));
 	if (!kx_workers) {
 		kx_error("out of memory for %ld workers", workers);
@@ -240,6 +339,7 @@ static int kx_run(struct kx_config *cfg)
 		kx_worker_adopt_rest(&kx_workers[kx_worker_cnt - 1]); /* the old process had more workers */
 	kx_topology_on_publish(kx_on_topology, NULL);
 	struct kx_admin *admin = rc == 0 ? kx_admin_start(base, cfg) : NULL;
+	kx_admin_running = admin;
 	if (rc == 0 && !admin)
 		rc = 1;
 	long started = 0;
@@ -254,7 +354,8 @@ static int kx_run(struct kx_config *cfg)
 	if (rc == 0 && cfg->upgrade_socket[0]) {
 		kx_upgrade_ready(); /* the previous process (if any) lets go of the listeners and drains */
 		kx_inherited_close_rest();
-		if (!(upgrade = kx_upgrade_listen(base, cfg->upgrade_socket, kx_on_handed_over, base, why, sizeof(why))))
+		if (!(upgrade =
+		          kx_upgrade_listen(base, cfg->upgrade_socket, kx_on_handed_over, base, why, sizeof(why))))
 			kx_warn("upgrade.socket %s; a successor cannot take this process's listeners over", why);
 	}
 	if (rc == 0) {
@@ -269,6 +370,7 @@ static int kx_run(struct kx_config *cfg)
 	kx_upgrade_free(upgrade);
 	kx_topology_on_publish(NULL, NULL);
 	kx_nodes_refresher_free(nodes);
+	kx_admin_running = NULL;
 	kx_admin_free(admin);
 	for (long i = 0; i < kx_worker_cnt; i++)
 		kx_worker_free(&kx_workers[i]);
@@ -330,7 +432,7 @@ static int kx_print_topology(const struct kx_config *cfg)
  * hard one; max.connections 0 (the default) becomes what that limit holds,
  * and a larger explicit value gets a warning.
  */
-static void kx_fit_fd_limit(struct kx_config *cfg)
+static void kx_fit_fd_limit(struct kx_config *cfg, bool quiet)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -345,9 +447,10 @@ static void kx_fit_fd_limit(struct kx_config *cfg)
 		fits = 10000000;
 	if (cfg->max_connections == 0) {
 		cfg->max_connections = (int)fits;
-		kx_debug("max.connections=%d (file descriptor limit %llu)", cfg->max_connections,
-		         (unsigned long long)rl.rlim_cur);
-	} else if ((rlim_t)cfg->max_connections > fits) {
+		if (!quiet)
+			kx_debug("max.connections=%d (file descriptor limit %llu)", cfg->max_connections,
+			         (unsigned long long)rl.rlim_cur);
+	} else if ((rlim_t)cfg->max_connections > fits && !quiet) {
 		kx_warn("max.connections=%d needs about %llu file descriptors; the limit is %llu: past about %llu "
 		        "connections, accepts fail (and are retried) while existing connections go on",
 		        cfg->max_connections, (unsigned long long)cfg->max_connections * 2 + 64,
@@ -377,5 +480,12 @@ int main(int argc, char **argv)
 	case KX_CONFIG_RUN: break;
 	}
 	kx_log_set_level(cfg.log_level);
-	return kx_run(&cfg);
+	kx_argc = argc;
+	kx_argv = argv;
+	int rc = kx_run(&cfg);
+	for (size_t i = 0; i < kx_retired_cnt; i++)
+		free(kx_retired[i]);
+	if (kx_running_cfg != &cfg)
+		free((struct kx_config *)kx_running_cfg);
+	return rc;
 }

@@ -599,11 +599,12 @@ static void kx_rlookup_done(struct kx_session *s, struct kx_rreq *q)
  * known, or known long ago, is looked up. what: the API asking, for the log.
  */
 static int32_t kx_rcoordinator_of(struct kx_session *s, const struct kx_topology *t, int8_t type, struct kp_span key,
-                                   const struct kx_rreq *q)
+                                  const struct kx_rreq *q)
 {
 	struct kx_worker *w = s->worker;
 	bool stale;
-	int32_t node = kr_coordinators_find(&w->coords, type, (const char *)key.ptr, (size_t)key.len, kx_now_ms(), &stale);
+	int32_t node =
+	    kr_coordinators_find(&w->coords, type, (const char *)key.ptr, (size_t)key.len, kx_now_ms(), &stale);
 	if (node >= 0 && !kx_topology_broker(t, node))
 		node = -1; /* gone from the cluster */
 	if (node < 0 || stale)
@@ -638,13 +639,16 @@ static int32_t kx_rcoordinator(struct kx_session *s, struct kx_rreq *q, const st
 	return kx_rcoordinator_of(s, t, (int8_t)type, key, q);
 }
 
-/* A key's coordinator said to be elsewhere (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE by node): forgotten, looked up again. */
+/* A key's coordinator said to be elsewhere (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE by node): forgotten, looked up
+ * again. */
 static void kx_rcoordinator_moved(struct kx_session *s, const struct kx_rreq *q, int8_t type, struct kp_span key,
                                   int16_t err, int32_t node)
 {
-	kx_rdebug(s, "%s v%d for %s %.*s answered error %d (the coordinator is elsewhere) by node %d: forgotten, "
-	          "looking it up again", q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what(type),
-	          (int)key.len, (const char *)key.ptr, (int)err, (int)node);
+	kx_rdebug(s,
+	          "%s v%d for %s %.*s answered error %d (the coordinator is elsewhere) by node %d: forgotten, "
+	          "looking it up again",
+	          q->api ? q->api->name : "?", q->hdr.api_version, kx_rcoord_what(type), (int)key.len,
+	          (const char *)key.ptr, (int)err, (int)node);
 	KX_METRIC_ADD(regional_coordinator_moved, 1);
 	kr_coordinators_forget(&s->worker->coords, type, (const char *)key.ptr, (size_t)key.len);
 	kx_rlookup(s, type, key.ptr, (size_t)key.len);
@@ -1081,8 +1085,9 @@ KX_MUST_CHECK static bool kx_rkeysplit(struct kx_session *s, struct kx_rreq *q, 
 	if (q->too_wide)
 		kx_rwarn(s, "%s v%d (corr %d): the cluster has more than %d brokers; %s", q->api->name, ver,
 		         q->hdr.correlation_id, KP_SPLIT_MAX_DEST,
-		         l->req_keys < 0 ? "the others are not asked" : "keys coordinated by the others are answered "
-		                                                        "COORDINATOR_NOT_AVAILABLE");
+		         l->req_keys < 0 ? "the others are not asked"
+		                         : "keys coordinated by the others are answered "
+		                           "COORDINATOR_NOT_AVAILABLE");
 	return true;
 }
 
@@ -1152,8 +1157,9 @@ static struct kp_writer *kx_rrack_body(struct kx_session *s, struct kx_rreq *q)
 	if (!kx_frame_flat(&q->req, at, q->req.len, &body))
 		return NULL;
 	kp_cursor_init(&c, body, q->req.len - at);
-	struct kp_struct *st = kp_decode(&q->arena, &c, join ? &kp_join_group_request : &kp_consumer_group_heartbeat_request,
-	                                 q->hdr.api_version, q->flexible, -1);
+	struct kp_struct *st =
+	    kp_decode(&q->arena, &c, join ? &kp_join_group_request : &kp_consumer_group_heartbeat_request,
+	              q->hdr.api_version, q->flexible, -1);
 	if (!st)
 		return NULL;
 	struct kp_span was = {NULL, 0};
@@ -1167,8 +1173,10 @@ static struct kp_writer *kx_rrack_body(struct kx_session *s, struct kx_rreq *q)
 		was = r->s;
 		r->s = rack;
 	}
-	kx_rdebug(s, "%s v%d: the member's rack%s%.*s sent as the region, %s (KIP-881: the virtual cluster's replicas "
-	          "are all in it)", q->api->name, q->hdr.api_version, was.ptr ? " " : "", (int)was.len,
+	kx_rdebug(s,
+	          "%s v%d: the member's rack%s%.*s sent as the region, %s (KIP-881: the virtual cluster's replicas "
+	          "are all in it)",
+	          q->api->name, q->hdr.api_version, was.ptr ? " " : "", (int)was.len,
 	          was.ptr ? (const char *)was.ptr : "", region);
 	KX_METRIC_ADD(regional_racks_rewritten, 1);
 	struct kx_rscratch *rs = s->worker->rscratch;
@@ -1579,8 +1587,8 @@ static bool kx_rdecode_parts(struct kx_session *s, struct kx_rreq *q, const stru
 		resp[f->dest] = kp_decode(&q->arena, &c, schema, q->hdr.api_version, q->flexible, -1);
 		if (!resp[f->dest])
 			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s); %s", q->api->name,
-			         q->hdr.api_version, (int)f->node, kp_error_name(c.err), c.err_field ? c.err_field : "?",
-			         instead);
+			         q->hdr.api_version, (int)f->node, kp_error_name(c.err),
+			         c.err_field ? c.err_field : "?", instead);
 		else if (throttle >= 0 && resp[f->dest]->v[throttle].present)
 			kx_rthrottled(s, q, f->node, resp[f->dest]->v[throttle].i);
 	}
@@ -1855,7 +1863,8 @@ struct kx_rlisting {
 static bool kx_rlisting_keep(struct kp_span key, void *ctx)
 {
 	const struct kx_rlisting *l = ctx;
-	return l->self < 0 || kr_regional_coordinator(l->set, l->type, (const char *)key.ptr, (size_t)key.len) == l->self;
+	return l->self < 0 ||
+	       kr_regional_coordinator(l->set, l->type, (const char *)key.ptr, (size_t)key.len) == l->self;
 }
 
 /* A request split by key, or a listing: the parts' answers joined in the client's order (kx_rkeysplit). */
@@ -1876,15 +1885,17 @@ static bool kx_ranswer_keysplit(struct kx_session *s, struct kx_rreq *q)
 		struct kx_rlisting keep = {.set = nodes ? &nodes->set : NULL, .self = -1, .type = l->key_type};
 		if (nodes && nodes->set.cnt > 0 && w->cfg->node_id >= 0)
 			keep.self = kr_regional_nodes_index(&nodes->set, w->cfg->node_id);
-		m = kp_keysplit_gather(&q->arena, l, ver, resp, q->nused, keep.self >= 0 ? kx_rlisting_keep : NULL, &keep,
-		                       KP_ERR_COORDINATOR_NOT_AVAILABLE);
+		m = kp_keysplit_gather(&q->arena, l, ver, resp, q->nused, keep.self >= 0 ? kx_rlisting_keep : NULL,
+		                       &keep, KP_ERR_COORDINATOR_NOT_AVAILABLE);
 	} else {
-		m = kp_keysplit_merge(&q->arena, l, q->kreq, ver, q->kdest, resp, q->ndest, KP_ERR_COORDINATOR_NOT_AVAILABLE);
+		m = kp_keysplit_merge(&q->arena, l, q->kreq, ver, q->kdest, resp, q->ndest,
+		                      KP_ERR_COORDINATOR_NOT_AVAILABLE);
 		const struct kp_list *items = m ? &m->v[l->resp_items].a : NULL;
 		for (int32_t i = 0; items && i < items->cnt; i++) {
 			int16_t err = (int16_t)items->items[i].st->v[l->resp_error].i;
 			int32_t d = q->kdest[i];
-			if (d < 0 || !resp[d] || (err != KP_ERR_NOT_COORDINATOR && err != KP_ERR_COORDINATOR_NOT_AVAILABLE))
+			if (d < 0 || !resp[d] ||
+			    (err != KP_ERR_NOT_COORDINATOR && err != KP_ERR_COORDINATOR_NOT_AVAILABLE))
 				continue;
 			int32_t node = -1;
 			for (uint16_t j = 0; j < q->nfrag; j++)

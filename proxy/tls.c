@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -51,7 +52,7 @@ struct kx_tls_conn {
 static pthread_mutex_t kx_tls_lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *kx_tls_server_ctx, *kx_tls_client_ctx;
 static int kx_tls_conn_index = -1;
-static const struct kx_config *kx_tls_cfg; /* for the server name callback */
+static const struct kx_config *_Atomic kx_tls_cfg; /* for the server name callback (SIGHUP replaces it) */
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -312,6 +313,7 @@ bool kx_tls_reload(const struct kx_config *cfg, char *why, size_t whylen)
 	SSL_CTX *server, *client;
 	if (!kx_tls_build(cfg, &server, &client, why, whylen))
 		return false;
+	kx_tls_cfg = cfg;
 	kx_tls_swap(server, client);
 	return true;
 }

@@ -20,10 +20,10 @@
 
 #include "log.h"
 
-#define KX_UPGRADE_MSG_MAX   64
-#define KX_UPGRADE_IO_MS     2000   /* one message each way, within this */
-#define KX_UPGRADE_READY_MS  120000 /* the successor's bootstrap and start, within this */
-#define KX_UPGRADE_FDS_MAX   65536
+#define KX_UPGRADE_MSG_MAX  64
+#define KX_UPGRADE_IO_MS    2000   /* one message each way, within this */
+#define KX_UPGRADE_READY_MS 120000 /* the successor's bootstrap and start, within this */
+#define KX_UPGRADE_FDS_MAX  65536
 
 struct kx_sock {
 	evutil_socket_t fd;
@@ -285,7 +285,8 @@ static void kx_upgrade_on_ready(evutil_socket_t fd, short what, void *arg)
 	struct kx_upgrade *u = arg;
 	char msg[KX_UPGRADE_MSG_MAX];
 	int got = -1;
-	bool ready = (what & EV_READ) && kx_msg_recv((int)fd, msg, sizeof(msg), &got) && got < 0 && !strcmp(msg, "READY");
+	bool ready =
+	    (what & EV_READ) && kx_msg_recv((int)fd, msg, sizeof(msg), &got) && got < 0 && !strcmp(msg, "READY");
 	if (got >= 0)
 		close(got);
 	kx_upgrade_drop_peer(u);

@@ -132,8 +132,8 @@ static bool kx_worker_listen_on(struct kx_worker *w, int32_t node_id, uint16_t p
 		l->lev = evconnlistener_new(w->base, kx_on_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 0, fd);
 	else
 		l->lev = evconnlistener_new_bind(w->base, kx_on_accept, l,
-		                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT, 1024,
-		                                 (struct sockaddr *)&ss, (int)len);
+		                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT,
+		                                 1024, (struct sockaddr *)&ss, (int)len);
 	if (!l->lev && fd >= 0)
 		evutil_closesocket(fd);
 	if (!l->lev) {
@@ -210,8 +210,24 @@ static bool kx_worker_sync_listeners(struct kx_worker *w)
 	for (size_t i = 0; t && i < t->broker_cnt; i++) {
 		const struct kx_broker *b = &t->brokers[i];
 		bool had = false;
-		for (size_t k = 0; k < w->listener_cnt; k++)
-			had = had || w->listeners[k].node_id == b->node_id;
+		for (size_t k = 0; k < w->listener_cnt;) {
+			struct kx_listener *l = &w->listeners[k];
+			if (l->node_id == b->node_id && b->listen_port && l->port != b->listen_port) {
+				/* broker.port.map or .base changed (SIGHUP): its connections go on; new ones come to
+				 * the new port */
+				if (w->id == 0)
+					kx_info("node %d: listener port %u -> %u (established connections stay)",
+					        b->node_id, l->port, b->listen_port);
+				kx_listen_unregister(evconnlistener_get_fd(l->lev));
+				evconnlistener_free(l->lev);
+				w->listeners[k] = w->listeners[--w->listener_cnt];
+				if (k < w->listener_cnt) /* the one moved into slot k points at its old slot */
+					evconnlistener_set_cb(w->listeners[k].lev, kx_on_accept, &w->listeners[k]);
+				continue;
+			}
+			had = had || l->node_id == b->node_id;
+			k++;
+		}
 		if (had)
 			continue;
 		if (!b->listen_port) {
@@ -240,6 +256,7 @@ static void kx_on_sync(evutil_socket_t fd, short what, void *arg)
 		kx_worker_sync_listeners(w);
 }
 
+static void kx_on_config(evutil_socket_t fd, short what, void *arg);
 static void kx_on_drain_tick(evutil_socket_t fd, short what, void *arg);
 
 static void kx_on_stop(evutil_socket_t fd, short what, void *arg)
@@ -338,8 +355,11 @@ bool kx_worker_init(struct kx_worker *w, int id, const struct kx_config *cfg)
 	w->drain_timer = evtimer_new(w->base, kx_on_drain_tick, w);
 	w->accept_pause = evtimer_new(w->base, kx_on_accept_resume, w);
 	w->handover_ev = event_new(w->base, -1, 0, kx_on_handed_over, w);
+	w->config_ev = event_new(w->base, -1, 0, kx_on_config, w);
+	atomic_init(&w->next_cfg, cfg);
+	atomic_init(&w->cfg_seen, cfg);
 	if (!w->dns || !w->sync_ev || !w->stop_ev || !w->drain_timer || !w->accept_pause || !w->handover_ev ||
-	    event_priority_set(w->stop_ev, 0) < 0)
+	    !w->config_ev || event_priority_set(w->stop_ev, 0) < 0)
 		return false;
 	if (!kx_worker_listen(w, -1, cfg->listen.port))
 		return false;
@@ -369,6 +389,27 @@ bool kx_worker_start(struct kx_worker *w)
 void kx_worker_notify_topology(struct kx_worker *w)
 {
 	event_active(w->sync_ev, EV_READ, 0);
+}
+
+/* A reloaded configuration (SIGHUP), in the worker's thread: new sessions use it. */
+static void kx_on_config(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct kx_worker *w = arg;
+	w->cfg = atomic_load(&w->next_cfg);
+	atomic_store(&w->cfg_seen, w->cfg);
+}
+
+void kx_worker_set_config(struct kx_worker *w, const struct kx_config *cfg)
+{
+	atomic_store(&w->next_cfg, cfg);
+	event_active(w->config_ev, EV_READ, 0);
+}
+
+bool kx_worker_uses_config(struct kx_worker *w, const struct kx_config *cfg)
+{
+	return atomic_load(&w->cfg_seen) == cfg;
 }
 
 void kx_worker_stop_accepting(struct kx_worker *w)
@@ -410,6 +451,8 @@ void kx_worker_free(struct kx_worker *w)
 		event_free(w->accept_pause);
 	if (w->handover_ev)
 		event_free(w->handover_ev);
+	if (w->config_ev)
+		event_free(w->config_ev);
 	if (w->dns)
 		evdns_base_free(w->dns, 0);
 	if (w->base)

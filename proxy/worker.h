@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -55,8 +56,11 @@ struct kx_worker {
 	int32_t sni_logged[256];              /* listener.mode=sni: brokers whose name worker 0 logged */
 	size_t sni_logged_cnt;
 	bool stopping;
-	bool handed_over;           /* a successor accepts on its listeners now (upgrade.h): they stay off */
+	bool handed_over;          /* a successor accepts on its listeners now (upgrade.h): they stay off */
 	struct event *handover_ev; /* kx_worker_stop_accepting, in the worker's thread */
+	struct event *config_ev;   /* kx_worker_set_config, in the worker's thread */
+	const struct kx_config *_Atomic next_cfg; /* the configuration it is to take */
+	const struct kx_config *_Atomic cfg_seen; /* the one it took last (the main thread frees older ones) */
 	int drain_deadline_ms;
 	/* mode=regional: */
 	struct kx_pool pool;               /* upstream connections shared by its sessions */
@@ -81,6 +85,10 @@ bool kx_worker_start(struct kx_worker *w);
 void kx_worker_notify_topology(struct kx_worker *w);
 /* Before it starts: w also listens on every socket handed over (upgrade.h) for the ports it listens on. */
 void kx_worker_adopt_rest(struct kx_worker *w);
+/* SIGHUP: w takes cfg for what it does next (sessions keep their placement); cfg must outlive its use. */
+void kx_worker_set_config(struct kx_worker *w, const struct kx_config *cfg);
+/* Whether w has taken cfg (any thread). */
+bool kx_worker_uses_config(struct kx_worker *w, const struct kx_config *cfg);
 /* A successor serves on w's listening sockets (upgrade.h): w stops accepting; its sessions go on. */
 void kx_worker_stop_accepting(struct kx_worker *w);
 void kx_worker_stop(struct kx_worker *w);

@@ -529,16 +529,18 @@ static bool kx_merge_topics(const struct kx_topology *cur, struct kx_topic *cons
 	return true;
 }
 
+/* One merge (or re-derive) at a time, so two threads cannot publish over each other. */
+static pthread_mutex_t kx_merge_lock = PTHREAD_MUTEX_INITIALIZER;
+
 bool kx_topology_merge_topics(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n,
                               struct kx_topic *const *topics, size_t topic_cnt)
 {
-	static pthread_mutex_t merge_lock = PTHREAD_MUTEX_INITIALIZER;
 	bool changed = false;
 	struct kx_topic **next = NULL;
 	size_t next_cnt = 0;
 
 	/* One merge at a time, so two workers cannot publish over each other. */
-	pthread_mutex_lock(&merge_lock);
+	pthread_mutex_lock(&kx_merge_lock);
 	struct kx_topology *cur = kx_topology_get();
 	size_t have = cur ? cur->broker_cnt : 0;
 	struct kx_broker *all = malloc((have + n + 1) * sizeof(*all));
@@ -546,7 +548,7 @@ bool kx_topology_merge_topics(const struct kr_topology_rules *r, const struct kx
 		if (!all)
 			for (size_t i = 0; i < topic_cnt; i++)
 				kx_topic_put(topics[i]);
-		pthread_mutex_unlock(&merge_lock);
+		pthread_mutex_unlock(&kx_merge_lock);
 		kx_topology_put(cur);
 		free(all);
 		kr_topology_log(r, true, "topology: out of memory merging %zu brokers and %zu topics", n, topic_cnt);
@@ -570,13 +572,33 @@ bool kx_topology_merge_topics(const struct kr_topology_rules *r, const struct kx
 	free(next);
 	free(all);
 	kx_topology_put(cur);
-	pthread_mutex_unlock(&merge_lock);
+	pthread_mutex_unlock(&kx_merge_lock);
 	return changed;
 }
 
 bool kx_topology_merge(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n)
 {
 	return kx_topology_merge_topics(r, seen, n, NULL, 0);
+}
+
+bool kx_topology_apply_rules(const struct kr_topology_rules *r)
+{
+	pthread_mutex_lock(&kx_merge_lock);
+	struct kx_topology *cur = kx_topology_get();
+	struct kx_topology *t = NULL;
+	struct kx_topic **topics = cur && cur->topic_cnt ? malloc(cur->topic_cnt * sizeof(*topics)) : NULL;
+	if (cur && (!cur->topic_cnt || topics)) {
+		for (size_t i = 0; i < cur->topic_cnt; i++) {
+			topics[i] = kx_topic_ref(cur->topics[i]); /* the new snapshot's: kx_topology_build takes them */
+		}
+		t = kx_topology_build(r, cur->brokers, cur->broker_cnt, topics, cur->topic_cnt);
+	}
+	if (t)
+		kx_topology_publish(t);
+	free(topics);
+	kx_topology_put(cur);
+	pthread_mutex_unlock(&kx_merge_lock);
+	return t != NULL;
 }
 
 int32_t kx_partition_read_replica(const struct kx_topology *t, const struct kx_partition *p, const char *region,

@@ -149,6 +149,13 @@ bool kx_topology_merge(const struct kr_topology_rules *r, const struct kx_broker
 bool kx_topology_merge_topics(const struct kr_topology_rules *r, const struct kx_broker *seen, size_t n,
                               struct kx_topic *const *topics, size_t topic_cnt);
 
+/*
+ * The current snapshot again with rules r (listen ports, regions: a
+ * reloaded configuration), published. False when there is none yet or no
+ * memory (the current one stays).
+ */
+bool kx_topology_apply_rules(const struct kr_topology_rules *r);
+
 /* The current snapshot, referenced (NULL before the first publish). */
 struct kx_topology *kx_topology_get(void);
 void kx_topology_put(struct kx_topology *t);

@@ -78,8 +78,9 @@ class Producer:
     `sent` in chunks over about `spread_s`, so that it produces all through
     what the test does meanwhile; every delivery report is kept."""
 
-    def __init__(self, bootstrap, sent, spread_s):
+    def __init__(self, bootstrap, sent, spread_s, topic=TOPIC):
         import confluent_kafka
+        self.topic = topic
         self.p = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "acks": "all",
                                            "enable.idempotence": True, "message.timeout.ms": 60000,
                                            "linger.ms": 5})
@@ -103,7 +104,7 @@ class Producer:
             for k, v in self.sent[i * size:(i + 1) * size]:
                 while True:
                     try:
-                        self.p.produce(TOPIC, key=k, value=v, on_delivery=self._report)
+                        self.p.produce(self.topic, key=k, value=v, on_delivery=self._report)
                         break
                     except BufferError:  # the local queue is full: let deliveries drain
                         self.p.poll(0.05)

@@ -50,7 +50,8 @@ Test(joingroup, field_indexes_match_the_table)
 	const struct kp_schema *req = &kp_join_group_request;
 	cr_assert_eq(kp_field_index(req, "ProtocolType"), KP_JOIN_GROUP_REQ_PROTOCOL_TYPE);
 	cr_assert_eq(kp_field_index(req, "Protocols"), KP_JOIN_GROUP_REQ_PROTOCOLS);
-	cr_assert_eq(kp_field_index(sub(req, KP_JOIN_GROUP_REQ_PROTOCOLS), "Metadata"), KP_JOIN_GROUP_PROTOCOL_METADATA);
+	cr_assert_eq(kp_field_index(sub(req, KP_JOIN_GROUP_REQ_PROTOCOLS), "Metadata"),
+	             KP_JOIN_GROUP_PROTOCOL_METADATA);
 	cr_assert_eq(kp_field_index(&kp_consumer_subscription, "RackId"), KP_SUBSCRIPTION_RACK_ID);
 	cr_assert_eq(kp_field_index(&kp_consumer_group_heartbeat_request, "RackId"),
 	             KP_CONSUMER_GROUP_HEARTBEAT_REQ_RACK_ID);

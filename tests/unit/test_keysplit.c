@@ -70,17 +70,20 @@ Test(keysplit, the_group_and_transaction_apis_decode_and_encode_byte_for_byte)
 	vector(true, 15, 0, "000f 0000 00000001 0004 6b636174  00000002 0002 6731 0002 6732");
 	vector(false, 15, 0, "00000001  00000001 0000 0002 6731 0005 456d707479 0008 636f6e73756d6572 0000 00000000");
 	vector(true, 15, 5, "000f 0005 00000001 0004 6b636174 00  04 03 6731 03 6732 03 6733 01 00");
-	vector(false, 15, 5, "00000001 00  00000000 02 0000 03 6731 06 456d707479 09 636f6e73756d6572 01"
-	                     "02 02 6d 00 02 63 02 68 01 01 00" /* a member: id m, client c, host h */
-	                     "80000000 00 00");
-	vector(false, 15, 6, "00000001 00  00000000 02 0010 0b 6e6f7420746865726521 03 6731 01 01 01 01 80000000 00 00");
+	vector(false, 15, 5,
+	       "00000001 00  00000000 02 0000 03 6731 06 456d707479 09 636f6e73756d6572 01"
+	       "02 02 6d 00 02 63 02 68 01 01 00" /* a member: id m, client c, host h */
+	       "80000000 00 00");
+	vector(false, 15, 6,
+	       "00000001 00  00000000 02 0010 0b 6e6f7420746865726521 03 6731 01 01 01 01 80000000 00 00");
 	/* ListGroups v0, v4 (StatesFilter), v5 (TypesFilter, GroupType). */
 	vector(true, 16, 0, "0010 0000 00000001 0004 6b636174");
 	vector(false, 16, 0, "00000001  0000 00000001 0001 67 0008 636f6e73756d6572");
 	vector(true, 16, 4, "0010 0004 00000001 0004 6b636174 00  02 07 537461626c65 00");
 	vector(true, 16, 5, "0010 0005 00000001 0004 6b636174 00  01 02 09 636f6e73756d6572 00");
-	vector(false, 16, 5, "00000001 00  00000000 0000 02 02 67 09 636f6e73756d6572 07 537461626c65"
-	                     "08 636c6173736963 00 00");
+	vector(false, 16, 5,
+	       "00000001 00  00000000 0000 02 02 67 09 636f6e73756d6572 07 537461626c65"
+	       "08 636c6173736963 00 00");
 	/* DeleteGroups v1, v2 (flexible), v3 (ErrorMessage). */
 	vector(true, 42, 1, "002a 0001 00000001 0004 6b636174  00000001 0001 67");
 	vector(false, 42, 1, "00000001  00000000 00000001 0001 67 0045");
@@ -90,29 +93,36 @@ Test(keysplit, the_group_and_transaction_apis_decode_and_encode_byte_for_byte)
 	vector(true, 9, 1, "0009 0001 00000001 0004 6b636174  0001 67 00000001 0001 74 00000001 00000000");
 	vector(false, 9, 1, "00000001  00000001 0001 74 00000001 00000000 000000000000002a 0000 0000");
 	vector(true, 9, 7, "0009 0007 00000001 0004 6b636174 00  02 67 00 01 00");
-	vector(false, 9, 7, "00000001 00  00000000 02 02 74 02 00000000 000000000000002a ffffffff 01 0000 00 00"
-	                    "0000 00");
-	vector(true, 9, 8, "0009 0008 00000001 0004 6b636174 00  03 02 61 00 00 02 62 02 02 74 02 00000000 00 00"
-	                   "00 00");
-	vector(false, 9, 8, "00000001 00  00000000 02 02 61 02 02 74 02 00000000 000000000000002a ffffffff 01 0000"
-	                    "00 00 0000 00 00");
+	vector(false, 9, 7,
+	       "00000001 00  00000000 02 02 74 02 00000000 000000000000002a ffffffff 01 0000 00 00"
+	       "0000 00");
+	vector(true, 9, 8,
+	       "0009 0008 00000001 0004 6b636174 00  03 02 61 00 00 02 62 02 02 74 02 00000000 00 00"
+	       "00 00");
+	vector(false, 9, 8,
+	       "00000001 00  00000000 02 02 61 02 02 74 02 00000000 000000000000002a ffffffff 01 0000"
+	       "00 00 0000 00 00");
 	vector(true, 9, 9, "0009 0009 00000001 0004 6b636174 00  02 02 61 02 6d 00000005 00 00 01 00");
-	vector(true, 9, 10, "0009 000a 00000001 0004 6b636174 00  02 02 61 00 ffffffff"
-	                    "02 000102030405060708090a0b0c0d0e0f 02 00000000 00 00 00 00");
-	vector(false, 9, 10, "00000001 00  00000000 02 02 61 02 000102030405060708090a0b0c0d0e0f"
-	                     "02 00000000 000000000000002a ffffffff 00 0000 00 00 0000 00 00");
+	vector(true, 9, 10,
+	       "0009 000a 00000001 0004 6b636174 00  02 02 61 00 ffffffff"
+	       "02 000102030405060708090a0b0c0d0e0f 02 00000000 00 00 00 00");
+	vector(false, 9, 10,
+	       "00000001 00  00000000 02 02 61 02 000102030405060708090a0b0c0d0e0f"
+	       "02 00000000 000000000000002a ffffffff 00 0000 00 00 0000 00 00");
 	/* ConsumerGroupDescribe v0 and v1 (MemberType). */
 	vector(true, 69, 0, "0045 0000 00000001 0004 6b636174 00  02 02 67 00 00");
-	vector(false, 69, 1, "00000001 00  00000000 02 0000 00 02 67 07 537461626c65 00000003 00000003"
-	                     "08 756e69666f726d 02"
-	                     "02 6d 00 03 6575 00000003 02 63 02 68 02 02 74 00" /* member m, rack eu, topic t */
-	                     "02 000102030405060708090a0b0c0d0e0f 02 74 02 00000000 00 00" /* Assignment */
-	                     "01 00" /* TargetAssignment: none */
-	                     "01 00 80000000 00 00");
+	vector(false, 69, 1,
+	       "00000001 00  00000000 02 0000 00 02 67 07 537461626c65 00000003 00000003"
+	       "08 756e69666f726d 02"
+	       "02 6d 00 03 6575 00000003 02 63 02 68 02 02 74 00"           /* member m, rack eu, topic t */
+	       "02 000102030405060708090a0b0c0d0e0f 02 74 02 00000000 00 00" /* Assignment */
+	       "01 00"                                                       /* TargetAssignment: none */
+	       "01 00 80000000 00 00");
 	/* DescribeTransactions v0, ListTransactions v0-2. */
 	vector(true, 65, 0, "0041 0000 00000001 0004 6b636174 00  02 03 7478 00");
-	vector(false, 65, 0, "00000001 00  00000000 02 0000 03 7478 08 4f6e676f696e67 0000ea60 0000000000000001"
-	                     "0000000000000007 0000 02 02 74 02 00000000 00 00 00");
+	vector(false, 65, 0,
+	       "00000001 00  00000000 02 0000 03 7478 08 4f6e676f696e67 0000ea60 0000000000000001"
+	       "0000000000000007 0000 02 02 74 02 00000000 00 00 00");
 	vector(true, 66, 0, "0042 0000 00000001 0004 6b636174 00  01 01 00");
 	vector(true, 66, 1, "0042 0001 00000001 0004 6b636174 00  01 01 ffffffffffffffff 00");
 	vector(true, 66, 2, "0042 0002 00000001 0004 6b636174 00  01 01 ffffffffffffffff 03 74 2a 00");
@@ -122,13 +132,15 @@ Test(keysplit, the_group_and_transaction_apis_decode_and_encode_byte_for_byte)
 Test(keysplit, layout_indexes_name_the_fields_they_say)
 {
 	const struct kp_keysplit_layout *ls[] = {
-	    &kp_keysplit_describe_groups, &kp_keysplit_delete_groups,         &kp_keysplit_offset_fetch,
+	    &kp_keysplit_describe_groups,         &kp_keysplit_delete_groups,         &kp_keysplit_offset_fetch,
 	    &kp_keysplit_consumer_group_describe, &kp_keysplit_describe_transactions, &kp_keysplit_list_groups,
 	    &kp_keysplit_list_transactions,
 	};
 	const char *keys[] = {"Groups", "GroupsNames", "Groups", "GroupIds", "TransactionalIds", NULL, NULL};
-	const char *items[] = {"Groups", "Results", "Groups", "Groups", "TransactionStates", "Groups", "TransactionStates"};
-	const char *key[] = {"GroupId", "GroupId", "GroupId", "GroupId", "TransactionalId", "GroupId", "TransactionalId"};
+	const char *items[] = {"Groups", "Results",          "Groups", "Groups", "TransactionStates",
+	                       "Groups", "TransactionStates"};
+	const char *key[] = {"GroupId",         "GroupId", "GroupId",        "GroupId",
+	                     "TransactionalId", "GroupId", "TransactionalId"};
 	for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
 		const struct kp_keysplit_layout *l = ls[i];
 		if (keys[i]) {
@@ -141,7 +153,8 @@ Test(keysplit, layout_indexes_name_the_fields_they_say)
 			cr_assert_eq(kp_field_index(l->response, "ErrorCode"), l->error_code, "%s", l->response->name);
 		}
 		cr_assert_eq(kp_field_index(l->response, items[i]), l->resp_items, "%s", l->response->name);
-		cr_assert_eq(kp_field_index(sub(l->response, l->resp_items), key[i]), l->resp_key, "%s", l->response->name);
+		cr_assert_eq(kp_field_index(sub(l->response, l->resp_items), key[i]), l->resp_key, "%s",
+		             l->response->name);
 		cr_assert_eq(kp_field_index(l->response, "ThrottleTimeMs"), l->throttle_time_ms);
 	}
 	cr_assert_null(kp_keysplit_layout(9, 7), "OffsetFetch v0-7 names one group: routed whole");
@@ -172,18 +185,17 @@ Test(keysplit, describe_groups_is_cut_by_key_and_answered_in_the_clients_order)
 	cr_assert_not(kp_keysplit_request(&a, l, req, 5, dest, 2, 3, out), "a wrong count");
 
 	/* Destination 0 answers g3 then g1 (any order), throttled 5 ms; destination 1 failed. */
-	struct kp_struct *ans[3] = {
-	    body_of(&a, l->response, 15, 5,
-	            "00000005 03 0000 03 6733 06 456d707479 01 01 01 80000000 00"
-	            "0000 03 6731 07 537461626c65 09 636f6e73756d6572 01 01 80000000 00 00"),
-	    NULL, NULL};
+	struct kp_struct *ans[3] = {body_of(&a, l->response, 15, 5,
+	                                    "00000005 03 0000 03 6733 06 456d707479 01 01 01 80000000 00"
+	                                    "0000 03 6731 07 537461626c65 09 636f6e73756d6572 01 01 80000000 00 00"),
+	                            NULL, NULL};
 	struct kp_struct *m = kp_keysplit_merge(&a, l, req, 5, dest, ans, 3, KP_ERR_COORDINATOR_NOT_AVAILABLE);
 	cr_assert(m);
 	encodes_to(m, 15, 5,
 	           "00000005 04"
 	           "0000 03 6731 07 537461626c65 09 636f6e73756d6572 01 01 80000000 00" /* g1 */
-	           "000f 03 6732 01 01 01 01 80000000 00"                             /* g2: 15, nothing else */
-	           "0000 03 6733 06 456d707479 01 01 01 80000000 00"                  /* g3 */
+	           "000f 03 6732 01 01 01 01 80000000 00"                               /* g2: 15, nothing else */
+	           "0000 03 6733 06 456d707479 01 01 01 80000000 00"                    /* g3 */
 	           "00");
 	kp_arena_free(&a);
 }
@@ -225,7 +237,8 @@ Test(keysplit, offset_fetch_v8_groups_go_to_their_coordinators_with_their_topics
 	encodes_to(out[0], 9, 8, "02 02 62 02 02 74 02 00000000 00 00 01 00");
 	encodes_to(out[1], 9, 8, "02 02 61 00 00 01 00");
 	struct kp_struct *ans[2] = {
-	    body_of(&a, l->response, 9, 8, "00000000 02 02 62 02 02 74 02 00000000 000000000000002a ffffffff 01 0000 00 00 0000 00 00"),
+	    body_of(&a, l->response, 9, 8,
+	            "00000000 02 02 62 02 02 74 02 00000000 000000000000002a ffffffff 01 0000 00 00 0000 00 00"),
 	    body_of(&a, l->response, 9, 8, "00000007 02 02 61 01 0010 00 00"), /* a: NOT_COORDINATOR */
 	};
 	struct kp_struct *m = kp_keysplit_merge(&a, l, req, 8, dest, ans, 2, KP_ERR_COORDINATOR_NOT_AVAILABLE);
@@ -250,8 +263,9 @@ Test(keysplit, a_listing_gathers_what_every_broker_answered_that_the_caller_keep
 	const struct kp_keysplit_layout *l = &kp_keysplit_list_groups;
 	cr_assert_lt(kp_keysplit_count(l, body_of(&a, l->request, 16, 4, "01 00")), 0, "a listing names no key");
 	struct kp_struct *ans[3] = {
-	    body_of(&a, l->response, 16, 4, "00000002 0000 03 02 67 09 636f6e73756d6572 07 537461626c65 00"
-	                                    "02 68 01 06 456d707479 00 00"),
+	    body_of(&a, l->response, 16, 4,
+	            "00000002 0000 03 02 67 09 636f6e73756d6572 07 537461626c65 00"
+	            "02 68 01 06 456d707479 00 00"),
 	    body_of(&a, l->response, 16, 4, "00000009 0000 02 02 6b 01 06 456d707479 00 00"),
 	    NULL,
 	};
@@ -259,7 +273,8 @@ Test(keysplit, a_listing_gathers_what_every_broker_answered_that_the_caller_keep
 	struct kp_struct *m = kp_keysplit_gather(&a, l, 4, ans, 3, not_h, &asked, KP_ERR_COORDINATOR_NOT_AVAILABLE);
 	cr_assert_eq(asked, 3);
 	/* g and k; ThrottleTimeMs the largest; a broker did not answer: retriable error */
-	encodes_to(m, 16, 4, "00000009 000f 03 02 67 09 636f6e73756d6572 07 537461626c65 00 02 6b 01 06 456d707479 00 00");
+	encodes_to(m, 16, 4,
+	           "00000009 000f 03 02 67 09 636f6e73756d6572 07 537461626c65 00 02 6b 01 06 456d707479 00 00");
 	m = kp_keysplit_gather(&a, l, 4, ans, 2, NULL, NULL, KP_ERR_COORDINATOR_NOT_AVAILABLE);
 	encodes_to(m, 16, 4,
 	           "00000009 0000 04 02 67 09 636f6e73756d6572 07 537461626c65 00 02 68 01 06 456d707479 00"
