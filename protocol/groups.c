@@ -244,7 +244,8 @@ static const struct kp_schema cgd_assignment = KP_SCHEMA("Assignment", cgd_assig
 /* A struct field that is always there (no null marker). */
 #define KP_ONE_STRUCT(n, sub_, s)                                                                                      \
 	{                                                                                                              \
-		.name = n, .type = KP_STRUCT, .since = s, .until = KP_VMAX, .null_since = -1, .tag = -1, .sub = sub_   \
+		.name = (n), .type = KP_STRUCT, .since = (s), .until = KP_VMAX, .null_since = -1, .tag = -1,           \
+		.sub = (sub_)                                                                                          \
 	}
 
 static const struct kp_field cgd_member_fields[] = {

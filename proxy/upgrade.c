@@ -83,7 +83,7 @@ static const char *kx_kind_name(enum kx_listen_kind k)
 
 static void kx_io_timeout(int fd, int ms)
 {
-	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -151,6 +151,18 @@ static bool kx_msg_recv(int sock, char *text, size_t cap, int *fd)
 	return true;
 }
 
+/* Whether msg is prefix and then a decimal number (all of the rest), in *n. */
+static bool kx_msg_number(const char *msg, const char *prefix, unsigned long *n)
+{
+	size_t p = strlen(prefix);
+	if (strncmp(msg, prefix, p) != 0 || msg[p] < '0' || msg[p] > '9')
+		return false;
+	char *end;
+	errno = 0;
+	*n = strtoul(msg + p, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
 /* ---- the new process ------------------------------------------------------------- */
 
 bool kx_upgrade_take(const char *path, size_t *took, char *why, size_t whylen)
@@ -176,11 +188,11 @@ bool kx_upgrade_take(const char *path, size_t *took, char *why, size_t whylen)
 		return false;
 	}
 	kx_io_timeout(sock, KX_UPGRADE_IO_MS);
-	char msg[KX_UPGRADE_MSG_MAX], kind[16];
-	int fd;
+	char msg[KX_UPGRADE_MSG_MAX];
+	int fd = -1;
 	unsigned long n = 0;
 	if (!kx_msg_send(sock, "TAKE 1", -1) || !kx_msg_recv(sock, msg, sizeof(msg), &fd) || fd >= 0 ||
-	    sscanf(msg, "FDS %lu", &n) != 1 || n > KX_UPGRADE_FDS_MAX) {
+	    !kx_msg_number(msg, "FDS ", &n) || n > KX_UPGRADE_FDS_MAX) {
 		if (fd >= 0)
 			close(fd);
 		snprintf(why, whylen, "upgrade.socket %s: the running process did not offer its sockets", path);
@@ -190,11 +202,11 @@ bool kx_upgrade_take(const char *path, size_t *took, char *why, size_t whylen)
 	struct kx_socks got = {0};
 	bool ok = true;
 	for (unsigned long i = 0; ok && i < n; i++) {
-		unsigned port = 0;
-		ok = kx_msg_recv(sock, msg, sizeof(msg), &fd) && fd >= 0 && sscanf(msg, "%15s %u", kind, &port) == 2 &&
-		     port > 0 && port <= 65535 && (!strcmp(kind, "kafka") || !strcmp(kind, "admin")) &&
-		     kx_socks_add(&got, fd, strcmp(kind, "admin") == 0 ? KX_LISTEN_ADMIN : KX_LISTEN_KAFKA,
-		                  (uint16_t)port);
+		unsigned long port = 0;
+		bool admin = false;
+		ok = kx_msg_recv(sock, msg, sizeof(msg), &fd) && fd >= 0 &&
+		     ((admin = kx_msg_number(msg, "admin ", &port)) || kx_msg_number(msg, "kafka ", &port)) && port > 0 &&
+		     port <= 65535 && kx_socks_add(&got, fd, admin ? KX_LISTEN_ADMIN : KX_LISTEN_KAFKA, (uint16_t)port);
 		if (!ok && fd >= 0)
 			close(fd);
 	}
