@@ -35,6 +35,7 @@ import time
 import pytest
 
 import dnsserver
+import groupmembers
 import harness
 import kafkatest
 import kafkawire
@@ -554,3 +555,84 @@ def test_java_transactions_through_the_regional_nodes_commit_and_abort_and_read_
         offsets = [o for q, o, _, _ in consumed if q == p]
         assert offsets == sorted(offsets), f"partition {p} read out of order"
     assert_clean((k1, k2))
+
+
+# ---------------------------------------------------------------- 6. a group of 4 with every client (issue 16)
+
+MEMBER_TIMEOUT_S = 100
+
+
+def java_member(protocol):
+    def start(k, topic, group, tmp_path, name):
+        import javaclients
+        argv = javaclients.java_argv(["member", k.bootstrap, topic, group, MEMBER_TIMEOUT_S,
+                                      "--group-protocol", protocol, "--client-id", name])
+        return groupmembers.Member(argv, tmp_path, name)
+    return start
+
+
+def python_member(client):
+    def start(k, topic, group, tmp_path, name):
+        env = dict(os.environ)
+        env.pop("LD_LIBRARY_PATH", None)  # confluent-kafka: the wheel's own librdkafka
+        argv = [harness.venv_python(), os.path.join(harness.CLIENTS, "group_member.py"), client, k.bootstrap,
+                topic, group, str(MEMBER_TIMEOUT_S)]
+        return groupmembers.Member(argv, tmp_path, name, env=env)
+    return start
+
+
+def franz_member(k, topic, group, tmp_path, name):
+    argv = [harness.franz_path(), k.bootstrap, topic, group, "-", "0", str(MEMBER_TIMEOUT_S), "--member",
+            "--client-id", name]
+    return groupmembers.Member(argv, tmp_path, name)
+
+
+def kafkajs_member(k, topic, group, tmp_path, name):
+    argv = ["node", os.path.join(harness.CLIENTS, "kafkajs_member.js"), k.bootstrap, topic, group,
+            str(MEMBER_TIMEOUT_S)]
+    return groupmembers.Member(argv, tmp_path, name, env=harness.node_env())
+
+
+GROUP_CLIENTS = {  # client -> (start a member, records, the group type the brokers report)
+    "java-classic": (java_member("classic"), 50_000, "classic"),
+    "java-consumer": (java_member("consumer"), 50_000, "consumer"),
+    "franz-go": (franz_member, 50_000, "classic"),
+    "confluent-kafka-librdkafka": (python_member("confluent-kafka"), 50_000, "classic"),
+    "kafka-python": (python_member("kafka-python"), 50_000, "classic"),
+    "kafkajs": (kafkajs_member, 50_000, "classic"),
+}
+
+
+@pytest.mark.parametrize("client", list(GROUP_CLIENTS))
+def test_a_group_of_four_members_over_both_nodes_reads_every_record_once_through_a_leave_and_commits_the_log_end(
+        kafka, start_kstretch, fresh_topic, tmp_path, client):
+    """4 members of one group, two on each regional node (FindCoordinator
+    names the same node on both; that node sends the group's requests to the
+    real coordinator), read half the records (produced through node 1); once
+    they hold the 6 partitions between them, one member commits and leaves
+    (LeaveGroup, or a ConsumerGroupHeartbeat with epoch -1), the 3 others
+    take its partitions, the second half is produced and read. Every record
+    read once across the group, none missing; each member commits after each
+    batch and before giving a partition up, so the brokers' committed offsets
+    (read with KafkaControl, not through kstretch) are each partition's log
+    end. See groupmembers.run_group."""
+    start, count, group_kind = GROUP_CLIENTS[client]
+    topic = fresh_topic(kafka, PARTITIONS)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records(f"g-{client}", count)
+    produce = groupmembers.kcat_producer(k1.bootstrap, topic)
+    produce(sent[:count // 2])
+    group = f"{topic}-group"
+    before = kafkatest.relay_snapshot(kafka)
+    result = groupmembers.run_group(kafka, (k1, k2), topic, sent, PARTITIONS,
+                                    lambda k, name: start(k, topic, group, str(tmp_path), name), produce, group,
+                                    tmp_path)
+    assert group_type(kafka, group) == group_kind
+    assert_only_the_regional_nodes_reached_the_brokers(kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka)),
+                                                       (k1, k2))
+    assert_clean((k1, k2))
+    ms = [k.metrics() for k in (k1, k2)]
+    print(f"{client}: {count} records, read per member {result['per_member']}, times {result['times']}; "
+          f"coordinator lookups {sum(m['kstretch_regional_coordinator_lookups'] for m in ms)}, "
+          f"unknown {sum(m['kstretch_regional_coordinator_unknown'] for m in ms)}, "
+          f"moved {sum(m['kstretch_regional_coordinator_moved'] for m in ms)}")
