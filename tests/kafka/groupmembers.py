@@ -114,7 +114,8 @@ def total_read(members):
     return sum(len(m.records()) for m in members)
 
 
-def run_group(kafka, nodes, topic, sent, partitions, start_member, produce, group, tmp_path, settle_timeout=60):
+def run_group(kafka, nodes, topic, sent, partitions, start_member, produce, group, tmp_path, settle_timeout=60,
+              disrupt=None):
     """4 members of `group` (start_member(node, name) -> Member), alternately on
     the two regional nodes, read the first half of `sent` (already produced);
     once they hold every partition between them and have read it, member 0
@@ -127,6 +128,8 @@ def run_group(kafka, nodes, topic, sent, partitions, start_member, produce, grou
     offsets (KafkaControl, not through kstretch) are each partition's log end.
     (Member 0 held partitions when it left, but may have read none of them:
     the others may have read the first half before the group gave it any.)
+    disrupt(), when given, is called once the 4 hold every partition and read
+    the first half, before member 0 leaves (e.g. the coordinator's broker stops).
     Returns {"times": {...}, "per_member": [...]}."""
     half = len(sent) // 2
     t0 = time.monotonic()
@@ -137,6 +140,8 @@ def run_group(kafka, nodes, topic, sent, partitions, start_member, produce, grou
         wait_for(members, lambda: owners_cover(members, partitions) and total_read(members) >= half,
                  settle_timeout, f"4 members holding the {partitions} partitions and {half} records read")
         t_joined = time.monotonic()
+        if disrupt:
+            disrupt()
         leaver, rest = members[0], members[1:]
         before_leave = len(leaver.records())
         leaver.stop()

@@ -10,7 +10,8 @@
 // Each count produced is also written to stdout as "WORD<TAB>COUNT" (before its
 // transaction commits: a progress report, not the result, which is the output
 // topic's committed records). A line on stdin, or its end, stops the
-// application (KafkaStreams.close, which commits); TIMEOUT_S bounds the run.
+// application (KafkaStreams.close, which commits; then "#closed" on stdout);
+// TIMEOUT_S bounds the run.
 // Exit codes: 0 closed cleanly, 4 not told to stop in time, 5 the application
 // went to ERROR (its exception on stderr).
 
@@ -100,6 +101,8 @@ final class WordCount {
         if (failure.get() != null || !closed) {
             return KafkaRoundtrip.FAILED;
         }
+        KafkaRoundtrip.OUT.print("#closed\n");
+        KafkaRoundtrip.OUT.flush();
         return told ? KafkaRoundtrip.OK : KafkaRoundtrip.TOO_FEW;
     }
 
