@@ -106,10 +106,14 @@ static void kx_pconn_free(struct kx_pconn *c)
 static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 {
 	struct kx_pool *p = c->pool;
-	if (c->held && c->slot != SIZE_MAX && p->held[c->slot] == c) {
-		p->held[c->slot] = p->held[--p->held_cnt];
-		p->held[c->slot]->slot = c->slot;
-	} else if (!c->held && c->slot != SIZE_MAX && p->conns[c->slot] == c) {
+	if (c->held) {
+		struct kx_pconn **h = &p->held;
+		while (*h && *h != c)
+			h = &(*h)->next_held;
+		if (*h)
+			*h = c->next_held;
+		c->next_held = NULL;
+	} else if (c->slot != SIZE_MAX && p->conns[c->slot] == c) {
 		p->conns[c->slot] = NULL;
 	}
 	c->slot = SIZE_MAX;
@@ -140,9 +144,11 @@ void kx_pool_free(struct kx_pool *p)
 	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		if (p->conns[i])
 			kx_pconn_free(p->conns[i]);
-	for (size_t i = 0; i < p->held_cnt; i++)
-		kx_pconn_free(p->held[i]);
-	free(p->held);
+	while (p->held) {
+		struct kx_pconn *c = p->held;
+		p->held = c->next_held;
+		kx_pconn_free(c);
+	}
 	free(p->conns);
 	free(p->nodes);
 	memset(p, 0, sizeof(*p));
@@ -153,8 +159,8 @@ size_t kx_pool_open(const struct kx_pool *p)
 	size_t n = 0;
 	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		n += p->conns[i] && p->conns[i]->up.state == KX_UPSTREAM_READY;
-	for (size_t i = 0; i < p->held_cnt; i++)
-		n += p->held[i]->up.state == KX_UPSTREAM_READY;
+	for (const struct kx_pconn *c = p->held; c; c = c->next_held)
+		n += c->up.state == KX_UPSTREAM_READY;
 	return n;
 }
 
@@ -175,8 +181,8 @@ void kx_pool_forget(struct kx_pool *p, const struct kx_session *s)
 	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		if (p->conns[i])
 			kx_pconn_forget(p->conns[i], s);
-	for (size_t i = 0; i < p->held_cnt; i++)
-		kx_pconn_forget(p->held[i], s);
+	for (struct kx_pconn *c = p->held; c; c = c->next_held)
+		kx_pconn_forget(c, s);
 	for (struct kx_pconn *c = p->failing; c; c = c->next_failing)
 		kx_pconn_forget(c, s);
 }
@@ -426,20 +432,15 @@ struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key, 
 
 struct kx_pconn *kx_pool_pick_held(struct kx_pool *p, int32_t node_id)
 {
-	for (size_t i = 0; i < p->held_cnt; i++)
-		if (p->held[i]->up.node_id == node_id && p->held[i]->up.fifo.cnt == 0)
-			return p->held[i];
-	if (p->held_cnt == p->held_cap) {
-		size_t cap = p->held_cap ? p->held_cap * 2 : 8;
-		struct kx_pconn **held = realloc(p->held, cap * sizeof(*held));
-		if (!held)
-			return NULL;
-		p->held = held;
-		p->held_cap = cap;
+	for (struct kx_pconn *c = p->held; c; c = c->next_held)
+		if (c->up.node_id == node_id && c->up.fifo.cnt == 0)
+			return c;
+	struct kx_pconn *c = kx_pconn_new(p, node_id, p->held_made, true);
+	if (c) {
+		p->held_made++;
+		c->next_held = p->held;
+		p->held = c;
 	}
-	struct kx_pconn *c = kx_pconn_new(p, node_id, p->held_cnt, true);
-	if (c)
-		p->held[p->held_cnt++] = c;
 	return c;
 }
 

@@ -60,8 +60,9 @@ struct kx_pconn {
 	bool local;          /* its broker is in the node's region */
 	bool counted;        /* its socket is counted in kstretch_regional_upstream_connections */
 	bool timed;          /* its read event carries request.timeout.ms (it owes answers) */
-	bool held;           /* one of pool->held: one request at a time */
-	size_t slot;         /* in pool->conns (held: in pool->held); SIZE_MAX once it failed */
+	bool held;           /* on pool->held: one request at a time */
+	struct kx_pconn *next_held;
+	size_t slot;         /* in pool->conns (held: its number, for logs); SIZE_MAX once it failed */
 };
 
 struct kx_pool {
@@ -72,8 +73,8 @@ struct kx_pool {
 	struct kx_pconn **conns; /* [broker index * slots + k]: k < size the others', then size Fetch ones */
 	size_t node_cnt, node_cap;
 	struct kx_pconn *failing; /* connections answering their FIFO as failed (kx_pool_forget walks them too) */
-	struct kx_pconn **held;   /* connections for requests brokers hold (JoinGroup, SyncGroup), any broker */
-	size_t held_cnt, held_cap;
+	struct kx_pconn *held;    /* connections for requests brokers hold (JoinGroup, SyncGroup), any broker */
+	size_t held_made;         /* held connections made so far (their numbers in logs) */
 	uint8_t region_ridx;      /* the node's region (metrics) */
 };
 
