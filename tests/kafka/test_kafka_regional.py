@@ -761,10 +761,12 @@ def test_a_java_group_carries_on_when_the_broker_coordinating_it_stops_and_commi
         kafka, start_kstretch, fresh_topic, tmp_path):
     """The group test (run_group, Java classic, 20,000 records) with the
     coordinator's broker stopped (controlled shutdown) once the 4 members read
-    the first half: another broker becomes the coordinator; the regional
-    nodes, told NOT_COORDINATOR (or failing to reach it), forget it and look
-    it up again; member 0's leave, the rebalance, the commits of the second
-    half all reach the new one. Nothing lost or read twice, the committed
+    the first half: another broker becomes the coordinator. A request a node
+    still sends to the stopped broker fails and the node closes that client,
+    which asks FindCoordinator again (the node learns the new coordinator from
+    the answer); an answer NOT_COORDINATOR makes the node forget and look it
+    up. Member 0's leave, the rebalance, the commits of the second half all
+    reach the new one. Nothing lost or read twice, the committed
     offsets (read from the brokers) are the log ends, and the nodes' metrics
     show the move.
 
