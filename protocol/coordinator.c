@@ -32,6 +32,11 @@ static const struct kp_coord_api kp_coord_apis[] = {
     {88, INT16_MAX, KP_COORD_GROUP, FIRST, false},       /* StreamsGroupHeartbeat (KIP-1071) */
 };
 
+bool kp_coordinator_holds(int16_t api)
+{
+	return api == 11 || api == 14; /* JoinGroup, SyncGroup */
+}
+
 static const struct kp_coord_api *kp_coord_api_of(int16_t api, int16_t ver)
 {
 	for (size_t i = 0; i < sizeof(kp_coord_apis) / sizeof(kp_coord_apis[0]); i++)

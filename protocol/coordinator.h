@@ -65,6 +65,17 @@ bool kp_coordinator_key(int16_t api, int16_t ver, bool flexible, const uint8_t *
  */
 bool kp_coordinator_error(int16_t api, int16_t ver, const uint8_t *body, size_t len, int16_t *error);
 
+/*
+ * Whether the coordinator holds a request of `api` until its group's
+ * rebalance gets that far, rather than answering at once: JoinGroup (until
+ * the members have joined, up to the group's rebalance timeout) and
+ * SyncGroup (a follower's, until the leader's assignment). A broker reads a
+ * connection's next request only once it answered the last, so a request
+ * held behind one of these (another member's JoinGroup: the one the first
+ * waits for) waits for the rebalance timeout.
+ */
+bool kp_coordinator_holds(int16_t api);
+
 /* NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE: the coordinator is elsewhere, or moving. */
 #define KP_ERR_NOT_COORDINATOR           16
 #define KP_ERR_COORDINATOR_NOT_AVAILABLE 15

@@ -58,7 +58,8 @@
 	                      "region)")                                                                           \
 	X(regional_upstream_connections, "mode=regional: upstream connections open now, shared by the workers' "      \
 	                                 "clients (regional.upstream.connections per worker and broker for Fetch, "    \
-	                                 "as many for the rest)")                                                    \
+	                                 "as many for the rest, and one per JoinGroup or SyncGroup the brokers "     \
+	                                 "hold at once)")                                                            \
 	X(regional_fragments, "mode=regional: requests sent upstream as parts of a client request split by "          \
 	                      "partition")                                                                         \
 	X(regional_fragments_failed, "mode=regional: parts answered as failed (their upstream connection failed)")   \

@@ -45,10 +45,12 @@ static void kx_pconn_set_state(struct kx_pconn *c, enum kx_upstream_state st)
 	c->up.state = st;
 }
 
-/* "fetch " for a slot of the Fetch connections, "" for the others (logs). */
-static const char *kx_pool_class(const struct kx_pool *p, size_t slot)
+/* "fetch " for a slot of the Fetch connections, "held " for a held one, "" for the others (logs). */
+static const char *kx_pool_class(const struct kx_pconn *c, size_t slot)
 {
-	return slot % p->slots >= p->size ? "fetch " : "";
+	if (c->held)
+		return "held ";
+	return slot % c->pool->slots >= c->pool->size ? "fetch " : "";
 }
 
 void kx_pool_init(struct kx_pool *p, struct kx_worker *w, uint32_t size)
@@ -104,8 +106,16 @@ static void kx_pconn_free(struct kx_pconn *c)
 static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 {
 	struct kx_pool *p = c->pool;
-	if (c->slot != SIZE_MAX && p->conns[c->slot] == c)
+	if (c->held) {
+		struct kx_pconn **h = &p->held;
+		while (*h && *h != c)
+			h = &(*h)->next_held;
+		if (*h)
+			*h = c->next_held;
+		c->next_held = NULL;
+	} else if (c->slot != SIZE_MAX && p->conns[c->slot] == c) {
 		p->conns[c->slot] = NULL;
+	}
 	c->slot = SIZE_MAX;
 	if (c->up.fifo.cnt)
 		kx_cwarn(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
@@ -134,6 +144,11 @@ void kx_pool_free(struct kx_pool *p)
 	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		if (p->conns[i])
 			kx_pconn_free(p->conns[i]);
+	while (p->held) {
+		struct kx_pconn *c = p->held;
+		p->held = c->next_held;
+		kx_pconn_free(c);
+	}
 	free(p->conns);
 	free(p->nodes);
 	memset(p, 0, sizeof(*p));
@@ -144,6 +159,8 @@ size_t kx_pool_open(const struct kx_pool *p)
 	size_t n = 0;
 	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		n += p->conns[i] && p->conns[i]->up.state == KX_UPSTREAM_READY;
+	for (const struct kx_pconn *c = p->held; c; c = c->next_held)
+		n += c->up.state == KX_UPSTREAM_READY;
 	return n;
 }
 
@@ -164,6 +181,8 @@ void kx_pool_forget(struct kx_pool *p, const struct kx_session *s)
 	for (size_t i = 0; i < p->node_cnt * p->slots; i++)
 		if (p->conns[i])
 			kx_pconn_forget(p->conns[i], s);
+	for (struct kx_pconn *c = p->held; c; c = c->next_held)
+		kx_pconn_forget(c, s);
 	for (struct kx_pconn *c = p->failing; c; c = c->next_failing)
 		kx_pconn_forget(c, s);
 }
@@ -230,7 +249,7 @@ static void kx_pconn_start(evutil_socket_t fd, short what, void *arg)
 	c->broker_ridx = (uint8_t)kx_region_index(b->region);
 	c->local = b->region[0] && strcmp(b->region, w->cfg->region) == 0;
 	snprintf(c->up.addr, sizeof(c->up.addr), "node %d (%s:%u) %s#%zu", (int)c->up.node_id, b->host, b->port,
-	         kx_pool_class(c->pool, c->slot), c->slot % c->pool->size);
+	         kx_pool_class(c, c->slot), c->held ? c->slot : c->slot % c->pool->size);
 	struct kx_pconn_resolve *r = malloc(sizeof(*r));
 	if (!r) {
 		kx_pconn_fail(c, "out of memory");
@@ -362,19 +381,20 @@ static bool kx_pool_grow(struct kx_pool *p)
 	return true;
 }
 
-static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t slot)
+static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t slot, bool held)
 {
 	struct kx_pconn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->pool = p;
 	c->slot = slot;
+	c->held = held;
 	c->up.worker = p->worker;
 	c->up.sock.fd = -1;
 	c->up.node_id = node_id;
 	c->next_corr = 1;
-	snprintf(c->up.addr, sizeof(c->up.addr), "node %d %s#%zu", (int)node_id, kx_pool_class(p, slot),
-	         slot % p->size);
+	snprintf(c->up.addr, sizeof(c->up.addr), "node %d %s#%zu", (int)node_id, kx_pool_class(c, slot),
+	         held ? slot : slot % p->size);
 	if (!kx_ring_init(&c->up.fifo, sizeof(struct kx_up_inflight), KX_PCONN_FIFO_FIRST) ||
 	    !kx_flow_init(&c->req, false) || !kx_flow_init(&c->resp, false) ||
 	    !(c->start_ev = event_new(p->worker->base, -1, 0, kx_pconn_start, c))) {
@@ -406,8 +426,22 @@ struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key, 
 	}
 	size_t slot = i * p->slots + (fetch ? p->size : 0) + key % p->size;
 	if (!p->conns[slot])
-		p->conns[slot] = kx_pconn_new(p, node_id, slot);
+		p->conns[slot] = kx_pconn_new(p, node_id, slot, false);
 	return p->conns[slot];
+}
+
+struct kx_pconn *kx_pool_pick_held(struct kx_pool *p, int32_t node_id)
+{
+	for (struct kx_pconn *c = p->held; c; c = c->next_held)
+		if (c->up.node_id == node_id && c->up.fifo.cnt == 0)
+			return c;
+	struct kx_pconn *c = kx_pconn_new(p, node_id, p->held_made, true);
+	if (c) {
+		p->held_made++;
+		c->next_held = p->held;
+		p->held = c;
+	}
+	return c;
 }
 
 int32_t kx_pconn_corr(struct kx_pconn *c)

@@ -26,6 +26,14 @@
  * (no client's own timeout reaches a shared connection). Writes happen
  * on the connection's write event, never inside kx_pconn_send, so no caller
  * sees a connection fail under it.
+ *
+ * A request the broker holds until a group's rebalance gets that far
+ * (JoinGroup, SyncGroup: kp_coordinator_holds) goes alone on a connection of
+ * the pool's held list, one with nothing in flight (made when none is idle):
+ * a broker reads a connection's next request only once it answered the last,
+ * so a member's JoinGroup on a shared connection kept the requests behind it,
+ * the other members' JoinGroups among them, from the coordinator until the
+ * rebalance timed out. Idle held connections are kept for the next ones.
  */
 #ifndef KX_POOL_H
 #define KX_POOL_H
@@ -52,7 +60,9 @@ struct kx_pconn {
 	bool local;          /* its broker is in the node's region */
 	bool counted;        /* its socket is counted in kstretch_regional_upstream_connections */
 	bool timed;          /* its read event carries request.timeout.ms (it owes answers) */
-	size_t slot;         /* in pool->conns; SIZE_MAX once it failed */
+	bool held;           /* on pool->held: one request at a time */
+	struct kx_pconn *next_held;
+	size_t slot;         /* in pool->conns (held: its number, for logs); SIZE_MAX once it failed */
 };
 
 struct kx_pool {
@@ -63,6 +73,8 @@ struct kx_pool {
 	struct kx_pconn **conns; /* [broker index * slots + k]: k < size the others', then size Fetch ones */
 	size_t node_cnt, node_cap;
 	struct kx_pconn *failing; /* connections answering their FIFO as failed (kx_pool_forget walks them too) */
+	struct kx_pconn *held;    /* connections for requests brokers hold (JoinGroup, SyncGroup), any broker */
+	size_t held_made;         /* held connections made so far (their numbers in logs) */
 	uint8_t region_ridx;      /* the node's region (metrics) */
 };
 
@@ -76,6 +88,11 @@ void kx_pool_free(struct kx_pool *p);
  * answers a connection's requests in order, and holds a Fetch up to its
  * MaxWaitMs, which would hold every Produce behind it. */
 struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key, bool fetch);
+
+/* A connection to broker node_id with nothing in flight, for one request the
+ * broker holds (kp_coordinator_holds), made and connecting if none is idle;
+ * NULL when out of memory. */
+struct kx_pconn *kx_pool_pick_held(struct kx_pool *p, int32_t node_id);
 
 /* The next upstream correlation id on c. */
 int32_t kx_pconn_corr(struct kx_pconn *c);

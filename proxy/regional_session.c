@@ -287,7 +287,9 @@ static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int
                      bool expects)
 {
 	struct kx_rscratch *rs = s->worker->rscratch;
-	struct kx_pconn *c = kx_pool_pick(&s->worker->pool, node_id, s->number, q->hdr.api_key == KP_API_FETCH);
+	struct kx_pconn *c = kp_coordinator_holds(q->hdr.api_key)
+	                         ? kx_pool_pick_held(&s->worker->pool, node_id)
+	                         : kx_pool_pick(&s->worker->pool, node_id, s->number, q->hdr.api_key == KP_API_FETCH);
 	struct kp_request_header h = q->hdr;
 	q->frag[frag].node = node_id;
 	if (c) {

@@ -35,6 +35,7 @@ import time
 import pytest
 
 import dnsserver
+import groupmembers
 import harness
 import kafkatest
 import kafkawire
@@ -83,7 +84,7 @@ def kcat_produce(bootstrap, topic, sent, *extra):
                 timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat producer")
 
 
-def kcat_consume_assigned(bootstrap, topic, count):
+def kcat_consume_assigned(bootstrap, topic, count, *extra):
     """kcat without -G: every partition assigned by hand from its beginning, until `count` records (-c).
 
     Not until each partition's end (-e): a partition read from its eu follower ends,
@@ -92,7 +93,7 @@ def kcat_consume_assigned(bootstrap, topic, count):
     consumer started at once may see an end before the last records (KIP-392's
     semantics, with or without kstretch)."""
     r = harness.run([harness.kcat_path(), "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-c", str(count),
-                     "-f", harness.KCAT_FORMAT],
+                     "-f", harness.KCAT_FORMAT, *extra],
                     env=harness.modern_rdkafka_env(), timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat consumer")
     return records.parse_consumed(r.stdout.decode())
 
@@ -611,3 +612,273 @@ def test_the_java_admin_lists_describes_reads_and_deletes_groups_and_transaction
         assert out["described_transactions"][t]["coordinator"] in ports
     assert [g for g in out["listed_after"] if g in groups] == sorted(groups[2:]), out["listed_after"]
     assert_clean((k1, k2))
+
+
+# ---------------------------------------------------------------- 6. a group of 4 with every client (issue 16)
+
+MEMBER_TIMEOUT_S = 100
+
+
+def java_member(protocol, log_level=None):
+    def start(k, topic, group, tmp_path, name):
+        import javaclients
+        argv = javaclients.java_argv(["member", k.bootstrap, topic, group, MEMBER_TIMEOUT_S,
+                                      "--group-protocol", protocol, "--client-id", name], log_level=log_level)
+        return groupmembers.Member(argv, tmp_path, name)
+    return start
+
+
+def python_member(client):
+    def start(k, topic, group, tmp_path, name):
+        env = dict(os.environ)
+        env.pop("LD_LIBRARY_PATH", None)  # confluent-kafka: the wheel's own librdkafka
+        argv = [harness.venv_python(), os.path.join(harness.CLIENTS, "group_member.py"), client, k.bootstrap,
+                topic, group, str(MEMBER_TIMEOUT_S)]
+        return groupmembers.Member(argv, tmp_path, name, env=env)
+    return start
+
+
+def franz_member(k, topic, group, tmp_path, name):
+    argv = [harness.franz_path(), k.bootstrap, topic, group, "-", "0", str(MEMBER_TIMEOUT_S), "--member",
+            "--client-id", name]
+    return groupmembers.Member(argv, tmp_path, name)
+
+
+def kafkajs_member(k, topic, group, tmp_path, name):
+    argv = ["node", os.path.join(harness.CLIENTS, "kafkajs_member.js"), k.bootstrap, topic, group,
+            str(MEMBER_TIMEOUT_S)]
+    return groupmembers.Member(argv, tmp_path, name, env=harness.node_env())
+
+
+GROUP_CLIENTS = {  # client -> (start a member, records, the group type the brokers report)
+    "java-classic": (java_member("classic"), 50_000, "classic"),
+    "java-consumer": (java_member("consumer"), 50_000, "consumer"),
+    "franz-go": (franz_member, 50_000, "classic"),
+    "confluent-kafka-librdkafka": (python_member("confluent-kafka"), 50_000, "classic"),
+    "kafka-python": (python_member("kafka-python"), 50_000, "classic"),
+    "kafkajs": (kafkajs_member, 50_000, "classic"),
+}
+
+
+@pytest.mark.parametrize("client", list(GROUP_CLIENTS))
+def test_a_group_of_four_members_over_both_nodes_reads_every_record_once_through_a_leave_and_commits_the_log_end(
+        kafka, start_kstretch, fresh_topic, tmp_path, client):
+    """4 members of one group, two on each regional node (FindCoordinator
+    names the same node on both; that node sends the group's requests to the
+    real coordinator), read half the records (produced through node 1); once
+    they hold the 6 partitions between them, one member commits and leaves
+    (LeaveGroup, or a ConsumerGroupHeartbeat with epoch -1), the 3 others
+    take its partitions, the second half is produced and read. Every record
+    read once across the group, none missing; each member commits after each
+    batch and before giving a partition up, so the brokers' committed offsets
+    (read with KafkaControl, not through kstretch) are each partition's log
+    end. See groupmembers.run_group."""
+    start, count, group_kind = GROUP_CLIENTS[client]
+    topic = fresh_topic(kafka, PARTITIONS)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records(f"g-{client}", count)
+    produce = groupmembers.kcat_producer(k1.bootstrap, topic)
+    produce(sent[:count // 2])
+    group = f"{topic}-group"
+    before = kafkatest.relay_snapshot(kafka)
+    result = groupmembers.run_group(kafka, (k1, k2), topic, sent, PARTITIONS,
+                                    lambda k, name: start(k, topic, group, str(tmp_path), name), produce, group,
+                                    tmp_path)
+    assert group_type(kafka, group) == group_kind
+    assert_only_the_regional_nodes_reached_the_brokers(kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka)),
+                                                       (k1, k2))
+    assert_clean((k1, k2))
+    ms = [k.metrics() for k in (k1, k2)]
+    print(f"{client}: {count} records, read per member {result['per_member']}, times {result['times']}; "
+          f"coordinator lookups {sum(m['kstretch_regional_coordinator_lookups'] for m in ms)}, "
+          f"unknown {sum(m['kstretch_regional_coordinator_unknown'] for m in ms)}, "
+          f"moved {sum(m['kstretch_regional_coordinator_moved'] for m in ms)}")
+
+
+# ---------------------------------------------------------------- 7. librdkafka transactions, Kafka Streams (issue 16)
+
+TXN_BATCH = 200
+
+
+def test_librdkafka_transactions_through_the_regional_nodes_commit_and_abort_and_read_committed_sees_the_committed(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    """confluent-kafka (librdkafka, the wheel's) as a transactional producer
+    through node 1: init_transactions, then transactions of 200 records, the
+    odd ones aborted (abort_transaction), the even ones committed. Through node
+    2, a librdkafka consumer (kcat) with isolation.level=read_committed reads
+    exactly the committed records, each at the offset its ack gave; with
+    read_uncommitted it reads all of them (the aborted ones were written, and
+    hidden by their abort markers)."""
+    topic = fresh_topic(kafka, PARTITIONS)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records("rdk-txn", 4000)
+    acked_path = tmp_path / "acked.tsv"
+    env = dict(os.environ)
+    env.pop("LD_LIBRARY_PATH", None)  # the wheel's own librdkafka
+    t0 = time.monotonic()
+    r = harness.run([harness.venv_python(), os.path.join(harness.CLIENTS, "python_roundtrip.py"), "confluent-kafka",
+                     k1.bootstrap, topic, "-", records.write_tsv(tmp_path / "in.tsv", sent), "0",
+                     str(kafkatest.CLIENT_TIMEOUT_S - 10), "--transactional", str(TXN_BATCH), "--abort-odd",
+                     "--acked", str(acked_path)],
+                    env=env, timeout=kafkatest.CLIENT_TIMEOUT_S, what="confluent-kafka transactional producer")
+    assert "librdkafka" in harness.client_version(r.stderr)
+    committed = records.parse_consumed(acked_path.read_text())
+    want = [rec for i, rec in enumerate(sent) if (i // TXN_BATCH) % 2 == 0]
+    assert sorted((k, v) for _, _, k, v in committed) == sorted(want), "the producer's committed records"
+    got = kcat_consume_assigned(k2.bootstrap, topic, len(want), "-X", "isolation.level=read_committed")
+    assert sorted(got) == sorted(committed), (
+        f"read_committed read {len(got)}: {len(set(got) - set(committed))} not committed (or not where acked)")
+    everything = kcat_consume_assigned(k2.bootstrap, topic, len(sent), "-X", "isolation.level=read_uncommitted")
+    assert sorted((k, v) for _, _, k, v in everything) == sorted(sent)
+    elapsed = time.monotonic() - t0
+    assert_clean((k1, k2))
+    print(f"librdkafka transactions: {len(sent) // TXN_BATCH} transactions of {TXN_BATCH}, half aborted, "
+          f"in {elapsed:.1f}s (produce and both reads)")
+
+
+WORDS = [f"w{i:02d}" for i in range(40)]
+
+
+def test_a_kafka_streams_word_count_with_exactly_once_v2_counts_every_word_once_through_the_regional_nodes(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    """A Kafka Streams application (kafka-streams 4.4, WordCount.java:
+    processing.guarantee=exactly_once_v2, the record cache off) given both
+    regional nodes: lines in, words repartitioned by word through an internal
+    topic, counted in a state store with a changelog topic (both internal
+    topics made by Streams with CreateTopics), each new count written out in
+    its transaction. Through node 2, a read_committed consumer (kcat) reads
+    the output: for each word the counts 1, 2, ..., n in order, n its number
+    in the input: every input line counted exactly once."""
+    import javaclients
+    src = fresh_topic(kafka, 3)
+    dst = fresh_topic(kafka, 3)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    lines = [" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(1 + i % 5)) for i in range(2000)]
+    want = collections.Counter(w for line in lines for w in line.split())
+    kcat_produce(k1.bootstrap, src, [(f"line-{i}", line) for i, line in enumerate(lines)])
+    app_id = f"{src}-wordcount"
+    before = kafkatest.relay_snapshot(kafka)
+    argv = javaclients.java_argv(["wordcount", f"{k1.bootstrap},{k2.bootstrap}", src, dst, app_id,
+                                  tmp_path / "state", 90])
+    t0 = time.monotonic()
+    app = groupmembers.Member(argv, str(tmp_path), "wordcount")
+    try:
+        def counted_all():
+            seen = {}
+            for x in app.lines():
+                if x.startswith("#"):
+                    continue
+                w, _, n = x.partition("\t")
+                seen[w] = max(seen.get(w, 0), int(n))
+            return seen == dict(want)
+        groupmembers.wait_for([app], counted_all, 90, f"the word count's progress to reach {sum(want.values())}")
+        t_counted = time.monotonic()
+        app.stop()
+        app.wait(40)
+    finally:
+        app.kill()
+    r = harness.run([harness.kcat_path(), "-b", k2.bootstrap, "-C", "-t", dst, "-o", "beginning",
+                     "-c", str(sum(want.values())), "-s", "key=s", "-s", "value=q", "-X", "isolation.level=read_committed",
+                     "-f", "%p\t%o\t%k\t%s\n"],
+                    env=harness.modern_rdkafka_env(), timeout=kafkatest.CLIENT_TIMEOUT_S, what="kcat consumer")
+    counts = collections.defaultdict(list)
+    for line in r.stdout.decode().splitlines():
+        _, _, w, n = line.split("\t")
+        counts[w].append(int(n))
+    wrong = {w: (ns[:5], ns[-3:], want[w]) for w, ns in counts.items() if ns != list(range(1, want[w] + 1))}
+    assert set(counts) == set(want) and not wrong, f"words counted wrong (first, last, want): {wrong}"
+    # Streams made its internal topics (through the nodes: no other process reached the brokers).
+    kafka.refresh()
+    for internal in (f"{app_id}-words-repartition", f"{app_id}-KSTREAM-AGGREGATE-STATE-STORE-0000000004-changelog"):
+        assert kafka.topic(internal)["partitions"], f"no internal topic {internal}"
+    assert_only_the_regional_nodes_reached_the_brokers(kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka)),
+                                                       (k1, k2))
+    assert_clean((k1, k2))
+    print(f"Kafka Streams word count (exactly_once_v2): {len(lines)} lines, {sum(want.values())} words counted in "
+          f"{t_counted - t0:.1f}s from the start, {time.monotonic() - t0:.1f}s with close and the check")
+
+
+# ---------------------------------------------------------------- 8. the coordinator's broker stops (issue 16)
+
+def real_coordinator(kafka, group):
+    """The broker coordinating `group`, asked of a broker directly (FindCoordinator v3)."""
+    host, port = kafka.bootstrap.split(",")[0].rsplit(":", 1)
+    deadline = time.monotonic() + 30
+    while True:  # COORDINATOR_NOT_AVAILABLE while the brokers make __consumer_offsets
+        with kafkawire.Connection(host, int(port), timeout=15) as c:
+            fc = c.find_coordinator(group, version=3)
+        if fc.error_code != 15 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert fc.error_code == 0, fc
+    return fc.node_id
+
+
+def test_a_java_group_carries_on_when_the_broker_coordinating_it_stops_and_commits_the_log_end(
+        kafka, start_kstretch, fresh_topic, tmp_path):
+    """The group test (run_group, Java classic, 20,000 records) with the
+    coordinator's broker stopped (controlled shutdown) once the 4 members read
+    the first half: another broker becomes the coordinator. A request a node
+    still sends to the stopped broker fails and the node closes that client,
+    which asks FindCoordinator again (the node learns the new coordinator from
+    the answer); an answer NOT_COORDINATOR makes the node forget and look it
+    up. Member 0's leave, the rebalance, the commits of the second half all
+    reach the new one. Nothing lost or read twice, the committed
+    offsets (read from the brokers) are the log ends, and the nodes' metrics
+    show the move.
+
+    The second half is produced with the Java producer, not kcat: a request
+    a regional node sends whole to "any broker" (ApiVersions, Metadata) goes
+    to broker (connection number mod the brokers it ever knew), the stopped
+    one included (the topology keeps brokers Metadata no longer lists), and
+    the node then closes the client; kcat with one bootstrap address gives up
+    ("All broker connections are down"), the Java client connects again."""
+    topic = fresh_topic(kafka, PARTITIONS)
+    group = f"{topic}-group"
+    coordinator = real_coordinator(kafka, group)
+    k1, k2 = regional_pair(kafka, start_kstretch)
+    sent = records.make_records("g-moved", 20_000)
+
+    def produce(recs):
+        # The Java producer (both halves: its partitioner, murmur2, is not
+        # kcat's): a regional node closes a connection whose first request went
+        # to the stopped broker (see above), and the Java client connects
+        # again where kcat gives up.
+        import javaclients
+        javaclients.java_client(["produce", f"{k1.bootstrap},{k2.bootstrap}", topic,
+                                 records.write_tsv(tmp_path / "half.tsv", recs), "--acks", "all", "--idempotent",
+                                 "true", "--timeout", "60"], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    produce(sent[:len(sent) // 2])
+    start = java_member("classic", log_level="info")  # the members' view of the move, in member-*.err
+    stopped, restored = [], {"ok": False}
+
+    def stop_the_coordinator():
+        t = time.monotonic()
+        kafka.must(f"down {coordinator}")
+        stopped.append(time.monotonic() - t)
+
+    before = [k.metrics() for k in (k1, k2)]
+    t0 = time.monotonic()
+    try:
+        result = groupmembers.run_group(kafka, (k1, k2), topic, sent, PARTITIONS,
+                                        lambda k, name: start(k, topic, group, str(tmp_path), name), produce, group,
+                                        tmp_path, disrupt=stop_the_coordinator)
+    finally:
+        t_up = time.monotonic()
+        if stopped:
+            restored = kafka.control(f"up {coordinator}")
+        t_up = time.monotonic() - t_up
+    assert stopped and restored["ok"], restored
+    new = real_coordinator(kafka, group)
+    after = [k.metrics() for k in (k1, k2)]
+
+    def grew(name):
+        return sum(a[name] - b[name] for a, b in zip(after, before))
+    assert grew("kstretch_regional_coordinator_moved") + grew("kstretch_regional_coordinator_lookups") > 0
+    # Parts sent to the broker as it stopped failed (answered with retriable errors): no protocol error.
+    assert all(m["kstretch_protocol_errors"] == 0 for m in after), after
+    print(f"coordinator broker {coordinator} stopped in {stopped[0]:.1f}s (now {new}): read per member {result['per_member']}, "
+          f"times {result['times']}; NOT_COORDINATOR answers {grew('kstretch_regional_coordinator_moved')}, "
+          f"lookups {grew('kstretch_regional_coordinator_lookups')}, "
+          f"unknown {grew('kstretch_regional_coordinator_unknown')}; {time.monotonic() - t0:.1f}s in all, "
+          f"{t_up:.1f}s of it starting the broker again")

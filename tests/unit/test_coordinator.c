@@ -107,3 +107,12 @@ Test(coordinator, the_top_level_error_is_read_where_each_api_keeps_it)
 	cr_assert_not(kp_coordinator_error(11, 2, buf, 5, &e), "too short");
 	cr_assert_not(kp_coordinator_error(12, 0, NULL, 0, &e));
 }
+
+Test(coordinator, only_joingroup_and_syncgroup_are_held_by_the_coordinator)
+{
+	cr_assert(kp_coordinator_holds(11), "JoinGroup waits for the other members");
+	cr_assert(kp_coordinator_holds(14), "SyncGroup waits for the leader's assignment");
+	const int16_t at_once[] = {0, 1, 8, 9, 10, 12, 13, 22, 24, 25, 26, 28, 47, 68, -1, 32767};
+	for (size_t i = 0; i < sizeof(at_once) / sizeof(at_once[0]); i++)
+		cr_assert_not(kp_coordinator_holds(at_once[i]), "api %d is answered at once", at_once[i]);
+}

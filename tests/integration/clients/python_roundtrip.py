@@ -24,6 +24,8 @@ Options:
                  a transactional producer (confluent-kafka; transactional.id TOPIC-txn) that
                  commits every N records; --acked then lists the records of committed
                  transactions only
+  --abort-odd    with --transactional: the 2nd, 4th, ... transactions are written
+                 (flush) and then aborted (abort_transaction), the others committed
   --rate N       produce at most N records per second (default: as fast as possible)
   --set KEY=VALUE
                  one more librdkafka property for confluent-kafka's producer (repeatable),
@@ -203,6 +205,15 @@ def confluent_produce(ck, bootstrap, topic, records, deadline, opts):
             producer.poll(0)
         if not opts["transactional"]:
             break
+        if opts["abort_odd"] and (first // txn_size) % 2 == 1:
+            # Written first (abort_transaction would purge what is still queued):
+            # the brokers hold the records and then the abort markers.
+            if producer.flush(left()):
+                log(f"records {first}.. not delivered before their abort")
+                return 3, committed
+            producer.abort_transaction(left())
+            acked.clear()
+            continue
         while True:
             try:
                 producer.commit_transaction(left())
@@ -271,7 +282,7 @@ def confluent(bootstrap, topic, group, records, expected, deadline, opts):
 
 def parse_options(args):
     opts = {"idempotent": False, "rate": 0.0, "acked": None, "transactional": 0, "api_version": None, "sasl": None,
-            "set": {}}
+            "set": {}, "abort_odd": False}
     args = list(args)
     while args:
         a = args.pop(0)
@@ -284,6 +295,8 @@ def parse_options(args):
             opts["set"][key] = value
         elif a == "--acked" and args:
             opts["acked"] = args.pop(0)
+        elif a == "--abort-odd":
+            opts["abort_odd"] = True
         elif a == "--transactional" and args:
             opts["transactional"] = int(args.pop(0))
         elif a == "--sasl" and args:

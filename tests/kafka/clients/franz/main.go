@@ -29,6 +29,12 @@
 //	                  SCRAM-SHA-256 or SCRAM-SHA-512 (franz-go's pkg/sasl)
 //	--tls-ca FILE     connect with TLS, trusting the CAs in the PEM FILE (the
 //	                  server name checked is each broker's host)
+//	--member          one member of consumer group GROUP (INPUT "-", EXPECTED 0), in the
+//	                  member contract of tests/kafka/groupmembers.py: records and
+//	                  "#assigned P,..", "#revoked P,.." lines on stdout; it commits
+//	                  after each poll and before partitions are taken from it; a line
+//	                  on stdin (or its end) makes it commit, leave the group, write
+//	                  "#closed" and exit 0; not told to stop within TIMEOUT_S: exit 4
 //	--max-api-version API=N
 //	                  never send API (a name such as JoinGroup, or a key number)
 //	                  above version N, whatever the broker offers; repeatable.
@@ -65,7 +71,7 @@ const (
 	franzModule = "github.com/twmb/franz-go"
 	usage       = "usage: kstretch-franz BOOTSTRAP TOPIC GROUP|- INPUT EXPECTED TIMEOUT_S [--idempotent | --no-idempotent] " +
 		"[--acks all|1] [--rack RACK] [--client-id ID] [--log-level none|error|warn|info|debug] [--sasl MECH:USER:PASSWORD] [--tls-ca FILE] " +
-		"[--max-api-version API=N ...]"
+		"[--max-api-version API=N ...] [--member]"
 	// Once the deadline has passed: time still given to commit the offsets
 	// read and to leave the group.
 	finishTimeout = 10 * time.Second
@@ -89,6 +95,7 @@ type options struct {
 	maxVers    *kversion.Versions // nil: franz-go's own
 	sasl       sasl.Mechanism     // nil: no authentication
 	tls        *tls.Config        // nil: plaintext
+	member     bool
 }
 
 type record struct{ key, value string }
@@ -137,6 +144,8 @@ func parseArgs(argv []string) (*options, error) {
 		switch a {
 		case "--idempotent":
 			explicitIdempotent = true
+		case "--member":
+			o.member = true
 		case "--no-idempotent":
 			noIdempotent = true
 		case "--acks":
@@ -466,6 +475,9 @@ func run(argv []string) int {
 			return status
 		}
 	}
+	if o.member {
+		return member(o, deadline)
+	}
 	if o.expected == 0 {
 		return 0
 	}
@@ -474,4 +486,107 @@ func run(argv []string) int {
 
 func main() {
 	os.Exit(run(os.Args[1:]))
+}
+
+// member is --member: one member of o.group until a line (or the end) on stdin.
+func member(o *options, deadline time.Time) int {
+	if o.group == "-" {
+		logf("--member needs a GROUP")
+		return 2
+	}
+	var mu sync.Mutex // stdout's lines, from the poll loop and the rebalance callbacks
+	out := bufio.NewWriterSize(os.Stdout, 1<<16)
+	emit := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, format, args...)
+		if err := out.Flush(); err != nil {
+			logf("stdout: %v", err)
+		}
+	}
+	list := func(m map[string][]int32) string {
+		var ps []string
+		for _, p := range m[o.topic] {
+			ps = append(ps, strconv.Itoa(int(p)))
+		}
+		return strings.Join(ps, ",")
+	}
+	opts := append(commonOpts(o),
+		kgo.ConsumeTopics(o.topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.ConsumerGroup(o.group),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			emit("#assigned %s\n", list(m))
+		}),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				logf("commit before revoke: %v", err)
+			}
+			emit("#revoked %s\n", list(m))
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			emit("#revoked %s\n", list(m))
+		}))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		logf("member: %v", err)
+		return 1
+	}
+	defer cl.Close()
+	stop := make(chan struct{})
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		close(stop)
+	}()
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	errorsLogged := 0
+	for {
+		select {
+		case <-stop:
+			finish, cancelFinish := context.WithTimeout(context.Background(), finishTimeout)
+			defer cancelFinish()
+			if err := cl.CommitUncommittedOffsets(finish); err != nil {
+				logf("commit: %v", err)
+				return 1
+			}
+			cl.AllowRebalance()
+			if err := cl.LeaveGroupContext(finish); err != nil {
+				logf("leave group: %v", err)
+				return 1
+			}
+			emit("#closed\n")
+			return 0
+		default:
+		}
+		if ctx.Err() != nil {
+			logf("member: not told to stop within the timeout")
+			return 4
+		}
+		poll, cancelPoll := context.WithTimeout(ctx, 200*time.Millisecond)
+		fetches := cl.PollRecords(poll, pollMax)
+		cancelPoll()
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			if errorsLogged++; errorsLogged <= 20 {
+				logf("consumer error: %s[%d]: %v", topic, partition, err)
+			}
+		})
+		var sb strings.Builder
+		fetches.EachRecord(func(r *kgo.Record) {
+			fmt.Fprintf(&sb, "%d\t%d\t%s\t%s\n", r.Partition, r.Offset, r.Key, r.Value)
+		})
+		if sb.Len() > 0 {
+			emit("%s", sb.String())
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				logf("commit: %v", err)
+			}
+		}
+		cl.AllowRebalance()
+	}
 }

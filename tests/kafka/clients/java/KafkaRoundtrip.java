@@ -8,6 +8,10 @@
 //   KafkaRoundtrip consume BOOTSTRAP TOPIC GROUP EXPECTED TIMEOUT_S [--group-protocol classic|consumer]
 //                  [--isolation read_committed|read_uncommitted] [--client-id ID] [--rack RACK] [--settle S]
 //                  (GROUP "-": no group; every partition assigned by hand from its beginning)
+//   KafkaRoundtrip member BOOTSTRAP TOPIC GROUP TIMEOUT_S [--group-protocol classic|consumer] [--client-id ID]
+//                  (one member of a group until told to stop on stdin: see GroupMember.java)
+//   KafkaRoundtrip wordcount BOOTSTRAP INPUT_TOPIC OUTPUT_TOPIC APP_ID STATE_DIR TIMEOUT_S
+//                  (a Kafka Streams word count, exactly_once_v2: see WordCount.java)
 //   KafkaRoundtrip txn BOOTSTRAP TOPIC INPUT TXN_ID BATCH [--client-id ID] [--timeout S]
 //   KafkaRoundtrip admin BOOTSTRAP NEWTOPIC PARTITIONS RF [--client-id ID] [--timeout S]
 //
@@ -63,6 +67,9 @@ public final class KafkaRoundtrip {
         "       KafkaRoundtrip consume BOOTSTRAP TOPIC GROUP EXPECTED TIMEOUT_S",
         "                      [--group-protocol classic|consumer] [--isolation read_committed|read_uncommitted]",
         "                      [--client-id ID] [--rack RACK] [--settle S]",
+        "       KafkaRoundtrip member BOOTSTRAP TOPIC GROUP TIMEOUT_S [--group-protocol classic|consumer]",
+        "                      [--client-id ID]",
+        "       KafkaRoundtrip wordcount BOOTSTRAP INPUT_TOPIC OUTPUT_TOPIC APP_ID STATE_DIR TIMEOUT_S",
         "       KafkaRoundtrip txn BOOTSTRAP TOPIC INPUT TXN_ID BATCH [--client-id ID] [--timeout S]",
         "       KafkaRoundtrip admin BOOTSTRAP NEWTOPIC PARTITIONS RF [--client-id ID] [--timeout S]",
         "       KafkaRoundtrip groups BOOTSTRAP TOPIC PARTITIONS GROUP,GROUP,... TXN,TXN,...|-",
@@ -127,6 +134,14 @@ public final class KafkaRoundtrip {
                 Args a = Args.parse(rest, 5, Set.of("--group-protocol", "--isolation", "--client-id", "--rack",
                                                     "--settle", "--config"));
                 return Consume.consume(a);
+            }
+            case "member": {
+                Args a = Args.parse(rest, 4, Set.of("--group-protocol", "--client-id", "--config"));
+                return GroupMember.member(a);
+            }
+            case "wordcount": {
+                Args a = Args.parse(rest, 6, Set.of("--config"));
+                return WordCount.wordcount(a);
             }
             case "txn": {
                 Args a = Args.parse(rest, 5, Set.of("--client-id", "--timeout", "--config"));
