@@ -810,6 +810,22 @@ static void kx_print_region_map(const struct kx_config *cfg, const struct kx_con
 		fprintf(out, "%s%s=%s", i ? "," : "", cfg->region_rules[i].pattern, cfg->region_rules[i].region);
 }
 
+/* cost.per.gb: cost.h's rules. */
+static bool kx_parse_cost(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                          size_t whylen)
+{
+	(void)key;
+	return kx_cost_parse(&cfg->cost, value, why, whylen);
+}
+
+static void kx_print_cost(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	for (int i = 0; i < cfg->cost.cnt; i++)
+		fprintf(out, "%s%s>%s:%g", i ? "," : "", cfg->cost.rule[i].from, cfg->cost.rule[i].to,
+		        cfg->cost.rule[i].per_gb);
+}
+
 static void kx_print_secret(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
 {
 	if (*(const char *)kx_cfield(cfg, key))
@@ -958,6 +974,20 @@ static const struct kx_config_key kx_keys[] = {
      "event-loop threads (0: one per CPU)"},
     {"admin.listen", "127.0.0.1:9644", kx_parse_hostport, kx_print_hostport, KX_FIELD(admin_listen), 0, 0, NULL,
      "HOST:PORT of the admin HTTP endpoint (metrics, health)"},
+    {"admin.token", "", kx_parse_secret, kx_print_secret, KX_FIELD(admin_token), 0, 0, NULL,
+     "the admin endpoint answers only requests with the header Authorization: Bearer TOKEN (401 without; "
+     "/healthz stays open for liveness probes); printed as ********; empty: no token"},
+    {"admin.token.file", "", kx_parse_path, kx_print_string, KX_FIELD(admin_token_file), 0, 0, NULL,
+     "a file holding admin.token (one line), read when the admin endpoint opens (keeps it out of the "
+     "configuration and the command line)"},
+    {"metadata.max.age.ms", "300000", kx_parse_int, kx_print_int, KX_FIELD(metadata_max_age_ms), 1000, 86400000,
+     NULL,
+     "/readyz answers 200 only while the cluster answered kstretch's Metadata request this recently (checked "
+     "every third of it, at most every 5 s)"},
+    {"cost.per.gb", "", kx_parse_cost, kx_print_cost, 0, 0, 0, NULL,
+     "FROM>TO:PRICE[,...]: the price per GB (10^9 bytes) of traffic from region FROM to region TO (* any "
+     "region; first match wins; unmatched, in-region or unknown-region traffic costs nothing), e.g. "
+     "eu>us:0.02,us>eu:0.02,*>*:0.01; /metrics prices kstretch_region_bytes with it"},
     {"max.frame.bytes", "104857600", kx_parse_int64, kx_print_int64, KX_FIELD(max_frame_bytes), 64, 1073741824, NULL,
      "largest request or response accepted, checked before allocating"},
     {"max.held.request.bytes", "1048576", kx_parse_int, kx_print_int, KX_FIELD(max_held_request_bytes), 64,

@@ -53,6 +53,7 @@ struct kx_pconn {
 	bool counted;        /* its socket is counted in kstretch_regional_upstream_connections */
 	bool timed;          /* its read event carries request.timeout.ms (it owes answers) */
 	size_t slot;         /* in pool->conns; SIZE_MAX once it failed */
+	struct kx_conn_stat stat; /* its /connections entry (conns.h) */
 };
 
 struct kx_pool {
