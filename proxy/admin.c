@@ -1,17 +1,14 @@
 #include "admin.h"
 
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,44 +116,6 @@ static bool kx_admin_authorized(const struct kx_admin *a, struct evhttp_request 
 	return m == n && CRYPTO_memcmp(h, a->token, n) == 0;
 }
 
-/* admin.token.file: one line (a trailing newline dropped), read now. */
-static bool kx_admin_read_token(struct kx_admin *a, const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		kx_error("admin.token.file: cannot read '%s': %s", path, fd < 0 ? strerror(errno) : "not a regular file");
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	char buf[sizeof(a->token) + 2];
-	ssize_t r = read(fd, buf, sizeof(buf));
-	close(fd);
-	size_t n = r > 0 ? (size_t)r : 0;
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	if (r < 0 || n == 0 || n >= sizeof(a->token)) {
-		kx_error("admin.token.file: '%s' is empty, unreadable or longer than %zu bytes", path, sizeof(a->token) - 1);
-		explicit_bzero(buf, sizeof(buf));
-		return false;
-	}
-	memcpy(a->token, buf, n);
-	a->token[n] = '\0';
-	explicit_bzero(buf, sizeof(buf));
-	return true;
-}
-
-/* A token goes in an HTTP header: visible ASCII only. */
-static bool kx_admin_token_ok(const char *t)
-{
-	for (; *t; t++)
-		if ((unsigned char)*t <= ' ' || (unsigned char)*t >= 0x7f)
-			return false;
-	return true;
-}
 
 static void kx_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body, size_t len)
 {
@@ -249,19 +208,8 @@ struct kx_admin *kx_admin_start(struct event_base *base, const struct kx_config 
 		return NULL;
 	a->cfg = cfg;
 	pthread_mutex_init(&a->err_lock, NULL);
-	if (cfg->admin_token[0] && cfg->admin_token_file[0]) {
-		kx_error("admin.token and admin.token.file: set one of them");
-		free(a);
-		return NULL;
-	}
-	snprintf(a->token, sizeof(a->token), "%s", cfg->admin_token);
-	if ((cfg->admin_token_file[0] && !kx_admin_read_token(a, cfg->admin_token_file)) ||
-	    !kx_admin_token_ok(a->token)) {
-		if (a->token[0])
-			kx_error("admin.token: only visible ASCII characters (no space) can go in an HTTP header");
-		kx_admin_free(a);
-		return NULL;
-	}
+	/* config.c checked them: one of the two, visible ASCII */
+	snprintf(a->token, sizeof(a->token), "%s", cfg->admin_token[0] ? cfg->admin_token : cfg->admin_file_token);
 	kx_metrics_set_cost(&cfg->cost);
 	a->http = evhttp_new(base);
 	if (!a->http || evhttp_bind_socket(a->http, cfg->admin_listen.host, cfg->admin_listen.port) != 0) {

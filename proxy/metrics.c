@@ -108,7 +108,7 @@ void kx_metrics_write(FILE *out)
 	static const char *const dir[2] = {"to_broker", "from_broker"};
 	int cnt = atomic_load_explicit(&kx_region_cnt, memory_order_acquire);
 	fputs("# HELP kstretch_region_bytes bytes between clients and brokers per (client region, broker region, "
-	      "direction)\n# TYPE kstretch_region_bytes counter\n",
+	      "direction) {client_region,broker_region,direction}\n# TYPE kstretch_region_bytes counter\n",
 	      out);
 	for (int c = 0; c < cnt; c++)
 		for (int b = 0; b < cnt; b++)
@@ -184,6 +184,8 @@ static const struct {
     {"node left", KX_CLOSE_upstream_lost},         {"timeout", KX_CLOSE_upstream_lost},
     {"linger timeout", KX_CLOSE_client_closed},    {"shutdown", KX_CLOSE_shutdown},
     {"stopping", KX_CLOSE_shutdown},               {"out of memory", KX_CLOSE_out_of_memory},
+    {"no broker", KX_CLOSE_upstream_lost},         {"answer failed", KX_CLOSE_upstream_lost},
+    {"connection error", KX_CLOSE_upstream_lost},  {"write error", KX_CLOSE_upstream_lost},
 };
 
 enum kx_close_cause kx_close_cause_of(const char *why)
@@ -200,9 +202,15 @@ enum kx_close_cause kx_close_cause_of(const char *why)
 	return best;
 }
 
+void kx_metrics_closed_as(enum kx_close_cause c)
+{
+	atomic_fetch_add_explicit(&kx_labelled_here->closed[c < KX_CLOSE_CAUSE_CNT ? c : KX_CLOSE_other], 1,
+	                          memory_order_relaxed);
+}
+
 void kx_metrics_closed(const char *why)
 {
-	atomic_fetch_add_explicit(&kx_labelled_here->closed[kx_close_cause_of(why)], 1, memory_order_relaxed);
+	kx_metrics_closed_as(kx_close_cause_of(why));
 }
 
 /* Broker node ids by slot (slot 0: bootstrap and overflow), registered like region names. */
@@ -280,11 +288,11 @@ static void kx_write_api_counters(FILE *out)
 		const char *name, *help;
 		size_t off;
 	} c[] = {
-	    {"kstretch_api_requests_total", "client requests read, by API", offsetof(struct kx_api_stats, requests)},
-	    {"kstretch_api_responses_total", "answers handed to clients, by API", offsetof(struct kx_api_stats, responses)},
-	    {"kstretch_api_rewrites_total", "answers kstretch rewrote (addresses, versions, regional merges), by API",
+	    {"kstretch_api_requests_total", "client requests read, by API {api}", offsetof(struct kx_api_stats, requests)},
+	    {"kstretch_api_responses_total", "answers handed to clients, by API {api}", offsetof(struct kx_api_stats, responses)},
+	    {"kstretch_api_rewrites_total", "answers kstretch rewrote (addresses, versions, regional merges), by API {api}",
 	     offsetof(struct kx_api_stats, rewrites)},
-	    {"kstretch_api_decode_errors_total", "requests or answers kstretch could not decode, by API",
+	    {"kstretch_api_decode_errors_total", "requests or answers kstretch could not decode, by API {api}",
 	     offsetof(struct kx_api_stats, decode_errors)},
 	};
 	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
@@ -305,7 +313,7 @@ static void kx_write_latency(FILE *out)
 	static const char *const part[2] = {"kstretch", "upstream"};
 	fputs("# HELP kstretch_request_duration_seconds time per request and answer, by API: part=kstretch inside "
 	      "kstretch (read to sent upstream, answer read to handed to the client), part=upstream at the "
-	      "brokers (sent to its last answer read)\n# TYPE kstretch_request_duration_seconds histogram\n",
+	      "brokers (sent to its last answer read); buckets 50 us to 10 s {api,part,le}\n# TYPE kstretch_request_duration_seconds histogram\n",
 	      out);
 	for (unsigned a = 0; a < KX_API_SLOTS; a++)
 		for (int p = 0; p < 2; p++) {
@@ -331,15 +339,15 @@ static void kx_write_latency(FILE *out)
 
 static void kx_write_closed_and_brokers(FILE *out)
 {
-	fputs("# HELP kstretch_connections_closed_total client connections closed, by cause\n"
+	fputs("# HELP kstretch_connections_closed_total client connections closed, by cause {cause}\n"
 	      "# TYPE kstretch_connections_closed_total counter\n",
 	      out);
 	for (int c = 0; c < KX_CLOSE_CAUSE_CNT; c++)
 		fprintf(out, "kstretch_connections_closed_total{cause=\"%s\"} %llu\n", kx_close_names[c],
 		        (unsigned long long)KX_SUM_SHARDS(closed[c]));
 	static const char *const name[2] = {"kstretch_upstream_connects_total", "kstretch_upstream_connect_errors_total"};
-	static const char *const help[2] = {"upstream connections made, by broker (bootstrap: a bootstrap server)",
-	                                    "upstream connections that failed or timed out, by broker"};
+	static const char *const help[2] = {"upstream connections made, by broker (bootstrap: a bootstrap server) {broker}",
+	                                    "upstream connections that failed or timed out, by broker {broker}"};
 	int cnt = atomic_load_explicit(&kx_broker_cnt, memory_order_acquire);
 	for (int k = 0; k < 2; k++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", name[k], help[k], name[k]);
@@ -353,7 +361,7 @@ static void kx_write_closed_and_brokers(FILE *out)
 				fprintf(out, "%s{broker=\"bootstrap\"} %llu\n", name[k], (unsigned long long)n);
 		}
 	}
-	fputs("# HELP kstretch_topology_refreshes_total Metadata fetches of the readiness check (admin.c), by result\n"
+	fputs("# HELP kstretch_topology_refreshes_total Metadata fetches of the readiness check (admin.c), by result {result}\n"
 	      "# TYPE kstretch_topology_refreshes_total counter\n",
 	      out);
 	for (int ok = 1; ok >= 0; ok--)
@@ -367,14 +375,15 @@ static void kx_write_region_pair(FILE *out, const char *name, int c, int b, doub
 	kx_prom_label(out, kx_region_name(c));
 	fputs("\",broker_region=\"", out);
 	kx_prom_label(out, kx_region_name(b));
-	fprintf(out, money ? "\"} %.9f\n" : "\"} %.0f\n", v);
+	fprintf(out, money ? "\"} %.17g\n" : "\"} %.0f\n", v);
 }
 
 static void kx_write_cost(FILE *out)
 {
 	int cnt = atomic_load_explicit(&kx_region_cnt, memory_order_acquire);
 	fputs("# HELP kstretch_cross_region_cost_total what the bytes between regions cost at cost.per.gb "
-	      "(requests priced client region to broker region, answers broker region to client region)\n"
+	      "(requests priced client region to broker region, answers broker region to client region) "
+	      "{client_region,broker_region}\n"
 	      "# TYPE kstretch_cross_region_cost_total counter\n",
 	      out);
 	for (int c = 1; c < cnt; c++)
@@ -389,7 +398,8 @@ static void kx_write_cost(FILE *out)
 				                     ((double)to * up + (double)from * down) / 1e9, true);
 		}
 	fputs("# HELP kstretch_cross_region_cost_avoided_total what the Fetch answers kstretch kept in the client's "
-	      "region would have cost from their leader's region (broker_region: the leader's) at cost.per.gb\n"
+	      "region would have cost from their leader's region (broker_region: the leader's) at cost.per.gb "
+	      "{client_region,broker_region}\n"
 	      "# TYPE kstretch_cross_region_cost_avoided_total counter\n",
 	      out);
 	for (int c = 1; c < cnt; c++)
@@ -402,7 +412,7 @@ static void kx_write_cost(FILE *out)
 				                     true);
 		}
 	fputs("# HELP kstretch_fetch_bytes_kept_local Fetch answer bytes from a broker in the client's region for "
-	      "partitions whose leader is in another region (broker_region: the leader's)\n"
+	      "partitions whose leader is in another region (broker_region: the leader's) {client_region,broker_region}\n"
 	      "# TYPE kstretch_fetch_bytes_kept_local counter\n",
 	      out);
 	for (int c = 1; c < cnt; c++)

@@ -241,6 +241,7 @@ void kx_timing_done(int16_t api_key, const struct kx_timing *t, uint64_t now);
 /* Counts a client connection closed for why (the reason string given to kx_session_close). */
 enum kx_close_cause kx_close_cause_of(const char *why);
 void kx_metrics_closed(const char *why);
+void kx_metrics_closed_as(enum kx_close_cause c);
 
 /* An upstream connect to node_id (-1: a bootstrap server) that succeeded (ok) or failed. */
 void kx_metrics_upstream(int32_t node_id, bool ok);

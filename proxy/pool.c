@@ -43,6 +43,7 @@ static void kx_pconn_set_state(struct kx_pconn *c, enum kx_upstream_state st)
 	KX_BUG_ON(st < c->up.state);
 	kx_cdebug(c, "%s -> %s", kx_upstream_state_name(c->up.state), kx_upstream_state_name(st));
 	c->up.state = st;
+	atomic_store_explicit(&c->stat.up_state, (int)st, memory_order_relaxed);
 }
 
 /* "fetch " for a slot of the Fetch connections, "" for the others (logs). */

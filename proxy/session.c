@@ -238,7 +238,7 @@ void kx_session_close(struct kx_session *s, const char *why)
 		kx_regional_close(s, why);
 		return;
 	}
-	kx_metrics_closed(why);
+	kx_metrics_closed_as(s->close_cause ? (enum kx_close_cause)(s->close_cause - 1) : kx_close_cause_of(why));
 	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up->addr, why, s->fifo.cnt);
 	kx_client_set_state(s, KX_CLIENT_CLOSED);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
@@ -310,6 +310,8 @@ static void kx_linger_readable(struct kx_session *s, evutil_socket_t fd, short w
 /* Upstream is gone: answer what was answered, then close the client. */
 static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 {
+	if (!s->close_cause) /* the client is answered what came, then closed: the cause is this */
+		s->close_cause = 1 + (strcmp(why, "shutdown") == 0 ? KX_CLOSE_shutdown : KX_CLOSE_upstream_lost);
 	if (s->client.state == KX_CLIENT_CLOSED) {
 		kx_session_close(s, why); /* nobody left to answer */
 		return;

@@ -193,6 +193,7 @@ struct kx_session {
 	 * sockets were last read (one clock read per read, not per request). */
 	struct kx_conn_stat stat;
 	uint64_t read_ns, up_read_ns;
+	uint8_t close_cause; /* 1 + enum kx_close_cause once the end began (its broker lost: it drains first); 0 */
 };
 
 /*
