@@ -82,13 +82,15 @@ static int kx_admin_ready(struct kx_admin *a, const struct kx_topology *t, FILE 
 		return 503;
 	}
 	if (last && age <= a->cfg->metadata_max_age_ms) {
-		fprintf(out, "ready: %zu brokers in the topology; the cluster answered Metadata %lld ms ago (%d brokers)\n",
+		fprintf(out,
+		        "ready: %zu brokers in the topology; the cluster answered Metadata %lld ms ago (%d brokers)\n",
 		        t->broker_cnt, (long long)age, atomic_load(&a->brokers));
 		return 200;
 	}
 	pthread_mutex_lock(&a->err_lock);
 	if (last)
-		fprintf(out, "not ready: no broker answered Metadata for %lld ms (metadata.max.age.ms %d); last error: %s\n",
+		fprintf(out,
+		        "not ready: no broker answered Metadata for %lld ms (metadata.max.age.ms %d); last error: %s\n",
 		        (long long)age, a->cfg->metadata_max_age_ms, a->last_err[0] ? a->last_err : "none");
 	else
 		fprintf(out, "not ready: the readiness check has not reached a broker yet%s%s\n",
@@ -115,7 +117,6 @@ static bool kx_admin_authorized(const struct kx_admin *a, struct evhttp_request 
 		m--;
 	return m == n && CRYPTO_memcmp(h, a->token, n) == 0;
 }
-
 
 static void kx_admin_reply(struct evhttp_request *req, int code, const char *type, const char *body, size_t len)
 {
@@ -145,8 +146,10 @@ static void kx_admin_cb(struct evhttp_request *req, void *arg)
 	}
 	if (strcmp(uri, "/healthz") != 0 && !kx_admin_authorized(a, req)) {
 		/* /healthz stays open: a liveness probe carries no secret, and it tells nothing. */
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"kstretch\"");
-		static const char no[] = "401: this endpoint wants the header Authorization: Bearer TOKEN (admin.token)\n";
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Bearer realm=\"kstretch\"");
+		static const char no[] =
+		    "401: this endpoint wants the header Authorization: Bearer TOKEN (admin.token)\n";
 		kx_admin_reply(req, 401, "text/plain; charset=utf-8", no, sizeof(no) - 1);
 		return;
 	}
@@ -221,10 +224,11 @@ struct kx_admin *kx_admin_start(struct event_base *base, const struct kx_config 
 	evhttp_set_gencb(a->http, kx_admin_cb, a);
 	kx_info("admin: http://%s:%u/metrics /healthz /readyz /topology /connections%s", cfg->admin_listen.host,
 	        cfg->admin_listen.port, a->token[0] ? " (bearer token required, /healthz open)" : "");
-	if (!a->token[0] && strcmp(cfg->admin_listen.host, "127.0.0.1") != 0 && strcmp(cfg->admin_listen.host, "::1") != 0 &&
-	    strcmp(cfg->admin_listen.host, "localhost") != 0)
+	if (!a->token[0] && strcmp(cfg->admin_listen.host, "127.0.0.1") != 0 &&
+	    strcmp(cfg->admin_listen.host, "::1") != 0 && strcmp(cfg->admin_listen.host, "localhost") != 0)
 		kx_warn("admin: listening on %s beyond loopback without admin.token: anyone who reaches it reads the "
-		        "metrics, topology and connections", cfg->admin_listen.host);
+		        "metrics, topology and connections",
+		        cfg->admin_listen.host);
 	if (pthread_create(&a->probe, NULL, kx_admin_probe, a) != 0) {
 		kx_error("admin: cannot start the readiness check thread");
 		kx_admin_free(a);

@@ -815,14 +815,15 @@ static bool kx_token_ok(const char *t, size_t n, char *why, size_t whylen, const
 {
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f) {
-			kx_why(why, whylen, "%s: only visible ASCII characters (no space) can go in an HTTP header", where);
+			kx_why(why, whylen, "%s: only visible ASCII characters (no space) can go in an HTTP header",
+			       where);
 			return false;
 		}
 	return true;
 }
 
-static bool kx_parse_admin_token(struct kx_config *cfg, const struct kx_config_key *key, const char *value,
-                                 char *why, size_t whylen)
+static bool kx_parse_admin_token(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                                 size_t whylen)
 {
 	return kx_token_ok(value, strlen(value), why, whylen, "the token") &&
 	       kx_parse_secret(cfg, key, value, why, whylen);
@@ -1034,8 +1035,7 @@ static const struct kx_config_key kx_keys[] = {
     {"admin.token.file", "", kx_parse_admin_token_file, kx_print_string, KX_FIELD(admin_token_file), 0, 0, NULL,
      "a file holding admin.token (one line), read at start (keeps it out of the configuration and the "
      "command line)"},
-    {"metadata.max.age.ms", "300000", kx_parse_int, kx_print_int, KX_FIELD(metadata_max_age_ms), 1000, 86400000,
-     NULL,
+    {"metadata.max.age.ms", "300000", kx_parse_int, kx_print_int, KX_FIELD(metadata_max_age_ms), 1000, 86400000, NULL,
      "/readyz answers 200 only while the cluster answered kstretch's Metadata request this recently (checked "
      "every third of it, at most every 5 s)"},
     {"cost.per.gb", "", kx_parse_cost, kx_print_cost, 0, 0, 0, NULL,

@@ -81,8 +81,8 @@ static void kx_conn_json(FILE *out, struct kx_conn_stat *st, uint64_t now_ns)
 	fprintf(out, ",\"requests\":%llu,\"answers\":%llu,\"in_flight\":%llu", (unsigned long long)req,
 	        (unsigned long long)ans, (unsigned long long)(req > ans ? req - ans : 0));
 	if (st->kind == KX_CONN_POOL) {
-		fprintf(out, ",\"broker\":%d,\"local\":%s,\"bytes_to_broker\":%llu,\"bytes_from_broker\":%llu", st->node_id,
-		        st->local ? "true" : "false", (unsigned long long)kx_load(&st->bytes_in),
+		fprintf(out, ",\"broker\":%d,\"local\":%s,\"bytes_to_broker\":%llu,\"bytes_from_broker\":%llu",
+		        st->node_id, st->local ? "true" : "false", (unsigned long long)kx_load(&st->bytes_in),
 		        (unsigned long long)kx_load(&st->bytes_out));
 	} else {
 		fprintf(out, ",\"listen_port\":%u,\"bytes_from_client\":%llu,\"bytes_to_client\":%llu", st->local_port,

@@ -32,16 +32,16 @@ struct kx_conn_stat {
 	struct kx_conn_stat *prev, *next; /* the registry's list (under its mutex) */
 	enum kx_conn_kind kind;
 	int worker;
-	int64_t started_ms; /* CLOCK_REALTIME */
+	int64_t started_ms;  /* CLOCK_REALTIME */
 	uint64_t started_ns; /* monotonic */
 	uint16_t local_port;
-	int32_t node_id;  /* the broker (mapped, pool); -1 bootstrap or none */
-	char peer[300];   /* client address, or the broker's host:port */
+	int32_t node_id;    /* the broker (mapped, pool); -1 bootstrap or none */
+	char peer[300];     /* client address, or the broker's host:port */
 	char upstream[300]; /* mapped: where its upstream connects */
 	/* placement: written once under the registry mutex */
 	char rack[64], region[64];
-	const char *place_source; /* a static name */
-	bool local;               /* pool: its broker is in the node's region */
+	const char *place_source;                 /* a static name */
+	bool local;                               /* pool: its broker is in the node's region */
 	atomic_uint_fast64_t bytes_in, bytes_out; /* client: from / to the client; pool: to / from the broker */
 	atomic_uint_fast64_t requests, answers;   /* requests that expect an answer, and answers given */
 	atomic_int up_state;                      /* enum kx_upstream_state (mapped, pool) */

@@ -18,8 +18,8 @@ static bool kx_cost_side(const char *s, size_t len, char *out, const char *which
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c <= ' ' || c == 0x7f || c == '"' || c == '\\' || (c == '*' && len != 1)) {
-			snprintf(why, whylen, "rule '%s': the %s region has a character a region name cannot have", rule,
-			         which);
+			snprintf(why, whylen, "rule '%s': the %s region has a character a region name cannot have",
+			         rule, which);
 			return false;
 		}
 	}

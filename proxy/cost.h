@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define KX_COST_RULES_MAX 32
+#define KX_COST_RULES_MAX  32
 #define KX_COST_REGION_MAX 64
 
 struct kx_cost_rule {

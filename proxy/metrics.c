@@ -129,7 +129,7 @@ void kx_metrics_write(FILE *out)
 
 /* Finite bucket bounds, in ns and as Prometheus prints them (seconds). */
 static const uint64_t kx_lat_bounds_ns[KX_LAT_BUCKETS] = {
-    50000,    100000,    250000,    500000,    1000000,    2500000,    5000000,     10000000,
+    50000,    100000,   250000,    500000,    1000000,   2500000,    5000000,    10000000,
     25000000, 50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000, 10000000000};
 static const char *const kx_lat_bounds_text[KX_LAT_BUCKETS] = {
     "5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
@@ -174,18 +174,30 @@ static const struct {
 	const char *prefix;
 	enum kx_close_cause cause;
 } kx_close_reasons[] = {
-    {"client closed", KX_CLOSE_client_closed},     {"closed after lingering", KX_CLOSE_client_closed},
-    {"client error", KX_CLOSE_client_error},       {"client write error", KX_CLOSE_client_error},
-    {"error while lingering", KX_CLOSE_client_error}, {"idle timeout", KX_CLOSE_idle_timeout},
-    {"request timeout", KX_CLOSE_request_timeout}, {"write timeout", KX_CLOSE_write_timeout},
-    {"protocol error", KX_CLOSE_protocol_error},   {"no PROXY header", KX_CLOSE_protocol_error},
-    {"TLS", KX_CLOSE_tls},                         {"connect failed", KX_CLOSE_upstream_lost},
-    {"upstream", KX_CLOSE_upstream_lost},          {"broker", KX_CLOSE_upstream_lost},
-    {"node left", KX_CLOSE_upstream_lost},         {"timeout", KX_CLOSE_upstream_lost},
-    {"linger timeout", KX_CLOSE_client_closed},    {"shutdown", KX_CLOSE_shutdown},
-    {"stopping", KX_CLOSE_shutdown},               {"out of memory", KX_CLOSE_out_of_memory},
-    {"no broker", KX_CLOSE_upstream_lost},         {"answer failed", KX_CLOSE_upstream_lost},
-    {"connection error", KX_CLOSE_upstream_lost},  {"write error", KX_CLOSE_upstream_lost},
+    {"client closed", KX_CLOSE_client_closed},
+    {"closed after lingering", KX_CLOSE_client_closed},
+    {"client error", KX_CLOSE_client_error},
+    {"client write error", KX_CLOSE_client_error},
+    {"error while lingering", KX_CLOSE_client_error},
+    {"idle timeout", KX_CLOSE_idle_timeout},
+    {"request timeout", KX_CLOSE_request_timeout},
+    {"write timeout", KX_CLOSE_write_timeout},
+    {"protocol error", KX_CLOSE_protocol_error},
+    {"no PROXY header", KX_CLOSE_protocol_error},
+    {"TLS", KX_CLOSE_tls},
+    {"connect failed", KX_CLOSE_upstream_lost},
+    {"upstream", KX_CLOSE_upstream_lost},
+    {"broker", KX_CLOSE_upstream_lost},
+    {"node left", KX_CLOSE_upstream_lost},
+    {"timeout", KX_CLOSE_upstream_lost},
+    {"linger timeout", KX_CLOSE_client_closed},
+    {"shutdown", KX_CLOSE_shutdown},
+    {"stopping", KX_CLOSE_shutdown},
+    {"out of memory", KX_CLOSE_out_of_memory},
+    {"no broker", KX_CLOSE_upstream_lost},
+    {"answer failed", KX_CLOSE_upstream_lost},
+    {"connection error", KX_CLOSE_upstream_lost},
+    {"write error", KX_CLOSE_upstream_lost},
 };
 
 enum kx_close_cause kx_close_cause_of(const char *why)
@@ -248,7 +260,8 @@ static int kx_broker_slot(int32_t node_id)
 void kx_metrics_upstream(int32_t node_id, bool ok)
 {
 	int i = kx_broker_slot(node_id);
-	atomic_fetch_add_explicit(ok ? &kx_labelled_here->upstream_connects[i] : &kx_labelled_here->upstream_failures[i],
+	atomic_fetch_add_explicit(ok ? &kx_labelled_here->upstream_connects[i]
+	                             : &kx_labelled_here->upstream_failures[i],
 	                          1, memory_order_relaxed);
 }
 
@@ -288,9 +301,12 @@ static void kx_write_api_counters(FILE *out)
 		const char *name, *help;
 		size_t off;
 	} c[] = {
-	    {"kstretch_api_requests_total", "client requests read, by API {api}", offsetof(struct kx_api_stats, requests)},
-	    {"kstretch_api_responses_total", "answers handed to clients, by API {api}", offsetof(struct kx_api_stats, responses)},
-	    {"kstretch_api_rewrites_total", "answers kstretch rewrote (addresses, versions, regional merges), by API {api}",
+	    {"kstretch_api_requests_total", "client requests read, by API {api}",
+	     offsetof(struct kx_api_stats, requests)},
+	    {"kstretch_api_responses_total", "answers handed to clients, by API {api}",
+	     offsetof(struct kx_api_stats, responses)},
+	    {"kstretch_api_rewrites_total",
+	     "answers kstretch rewrote (addresses, versions, regional merges), by API {api}",
 	     offsetof(struct kx_api_stats, rewrites)},
 	    {"kstretch_api_decode_errors_total", "requests or answers kstretch could not decode, by API {api}",
 	     offsetof(struct kx_api_stats, decode_errors)},
@@ -301,9 +317,11 @@ static void kx_write_api_counters(FILE *out)
 			uint64_t n = 0;
 			for (size_t i = 0; i < KX_METRIC_SHARDS; i++)
 				n += atomic_load_explicit(
-				    (atomic_uint_fast64_t *)((char *)&kx_shards[i].l.api[a] + c[k].off), memory_order_relaxed);
+				    (atomic_uint_fast64_t *)((char *)&kx_shards[i].l.api[a] + c[k].off),
+				    memory_order_relaxed);
 			if (n)
-				fprintf(out, "%s{api=\"%s\"} %llu\n", c[k].name, kx_api_label(a), (unsigned long long)n);
+				fprintf(out, "%s{api=\"%s\"} %llu\n", c[k].name, kx_api_label(a),
+				        (unsigned long long)n);
 		}
 	}
 }
@@ -313,7 +331,8 @@ static void kx_write_latency(FILE *out)
 	static const char *const part[2] = {"kstretch", "upstream"};
 	fputs("# HELP kstretch_request_duration_seconds time per request and answer, by API: part=kstretch inside "
 	      "kstretch (read to sent upstream, answer read to handed to the client), part=upstream at the "
-	      "brokers (sent to its last answer read); buckets 50 us to 10 s {api,part,le}\n# TYPE kstretch_request_duration_seconds histogram\n",
+	      "brokers (sent to its last answer read); buckets 50 us to 10 s {api,part,le}\n# TYPE "
+	      "kstretch_request_duration_seconds histogram\n",
 	      out);
 	for (unsigned a = 0; a < KX_API_SLOTS; a++)
 		for (int p = 0; p < 2; p++) {
@@ -326,14 +345,16 @@ static void kx_write_latency(FILE *out)
 			const char *api = kx_api_label(a);
 			for (int k = 0; k <= KX_LAT_BUCKETS; k++) {
 				cum += b[k];
-				fprintf(out, "kstretch_request_duration_seconds_bucket{api=\"%s\",part=\"%s\",le=\"%s\"} %llu\n",
-				        api, part[p], k < KX_LAT_BUCKETS ? kx_lat_bounds_text[k] : "+Inf",
-				        (unsigned long long)cum);
+				fprintf(
+				    out,
+				    "kstretch_request_duration_seconds_bucket{api=\"%s\",part=\"%s\",le=\"%s\"} %llu\n",
+				    api, part[p], k < KX_LAT_BUCKETS ? kx_lat_bounds_text[k] : "+Inf",
+				    (unsigned long long)cum);
 			}
-			fprintf(out, "kstretch_request_duration_seconds_sum{api=\"%s\",part=\"%s\"} %.9f\n", api, part[p],
-			        (double)sum_ns / 1e9);
-			fprintf(out, "kstretch_request_duration_seconds_count{api=\"%s\",part=\"%s\"} %llu\n", api, part[p],
-			        (unsigned long long)count);
+			fprintf(out, "kstretch_request_duration_seconds_sum{api=\"%s\",part=\"%s\"} %.9f\n", api,
+			        part[p], (double)sum_ns / 1e9);
+			fprintf(out, "kstretch_request_duration_seconds_count{api=\"%s\",part=\"%s\"} %llu\n", api,
+			        part[p], (unsigned long long)count);
 		}
 }
 
@@ -345,9 +366,11 @@ static void kx_write_closed_and_brokers(FILE *out)
 	for (int c = 0; c < KX_CLOSE_CAUSE_CNT; c++)
 		fprintf(out, "kstretch_connections_closed_total{cause=\"%s\"} %llu\n", kx_close_names[c],
 		        (unsigned long long)KX_SUM_SHARDS(closed[c]));
-	static const char *const name[2] = {"kstretch_upstream_connects_total", "kstretch_upstream_connect_errors_total"};
-	static const char *const help[2] = {"upstream connections made, by broker (bootstrap: a bootstrap server) {broker}",
-	                                    "upstream connections that failed or timed out, by broker {broker}"};
+	static const char *const name[2] = {"kstretch_upstream_connects_total",
+	                                    "kstretch_upstream_connect_errors_total"};
+	static const char *const help[2] = {
+	    "upstream connections made, by broker (bootstrap: a bootstrap server) {broker}",
+	    "upstream connections that failed or timed out, by broker {broker}"};
 	int cnt = atomic_load_explicit(&kx_broker_cnt, memory_order_acquire);
 	for (int k = 0; k < 2; k++) {
 		fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", name[k], help[k], name[k]);
@@ -356,12 +379,14 @@ static void kx_write_closed_and_brokers(FILE *out)
 			if (!n && i)
 				continue;
 			if (i)
-				fprintf(out, "%s{broker=\"%d\"} %llu\n", name[k], kx_broker_nodes[i], (unsigned long long)n);
+				fprintf(out, "%s{broker=\"%d\"} %llu\n", name[k], kx_broker_nodes[i],
+				        (unsigned long long)n);
 			else
 				fprintf(out, "%s{broker=\"bootstrap\"} %llu\n", name[k], (unsigned long long)n);
 		}
 	}
-	fputs("# HELP kstretch_topology_refreshes_total Metadata fetches of the readiness check (admin.c), by result {result}\n"
+	fputs("# HELP kstretch_topology_refreshes_total Metadata fetches of the readiness check (admin.c), by result "
+	      "{result}\n"
 	      "# TYPE kstretch_topology_refreshes_total counter\n",
 	      out);
 	for (int ok = 1; ok >= 0; ok--)
@@ -392,7 +417,8 @@ static void kx_write_cost(FILE *out)
 				continue;
 			double up = kx_cost_price(kx_cost, kx_region_name(c), kx_region_name(b));
 			double down = kx_cost_price(kx_cost, kx_region_name(b), kx_region_name(c));
-			uint64_t to = kx_region_bytes_sum(c, b, KX_TO_BROKER), from = kx_region_bytes_sum(c, b, KX_FROM_BROKER);
+			uint64_t to = kx_region_bytes_sum(c, b, KX_TO_BROKER),
+			         from = kx_region_bytes_sum(c, b, KX_FROM_BROKER);
 			if (to || from)
 				kx_write_region_pair(out, "kstretch_cross_region_cost_total", c, b,
 				                     ((double)to * up + (double)from * down) / 1e9, true);
@@ -406,15 +432,16 @@ static void kx_write_cost(FILE *out)
 		for (int l = 1; l < cnt; l++) {
 			uint64_t n = c == l ? 0 : KX_SUM_SHARDS(fetch_kept_local[c][l]);
 			if (n)
-				kx_write_region_pair(out, "kstretch_cross_region_cost_avoided_total", c, l,
-				                     (double)n * kx_cost_price(kx_cost, kx_region_name(l), kx_region_name(c)) /
-				                         1e9,
-				                     true);
+				kx_write_region_pair(
+				    out, "kstretch_cross_region_cost_avoided_total", c, l,
+				    (double)n * kx_cost_price(kx_cost, kx_region_name(l), kx_region_name(c)) / 1e9,
+				    true);
 		}
-	fputs("# HELP kstretch_fetch_bytes_kept_local Fetch answer bytes from a broker in the client's region for "
-	      "partitions whose leader is in another region (broker_region: the leader's) {client_region,broker_region}\n"
-	      "# TYPE kstretch_fetch_bytes_kept_local counter\n",
-	      out);
+	fputs(
+	    "# HELP kstretch_fetch_bytes_kept_local Fetch answer bytes from a broker in the client's region for "
+	    "partitions whose leader is in another region (broker_region: the leader's) {client_region,broker_region}\n"
+	    "# TYPE kstretch_fetch_bytes_kept_local counter\n",
+	    out);
 	for (int c = 1; c < cnt; c++)
 		for (int l = 1; l < cnt; l++) {
 			uint64_t n = c == l ? 0 : KX_SUM_SHARDS(fetch_kept_local[c][l]);

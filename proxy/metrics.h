@@ -143,7 +143,6 @@ const char *kx_region_name(int i);
 	atomic_fetch_add_explicit(&kx_region_bytes_here[(client_idx)][(broker_idx)][(dir)], (uint_fast64_t)(n),        \
 	                          memory_order_relaxed)
 
-
 /*
  * Labelled metrics (fixed-size arrays in each shard, no lock and no
  * allocation on the data path; summed at scrape like the counters above):
@@ -163,7 +162,7 @@ const char *kx_region_name(int i);
  * Histogram buckets are per-bucket counts in the shard (not cumulative):
  * /metrics adds them up, so that _count is the +Inf bucket by construction.
  */
-#define KX_API_SLOTS 128
+#define KX_API_SLOTS   128
 #define KX_LAT_BUCKETS 16 /* finite upper bounds, kx_lat_bounds_ns; one more for +Inf */
 
 enum kx_lat_part {
@@ -178,23 +177,23 @@ struct kx_api_stats {
 };
 
 #define KX_CLOSE_CAUSES(X)                                                                                             \
-	X(client_closed, "the client closed its side")                                                                \
-	X(client_error, "a read or write error on the client's socket")                                              \
-	X(idle_timeout, "idle.timeout.ms")                                                                            \
-	X(request_timeout, "request.timeout.ms")                                                                      \
-	X(write_timeout, "write.timeout.ms")                                                                          \
-	X(protocol_error, "a malformed or out-of-order frame")                                                        \
-	X(tls, "TLS: a failed handshake, or TLS on a plaintext listener")                                            \
-	X(upstream_lost, "its broker connection failed or closed")                                                   \
-	X(shutdown, "kstretch stopping")                                                                              \
-	X(out_of_memory, "no memory")                                                                                 \
+	X(client_closed, "the client closed its side")                                                                 \
+	X(client_error, "a read or write error on the client's socket")                                                \
+	X(idle_timeout, "idle.timeout.ms")                                                                             \
+	X(request_timeout, "request.timeout.ms")                                                                       \
+	X(write_timeout, "write.timeout.ms")                                                                           \
+	X(protocol_error, "a malformed or out-of-order frame")                                                         \
+	X(tls, "TLS: a failed handshake, or TLS on a plaintext listener")                                              \
+	X(upstream_lost, "its broker connection failed or closed")                                                     \
+	X(shutdown, "kstretch stopping")                                                                               \
+	X(out_of_memory, "no memory")                                                                                  \
 	X(other, "anything else")
 
 enum kx_close_cause {
 #define KX_CLOSE_ENUM(name, help) KX_CLOSE_##name,
 	KX_CLOSE_CAUSES(KX_CLOSE_ENUM)
 #undef KX_CLOSE_ENUM
-	KX_CLOSE_CAUSE_CNT
+	    KX_CLOSE_CAUSE_CNT
 };
 
 #define KX_BROKER_SLOTS 64 /* slot 0: "bootstrap" (node -1), and any node past the limit */

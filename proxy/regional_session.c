@@ -308,7 +308,8 @@ static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int
 			kx_frame_write_ref(&rs->out, &q->req, 4 + q->hdr.size);
 		struct kx_up_inflight e = {.owner = s, .client_corr = q->hdr.correlation_id, .upstream_corr = h.correlation_id,
 		                           .api_key = q->hdr.api_key, .api_version = q->hdr.api_version, .fragment = frag,
-		                           .req = q, .leader_ridx = q->frag[frag].leader_ridx};
+		                           .req = q};
+		e.leader_ridx = q->frag[frag].leader_ridx;
 		if (kp_writer_ok(&rs->out) &&
 		    kx_pconn_send(c, expects ? &e : NULL, &rs->out, q->req.holds, q->req.lens, (size_t)q->req.nholds)) {
 			KX_METRIC_ADD(regional_fragments, 1);
@@ -1001,7 +1002,8 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 	bool expect_records = fetch && kx_rfetch_expects_records(s, q);
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		struct kp_struct *part = q->split.dests[q->frag[i].dest].request;
-		if (fetch && q->frag[i].dest >= 0 && q->frag[i].dest < KP_SPLIT_MAX_DEST && lead[q->frag[i].dest] != 0xff)
+		if (fetch && q->frag[i].dest >= 0 && q->frag[i].dest < KP_SPLIT_MAX_DEST &&
+		    lead[q->frag[i].dest] != 0xff)
 			q->frag[i].leader_ridx = lead[q->frag[i].dest];
 		if (fetch) {
 			kp_split_fetch_sessionless(part, ver);
@@ -2045,8 +2047,11 @@ void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct soc
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
 	kx_worker_add_session(w, s);
-	s->stat = (struct kx_conn_stat){.kind = KX_CONN_REGIONAL, .worker = w->id, .local_port = local_port,
-	                                .node_id = -1, .place_source = "the node's region"};
+	s->stat = (struct kx_conn_stat){.kind = KX_CONN_REGIONAL,
+	                                .worker = w->id,
+	                                .local_port = local_port,
+	                                .node_id = -1,
+	                                .place_source = "the node's region"};
 	snprintf(s->stat.peer, sizeof(s->stat.peer), "%s", s->client.addr);
 	snprintf(s->stat.region, sizeof(s->stat.region), "%s", w->cfg->region);
 	kx_conns_add(&s->stat);

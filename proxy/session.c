@@ -674,8 +674,8 @@ KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s)
 			if (inject && !s->peek.whole)
 				break; /* its RackId is set on the whole frame */
 		}
-		if (expects && !kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version, rewrite,
-		                                                     {.in_ns = s->read_ns}})) {
+		struct kx_inflight ent = {h->correlation_id, h->api_key, h->api_version, rewrite, {.in_ns = s->read_ns}};
+		if (expects && !kx_fifo_push(s, ent)) {
 			s->reading_paused_inflight = true; /* wait for answers (max.inflight.requests) */
 			break;
 		}
@@ -1487,8 +1487,8 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
 	kx_worker_add_session(w, s);
-	s->stat = (struct kx_conn_stat){.kind = KX_CONN_MAPPED, .worker = w->id, .local_port = local_port,
-	                                .node_id = node_id};
+	s->stat = (struct kx_conn_stat){
+	    .kind = KX_CONN_MAPPED, .worker = w->id, .local_port = local_port, .node_id = node_id};
 	snprintf(s->stat.peer, sizeof(s->stat.peer), "%s", s->client.addr);
 	kx_conns_add(&s->stat);
 

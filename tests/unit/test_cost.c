@@ -35,9 +35,9 @@ Test(cost, the_first_matching_rule_prices_a_pair_and_wildcards_match_any_region)
 Test(cost, malformed_rules_are_refused_with_a_reason_and_leave_the_rules_unchanged)
 {
 	static const char *const bad[] = {
-	    "eu>us",         "eu-us:0.02",  ">us:0.02",     "eu>:0.02",    "eu>us:",      "eu>us:abc",
-	    "eu>us:-1",      "eu>us:nan",   "eu>us:inf",    "eu>us:0.02,", ",eu>us:0.02", "eu>us:0.02,,us>eu:1",
-	    "e u>us:1",      "eu*>us:1",    "eu>us:2e9",    "eu>us:0.02x", "e\"u>us:1",
+	    "eu>us",    "eu-us:0.02", ">us:0.02",  "eu>:0.02",    "eu>us:",      "eu>us:abc",
+	    "eu>us:-1", "eu>us:nan",  "eu>us:inf", "eu>us:0.02,", ",eu>us:0.02", "eu>us:0.02,,us>eu:1",
+	    "e u>us:1", "eu*>us:1",   "eu>us:2e9", "eu>us:0.02x", "e\"u>us:1",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct kx_cost_rules r = parsed("eu>us:7");
