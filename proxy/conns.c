@@ -50,6 +50,13 @@ void kx_conns_place(struct kx_conn_stat *st, const char *rack, const char *regio
 	pthread_mutex_unlock(&kx_conns_lock);
 }
 
+void kx_conns_set_peer(struct kx_conn_stat *st, const char *addr)
+{
+	pthread_mutex_lock(&kx_conns_lock);
+	snprintf(st->peer, sizeof(st->peer), "%s", addr ? addr : "");
+	pthread_mutex_unlock(&kx_conns_lock);
+}
+
 void kx_conns_set_upstream(struct kx_conn_stat *st, const char *addr)
 {
 	pthread_mutex_lock(&kx_conns_lock);

@@ -52,6 +52,8 @@ struct kx_conn_stat {
 void kx_conns_add(struct kx_conn_stat *st);
 /* Removes st (no-op when not registered). */
 void kx_conns_remove(struct kx_conn_stat *st);
+/* Sets the client's address (from a PROXY protocol header). */
+void kx_conns_set_peer(struct kx_conn_stat *st, const char *addr);
 /* Sets where its upstream connects (mapped). */
 void kx_conns_set_upstream(struct kx_conn_stat *st, const char *addr);
 /* Sets its placement (once known). */

@@ -808,6 +808,7 @@ int kx_session_proxy_header(struct kx_session *s)
 		snprintf(via, sizeof(via), "%s", s->client.addr);
 		memcpy(&s->peer, &src, (size_t)srclen);
 		kx_format_addr((const struct sockaddr *)&src, s->client.addr, sizeof(s->client.addr));
+		kx_conns_set_peer(&s->stat, s->client.addr);
 		kx_debug("%s %s: PROXY header: the client is %s, connected through %s", who, s->client.addr,
 		         s->client.addr, via);
 	}

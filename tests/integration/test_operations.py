@@ -278,3 +278,43 @@ def test_bad_cost_rules_and_tokens_stop_startup_with_the_reason(tmp_path):
         r = subprocess.run([harness.KSTRETCH, "--bootstrap-servers", "127.0.0.1:9", *extra, "--check-config"],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and reason in r.stderr and "two words" not in r.stderr, (extra, r.stderr)
+
+
+def test_connections_names_the_client_a_proxy_protocol_header_names(start_cluster, start_kstretch):
+    c = start_cluster(topics=[f"{TOPIC}:4:3"])
+    k = start_kstretch(c, extra_args=("--proxy-protocol", "v1"))
+    with socket.create_connection(("127.0.0.1", k.broker_port(1)), timeout=10) as s:
+        s.sendall(b"PROXY TCP4 10.1.2.3 127.0.0.1 40001 9092\r\n" +
+                  kafkawire.encode_request(3, 12, 7, kafkawire.metadata_request_v12([TOPIC])))
+        s.recv(4)
+        clients = json.loads(get(k, "/connections")[1])["clients"]
+        assert [x["client"] for x in clients] == ["10.1.2.3:40001"], clients
+
+
+def test_hostile_admin_requests_get_an_error_and_the_endpoint_goes_on(start_cluster, start_kstretch):
+    c = start_cluster(topics=[f"{TOPIC}:4:3"])
+    k = start_kstretch(c, extra_args=("--admin-token", "tok"))
+    addr = (k.host, k.admin_port)
+
+    def raw(req):
+        with socket.create_connection(addr, timeout=10) as s:
+            s.sendall(req)
+            s.shutdown(socket.SHUT_WR)
+            out = b""
+            while len(out) < 1 << 20:
+                b = s.recv(65536)
+                if not b:
+                    break
+                out += b
+            return out.split(b"\r\n", 1)[0]
+
+    assert b" 501 " in raw(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    assert b" 401 " in raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + b"A" * 6000 + b"\r\n\r\n")
+    assert b" 401 " in raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dG9rOnRvaw==\r\n\r\n")
+    assert b" 401 " in raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok2\r\n\r\n")
+    assert b" 404 " in raw(b"GET /nope HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n\r\n")
+    raw(b"\x00\xff garbage \r\n\r\n")
+    raw(b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n")
+    assert get(k, "/metrics", token="tok")[0] == 200
+    assert get(k, "/healthz") == (200, "ok\n")
+    assert k.alive()
