@@ -5,7 +5,11 @@
     docs/metrics_table.py [--build build] --write   # rewrite it in README.md
 
 `kstretch --list-metrics` prints /metrics as it reads at start: a HELP and a
-TYPE line for every metric, from the one table in proxy/metrics.h. The table
+TYPE line for every metric, from the one table in proxy/metrics.h and the
+labelled families after it (metrics.c). A labelled family's HELP ends with
+its label names in braces, `{api,part,le}`; the table shows them after the
+name (`kstretch_api_requests_total{api}`), and a histogram's name stands for
+its _bucket, _sum and _count series. The table
 sits in README.md between the two marker comments below; `make test` runs
 --check (tests/integration/test_kstretch_cli.py), so the README cannot name
 a metric the code lacks or miss one it has.
@@ -34,12 +38,18 @@ def metrics(build):
     return [(name, types[name], helps[name]) for name in helps]
 
 
+LABELS = re.compile(r"\s*\{([a-z_]+(?:,[a-z_]+)*)\}$")
+
+
 def render(rows):
     lines = [BEGIN, "", "| metric | type | meaning |", "| --- | --- | --- |"]
     for name, kind, help_ in rows:
-        label = f"`{name}`"
-        if name == "kstretch_region_bytes":
-            label = "`kstretch_region_bytes{client_region,broker_region,direction}`"
+        m = LABELS.search(help_)
+        label = f"`{name}{{{m[1]}}}`" if m else f"`{name}`"
+        if m:
+            help_ = help_[:m.start()]
+        if kind == "histogram":
+            label += " (`_bucket`, `_sum`, `_count`)"
         lines.append(f"| {label} | {kind} | {help_.replace('|', '/')} |")
     lines += ["", END]
     return "\n".join(lines)

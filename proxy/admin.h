@@ -1,10 +1,18 @@
 /*
  * admin: the admin HTTP endpoint (admin.listen, 127.0.0.1 by default).
  *
- *   GET /metrics   Prometheus text (metrics.h), names prefixed kstretch_
- *   GET /healthz   200 while the process serves
- *   GET /readyz    200 once the topology is known, 503 before
- *   GET /topology  JSON: brokers (id, address, rack) and kstretch's listener for each
+ *   GET /metrics      Prometheus text (metrics.h), names prefixed kstretch_
+ *   GET /healthz      200 while the process serves (open even with admin.token)
+ *   GET /readyz       200 while the topology is known and a bootstrap server answered
+ *                     Metadata within metadata.max.age.ms; 503 with the reason otherwise
+ *   GET /topology     JSON: brokers (id, address, rack) and kstretch's listener for each
+ *   GET /connections  JSON: every client and shared upstream connection (conns.h)
+ *
+ * With admin.token (or admin.token.file) every path but /healthz wants
+ * Authorization: Bearer TOKEN (401 without). The readiness check runs on a
+ * thread of its own (kx_bootstrap_probe every third of metadata.max.age.ms,
+ * 200 ms to 5 s), so a cluster that does not answer never holds the
+ * endpoint's event loop.
  */
 #ifndef KX_ADMIN_H
 #define KX_ADMIN_H

@@ -531,3 +531,20 @@ struct kx_topology *kx_bootstrap_topology(const struct kx_config *cfg, volatile 
 	}
 	return NULL;
 }
+
+bool kx_bootstrap_probe(const struct kx_config *cfg, size_t *brokers, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	for (size_t i = 0; i < cfg->bootstrap_cnt; i++) {
+		const struct kx_hostport *hp = &cfg->bootstrap[i];
+		struct kx_topology *t = NULL;
+		char e[512] = "";
+		if (kx_ask(cfg, hp, &t, e, sizeof(e))) {
+			*brokers = t->broker_cnt;
+			kx_topology_put(t);
+			return true;
+		}
+		snprintf(err, errlen, "%s:%u: %s", hp->host, hp->port, e);
+	}
+	return false;
+}

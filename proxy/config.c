@@ -810,6 +810,77 @@ static void kx_print_region_map(const struct kx_config *cfg, const struct kx_con
 		fprintf(out, "%s%s=%s", i ? "," : "", cfg->region_rules[i].pattern, cfg->region_rules[i].region);
 }
 
+/* admin.token: it goes in an HTTP header, so visible ASCII only; never quoted back. */
+static bool kx_token_ok(const char *t, size_t n, char *why, size_t whylen, const char *where)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f) {
+			kx_why(why, whylen, "%s: only visible ASCII characters (no space) can go in an HTTP header",
+			       where);
+			return false;
+		}
+	return true;
+}
+
+static bool kx_parse_admin_token(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                                 size_t whylen)
+{
+	return kx_token_ok(value, strlen(value), why, whylen, "the token") &&
+	       kx_parse_secret(cfg, key, value, why, whylen);
+}
+
+/* admin.token.file: read now (one line, a trailing newline dropped), so a bad file stops start-up. */
+static bool kx_parse_admin_token_file(struct kx_config *cfg, const struct kx_config_key *key, const char *value,
+                                      char *why, size_t whylen)
+{
+	if (!kx_parse_path(cfg, key, value, why, whylen))
+		return false;
+	memset(cfg->admin_file_token, 0, sizeof(cfg->admin_file_token));
+	if (!value[0])
+		return true;
+	int fd = open(value, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		kx_why(why, whylen, "cannot read '%s': %s", value, fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	char buf[KX_SASL_PASSWORD_MAX + 3];
+	ssize_t r = read(fd, buf, sizeof(buf));
+	close(fd);
+	size_t n = r > 0 ? (size_t)r : 0;
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	bool ok = false;
+	if (r < 0 || n == 0 || n > KX_SASL_PASSWORD_MAX)
+		kx_why(why, whylen, "'%s' is empty, unreadable or longer than %d bytes", value, KX_SASL_PASSWORD_MAX);
+	else
+		ok = kx_token_ok(buf, n, why, whylen, value);
+	if (ok)
+		memcpy(cfg->admin_file_token, buf, n);
+	explicit_bzero(buf, sizeof(buf));
+	return ok;
+}
+
+/* cost.per.gb: cost.h's rules. */
+static bool kx_parse_cost(struct kx_config *cfg, const struct kx_config_key *key, const char *value, char *why,
+                          size_t whylen)
+{
+	(void)key;
+	return kx_cost_parse(&cfg->cost, value, why, whylen);
+}
+
+static void kx_print_cost(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	(void)key;
+	for (int i = 0; i < cfg->cost.cnt; i++)
+		fprintf(out, "%s%s>%s:%g", i ? "," : "", cfg->cost.rule[i].from, cfg->cost.rule[i].to,
+		        cfg->cost.rule[i].per_gb);
+}
+
 static void kx_print_secret(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
 {
 	if (*(const char *)kx_cfield(cfg, key))
@@ -957,6 +1028,19 @@ static const struct kx_config_key kx_keys[] = {
      "event-loop threads (0: one per CPU)"},
     {"admin.listen", "127.0.0.1:9644", kx_parse_hostport, kx_print_hostport, KX_FIELD(admin_listen), 0, 0, NULL,
      "HOST:PORT of the admin HTTP endpoint (metrics, health)"},
+    {"admin.token", "", kx_parse_admin_token, kx_print_secret, KX_FIELD(admin_token), 0, 0, NULL,
+     "the admin endpoint answers only requests with the header Authorization: Bearer TOKEN (401 without; "
+     "/healthz stays open for liveness probes); printed as ********; empty: no token"},
+    {"admin.token.file", "", kx_parse_admin_token_file, kx_print_string, KX_FIELD(admin_token_file), 0, 0, NULL,
+     "a file holding admin.token (one line), read at start (keeps it out of the configuration and the "
+     "command line)"},
+    {"metadata.max.age.ms", "300000", kx_parse_int, kx_print_int, KX_FIELD(metadata_max_age_ms), 1000, 86400000, NULL,
+     "/readyz answers 200 only while the cluster answered kstretch's Metadata request this recently (checked "
+     "every third of it, at most every 5 s)"},
+    {"cost.per.gb", "", kx_parse_cost, kx_print_cost, 0, 0, 0, NULL,
+     "FROM>TO:PRICE[,...]: the price per GB (10^9 bytes) of traffic from region FROM to region TO (* any "
+     "region; first match wins; unmatched, in-region or unknown-region traffic costs nothing), e.g. "
+     "eu>us:0.02,us>eu:0.02,*>*:0.01; /metrics prices kstretch_region_bytes with it"},
     {"max.frame.bytes", "104857600", kx_parse_int64, kx_print_int64, KX_FIELD(max_frame_bytes), 64, 1073741824, NULL,
      "largest request or response accepted, checked before allocating"},
     {"max.held.request.bytes", "1048576", kx_parse_int, kx_print_int, KX_FIELD(max_held_request_bytes), 64, 1073741824,
@@ -1507,6 +1591,8 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 	if (cfg->advertised_host[0] == '\0' && kx_is_wildcard(cfg->listen.host))
 		return kx_fail(err, "advertised.host: required when listen is a wildcard address (%s)",
 		               cfg->listen.host);
+	if (cfg->admin_token[0] && cfg->admin_token_file[0])
+		return kx_fail(err, "admin.token and admin.token.file: set one of them");
 	if (cfg->listen.port == cfg->admin_listen.port && strcmp(cfg->listen.host, cfg->admin_listen.host) == 0)
 		return kx_fail(err, "admin.listen: same address as listen (%s:%u)", cfg->listen.host, cfg->listen.port);
 	for (size_t i = 0; i < cfg->port_map_cnt; i++) {
@@ -1644,6 +1730,9 @@ static const char *const kx_restart_keys[] = {
     "upstream.sasl.mechanism",
     "upstream.sasl.username",
     "upstream.sasl.password.file",
+    "admin.token",
+    "admin.token.file",
+    "metadata.max.age.ms",
 };
 
 static bool kx_restart_key(const char *key)

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "cost.h"
 #include <stdio.h>
 
 #include "log.h"
@@ -119,6 +121,12 @@ struct kx_config {
 	int fetch_prefer_local_backoff_ms; /* a partition whose client fell back is not redirected for this long */
 	int workers;                       /* 0 = one per CPU */
 	struct kx_hostport admin_listen;
+	/* Operations (admin.c, metrics.c): */
+	char admin_token[KX_SASL_PASSWORD_MAX + 1];      /* admin.token; never printed */
+	char admin_token_file[KX_PATH_MAX];              /* admin.token.file */
+	char admin_file_token[KX_SASL_PASSWORD_MAX + 1]; /* what that file held, read when the key is set */
+	int metadata_max_age_ms;                         /* /readyz: the cluster answered Metadata this recently */
+	struct kx_cost_rules cost;                       /* cost.per.gb */
 	int64_t max_frame_bytes;
 	int max_held_request_bytes; /* a request rewritten whole (Fetch RackId) beyond this passes through as it is */
 	int max_connections;

@@ -16,6 +16,7 @@
 #define KX_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -142,6 +143,122 @@ const char *kx_region_name(int i);
 #define KX_REGION_BYTES_ADD(client_idx, broker_idx, dir, n)                                                            \
 	atomic_fetch_add_explicit(&kx_region_bytes_here[(client_idx)][(broker_idx)][(dir)], (uint_fast64_t)(n),        \
 	                          memory_order_relaxed)
+
+/*
+ * Labelled metrics (fixed-size arrays in each shard, no lock and no
+ * allocation on the data path; summed at scrape like the counters above):
+ *
+ *   per API key (KX_API_SLOTS: keys 0..KX_API_SLOTS-2, the last slot for any
+ *   other key): requests read, responses answered, responses rewritten,
+ *   requests or answers that did not decode, and two latency histograms:
+ *     part="kstretch"  time the request and its answer spent inside kstretch
+ *                      (read -> sent upstream, answer read -> handed to the client)
+ *     part="upstream"  sent upstream -> its (last) answer read
+ *   per close cause: client connections closed (kx_close_cause_of(why))
+ *   per broker (KX_BROKER_SLOTS, registered on first use like regions):
+ *     upstream connects and connect failures
+ *   per client region: Fetch bytes served in the client's region whose
+ *     partitions' leader was in another region (cost avoided, see cost.h)
+ *
+ * Histogram buckets are per-bucket counts in the shard (not cumulative):
+ * /metrics adds them up, so that _count is the +Inf bucket by construction.
+ */
+#define KX_API_SLOTS   128
+#define KX_LAT_BUCKETS 16 /* finite upper bounds, kx_lat_bounds_ns; one more for +Inf */
+
+enum kx_lat_part {
+	KX_LAT_KSTRETCH = 0,
+	KX_LAT_UPSTREAM = 1,
+};
+
+struct kx_api_stats {
+	atomic_uint_fast64_t requests, responses, rewrites, decode_errors;
+	atomic_uint_fast64_t lat[2][KX_LAT_BUCKETS + 1];
+	atomic_uint_fast64_t lat_sum_ns[2];
+};
+
+#define KX_CLOSE_CAUSES(X)                                                                                             \
+	X(client_closed, "the client closed its side")                                                                 \
+	X(client_error, "a read or write error on the client's socket")                                                \
+	X(idle_timeout, "idle.timeout.ms")                                                                             \
+	X(request_timeout, "request.timeout.ms")                                                                       \
+	X(write_timeout, "write.timeout.ms")                                                                           \
+	X(protocol_error, "a malformed or out-of-order frame")                                                         \
+	X(tls, "TLS: a failed handshake, or TLS on a plaintext listener")                                              \
+	X(upstream_lost, "its broker connection failed or closed")                                                     \
+	X(shutdown, "kstretch stopping")                                                                               \
+	X(out_of_memory, "no memory")                                                                                  \
+	X(other, "anything else")
+
+enum kx_close_cause {
+#define KX_CLOSE_ENUM(name, help) KX_CLOSE_##name,
+	KX_CLOSE_CAUSES(KX_CLOSE_ENUM)
+#undef KX_CLOSE_ENUM
+	    KX_CLOSE_CAUSE_CNT
+};
+
+#define KX_BROKER_SLOTS 64 /* slot 0: "bootstrap" (node -1), and any node past the limit */
+
+/* This thread's labelled metrics; see kx_metrics_here. */
+struct kx_labelled {
+	struct kx_api_stats api[KX_API_SLOTS];
+	atomic_uint_fast64_t closed[KX_CLOSE_CAUSE_CNT];
+	atomic_uint_fast64_t upstream_connects[KX_BROKER_SLOTS], upstream_failures[KX_BROKER_SLOTS];
+	atomic_uint_fast64_t fetch_kept_local[KX_REGIONS_MAX][KX_REGIONS_MAX]; /* [client region][leader region] */
+};
+extern _Thread_local struct kx_labelled *kx_labelled_here;
+
+static inline unsigned kx_api_slot(int16_t api_key)
+{
+	return api_key >= 0 && api_key < KX_API_SLOTS - 1 ? (unsigned)api_key : KX_API_SLOTS - 1;
+}
+
+#define KX_API_COUNT(field, api_key)                                                                                   \
+	atomic_fetch_add_explicit(&kx_labelled_here->api[kx_api_slot(api_key)].field, 1, memory_order_relaxed)
+
+/* Monotonic nanoseconds (vDSO clock: no system call). */
+uint64_t kx_now_ns(void);
+
+/* Adds one observation of ns to the histogram of (api_key, part). */
+void kx_metrics_latency(int16_t api_key, enum kx_lat_part part, uint64_t ns);
+
+/*
+ * A request's times, for the two histograms: when kstretch read it, when
+ * it (its first part) went upstream, when its (last) answer was read. The
+ * caller stamps them; kx_timing_done at the moment the answer is handed to
+ * the client observes both parts (nothing when the request was never sent).
+ */
+struct kx_timing {
+	uint64_t in_ns, sent_ns, answered_ns;
+};
+static inline void kx_timing_sent(struct kx_timing *t, uint64_t now)
+{
+	if (!t->sent_ns)
+		t->sent_ns = now > t->in_ns ? now : t->in_ns;
+}
+void kx_timing_done(int16_t api_key, const struct kx_timing *t, uint64_t now);
+
+/* Counts a client connection closed for why (the reason string given to kx_session_close). */
+enum kx_close_cause kx_close_cause_of(const char *why);
+void kx_metrics_closed(const char *why);
+void kx_metrics_closed_as(enum kx_close_cause c);
+
+/* An upstream connect to node_id (-1: a bootstrap server) that succeeded (ok) or failed. */
+void kx_metrics_upstream(int32_t node_id, bool ok);
+
+/* Fetch answer bytes read from a broker in the client's region for partitions led from leader_ridx. */
+static inline void kx_metrics_kept_local(int client_ridx, int leader_ridx, uint64_t n)
+{
+	atomic_fetch_add_explicit(&kx_labelled_here->fetch_kept_local[client_ridx][leader_ridx], n,
+	                          memory_order_relaxed);
+}
+
+/* The readiness probe's Metadata fetches (admin.c): result ok or failed. */
+void kx_metrics_topology_refresh(bool ok);
+
+/* The rules /metrics prices region bytes with (cost.h; set at start, before the admin port opens). */
+struct kx_cost_rules;
+void kx_metrics_set_cost(const struct kx_cost_rules *r);
 
 /* Prometheus text exposition, names prefixed kstretch_. */
 void kx_metrics_write(FILE *out);

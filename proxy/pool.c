@@ -43,6 +43,7 @@ static void kx_pconn_set_state(struct kx_pconn *c, enum kx_upstream_state st)
 	KX_BUG_ON(st < c->up.state);
 	kx_cdebug(c, "%s -> %s", kx_upstream_state_name(c->up.state), kx_upstream_state_name(st));
 	c->up.state = st;
+	atomic_store_explicit(&c->stat.up_state, (int)st, memory_order_relaxed);
 }
 
 /* "fetch " for a slot of the Fetch connections, "held " for a held one, "" for the others (logs). */
@@ -87,6 +88,7 @@ static void kx_pconn_release(struct kx_pconn *c)
 
 static void kx_pconn_free(struct kx_pconn *c)
 {
+	kx_conns_remove(&c->stat);
 	kx_pconn_release(c);
 	if (c->start_ev)
 		event_free(c->start_ev);
@@ -121,6 +123,8 @@ static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 		kx_cwarn(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
 	else
 		kx_cdebug(c, "%s", why);
+	if (c->up.state < KX_UPSTREAM_READY)
+		kx_metrics_upstream(c->up.node_id, false); /* it never connected (or failed its handshake) */
 	kx_pconn_release(c);
 	kx_pconn_set_state(c, KX_UPSTREAM_CLOSED);
 	c->next_failing = p->failing;
@@ -248,6 +252,9 @@ static void kx_pconn_start(evutil_socket_t fd, short what, void *arg)
 	c->up.port = b->port;
 	c->broker_ridx = (uint8_t)kx_region_index(b->region);
 	c->local = b->region[0] && strcmp(b->region, w->cfg->region) == 0;
+	c->stat.local = c->local; /* before it is registered: read under the registry's lock after */
+	snprintf(c->stat.peer, sizeof(c->stat.peer), "%s:%u", b->host, b->port);
+	kx_conns_add(&c->stat);
 	snprintf(c->up.addr, sizeof(c->up.addr), "node %d (%s:%u) %s#%zu", (int)c->up.node_id, b->host, b->port,
 	         kx_pool_class(c, c->slot), c->held ? c->slot : c->slot % c->pool->size);
 	struct kx_pconn_resolve *r = malloc(sizeof(*r));
@@ -290,6 +297,7 @@ static void kx_pconn_watch(struct kx_pconn *c)
 static void kx_pconn_ready(struct kx_pconn *c)
 {
 	kx_pconn_set_state(c, KX_UPSTREAM_READY);
+	kx_metrics_upstream(c->up.node_id, true);
 	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, true, NULL);
 	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, false, NULL);
 	kx_pconn_watch(c);
@@ -393,6 +401,7 @@ static struct kx_pconn *kx_pconn_new(struct kx_pool *p, int32_t node_id, size_t 
 	c->up.sock.fd = -1;
 	c->up.node_id = node_id;
 	c->next_corr = 1;
+	c->stat = (struct kx_conn_stat){.kind = KX_CONN_POOL, .worker = p->worker->id, .node_id = node_id};
 	snprintf(c->up.addr, sizeof(c->up.addr), "node %d %s#%zu", (int)node_id, kx_pool_class(c, slot),
 	         held ? slot : slot % p->size);
 	if (!kx_ring_init(&c->up.fifo, sizeof(struct kx_up_inflight), KX_PCONN_FIFO_FIRST) ||
@@ -459,6 +468,9 @@ bool kx_pconn_send(struct kx_pconn *c, const struct kx_up_inflight *e, struct kp
 	kx_queue_frame_refs(&c->req, w, holds, lens, n);
 	KX_METRIC_ADD(requests_forwarded, 1);
 	KX_REGION_BYTES_ADD(c->pool->region_ridx, c->broker_ridx, KX_TO_BROKER, 4 + kp_writer_size(w));
+	kx_conn_count(&c->stat.bytes_in, 4 + kp_writer_size(w));
+	if (e)
+		kx_conn_count(&c->stat.requests, 1);
 	if (c->up.state == KX_UPSTREAM_READY)
 		kx_sock_want(c->up.sock.wev, &c->up.sock.writing, true, NULL); /* written on its write event */
 	kx_pconn_watch(c);
@@ -515,7 +527,10 @@ static bool kx_pconn_dispatch(struct kx_pconn *c, struct kx_frame *fr, int32_t c
 	}
 	struct kx_up_inflight e = *head;
 	kx_ring_pop(&c->up.fifo);
+	kx_conn_count(&c->stat.answers, 1);
 	if (e.api_key == KP_API_FETCH) {
+		if (c->local && e.leader_ridx && e.leader_ridx != c->pool->region_ridx)
+			kx_metrics_kept_local(c->pool->region_ridx, e.leader_ridx, fr->len);
 		if (c->local)
 			KX_METRIC_ADD(fetch_bytes_local, fr->len);
 		else
@@ -603,6 +618,7 @@ static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
 		}
 		KX_METRIC_ADD(bytes_from_brokers, (size_t)r);
 		KX_REGION_BYTES_ADD(c->pool->region_ridx, c->broker_ridx, KX_FROM_BROKER, (size_t)r);
+		kx_conn_count(&c->stat.bytes_out, (uint64_t)r);
 		if (!kx_pconn_pump(c))
 			return;
 	}

@@ -63,6 +63,7 @@ struct kx_pconn {
 	bool held;           /* on pool->held: one request at a time */
 	struct kx_pconn *next_held;
 	size_t slot;         /* in pool->conns (held: its number, for logs); SIZE_MAX once it failed */
+	struct kx_conn_stat stat; /* its /connections entry (conns.h) */
 };
 
 struct kx_pool {

@@ -54,6 +54,7 @@ struct kx_rfrag {
 	struct kx_frame resp; /* its answer, where it was read (len 0: not in yet, or failed) */
 	size_t body_at;       /* where the answer's body starts, after its response header (0: not read yet) */
 	bool done;
+	uint8_t leader_ridx; /* Fetch: the region of its partitions' leaders when all are elsewhere (metrics) */
 };
 
 /* A client request awaiting its answer, in client order (the session's fifo holds pointers). */
@@ -90,6 +91,7 @@ struct kx_rreq {
 	const struct kp_keysplit_layout *klayout;
 	struct kp_struct *kreq;
 	int32_t *kdest;
+	struct kx_timing tm; /* kstretch_request_duration_seconds */
 };
 
 struct kx_rscratch {
@@ -185,6 +187,8 @@ void kx_regional_close(struct kx_session *s, const char *why)
 {
 	struct kx_worker *w = s->worker;
 	kx_rdebug(s, "closed: %s (%u requests in flight)", why, s->fifo.cnt);
+	kx_metrics_closed(why);
+	kx_conns_remove(&s->stat);
 	s->client.state = KX_CLIENT_CLOSED;
 	kx_pool_forget(&w->pool, s);
 	bool refresh_dropped = w->rrefresh_owner == s;
@@ -217,7 +221,11 @@ void kx_regional_close(struct kx_session *s, const char *why)
 /* Writes the answers ready; false when the session closed. */
 KX_MUST_CHECK static bool kx_rflush_client(struct kx_session *s)
 {
-	if (!kx_flow_write(&s->resp, &s->client.sock.tr)) {
+	size_t before = kx_flow_ready(&s->resp);
+	bool wrote = kx_flow_write(&s->resp, &s->client.sock.tr);
+	size_t after = kx_flow_ready(&s->resp);
+	kx_conn_count(&s->stat.bytes_out, before > after ? before - after : 0);
+	if (!wrote) {
 		kx_rdebug(s, "cannot write to the client: %s", strerror(errno));
 		kx_regional_close(s, "client write error");
 		return false;
@@ -303,9 +311,11 @@ static void kx_rsend(struct kx_session *s, struct kx_rreq *q, uint16_t frag, int
 		struct kx_up_inflight e = {.owner = s, .client_corr = q->hdr.correlation_id, .upstream_corr = h.correlation_id,
 		                           .api_key = q->hdr.api_key, .api_version = q->hdr.api_version, .fragment = frag,
 		                           .req = q};
+		e.leader_ridx = q->frag[frag].leader_ridx;
 		if (kp_writer_ok(&rs->out) &&
 		    kx_pconn_send(c, expects ? &e : NULL, &rs->out, q->req.holds, q->req.lens, (size_t)q->req.nholds)) {
 			KX_METRIC_ADD(regional_fragments, 1);
+			kx_timing_sent(&q->tm, kx_now_ns());
 			return;
 		}
 	}
@@ -905,6 +915,18 @@ static void kx_rfetch_note(struct kx_session *s, const struct kx_rreq *q, const 
 	}
 }
 
+/* Metrics (cost avoided): lead[d] becomes the region of the leaders of the
+ * partitions going to destination d when every one of them is read from a
+ * replica that is not its leader and all those leaders share one region; 0
+ * otherwise (0xff: none seen yet). */
+static void kx_rkept_local(uint8_t *lead, int d, const struct kx_topology *t, const struct kx_partition *p,
+                           int32_t node)
+{
+	const struct kx_broker *l = p && node != p->leader ? kx_topology_broker(t, p->leader) : NULL;
+	uint8_t r = l ? (uint8_t)kx_region_index(l->region) : 0;
+	lead[d] = lead[d] == 0xff || lead[d] == r ? r : 0;
+}
+
 /* Splits a decoded request of layout l by where each partition goes (Fetch: the replica to read from). */
 KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, const struct kp_split_layout *req_l,
                                     const struct kp_split_layout *resp_l)
@@ -939,6 +961,8 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 		kx_regional_close(s, "out of memory");
 		return false;
 	}
+	uint8_t lead[KP_SPLIT_MAX_DEST];
+	memset(lead, 0xff, sizeof(lead));
 	bool by_id = req_l->topic_id >= 0 && st->v[req_l->topics].a.cnt > 0 &&
 	             st->v[req_l->topics].a.items[0].st->v[req_l->topic_id].present;
 	int64_t k = 0;
@@ -961,6 +985,8 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 				node = p->leader;
 			int b = kx_rdest(t, node);
 			dest[k] = kx_rdest_of(q, b);
+			if (fetch && dest[k] >= 0 && dest[k] < KP_SPLIT_MAX_DEST)
+				kx_rkept_local(lead, dest[k], t, p, node);
 			unroutable |= b < 0;
 			if (fetch)
 				q->want[k] = (struct kp_fetch_want){key.ptr, klen, index};
@@ -982,6 +1008,9 @@ KX_MUST_CHECK static bool kx_rsplit(struct kx_session *s, struct kx_rreq *q, con
 	bool expect_records = fetch && kx_rfetch_expects_records(s, q);
 	for (uint16_t i = 0; i < q->nfrag; i++) {
 		struct kp_struct *part = q->split.dests[q->frag[i].dest].request;
+		if (fetch && q->frag[i].dest >= 0 && q->frag[i].dest < KP_SPLIT_MAX_DEST &&
+		    lead[q->frag[i].dest] != 0xff)
+			q->frag[i].leader_ridx = lead[q->frag[i].dest];
 		if (fetch) {
 			kp_split_fetch_sessionless(part, ver);
 			kp_split_fetch_share_max_bytes(part, ver, q->nfrag);
@@ -1232,10 +1261,14 @@ KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr,
 	struct kp_cursor c;
 	kp_cursor_init(&c, hp, header_size);
 	if (!kp_request_header_parse(&c, &q->hdr)) {
+		KX_API_COUNT(decode_errors, -1);
 		kx_rprotocol_error(s, "bad header", &c);
 		kx_rreq_free(q);
 		return false;
 	}
+	q->tm.in_ns = s->read_ns;
+	KX_API_COUNT(requests, q->hdr.api_key);
+	kx_conn_count(&s->stat.requests, 1);
 	q->api = kp_api_get(q->hdr.api_key);
 	q->flexible = kp_api_flexible(q->api, q->hdr.api_version);
 	if (!kx_ring_push(&s->fifo, &q, UINT32_MAX)) {
@@ -1470,6 +1503,8 @@ static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
+	s->read_ns = kx_now_ns();
+	kx_conn_count(&s->stat.bytes_in, (uint64_t)r);
 	if (s->proxy_pending) {
 		int h = kx_session_proxy_header(s);
 		if (h < 0) {
@@ -1810,6 +1845,7 @@ static bool kx_ranswer_find_coordinator(struct kx_session *s, struct kx_rreq *q,
 	if (!kp_writer_ok(&rs->out))
 		return false;
 	KX_METRIC_ADD(responses_rewritten, 1);
+	KX_API_COUNT(rewrites, q->hdr.api_key);
 	return kx_ranswer_queue(s, q);
 }
 
@@ -1837,6 +1873,7 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 		    !kx_rewrite_response(&w->rewriter, w->cfg, q->hdr.api_key, q->hdr.api_version, p, f->resp.len - 4))
 			return false;
 		KX_METRIC_ADD(responses_rewritten, 1);
+		KX_API_COUNT(rewrites, q->hdr.api_key);
 		kx_queue_frame_refs(&s->resp, &w->rewriter.out, f->resp.holds, f->resp.lens, (size_t)f->resp.nholds);
 		return true;
 	default: {
@@ -1913,6 +1950,7 @@ static bool kx_ranswer_keysplit(struct kx_session *s, struct kx_rreq *q)
 	if (!kp_writer_ok(&rs->out))
 		return false;
 	KX_METRIC_ADD(responses_rewritten, 1);
+	KX_API_COUNT(rewrites, q->hdr.api_key);
 	return kx_ranswer_queue(s, q);
 }
 
@@ -1939,6 +1977,11 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 	struct kx_rreq *q;
 	while (ok && (q = kx_rreq_head(s)) && q->left == 0 && !q->parked) {
 		ok = q->noanswer || kx_ranswer(s, q);
+		if (ok && !q->noanswer) {
+			kx_timing_done(q->hdr.api_key, &q->tm, kx_now_ns());
+			KX_API_COUNT(responses, q->hdr.api_key);
+		}
+		kx_conn_count(&s->stat.answers, 1);
 		if (!ok)
 			kx_rwarn(s, "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
 			         "decode); closing the client so it starts again", q->api ? q->api->name : "?",
@@ -1971,6 +2014,7 @@ void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, st
 	KX_BUG_ON(!q || e->fragment >= q->nfrag || q->frag[e->fragment].done);
 	struct kx_rfrag *f = &q->frag[e->fragment];
 	f->done = true;
+	q->tm.answered_ns = kx_now_ns();
 	if (fr) {
 		f->resp = *fr;
 		*fr = (struct kx_frame){0};
@@ -2016,6 +2060,14 @@ void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct soc
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
 	kx_worker_add_session(w, s);
+	s->stat = (struct kx_conn_stat){.kind = KX_CONN_REGIONAL,
+	                                .worker = w->id,
+	                                .local_port = local_port,
+	                                .node_id = -1,
+	                                .place_source = "the node's region"};
+	snprintf(s->stat.peer, sizeof(s->stat.peer), "%s", s->client.addr);
+	snprintf(s->stat.region, sizeof(s->stat.region), "%s", w->cfg->region);
+	kx_conns_add(&s->stat);
 	bool tls = kx_tls_towards_clients();
 	if (!kx_flow_init(&s->req, false) || !kx_flow_init(&s->resp, false) ||
 	    !kx_sock_open(w->base, &s->client.sock, fd, kx_rclient_readable, kx_rclient_writable, s) ||

@@ -115,6 +115,7 @@ static void kx_upstream_set_state(struct kx_session *s, enum kx_upstream_state s
 	kx_sdebug(s, "upstream %s %s -> %s", s->up->addr, kx_upstream_state_name(s->up->state),
 	         kx_upstream_state_name(st));
 	s->up->state = st;
+	atomic_store_explicit(&s->stat.up_state, (int)st, memory_order_relaxed);
 }
 
 /* ---- flows and sockets ------------------------------------------------- */
@@ -223,6 +224,7 @@ static void kx_session_free(struct kx_session *s)
 	kr_steer_table_free(s->steer);
 	free(s->steer);
 	kx_worker_remove_session(s->worker, s);
+	kx_conns_remove(&s->stat);
 	KX_METRIC_SUB(connections_active, 1);
 	kx_ring_free(&s->fifo);
 	kx_ring_free(&s->up->fifo);
@@ -236,6 +238,7 @@ void kx_session_close(struct kx_session *s, const char *why)
 		kx_regional_close(s, why);
 		return;
 	}
+	kx_metrics_closed_as(s->close_cause ? (enum kx_close_cause)(s->close_cause - 1) : kx_close_cause_of(why));
 	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up->addr, why, s->fifo.cnt);
 	kx_client_set_state(s, KX_CLIENT_CLOSED);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
@@ -307,6 +310,8 @@ static void kx_linger_readable(struct kx_session *s, evutil_socket_t fd, short w
 /* Upstream is gone: answer what was answered, then close the client. */
 static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 {
+	if (!s->close_cause) /* the client is answered what came, then closed: the cause is this */
+		s->close_cause = 1 + (strcmp(why, "shutdown") == 0 ? KX_CLOSE_shutdown : KX_CLOSE_upstream_lost);
 	if (s->client.state == KX_CLIENT_CLOSED) {
 		kx_session_close(s, why); /* nobody left to answer */
 		return;
@@ -403,6 +408,8 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 	va_end(ap);
 	kx_warn("session %s -> %s: malformed %s: %s; closing", s->client.addr, s->up->addr, side, what);
 	KX_METRIC_ADD(protocol_errors, 1);
+	const struct kx_inflight *head = side[0] == 'r' && side[2] == 's' ? kx_ring_head(&s->fifo) : NULL;
+	KX_API_COUNT(decode_errors, head ? head->api_key : -1); /* a request's own header did not read: "other" */
 	kx_session_close(s, "protocol error");
 }
 
@@ -475,6 +482,7 @@ static void kx_session_place(struct kx_session *s, const struct kp_request_heade
 		return;
 	}
 	s->client_ridx = (uint8_t)kx_region_index(s->place.region);
+	kx_conns_place(&s->stat, s->place.rack, s->place.region, kr_rack_source_name(s->place.source));
 	s->view.rack = s->place.rack;
 	s->view.region = s->place.region;
 	s->view.learn_topics = cfg->fetch_prefer_local && s->place.region[0];
@@ -666,12 +674,15 @@ KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s)
 			if (inject && !s->peek.whole)
 				break; /* its RackId is set on the whole frame */
 		}
-		if (expects &&
-		    !kx_fifo_push(s, (struct kx_inflight){h->correlation_id, h->api_key, h->api_version, rewrite})) {
+		struct kx_inflight ent = {h->correlation_id, h->api_key, h->api_version, rewrite, {.in_ns = s->read_ns}};
+		if (expects && !kx_fifo_push(s, ent)) {
 			s->reading_paused_inflight = true; /* wait for answers (max.inflight.requests) */
 			break;
 		}
 		KX_METRIC_ADD(requests_forwarded, 1);
+		KX_API_COUNT(requests, h->api_key);
+		if (expects)
+			kx_conn_count(&s->stat.requests, 1);
 		s->req_cleared++;
 		if (inject) {
 			if (!kx_request_inject(s, s->peek.frame_size))
@@ -797,6 +808,7 @@ int kx_session_proxy_header(struct kx_session *s)
 		snprintf(via, sizeof(via), "%s", s->client.addr);
 		memcpy(&s->peer, &src, (size_t)srclen);
 		kx_format_addr((const struct sockaddr *)&src, s->client.addr, sizeof(s->client.addr));
+		kx_conns_set_peer(&s->stat, s->client.addr);
 		kx_debug("%s %s: PROXY header: the client is %s, connected through %s", who, s->client.addr,
 		         s->client.addr, via);
 	}
@@ -907,6 +919,8 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	KX_METRIC_ADD(bytes_from_clients, (size_t)r);
 	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_TO_BROKER, (size_t)r);
+	s->read_ns = kx_now_ns();
+	kx_conn_count(&s->stat.bytes_in, (uint64_t)r);
 	if (s->proxy_pending) {
 		int h = kx_session_proxy_header(s);
 		if (h < 0) {
@@ -956,6 +970,7 @@ KX_MUST_CHECK static bool kx_respond_rewritten(struct kx_session *s, struct kx_h
 		         kp_api_get(e->api_key)->name);
 	kx_queue_frame(&s->resp, &rw->out, h, 4 + (size_t)size);
 	KX_METRIC_ADD(responses_rewritten, 1);
+	KX_API_COUNT(rewrites, e->api_key);
 	KX_METRIC_ADD(addresses_rewritten, rw->addresses);
 	kx_sdebug(s, "%s v%d (corr %d) rewritten: %d broker addresses -> kstretch listeners, %d partitions "
 	         "-> a local replica", kp_api_get(e->api_key)->name, e->api_version, e->correlation_id, rw->addresses,
@@ -1089,6 +1104,11 @@ KX_MUST_CHECK static bool kx_upstream_pump(struct kx_session *s)
 		}
 		kx_ring_pop(&s->up->fifo);
 		kx_ring_pop(&s->fifo);
+		kx_timing_sent(&e.tm, s->up->ready_ns); /* it waited for the connection, or went at once */
+		e.tm.answered_ns = s->up_read_ns;
+		kx_timing_done(e.api_key, &e.tm, kx_now_ns());
+		KX_API_COUNT(responses, e.api_key);
+		kx_conn_count(&s->stat.answers, 1);
 		if (s->reading_paused_inflight && s->client.state == KX_CLIENT_OPEN) {
 			s->reading_paused_inflight = false;
 			if (!kx_client_pump(s)) /* requests already buffered */
@@ -1138,6 +1158,8 @@ static void kx_upstream_readable(evutil_socket_t fd, short what, void *arg)
 	}
 	KX_METRIC_ADD(bytes_from_brokers, (size_t)r);
 	KX_REGION_BYTES_ADD(s->client_ridx, s->broker_ridx, KX_FROM_BROKER, (size_t)r);
+	s->up_read_ns = kx_now_ns();
+	kx_conn_count(&s->stat.bytes_out, (uint64_t)r);
 	if (kx_upstream_pump(s)) {
 		kx_update_reading(s);
 		if (u->sock.reading && u->sock.tr.ops->pending(&u->sock.tr))
@@ -1177,6 +1199,7 @@ static void kx_upstream_begin(struct kx_session *s);
 static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 {
 	KX_METRIC_ADD(upstream_connect_failures, 1);
+	kx_metrics_upstream(s->up->node_id, false);
 	kx_swarn(s, "cannot connect to %s: %s", s->up->addr, why);
 	if (s->up->starting) {
 		s->up->failed_starting = true; /* kx_upstream_begin goes on or closes */
@@ -1245,6 +1268,9 @@ static void kx_upstream_connected(struct kx_session *s, short what)
 static void kx_upstream_ready(struct kx_session *s)
 {
 	kx_upstream_set_state(s, KX_UPSTREAM_READY);
+	s->up->ready_ns = kx_now_ns();
+	kx_metrics_upstream(s->up->node_id, true);
+	kx_conns_set_upstream(&s->stat, s->up->addr);
 	if (kx_flush_upstream(s))
 		kx_update_reading(s);
 }
@@ -1462,6 +1488,10 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 	KX_METRIC_ADD(connections_accepted, 1);
 	KX_METRIC_ADD(connections_active, 1);
 	kx_worker_add_session(w, s);
+	s->stat = (struct kx_conn_stat){
+	    .kind = KX_CONN_MAPPED, .worker = w->id, .local_port = local_port, .node_id = node_id};
+	snprintf(s->stat.peer, sizeof(s->stat.peer), "%s", s->client.addr);
+	kx_conns_add(&s->stat);
 
 	/* Where to: the node this listener maps to, or a bootstrap server. */
 	if (!kx_session_bind(s, node_id)) {

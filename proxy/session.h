@@ -59,7 +59,9 @@
 
 #include "config.h"
 #include "conn.h"
+#include "conns.h"
 #include "flow.h"
+#include "metrics.h"
 #include "peek.h"
 #include "ring.h"
 #include "placement.h"
@@ -93,6 +95,7 @@ struct kx_inflight {
 	int32_t correlation_id;
 	int16_t api_key, api_version;
 	bool rewrite; /* the response goes through kx_rewrite_response() */
+	struct kx_timing tm; /* for kstretch_request_duration_seconds */
 };
 
 struct kx_client {
@@ -113,6 +116,7 @@ struct kx_up_inflight {
 	int16_t api_key, api_version;
 	uint16_t fragment; /* which part of a request split over upstreams (0: the whole request) */
 	struct kx_rreq *req; /* regional: the client request it is a part of (owned by owner's FIFO) */
+	uint8_t leader_ridx; /* regional Fetch part sent to a replica, not the leader: the leaders' region (metrics) */
 };
 
 /*
@@ -141,6 +145,7 @@ struct kx_upstream {
 	uint16_t connect_tries;
 	unsigned bootstrap_first;
 	struct kx_ring fifo; /* struct kx_up_inflight, in the order they were written to it */
+	uint64_t ready_ns;   /* when it became ready (kx_now_ns): requests that waited for it went then */
 };
 
 struct kx_session {
@@ -184,6 +189,11 @@ struct kx_session {
 	uint64_t fetch_idle;
 	uint32_t parked; /* requests waiting for the worker's Metadata refresh, unsent (regional_session.c) */
 	bool park_went;  /* one parked for a partition of its own since kx_rresume cleared it */
+	/* Operations (metrics.h, conns.h): its /connections entry, and when its
+	 * sockets were last read (one clock read per read, not per request). */
+	struct kx_conn_stat stat;
+	uint64_t read_ns, up_read_ns;
+	uint8_t close_cause; /* 1 + enum kx_close_cause once the end began (its broker lost: it drains first); 0 */
 };
 
 /*

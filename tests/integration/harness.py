@@ -676,7 +676,7 @@ class Kstretch:
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 name, value = line.rsplit(" ", 1)
-                out[name] = float(value) if "." in value else int(value)
+                out[name] = float(value) if any(ch in value for ch in ".eEIN") else int(value)
         return out
 
     def rss_kib(self):
