@@ -217,15 +217,15 @@ bool kp_configs_route(struct kp_arena *a, int16_t api, struct kp_struct *req, co
 	struct kp_list *list = &req->v[KP_CONFIGS_REQ_RESOURCES].a;
 	int32_t n = list->cnt > 0 ? list->cnt : 0;
 	*r = (struct kp_configs_route){.node = -1, .cnt = n};
-	r->res = kp_arena_alloc(a, (size_t)n * sizeof(*r->res) + 1);
+	r->types = kp_arena_alloc(a, (size_t)n * sizeof(*r->types) + 1);
 	r->refused = kp_arena_alloc(a, (size_t)n * sizeof(*r->refused) + 1);
 	r->names = kp_arena_alloc(a, (size_t)n * sizeof(*r->names) + 1);
-	if (!r->res || !r->refused || !r->names)
+	if (!r->types || !r->refused || !r->names)
 		return false;
 	int32_t kept = 0;
 	for (int32_t i = 0; i < n; i++) {
 		struct kp_struct *res = list->items[i].st;
-		r->res[i] = res;
+		r->types[i] = (int8_t)res->v[KP_CONFIGS_RES_TYPE].i;
 		r->names[i] = res->v[KP_CONFIGS_RES_NAME].s;
 		int32_t id;
 		if (kp_names_one_broker(res)) {
@@ -271,20 +271,20 @@ bool kp_configs_rename(struct kp_arena *a, struct kp_struct *req, int32_t id)
 }
 
 /* Whether broker result x answers client resource c (forwarded as routed: a broker one renamed to real_id). */
-static bool kp_answers(const struct kp_struct *x, const struct kp_struct *c, struct kp_span cn, int32_t real_id)
+static bool kp_answers(const struct kp_struct *x, int8_t type, struct kp_span cn, int32_t real_id)
 {
-	if (x->v[KP_CONFIGS_RESULT_TYPE].i != c->v[KP_CONFIGS_RES_TYPE].i)
+	if (x->v[KP_CONFIGS_RESULT_TYPE].i != type)
 		return false;
 	struct kp_span xn = x->v[KP_CONFIGS_RESULT_NAME].s;
 	int32_t id;
-	if (kp_names_one_broker(c))
+	if (kp_configs_names_broker(type) && cn.len > 0)
 		return kp_configs_parse_id(xn, &id) && id == real_id;
 	return xn.len == cn.len && (xn.len <= 0 || memcmp(xn.ptr, cn.ptr, (size_t)xn.len) == 0);
 }
 
 /* A result refusing client resource c with error. */
-static struct kp_struct *kp_refusal(struct kp_arena *a, const struct kp_schema *rs, int16_t ver,
-                                    const struct kp_struct *c, struct kp_span name, int16_t error)
+static struct kp_struct *kp_refusal(struct kp_arena *a, const struct kp_schema *rs, int16_t ver, int8_t type,
+                                    struct kp_span name, int16_t error)
 {
 	static const char msg[] = "ResourceName names no broker of this cluster, or a second one in one request "
 	                          "(a broker answers only for its own id)";
@@ -293,7 +293,7 @@ static struct kp_struct *kp_refusal(struct kp_arena *a, const struct kp_schema *
 		return NULL;
 	x->v[KP_CONFIGS_RESULT_ERROR_CODE].i = error;
 	x->v[KP_CONFIGS_RESULT_ERROR_MESSAGE].s = (struct kp_span){(const uint8_t *)msg, (int32_t)(sizeof(msg) - 1)};
-	x->v[KP_CONFIGS_RESULT_TYPE].i = c->v[KP_CONFIGS_RES_TYPE].i;
+	x->v[KP_CONFIGS_RESULT_TYPE].i = type;
 	x->v[KP_CONFIGS_RESULT_NAME].s = name;
 	return x;
 }
@@ -315,15 +315,14 @@ struct kp_struct *kp_configs_restore(struct kp_arena *a, int16_t api, int16_t ve
 		return NULL;
 	int32_t n = 0;
 	for (int32_t i = 0; i < r->cnt; i++) {
-		const struct kp_struct *c = r->res[i];
 		struct kp_struct *x = NULL;
 		if (r->refused[i]) {
-			x = kp_refusal(a, rs, ver, c, r->names[i], r->refused[i]);
+			x = kp_refusal(a, rs, ver, r->types[i], r->names[i], r->refused[i]);
 			if (!x)
 				return NULL;
 		} else {
 			for (int32_t j = 0; j < ngot && !x; j++)
-				if (!used[j] && kp_answers(got->items[j].st, c, r->names[i], real_id)) {
+				if (!used[j] && kp_answers(got->items[j].st, r->types[i], r->names[i], real_id)) {
 					used[j] = true;
 					x = got->items[j].st;
 					x->v[KP_CONFIGS_RESULT_NAME].s = r->names[i]; /* the client's name */

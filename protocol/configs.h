@@ -81,8 +81,8 @@ bool kp_configs_parse_id(struct kp_span name, int32_t *id);
 struct kp_configs_route {
 	int32_t node;          /* the node its broker resources name; -1: none (any broker serves it) */
 	int32_t cnt;           /* the client's resources, in its order */
-	struct kp_struct **res; /* each resource (its name may be renamed: see names) */
-	struct kp_span *names;  /* each resource's name as the client sent it */
+	int8_t *types;          /* each resource's ResourceType */
+	struct kp_span *names;  /* each resource's name as the client sent it (the request's may be renamed) */
 	int16_t *refused;      /* per resource: 0 forwarded, else answered locally with this error */
 	int32_t forwarded;     /* resources left in the request */
 };

@@ -1775,7 +1775,7 @@ static void kx_rconfigs_refused(struct kx_session *s, const struct kx_rreq *q, c
 			first = i;
 	if (!refused)
 		return;
-	struct kp_span name = r->res[first]->v[KP_CONFIGS_RES_NAME].s;
+	struct kp_span name = r->names[first];
 	kx_rwarn(s,
 	         "%s v%d (corr %d): %d broker resource(s) answered INVALID_REQUEST, the first named \"%.*s\": not one of "
 	         "the region's %zu nodes%s",
