@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "configs.h"
+#include "describeproducers.h"
 #include "messages.h"
 
 #define API(k, n, lo, hi, flex)                                                                                        \
@@ -93,7 +94,8 @@ static const struct kp_api kp_apis[] = {
     API(58, "Envelope", 0, 0, 0),
     API(59, "FetchSnapshot", 0, 1, 0),
     DECODED(60, "DescribeCluster", 0, 2, 0, &kp_describe_cluster_request, &kp_describe_cluster_response, 0, 2),
-    API(61, "DescribeProducers", 0, 0, 0),
+    DECODED(61, "DescribeProducers", 0, 0, 0, &kp_describe_producers_request, &kp_describe_producers_response, 0,
+            0),
     API(62, "BrokerRegistration", 0, 4, 0),
     API(63, "BrokerHeartbeat", 0, 2, 0),
     API(64, "UnregisterBroker", 0, 0, 0),

@@ -19,6 +19,7 @@
 #include "configs.h"
 #include "conn.h"
 #include "coordinator.h"
+#include "describeproducers.h"
 #include "header.h"
 #include "log.h"
 #include "messages.h"
@@ -1857,12 +1858,86 @@ KX_MUST_CHECK static bool kx_rconfigs(struct kx_session *s, struct kx_rreq *q)
 	return true;
 }
 
+/*
+ * DescribeProducers: a broker describes only the partitions it leads, so the
+ * request is cut by each partition's real leader (describeproducers.h) and
+ * the answers merged in the client's order by kx_ranswer_merged, as a split
+ * of split.h is. A partition whose leader the node does not know goes
+ * nowhere and is answered NOT_LEADER_OR_FOLLOWER (the node refreshes its
+ * Metadata; the client retries).
+ */
+KX_MUST_CHECK static bool kx_rproducers(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
+	int16_t ver = q->hdr.api_version;
+	size_t at = 4 + q->hdr.size;
+	const uint8_t *body;
+	if (!kx_rdests_init(q, t) || at > q->req.len || !kx_frame_flat(&q->req, at, q->req.len, &body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	struct kp_cursor c;
+	kp_cursor_init(&c, body, q->req.len - at);
+	struct kp_struct *st = kp_decode(&q->arena, &c, &kp_describe_producers_request, ver, q->flexible, -1);
+	if (!st) {
+		kx_rprotocol_error(s, q->api->name, &c);
+		return false;
+	}
+	int64_t n = kp_describe_producers_count(st);
+	int32_t *dest = kp_arena_alloc(&q->arena, (size_t)(n > 0 ? n : 0) * sizeof(*dest) + 1);
+	if (n < 0 || !dest) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	bool unroutable = false;
+	int64_t k = 0;
+	const struct kp_list *topics = &st->v[KP_DESCRIBE_PRODUCERS_REQ_TOPICS].a;
+	for (int32_t i = 0; i < topics->cnt; i++) {
+		const struct kp_struct *ts = topics->items[i].st;
+		struct kp_span name = ts->v[KP_DESCRIBE_PRODUCERS_REQ_TOPIC_NAME].s;
+		const struct kx_topic *tp = kx_rtopic(t, false, name.ptr, name.len > 0 ? (size_t)name.len : 0);
+		const struct kp_list *parts = &ts->v[KP_DESCRIBE_PRODUCERS_REQ_PARTITION_INDEXES].a;
+		for (int32_t j = 0; j < parts->cnt; j++, k++) {
+			const struct kx_partition *p = tp ? kx_topic_partition(tp, (int32_t)parts->items[j].i) : NULL;
+			int b = kx_rdest(t, p ? p->leader : -1);
+			dest[k] = kx_rdest_of(q, b);
+			unroutable |= b < 0;
+		}
+	}
+	if (!kp_describe_producers_split(&q->arena, st, ver, dest, (size_t)n, q->ndest, &q->split)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->layout = &kp_split_describe_producers_response;
+	bool used[KP_SPLIT_MAX_DEST] = {false};
+	for (int d = 0; d < q->ndest; d++)
+		used[d] = q->split.dests[d].request != NULL;
+	if (!kx_rfrags(q, used, q->ndest)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	for (uint16_t i = 0; i < q->nfrag; i++) {
+		kp_writer_reset(&rs->body);
+		kp_encode(&rs->body, q->split.dests[q->frag[i].dest].request, ver, q->flexible, -1);
+		kx_rsend(s, q, i, kx_rpart_node(q, t, i), &rs->body, true);
+	}
+	kx_rtoo_wide(s, q);
+	if (unroutable)
+		kx_rrefresh(s, "a request names a partition without a known leader");
+	return true;
+}
+
 /* Every API key that is not split, a Metadata, a coordinator's or SASL: by its kind (regional_api.h). */
 KX_MUST_CHECK static bool kx_radmin(struct kx_session *s, struct kx_rreq *q)
 {
 	switch (q->api ? kr_regional_api(q->hdr.api_key) : KR_RAPI_TRIMMED) {
 	case KR_RAPI_TRIMMED: return kx_rrefuse(s, q);
 	case KR_RAPI_CONFIGS: return kx_rconfigs(s, q);
+	case KR_RAPI_SPLIT:
+		if (q->hdr.api_key == KP_API_DESCRIBE_PRODUCERS && kp_api_decodes(q->api, q->hdr.api_version, true))
+			return kx_rproducers(s, q);
+		return kx_rwhole(s, q); /* a version the split does not decode: not offered (the clamp) */
 	default: return kx_rwhole(s, q);
 	}
 }

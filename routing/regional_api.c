@@ -56,6 +56,7 @@ static const uint8_t kr_rapis[] = {
     [51] = KR_RAPI_ANY,         /* AlterUserScramCredentials */
     [57] = KR_RAPI_ANY,         /* UpdateFeatures */
     [60] = KR_RAPI_CLUSTER,     /* DescribeCluster */
+    [61] = KR_RAPI_SPLIT,       /* DescribeProducers */
     [65] = KR_RAPI_ANY,         /* DescribeTransactions */
     [66] = KR_RAPI_ANY,         /* ListTransactions */
     [68] = KR_RAPI_COORDINATOR, /* ConsumerGroupHeartbeat */

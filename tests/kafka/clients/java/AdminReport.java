@@ -3,8 +3,8 @@
 // With --broker-config NAME=VALUE also: incrementalAlterConfigs of the topic
 // (retention.ms) and of the first node as a broker (NAME set to VALUE), read
 // back with describeConfigs, NAME deleted again; listTopics; and
-// describeProducers and describeLogDirs, each reported as "ok" or the
-// exception's class name (regional mode does not offer them).
+// describeProducers (every partition) and describeLogDirs, each reported as
+// "ok" or the exception's class name.
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -170,16 +170,28 @@ final class AdminReport {
                 out.put("broker_config_after", set == null ? null : set.value());
                 out.put("broker_config_source", set == null ? null : set.source().toString());
                 alter(admin, brokerRes, kv[0], null, AlterConfigOp.OpType.DELETE, deadline);
-                ConfigEntry deleted = get(admin.describeConfigs(List.of(brokerRes)).all(), deadline)
-                                          .get(brokerRes).get(kv[0]);
+                ConfigEntry deleted;
+                looks = 0;
+                while (true) { // as above: applied a moment later
+                    deleted = get(admin.describeConfigs(List.of(brokerRes)).all(), deadline).get(brokerRes)
+                                  .get(kv[0]);
+                    if (deleted == null || deleted.source() != ConfigEntry.ConfigSource.DYNAMIC_BROKER_CONFIG
+                        || ++looks >= 50 || KafkaRoundtrip.remainingMs(deadline) <= VISIBLE_POLL_MS) {
+                        break;
+                    }
+                    Thread.sleep(VISIBLE_POLL_MS);
+                }
                 out.put("broker_config_deleted_source", deleted == null ? null : deleted.source().toString());
 
                 stage = "listTopics";
                 out.put("listed", new TreeMap<>(get(admin.listTopics().namesToListings(), deadline)).keySet());
 
                 stage = "describeProducers / describeLogDirs";
-                out.put("describe_producers",
-                        outcome(admin.describeProducers(List.of(new TopicPartition(topic, 0))).all(), deadline));
+                List<TopicPartition> all = new ArrayList<>();
+                for (int i = 0; i < partitions; i++) {
+                    all.add(new TopicPartition(topic, i));
+                }
+                out.put("describe_producers", outcome(admin.describeProducers(all).all(), deadline));
                 out.put("describe_log_dirs", outcome(admin.describeLogDirs(List.of(brokerId)).allDescriptions(),
                                                       deadline));
             }
