@@ -225,7 +225,7 @@ bool kp_configs_route(struct kp_arena *a, int16_t api, struct kp_struct *req, co
 	int32_t kept = 0;
 	for (int32_t i = 0; i < n; i++) {
 		struct kp_struct *res = list->items[i].st;
-		r->types[i] = (int8_t)res->v[KP_CONFIGS_RES_TYPE].i;
+		r->types[i] = (int16_t)res->v[KP_CONFIGS_RES_TYPE].i;
 		r->names[i] = res->v[KP_CONFIGS_RES_NAME].s;
 		int32_t id;
 		if (kp_names_one_broker(res)) {
@@ -271,7 +271,7 @@ bool kp_configs_rename(struct kp_arena *a, struct kp_struct *req, int32_t id)
 }
 
 /* Whether broker result x answers client resource c (forwarded as routed: a broker one renamed to real_id). */
-static bool kp_answers(const struct kp_struct *x, int8_t type, struct kp_span cn, int32_t real_id)
+static bool kp_answers(const struct kp_struct *x, int16_t type, struct kp_span cn, int32_t real_id)
 {
 	if (x->v[KP_CONFIGS_RESULT_TYPE].i != type)
 		return false;
@@ -283,7 +283,7 @@ static bool kp_answers(const struct kp_struct *x, int8_t type, struct kp_span cn
 }
 
 /* A result refusing client resource c with error. */
-static struct kp_struct *kp_refusal(struct kp_arena *a, const struct kp_schema *rs, int16_t ver, int8_t type,
+static struct kp_struct *kp_refusal(struct kp_arena *a, const struct kp_schema *rs, int16_t ver, int16_t type,
                                     struct kp_span name, int16_t error)
 {
 	static const char msg[] = "ResourceName names no broker of this cluster, or a second one in one request "

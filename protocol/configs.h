@@ -81,7 +81,7 @@ bool kp_configs_parse_id(struct kp_span name, int32_t *id);
 struct kp_configs_route {
 	int32_t node;          /* the node its broker resources name; -1: none (any broker serves it) */
 	int32_t cnt;           /* the client's resources, in its order */
-	int8_t *types;          /* each resource's ResourceType */
+	int16_t *types;         /* each resource's ResourceType (an int8 on the wire) */
 	struct kp_span *names;  /* each resource's name as the client sent it (the request's may be renamed) */
 	int16_t *refused;      /* per resource: 0 forwarded, else answered locally with this error */
 	int32_t forwarded;     /* resources left in the request */
