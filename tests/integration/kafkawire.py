@@ -27,7 +27,8 @@ API_OFFSET_FOR_LEADER_EPOCH = 23
 
 # First flexible version of each API this module speaks (header v2 / v1 from there on).
 FIRST_FLEXIBLE = {API_PRODUCE: 9, API_FETCH: 12, API_LIST_OFFSETS: 6, API_METADATA: 9, API_FIND_COORDINATOR: 3,
-                  API_API_VERSIONS: 3, API_DELETE_RECORDS: 2, API_OFFSET_FOR_LEADER_EPOCH: 4}
+                  API_API_VERSIONS: 3, API_DELETE_RECORDS: 2, API_OFFSET_FOR_LEADER_EPOCH: 4,
+                  32: 4, 61: 0}  # DescribeConfigs, DescribeProducers (test_regional_admin.py)
 
 MAX_FRAME_BYTES = 64 << 20
 ZERO_UUID = bytes(16)

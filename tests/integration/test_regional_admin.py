@@ -182,3 +182,51 @@ def test_a_malformed_describe_configs_closes_only_its_client_with_a_log_line(scr
     assert len(lines) == len(hostile), k1.log()
     assert all("at byte" in line and "reading" in line for line in lines)
     assert k1.alive()
+
+
+API_DESCRIBE_PRODUCERS = 61
+NOT_LEADER_OR_FOLLOWER = 6
+
+
+def describe_producers_v0(topics):
+    """DescribeProducers v0 (flexible): topics are (name, [partition indexes])."""
+    w = kafkawire.Writer().compact_array_len(topics)
+    for name, parts in topics:
+        w.compact_string(name).uvarint(len(parts) + 1)
+        for p in parts:
+            w.int32(p)
+        w.empty_tags()
+    return w.empty_tags().bytes()
+
+
+def test_describe_producers_of_partitions_without_a_known_leader_is_answered_not_leader_and_a_bad_one_closes(
+        scripted_node):
+    """The scripted cluster has no topic: no partition has a leader the node
+    knows, so each is answered NOT_LEADER_OR_FOLLOWER (the client refreshes
+    its metadata and retries) and nothing reaches a broker; a DescribeProducers
+    whose partition count runs past its bytes closes only its client."""
+    fb, _, k = scripted_node
+    with kafkawire.Connection(LOCALHOST, k.listen_port, 10) as conn:
+        r = conn.request(API_DESCRIBE_PRODUCERS, 0, describe_producers_v0([("x", [0, 3]), ("y", [1])]))
+        assert r.int32("throttle_time_ms") == 0
+        got = []
+        for _ in range(r.uvarint("topics") - 1):
+            name = r.compact_string()
+            for _ in range(r.uvarint("partitions") - 1):
+                index, err = r.int32(), r.int16()
+                r.compact_string(nullable=True)
+                assert r.uvarint("active producers") == 1
+                r.tagged_fields()
+                got.append((name, index, err))
+            r.tagged_fields()
+        r.tagged_fields()
+        r.end(True, "DescribeProducersResponse v0")
+        assert got == [("x", 0, NOT_LEADER_OR_FOLLOWER), ("x", 3, NOT_LEADER_OR_FOLLOWER),
+                       ("y", 1, NOT_LEADER_OR_FOLLOWER)], got
+        with socket.create_connection((LOCALHOST, k.listen_port), timeout=10) as s:
+            bad = kafkawire.Writer().compact_array_len([1]).compact_string("x").uvarint(1000).int32(0).bytes()
+            s.sendall(kafkawire.encode_request(API_DESCRIBE_PRODUCERS, 0, 9, bad))
+            assert s.recv(1) == b"", "a malformed DescribeProducers was answered"
+        assert {b.node_id for b in conn.metadata_v12().brokers} == {1, 2}, "the first client is still served"
+    assert not fb.requests_of(API_DESCRIBE_PRODUCERS)
+    assert k.log_lines("malformed request: DescribeProducers", "at byte"), k.log()
