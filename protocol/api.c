@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "configs.h"
+#include "describeproducers.h"
 #include "messages.h"
 
 #define API(k, n, lo, hi, flex)                                                                                        \
@@ -61,8 +63,8 @@ static const struct kp_api kp_apis[] = {
     API(29, "DescribeAcls", 0, 3, 2),
     API(30, "CreateAcls", 0, 3, 2),
     API(31, "DeleteAcls", 0, 3, 2),
-    API(32, "DescribeConfigs", 0, 4, 4),
-    API(33, "AlterConfigs", 0, 2, 2),
+    DECODED(32, "DescribeConfigs", 0, 4, 4, &kp_describe_configs_request, &kp_describe_configs_response, 0, 4),
+    DECODED(33, "AlterConfigs", 0, 2, 2, &kp_alter_configs_request, &kp_alter_configs_response, 0, 2),
     API(34, "AlterReplicaLogDirs", 0, 2, 2),
     API(35, "DescribeLogDirs", 0, 5, 2),
     DECODED(36, "SaslAuthenticate", 0, 2, 2, &kp_sasl_authenticate_request, &kp_sasl_authenticate_response, 0, 2),
@@ -73,7 +75,8 @@ static const struct kp_api kp_apis[] = {
     API(41, "DescribeDelegationToken", 0, 3, 2),
     DECODED(42, "DeleteGroups", 0, 3, 2, &kp_delete_groups_request, &kp_delete_groups_response, 0, 3),
     API(43, "ElectLeaders", 0, 2, 2),
-    API(44, "IncrementalAlterConfigs", 0, 1, 1),
+    DECODED(44, "IncrementalAlterConfigs", 0, 1, 1, &kp_incremental_alter_configs_request,
+            &kp_incremental_alter_configs_response, 0, 1),
     API(45, "AlterPartitionReassignments", 0, 1, 0),
     API(46, "ListPartitionReassignments", 0, 0, 0),
     API(47, "OffsetDelete", 0, 0, -1),
@@ -90,7 +93,8 @@ static const struct kp_api kp_apis[] = {
     API(58, "Envelope", 0, 0, 0),
     API(59, "FetchSnapshot", 0, 1, 0),
     DECODED(60, "DescribeCluster", 0, 2, 0, &kp_describe_cluster_request, &kp_describe_cluster_response, 0, 2),
-    API(61, "DescribeProducers", 0, 0, 0),
+    DECODED(61, "DescribeProducers", 0, 0, 0, &kp_describe_producers_request, &kp_describe_producers_response, 0,
+            0),
     API(62, "BrokerRegistration", 0, 4, 0),
     API(63, "BrokerHeartbeat", 0, 2, 0),
     API(64, "UnregisterBroker", 0, 0, 0),

@@ -30,6 +30,7 @@ static const struct kp_coord_api kp_coord_apis[] = {
     {47, INT16_MAX, KP_COORD_GROUP, FIRST, false},       /* OffsetDelete */
     {68, INT16_MAX, KP_COORD_GROUP, FIRST, false},       /* ConsumerGroupHeartbeat */
     {88, INT16_MAX, KP_COORD_GROUP, FIRST, false},       /* StreamsGroupHeartbeat (KIP-1071) */
+    {93, INT16_MAX, KP_COORD_GROUP, FIRST, false},       /* StreamsGroupTopologyDescriptionUpdate */
 };
 
 bool kp_coordinator_holds(int16_t api)
@@ -81,14 +82,14 @@ bool kp_coordinator_error(int16_t api, int16_t ver, const uint8_t *body, size_t 
 	switch (api) {
 	case 11: first_throttled = 2; break;                 /* JoinGroup */
 	case 12: case 13: case 14: first_throttled = 1; break; /* Heartbeat, LeaveGroup, SyncGroup */
-	case 22:
-	case 25:
-	case 26:
-	case 68:
-	case 88:
+	case 22:  /* InitProducerId */
+	case 25:  /* AddOffsetsToTxn */
+	case 26:  /* EndTxn */
+	case 68:  /* ConsumerGroupHeartbeat */
+	case 88:  /* StreamsGroupHeartbeat */
+	case 93: /* StreamsGroupTopologyDescriptionUpdate */
 		first_throttled = 0;
-		break;                                       /* InitProducerId, AddOffsetsToTxn, EndTxn,
-		                                              * CGH, StreamsGroupHeartbeat */
+		break;
 	case 47: first_throttled = -1; break;                /* OffsetDelete: ErrorCode, then ThrottleTimeMs */
 	default: return false;
 	}

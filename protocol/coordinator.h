@@ -23,6 +23,7 @@
  *   OffsetDelete (47)         all          GroupId           group
  *   ConsumerGroupHeartbeat (68) all        GroupId           group
  *   StreamsGroupHeartbeat (88) all         GroupId           group
+ *   StreamsGroupTopologyDescriptionUpdate (93) GroupId       group
  *
  * No sockets, no allocation.
  */

@@ -88,6 +88,7 @@ extern const struct kp_schema kp_describe_cluster_response;
 
 /* DescribeCluster response fields that carry addresses. */
 enum kp_describe_cluster_field {
+	KP_DESCRIBE_CLUSTER_RESPONSE_ERROR_CODE = 1,
 	KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID = 5,
 	KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS = 6,
 	KP_DESCRIBE_CLUSTER_BROKER_BROKER_ID = 0,

@@ -82,7 +82,15 @@
 	X(regional_racks_rewritten, "mode=regional: consumer racks (JoinGroup subscriptions, ConsumerGroupHeartbeat) "  \
 	                            "sent as the region: the virtual cluster's replicas are all in it (KIP-881)")    \
 	X(regional_fetch_parts_unheld, "mode=regional: Fetch parts sent with MaxWaitMs 0: their broker had no records " \
-	                               "for the client's last part while another broker of the same Fetch had some")
+	                               "for the client's last part while another broker of the same Fetch had some") \
+	X(regional_api_refused, "mode=regional: requests for an API regional mode does not offer (left out of its "    \
+	                        "ApiVersions answer: README \"Every API key\"); the client is closed, as a broker "   \
+	                        "closes one sending an API it does not offer")                                      \
+	X(regional_broker_configs, "mode=regional: config requests (DescribeConfigs, AlterConfigs, "                  \
+	                           "IncrementalAlterConfigs) naming a regional node as a broker, sent to the real "   \
+	                           "broker it stands for with that broker's id")                                     \
+	X(regional_broker_configs_refused, "mode=regional: config resources answered INVALID_REQUEST by kstretch: "     \
+	                                   "they named no regional node, or a second one in one request")
 
 struct kx_metrics {
 #define KX_METRIC_FIELD(name, help) atomic_uint_fast64_t name;

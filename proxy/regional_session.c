@@ -16,8 +16,10 @@
 
 #include "api.h"
 #include "bootstrap.h"
+#include "configs.h"
 #include "conn.h"
 #include "coordinator.h"
+#include "describeproducers.h"
 #include "header.h"
 #include "log.h"
 #include "messages.h"
@@ -27,6 +29,7 @@
 #include "refsplit.h"
 #include "keysplit.h"
 #include "regional.h"
+#include "regional_api.h"
 #include "rewrite.h"
 #include "split.h"
 #include "tls.h"
@@ -92,6 +95,11 @@ struct kx_rreq {
 	struct kp_struct *kreq;
 	int32_t *kdest;
 	struct kx_timing tm; /* kstretch_request_duration_seconds */
+	/* A config request (configs.h): where its resources went, and the real
+	 * broker its node's broker resources were renamed to (-1: none named). */
+	bool cfg;
+	struct kp_configs_route cfg_route;
+	int32_t cfg_real;
 };
 
 struct kx_rscratch {
@@ -108,6 +116,9 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s);
 KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q);
 static void kx_rresume_all(struct kx_worker *w);
 static bool kx_rbody(const struct kx_rreq *q, struct kx_rfrag *f, size_t *body_at);
+KX_MUST_CHECK static bool kx_radmin(struct kx_session *s, struct kx_rreq *q);
+static bool kx_ranswer_configs(struct kx_session *s, struct kx_rreq *q);
+static bool kx_ranswer_describe_cluster(struct kx_session *s, struct kx_rreq *q, size_t at);
 
 void kx_rscratch_free(struct kx_rscratch *r)
 {
@@ -1317,7 +1328,7 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 		kx_rwarn(s, "SASL towards regional nodes is not supported yet; closing");
 		kx_regional_close(s, "SASL");
 		return false;
-	default: ok = kx_rwhole(s, q); break;
+	default: ok = kx_radmin(s, q); break; /* every other key, as regional_api.h decides */
 	}
 	if (!ok)
 		return false; /* closed: q went with the fifo */
@@ -1864,8 +1875,11 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 		if (kp_api_decodes(q->api, q->hdr.api_version, false))
 			return kx_ranswer_find_coordinator(s, q, at);
 		__attribute__((fallthrough)); /* a version the codec does not decode: rewritten as far as it can be */
-	case KP_API_API_VERSIONS:
 	case KP_API_DESCRIBE_CLUSTER:
+		if (kp_api_decodes(q->api, q->hdr.api_version, false))
+			return kx_ranswer_describe_cluster(s, q, at);
+		__attribute__((fallthrough));
+	case KP_API_API_VERSIONS:
 		/* Rewritten from contiguous bytes (copied only when they straddle two
 		 * reads); the frame's bytes are kstretch's own to write over. */
 		if (!kx_frame_flat(&f->resp, 4, f->resp.len, &p) ||
@@ -1959,6 +1973,8 @@ static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
 {
 	if (q->klayout)
 		return kx_ranswer_keysplit(s, q);
+	if (q->cfg)
+		return kx_ranswer_configs(s, q);
 	switch (q->layout ? q->hdr.api_key : -1) {
 	case KP_API_FETCH: return kx_ranswer_fetch(s, q);
 	case -1: return kx_ranswer_whole(s, q);
@@ -2033,6 +2049,266 @@ void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, st
 	}
 	if (--q->left == 0 && q == kx_rreq_head(s) && !kx_regional_advance(s))
 		return; /* s closed: the pool touches nothing of s after this call */
+}
+
+/* ---- admin: what every other API key becomes (regional_api.h) ------------------- */
+
+/*
+ * A request for an API regional mode does not offer (left out of its
+ * ApiVersions answer): logged, and the client closed, as a Kafka broker
+ * closes a connection that sends an API it does not offer. Forwarding it
+ * would show the client real broker ids or addresses, or act on brokers the
+ * client cannot name.
+ */
+static bool kx_rrefuse(struct kx_session *s, struct kx_rreq *q)
+{
+	kx_rwarn(s,
+	         "%s (API key %d) v%d (corr %d) is not offered in regional mode (not in its ApiVersions answer: it "
+	         "cannot be answered as the virtual cluster); closing, as a broker does",
+	         q->api ? q->api->name : "an unknown API", (int)q->hdr.api_key, q->hdr.api_version, q->hdr.correlation_id);
+	KX_METRIC_ADD(regional_api_refused, 1);
+	kx_regional_close(s, "API not offered");
+	return false;
+}
+
+/* One line for the resources a config request had answered INVALID_REQUEST by kstretch. */
+static void kx_rconfigs_refused(struct kx_session *s, const struct kx_rreq *q, const struct kr_regional_nodes *set)
+{
+	const struct kp_configs_route *r = &q->cfg_route;
+	int32_t refused = 0, first = -1;
+	for (int32_t i = 0; i < r->cnt; i++)
+		if (r->refused[i] && refused++ == 0)
+			first = i;
+	if (!refused)
+		return;
+	struct kp_span name = r->names[first];
+	kx_rwarn(s,
+	         "%s v%d (corr %d): %d broker resource(s) answered INVALID_REQUEST, the first named \"%.*s\": not one of "
+	         "the region's %zu nodes%s",
+	         q->api->name, q->hdr.api_version, q->hdr.correlation_id, (int)refused, name.len > 64 ? 64 : (int)name.len,
+	         (const char *)name.ptr, set->cnt, r->node >= 0 ? ", or a second node in one request" : "");
+	KX_METRIC_ADD(regional_broker_configs_refused, (uint64_t)refused);
+}
+
+/*
+ * DescribeConfigs, AlterConfigs, IncrementalAlterConfigs: a broker resource
+ * names a virtual node; the request goes to the real broker that node stands
+ * for (kr_regional_stand_in), naming it by its own id, and the answer names
+ * the node again (configs.h). Without a broker resource naming a node it goes
+ * to any broker (a topic, the cluster default ""), as Kafka's clients send it.
+ */
+KX_MUST_CHECK static bool kx_rconfigs(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_worker *w = s->worker;
+	int16_t ver = q->hdr.api_version;
+	if (!kp_api_decodes(q->api, ver, true))
+		return kx_rrefuse(s, q); /* a version not offered (the clamp): it would go unrewritten */
+	const struct kx_topology *t = kx_topology_cached(&w->topology);
+	const struct kx_nodes *nodes = kx_nodes_cached(&w->nodes);
+	if (!t || t->broker_cnt == 0 || !nodes || nodes->set.cnt == 0) {
+		kx_rwarn(s, "no %s known to route %s to; closing", !nodes || !nodes->set.cnt ? "regional node set" : "broker",
+		         q->api->name);
+		kx_regional_close(s, "no broker");
+		return false;
+	}
+	size_t at = 4 + q->hdr.size;
+	const uint8_t *body;
+	if (at > q->req.len || !kx_frame_flat(&q->req, at, q->req.len, &body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	struct kp_cursor c;
+	kp_cursor_init(&c, body, q->req.len - at);
+	struct kp_struct *req =
+	    kp_decode(&q->arena, &c, kp_configs_request_schema(q->hdr.api_key), ver, q->flexible, -1);
+	if (!req) {
+		kx_rprotocol_error(s, q->api->name, &c);
+		return false;
+	}
+	struct kp_configs_route *r = &q->cfg_route;
+	if (!kp_configs_route(&q->arena, q->hdr.api_key, req, nodes->set.ids, nodes->set.cnt, r)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->cfg = true;
+	q->cfg_real = -1;
+	kx_rconfigs_refused(s, q, &nodes->set);
+	if (r->node >= 0) {
+		q->cfg_real = kr_regional_stand_in(t, w->cfg->region, r->node);
+		if (q->cfg_real < 0 || !kp_configs_rename(&q->arena, req, q->cfg_real)) {
+			kx_regional_close(s, "out of memory");
+			return false;
+		}
+		KX_METRIC_ADD(regional_broker_configs, 1);
+		kx_rdebug(s, "%s v%d names node %d as a broker: sent to broker %d, the one it stands for", q->api->name,
+		          ver, (int)r->node, (int)q->cfg_real);
+	}
+	if (r->cnt > 0 && r->forwarded == 0)
+		return true; /* every resource refused: answered here (q->left 0) */
+	bool used[1] = {true};
+	if (!kx_rfrags(q, used, 1)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->frag[0].dest = -1;
+	int32_t node = q->cfg_real >= 0 ? q->cfg_real : t->brokers[s->number % t->broker_cnt].node_id;
+	struct kx_rscratch *rs = w->rscratch;
+	kp_writer_reset(&rs->body);
+	kp_encode(&rs->body, req, ver, q->flexible, -1);
+	if (!kp_writer_ok(&rs->body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	kx_rsend(s, q, 0, node, &rs->body, true);
+	return true;
+}
+
+/*
+ * DescribeProducers: a broker describes only the partitions it leads, so the
+ * request is cut by each partition's real leader (describeproducers.h) and
+ * the answers merged in the client's order by kx_ranswer_merged, as a split
+ * of split.h is. A partition whose leader the node does not know goes
+ * nowhere and is answered NOT_LEADER_OR_FOLLOWER (the node refreshes its
+ * Metadata; the client retries).
+ */
+KX_MUST_CHECK static bool kx_rproducers(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
+	int16_t ver = q->hdr.api_version;
+	size_t at = 4 + q->hdr.size;
+	const uint8_t *body;
+	if (!kx_rdests_init(q, t) || at > q->req.len || !kx_frame_flat(&q->req, at, q->req.len, &body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	struct kp_cursor c;
+	kp_cursor_init(&c, body, q->req.len - at);
+	struct kp_struct *st = kp_decode(&q->arena, &c, &kp_describe_producers_request, ver, q->flexible, -1);
+	if (!st) {
+		kx_rprotocol_error(s, q->api->name, &c);
+		return false;
+	}
+	int64_t n = kp_describe_producers_count(st);
+	int32_t *dest = kp_arena_alloc(&q->arena, (size_t)(n > 0 ? n : 0) * sizeof(*dest) + 1);
+	if (n < 0 || !dest) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	bool unroutable = false;
+	int64_t k = 0;
+	const struct kp_list *topics = &st->v[KP_DESCRIBE_PRODUCERS_REQ_TOPICS].a;
+	for (int32_t i = 0; i < topics->cnt; i++) {
+		const struct kp_struct *ts = topics->items[i].st;
+		struct kp_span name = ts->v[KP_DESCRIBE_PRODUCERS_REQ_TOPIC_NAME].s;
+		const struct kx_topic *tp = kx_rtopic(t, false, name.ptr, name.len > 0 ? (size_t)name.len : 0);
+		const struct kp_list *parts = &ts->v[KP_DESCRIBE_PRODUCERS_REQ_PARTITION_INDEXES].a;
+		for (int32_t j = 0; j < parts->cnt; j++, k++) {
+			const struct kx_partition *p = tp ? kx_topic_partition(tp, (int32_t)parts->items[j].i) : NULL;
+			int b = kx_rdest(t, p ? p->leader : -1);
+			dest[k] = kx_rdest_of(q, b);
+			unroutable |= b < 0;
+		}
+	}
+	if (!kp_describe_producers_split(&q->arena, st, ver, dest, (size_t)n, q->ndest, &q->split)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->layout = &kp_split_describe_producers_response;
+	bool used[KP_SPLIT_MAX_DEST] = {false};
+	for (int d = 0; d < q->ndest; d++)
+		used[d] = q->split.dests[d].request != NULL;
+	if (!kx_rfrags(q, used, q->ndest)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	for (uint16_t i = 0; i < q->nfrag; i++) {
+		kp_writer_reset(&rs->body);
+		kp_encode(&rs->body, q->split.dests[q->frag[i].dest].request, ver, q->flexible, -1);
+		kx_rsend(s, q, i, kx_rpart_node(q, t, i), &rs->body, true);
+	}
+	kx_rtoo_wide(s, q);
+	if (unroutable)
+		kx_rrefresh(s, "a request names a partition without a known leader");
+	return true;
+}
+
+/* Every API key that is not split, a Metadata, a coordinator's or SASL: by its kind (regional_api.h). */
+KX_MUST_CHECK static bool kx_radmin(struct kx_session *s, struct kx_rreq *q)
+{
+	switch (q->api ? kr_regional_api(q->hdr.api_key) : KR_RAPI_TRIMMED) {
+	case KR_RAPI_TRIMMED: return kx_rrefuse(s, q);
+	case KR_RAPI_CONFIGS: return kx_rconfigs(s, q);
+	case KR_RAPI_SPLIT:
+		if (q->hdr.api_key == KP_API_DESCRIBE_PRODUCERS && kp_api_decodes(q->api, q->hdr.api_version, true))
+			return kx_rproducers(s, q);
+		return kx_rwhole(s, q); /* a version the split does not decode: not offered (the clamp) */
+	default: return kx_rwhole(s, q);
+	}
+}
+
+/* A config request's answer: broker names back to the node, refused resources in, the client's order. */
+static bool kx_ranswer_configs(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_worker *w = s->worker;
+	struct kx_rscratch *rs = w->rscratch;
+	int16_t ver = q->hdr.api_version;
+	struct kp_struct *resp = NULL;
+	if (q->nfrag) {
+		struct kx_rfrag *f = &q->frag[0];
+		size_t at;
+		const uint8_t *body;
+		if (!f->resp.len || !kx_rbody(q, f, &at) || !kx_frame_flat(&f->resp, at, f->resp.len, &body))
+			return false; /* its connection failed: the client asks again */
+		struct kp_cursor c;
+		kp_cursor_init(&c, body, f->resp.len - at);
+		resp = kp_decode(&q->arena, &c, kp_configs_response_schema(q->hdr.api_key), ver, q->flexible, -1);
+		if (!resp) {
+			kx_rwarn(s, "%s v%d: node %d's answer does not decode (%s reading %s)", q->api->name, ver, (int)f->node,
+			         kp_error_name(c.err), c.err_field ? c.err_field : "?");
+			return false;
+		}
+	}
+	struct kp_struct *out = kp_configs_restore(&q->arena, q->hdr.api_key, ver, resp, &q->cfg_route, q->cfg_real);
+	if (!out || (q->cfg_route.node >= 0 && kp_configs_virtualize(&q->arena, out, q->cfg_route.node, w->cfg->region) < 0))
+		return false;
+	kx_ranswer_header(rs, q);
+	kp_encode(&rs->out, out, ver, q->flexible, -1);
+	if (!kp_writer_ok(&rs->out))
+		return false;
+	KX_METRIC_ADD(responses_rewritten, 1);
+	return kx_ranswer_queue(s, q);
+}
+
+/* DescribeCluster: answered as the virtual cluster, the same brokers and controller as its Metadata. */
+static bool kx_ranswer_describe_cluster(struct kx_session *s, struct kx_rreq *q, size_t at)
+{
+	struct kx_worker *w = s->worker;
+	struct kx_rscratch *rs = w->rscratch;
+	struct kx_rfrag *f = &q->frag[0];
+	int16_t ver = q->hdr.api_version;
+	const uint8_t *body;
+	if (!kx_frame_flat(&f->resp, at, f->resp.len, &body))
+		return false;
+	struct kp_cursor c;
+	kp_cursor_init(&c, body, f->resp.len - at);
+	struct kp_struct *real = kp_decode(&q->arena, &c, &kp_describe_cluster_response, ver, q->flexible, -1);
+	const struct kx_nodes *nodes = kx_nodes_cached(&w->nodes);
+	if (!real || !nodes || nodes->set.cnt == 0) {
+		kx_rwarn(s, "DescribeCluster v%d: %s", ver,
+		         !real ? "the broker's answer does not decode" : "no regional node set yet");
+		return false;
+	}
+	struct kx_virtual_cluster vc = {.nodes = &nodes->set, .region = w->cfg->region};
+	struct kp_struct *virt;
+	if (kx_virtual_describe_cluster(&q->arena, real, ver, &vc, &virt) != KX_VMETA_OK)
+		return false;
+	kx_ranswer_header(rs, q);
+	kp_encode(&rs->out, virt, ver, q->flexible, -1);
+	if (!kp_writer_ok(&rs->out))
+		return false;
+	KX_METRIC_ADD(responses_rewritten, 1);
+	return kx_ranswer_queue(s, q);
 }
 
 /* ---- start ------------------------------------------------------------------- */

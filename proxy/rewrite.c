@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "apiplan.h"
+#include "regional_api.h"
 #include "header.h"
 #include "log.h"
 #include "messages.h"
@@ -159,24 +160,19 @@ static void kx_rewrite_endpoints(struct kx_rewriter *rw, const struct kx_config 
 	}
 }
 
-/* APIs regional mode splits by partition (regional.c) or by group or
- * transactional id (keysplit.h): clamped to what the split decodes. */
-static bool kx_regional_splits(int16_t key)
+/* APIs regional mode decodes (splits by partition or by group or transactional
+ * id, answers as the virtual cluster, renames brokers in: regional_api.h):
+ * clamped to what it decodes. */
+static bool kx_regional_decodes(int16_t key)
 {
-	switch (key) {
-	case KP_API_PRODUCE:
-	case KP_API_FETCH:
-	case KP_API_LIST_OFFSETS:
-	case KP_API_METADATA:
-	case KP_API_OFFSET_FOR_LEADER_EPOCH:
-	case KP_API_DELETE_RECORDS:
-	case KP_API_OFFSET_FETCH:
-	case KP_API_DESCRIBE_GROUPS:
-	case KP_API_LIST_GROUPS:
-	case KP_API_DELETE_GROUPS:
-	case KP_API_CONSUMER_GROUP_DESCRIBE:
-	case KP_API_DESCRIBE_TRANSACTIONS:
-	case KP_API_LIST_TRANSACTIONS: return true;
+	switch (kr_regional_api(key)) {
+	case KR_RAPI_SPLIT:
+	case KR_RAPI_METADATA:
+	case KR_RAPI_CLUSTER:
+	case KR_RAPI_FIND:
+	case KR_RAPI_CONFIGS:
+	case KR_RAPI_KEYS:
+	case KR_RAPI_LISTING: return true;
 	default: return false;
 	}
 }
@@ -203,6 +199,8 @@ static void kx_clamp_api_versions(struct kp_struct *body, bool regional)
 		const struct kp_api *api = kp_api_get(key);
 		if (key == KP_API_SHARE_FETCH || key == KP_API_SHARE_ACKNOWLEDGE)
 			continue; /* their NodeEndpoints cannot be rewritten: hide share groups */
+		if (regional && !kr_regional_api_offered(key))
+			continue; /* not faithful in the virtual cluster (regional_api.h): unsupported */
 		int rmax = regional ? kx_regional_max(key) : -1;
 		if (rmax >= 0 && max > rmax) {
 			if (e->v[1].i > rmax)
@@ -210,7 +208,7 @@ static void kx_clamp_api_versions(struct kp_struct *body, bool regional)
 			max = (int16_t)rmax;
 			e->v[2].i = max;
 		}
-		bool decoded = kr_response_plan(key, max, false) != KR_RESPONSE_PASS || (regional && kx_regional_splits(key));
+		bool decoded = kr_response_plan(key, max, false) != KR_RESPONSE_PASS || (regional && kx_regional_decodes(key));
 		if (api && decoded && api->response && max > api->decode_max) {
 			if (e->v[1].i > api->decode_max)
 				continue; /* nothing left that kstretch decodes */

@@ -193,3 +193,46 @@ enum kx_vmeta_result kx_virtual_metadata(struct kp_arena *a, const struct kp_str
 	*out = st;
 	return KX_VMETA_OK;
 }
+
+/* ---- DescribeCluster ---------------------------------------------------------- */
+
+enum kx_vmeta_result kx_virtual_describe_cluster(struct kp_arena *a, const struct kp_struct *real, int16_t version,
+                                                 const struct kx_virtual_cluster *vc, struct kp_struct **out)
+{
+	const struct kp_schema *s = &kp_describe_cluster_response;
+	*out = NULL;
+	if (!real || real->schema != s || real->complete != s->nfields || version < 0 || version > 2 || !vc ||
+	    !vc->nodes || vc->nodes->cnt == 0)
+		return KX_VMETA_BAD_INPUT;
+	struct kx_vmeta vm = {.a = a, .set = vc->nodes, .version = version, .result = KX_VMETA_NOMEM};
+	struct kp_struct *st = kx_copy_struct(&vm, real, s);
+	struct kp_span rack;
+	if (!st || !kx_arena_span(a, vc->region, &rack))
+		return vm.result;
+	struct kp_value *brokers = &st->v[KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS];
+	if (st->v[KP_DESCRIBE_CLUSTER_RESPONSE_ERROR_CODE].i != 0) { /* an error names no broker */
+		brokers->a = (struct kp_list){NULL, 0};
+		st->v[KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID].i = -1;
+		*out = st;
+		return KX_VMETA_OK;
+	}
+	const struct kp_schema *bs = s->fields[KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS].sub;
+	size_t n = vc->nodes->cnt;
+	struct kp_value *items = kp_arena_alloc(a, n * sizeof(*items));
+	if (!items)
+		return KX_VMETA_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct kr_regional_node *node = &vc->nodes->nodes[i];
+		struct kp_struct *b = kp_struct_new(a, bs, version);
+		if (!b || !kx_arena_span(a, node->host, &b->v[KP_DESCRIBE_CLUSTER_BROKER_HOST].s))
+			return KX_VMETA_NOMEM;
+		b->v[KP_DESCRIBE_CLUSTER_BROKER_BROKER_ID].i = node->id;
+		b->v[KP_DESCRIBE_CLUSTER_BROKER_PORT].i = node->port;
+		b->v[KP_DESCRIBE_CLUSTER_BROKER_RACK].s = rack;
+		items[i] = (struct kp_value){.st = b, .present = true};
+	}
+	brokers->a = (struct kp_list){items, (int32_t)n};
+	st->v[KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID].i = kr_regional_controller(vc->nodes);
+	*out = st;
+	return KX_VMETA_OK;
+}

@@ -75,4 +75,17 @@ enum kx_vmeta_result kx_virtual_metadata(struct kp_arena *a, const struct kp_str
                                          const struct kx_virtual_cluster *vc, int16_t error_code,
                                          struct kp_struct **out);
 
+/*
+ * The virtual cluster's answer to DescribeCluster (v0-2) from the real one
+ * (kp_decode of kp_describe_cluster_response, whole): Brokers become the
+ * region's nodes as Metadata shows them (id, host, port, Rack = region, not
+ * fenced), ControllerId Metadata's (kr_regional_controller); ThrottleTimeMs,
+ * ErrorCode, ErrorMessage, EndpointType, ClusterId and
+ * ClusterAuthorizedOperations as they were; unknown tagged fields dropped.
+ * An error answer (e.g. UNSUPPORTED_ENDPOINT_TYPE for controllers) keeps its
+ * error with no broker and ControllerId -1.
+ */
+enum kx_vmeta_result kx_virtual_describe_cluster(struct kp_arena *a, const struct kp_struct *real, int16_t version,
+                                                 const struct kx_virtual_cluster *vc, struct kp_struct **out);
+
 #endif

@@ -882,3 +882,67 @@ def test_a_java_group_carries_on_when_the_broker_coordinating_it_stops_and_commi
           f"lookups {grew('kstretch_regional_coordinator_lookups')}, "
           f"unknown {grew('kstretch_regional_coordinator_unknown')}; {time.monotonic() - t0:.1f}s in all, "
           f"{t_up:.1f}s of it starting the broker again")
+
+
+# ---------------------------------------------------------------- admin (issue 16, "Admin and the rest")
+
+ADMIN_TOPIC = "regional-admin"
+BROKER_CONFIG = ("max.connections", "100000")  # a per-broker dynamic config; deleted again by the client
+
+
+def test_the_java_admin_client_creates_describes_and_alters_configs_through_a_regional_node_and_sees_only_the_nodes(
+        kafka, start_kstretch):
+    """The Java AdminClient through node 1: describeCluster shows the two
+    nodes (rack eu) and Metadata's controller; createTopics, describeTopics
+    (DescribeTopicPartitions is not offered: the client falls back to
+    Metadata, which is virtual), listOffsets; describeConfigs of the topic and
+    of node 2 as a broker, whose real broker is broker 1 (the only eu broker),
+    showing node 2's identity; incrementalAlterConfigs of the topic and of node
+    2 (a per-broker dynamic config set, read back as DYNAMIC_BROKER_CONFIG,
+    deleted: the client sends node 2's broker resources to node 2);
+    listTopics; describeProducers of every partition (sent to their virtual
+    leaders, cut by real leader: answered without NOT_LEADER_OR_FOLLOWER
+    retries); describeLogDirs fails at once with UnsupportedVersionException
+    (not offered). Then kcat -L through node 2 shows the two nodes and the
+    topic. Only kstretch reaches the brokers."""
+    import json
+    import javaclients
+    k1, k2 = ks = regional_pair(kafka, start_kstretch)
+    before = kafkatest.relay_snapshot(kafka)
+    r = javaclients.java_client(["admin", k1.bootstrap, ADMIN_TOPIC, "4", "3", "--timeout", "60",
+                                 "--broker-config", "=".join(BROKER_CONFIG)], timeout=kafkatest.CLIENT_TIMEOUT_S)
+    report = json.loads(r.stdout.decode())
+    nodes = [(n["id"], n["host"], n["port"], n["rack"]) for n in report["nodes"]]
+    assert nodes == [(1, LOCALHOST, k1.listen_port, REGION), (2, LOCALHOST, k2.listen_port, REGION)], nodes
+    assert report["controller"]["id"] == 1, report["controller"]
+    for p in report["partitions"]:
+        assert p["leader"] in (1, 2) and sorted(p["replicas"]) == [1, 2] and set(p["isr"]) <= {1, 2}, p
+    assert report["offsets"] == {str(i): [0, 0] for i in range(4)}, report["offsets"]
+    assert report["topic_configs"].get("cleanup.policy") == "delete", report["topic_configs"]
+    assert report["broker_id"] == 2 and report["broker_configs_count"] > 50, report
+    assert report["broker_node_id"] == "2", "node.id of the broker named 2 is the node's, not the real broker's"
+    assert report["broker_rack"] == REGION and report["broker_advertised_listeners"] is None, report
+    assert report["topic_retention_after"] == "3600000", report
+    assert report["broker_config_after"] == BROKER_CONFIG[1], report
+    assert report["broker_config_source"] == "DYNAMIC_BROKER_CONFIG", report
+    assert report["broker_config_deleted_source"] != "DYNAMIC_BROKER_CONFIG", report
+    assert ADMIN_TOPIC in report["listed"], report["listed"]
+    assert report["describe_producers"] == "ok", report  # cut by real leader: no NOT_LEADER_OR_FOLLOWER retries
+    assert report["describe_log_dirs"] == "UnsupportedVersionException", report
+    # The client sends node 2's broker resources to node 2 itself.
+    assert k2.log_lines("names node 2 as a broker: sent to broker 1, the one it stands for"), \
+        "node 2's broker resource did not go to broker 1, the region's only broker"
+    assert not [line for k in ks for line in k.log().splitlines() if "answered INVALID_REQUEST" in line]
+    assert k2.metrics()["kstretch_regional_broker_configs"] >= 5  # 3 describes at least (more looks: more), 2 alters
+
+    out = harness.run([harness.kcat_path(), "-b", k2.bootstrap, "-L", "-J", "-t", ADMIN_TOPIC],
+                      env=harness.modern_rdkafka_env(), timeout=60, what="kcat -L").stdout
+    md = json.loads(out)
+    assert sorted((b["id"], b["name"]) for b in md["brokers"]) == \
+        [(1, f"{LOCALHOST}:{k1.listen_port}"), (2, f"{LOCALHOST}:{k2.listen_port}")], md["brokers"]
+    (t,) = md["topics"]
+    assert t["topic"] == ADMIN_TOPIC and len(t["partitions"]) == 4, t
+    assert all(p["leader"] in (1, 2) and sorted(x["id"] for x in p["replicas"]) == [1, 2] for p in t["partitions"]), t
+    assert_only_the_regional_nodes_reached_the_brokers(kafkatest.relay_delta(before, kafkatest.relay_snapshot(kafka)),
+                                                       ks)
+    assert_clean(ks)

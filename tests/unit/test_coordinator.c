@@ -44,6 +44,7 @@ Test(coordinator, group_apis_are_routed_by_their_group_id_on_both_sides_of_the_f
 	key_is(47, 0, "0001 67", KP_COORD_GROUP, "g");                /* OffsetDelete */
 	key_is(68, 0, "02 67 01", KP_COORD_GROUP, "g");               /* ConsumerGroupHeartbeat */
 	key_is(88, 1, "03 6773 01", KP_COORD_GROUP, "gs");            /* StreamsGroupHeartbeat */
+	key_is(93, 0, "03 6773 01", KP_COORD_GROUP, "gs");            /* StreamsGroupTopologyDescriptionUpdate */
 }
 
 Test(coordinator, transaction_apis_are_routed_by_their_transactional_id)
@@ -102,6 +103,7 @@ Test(coordinator, the_top_level_error_is_read_where_each_api_keeps_it)
 	cr_assert(kp_coordinator_error(26, 4, buf, n, &e) && e == 15, "EndTxn");
 	cr_assert(kp_coordinator_error(68, 0, buf, n, &e) && e == 15, "ConsumerGroupHeartbeat");
 	cr_assert(kp_coordinator_error(88, 1, buf, n, &e) && e == 15, "StreamsGroupHeartbeat");
+	cr_assert(kp_coordinator_error(93, 0, buf, n, &e) && e == 15, "StreamsGroupTopologyDescriptionUpdate");
 	cr_assert_not(kp_coordinator_error(8, 8, buf, n, &e), "OffsetCommit: per partition");
 	cr_assert_not(kp_coordinator_error(9, 7, buf, n, &e), "OffsetFetch: after its topics");
 	cr_assert_not(kp_coordinator_error(11, 2, buf, 5, &e), "too short");

@@ -6,10 +6,12 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "coordinators.h"
 #include "regional.h"
+#include "regional_api.h"
 
 #define PARTS 20000
 
@@ -333,4 +335,62 @@ Test(coordinators, a_full_table_keeps_the_newest_key_of_each_slot_and_finds_no_w
 	}
 	cr_assert(found > KR_COORD_SLOTS / 2 && found <= KR_COORD_SLOTS, "%d keys kept", found);
 	kr_coordinators_free(&c);
+}
+
+/* ---- regional_api: every API key's decision, and the broker a node stands for ---- */
+
+static struct kx_topology *brokers_of(const int32_t *ids, const char *const *regions, size_t n)
+{
+	struct kx_topology *t = calloc(1, sizeof(*t) + n * sizeof(t->brokers[0]));
+	cr_assert_not_null(t);
+	t->broker_cnt = n;
+	for (size_t i = 0; i < n; i++) {
+		t->brokers[i].node_id = ids[i];
+		snprintf(t->brokers[i].region, sizeof(t->brokers[i].region), "%s", regions[i]);
+	}
+	return t;
+}
+
+Test(regional_api, apis_that_name_real_brokers_or_that_no_client_sends_are_not_offered)
+{
+	/* Inter-broker and controller APIs, and the admin APIs whose requests or answers carry real broker ids. */
+	static const int16_t trimmed[] = {4,  5,  6,  7,  27, 34, 35, 45, 46, 52, 53, 54, 55, 56, 58, 59, 62,
+	                                  63, 64, 67, 70, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86,
+	                                  87, 90, 91, 92, 94, 95, 200, -1, INT16_MAX};
+	for (size_t i = 0; i < sizeof(trimmed) / sizeof(trimmed[0]); i++) {
+		cr_assert_not(kr_regional_api_offered(trimmed[i]), "key %d", trimmed[i]);
+		cr_assert_str_eq(kr_regional_api_kind(kr_regional_api(trimmed[i])), "trimmed");
+	}
+	cr_assert_eq(kr_regional_api(0), KR_RAPI_SPLIT);
+	cr_assert_eq(kr_regional_api(3), KR_RAPI_METADATA);
+	cr_assert_eq(kr_regional_api(19), KR_RAPI_ANY, "CreateTopics: a broker forwards it to the controller");
+	cr_assert_eq(kr_regional_api(32), KR_RAPI_CONFIGS);
+	cr_assert_eq(kr_regional_api(44), KR_RAPI_CONFIGS);
+	cr_assert_eq(kr_regional_api(60), KR_RAPI_CLUSTER);
+	cr_assert_str_eq(kr_regional_api_kind(KR_RAPI_CONFIGS), "configs");
+}
+
+Test(regional_api, a_node_stands_for_a_broker_of_its_region_the_same_everywhere)
+{
+	static const int32_t ids[] = {101, 102, 103, 201, 202, 203};
+	static const char *const regions[] = {"eu", "eu", "eu", "us", "us", "us"};
+	struct kx_topology *t = brokers_of(ids, regions, 6);
+	int hits[3] = {0};
+	for (int32_t node = 1; node <= 300; node++) {
+		int32_t b = kr_regional_stand_in(t, "eu", node);
+		cr_assert(b >= 101 && b <= 103, "node %d stands for broker %d, not one of region eu", node, b);
+		cr_assert_eq(kr_regional_stand_in(t, "eu", node), b, "deterministic");
+		hits[b - 101]++;
+	}
+	for (int i = 0; i < 3; i++)
+		cr_assert(hits[i] > 60, "broker %d stands for %d of 300 nodes: spread", 101 + i, hits[i]);
+	int32_t us = kr_regional_stand_in(t, "us", 7);
+	cr_assert(us >= 201 && us <= 203);
+	int32_t any = kr_regional_stand_in(t, "ap", 7); /* no broker there: any broker */
+	cr_assert(any >= 101 && any <= 203);
+	cr_assert_eq(kr_regional_stand_in(t, NULL, 7), any, "no region: the same as a region without brokers");
+	t->broker_cnt = 0;
+	cr_assert_eq(kr_regional_stand_in(t, "eu", 7), -1);
+	cr_assert_eq(kr_regional_stand_in(NULL, "eu", 7), -1);
+	free(t);
 }

@@ -588,3 +588,87 @@ Test(regional_metadata, the_cost_grows_linearly_with_partitions)
 	cr_assert_leq(c4 - c2, 2000 * (per + 16), "%zu bytes for 2000 more partitions", c4 - c2);
 	cr_assert_geq(c4 - c2, 2000 * per);
 }
+
+/* ---- DescribeCluster: the same virtual cluster as Metadata -------------------- */
+
+/* A real DescribeCluster answer at v (1001-1003 at real addresses, controller 1002, an unknown tag at v0+). */
+static void describe_cluster_case(int16_t v, int16_t error)
+{
+	struct kp_arena a;
+	kp_arena_init(&a, 0);
+	const struct kp_schema *bs = schema_of(&kp_describe_cluster_response, KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS);
+	struct kp_struct *real = kp_struct_new(&a, &kp_describe_cluster_response, v);
+	struct kp_value *items = kp_arena_alloc(&a, 3 * sizeof(*items));
+	for (int i = 0; i < 3; i++) {
+		struct kp_struct *b = kp_struct_new(&a, bs, v);
+		b->v[KP_DESCRIBE_CLUSTER_BROKER_BROKER_ID].i = real_ids[i];
+		b->v[KP_DESCRIBE_CLUSTER_BROKER_HOST].s = str(real_hosts[i]);
+		b->v[KP_DESCRIBE_CLUSTER_BROKER_PORT].i = 9092;
+		b->v[KP_DESCRIBE_CLUSTER_BROKER_RACK].s = str("us-east-1a");
+		items[i] = (struct kp_value){.st = b, .present = true};
+	}
+	real->v[KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS].a = (struct kp_list){items, 3};
+	real->v[KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID].i = 1002;
+	real->v[KP_DESCRIBE_CLUSTER_RESPONSE_ERROR_CODE].i = error;
+	real->v[kp_field_index(&kp_describe_cluster_response, "ClusterId")].s = str("real-cluster");
+	/* As the proxy reads it: encoded by the broker, decoded whole. */
+	struct kp_writer w;
+	kp_writer_init(&w);
+	kp_encode(&w, real, v, true, -1);
+	size_t n = 0;
+	uint8_t *bytes = kp_writer_flatten(&w, &n);
+	kp_writer_free(&w);
+	struct kp_cursor c;
+	kp_cursor_init(&c, bytes, n);
+	struct kp_struct *decoded = kp_decode(&a, &c, &kp_describe_cluster_response, v, true, -1);
+	cr_assert_not_null(decoded);
+
+	struct kr_regional_nodes set;
+	region_nodes(&set, "12@kstretch-b.eu:9093,11@kstretch-a.eu:9092");
+	struct kx_virtual_cluster vc = {.nodes = &set, .region = "eu"};
+	struct kp_struct *virt;
+	cr_assert_eq(kx_virtual_describe_cluster(&a, decoded, v, &vc, &virt), KX_VMETA_OK);
+	kp_writer_init(&w);
+	kp_encode(&w, virt, v, true, -1);
+	size_t vn = 0;
+	uint8_t *vbytes = kp_writer_flatten(&w, &vn);
+	kp_writer_free(&w);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_null(memmem(vbytes, vn, real_hosts[i], strlen(real_hosts[i])), "v%d: a real host leaks", v);
+	cr_assert_null(memmem(vbytes, vn, "us-east-1a", 10), "v%d: a real rack leaks", v);
+	kp_cursor_init(&c, vbytes, vn);
+	struct kp_struct *back = kp_decode(&a, &c, &kp_describe_cluster_response, v, true, -1);
+	cr_assert_not_null(back);
+	cr_assert(span_is(field(back, "ClusterId")->s, "real-cluster"), "the cluster id as Metadata passes it");
+	const struct kp_value *brokers = &back->v[KP_DESCRIBE_CLUSTER_RESPONSE_BROKERS];
+	if (error) {
+		cr_assert_eq(brokers->a.cnt, 0, "an error names no broker");
+		cr_assert_eq(back->v[KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID].i, -1);
+		cr_assert_eq(field(back, "ErrorCode")->i, error);
+	} else {
+		cr_assert_eq(brokers->a.cnt, 2);
+		cr_assert_eq(back->v[KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID].i, kr_regional_controller(&set));
+		cr_assert_eq(back->v[KP_DESCRIBE_CLUSTER_RESPONSE_CONTROLLER_ID].i, 11, "Metadata's: the lowest id");
+		const struct kp_struct *b0 = item(brokers, 0), *b1 = item(brokers, 1);
+		cr_assert_eq(b0->v[KP_DESCRIBE_CLUSTER_BROKER_BROKER_ID].i, 11);
+		cr_assert(span_is(b0->v[KP_DESCRIBE_CLUSTER_BROKER_HOST].s, "kstretch-a.eu"));
+		cr_assert_eq(b0->v[KP_DESCRIBE_CLUSTER_BROKER_PORT].i, 9092);
+		cr_assert(span_is(b0->v[KP_DESCRIBE_CLUSTER_BROKER_RACK].s, "eu"));
+		cr_assert_eq(b1->v[KP_DESCRIBE_CLUSTER_BROKER_BROKER_ID].i, 12);
+		cr_assert_eq(b1->v[KP_DESCRIBE_CLUSTER_BROKER_PORT].i, 9093);
+	}
+	free(bytes);
+	free(vbytes);
+	kp_arena_free(&a);
+}
+
+Test(regional_metadata, describe_cluster_shows_the_region_nodes_and_metadatas_controller_at_every_version)
+{
+	for (int16_t v = 0; v <= 2; v++)
+		describe_cluster_case(v, 0);
+}
+
+Test(regional_metadata, describe_cluster_error_answers_keep_their_error_and_name_no_broker)
+{
+	describe_cluster_case(1, 101); /* UNSUPPORTED_ENDPOINT_TYPE */
+}

@@ -1,5 +1,10 @@
 // KafkaRoundtrip's `admin`: the AdminClient's describeCluster, createTopics,
 // describeTopics, listOffsets and describeConfigs, answered as one JSON object.
+// With --broker-config NAME=VALUE also: incrementalAlterConfigs of the topic
+// (retention.ms) and of the first node as a broker (NAME set to VALUE), read
+// back with describeConfigs, NAME deleted again; listTopics; and
+// describeProducers (every partition) and describeLogDirs, each reported as
+// "ok" or the exception's class name.
 
 import java.time.Duration;
 import java.util.ArrayList;
@@ -14,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
@@ -116,7 +122,9 @@ final class AdminReport {
 
             stage = "describeConfigs";
             ConfigResource topicRes = new ConfigResource(ConfigResource.Type.TOPIC, topic);
-            int brokerId = nodes.get(0).id();
+            // The first node; with --broker-config the last (in regional mode, a node whose id is no real
+            // broker's that stands for one).
+            int brokerId = nodes.get(a.opt("--broker-config", null) == null ? 0 : nodes.size() - 1).id();
             ConfigResource brokerRes = new ConfigResource(ConfigResource.Type.BROKER, Integer.toString(brokerId));
             Map<ConfigResource, Config> configs = get(admin.describeConfigs(List.of(topicRes, brokerRes)).all(),
                                                       deadline);
@@ -130,6 +138,63 @@ final class AdminReport {
             out.put("broker_configs_count", brokerConfig.entries().size());
             ConfigEntry rack = brokerConfig.get("broker.rack");
             out.put("broker_rack", rack == null ? null : rack.value());
+            ConfigEntry nodeId = brokerConfig.get("node.id");
+            out.put("broker_node_id", nodeId == null ? null : nodeId.value());
+            ConfigEntry listeners = brokerConfig.get("advertised.listeners");
+            out.put("broker_advertised_listeners", listeners == null ? null : listeners.value());
+
+            String brokerConfigArg = a.opt("--broker-config", null);
+            if (brokerConfigArg != null) {
+                stage = "incrementalAlterConfigs";
+                String[] kv = brokerConfigArg.split("=", 2);
+                if (kv.length != 2) {
+                    throw new KafkaRoundtrip.UsageException("--broker-config wants NAME=VALUE: " + brokerConfigArg);
+                }
+                alter(admin, topicRes, "retention.ms", "3600000", AlterConfigOp.OpType.SET, deadline);
+                alter(admin, brokerRes, kv[0], kv[1], AlterConfigOp.OpType.SET, deadline);
+                // The broker applies its new config from the controller's metadata a moment later.
+                Map<ConfigResource, Config> after;
+                ConfigEntry set;
+                int looks = 0;
+                while (true) {
+                    after = get(admin.describeConfigs(List.of(topicRes, brokerRes)).all(), deadline);
+                    set = after.get(brokerRes).get(kv[0]);
+                    if ((set != null && kv[1].equals(set.value())) || ++looks >= 50
+                        || KafkaRoundtrip.remainingMs(deadline) <= VISIBLE_POLL_MS) {
+                        break;
+                    }
+                    Thread.sleep(VISIBLE_POLL_MS);
+                }
+                out.put("broker_config_looks", looks + 1);
+                out.put("topic_retention_after", after.get(topicRes).get("retention.ms").value());
+                out.put("broker_config_after", set == null ? null : set.value());
+                out.put("broker_config_source", set == null ? null : set.source().toString());
+                alter(admin, brokerRes, kv[0], null, AlterConfigOp.OpType.DELETE, deadline);
+                ConfigEntry deleted;
+                looks = 0;
+                while (true) { // as above: applied a moment later
+                    deleted = get(admin.describeConfigs(List.of(brokerRes)).all(), deadline).get(brokerRes)
+                                  .get(kv[0]);
+                    if (deleted == null || deleted.source() != ConfigEntry.ConfigSource.DYNAMIC_BROKER_CONFIG
+                        || ++looks >= 50 || KafkaRoundtrip.remainingMs(deadline) <= VISIBLE_POLL_MS) {
+                        break;
+                    }
+                    Thread.sleep(VISIBLE_POLL_MS);
+                }
+                out.put("broker_config_deleted_source", deleted == null ? null : deleted.source().toString());
+
+                stage = "listTopics";
+                out.put("listed", new TreeMap<>(get(admin.listTopics().namesToListings(), deadline)).keySet());
+
+                stage = "describeProducers / describeLogDirs";
+                List<TopicPartition> all = new ArrayList<>();
+                for (int i = 0; i < partitions; i++) {
+                    all.add(new TopicPartition(topic, i));
+                }
+                out.put("describe_producers", outcome(admin.describeProducers(all).all(), deadline));
+                out.put("describe_log_dirs", outcome(admin.describeLogDirs(List.of(brokerId)).allDescriptions(),
+                                                      deadline));
+            }
         } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
             Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
             KafkaRoundtrip.log("admin: " + stage + " failed: " + KafkaRoundtrip.describe(cause));
@@ -170,6 +235,27 @@ final class AdminReport {
                 throw new java.util.concurrent.TimeoutException(topic + " not visible in time: " + last);
             }
             Thread.sleep(VISIBLE_POLL_MS);
+        }
+    }
+
+    private static void alter(Admin admin, ConfigResource res, String name, String value, AlterConfigOp.OpType op,
+                              long deadline)
+            throws ExecutionException, InterruptedException, java.util.concurrent.TimeoutException {
+        AlterConfigOp o = new AlterConfigOp(new ConfigEntry(name, value), op);
+        get(admin.incrementalAlterConfigs(Map.of(res, List.of(o))).all(), deadline);
+    }
+
+    /** "ok", or the simple class name of what the call failed with. */
+    private static String outcome(KafkaFuture<?> f, long deadline) throws InterruptedException {
+        try {
+            get(f, deadline);
+            return "ok";
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause() != null ? e.getCause() : e;
+            KafkaRoundtrip.log("admin: " + KafkaRoundtrip.describe(c));
+            return c.getClass().getSimpleName();
+        } catch (java.util.concurrent.TimeoutException e) {
+            return "TimeoutException";
         }
     }
 

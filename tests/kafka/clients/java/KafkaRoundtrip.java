@@ -148,7 +148,7 @@ public final class KafkaRoundtrip {
                 return Producers.txn(a);
             }
             case "admin": {
-                Args a = Args.parse(rest, 4, Set.of("--client-id", "--timeout", "--config"));
+                Args a = Args.parse(rest, 4, Set.of("--client-id", "--timeout", "--config", "--broker-config"));
                 return AdminReport.admin(a);
             }
             case "groups": {
