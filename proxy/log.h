@@ -3,6 +3,21 @@
  *
  * One call writes one line with a UTC timestamp and the level, in a single
  * write(2), so lines from different worker threads never interleave.
+ *
+ * Two formats (log.format): text
+ *
+ *   2026-01-02T03:04:05.678Z WARN  [listener=19001 broker=2] session 10.0.0.7:51234: cannot connect to ...
+ *
+ * and json, one object per line, the same facts as fields:
+ *
+ *   {"time":"2026-01-02T03:04:05.678Z","level":"warn","client":"10.0.0.7:51234",
+ *    "listener":19001,"broker":2,"message":"session 10.0.0.7:51234: cannot connect to ..."}
+ *
+ * A line about a connection carries its identity (struct kx_log_id): the
+ * client's address, the kstretch port it connected to and the broker it is
+ * forwarded to, each where known. A line a peer could make kstretch repeat
+ * for every request or connection goes through a struct kx_log_limit: one
+ * line per interval, the next one saying how many were suppressed.
  */
 #ifndef KX_LOG_H
 #define KX_LOG_H
@@ -22,7 +37,57 @@ enum kx_log_level kx_log_get_level(void);
 bool kx_log_enabled(enum kx_log_level level);
 const char *kx_log_level_name(enum kx_log_level level);
 
+/* log.format: how each line is written. */
+enum kx_log_format {
+	KX_LOG_TEXT,
+	KX_LOG_JSON,
+};
+
+void kx_log_set_format(enum kx_log_format format);
+
 void kx_log(enum kx_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Who a line is about: NULL/0/-1 for what is not known. */
+struct kx_log_id {
+	const char *client; /* the client's address, "HOST:PORT" */
+	int listener;       /* the kstretch port it connected to; 0: none */
+	int broker;         /* the broker node id it is forwarded to; -1: none or not yet */
+};
+
+/*
+ * One line with the connection's identity; suppressed > 0 adds how many like
+ * lines a kx_log_limit held back before it.
+ */
+void kx_log_at(enum kx_log_level level, const struct kx_log_id *id, long long suppressed, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * A repeat limit for one log line (a static at its call site, zeroed):
+ * kx_log_limit_pass() is true at most once per interval_ms and then sets
+ * *suppressed to the calls it refused since the last pass (and clears it).
+ */
+struct kx_log_limit {
+	atomic_llong last;
+	atomic_llong suppressed;
+};
+
+bool kx_log_limit_pass(struct kx_log_limit *l, long long interval_ms, long long *suppressed);
+
+/* How often a rate-limited line may repeat. */
+#define KX_LOG_REPEAT_MS 1000
+
+/*
+ * kx_log_at() behind a per-call-site kx_log_limit: for a line that a broker
+ * outage or a flood of bad clients would otherwise write once per request or
+ * connection.
+ */
+#define kx_log_limited(level, id, ...)                                                                                 \
+	do {                                                                                                           \
+		static struct kx_log_limit kx_limit_;                                                                  \
+		long long kx_suppressed_;                                                                              \
+		if (kx_log_enabled(level) && kx_log_limit_pass(&kx_limit_, KX_LOG_REPEAT_MS, &kx_suppressed_))         \
+			kx_log_at(level, id, kx_suppressed_, __VA_ARGS__);                                             \
+	} while (0)
 
 /*
  * True at most once per interval_ms for one `last` (a static the caller

@@ -32,6 +32,12 @@ struct kx_pconn_resolve {
 };
 
 #define kx_cwarn(c, fmt, ...)  kx_warn("upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__)
+/* A line a broker outage repeats at every reconnect of every worker's connections (log.h). */
+#define kx_cwarn_limited(c, fmt, ...)                                                                                  \
+	do {                                                                                                           \
+		struct kx_log_id kx_lid_ = {.broker = (c)->up.node_id};                                                \
+		kx_log_limited(KX_LOG_WARN, &kx_lid_, "upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__);               \
+	} while (0)
 #define kx_cdebug(c, fmt, ...) kx_debug("upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__)
 
 static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg);
@@ -108,7 +114,7 @@ static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 		p->conns[c->slot] = NULL;
 	c->slot = SIZE_MAX;
 	if (c->up.fifo.cnt)
-		kx_cwarn(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
+		kx_cwarn_limited(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
 	else
 		kx_cdebug(c, "%s", why);
 	kx_pconn_release(c);
