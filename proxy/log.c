@@ -56,14 +56,67 @@ void kx_log_set_format(enum kx_log_format format)
 	atomic_store(&kx_log_format_current, (int)format);
 }
 
-bool kx_log_limit_pass(struct kx_log_limit *l, long long interval_ms, long long *suppressed)
+static long long kx_log_now_ms(void)
 {
-	if (!kx_log_due(&l->last, interval_ms)) {
-		atomic_fetch_add_explicit(&l->suppressed, 1, memory_order_relaxed);
-		return false;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool kx_log_limit_pass(struct kx_log_limit *l, uint64_t key, long long interval_ms, long long *suppressed)
+{
+	long long now = kx_log_now_ms();
+	struct kx_log_limit_kind *k = NULL, *reuse = NULL;
+	bool pass = false;
+	key |= 1; /* never 0, the free mark */
+	pthread_mutex_lock(&l->lock);
+	for (int i = 0; i < KX_LOG_LIMIT_KINDS && !k; i++) {
+		struct kx_log_limit_kind *c = &l->kinds[i];
+		if (c->key == key)
+			k = c;
+		else if (!reuse && (c->key == 0 || (now - c->last_ms >= interval_ms && c->suppressed == 0)))
+			reuse = c; /* free, or quiet for an interval with nothing left to report */
 	}
-	*suppressed = atomic_exchange_explicit(&l->suppressed, 0, memory_order_relaxed);
-	return true;
+	if (!k && reuse) {
+		*reuse = (struct kx_log_limit_kind){.key = key, .last_ms = now - interval_ms};
+		k = reuse;
+	}
+	if (k && now - k->last_ms >= interval_ms) {
+		*suppressed = k->suppressed;
+		k->suppressed = 0;
+		k->last_ms = now;
+		pass = true;
+	} else if (k) {
+		k->suppressed++;
+	} else {
+		/* Every slot holds a kind seen within the interval: count it with
+		 * the busiest, whose next line reports it. */
+		struct kx_log_limit_kind *busiest = &l->kinds[0];
+		for (int i = 1; i < KX_LOG_LIMIT_KINDS; i++)
+			if (l->kinds[i].suppressed > busiest->suppressed)
+				busiest = &l->kinds[i];
+		busiest->suppressed++;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return pass;
+}
+
+uint64_t kx_log_kind(const char *msg, const char *client)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	size_t clen = client ? strlen(client) : 0;
+	for (const char *p = msg; *p;) {
+		if (clen && strncmp(p, client, clen) == 0) {
+			p += clen;
+			continue;
+		}
+		if (!(*p >= '0' && *p <= '9')) {
+			h ^= (unsigned char)*p;
+			h *= 1099511628211ULL;
+		}
+		p++;
+	}
+	return h;
 }
 
 /* A line being built: it never overflows, a long message is cut. */
@@ -209,4 +262,20 @@ void kx_bug(const char *file, int line, const char *what)
 {
 	kx_log(KX_LOG_ERROR, "BUG at %s:%d: %s; aborting", file, line, what);
 	abort();
+}
+
+void kx_log_limited_at(struct kx_log_limit *l, enum kx_log_level level, const struct kx_log_id *id, const char *fmt,
+                       ...)
+{
+	char msg[2048];
+	va_list ap;
+	long long suppressed = 0;
+
+	if (!kx_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (kx_log_limit_pass(l, kx_log_kind(msg, id ? id->client : NULL), KX_LOG_REPEAT_MS, &suppressed))
+		kx_log_write(level, id, suppressed, msg);
 }

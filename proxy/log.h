@@ -22,8 +22,10 @@
 #ifndef KX_LOG_H
 #define KX_LOG_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum kx_log_level {
 	KX_LOG_ERROR,
@@ -62,39 +64,64 @@ void kx_log_at(enum kx_log_level level, const struct kx_log_id *id, long long su
     __attribute__((format(printf, 4, 5)));
 
 /*
- * A repeat limit for one log line (a static at its call site, zeroed):
- * kx_log_limit_pass() is true at most once per interval_ms and then sets
- * *suppressed to the calls it refused since the last pass (and clears it).
- */
-struct kx_log_limit {
-	atomic_llong last;
-	atomic_llong suppressed;
-};
-
-bool kx_log_limit_pass(struct kx_log_limit *l, long long interval_ms, long long *suppressed);
-
-/* How often a rate-limited line may repeat. */
-#define KX_LOG_REPEAT_MS 1000
-
-/*
- * kx_log_at() behind a per-call-site kx_log_limit: for a line that a broker
- * outage or a flood of bad clients would otherwise write once per request or
- * connection.
- */
-#define kx_log_limited(level, id, ...)                                                                                 \
-	do {                                                                                                           \
-		static struct kx_log_limit kx_limit_;                                                                  \
-		long long kx_suppressed_;                                                                              \
-		if (kx_log_enabled(level) && kx_log_limit_pass(&kx_limit_, KX_LOG_REPEAT_MS, &kx_suppressed_))         \
-			kx_log_at(level, id, kx_suppressed_, __VA_ARGS__);                                             \
-	} while (0)
-
-/*
  * True at most once per interval_ms for one `last` (a static the caller
  * owns, 0 at first): for a line that a peer could otherwise make kstretch
  * write for every message it sends.
  */
 bool kx_log_due(atomic_llong *last, long long interval_ms);
+
+/*
+ * A repeat limit for one log call site (a static at the call site): a line
+ * passes at most once per interval_ms for each kind of message, the kind
+ * being the message without its digits and without the client's address
+ * (so "cannot connect to node 2" repeats are one kind whatever the client,
+ * and "peer did not return a certificate" and "certificate verify failed"
+ * are two). The next line of a kind that passes says how many were held
+ * back. At most KX_LOG_LIMIT_KINDS kinds a site are tracked at once; past
+ * that, lines are held back and counted as well.
+ */
+#define KX_LOG_LIMIT_KINDS 8
+
+struct kx_log_limit_kind {
+	uint64_t key; /* 0: free */
+	long long last_ms;
+	long long suppressed;
+};
+
+struct kx_log_limit {
+	pthread_mutex_t lock;
+	struct kx_log_limit_kind kinds[KX_LOG_LIMIT_KINDS];
+};
+
+#define KX_LOG_LIMIT_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
+
+/*
+ * Whether a line of kind key passes l now (interval_ms since the last of its
+ * kind); when it does, *suppressed is how many of its kind were held back
+ * since (and is cleared).
+ */
+bool kx_log_limit_pass(struct kx_log_limit *l, uint64_t key, long long interval_ms, long long *suppressed);
+
+/* The kind of msg for kx_log_limit_pass(): its text without digits or client. */
+uint64_t kx_log_kind(const char *msg, const char *client);
+
+/* How often a line of one kind may repeat. */
+#define KX_LOG_REPEAT_MS 1000
+
+/* kx_log_at() behind l, with the interval KX_LOG_REPEAT_MS. */
+void kx_log_limited_at(struct kx_log_limit *l, enum kx_log_level level, const struct kx_log_id *id, const char *fmt,
+                       ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * A line that a broker outage or a flood of bad clients would otherwise write
+ * once per request or connection: behind a kx_log_limit of its call site.
+ */
+#define kx_log_limited(level, id, ...)                                                                                 \
+	do {                                                                                                           \
+		static struct kx_log_limit kx_limit_ = KX_LOG_LIMIT_INIT;                                              \
+		if (kx_log_enabled(level))                                                                             \
+			kx_log_limited_at(&kx_limit_, level, id, __VA_ARGS__);                                         \
+	} while (0)
 
 /*
  * An invariant of kstretch's own state (never of its input: hostile bytes

@@ -125,19 +125,48 @@ Test(log, a_message_too_long_for_a_line_is_cut_and_the_json_object_still_closes)
 	cr_assert_eq(strchr(out, '\n'), out + n - 1, "more than one line");
 }
 
-Test(log, a_limit_passes_one_call_per_interval_and_counts_the_rest)
+Test(log, a_limit_passes_one_line_of_a_kind_per_interval_and_counts_the_rest)
 {
-	static struct kx_log_limit lim;
+	static struct kx_log_limit lim = KX_LOG_LIMIT_INIT;
 	long long suppressed = -1;
-	cr_assert(kx_log_limit_pass(&lim, 60000, &suppressed));
+	uint64_t down = kx_log_kind("session 10.0.0.7:5000: cannot connect to node 2: refused", "10.0.0.7:5000");
+	cr_assert(kx_log_limit_pass(&lim, down, 60000, &suppressed));
 	cr_assert_eq(suppressed, 0);
-	for (int i = 0; i < 25; i++)
-		cr_assert_not(kx_log_limit_pass(&lim, 60000, &suppressed));
-	static struct kx_log_limit fast;
-	cr_assert(kx_log_limit_pass(&fast, 1, &suppressed));
-	cr_assert_not(kx_log_limit_pass(&fast, 1000000, &suppressed)); /* within its interval */
+	for (int i = 0; i < 25; i++) {
+		char msg[128], client[32];
+		snprintf(client, sizeof(client), "[fe80::%x]:%d", i, 40000 + i);
+		snprintf(msg, sizeof(msg), "session %s: cannot connect to node %d: refused", client, i % 3);
+		cr_assert_eq(kx_log_kind(msg, client), down, "%s is another kind", msg);
+		cr_assert_not(kx_log_limit_pass(&lim, kx_log_kind(msg, client), 60000, &suppressed));
+	}
+	/* another kind of line at the same site passes on its own */
+	uint64_t tls = kx_log_kind("session 10.0.0.7:5000: certificate verify failed; closing", "10.0.0.7:5000");
+	cr_assert_neq(tls, down);
+	cr_assert(kx_log_limit_pass(&lim, tls, 60000, &suppressed));
+	cr_assert_eq(suppressed, 0);
+	/* an interval later the kind passes again with its count */
+	static struct kx_log_limit fast = KX_LOG_LIMIT_INIT;
+	cr_assert(kx_log_limit_pass(&fast, down, 1, &suppressed));
 	usleep(5000);
-	cr_assert(kx_log_limit_pass(&fast, 1, &suppressed));
-	cr_assert_eq(suppressed, 1);
-	cr_assert_eq(atomic_load(&lim.suppressed), 25);
+	cr_assert(kx_log_limit_pass(&fast, down, 1, &suppressed));
+	cr_assert_eq(suppressed, 0);
+	cr_assert_not(kx_log_limit_pass(&fast, down, 1000000, &suppressed));
+	cr_assert_not(kx_log_limit_pass(&fast, down, 1000000, &suppressed));
+	usleep(5000);
+	cr_assert(kx_log_limit_pass(&fast, down, 1, &suppressed));
+	cr_assert_eq(suppressed, 2);
+}
+
+Test(log, more_kinds_than_a_site_tracks_are_held_back_and_counted_not_written)
+{
+	static struct kx_log_limit lim = KX_LOG_LIMIT_INIT;
+	long long suppressed;
+	int passed = 0;
+	for (uint64_t k = 1; k <= 2 * KX_LOG_LIMIT_KINDS; k++)
+		passed += kx_log_limit_pass(&lim, k * 1000, 60000, &suppressed);
+	cr_assert_eq(passed, KX_LOG_LIMIT_KINDS);
+	long long held = 0;
+	for (int i = 0; i < KX_LOG_LIMIT_KINDS; i++)
+		held += lim.kinds[i].suppressed;
+	cr_assert_eq(held, KX_LOG_LIMIT_KINDS);
 }
