@@ -276,6 +276,8 @@ void kx_log_limited_at(struct kx_log_limit *l, enum kx_log_level level, const st
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (kx_log_limit_pass(l, kx_log_kind(msg, id ? id->client : NULL), KX_LOG_REPEAT_MS, &suppressed))
+	/* One kind per broker: two brokers down are two lines a second. */
+	uint64_t key = kx_log_kind(msg, id ? id->client : NULL) ^ ((uint64_t)(id ? id->broker + 2 : 0) << 56);
+	if (kx_log_limit_pass(l, key, KX_LOG_REPEAT_MS, &suppressed))
 		kx_log_write(level, id, suppressed, msg);
 }

@@ -73,10 +73,10 @@ bool kx_log_due(atomic_llong *last, long long interval_ms);
 /*
  * A repeat limit for one log call site (a static at the call site): a line
  * passes at most once per interval_ms for each kind of message, the kind
- * being the message without its digits and without the client's address
- * (so "cannot connect to node 2" repeats are one kind whatever the client,
- * and "peer did not return a certificate" and "certificate verify failed"
- * are two). The next line of a kind that passes says how many were held
+ * being the message without its digits and without the client's address,
+ * and its broker (so "cannot connect to node 2" repeats are one kind whatever
+ * the client, node 3's another, and "peer did not return a certificate" and
+ * "certificate verify failed" are two). The next line of a kind that passes says how many were held
  * back. At most KX_LOG_LIMIT_KINDS kinds a site are tracked at once; past
  * that, lines are held back and counted as well.
  */
