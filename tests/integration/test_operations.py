@@ -5,6 +5,7 @@ under a stream of clients printing a bounded number of lines.
 """
 import json
 import re
+import socket
 import subprocess
 import time
 
@@ -201,3 +202,50 @@ def test_the_text_format_says_how_many_repeats_were_suppressed(start_cluster, st
     assert all(f"[listener={k.broker_port(3)} broker=3] session 127.0.0.1:" in line for line in lines), lines
     m = re.search(r"\((\d+) more like this suppressed since the last\)$", lines[-1])
     assert m and len(lines) + int(m[1]) == 31, lines
+
+
+def test_a_broker_down_under_regional_clients_prints_a_bounded_number_of_lines(start_cluster, start_kstretch):
+    # Regional mode: every Produce for a partition whose leader is down fails
+    # on the node's shared connection to that broker; the lines about it (the
+    # failed connection, each request that cannot be answered) stay a few a
+    # second however many requests fail.
+    c = start_cluster(regions=REGIONS, topics=["t:3:3"])
+    port = harness.free_ports(1)[0]
+    k = start_kstretch(c, workers=2, listen_port=port, extra_args=[
+        "--mode", "regional", "--region", "eu", "--regional-nodes", f"1@{LOCALHOST}:{port}", "--node-id", "1",
+        "--log-level", "info", "--log-format", "json"])
+    leader = c.leaders("t")[0]
+    assert c.control(f"down {leader}")["ok"]
+    body = kafkawire.produce_request_v9([("t", 0, kafkawire.record_batch([(b"k", b"v")]))], acks=1)
+    t0 = time.monotonic()
+    requests = 0
+    while time.monotonic() - t0 < 2.5 and requests < 20_000:
+        try:
+            with socket.create_connection((LOCALHOST, port), timeout=5) as s:
+                for corr in range(20):
+                    s.sendall(kafkawire.encode_request(0, 9, corr, body))
+                    requests += 1
+                s.settimeout(0.2)  # answered (failed) or closed by kstretch, or left waiting: the next client
+                while s.recv(65536):
+                    pass
+        except OSError:
+            pass
+    load_s = time.monotonic() - t0
+    time.sleep(0.5)
+    lines = [o for o in json_lines(k) if o["level"] in ("warn", "error")]
+    kinds = {}
+    for o in lines:
+        kinds.setdefault(re.sub(r"\d+", "N", o["message"].split(": ", 1)[-1])[:60], []).append(o)
+    print(f"{requests} Produce requests in {load_s:.1f}s to a partition of node {leader} (down): "
+          f"{len(lines)} warn/error lines: " + "; ".join(f"{len(v)} x {kk}" for kk, v in kinds.items()))
+    failures = k.metrics()["kstretch_upstream_connect_failures"]
+    print(f"kstretch_upstream_connect_failures {failures}, suppressed in the lines: "
+          f"{sum(o.get('suppressed', 0) for o in lines)}")
+    assert requests >= 200
+    assert lines, "nothing said the broker is down"
+    # a line a second per kind of message, and not many kinds
+    assert len(lines) <= 6 * (load_s + 2), [o["message"] for o in lines]
+    # the shared connections' failures: fewer lines than failures, the rest counted in them
+    pool = [o for o in lines if o.get("broker") == leader and "cannot connect" in o["message"]]
+    assert pool and len(pool) < failures and sum(o.get("suppressed", 0) for o in pool) > 0
+    assert len(pool) + sum(o.get("suppressed", 0) for o in pool) <= failures
