@@ -64,6 +64,12 @@ def test_check_of_a_bad_configuration_exits_2_naming_the_key(tmp_path):
     assert r.returncode == 2 and "broker.port.base" in r.stderr
     r = kstretch("--offline", "--bootstrap-servers", "127.0.0.1:9092")
     assert r.returncode == 2 and "--offline: only with --check" in r.stderr
+    # the certificates --check loads as a start would; --offline does not read them
+    missing = str(tmp_path / "missing-ca.pem")
+    args = ["--bootstrap-servers", f"{LOCALHOST}:{dead_port()}", "--upstream-tls", "true", "--upstream-tls-ca", missing]
+    r = kstretch("--check", *args)
+    assert r.returncode == 2 and f"upstream.tls.ca: cannot load CA certificates from {missing}" in r.stderr
+    assert kstretch("--check", "--offline", *args).returncode == 0
 
 
 def test_check_offline_validates_and_prints_the_listener_map_without_a_cluster(tmp_path):
