@@ -61,7 +61,7 @@ struct kx_resolve {
 
 /* A log line about session s: "session CLIENT: ..." (the client's address
  * names the session in every line about it), with its identity (client,
- * listener, broker) as fields of the line (log.h). kx_swarn_limited: a line
+ * listener, broker) as fields of the line (log.h). kx_slimited: a line
  * a broker outage or a flood of bad clients would repeat per connection. */
 #define kx_slog(level, s, fmt, ...)                                                                                    \
 	do {                                                                                                           \
