@@ -162,7 +162,7 @@ Test(log, more_kinds_than_a_site_tracks_are_held_back_and_counted_not_written)
 	static struct kx_log_limit lim = KX_LOG_LIMIT_INIT;
 	long long suppressed;
 	int passed = 0;
-	for (uint64_t k = 1; k <= 2 * KX_LOG_LIMIT_KINDS; k++)
+	for (uint64_t k = 1; k <= 2u * (uint64_t)KX_LOG_LIMIT_KINDS; k++)
 		passed += kx_log_limit_pass(&lim, k * 1000, 60000, &suppressed);
 	cr_assert_eq(passed, KX_LOG_LIMIT_KINDS);
 	long long held = 0;
