@@ -108,7 +108,9 @@ TAIL = r""".SH SIGNALS
 Stop accepting, let in\-flight requests finish for up to \fBshutdown.drain.ms\fR, exit 0.
 .TP
 .B SIGHUP
-Read the TLS certificates and keys again.
+Reload: read the TLS certificates and keys again, and as much of the configuration as
+the running version changes in place (the README's "Operations" section says what);
+what does not load is logged and the running configuration stays.
 .SH EXIT STATUS
 0 on success; 1 when the cluster did not answer or kstretch could not start; 2 for
 a configuration error (the reason is on standard error).
