@@ -24,14 +24,17 @@ MESON_OPTS  ?= $(if $(CI),-Dwerror=true)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Debian packages: build, unit tests, the modern librdkafka build (node-gyp),
-# the fuzz build, the real clients the integration tests drive, and the
-# reliability checks (valgrind, cppcheck, clang-tidy).
+# the fuzz build, the real clients the integration tests drive, the
+# reliability checks (valgrind, cppcheck, clang-tidy), and what checks deploy/
+# (PyYAML for the manifests, systemd-analyze for the unit, groff for the man
+# page: tests/integration/test_deploy.py).
 APT_PACKAGES := build-essential pkg-config meson ninja-build clang libclang-rt-14-dev \
 	libevent-dev libssl-dev openssl libxxhash-dev libcriterion-dev \
 	zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev \
 	python3 python3-pytest python3-kafka python3-confluent-kafka kcat haproxy \
 	nginx libnginx-mod-stream gnuplot-nox \
-	valgrind cppcheck clang-tidy
+	valgrind cppcheck clang-tidy \
+	python3-yaml systemd groff-base
 
 export KSTRETCH_BUILD := $(abspath $(BUILD))
 export KSTRETCH_RDKAFKA_MODERN := $(RDKAFKA_MODERN)

@@ -962,6 +962,7 @@ static const char *const kx_sasl_mechanism_names[] = {[KX_SASL_NONE] = "none",
                                                       NULL};
 static const char *const kx_level_names[] = {
     [KX_LOG_ERROR] = "error", [KX_LOG_WARN] = "warn", [KX_LOG_INFO] = "info", [KX_LOG_DEBUG] = "debug", NULL};
+static const char *const kx_log_format_names[] = {[KX_LOG_TEXT] = "text", [KX_LOG_JSON] = "json", NULL};
 
 static const struct kx_config_key kx_keys[] = {
     {"bootstrap.servers", NULL, kx_parse_bootstrap, kx_print_bootstrap, 0, 0, 0, NULL,
@@ -1071,6 +1072,9 @@ static const struct kx_config_key kx_keys[] = {
      "and exits); \"\": none"},
     {"log.level", "info", kx_parse_enum, kx_print_enum, KX_FIELD(log_level), 0, 0, kx_level_names,
      "error, warn, info or debug"},
+    {"log.format", "text", kx_parse_enum, kx_print_enum, KX_FIELD(log_format), 0, 0, kx_log_format_names,
+     "text or json: json writes each line as one JSON object (time, level, message, and the connection's client, "
+     "listener and broker where the line is about one)"},
     {"tls.cert", "", kx_parse_path, kx_print_string, KX_FIELD(tls_cert), 0, 0, NULL,
      "PEM file of kstretch's certificate and its chain: when set, clients connect with TLS (every Kafka listener); "
      "reloaded on SIGHUP"},
@@ -1463,13 +1467,22 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 			*action = KX_CONFIG_LIST_METRICS;
 			return true;
 		}
+		if (strcmp(a, "--list-keys") == 0) {
+			*action = KX_CONFIG_LIST_KEYS;
+			return true;
+		}
 	}
+	bool check = false, offline = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--check-config") == 0) {
 			*action = KX_CONFIG_CHECK;
 		} else if (strcmp(a, "--print-topology") == 0) {
 			*action = KX_CONFIG_PRINT_TOPOLOGY;
+		} else if (strcmp(a, "--check") == 0) {
+			check = true;
+		} else if (strcmp(a, "--offline") == 0) {
+			offline = true;
 		} else if (strcmp(a, "--config") == 0) {
 			if (i + 1 >= argc)
 				return kx_fail(err, "--config: needs a file name");
@@ -1482,6 +1495,12 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 			i++; /* skip the flag's value; pass 2 checks it */
 		}
 	}
+	if (offline && !check)
+		return kx_fail(err, "--offline: only with --check (validate without connecting to the cluster)");
+	if (check && *action != KX_CONFIG_RUN)
+		return kx_fail(err, "--check: not together with --check-config or --print-topology");
+	if (check)
+		*action = offline ? KX_CONFIG_CHECK_OFFLINE : KX_CONFIG_CHECK_CLUSTER;
 	if (config_path && !kx_config_load_file(cfg, config_path, err))
 		return false;
 
@@ -1491,7 +1510,8 @@ bool kx_config_parse_args(struct kx_config *cfg, int argc, char **argv, enum kx_
 		char key[128];
 		size_t index;
 		const char *member;
-		if (strcmp(a, "--check-config") == 0 || strcmp(a, "--print-topology") == 0)
+		if (strcmp(a, "--check-config") == 0 || strcmp(a, "--print-topology") == 0 ||
+		    strcmp(a, "--check") == 0 || strcmp(a, "--offline") == 0)
 			continue;
 		if (strcmp(a, "--config") == 0) {
 			i++;
@@ -1836,5 +1856,28 @@ void kx_config_print_help(FILE *out)
 			flag[j] = *n == '.' ? '-' : *n;
 		snprintf(flag + j, sizeof(flag) - j, "%s", kx_families[i].member_name);
 		fprintf(out, "  --%-30s %s\n", flag, kx_families[i].help);
+	}
+}
+
+/* Help text on one line: a tab or newline in it would break --list-keys' columns. */
+static void kx_print_one_line(const char *s, FILE *out)
+{
+	for (; *s; s++)
+		fputc(*s == '\t' || *s == '\n' ? ' ' : *s, out);
+}
+
+void kx_config_print_keys(FILE *out)
+{
+	for (size_t i = 0; i < KX_KEY_CNT; i++) {
+		fprintf(out, "%s\t", kx_keys[i].name);
+		kx_print_one_line(kx_keys[i].def ? kx_keys[i].def : "", out);
+		fputc('\t', out);
+		kx_print_one_line(kx_keys[i].help, out);
+		fputc('\n', out);
+	}
+	for (size_t i = 0; i < KX_FAMILY_CNT; i++) {
+		fprintf(out, "%s%s\t\t", kx_families[i].prefix, kx_families[i].member_name);
+		kx_print_one_line(kx_families[i].help, out);
+		fputc('\n', out);
 	}
 }

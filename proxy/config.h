@@ -138,6 +138,7 @@ struct kx_config {
 	int shutdown_drain_ms;
 	char upgrade_socket[KX_PATH_MAX]; /* upgrade.socket: "" = none (upgrade.h) */
 	enum kx_log_level log_level;
+	enum kx_log_format log_format;
 	/* TLS towards clients (tls.*; on when tls.cert is set) and towards the brokers (upstream.tls.*). */
 	char tls_cert[KX_PATH_MAX], tls_key[KX_PATH_MAX];
 	unsigned tls_protocols; /* KX_TLS_V12 | KX_TLS_V13 */
@@ -178,9 +179,12 @@ enum kx_config_action {
 	KX_CONFIG_RUN,
 	KX_CONFIG_HELP,
 	KX_CONFIG_VERSION,
-	KX_CONFIG_LIST_METRICS, /* print /metrics as it reads at start (every name, HELP and TYPE), exit */
+	KX_CONFIG_LIST_METRICS,   /* print /metrics as it reads at start (every name, HELP and TYPE), exit */
 	KX_CONFIG_CHECK,          /* validate, print the effective configuration, exit */
 	KX_CONFIG_PRINT_TOPOLOGY, /* ask the cluster, print brokers, racks, regions, listeners, exit */
+	KX_CONFIG_CHECK_CLUSTER,  /* --check: validate, ask the cluster, print topology and listener map, exit */
+	KX_CONFIG_CHECK_OFFLINE,  /* --check --offline: validate and print the listener map without connecting */
+	KX_CONFIG_LIST_KEYS,      /* --list-keys: every key, its default and help, tab-separated (docs/man_page.py) */
 };
 
 void kx_config_defaults(struct kx_config *cfg);
@@ -243,5 +247,12 @@ int kx_config_changes(const struct kx_config *was, const struct kx_config *now, 
 
 /* Writes the key reference (used by --help). */
 void kx_config_print_help(FILE *out);
+
+/*
+ * Writes the key reference for tools (--list-keys): a line per key,
+ * NAME<TAB>DEFAULT<TAB>HELP; a key family's NAME ends in its member's
+ * placeholder (listener.rack.PORT).
+ */
+void kx_config_print_keys(FILE *out);
 
 #endif

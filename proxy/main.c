@@ -37,9 +37,13 @@
 static void kx_usage(FILE *out)
 {
 	fputs("usage: kstretch [--config FILE] [--KEY VALUE | --KEY=VALUE]...\n"
+	      "       kstretch --check [...]          validate, ask the cluster (connect.timeout.ms), print the\n"
+	      "                                       topology and the listeners it would open; non-zero: the reason\n"
+	      "       kstretch --check --offline [...] validate without connecting (CI, manifests)\n"
 	      "       kstretch --check-config [...]   validate, print the effective configuration\n"
 	      "       kstretch --print-topology [...] ask the cluster; print brokers, racks, regions, listeners\n"
 	      "       kstretch --list-metrics          print /metrics as it reads at start: every metric, its help\n"
+	      "       kstretch --list-keys             every key, its default and help, tab-separated\n"
 	      "       kstretch --help | --version\n"
 	      "\n"
 	      "A Kafka wire-protocol proxy for stretched (multi-rack, multi-region) clusters.\n"
@@ -195,6 +199,7 @@ static void kx_on_sighup(evutil_socket_t sig, short events, void *arg)
 		return;
 	}
 	kx_log_set_level(next->log_level);
+	kx_log_set_format(next->log_format);
 	kx_admin_set_config(kx_admin_running, next);
 	for (long i = 0; i < kx_worker_cnt; i++)
 		kx_worker_set_config(&kx_workers[i], next);
@@ -398,7 +403,7 @@ static int kx_run(struct kx_config *cfg)
  * racks), what kstretch makes of it (regions, listeners, client placement),
  * printed, then exit. Gives up after connect.timeout.ms without an answer.
  */
-static int kx_print_topology(const struct kx_config *cfg)
+static int kx_ask_cluster(const struct kx_config *cfg, struct kx_topology **out)
 {
 	struct sigaction sa = {.sa_handler = kx_on_signal_flag};
 	struct itimerval limit = {
@@ -421,7 +426,89 @@ static int kx_print_topology(const struct kx_config *cfg)
 		kx_error("no bootstrap server answered within connect.timeout.ms (%d ms)", cfg->connect_timeout_ms);
 		return 1;
 	}
+	*out = t;
+	return 0;
+}
+
+static int kx_print_topology(const struct kx_config *cfg)
+{
+	struct kx_topology *t = NULL;
+	int rc = kx_ask_cluster(cfg, &t);
+	if (rc != 0)
+		return rc;
 	kx_topology_print(t, cfg, stdout);
+	kx_topology_put(t);
+	return 0;
+}
+
+/* ---- kstretch --check [--offline] ---------------------------------------- */
+
+/* The listeners of a mapped kstretch as far as the configuration alone says. */
+static void kx_check_print_mapped(const struct kx_config *cfg)
+{
+	const char *adv = kx_config_advertised_host(cfg);
+	printf("listeners (offline: the brokers the cluster names decide which of these open):\n");
+	printf("  %s:%u bootstrap\n", cfg->listen.host, cfg->listen.port);
+	if (cfg->listener_mode == KX_LISTENER_SNI) {
+		printf("  every broker on %s:%u, picked by the TLS server name %s (advertised as that name)\n",
+		       cfg->listen.host, cfg->listen.port, cfg->sni_host_pattern);
+		return;
+	}
+	for (size_t i = 0; i < cfg->port_map_cnt; i++)
+		printf("  %s:%u node %d (broker.port.map; advertised as %s:%u)\n", cfg->listen.host,
+		       cfg->port_map[i].port, cfg->port_map[i].node_id, adv, cfg->port_map[i].port);
+	printf("  %s:%d+N node N (broker.port.base; advertised as %s)\n", cfg->listen.host, cfg->broker_port_base, adv);
+}
+
+/* mode=regional: the region's nodes and where this one serves its clients. */
+static void kx_check_print_regional(const struct kx_config *cfg)
+{
+	printf("regional: region %s, node.id %s", cfg->region, cfg->node_id >= 0 ? "" : "not set");
+	if (cfg->node_id >= 0)
+		printf("%d", (int)cfg->node_id);
+	printf(", clients on %s:%u\n", cfg->listen.host, cfg->listen.port);
+	if (cfg->regional_nodes_dns.host[0]) {
+		printf("  nodes: read from DNS %s:%u every %d ms\n", cfg->regional_nodes_dns.host,
+		       cfg->regional_nodes_dns.port, cfg->regional_nodes_refresh_ms);
+		return;
+	}
+	for (size_t i = 0; i < cfg->regional_nodes.cnt; i++) {
+		const struct kr_regional_node *n = &cfg->regional_nodes.nodes[i];
+		bool v6 = strchr(n->host, ':') != NULL;
+		printf("  node %d %s%s%s:%u%s\n", (int)n->id, v6 ? "[" : "", n->host, v6 ? "]" : "", n->port,
+		       n->id == cfg->node_id ? " (this node)" : "");
+	}
+}
+
+/*
+ * --check: the configuration is valid (kx_config_parse_args said so), the
+ * checks a start makes before listening pass, and (unless offline) a
+ * bootstrap server answers within connect.timeout.ms, with upstream TLS and
+ * SASL as configured; prints what kstretch would open. 0 or the reason on
+ * stderr and a non-zero exit.
+ */
+static int kx_check(struct kx_config *cfg, bool offline)
+{
+	if (cfg->mode == KX_MODE_REGIONAL && !kx_regional_setup(cfg))
+		return KX_EXIT_CONFIG;
+	printf("configuration: valid (mode=%s)\n", cfg->mode == KX_MODE_MAPPED ? "mapped" : "regional");
+	printf("admin: http://%s:%u\n", cfg->admin_listen.host, cfg->admin_listen.port);
+	if (offline) {
+		if (cfg->mode == KX_MODE_REGIONAL)
+			kx_check_print_regional(cfg);
+		else
+			kx_check_print_mapped(cfg);
+		printf("check: OK (offline: the cluster was not asked; certificate files were not read)\n");
+		return 0;
+	}
+	struct kx_topology *t = NULL;
+	int rc = kx_ask_cluster(cfg, &t);
+	if (rc != 0)
+		return rc;
+	kx_topology_print(t, cfg, stdout);
+	if (cfg->mode == KX_MODE_REGIONAL)
+		kx_check_print_regional(cfg);
+	printf("check: OK (%zu brokers answered through %s)\n", t->broker_cnt, cfg->upstream_tls ? "TLS" : "plaintext");
 	kx_topology_put(t);
 	return 0;
 }
@@ -476,10 +563,17 @@ int main(int argc, char **argv)
 		return 0;
 	case KX_CONFIG_LIST_METRICS: kx_metrics_write(stdout); return 0;
 	case KX_CONFIG_CHECK: kx_config_print(&cfg, stdout); return 0;
-	case KX_CONFIG_PRINT_TOPOLOGY: kx_log_set_level(cfg.log_level); return kx_print_topology(&cfg);
-	case KX_CONFIG_RUN: break;
+	case KX_CONFIG_LIST_KEYS: kx_config_print_keys(stdout); return 0;
+	default: break;
 	}
 	kx_log_set_level(cfg.log_level);
+	kx_log_set_format(cfg.log_format);
+	switch (action) {
+	case KX_CONFIG_PRINT_TOPOLOGY: return kx_print_topology(&cfg);
+	case KX_CONFIG_CHECK_CLUSTER: return kx_check(&cfg, false);
+	case KX_CONFIG_CHECK_OFFLINE: return kx_check(&cfg, true);
+	default: break;
+	}
 	kx_argc = argc;
 	kx_argv = argv;
 	int rc = kx_run(&cfg);

@@ -31,8 +31,22 @@ struct kx_pconn_resolve {
 	struct kx_pconn *c; /* NULL once the connection let go */
 };
 
-#define kx_cwarn(c, fmt, ...)  kx_warn("upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__)
-#define kx_cdebug(c, fmt, ...) kx_debug("upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__)
+/* A line about shared connection c: "upstream ADDR: ...", its broker as the line's identity (log.h). */
+#define kx_clog(level, c, fmt, ...)                                                                                    \
+	do {                                                                                                           \
+		if (kx_log_enabled(level)) {                                                                           \
+			struct kx_log_id kx_id_ = {.broker = (c)->up.node_id};                                         \
+			kx_log_at(level, &kx_id_, 0, "upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__);                \
+		}                                                                                                      \
+	} while (0)
+#define kx_cwarn(c, ...)  kx_clog(KX_LOG_WARN, c, __VA_ARGS__)
+#define kx_cdebug(c, ...) kx_clog(KX_LOG_DEBUG, c, __VA_ARGS__)
+/* A line a broker outage repeats at every reconnect of every worker's connections (log.h). */
+#define kx_cwarn_limited(c, fmt, ...)                                                                                  \
+	do {                                                                                                           \
+		struct kx_log_id kx_lid_ = {.broker = (c)->up.node_id};                                                \
+		kx_log_limited(KX_LOG_WARN, &kx_lid_, "upstream %s: " fmt, (c)->up.addr, ##__VA_ARGS__);               \
+	} while (0)
 
 static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_pconn_writable(evutil_socket_t fd, short what, void *arg);
@@ -120,7 +134,7 @@ static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 	}
 	c->slot = SIZE_MAX;
 	if (c->up.fifo.cnt)
-		kx_cwarn(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
+		kx_cwarn_limited(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
 	else
 		kx_cdebug(c, "%s", why);
 	if (c->up.state < KX_UPSTREAM_READY)

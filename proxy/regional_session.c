@@ -46,9 +46,22 @@
 #define KX_R_REFRESH_MIN_MS           200 /* a worker's own Metadata requests: at most one this often */
 #define KX_R_HEADER_MAX               64  /* response header bytes read: a correlation id and tagged fields */
 
-#define kx_rdebug(s, fmt, ...) kx_debug("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
-#define kx_rinfo(s, fmt, ...)  kx_info("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
-#define kx_rwarn(s, fmt, ...)  kx_warn("regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+#define kx_rlog(level, s, fmt, ...)                                                                                    \
+	do {                                                                                                           \
+		if (kx_log_enabled(level)) {                                                                           \
+			struct kx_log_id kx_id_ = kx_session_log_id(s);                                                \
+			kx_log_at(level, &kx_id_, 0, "regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__);            \
+		}                                                                                                      \
+	} while (0)
+#define kx_rdebug(s, ...) kx_rlog(KX_LOG_DEBUG, s, __VA_ARGS__)
+#define kx_rinfo(s, ...)  kx_rlog(KX_LOG_INFO, s, __VA_ARGS__)
+#define kx_rwarn(s, ...)  kx_rlog(KX_LOG_WARN, s, __VA_ARGS__)
+/* A line a broker outage or a flood of bad clients would repeat per request (log.h). */
+#define kx_rlimited(level, s, fmt, ...)                                                                                \
+	do {                                                                                                           \
+		struct kx_log_id kx_lid_ = kx_session_log_id(s);                                                       \
+		kx_log_limited(level, &kx_lid_, "regional %s: " fmt, (s)->client.addr, ##__VA_ARGS__);                 \
+	} while (0)
 
 /* One part of a client request, sent to one broker. */
 struct kx_rfrag {
@@ -288,8 +301,8 @@ static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg)
 
 static void kx_rprotocol_error(struct kx_session *s, const char *what, const struct kp_cursor *c)
 {
-	kx_rwarn(s, "malformed request: %s (%s at byte %zu reading %s); closing", what, kp_error_name(c->err),
-	         c->err_pos + 4, c->err_field ? c->err_field : "?");
+	kx_rlimited(KX_LOG_WARN, s, "malformed request: %s (%s at byte %zu reading %s); closing", what,
+	            kp_error_name(c->err), c->err_pos + 4, c->err_field ? c->err_field : "?");
 	KX_METRIC_ADD(protocol_errors, 1);
 	kx_regional_close(s, "protocol error");
 }
@@ -1066,7 +1079,7 @@ KX_MUST_CHECK static bool kx_rkeysplit(struct kx_session *s, struct kx_rreq *q, 
 	size_t at = 4 + q->hdr.size;
 	const uint8_t *body; /* decoded in place: contiguous (copied only when it spans reads) */
 	if (!t || t->broker_cnt == 0) {
-		kx_rwarn(s, "no broker known to send %s to; closing", q->api->name);
+		kx_rlimited(KX_LOG_WARN, s, "no broker known to send %s to; closing", q->api->name);
 		kx_regional_close(s, "no broker");
 		return false;
 	}
@@ -1231,7 +1244,8 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 {
 	const struct kx_topology *t = kx_topology_cached(&s->worker->topology);
 	if (!t || t->broker_cnt == 0) {
-		kx_rwarn(s, "no broker known to send %s to; closing", q->api ? q->api->name : "a request");
+		kx_rlimited(KX_LOG_WARN, s, "no broker known to send %s to; closing",
+		            q->api ? q->api->name : "a request");
 		kx_regional_close(s, "no broker");
 		return false;
 	}
@@ -1406,9 +1420,11 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 			uint8_t first[2] = {0};
 			if (!s->req_cleared && evbuffer_copyout(s->req.buf, first, 2) == 2 &&
 			    kx_tls_looks_like_hello(first, 2)) {
-				kx_rwarn(s, "sent a TLS ClientHello to a plaintext listener (the client uses TLS: give "
-				         "kstretch tls.cert and tls.key, or the client security.protocol=PLAINTEXT); "
-				         "closing");
+				kx_rlimited(
+				    KX_LOG_WARN, s,
+				    "sent a TLS ClientHello to a plaintext listener (the client uses TLS: give "
+				    "kstretch tls.cert and tls.key, or the client security.protocol=PLAINTEXT); "
+				    "closing");
 				KX_METRIC_ADD(tls_plaintext_refused, 1);
 				kx_regional_close(s, "TLS on a plaintext listener");
 				return false;
@@ -1458,7 +1474,7 @@ static void kx_rclient_handshake(struct kx_session *s, short what)
 	case KX_TLS_WANT_READ:
 	case KX_TLS_WANT_WRITE: return;
 	case KX_TLS_FAILED:
-		kx_rinfo(s, "%s; closing", kx_tls_error(&k->tr));
+		kx_rlimited(KX_LOG_INFO, s, "%s; closing", kx_tls_error(&k->tr));
 		KX_METRIC_ADD(tls_handshake_failures, 1);
 		kx_regional_close(s, "TLS handshake failed");
 		return;
@@ -1503,7 +1519,8 @@ static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg)
 	if (r < 0) {
 		const char *tls = kx_tls_error(&s->client.sock.tr);
 		if (tls[0])
-			kx_rinfo(s, "client error: %s; closing", tls); /* a corrupt or forged record: say so */
+			/* a corrupt or forged record: say so */
+			kx_rlimited(KX_LOG_INFO, s, "client error: %s; closing", tls);
 		else
 			kx_rdebug(s, "client error: %s", strerror(errno));
 		kx_regional_close(s, "client error");
@@ -1768,7 +1785,7 @@ static bool kx_ranswer_metadata(struct kx_session *s, struct kx_rreq *q, size_t 
 		kx_rdebug(s, "topology updated from a Metadata answer");
 	const struct kx_nodes *nodes = kx_nodes_cached(&w->nodes);
 	if (!nodes) {
-		kx_rwarn(s, "no regional node set yet (regional.nodes.dns has not answered); closing");
+		kx_rlimited(KX_LOG_WARN, s, "no regional node set yet (regional.nodes.dns has not answered); closing");
 		return false;
 	}
 	int16_t err = KX_VMETA_REAL_ERROR;
@@ -1999,9 +2016,11 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 		}
 		kx_conn_count(&s->stat.answers, 1);
 		if (!ok)
-			kx_rwarn(s, "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
-			         "decode); closing the client so it starts again", q->api ? q->api->name : "?",
-			         q->hdr.api_version, q->hdr.correlation_id);
+			kx_rlimited(
+			    KX_LOG_WARN, s,
+			    "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
+			    "decode); closing the client so it starts again",
+			    q->api ? q->api->name : "?", q->hdr.api_version, q->hdr.correlation_id);
 		kx_ring_pop(&s->fifo);
 		kx_rreq_free(q);
 	}

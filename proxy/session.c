@@ -60,11 +60,34 @@ struct kx_resolve {
 };
 
 /* A log line about session s: "session CLIENT: ..." (the client's address
- * names the session in every line about it). */
-#define kx_sdebug(s, fmt, ...) kx_debug("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
-#define kx_sinfo(s, fmt, ...)  kx_info("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
-#define kx_swarn(s, fmt, ...)  kx_warn("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
-#define kx_serror(s, fmt, ...) kx_error("session %s: " fmt, (s)->client.addr, ##__VA_ARGS__)
+ * names the session in every line about it), with its identity (client,
+ * listener, broker) as fields of the line (log.h). kx_slimited: a line
+ * a broker outage or a flood of bad clients would repeat per connection. */
+#define kx_slog(level, s, fmt, ...)                                                                                    \
+	do {                                                                                                           \
+		if (kx_log_enabled(level)) {                                                                           \
+			struct kx_log_id kx_id_ = kx_session_log_id(s);                                                \
+			kx_log_at(level, &kx_id_, 0, "session %s: " fmt, (s)->client.addr, ##__VA_ARGS__);             \
+		}                                                                                                      \
+	} while (0)
+#define kx_sdebug(s, ...) kx_slog(KX_LOG_DEBUG, s, __VA_ARGS__)
+#define kx_sinfo(s, ...)  kx_slog(KX_LOG_INFO, s, __VA_ARGS__)
+#define kx_swarn(s, ...)  kx_slog(KX_LOG_WARN, s, __VA_ARGS__)
+#define kx_serror(s, ...) kx_slog(KX_LOG_ERROR, s, __VA_ARGS__)
+#define kx_slimited(level, s, fmt, ...)                                                                                \
+	do {                                                                                                           \
+		struct kx_log_id kx_lid_ = kx_session_log_id(s);                                                       \
+		kx_log_limited(level, &kx_lid_, "session %s: " fmt, (s)->client.addr, ##__VA_ARGS__);                  \
+	} while (0)
+
+struct kx_log_id kx_session_log_id(const struct kx_session *s)
+{
+	return (struct kx_log_id){
+	    .client = s->client.addr,
+	    .listener = s->local_port,
+	    .broker = s->up && !s->regional ? s->up->node_id : -1,
+	};
+}
 
 static void kx_client_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_client_writable(evutil_socket_t fd, short what, void *arg);
@@ -239,7 +262,11 @@ void kx_session_close(struct kx_session *s, const char *why)
 		return;
 	}
 	kx_metrics_closed_as(s->close_cause ? (enum kx_close_cause)(s->close_cause - 1) : kx_close_cause_of(why));
-	kx_debug("session %s -> %s closed: %s (%u requests in flight)", s->client.addr, s->up->addr, why, s->fifo.cnt);
+	if (kx_log_enabled(KX_LOG_DEBUG)) {
+		struct kx_log_id id = kx_session_log_id(s);
+		kx_log_at(KX_LOG_DEBUG, &id, 0, "session %s -> %s closed: %s (%u requests in flight)", s->client.addr,
+		          s->up->addr, why, s->fifo.cnt);
+	}
 	kx_client_set_state(s, KX_CLIENT_CLOSED);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
 	kx_session_free(s);
@@ -319,7 +346,8 @@ static void kx_session_upstream_lost(struct kx_session *s, const char *why)
 	kx_upstream_release(s);
 	kx_upstream_set_state(s, KX_UPSTREAM_CLOSED);
 	if (s->fifo.cnt)
-		kx_swarn(s, "upstream %s lost (%s) with %u requests unanswered; closing the client", s->up->addr, why, s->fifo.cnt);
+		kx_slimited(KX_LOG_WARN, s, "upstream %s lost (%s) with %u requests unanswered; closing the client",
+		            s->up->addr, why, s->fifo.cnt);
 	else
 		kx_sdebug(s, "upstream %s closed (%s)", s->up->addr, why);
 	if (kx_flow_ready(&s->resp) == 0) {
@@ -406,7 +434,9 @@ static void kx_protocol_error(struct kx_session *s, const char *side, const char
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	kx_warn("session %s -> %s: malformed %s: %s; closing", s->client.addr, s->up->addr, side, what);
+	struct kx_log_id id = kx_session_log_id(s);
+	kx_log_limited(KX_LOG_WARN, &id, "session %s -> %s: malformed %s: %s; closing", s->client.addr, s->up->addr,
+	               side, what);
 	KX_METRIC_ADD(protocol_errors, 1);
 	const struct kx_inflight *head = side[0] == 'r' && side[2] == 's' ? kx_ring_head(&s->fifo) : NULL;
 	KX_API_COUNT(decode_errors, head ? head->api_key : -1); /* a request's own header did not read: "other" */
@@ -621,8 +651,10 @@ KX_MUST_CHECK static bool kx_client_pump(struct kx_session *s)
 			uint8_t first[2] = {0};
 			if (at == 0 && s->req_cleared == 0 && evbuffer_copyout(in, first, 2) == 2 &&
 			    kx_tls_looks_like_hello(first, 2)) {
-				kx_swarn(s, "sent a TLS ClientHello to a plaintext listener (the client uses TLS: give kstretch "
-				         "tls.cert and tls.key, or the client security.protocol=PLAINTEXT); closing");
+				kx_slimited(
+				    KX_LOG_WARN, s,
+				    "sent a TLS ClientHello to a plaintext listener (the client uses TLS: give "
+				    "kstretch tls.cert and tls.key, or the client security.protocol=PLAINTEXT); closing");
 				KX_METRIC_ADD(tls_plaintext_refused, 1);
 				kx_session_close(s, "TLS on a plaintext listener");
 				return false;
@@ -796,8 +828,10 @@ int kx_session_proxy_header(struct kx_session *s)
 	if (st == KP_PROXY_INCOMPLETE)
 		return 0;
 	if (st == KP_PROXY_MALFORMED) {
-		kx_warn("%s %s: no valid PROXY protocol %s header (proxy.protocol): %s; closing", who, s->client.addr,
-		        v == KP_PROXY_V1 ? "v1" : "v2", why);
+		struct kx_log_id id = kx_session_log_id(s);
+		kx_log_limited(KX_LOG_WARN, &id,
+		               "%s %s: no valid PROXY protocol %s header (proxy.protocol): %s; closing", who,
+		               s->client.addr, v == KP_PROXY_V1 ? "v1" : "v2", why);
 		KX_METRIC_ADD(protocol_errors, 1);
 		return -1;
 	}
@@ -840,7 +874,7 @@ static void kx_client_handshake(struct kx_session *s, short what)
 	case KX_TLS_WANT_READ:
 	case KX_TLS_WANT_WRITE: return;
 	case KX_TLS_FAILED:
-		kx_sinfo(s, "%s; closing", kx_tls_error(&k->tr));
+		kx_slimited(KX_LOG_INFO, s, "%s; closing", kx_tls_error(&k->tr));
 		KX_METRIC_ADD(tls_handshake_failures, 1);
 		kx_session_close(s, "TLS handshake failed");
 		return;
@@ -907,7 +941,8 @@ static void kx_client_readable(evutil_socket_t fd, short what, void *arg)
 	if (r < 0) {
 		const char *tls = kx_tls_error(&s->client.sock.tr);
 		if (tls[0])
-			kx_sinfo(s, "client error: %s; closing", tls); /* a corrupt or forged record: say so */
+			/* a corrupt or forged record: say so */
+			kx_slimited(KX_LOG_INFO, s, "client error: %s; closing", tls);
 		else
 			kx_sdebug(s, "client error: %s", strerror(errno));
 		kx_session_close(s, "client error");
@@ -1200,7 +1235,7 @@ static void kx_upstream_connect_failed(struct kx_session *s, const char *why)
 {
 	KX_METRIC_ADD(upstream_connect_failures, 1);
 	kx_metrics_upstream(s->up->node_id, false);
-	kx_swarn(s, "cannot connect to %s: %s", s->up->addr, why);
+	kx_slimited(KX_LOG_WARN, s, "cannot connect to %s: %s", s->up->addr, why);
 	if (s->up->starting) {
 		s->up->failed_starting = true; /* kx_upstream_begin goes on or closes */
 	} else if (s->up->node_id < 0) {
@@ -1389,7 +1424,9 @@ static void kx_upstream_begin(struct kx_session *s)
 			if (i >= n || i >= KX_BOOTSTRAP_TRIES_MAX) {
 				kx_topology_put(t);
 				if (i > 1)
-					kx_swarn(s, "none of %zu bootstrap candidates accepted a connection; closing", i);
+					kx_slimited(KX_LOG_WARN, s,
+					            "none of %zu bootstrap candidates accepted a connection; closing",
+					            i);
 				kx_session_upstream_lost(s, "connect failed");
 				return;
 			}
@@ -1495,7 +1532,7 @@ void kx_session_start(struct kx_worker *w, evutil_socket_t fd, const struct sock
 
 	/* Where to: the node this listener maps to, or a bootstrap server. */
 	if (!kx_session_bind(s, node_id)) {
-		kx_swarn(s, "node %d is not in the topology; closing", node_id);
+		kx_slimited(KX_LOG_WARN, s, "node %d is not in the topology; closing", node_id);
 		evutil_closesocket(fd);
 		kx_session_free(s);
 		return;

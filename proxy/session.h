@@ -229,4 +229,8 @@ static inline uint32_t kx_session_inflight(const struct kx_session *s)
 	return s->fifo.cnt;
 }
 
+/* Who session s is in log lines: its client's address, the kstretch port it
+ * connected to and (mapped mode) its broker. */
+struct kx_log_id kx_session_log_id(const struct kx_session *s);
+
 #endif

@@ -92,8 +92,9 @@ static void kx_on_accept_error(struct evconnlistener *lev, void *arg)
 	struct kx_worker *w = l->worker;
 	int err = EVUTIL_SOCKET_ERROR();
 	(void)lev;
-	kx_warn("listener port %u: accept failed: %s; existing connections go on", l->port,
-	        evutil_socket_error_to_string(err));
+	struct kx_log_id id = {.listener = l->port, .broker = -1};
+	kx_log_limited(KX_LOG_WARN, &id, "listener port %u: accept failed: %s; existing connections go on", l->port,
+	               evutil_socket_error_to_string(err));
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		/* The pending connection stays pending: without a rest, every loop
 		 * turn would try (and log) again. */
