@@ -4,6 +4,7 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,53 @@ static void kx_pconn_free(struct kx_pconn *c)
  * on the pool's failing list, so a session that closes meanwhile still
  * forgets its entries here.
  */
+/*
+ * Brokers whose connects fail, for every worker of the process (one worker's
+ * failed connect spares the others' clients): new whole requests go to
+ * another broker for KX_POOL_DOWN_MS. A fixed open-addressed table of node
+ * id + 1 (0: a free slot), claimed with a compare-and-swap; a cluster of
+ * more nodes than slots is not tracked past them (requests go as before).
+ */
+#define KX_POOL_DOWN_MS    5000
+#define KX_POOL_DOWN_SLOTS 4096
+
+static struct {
+	_Atomic int64_t key; /* node id + 1 */
+	_Atomic int64_t until_ms;
+} kx_pool_down[KX_POOL_DOWN_SLOTS];
+
+static void kx_pool_note(int32_t node_id, int64_t down_until)
+{
+	int64_t key = (int64_t)node_id + 1;
+	for (size_t n = 0, i = (size_t)key % KX_POOL_DOWN_SLOTS; n < KX_POOL_DOWN_SLOTS;
+	     n++, i = (i + 1) % KX_POOL_DOWN_SLOTS) {
+		int64_t k = atomic_load(&kx_pool_down[i].key);
+		if (k == 0 && down_until == 0)
+			return; /* never noted down: nothing to clear */
+		if (k == 0 && atomic_compare_exchange_strong(&kx_pool_down[i].key, &k, key))
+			k = key;
+		if (k == key) {
+			atomic_store(&kx_pool_down[i].until_ms, down_until);
+			return;
+		}
+	}
+}
+
+bool kx_pool_node_down(const struct kx_pool *p, int32_t node_id, int64_t now_ms)
+{
+	(void)p;
+	int64_t key = (int64_t)node_id + 1;
+	for (size_t n = 0, i = (size_t)key % KX_POOL_DOWN_SLOTS; n < KX_POOL_DOWN_SLOTS;
+	     n++, i = (i + 1) % KX_POOL_DOWN_SLOTS) {
+		int64_t k = atomic_load(&kx_pool_down[i].key);
+		if (k == 0)
+			return false;
+		if (k == key)
+			return atomic_load(&kx_pool_down[i].until_ms) > now_ms;
+	}
+	return false;
+}
+
 static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 {
 	struct kx_pool *p = c->pool;
@@ -137,8 +185,10 @@ static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 		kx_cwarn_limited(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
 	else
 		kx_cdebug(c, "%s", why);
-	if (c->up.state < KX_UPSTREAM_READY)
+	if (c->up.state < KX_UPSTREAM_READY) {
 		kx_metrics_upstream(c->up.node_id, false); /* it never connected (or failed its handshake) */
+		kx_pool_note(c->up.node_id, kx_now_ms() + KX_POOL_DOWN_MS);
+	}
 	kx_pconn_release(c);
 	kx_pconn_set_state(c, KX_UPSTREAM_CLOSED);
 	c->next_failing = p->failing;
@@ -312,6 +362,7 @@ static void kx_pconn_ready(struct kx_pconn *c)
 {
 	kx_pconn_set_state(c, KX_UPSTREAM_READY);
 	kx_metrics_upstream(c->up.node_id, true);
+	kx_pool_note(c->up.node_id, 0);
 	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, true, NULL);
 	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, false, NULL);
 	kx_pconn_watch(c);
@@ -394,6 +445,7 @@ static bool kx_pool_grow(struct kx_pool *p)
 	if (!nodes)
 		return false;
 	p->nodes = nodes;
+
 	struct kx_pconn **conns = realloc(p->conns, cap * p->slots * sizeof(*conns));
 	if (!conns)
 		return false;

@@ -88,6 +88,9 @@ void kx_pool_free(struct kx_pool *p);
  * NULL when out of memory. Fetches have connections of their own: a broker
  * answers a connection's requests in order, and holds a Fetch up to its
  * MaxWaitMs, which would hold every Produce behind it. */
+/* Whether a connect to node_id failed, in any worker, less than KX_POOL_DOWN_MS ago (and none succeeded since). */
+bool kx_pool_node_down(const struct kx_pool *p, int32_t node_id, int64_t now_ms);
+
 struct kx_pconn *kx_pool_pick(struct kx_pool *p, int32_t node_id, uint32_t key, bool fetch);
 
 /* A connection to broker node_id with nothing in flight, for one request the

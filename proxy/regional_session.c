@@ -1256,8 +1256,14 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 	}
 	q->frag[0].dest = -1;
 	int32_t node = kx_rcoordinator(s, q, t);
-	if (node < 0)
-		node = t->brokers[s->number % t->broker_cnt].node_id;
+	if (node < 0) { /* the session's usual broker, unless its connects fail: the next that does not */
+		int64_t now = kx_now_ms();
+		size_t first = s->number % t->broker_cnt, k = 0;
+		while (k < t->broker_cnt &&
+		       kx_pool_node_down(&s->worker->pool, t->brokers[(first + k) % t->broker_cnt].node_id, now))
+			k++;
+		node = t->brokers[(first + (k < t->broker_cnt ? k : 0)) % t->broker_cnt].node_id;
+	}
 	struct kp_writer *body = kx_rapi_versions_body(s, q, node);
 	kx_rsend(s, q, 0, node, body ? body : kx_rrack_body(s, q), true);
 	return true;

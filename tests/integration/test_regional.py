@@ -927,3 +927,30 @@ def test_a_consumers_rack_reaches_the_coordinator_as_the_region_the_virtual_clus
         assert racks == ["eu", None], racks
         m = k.metrics()
         assert m["kstretch_regional_racks_rewritten"] == 2 and m["kstretch_protocol_errors"] == 0, m
+
+
+def test_requests_for_any_broker_avoid_a_broker_whose_connects_fail(start_cluster, start_kstretch):
+    """ApiVersions, Metadata and the other requests a node sends whole to "any
+    broker" go to a broker chosen by session; when connects to that broker
+    fail (it is down), the node sends them to the next broker instead, for
+    5 s after each failure, so a new client's first requests are answered
+    whichever session number it got (before, one client in six was closed
+    with one broker of six down)."""
+    c, (k1, _) = regional_pair(start_cluster, start_kstretch)
+    down = c.brokers[1]["id"]
+    c.must(f"down {down}")
+    failures = 0
+    for attempt in range(24):  # until a connect to the down broker failed, as a client would see it
+        try:
+            metadata(k1)
+        except (OSError, AssertionError):
+            failures += 1
+        if k1.metrics()["kstretch_upstream_connect_failures"] > 0:
+            break
+    assert k1.metrics()["kstretch_upstream_connect_failures"] > 0, "no session's broker was the down one"
+    answered = 0
+    for _ in range(12):  # two sessions per broker of the six
+        md = metadata(k1)
+        answered += len(md.brokers) == 2
+    assert answered == 12, answered
+    print(f"before the node knew: {failures} of {attempt + 1} first requests failed; after: 12 of 12 answered")
