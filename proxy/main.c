@@ -104,7 +104,8 @@ static void kx_on_handed_over(void *arg)
 	struct event_base *base = arg;
 	for (long i = 0; i < kx_worker_cnt; i++)
 		kx_worker_stop_accepting(&kx_workers[i]);
-	struct timeval tv = {.tv_sec = KX_HANDOVER_GRACE_MS / 1000, .tv_usec = (KX_HANDOVER_GRACE_MS % 1000) * 1000};
+	struct timeval tv = {.tv_sec = KX_HANDOVER_GRACE_MS / 1000,
+	                     .tv_usec = (suseconds_t)(KX_HANDOVER_GRACE_MS % 1000) * 1000};
 	if (event_base_once(base, -1, EV_TIMEOUT, kx_on_handover_grace, base, &tv) != 0)
 		event_base_loopbreak(base);
 }

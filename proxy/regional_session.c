@@ -1096,7 +1096,7 @@ KX_MUST_CHECK static bool kx_rkeysplit(struct kx_session *s, struct kx_rreq *q, 
 	}
 	q->klayout = l;
 	q->kreq = st;
-	struct kp_struct **out = kp_arena_alloc(&q->arena, (size_t)q->ndest * sizeof(*out));
+	struct kp_struct **out = kp_arena_alloc(&q->arena, (size_t)q->ndest * sizeof(struct kp_struct *));
 	if (!out) {
 		kx_regional_close(s, "out of memory");
 		return false;

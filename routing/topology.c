@@ -593,10 +593,10 @@ bool kx_topology_apply_rules(const struct kr_topology_rules *r)
 		}
 		t = kx_topology_build(r, cur->brokers, cur->broker_cnt, topics, cur->topic_cnt);
 	}
+	free(topics);
+	kx_topology_put(cur); /* the new snapshot has what it needs of it */
 	if (t)
 		kx_topology_publish(t);
-	free(topics);
-	kx_topology_put(cur);
 	pthread_mutex_unlock(&kx_merge_lock);
 	return t != NULL;
 }
