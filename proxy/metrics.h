@@ -77,6 +77,11 @@
 	                                "the client asks again)")                                                    \
 	X(regional_coordinator_moved, "mode=regional: answers to group or transaction requests saying the "            \
 	                              "coordinator is elsewhere (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE)")       \
+	X(regional_sasl_authenticated, "mode=regional: clients a node authenticated (sasl.users, or a verified "       \
+	                               "certificate with sasl.mtls.identity)")                                        \
+	X(regional_sasl_refused, "mode=regional: clients a node refused: wrong credentials, a mechanism not "          \
+	                         "offered, a malformed exchange, or a request before authenticating")                \
+	X(upstream_sasl_failures, "upstream connections whose SASL authentication (upstream.sasl.*) failed")          \
 	X(regional_fetch_parts_unheld, "mode=regional: Fetch parts sent with MaxWaitMs 0: their broker had no records " \
 	                               "for the client's last part while another broker of the same Fetch had some")
 

@@ -26,6 +26,14 @@
  * (no client's own timeout reaches a shared connection). Writes happen
  * on the connection's write event, never inside kx_pconn_send, so no caller
  * sees a connection fail under it.
+ *
+ * With upstream.sasl.* each connection authenticates as kstretch between its
+ * connect (and TLS handshake) and its first request, within
+ * connect.timeout.ms: SaslHandshake v1, then SaslAuthenticate v1 (PLAIN in
+ * one round; SCRAM in two, the broker's signature verified). A refusal, or
+ * an answer that does not read, fails the connection as a failed connect
+ * does; the line saying why is written once a minute at most (a wrong
+ * password would otherwise print one per client request).
  */
 #ifndef KX_POOL_H
 #define KX_POOL_H
@@ -39,6 +47,7 @@
 
 struct kx_pool;
 struct kx_pconn_resolve;
+struct kx_pconn_sasl;
 
 struct kx_pconn {
 	struct kx_upstream up; /* socket, state, where it goes, and its FIFO of struct kx_up_inflight */
@@ -46,12 +55,14 @@ struct kx_pconn {
 	struct kx_flow req, resp; /* requests to the broker, its answers */
 	struct event *start_ev;   /* starts the connect on the next loop turn */
 	struct kx_pconn_resolve *resolve;
+	struct kx_pconn_sasl *sasl;    /* its SASL exchange, while in KX_UPSTREAM_SASL */
 	struct kx_pconn *next_failing; /* while it answers its FIFO as failed */
 	int32_t next_corr;
 	uint8_t broker_ridx; /* its broker's region index (metrics) */
 	bool local;          /* its broker is in the node's region */
 	bool counted;        /* its socket is counted in kstretch_regional_upstream_connections */
 	bool timed;          /* its read event carries request.timeout.ms (it owes answers) */
+	bool logged;         /* its failure was logged already (SASL: rate-limited) */
 	size_t slot;         /* in pool->conns; SIZE_MAX once it failed */
 };
 
@@ -64,6 +75,7 @@ struct kx_pool {
 	size_t node_cnt, node_cap;
 	struct kx_pconn *failing; /* connections answering their FIFO as failed (kx_pool_forget walks them too) */
 	uint8_t region_ridx;      /* the node's region (metrics) */
+	bool auth_failing;        /* the last upstream SASL exchange failed (answers failed for it log quietly) */
 };
 
 void kx_pool_init(struct kx_pool *p, struct kx_worker *w, uint32_t size);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <openssl/crypto.h>
 
 #include "api.h"
 #include "bootstrap.h"
@@ -26,6 +27,7 @@
 #include "pool.h"
 #include "refsplit.h"
 #include "regional.h"
+#include "regional_auth.h"
 #include "rewrite.h"
 #include "split.h"
 #include "tls.h"
@@ -84,6 +86,9 @@ struct kx_rreq {
 	bool coord;
 	int8_t coord_type;
 	struct kp_span coord_key;
+	/* Answered by the node itself (SaslHandshake, SaslAuthenticate): the response body, in arena. */
+	bool local;
+	struct kp_span local_body;
 };
 
 struct kx_rscratch {
@@ -91,6 +96,13 @@ struct kx_rscratch {
 	struct kp_produce_split produce;
 	struct kp_fetch_merge fetch;
 };
+
+static const struct kx_sasl_users *kx_rusers;
+
+void kx_regional_set_users(const struct kx_sasl_users *users)
+{
+	kx_rusers = users;
+}
 
 static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
@@ -153,7 +165,7 @@ static void kx_rupdate_reading(struct kx_session *s)
 		s->resp.full = true;
 	else if (ready < KX_R_LOW_WATERMARK)
 		s->resp.full = false;
-	bool room = !s->resp.full && s->fifo.cnt < (uint32_t)s->worker->cfg->max_inflight_requests;
+	bool room = !s->resp.full && s->fifo.cnt < (uint32_t)s->worker->cfg->max_inflight_requests && !s->rclosing;
 	struct timeval idle = kx_ms_timeval(s->worker->cfg->idle_timeout_ms);
 	if (s->client.state == KX_CLIENT_HANDSHAKE)
 		return; /* the handshake sets its own events */
@@ -200,6 +212,10 @@ void kx_regional_close(struct kx_session *s, const char *why)
 	kx_flow_free(&s->req);
 	kx_flow_free(&s->resp);
 	kp_peek_release(&s->peek);
+	if (s->rauth) {
+		kx_rauth_free(s->rauth);
+		free(s->rauth);
+	}
 	kx_ring_free(&s->fifo);
 	kx_worker_remove_session(w, s);
 	KX_METRIC_SUB(connections_active, 1);
@@ -217,6 +233,10 @@ KX_MUST_CHECK static bool kx_rflush_client(struct kx_session *s)
 		return false;
 	}
 	bool more = kx_flow_ready(&s->resp) > 0;
+	if (!more && s->rclosing && s->fifo.cnt == 0) {
+		kx_regional_close(s, "authentication refused");
+		return false;
+	}
 	if (!more && s->worker->stopping && s->fifo.cnt == 0) {
 		kx_regional_close(s, "shutdown");
 		return false;
@@ -1040,6 +1060,65 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 	return true;
 }
 
+/*
+ * SaslHandshake and SaslAuthenticate are the node's own to answer
+ * (regional_auth.h): the answer's body is made now, in order with the
+ * session's state, and queued in its turn (q->local). A refusal is answered,
+ * then the client closed (nothing more is read from it).
+ */
+KX_MUST_CHECK static bool kx_rsasl(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	const struct kx_config *cfg = s->worker->cfg;
+	struct kx_rauth off, *a = s->rauth ? s->rauth : &off;
+	const uint8_t *body;
+	size_t at = 4 + q->hdr.size;
+	char why[400];
+	struct kp_cursor c;
+	if (!s->rauth)
+		kx_rauth_init(&off, cfg, NULL); /* no client authentication: SASL requests are refused */
+	if (!kx_frame_flat(&q->req, at, q->req.len, &body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	kp_writer_reset(&rs->body);
+	enum kx_rauth_verdict v = kx_rauth_answer(a, cfg, kx_rusers, q->hdr.api_key, q->hdr.api_version, body,
+	                                          q->req.len - at, &rs->body, &c, why, sizeof(why));
+	if (v == KX_RAUTH_MALFORMED) {
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_rprotocol_error(s, q->hdr.api_key == KP_API_SASL_HANDSHAKE ? "SaslHandshake" : "SaslAuthenticate", &c);
+		return false;
+	}
+	size_t n;
+	uint8_t *flat = kp_writer_flatten(&rs->body, &n);
+	uint8_t *mine = flat ? kp_arena_alloc(&q->arena, n + 1) : NULL;
+	if (!mine) {
+		free(flat);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	memcpy(mine, flat, n);
+	OPENSSL_cleanse(flat, n);
+	free(flat);
+	q->local = true;
+	q->local_body = (struct kp_span){mine, (int32_t)n};
+	q->left = 0;
+	if (v == KX_RAUTH_AUTHENTICATED) {
+		KX_METRIC_ADD(regional_sasl_authenticated, 1);
+		kx_rinfo(s, "%s", why);
+		size_t l = strlen(s->client.addr);
+		snprintf(s->client.addr + l, sizeof(s->client.addr) - l, " %s", a->principal);
+	} else if (v == KX_RAUTH_ANSWER_AND_CLOSE) {
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_rwarn(s, "%s v%d: %s; answered %s, closing", q->api->name, q->hdr.api_version, why,
+		         kx_rauth_error_name(a->error));
+		s->rclosing = true;
+	}
+	if (a == &off)
+		kx_rauth_free(&off);
+	return true;
+}
+
 /* One whole request frame from the client, taken by reference (fr: the call
  * takes it over), whose request header is header_size bytes long. */
 KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr, size_t header_size)
@@ -1087,6 +1166,22 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 {
 	bool decodes = q->api && kp_api_decodes(q->api, q->hdr.api_version, true);
 	bool expects = true, ok;
+	if (s->rauth && !kx_rauth_allows(s->rauth, q->hdr.api_key)) {
+		kx_rwarn(s, "%s v%d (corr %d) before authenticating (only ApiVersions, SaslHandshake and SaslAuthenticate "
+		         "are taken before; sasl.users); closing", q->api ? q->api->name : "unknown API",
+		         q->hdr.api_version, q->hdr.correlation_id);
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_regional_close(s, "request before authentication");
+		return false;
+	}
+	if (!decodes && (q->hdr.api_key == KP_API_SASL_HANDSHAKE || q->hdr.api_key == KP_API_SASL_AUTHENTICATE)) {
+		/* Never forwarded: a shared connection must not carry a client's SASL. */
+		kx_rwarn(s, "%s v%d: a version kstretch does not answer (SaslHandshake 0-1, SaslAuthenticate 0-2); closing",
+		         q->api->name, q->hdr.api_version);
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_regional_close(s, "SASL version");
+		return false;
+	}
 	switch (decodes ? q->hdr.api_key : -1) {
 	case KP_API_PRODUCE: ok = kx_rproduce(s, q, &expects); break;
 	case KP_API_FETCH: ok = kx_rsplit(s, q, &kp_split_fetch_request, &kp_split_fetch_response); break;
@@ -1100,10 +1195,7 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 		ok = kx_rsplit(s, q, &kp_split_delete_records_request, &kp_split_delete_records_response);
 		break;
 	case KP_API_SASL_HANDSHAKE:
-	case KP_API_SASL_AUTHENTICATE:
-		kx_rwarn(s, "SASL towards regional nodes is not supported yet; closing");
-		kx_regional_close(s, "SASL");
-		return false;
+	case KP_API_SASL_AUTHENTICATE: ok = kx_rsasl(s, q); break;
 	default: ok = kx_rwhole(s, q); break;
 	}
 	if (!ok)
@@ -1173,9 +1265,23 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 	struct kx_worker *w = s->worker;
 	if (s->proxy_pending)
 		return true; /* its PROXY header first (kx_rclient_readable) */
-	while (s->client.state == KX_CLIENT_OPEN && !w->stopping &&
+	while (s->client.state == KX_CLIENT_OPEN && !w->stopping && !s->rclosing &&
 	       s->fifo.cnt < (uint32_t)cfg->max_inflight_requests && !s->resp.full) {
-		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, cfg->max_frame_bytes, &s->peek);
+		/* Before it is authenticated, a client's frames are bounded as Kafka bounds them. */
+		bool unauthenticated = s->rauth && !kx_rauth_allows(s->rauth, KP_API_PRODUCE);
+		int64_t max_frame = unauthenticated && cfg->max_frame_bytes > KX_RAUTH_MAX_FRAME ? KX_RAUTH_MAX_FRAME
+		                                                                                  : cfg->max_frame_bytes;
+		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, max_frame, &s->peek);
+		if (st == KP_FRAME_MALFORMED && unauthenticated) {
+			uint8_t sz[4];
+			if (evbuffer_copyout(s->req.buf, sz, 4) == 4 && kp_frame_size_get(sz) > max_frame) {
+				kx_rwarn(s, "a frame of %d bytes before authenticating (at most %d then); closing",
+				         kp_frame_size_get(sz), KX_RAUTH_MAX_FRAME);
+				KX_METRIC_ADD(regional_sasl_refused, 1);
+				kx_regional_close(s, "frame too large before authentication");
+				return false;
+			}
+		}
 		if (st == KP_FRAME_INCOMPLETE)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
@@ -1242,10 +1348,17 @@ static void kx_rclient_handshake(struct kx_session *s, short what)
 	}
 	char how[128], subject[512];
 	kx_tls_describe(&k->tr, how, sizeof(how));
-	if (kx_tls_peer_subject(&k->tr, subject, sizeof(subject)))
+	if (kx_tls_peer_subject(&k->tr, subject, sizeof(subject))) {
 		kx_rinfo(s, "TLS %s, client certificate %s", how, subject);
-	else
+		if (s->rauth && kx_rauth_certificate(s->rauth, cfg, subject)) {
+			KX_METRIC_ADD(regional_sasl_authenticated, 1);
+			size_t l = strlen(s->client.addr);
+			snprintf(s->client.addr + l, sizeof(s->client.addr) - l, " %s", s->rauth->principal);
+			kx_rinfo(s, "authenticated by its certificate (sasl.mtls.identity)");
+		}
+	} else {
 		kx_rdebug(s, "TLS %s, no client certificate", how);
+	}
 	s->client.state = KX_CLIENT_OPEN;
 	kx_rupdate_reading(s);
 	if (k->reading)
@@ -1660,6 +1773,15 @@ static bool kx_ranswer_whole(struct kx_session *s, struct kx_rreq *q)
 /* Answers the head request (complete): false when the client must be closed. */
 static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
 {
+	if (q->local) { /* the node's own answer (SASL) */
+		struct kx_rscratch *rs = s->worker->rscratch;
+		kx_ranswer_header(rs, q);
+		kp_write_raw(&rs->out, q->local_body.ptr, (size_t)q->local_body.len);
+		if (!kp_writer_ok(&rs->out))
+			return false;
+		kx_queue_frame_refs(&s->resp, &rs->out, NULL, NULL, 0);
+		return true;
+	}
 	switch (q->layout ? q->hdr.api_key : -1) {
 	case KP_API_FETCH: return kx_ranswer_fetch(s, q);
 	case -1: return kx_ranswer_whole(s, q);
@@ -1678,7 +1800,11 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 	struct kx_rreq *q;
 	while (ok && (q = kx_rreq_head(s)) && q->left == 0 && !q->parked) {
 		ok = q->noanswer || kx_ranswer(s, q);
-		if (!ok)
+		if (!ok && s->worker->pool.auth_failing) /* the pool's SASL failure was logged (rate-limited) */
+			kx_rdebug(s, "%s v%d (corr %d): cannot answer (kstretch's upstream SASL authentication fails); "
+			          "closing the client so it starts again", q->api ? q->api->name : "?", q->hdr.api_version,
+			          q->hdr.correlation_id);
+		else if (!ok)
 			kx_rwarn(s, "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
 			         "decode); closing the client so it starts again", q->api ? q->api->name : "?",
 			         q->hdr.api_version, q->hdr.correlation_id);
@@ -1767,6 +1893,15 @@ void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct soc
 		return;
 	}
 	kx_flow_read_in_blocks(&s->req); /* requests are taken by reference, never copied */
+	if (kx_rusers || w->cfg->sasl_mtls_identity) {
+		s->rauth = malloc(sizeof(*s->rauth));
+		if (!s->rauth) {
+			kx_error("regional %s: out of memory for its authentication; closing", s->client.addr);
+			kx_regional_close(s, "out of memory");
+			return;
+		}
+		kx_rauth_init(s->rauth, w->cfg, kx_rusers);
+	}
 	kx_rdebug(s, "accepted (session %u)%s", s->number, tls ? ", TLS handshake next" : "");
 	if (tls) {
 		/* The handshake begins when its ClientHello is there (kx_rclient_handshake). */

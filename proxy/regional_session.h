@@ -59,6 +59,10 @@ void kx_regional_shutdown(struct kx_session *s);
  */
 void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_frame *fr);
 
+/* sasl.users, loaded at start (NULL: clients do not authenticate with SASL); read by every worker. */
+struct kx_sasl_users;
+void kx_regional_set_users(const struct kx_sasl_users *users);
+
 /* The worker's scratch for splits and merges (made on first use, freed with the worker). */
 struct kx_rscratch;
 void kx_rscratch_free(struct kx_rscratch *r);

@@ -81,6 +81,7 @@ enum kx_client_state {
 enum kx_upstream_state {
 	KX_UPSTREAM_CONNECTING, /* resolving and connecting; requests wait in req */
 	KX_UPSTREAM_HANDSHAKE,  /* TLS (upstream.tls): connected, handshaking; requests wait in req */
+	KX_UPSTREAM_SASL,       /* regional pool, upstream.sasl.*: authenticating as kstretch; requests wait in req */
 	KX_UPSTREAM_READY,
 	KX_UPSTREAM_LINGERING, /* client gone, its requests all written, FIN sent: answers discarded until it closes */
 	KX_UPSTREAM_CLOSED,
@@ -99,7 +100,7 @@ struct kx_client {
 	struct kx_sock sock;
 	enum kx_client_state state;
 	uint32_t outq; /* bytes its socket had not sent at the last write timeout (write.timeout.ms) */
-	char addr[64];
+	char addr[64 + 300]; /* its address; a regional client's principal once authenticated */
 };
 
 /* A request written to an upstream and not answered yet, in the upstream's
@@ -143,6 +144,8 @@ struct kx_upstream {
 	struct kx_ring fifo; /* struct kx_up_inflight, in the order they were written to it */
 };
 
+struct kx_rauth;
+
 struct kx_session {
 	struct kx_worker *worker;
 	struct kx_session *prev, *next; /* the worker's list */
@@ -184,6 +187,8 @@ struct kx_session {
 	uint64_t fetch_idle;
 	uint32_t parked; /* requests waiting for the worker's Metadata refresh, unsent (regional_session.c) */
 	bool park_went;  /* one parked for a partition of its own since kx_rresume cleared it */
+	struct kx_rauth *rauth; /* its authentication to the node (sasl.users, sasl.mtls.identity); NULL: none asked */
+	bool rclosing;          /* a refusal is answered: nothing more is read, it closes once that is written */
 };
 
 /*
