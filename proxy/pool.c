@@ -323,8 +323,9 @@ static void kx_pconn_sasl_log(struct kx_pconn *c, const char *why)
 		quiet++;
 	} else {
 		kx_cwarn(c, "SASL authentication as %s failed: %s; the connection's requests are answered as failed "
-		         "(retriable)%s", c->pool->worker->cfg->upstream_sasl_username, why,
-		         quiet ? " (the same failure repeated since the last line)" : "");
+		         "(retriable; the same failure is logged once a minute at most)%s%.0llu%s",
+		         c->pool->worker->cfg->upstream_sasl_username, why, quiet ? " (the previous failure repeated " : "",
+		         (unsigned long long)quiet, quiet ? " more times)" : "");
 		snprintf(last, sizeof(last), "%s", why);
 		logged_ms = now;
 		quiet = 0;
