@@ -72,7 +72,7 @@ static size_t kx_rauth_offered(const struct kx_config *cfg, const char **names)
 }
 
 static enum kx_rauth_verdict kx_rauth_handshake(struct kx_rauth *a, const struct kx_config *cfg,
-                                                const struct kx_sasl_users *users, struct kp_cursor *c,
+                                                const struct kx_sasl_users *users, int16_t ver, struct kp_cursor *c,
                                                 struct kp_writer *w, char *why, size_t whylen)
 {
 	struct kp_span mech;
@@ -94,6 +94,7 @@ static enum kx_rauth_verdict kx_rauth_handshake(struct kx_rauth *a, const struct
 			          : strcmp(names[i], "SCRAM-SHA-256") == 0 ? KX_SASL_SCRAM_SHA_256
 			                                                   : KX_SASL_SCRAM_SHA_512;
 			kp_sasl_handshake_response_write(w, a->error = 0, names, n);
+			a->raw = ver == 0; /* v0: the exchange follows in raw frames, not SaslAuthenticate */
 			kx_rauth_set(a, KX_RAUTH_AUTHENTICATE);
 			return KX_RAUTH_ANSWER;
 		}
@@ -109,13 +110,25 @@ static enum kx_rauth_verdict kx_rauth_handshake(struct kx_rauth *a, const struct
 	return KX_RAUTH_ANSWER_AND_CLOSE;
 }
 
+/* An answer to a SaslAuthenticate of version ver, or (ver -1) a raw token after
+ * SaslHandshake v0: its bytes alone, and nothing for a refusal (Kafka closes). */
+static void kx_rauth_reply(struct kx_rauth *a, int16_t ver, int16_t code, const char *msg, const uint8_t *bytes,
+                           size_t n, struct kp_writer *w)
+{
+	a->error = code;
+	if (ver >= 0)
+		kp_sasl_authenticate_response_write(w, ver, code, msg, bytes, n, 0);
+	else if (code == 0)
+		kp_write_raw(w, bytes ? bytes : (const uint8_t *)"", n);
+}
+
 /* A refusal: SASL_AUTHENTICATION_FAILED (or ILLEGAL_SASL_STATE) with Kafka's words and why. */
 static enum kx_rauth_verdict kx_rauth_refuse(struct kx_rauth *a, int16_t ver, int16_t code, struct kp_writer *w,
                                              const char *why)
 {
 	char msg[400];
 	snprintf(msg, sizeof(msg), "Authentication failed during authentication due to %s", why);
-	kp_sasl_authenticate_response_write(w, ver, a->error = code, msg, NULL, 0, 0);
+	kx_rauth_reply(a, ver, code, msg, NULL, 0, w);
 	kx_rauth_set(a, KX_RAUTH_REFUSED);
 	return KX_RAUTH_ANSWER_AND_CLOSE;
 }
@@ -125,19 +138,16 @@ static enum kx_rauth_verdict kx_rauth_done(struct kx_rauth *a, const char *user,
 {
 	snprintf(a->principal, sizeof(a->principal), "User:%s", user);
 	kx_rauth_why(why, whylen, "authenticated as %s (%s)", user, kx_sasl_mechanism_name(a->mech));
-	kp_sasl_authenticate_response_write(w, ver, a->error = 0, NULL, bytes, n, 0);
+	kx_rauth_reply(a, ver, 0, NULL, bytes, n, w);
 	kx_rauth_set(a, KX_RAUTH_DONE);
 	return KX_RAUTH_AUTHENTICATED;
 }
 
-static enum kx_rauth_verdict kx_rauth_authenticate(struct kx_rauth *a, const struct kx_sasl_users *users, int16_t ver,
-                                                   struct kp_cursor *c, struct kp_writer *w, char *why,
-                                                   size_t whylen)
+/* One message of the exchange (auth), answered in SaslAuthenticate version ver (-1: raw). */
+static enum kx_rauth_verdict kx_rauth_exchange(struct kx_rauth *a, const struct kx_sasl_users *users, int16_t ver,
+                                               struct kp_span auth, struct kp_writer *w, char *why, size_t whylen)
 {
-	struct kp_span auth;
 	char out[KX_SCRAM_MSG_MAX + 1];
-	if (!kp_sasl_authenticate_request_read(c, ver, &auth))
-		return KX_RAUTH_MALFORMED;
 	if (a->state != KX_RAUTH_AUTHENTICATE && a->state != KX_RAUTH_SCRAM_FINAL) {
 		kx_rauth_why(why, whylen, "SaslAuthenticate %s", a->state == KX_RAUTH_HANDSHAKE ? "before SaslHandshake"
 		             : a->state == KX_RAUTH_OFF ? "on a node without sasl.users" : "after authenticating");
@@ -163,7 +173,7 @@ static enum kx_rauth_verdict kx_rauth_authenticate(struct kx_rauth *a, const str
 		}
 		if (!kx_scrams_first(a->scram, h, users, auth.ptr, (size_t)auth.len, NULL, out, sizeof(out), why, whylen))
 			return kx_rauth_refuse(a, ver, KP_ERR_SASL_AUTHENTICATION_FAILED, w, why);
-		kp_sasl_authenticate_response_write(w, ver, a->error = 0, NULL, (const uint8_t *)out, strlen(out), 0);
+		kx_rauth_reply(a, ver, 0, NULL, (const uint8_t *)out, strlen(out), w);
 		kx_rauth_set(a, KX_RAUTH_SCRAM_FINAL);
 		return KX_RAUTH_ANSWER;
 	}
@@ -174,6 +184,32 @@ static enum kx_rauth_verdict kx_rauth_authenticate(struct kx_rauth *a, const str
 	return kx_rauth_done(a, user, ver, (const uint8_t *)out, strlen(out), w, why, whylen);
 }
 
+static enum kx_rauth_verdict kx_rauth_authenticate(struct kx_rauth *a, const struct kx_sasl_users *users, int16_t ver,
+                                                   struct kp_cursor *c, struct kp_writer *w, char *why,
+                                                   size_t whylen)
+{
+	struct kp_span auth;
+	if (!kp_sasl_authenticate_request_read(c, ver, &auth))
+		return KX_RAUTH_MALFORMED;
+	if (a->raw) {
+		kx_rauth_why(why, whylen, "SaslAuthenticate after SaslHandshake v0 (raw SASL frames expected)");
+		return kx_rauth_refuse(a, ver, KP_ERR_ILLEGAL_SASL_STATE, w, why);
+	}
+	return kx_rauth_exchange(a, users, ver, auth, w, why, whylen);
+}
+
+bool kx_rauth_raw_next(const struct kx_rauth *a)
+{
+	return a->raw && (a->state == KX_RAUTH_AUTHENTICATE || a->state == KX_RAUTH_SCRAM_FINAL);
+}
+
+enum kx_rauth_verdict kx_rauth_token(struct kx_rauth *a, const struct kx_sasl_users *users, const uint8_t *token,
+                                     size_t len, struct kp_writer *w, char *why, size_t whylen)
+{
+	why[0] = '\0';
+	return kx_rauth_exchange(a, users, -1, (struct kp_span){token, (int32_t)len}, w, why, whylen);
+}
+
 enum kx_rauth_verdict kx_rauth_answer(struct kx_rauth *a, const struct kx_config *cfg,
                                       const struct kx_sasl_users *users, int16_t api_key, int16_t ver,
                                       const uint8_t *body, size_t len, struct kp_writer *w, struct kp_cursor *c,
@@ -182,7 +218,7 @@ enum kx_rauth_verdict kx_rauth_answer(struct kx_rauth *a, const struct kx_config
 	kp_cursor_init(c, body, len);
 	why[0] = '\0';
 	if (api_key == KP_API_SASL_HANDSHAKE)
-		return kx_rauth_handshake(a, cfg, users, c, w, why, whylen);
+		return kx_rauth_handshake(a, cfg, users, ver, c, w, why, whylen);
 	return kx_rauth_authenticate(a, users, ver, c, w, why, whylen);
 }
 

@@ -14,6 +14,9 @@
  *      │  wrong password / malformed: 58, REFUSED (closed after the answer)
  *      └─ mTLS identity ─► DONE        no sasl.users: OFF (SASL requests answered 34, closed)
  *
+ * After SaslHandshake v0 the messages come as raw frames (size, bytes)
+ * instead of SaslAuthenticate requests, and are answered the same way.
+ *
  * Pure over the bodies: no sockets, no sessions; the caller (regional_session.c)
  * frames the answer, logs and closes.
  */
@@ -47,6 +50,7 @@ struct kx_rauth {
 	enum kx_sasl_mechanism mech;
 	struct kx_scrams *scram; /* a SCRAM exchange under way */
 	int16_t error;           /* the error code of the last answer (0: none) */
+	bool raw;                /* SaslHandshake v0: the exchange comes in raw frames (size, bytes) */
 	char principal[KX_RAUTH_PRINCIPAL_MAX]; /* "User:NAME", set at DONE */
 };
 
@@ -76,6 +80,17 @@ enum kx_rauth_verdict kx_rauth_answer(struct kx_rauth *a, const struct kx_config
                                       const struct kx_sasl_users *users, int16_t api_key, int16_t ver,
                                       const uint8_t *body, size_t len, struct kp_writer *w, struct kp_cursor *c,
                                       char *why, size_t whylen);
+
+/* After SaslHandshake v0 (clients before Kafka 1.0): the next frame is a raw SASL token, not a request. */
+bool kx_rauth_raw_next(const struct kx_rauth *a);
+
+/*
+ * Answers one raw token (len bytes): w gets the raw token to send back (the
+ * caller frames it with its size only). A refusal writes nothing: as Kafka
+ * does for v0, the client is closed without an answer.
+ */
+enum kx_rauth_verdict kx_rauth_token(struct kx_rauth *a, const struct kx_sasl_users *users, const uint8_t *token,
+                                     size_t len, struct kp_writer *w, char *why, size_t whylen);
 
 void kx_rauth_free(struct kx_rauth *a);
 

@@ -88,6 +88,7 @@ struct kx_rreq {
 	struct kp_span coord_key;
 	/* Answered by the node itself (SaslHandshake, SaslAuthenticate): the response body, in arena. */
 	bool local;
+	bool raw; /* a raw SASL token after SaslHandshake v0: no request header, answered by a raw token */
 	struct kp_span local_body;
 };
 
@@ -1119,6 +1120,61 @@ KX_MUST_CHECK static bool kx_rsasl(struct kx_session *s, struct kx_rreq *q)
 	return true;
 }
 
+/*
+ * A raw SASL token after SaslHandshake v0 (fr: the whole frame, size and
+ * bytes, taken over): answered by the node in the session's order, as a
+ * raw token; a refusal closes the client without an answer, as Kafka does.
+ */
+KX_MUST_CHECK static bool kx_rtoken(struct kx_session *s, struct kx_frame *fr)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	struct kx_rreq *q = calloc(1, sizeof(*q));
+	const uint8_t *p;
+	char why[400];
+	if (!q || !rs) {
+		free(q);
+		kx_frame_release(fr);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->req = *fr;
+	kp_arena_init(&q->arena, 4096);
+	q->raw = q->local = true;
+	q->api = kp_api_get(KP_API_SASL_AUTHENTICATE);
+	q->hdr.api_key = KP_API_SASL_AUTHENTICATE;
+	if (!kx_frame_flat(&q->req, 4, q->req.len, &p) || !kx_ring_push(&s->fifo, &q, UINT32_MAX)) {
+		kx_rreq_free(q);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	kp_writer_reset(&rs->body);
+	enum kx_rauth_verdict v = kx_rauth_token(s->rauth, kx_rusers, p, q->req.len - 4, &rs->body, why, sizeof(why));
+	if (v == KX_RAUTH_ANSWER_AND_CLOSE) {
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_rwarn(s, "raw SASL token after SaslHandshake v0: %s; closing (no answer in the v0 exchange)", why);
+		kx_regional_close(s, "authentication refused");
+		return false;
+	}
+	size_t n;
+	uint8_t *flat = kp_writer_flatten(&rs->body, &n);
+	uint8_t *mine = flat ? kp_arena_alloc(&q->arena, n + 1) : NULL;
+	if (!mine) {
+		free(flat);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	memcpy(mine, flat, n);
+	free(flat);
+	q->local_body = (struct kp_span){mine, (int32_t)n};
+	if (v == KX_RAUTH_AUTHENTICATED) {
+		KX_METRIC_ADD(regional_sasl_authenticated, 1);
+		kx_rinfo(s, "%s (SaslHandshake v0, raw tokens)", why);
+		size_t l = strlen(s->client.addr);
+		snprintf(s->client.addr + l, sizeof(s->client.addr) - l, " %s", s->rauth->principal);
+	}
+	return q == kx_rreq_head(s) ? kx_regional_advance(s) : true;
+}
+
 /* One whole request frame from the client, taken by reference (fr: the call
  * takes it over), whose request header is header_size bytes long. */
 KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr, size_t header_size)
@@ -1267,6 +1323,35 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 		return true; /* its PROXY header first (kx_rclient_readable) */
 	while (s->client.state == KX_CLIENT_OPEN && !w->stopping && !s->rclosing &&
 	       s->fifo.cnt < (uint32_t)cfg->max_inflight_requests && !s->resp.full) {
+		if (s->rauth && kx_rauth_raw_next(s->rauth)) { /* after SaslHandshake v0: a raw token, no header */
+			uint8_t sz[4];
+			size_t have = evbuffer_get_length(s->req.buf);
+			if (have < 4 || evbuffer_copyout(s->req.buf, sz, 4) != 4)
+				break;
+			int32_t n = kp_frame_size_get(sz);
+			if (n < 0 || n > 2 * KX_SCRAM_MSG_MAX) {
+				kx_rwarn(s, "a raw SASL token of %d bytes after SaslHandshake v0 (0..%d); closing", n,
+				         2 * KX_SCRAM_MSG_MAX);
+				KX_METRIC_ADD(regional_sasl_refused, 1);
+				kx_regional_close(s, "raw SASL token size");
+				return false;
+			}
+			if (have < 4 + (size_t)n) {
+				kx_flow_want(&s->req, 4 + (size_t)n - have);
+				break;
+			}
+			kx_flow_want(&s->req, 0);
+			struct kx_frame fr;
+			if (!kx_flow_take_frame(&s->req, 4 + (size_t)n, &fr) || !kx_rscratch(w)) {
+				kx_frame_release(&fr);
+				kx_regional_close(s, "out of memory");
+				return false;
+			}
+			s->req_cleared++;
+			if (!kx_rtoken(s, &fr))
+				return false;
+			continue;
+		}
 		/* Before it is authenticated, a client's frames are bounded as Kafka bounds them. */
 		bool unauthenticated = s->rauth && !kx_rauth_allows(s->rauth, KP_API_PRODUCE);
 		int64_t max_frame = unauthenticated && cfg->max_frame_bytes > KX_RAUTH_MAX_FRAME ? KX_RAUTH_MAX_FRAME
@@ -1775,7 +1860,10 @@ static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
 {
 	if (q->local) { /* the node's own answer (SASL) */
 		struct kx_rscratch *rs = s->worker->rscratch;
-		kx_ranswer_header(rs, q);
+		if (q->raw)
+			kp_writer_reset(&rs->out); /* a raw token: its size, then its bytes */
+		else
+			kx_ranswer_header(rs, q);
 		kp_write_raw(&rs->out, q->local_body.ptr, (size_t)q->local_body.len);
 		if (!kp_writer_ok(&rs->out))
 			return false;

@@ -336,3 +336,46 @@ def test_upstream_sasl_failing_is_logged_once_and_clients_retry_until_it_works(b
             time.sleep(0.2)
     assert not broker.unauthenticated_requests
     assert k.alive()
+
+
+def raw_token(c, token):
+    """After SaslHandshake v0: a raw SASL frame (size, bytes) and the raw answer."""
+    c.sock.sendall(struct.pack(">i", len(token)) + token)
+    return c.read_frame()
+
+
+def test_saslhandshake_v0_clients_authenticate_with_raw_tokens(broker, start_kstretch, tmp_path):
+    """Clients before Kafka 1.0: SaslHandshake v0, then the mechanism's messages as raw frames."""
+    k, port = start_node(start_kstretch, broker, tmp_path)
+    with kafkawire.Connection(LOCALHOST, port) as c:
+        assert handshake(c, "PLAIN", version=0)[0] == 0
+        assert raw_token(c, b"\0app\0app-secret") == b""
+        assert [b.node_id for b in metadata(c).brokers] == [1]
+    with kafkawire.Connection(LOCALHOST, port) as c:
+        assert handshake(c, "SCRAM-SHA-256", version=0)[0] == 0
+        first_bare = "n=app,r=rawnonce"
+        server_first = raw_token(c, ("n,," + first_bare).encode()).decode()
+        attrs = dict(a.split("=", 1) for a in server_first.split(","))
+        assert attrs["r"].startswith("rawnonce") and int(attrs["i"]) >= 4096
+        salted = hashlib.pbkdf2_hmac("sha256", b"app-secret", base64.b64decode(attrs["s"]), int(attrs["i"]))
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        without_proof = f"c=biws,r={attrs['r']}"
+        auth_message = f"{first_bare},{server_first},{without_proof}".encode()
+        sig = hmac.new(hashlib.sha256(client_key).digest(), auth_message, hashlib.sha256).digest()
+        proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, sig))).decode()
+        final = raw_token(c, f"{without_proof},p={proof}".encode()).decode()
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        assert final == "v=" + base64.b64encode(hmac.new(server_key, auth_message, hashlib.sha256).digest()).decode()
+        metadata(c)
+    with kafkawire.Connection(LOCALHOST, port) as c:  # a wrong password: closed, no answer (as Kafka for v0)
+        assert handshake(c, "PLAIN", version=0)[0] == 0
+        c.sock.sendall(struct.pack(">i", 13) + b"\0app\0not-it!!")
+        assert closed(c)
+    with kafkawire.Connection(LOCALHOST, port) as c:  # a raw token larger than any SASL message: closed
+        assert handshake(c, "PLAIN", version=0)[0] == 0
+        c.sock.sendall(struct.pack(">i", 1 << 20))
+        assert closed(c)
+    assert k.log_lines("authenticated as app (PLAIN) (SaslHandshake v0, raw tokens)"), k.log()
+    assert k.log_lines("raw SASL token after SaslHandshake v0: invalid credentials with SASL mechanism PLAIN"), k.log()
+    assert k.log_lines("a raw SASL token of 1048576 bytes after SaslHandshake v0"), k.log()
+    assert k.metrics()["kstretch_regional_sasl_authenticated"] == 2
