@@ -15,6 +15,9 @@ each is served by its own thread).
   and oversized AuthBytes (58), a frame over 512 KiB before authenticating,
   an unknown SaslAuthenticate version (closed): each closes only its own
   connection and the node goes on.
+- With sasl.mtls.identity a verified client certificate stands for
+  authentication (its subject the principal); a SaslHandshake after it is
+  answered 34 and closed.
 - kstretch's upstream SASL failing (the broker refuses its password, or
   answers garbage) is logged once however many clients retry, clients are
   closed or answered retriably, and once the broker takes the password again
@@ -115,11 +118,11 @@ def broker():
     b.fb.stop()
 
 
-def start_node(start_kstretch, broker, tmp_path, *extra):
+def start_node(start_kstretch, broker, tmp_path, *extra, users=True):
     (port,) = harness.free_ports(1, LOCALHOST)
     k = start_kstretch(broker.fb.bootstrap, workers=1, listen_port=port, extra_args=(
         "--mode", "regional", "--region", "eu", "--regional-nodes", f"1@{LOCALHOST}:{port}", "--node-id", "1",
-        "--sasl-users", users_file(tmp_path), "--upstream-sasl-mechanism", "PLAIN",
+        *(("--sasl-users", users_file(tmp_path)) if users else ()), "--upstream-sasl-mechanism", "PLAIN",
         "--upstream-sasl-username", KUSER, "--upstream-sasl-password", KPASSWORD, *extra))
     return k, port
 
@@ -378,4 +381,32 @@ def test_saslhandshake_v0_clients_authenticate_with_raw_tokens(broker, start_kst
     assert k.log_lines("authenticated as app (PLAIN) (SaslHandshake v0, raw tokens)"), k.log()
     assert k.log_lines("raw SASL token after SaslHandshake v0: invalid credentials with SASL mechanism PLAIN"), k.log()
     assert k.log_lines("a raw SASL token of 1048576 bytes after SaslHandshake v0"), k.log()
+    assert k.metrics()["kstretch_regional_sasl_authenticated"] == 2
+
+
+def test_a_verified_certificate_authenticates_with_sasl_mtls_identity(broker, start_kstretch, tmp_path):
+    import ssl
+    import certs
+    c = certs.make(str(tmp_path / "certs"))
+    k, port = start_node(start_kstretch, broker, tmp_path, "--tls-cert", c.cert("server"), "--tls-key",
+                         c.key("server"), "--tls-client-ca", c.ca, "--tls-client-auth", "required",
+                         "--sasl-mtls-identity", "true", users=False)
+
+    def tls_conn():
+        ctx = ssl.create_default_context(cafile=c.ca)
+        ctx.load_cert_chain(c.cert("client"), c.key("client"))
+        conn = kafkawire.Connection.__new__(kafkawire.Connection)
+        conn.sock = ctx.wrap_socket(socket.create_connection((LOCALHOST, port), timeout=10),
+                                    server_hostname=LOCALHOST)
+        conn.client_id, conn._corr = "kstretch-tests", 0
+        return conn
+
+    with tls_conn() as conn:
+        assert [b.node_id for b in metadata(conn).brokers] == [1]  # no SASL: the certificate is enough
+    with tls_conn() as conn:
+        assert handshake(conn, "PLAIN")[0] == 34
+        assert closed(conn)
+    assert k.log_lines("authenticated by its certificate (sasl.mtls.identity)", "User:"), k.log()
+    assert k.log_lines("User:", "CN=kstretch-test-client", "SaslHandshake after authenticating; answered "
+                       "ILLEGAL_SASL_STATE (34)"), k.log()
     assert k.metrics()["kstretch_regional_sasl_authenticated"] == 2
