@@ -288,7 +288,6 @@ static bool kx_parse_ciphers(struct kx_config *cfg, const struct kx_config_key *
 	return true;
 }
 
-/* tls.protocols: TLSv1.2 and/or TLSv1.3, comma-separated. */
 /* sasl.mechanisms: a list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. */
 static const char *const kx_sasl_offer_names[] = {[KX_SASL_PLAIN] = "PLAIN",
                                                   [KX_SASL_SCRAM_SHA_256] = "SCRAM-SHA-256",
@@ -312,7 +311,8 @@ static bool kx_parse_sasl_mechanisms(struct kx_config *cfg, const struct kx_conf
 			if (strlen(kx_sasl_offer_names[m]) == n && strncasecmp(p, kx_sasl_offer_names[m], n) == 0)
 				bit = 1u << m;
 		if (!bit) {
-			kx_why(why, whylen, "'%.*s' is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", (int)(n > 40 ? 40 : n), p);
+			kx_why(why, whylen, "'%.*s' is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+			       (int)(n > 40 ? 40 : n), p);
 			return false;
 		}
 		set |= bit;
@@ -328,6 +328,7 @@ static bool kx_parse_sasl_mechanisms(struct kx_config *cfg, const struct kx_conf
 	return true;
 }
 
+/* tls.protocols: TLSv1.2 and/or TLSv1.3, comma-separated. */
 static bool kx_parse_tls_protocols(struct kx_config *cfg, const struct kx_config_key *key, const char *value,
                                    char *why, size_t whylen)
 {

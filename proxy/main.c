@@ -133,8 +133,8 @@ static bool kx_regional_setup(struct kx_config *cfg)
 		kx_info("mode=regional: clients authenticate with their verified TLS certificate");
 	}
 	if (cfg->upstream_sasl_mechanism != KX_SASL_NONE)
-		kx_info("mode=regional: shared upstream connections authenticate as %s (%s)", cfg->upstream_sasl_username,
-		        kx_sasl_mechanism_name(cfg->upstream_sasl_mechanism));
+		kx_info("mode=regional: shared upstream connections authenticate as %s (%s)",
+		        cfg->upstream_sasl_username, kx_sasl_mechanism_name(cfg->upstream_sasl_mechanism));
 	int i = cfg->node_id >= 0 ? kr_regional_nodes_index(&cfg->regional_nodes, cfg->node_id) : -1;
 	if (!kx_config_is_set(cfg, "listen") && i >= 0) {
 		const struct kr_regional_node *n = &cfg->regional_nodes.nodes[i];
@@ -340,8 +340,8 @@ static int kx_sasl_user_lines(int argc, char **argv)
 		char *end = NULL;
 		iterations = strtoul(argv[4], &end, 10);
 		if (*end || iterations < KX_SCRAM_MIN_ITERATIONS || iterations > KX_SCRAM_MAX_ITERATIONS) {
-			fprintf(stderr, "kstretch: --iterations: %s is not in %d..%d\n", argv[4], KX_SCRAM_MIN_ITERATIONS,
-			        KX_SCRAM_MAX_ITERATIONS);
+			fprintf(stderr, "kstretch: --iterations: %s is not in %d..%d\n", argv[4],
+			        KX_SCRAM_MIN_ITERATIONS, KX_SCRAM_MAX_ITERATIONS);
 			return KX_EXIT_CONFIG;
 		}
 	} else if (argc != 3) {
@@ -350,8 +350,10 @@ static int kx_sasl_user_lines(int argc, char **argv)
 	}
 	size_t nlen = strlen(name);
 	if (!nlen || nlen > KX_SCRAM_USER_MAX || strpbrk(name, " \t") || !kx_text_clean((const uint8_t *)name, nlen)) {
-		fprintf(stderr, "kstretch: --sasl-user: the name must be 1..%d bytes of UTF-8 without spaces or control "
-		        "characters\n", KX_SCRAM_USER_MAX);
+		fprintf(stderr,
+		        "kstretch: --sasl-user: the name must be 1..%d bytes of UTF-8 without spaces or control "
+		        "characters\n",
+		        KX_SCRAM_USER_MAX);
 		return KX_EXIT_CONFIG;
 	}
 	char pw[KX_SASL_PASSWORD_MAX + 2];

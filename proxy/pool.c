@@ -309,7 +309,8 @@ static void kx_pconn_sasl_free(struct kx_pconn *c)
 	c->sasl = NULL;
 }
 
-/* One line per failure, shared by every worker: the same words again within KX_PSASL_LOG_MS are counted, not written. */
+/* One line per failure, shared by every worker: the same words again within KX_PSASL_LOG_MS are counted, not written.
+ */
 static void kx_pconn_sasl_log(struct kx_pconn *c, const char *why)
 {
 	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -322,10 +323,12 @@ static void kx_pconn_sasl_log(struct kx_pconn *c, const char *why)
 	if (again) {
 		quiet++;
 	} else {
-		kx_cwarn(c, "SASL authentication as %s failed: %s; the connection's requests are answered as failed "
+		kx_cwarn(c,
+		         "SASL authentication as %s failed: %s; the connection's requests are answered as failed "
 		         "(retriable; the same failure is logged once a minute at most)%s%.0llu%s",
-		         c->pool->worker->cfg->upstream_sasl_username, why, quiet ? " (the previous failure repeated " : "",
-		         (unsigned long long)quiet, quiet ? " more times)" : "");
+		         c->pool->worker->cfg->upstream_sasl_username, why,
+		         quiet ? " (the previous failure repeated " : "", (unsigned long long)quiet,
+		         quiet ? " more times)" : "");
 		snprintf(last, sizeof(last), "%s", why);
 		logged_ms = now;
 		quiet = 0;
@@ -442,8 +445,11 @@ static bool kx_pconn_sasl_step(struct kx_pconn *c, const uint8_t *body, size_t l
 			return false;
 		}
 		if (err) {
-			snprintf(why, sizeof(why), "SaslHandshake for %s: error %d (%s); the broker enables: %s", mech, err,
-			         err == 33 ? "UNSUPPORTED_SASL_MECHANISM" : err == 34 ? "ILLEGAL_SASL_STATE" : "refused",
+			snprintf(why, sizeof(why), "SaslHandshake for %s: error %d (%s); the broker enables: %s", mech,
+			         err,
+			         err == 33   ? "UNSUPPORTED_SASL_MECHANISM"
+			         : err == 34 ? "ILLEGAL_SASL_STATE"
+			                     : "refused",
 			         enabled[0] ? enabled : "nothing (is its listener SASL_PLAINTEXT or SASL_SSL?)");
 			kx_pconn_sasl_fail(c, why);
 			return false;
@@ -457,8 +463,8 @@ static bool kx_pconn_sasl_step(struct kx_pconn *c, const uint8_t *body, size_t l
 			return ok;
 		}
 		char first[KX_SCRAM_MSG_MAX + 1];
-		enum kx_scram_hash h = cfg->upstream_sasl_mechanism == KX_SASL_SCRAM_SHA_512 ? KX_SCRAM_SHA_512
-		                                                                              : KX_SCRAM_SHA_256;
+		enum kx_scram_hash h =
+		    cfg->upstream_sasl_mechanism == KX_SASL_SCRAM_SHA_512 ? KX_SCRAM_SHA_512 : KX_SCRAM_SHA_256;
 		if (!kx_scram_client_first(&a->scram, h, user, NULL, first, sizeof(first), msg, sizeof(msg))) {
 			snprintf(why, sizeof(why), "%s: %s", mech, msg);
 			kx_pconn_sasl_fail(c, why);
@@ -480,7 +486,9 @@ static bool kx_pconn_sasl_step(struct kx_pconn *c, const uint8_t *body, size_t l
 			msg[k++] = (char)(emsg.ptr[i] >= 0x20 && emsg.ptr[i] < 0x7f ? emsg.ptr[i] : '?');
 		msg[k] = '\0';
 		snprintf(why, sizeof(why), "SaslAuthenticate: error %d (%s): %s", err,
-		         err == 58 ? "SASL_AUTHENTICATION_FAILED" : err == 34 ? "ILLEGAL_SASL_STATE" : "refused",
+		         err == 58   ? "SASL_AUTHENTICATION_FAILED"
+		         : err == 34 ? "ILLEGAL_SASL_STATE"
+		                     : "refused",
 		         k ? msg : "no message");
 		kx_pconn_sasl_fail(c, why);
 		return false;
@@ -489,8 +497,8 @@ static bool kx_pconn_sasl_step(struct kx_pconn *c, const uint8_t *body, size_t l
 		bool ok;
 		if (a->step == KX_PSASL_FIRST) {
 			char final[KX_SCRAM_MSG_MAX + 1];
-			ok = kx_scram_client_final(&a->scram, password, auth.ptr, auth.len > 0 ? (size_t)auth.len : 0, final,
-			                           sizeof(final), msg, sizeof(msg));
+			ok = kx_scram_client_final(&a->scram, password, auth.ptr, auth.len > 0 ? (size_t)auth.len : 0,
+			                           final, sizeof(final), msg, sizeof(msg));
 			if (ok) {
 				a->step = KX_PSASL_FINAL;
 				ok = kx_pconn_sasl_auth(c, final, strlen(final));
@@ -498,7 +506,8 @@ static bool kx_pconn_sasl_step(struct kx_pconn *c, const uint8_t *body, size_t l
 				return ok;
 			}
 		} else {
-			ok = kx_scram_server_final(&a->scram, auth.ptr, auth.len > 0 ? (size_t)auth.len : 0, msg, sizeof(msg));
+			ok = kx_scram_server_final(&a->scram, auth.ptr, auth.len > 0 ? (size_t)auth.len : 0, msg,
+			                           sizeof(msg));
 		}
 		if (!ok) {
 			snprintf(why, sizeof(why), "%s: %s", mech, msg);
@@ -522,14 +531,16 @@ static bool kx_pconn_sasl_pump(struct kx_pconn *c)
 		bool whole;
 		enum kp_frame_status st = kp_peek_response(c->resp.buf, 0, KX_PSASL_MAX_FRAME, &size, &corr, &whole);
 		if (st == KP_FRAME_MALFORMED) {
-			kx_pconn_sasl_fail(c, "an answer that is not a SASL answer (frame size over 64 KiB or negative)");
+			kx_pconn_sasl_fail(c,
+			                   "an answer that is not a SASL answer (frame size over 64 KiB or negative)");
 			return false;
 		}
 		if (st == KP_FRAME_INCOMPLETE || !whole)
 			return true;
 		if (corr != c->sasl->corr) {
 			char why[120];
-			snprintf(why, sizeof(why), "an answer with correlation id %d (expected %d)", corr, c->sasl->corr);
+			snprintf(why, sizeof(why), "an answer with correlation id %d (expected %d)", corr,
+			         c->sasl->corr);
 			kx_pconn_sasl_fail(c, why);
 			return false;
 		}

@@ -57,7 +57,8 @@ bool kx_rauth_allows(const struct kx_rauth *a, int16_t api_key)
 {
 	if (a->state == KX_RAUTH_OFF || a->state == KX_RAUTH_DONE)
 		return true;
-	return api_key == KP_API_API_VERSIONS || api_key == KP_API_SASL_HANDSHAKE || api_key == KP_API_SASL_AUTHENTICATE;
+	return api_key == KP_API_API_VERSIONS || api_key == KP_API_SASL_HANDSHAKE ||
+	       api_key == KP_API_SASL_AUTHENTICATE;
 }
 
 /* The mechanisms offered, in sasl.mechanisms' order of preference. */
@@ -81,9 +82,11 @@ static enum kx_rauth_verdict kx_rauth_handshake(struct kx_rauth *a, const struct
 	if (!kp_sasl_handshake_request_read(c, &mech))
 		return KX_RAUTH_MALFORMED;
 	if (a->state != KX_RAUTH_HANDSHAKE) {
-		kx_rauth_why(why, whylen, "SaslHandshake %s", a->state == KX_RAUTH_OFF ? "on a node without sasl.users "
-		             "(clients do not authenticate to it)" : a->state == KX_RAUTH_DONE ? "after authenticating"
-		             : "twice");
+		kx_rauth_why(why, whylen, "SaslHandshake %s",
+		             a->state == KX_RAUTH_OFF    ? "on a node without sasl.users "
+		                                           "(clients do not authenticate to it)"
+		             : a->state == KX_RAUTH_DONE ? "after authenticating"
+		                                         : "twice");
 		kp_sasl_handshake_response_write(w, a->error = KP_ERR_ILLEGAL_SASL_STATE, names, n);
 		kx_rauth_set(a, KX_RAUTH_REFUSED);
 		return KX_RAUTH_ANSWER_AND_CLOSE;
@@ -149,8 +152,10 @@ static enum kx_rauth_verdict kx_rauth_exchange(struct kx_rauth *a, const struct 
 {
 	char out[KX_SCRAM_MSG_MAX + 1];
 	if (a->state != KX_RAUTH_AUTHENTICATE && a->state != KX_RAUTH_SCRAM_FINAL) {
-		kx_rauth_why(why, whylen, "SaslAuthenticate %s", a->state == KX_RAUTH_HANDSHAKE ? "before SaslHandshake"
-		             : a->state == KX_RAUTH_OFF ? "on a node without sasl.users" : "after authenticating");
+		kx_rauth_why(why, whylen, "SaslAuthenticate %s",
+		             a->state == KX_RAUTH_HANDSHAKE ? "before SaslHandshake"
+		             : a->state == KX_RAUTH_OFF     ? "on a node without sasl.users"
+		                                            : "after authenticating");
 		return kx_rauth_refuse(a, ver, KP_ERR_ILLEGAL_SASL_STATE, w, why);
 	}
 	if (auth.len > KX_SCRAM_MSG_MAX * 2) {
@@ -171,7 +176,8 @@ static enum kx_rauth_verdict kx_rauth_exchange(struct kx_rauth *a, const struct 
 			kx_rauth_why(why, whylen, "out of memory");
 			return kx_rauth_refuse(a, ver, KP_ERR_SASL_AUTHENTICATION_FAILED, w, why);
 		}
-		if (!kx_scrams_first(a->scram, h, users, auth.ptr, (size_t)auth.len, NULL, out, sizeof(out), why, whylen))
+		if (!kx_scrams_first(a->scram, h, users, auth.ptr, (size_t)auth.len, NULL, out, sizeof(out), why,
+		                     whylen))
 			return kx_rauth_refuse(a, ver, KP_ERR_SASL_AUTHENTICATION_FAILED, w, why);
 		kx_rauth_reply(a, ver, 0, NULL, (const uint8_t *)out, strlen(out), w);
 		kx_rauth_set(a, KX_RAUTH_SCRAM_FINAL);
@@ -185,8 +191,7 @@ static enum kx_rauth_verdict kx_rauth_exchange(struct kx_rauth *a, const struct 
 }
 
 static enum kx_rauth_verdict kx_rauth_authenticate(struct kx_rauth *a, const struct kx_sasl_users *users, int16_t ver,
-                                                   struct kp_cursor *c, struct kp_writer *w, char *why,
-                                                   size_t whylen)
+                                                   struct kp_cursor *c, struct kp_writer *w, char *why, size_t whylen)
 {
 	struct kp_span auth;
 	if (!kp_sasl_authenticate_request_read(c, ver, &auth))

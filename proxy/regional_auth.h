@@ -48,9 +48,9 @@ enum kx_rauth_state {
 struct kx_rauth {
 	enum kx_rauth_state state;
 	enum kx_sasl_mechanism mech;
-	struct kx_scrams *scram; /* a SCRAM exchange under way */
-	int16_t error;           /* the error code of the last answer (0: none) */
-	bool raw;                /* SaslHandshake v0: the exchange comes in raw frames (size, bytes) */
+	struct kx_scrams *scram;                /* a SCRAM exchange under way */
+	int16_t error;                          /* the error code of the last answer (0: none) */
+	bool raw;                               /* SaslHandshake v0: the exchange comes in raw frames (size, bytes) */
 	char principal[KX_RAUTH_PRINCIPAL_MAX]; /* "User:NAME", set at DONE */
 };
 

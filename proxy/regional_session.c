@@ -1087,7 +1087,8 @@ KX_MUST_CHECK static bool kx_rsasl(struct kx_session *s, struct kx_rreq *q)
 	                                          q->req.len - at, &rs->body, &c, why, sizeof(why));
 	if (v == KX_RAUTH_MALFORMED) {
 		KX_METRIC_ADD(regional_sasl_refused, 1);
-		kx_rprotocol_error(s, q->hdr.api_key == KP_API_SASL_HANDSHAKE ? "SaslHandshake" : "SaslAuthenticate", &c);
+		kx_rprotocol_error(s, q->hdr.api_key == KP_API_SASL_HANDSHAKE ? "SaslHandshake" : "SaslAuthenticate",
+		                   &c);
 		return false;
 	}
 	size_t n;
@@ -1223,17 +1224,19 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 	bool decodes = q->api && kp_api_decodes(q->api, q->hdr.api_version, true);
 	bool expects = true, ok;
 	if (s->rauth && !kx_rauth_allows(s->rauth, q->hdr.api_key)) {
-		kx_rwarn(s, "%s v%d (corr %d) before authenticating (only ApiVersions, SaslHandshake and SaslAuthenticate "
-		         "are taken before; sasl.users); closing", q->api ? q->api->name : "unknown API",
-		         q->hdr.api_version, q->hdr.correlation_id);
+		kx_rwarn(s,
+		         "%s v%d (corr %d) before authenticating (only ApiVersions, SaslHandshake and SaslAuthenticate "
+		         "are taken before; sasl.users); closing",
+		         q->api ? q->api->name : "unknown API", q->hdr.api_version, q->hdr.correlation_id);
 		KX_METRIC_ADD(regional_sasl_refused, 1);
 		kx_regional_close(s, "request before authentication");
 		return false;
 	}
 	if (!decodes && (q->hdr.api_key == KP_API_SASL_HANDSHAKE || q->hdr.api_key == KP_API_SASL_AUTHENTICATE)) {
 		/* Never forwarded: a shared connection must not carry a client's SASL. */
-		kx_rwarn(s, "%s v%d: a version kstretch does not answer (SaslHandshake 0-1, SaslAuthenticate 0-2); closing",
-		         q->api->name, q->hdr.api_version);
+		kx_rwarn(
+		    s, "%s v%d: a version kstretch does not answer (SaslHandshake 0-1, SaslAuthenticate 0-2); closing",
+		    q->api->name, q->hdr.api_version);
 		KX_METRIC_ADD(regional_sasl_refused, 1);
 		kx_regional_close(s, "SASL version");
 		return false;
@@ -1355,7 +1358,7 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 		/* Before it is authenticated, a client's frames are bounded as Kafka bounds them. */
 		bool unauthenticated = s->rauth && !kx_rauth_allows(s->rauth, KP_API_PRODUCE);
 		int64_t max_frame = unauthenticated && cfg->max_frame_bytes > KX_RAUTH_MAX_FRAME ? KX_RAUTH_MAX_FRAME
-		                                                                                  : cfg->max_frame_bytes;
+		                                                                                 : cfg->max_frame_bytes;
 		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, max_frame, &s->peek);
 		if (st == KP_FRAME_MALFORMED && unauthenticated) {
 			uint8_t sz[4];
@@ -1889,9 +1892,10 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 	while (ok && (q = kx_rreq_head(s)) && q->left == 0 && !q->parked) {
 		ok = q->noanswer || kx_ranswer(s, q);
 		if (!ok && s->worker->pool.auth_failing) /* the pool's SASL failure was logged (rate-limited) */
-			kx_rdebug(s, "%s v%d (corr %d): cannot answer (kstretch's upstream SASL authentication fails); "
-			          "closing the client so it starts again", q->api ? q->api->name : "?", q->hdr.api_version,
-			          q->hdr.correlation_id);
+			kx_rdebug(s,
+			          "%s v%d (corr %d): cannot answer (kstretch's upstream SASL authentication fails); "
+			          "closing the client so it starts again",
+			          q->api ? q->api->name : "?", q->hdr.api_version, q->hdr.correlation_id);
 		else if (!ok)
 			kx_rwarn(s, "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
 			         "decode); closing the client so it starts again", q->api ? q->api->name : "?",

@@ -17,7 +17,7 @@
 
 #include "text.h"
 
-#define KX_SCRAM_SNONCE_RAW 24
+#define KX_SCRAM_SNONCE_RAW    24
 #define KX_SASL_USERS_FILE_MAX (64u << 20)
 
 static void kx_ss_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -148,7 +148,8 @@ static bool kx_ss_line(char *line, char *name, struct kx_scram_cred *c, char *wh
 		return false;
 	}
 	if (!kx_ss_name_ok(f[0], strlen(f[0]))) {
-		kx_ss_err(why, whylen, "the user name must be 1..%d bytes of UTF-8 without spaces or control characters",
+		kx_ss_err(why, whylen,
+		          "the user name must be 1..%d bytes of UTF-8 without spaces or control characters",
 		          KX_SCRAM_USER_MAX);
 		return false;
 	}
@@ -207,7 +208,8 @@ bool kx_sasl_users_parse(const char *text, size_t len, const char *path, struct 
 		if (l > 0 && p[l - 1] == '\r')
 			l--;
 		if (l >= sizeof(line)) {
-			kx_ss_err(err, errlen, "%s:%zu: a line of %zu bytes (at most %zu)", path, lineno, l, sizeof(line) - 1);
+			kx_ss_err(err, errlen, "%s:%zu: a line of %zu bytes (at most %zu)", path, lineno, l,
+			          sizeof(line) - 1);
 			goto fail;
 		}
 		if (memchr(p, '\0', l)) {
@@ -230,8 +232,8 @@ bool kx_sasl_users_parse(const char *text, size_t len, const char *path, struct 
 			if (strcmp(out->users[i].name, name) == 0)
 				u = &out->users[i];
 		if (u && u->has[c.hash]) {
-			kx_ss_err(err, errlen, "%s:%zu: a second %s line for user %s", path, lineno, kx_scram_mechanism(c.hash),
-			          name);
+			kx_ss_err(err, errlen, "%s:%zu: a second %s line for user %s", path, lineno,
+			          kx_scram_mechanism(c.hash), name);
 			goto fail;
 		}
 		if (!u) {
@@ -259,8 +261,10 @@ bool kx_sasl_users_parse(const char *text, size_t len, const char *path, struct 
 	}
 	OPENSSL_cleanse(line, sizeof(line));
 	if (out->cnt == 0) {
-		kx_ss_err(err, errlen, "%s: no user (lines: USER MECHANISM ITERATIONS SALT STOREDKEY SERVERKEY; "
-		                       "`kstretch --sasl-user NAME` makes them)", path);
+		kx_ss_err(err, errlen,
+		          "%s: no user (lines: USER MECHANISM ITERATIONS SALT STOREDKEY SERVERKEY; "
+		          "`kstretch --sasl-user NAME` makes them)",
+		          path);
 		goto fail;
 	}
 	if (out->cnt > 1)
@@ -412,9 +416,8 @@ static bool kx_ss_bounded(const uint8_t *msg, size_t len, const char *what, char
 	return true;
 }
 
-bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_sasl_users *users,
-                     const uint8_t *msg, size_t len, const char *snonce, char *out, size_t outlen, char *err,
-                     size_t errlen)
+bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_sasl_users *users, const uint8_t *msg,
+                     size_t len, const char *snonce, char *out, size_t outlen, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
 	s->hash = h;
@@ -424,8 +427,9 @@ bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_
 	const char *m = (const char *)msg, *end = m + len;
 	/* gs2 header: "n," or "y," (no channel binding: kstretch offers no -PLUS), then [a=authzid] ",". */
 	if (len < 3 || (m[0] != 'n' && m[0] != 'y') || m[1] != ',') {
-		kx_ss_err(err, errlen, "SCRAM client-first message does not start with \"n,\" or \"y,\" (channel binding "
-		                       "is not offered)");
+		kx_ss_err(err, errlen,
+		          "SCRAM client-first message does not start with \"n,\" or \"y,\" (channel binding "
+		          "is not offered)");
 		return false;
 	}
 	const char *c2 = memchr(m + 2, ',', (size_t)(end - (m + 2)));
@@ -448,8 +452,9 @@ bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_
 	size_t vl;
 	char name;
 	if (p < end && p[0] == 'm' && end - p >= 2 && p[1] == '=') {
-		kx_ss_err(err, errlen, "SCRAM client-first message asks for a mandatory extension (m=) kstretch does not "
-		                       "know");
+		kx_ss_err(err, errlen,
+		          "SCRAM client-first message asks for a mandatory extension (m=) kstretch does not "
+		          "know");
 		return false;
 	}
 	if (!kx_ss_attr(&p, end, &name, &v, &vl) || name != 'n' || !kx_ss_unescape(v, vl, s->user, sizeof(s->user)) ||
@@ -458,15 +463,18 @@ bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_
 		return false;
 	}
 	if (authzid[0] && strcmp(authzid, s->user) != 0) {
-		kx_ss_err(err, errlen, "SCRAM authzid is not the user authenticating (kstretch authorizes no one else)");
+		kx_ss_err(err, errlen,
+		          "SCRAM authzid is not the user authenticating (kstretch authorizes no one else)");
 		return false;
 	}
 	const char *cnonce;
 	size_t cnl;
 	if (!kx_ss_attr(&p, end, &name, &cnonce, &cnl) || name != 'r' || !kx_ss_printable(cnonce, cnl) ||
 	    cnl > KX_SCRAM_NONCE_MAX) {
-		kx_ss_err(err, errlen, "SCRAM client-first message has no valid nonce (r=, 1..%d printable characters "
-		                       "without ',') after the user", KX_SCRAM_NONCE_MAX);
+		kx_ss_err(err, errlen,
+		          "SCRAM client-first message has no valid nonce (r=, 1..%d printable characters "
+		          "without ',') after the user",
+		          KX_SCRAM_NONCE_MAX);
 		return false;
 	}
 	/* Anything after is extensions (Kafka's tokenauth=true among them): ignored. */
@@ -493,8 +501,8 @@ bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_
 	}
 	char salt[KX_SCRAM_SALT_MAX * 2];
 	kx_base64_encode(s->cred.salt, s->cred.salt_len, salt, sizeof(salt));
-	int n = snprintf(s->server_first, sizeof(s->server_first), "r=%s,s=%s,i=%u", s->nonce, salt,
-	                 s->cred.iterations);
+	int n =
+	    snprintf(s->server_first, sizeof(s->server_first), "r=%s,s=%s,i=%u", s->nonce, salt, s->cred.iterations);
 	if (n < 0 || (size_t)n >= sizeof(s->server_first) || (size_t)n >= outlen) {
 		kx_ss_err(err, errlen, "the SCRAM server-first message does not fit");
 		return false;
@@ -586,13 +594,14 @@ bool kx_scrams_final(struct kx_scrams *s, const uint8_t *msg, size_t len, char *
 
 /* ---- PLAIN --------------------------------------------------------------------- */
 
-bool kx_sasl_plain_check(const struct kx_sasl_users *users, const uint8_t *msg, size_t len, char *user,
-                         size_t userlen, char *err, size_t errlen)
+bool kx_sasl_plain_check(const struct kx_sasl_users *users, const uint8_t *msg, size_t len, char *user, size_t userlen,
+                         char *err, size_t errlen)
 {
 	const uint8_t *end = msg + len, *z1 = len ? memchr(msg, '\0', len) : NULL;
 	const uint8_t *z2 = z1 ? memchr(z1 + 1, '\0', (size_t)(end - (z1 + 1))) : NULL;
 	if (len > KX_SCRAM_USER_MAX * 2 + KX_SCRAM_MSG_MAX || !z2 || memchr(z2 + 1, '\0', (size_t)(end - (z2 + 1)))) {
-		kx_ss_err(err, errlen, "PLAIN message is not authzid NUL user NUL password (or is longer than %d bytes)",
+		kx_ss_err(err, errlen,
+		          "PLAIN message is not authzid NUL user NUL password (or is longer than %d bytes)",
 		          KX_SCRAM_USER_MAX * 2 + KX_SCRAM_MSG_MAX);
 		return false;
 	}
@@ -603,7 +612,8 @@ bool kx_sasl_plain_check(const struct kx_sasl_users *users, const uint8_t *msg, 
 		return false;
 	}
 	if (al && (al != ul || memcmp(msg, z1 + 1, ul) != 0)) {
-		kx_ss_err(err, errlen, "PLAIN authzid is not the user authenticating (kstretch authorizes no one else)");
+		kx_ss_err(err, errlen,
+		          "PLAIN authzid is not the user authenticating (kstretch authorizes no one else)");
 		return false;
 	}
 	const struct kx_sasl_user *u = kx_sasl_users_find(users, (const char *)z1 + 1, ul);

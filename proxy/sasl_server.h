@@ -78,7 +78,7 @@ bool kx_scram_cred_line(const char *user, const struct kx_scram_cred *c, char *o
 /* A server-side SCRAM exchange. */
 struct kx_scrams {
 	enum kx_scram_hash hash;
-	int step; /* 0: client-first next, 1: client-final next, 2: done (either way) */
+	int step;  /* 0: client-first next, 1: client-final next, 2: done (either way) */
 	bool fake; /* no such user (or mechanism for it): fails at the proof */
 	struct kx_scram_cred cred;
 	char user[KX_SCRAM_USER_MAX + 1]; /* unescaped */
@@ -94,9 +94,8 @@ struct kx_scrams {
  * RFC 7677's). False, err set, on a malformed message (channel binding
  * asked, an authzid not the user, a bad name or nonce, an m= extension).
  */
-bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_sasl_users *users,
-                     const uint8_t *msg, size_t len, const char *snonce, char *out, size_t outlen, char *err,
-                     size_t errlen);
+bool kx_scrams_first(struct kx_scrams *s, enum kx_scram_hash h, const struct kx_sasl_users *users, const uint8_t *msg,
+                     size_t len, const char *snonce, char *out, size_t outlen, char *err, size_t errlen);
 
 /*
  * Reads the client-final message, checks its channel binding, nonce and
@@ -114,7 +113,7 @@ void kx_scrams_clear(struct kx_scrams *s);
  * False, err set, on a malformed message, an authzid not the user, or a
  * wrong password or unknown user (the same words for both).
  */
-bool kx_sasl_plain_check(const struct kx_sasl_users *users, const uint8_t *msg, size_t len, char *user,
-                         size_t userlen, char *err, size_t errlen);
+bool kx_sasl_plain_check(const struct kx_sasl_users *users, const uint8_t *msg, size_t len, char *user, size_t userlen,
+                         char *err, size_t errlen);
 
 #endif

@@ -35,7 +35,8 @@ static void fuzz_setup(void)
 	char text[2048] = "", line[512], err[256];
 	struct kx_scram_cred c;
 	for (int h = 0; h < 2; h++) {
-		if (!kx_scram_cred_make(&c, (enum kx_scram_hash)h, "fuzz-secret", 11, (const uint8_t *)"saltsalt", 8, 4096) ||
+		if (!kx_scram_cred_make(&c, (enum kx_scram_hash)h, "fuzz-secret", 11, (const uint8_t *)"saltsalt", 8,
+		                        4096) ||
 		    !kx_scram_cred_line("fuzz", &c, line, sizeof(line)))
 			abort();
 		strcat(text, line);
@@ -87,8 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(hs + 2, mech, ml);
 	char why[400];
 	struct kp_cursor c;
-	enum kx_rauth_verdict v = kx_rauth_answer(&a, &cfg, &users, KP_API_SASL_HANDSHAKE, 1, hs, ml + 2, &w, &c, why,
-	                                          sizeof(why));
+	enum kx_rauth_verdict v =
+	    kx_rauth_answer(&a, &cfg, &users, KP_API_SASL_HANDSHAKE, 1, hs, ml + 2, &w, &c, why, sizeof(why));
 	if (v == KX_RAUTH_MALFORMED)
 		__builtin_trap();
 	check_answer(KP_API_SASL_HANDSHAKE, 1, &w, a.error);
@@ -114,7 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (v == KX_RAUTH_ANSWER_AND_CLOSE && (!why[0] || a.error == 0 || a.state != KX_RAUTH_REFUSED))
 				__builtin_trap();
 			if (v == KX_RAUTH_AUTHENTICATED &&
-			    (a.state != KX_RAUTH_DONE || strcmp(a.principal, "User:fuzz") != 0 || a.mech != KX_SASL_PLAIN))
+			    (a.state != KX_RAUTH_DONE || strcmp(a.principal, "User:fuzz") != 0 ||
+			     a.mech != KX_SASL_PLAIN))
 				__builtin_trap(); /* only PLAIN with the password can get here */
 			over = v != KX_RAUTH_ANSWER;
 		}

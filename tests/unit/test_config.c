@@ -845,7 +845,8 @@ Test(config, regional_client_sasl_keys)
 {
 	cr_assert(load(REGIONAL));
 	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
-	cr_assert_eq(cfg.sasl_mechanisms, (1u << KX_SASL_PLAIN) | (1u << KX_SASL_SCRAM_SHA_256) | (1u << KX_SASL_SCRAM_SHA_512));
+	cr_assert_eq(cfg.sasl_mechanisms,
+	             (1u << KX_SASL_PLAIN) | (1u << KX_SASL_SCRAM_SHA_256) | (1u << KX_SASL_SCRAM_SHA_512));
 	char *printed = print_config(&cfg);
 	cr_assert(strstr(printed, "sasl.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN\n"), "%s", printed);
 	free(printed);

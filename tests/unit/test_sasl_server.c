@@ -14,12 +14,13 @@
 #include "sasl.h"
 #include "sasl_server.h"
 
-#define RFC_SALT    "W22ZaJ0SNY7soEsUEjb6gQ=="
-#define RFC_CFIRST  "n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
-#define RFC_SNONCE  "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-#define RFC_SFIRST  "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
-#define RFC_CFINAL  "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
-#define RFC_SFINAL  "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+#define RFC_SALT   "W22ZaJ0SNY7soEsUEjb6gQ=="
+#define RFC_CFIRST "n,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+#define RFC_SNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+#define RFC_SFIRST "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+#define RFC_CFINAL                                                                                                     \
+	"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+#define RFC_SFINAL "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
 static struct kx_sasl_users users;
 
@@ -56,8 +57,7 @@ static void free_users(void)
 
 TestSuite(sasl_server, .init = load_users, .fini = free_users);
 
-static bool first(struct kx_scrams *s, enum kx_scram_hash h, const char *msg, const char *snonce, char *out,
-                  char *err)
+static bool first(struct kx_scrams *s, enum kx_scram_hash h, const char *msg, const char *snonce, char *out, char *err)
 {
 	return kx_scrams_first(s, h, &users, (const uint8_t *)msg, strlen(msg), snonce, out, KX_SCRAM_MSG_MAX + 1, err,
 	                       256);
@@ -231,8 +231,8 @@ Test(sasl_server, plain_is_checked_against_the_stored_scram_credential)
 	cr_assert(strstr(err, "authzid"), "%s", err);
 	cr_assert_not(plain("", "", "x", who, err));
 	cr_assert_not(kx_sasl_plain_check(&users, (const uint8_t *)"app", 3, who, sizeof(who), err, sizeof(err)));
-	cr_assert_not(kx_sasl_plain_check(&users, (const uint8_t *)"\0app\0pw\0x", 10, who, sizeof(who), err,
-	                                  sizeof(err)));
+	cr_assert_not(
+	    kx_sasl_plain_check(&users, (const uint8_t *)"\0app\0pw\0x", 10, who, sizeof(who), err, sizeof(err)));
 	cr_assert_not(kx_sasl_plain_check(&users, NULL, 0, who, sizeof(who), err, sizeof(err)));
 }
 
