@@ -1071,13 +1071,13 @@ KX_MUST_CHECK static bool kx_rsasl(struct kx_session *s, struct kx_rreq *q)
 {
 	struct kx_rscratch *rs = s->worker->rscratch;
 	const struct kx_config *cfg = s->worker->cfg;
-	struct kx_rauth off, *a = s->rauth ? s->rauth : &off;
+	struct kx_rauth off; /* no client authentication asked: SASL requests are refused */
+	kx_rauth_init(&off, cfg, NULL);
+	struct kx_rauth *a = s->rauth ? s->rauth : &off;
 	const uint8_t *body;
 	size_t at = 4 + q->hdr.size;
 	char why[400];
 	struct kp_cursor c;
-	if (!s->rauth)
-		kx_rauth_init(&off, cfg, NULL); /* no client authentication: SASL requests are refused */
 	if (!kx_frame_flat(&q->req, at, q->req.len, &body)) {
 		kx_regional_close(s, "out of memory");
 		return false;
@@ -1116,8 +1116,7 @@ KX_MUST_CHECK static bool kx_rsasl(struct kx_session *s, struct kx_rreq *q)
 		         kx_rauth_error_name(a->error));
 		s->rclosing = true;
 	}
-	if (a == &off)
-		kx_rauth_free(&off);
+	kx_rauth_free(&off);
 	return true;
 }
 
