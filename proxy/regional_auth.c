@@ -53,9 +53,14 @@ bool kx_rauth_certificate(struct kx_rauth *a, const struct kx_config *cfg, const
 	return true;
 }
 
+bool kx_rauth_authenticated(const struct kx_rauth *a)
+{
+	return a->state == KX_RAUTH_OFF || a->state == KX_RAUTH_DONE;
+}
+
 bool kx_rauth_allows(const struct kx_rauth *a, int16_t api_key)
 {
-	if (a->state == KX_RAUTH_OFF || a->state == KX_RAUTH_DONE)
+	if (kx_rauth_authenticated(a))
 		return true;
 	return api_key == KP_API_API_VERSIONS || api_key == KP_API_SASL_HANDSHAKE ||
 	       api_key == KP_API_SASL_AUTHENTICATE;

@@ -67,6 +67,9 @@ void kx_rauth_init(struct kx_rauth *a, const struct kx_config *cfg, const struct
 /* A client's verified certificate (subject) authenticates it, when sasl.mtls.identity says so. */
 bool kx_rauth_certificate(struct kx_rauth *a, const struct kx_config *cfg, const char *subject);
 
+/* Authenticated, or not asked to (OFF): any request may go. */
+bool kx_rauth_authenticated(const struct kx_rauth *a);
+
 /* Whether a request of api_key may go now: before authentication, only ApiVersions and the SASL APIs. */
 bool kx_rauth_allows(const struct kx_rauth *a, int16_t api_key);
 

@@ -1355,7 +1355,7 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 			continue;
 		}
 		/* Before it is authenticated, a client's frames are bounded as Kafka bounds them. */
-		bool unauthenticated = s->rauth && !kx_rauth_allows(s->rauth, KP_API_PRODUCE);
+		bool unauthenticated = s->rauth && !kx_rauth_authenticated(s->rauth);
 		int64_t max_frame = unauthenticated && cfg->max_frame_bytes > KX_RAUTH_MAX_FRAME ? KX_RAUTH_MAX_FRAME
 		                                                                                 : cfg->max_frame_bytes;
 		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, max_frame, &s->peek);

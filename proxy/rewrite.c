@@ -177,12 +177,15 @@ static bool kx_regional_splits(int16_t key)
 /* Regional mode routes a group or transaction request to the coordinator of
  * the one key it names (coordinator.h): the versions that name several are
  * not offered (OffsetFetch 8+: several groups; AddPartitionsToTxn 4+: a
- * broker's batch of transactions). -1: no limit. */
+ * broker's batch of transactions); the SASL APIs, which the node answers
+ * itself, only in the versions it answers. -1: no limit. */
 static int kx_regional_max(int16_t key)
 {
 	switch (key) {
 	case 9: return 7;  /* OffsetFetch */
 	case 24: return 3; /* AddPartitionsToTxn */
+	case 17: return 1; /* SaslHandshake: the node answers it itself (regional_auth.h) */
+	case 36: return 2; /* SaslAuthenticate: the same */
 	default: return -1;
 	}
 }

@@ -18,6 +18,8 @@ each is served by its own thread).
 - With sasl.mtls.identity a verified client certificate stands for
   authentication (its subject the principal); a SaslHandshake after it is
   answered 34 and closed.
+- With upstream.tls, each shared connection's SASL login runs after its TLS
+  handshake, on the TLS connection.
 - kstretch's upstream SASL failing (the broker refuses its password, or
   answers garbage) is logged once however many clients retry, clients are
   closed or answered retriably, and once the broker takes the password again
@@ -65,8 +67,8 @@ def users_file(tmp_path):
 class SaslBroker:
     """A FakeBroker whose every connection must authenticate as KUSER with PLAIN first."""
 
-    def __init__(self):
-        self.fb = FakeBroker(brokers=[(1, "eu-a")])
+    def __init__(self, tls=None):
+        self.fb = FakeBroker(brokers=[(1, "eu-a")], tls=tls)
         self.fb.api_versions.update({SASL_HANDSHAKE: (0, 1), SASL_AUTHENTICATE: (0, 2)})
         self.conn = threading.local()
         self.mode = "ok"  # "refuse": answer 58; "garbage": answer SaslHandshake with bytes that do not read
@@ -410,3 +412,24 @@ def test_a_verified_certificate_authenticates_with_sasl_mtls_identity(broker, st
     assert k.log_lines("User:", "CN=kstretch-test-client", "SaslHandshake after authenticating; answered "
                        "ILLEGAL_SASL_STATE (34)"), k.log()
     assert k.metrics()["kstretch_regional_sasl_authenticated"] == 2
+
+
+def test_the_upstream_login_runs_after_the_upstream_tls_handshake(start_kstretch, tmp_path):
+    import ssl
+    import certs
+    c = certs.make(str(tmp_path / "certs"))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(c.cert("server"), c.key("server"))
+    broker = SaslBroker(tls=ctx)
+    try:
+        k, port = start_node(start_kstretch, broker, tmp_path, "--upstream-tls", "true", "--upstream-tls-ca", c.ca)
+        for _ in range(3):
+            with kafkawire.Connection(LOCALHOST, port) as conn:
+                assert scram(conn, "app", USERS["app"]) == (0, None)
+                assert [b.node_id for b in metadata(conn).brokers] == [1]
+        assert broker.authenticated >= 2 and not broker.unauthenticated_requests
+        assert k.log_lines("tls-handshake -> sasl"), k.log()
+        assert k.log_lines("sasl -> ready"), k.log()
+        assert k.metrics()["kstretch_upstream_sasl_failures"] == 0
+    finally:
+        broker.fb.stop()
