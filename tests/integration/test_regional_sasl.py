@@ -23,7 +23,8 @@ each is served by its own thread).
 - kstretch's upstream SASL failing (the broker refuses its password, or
   answers garbage) is logged once however many clients retry, clients are
   closed or answered retriably, and once the broker takes the password again
-  the same node serves them.
+  the same node serves them. A broker that never answers the login fails the
+  connection after connect.timeout.ms.
 """
 import base64
 import hashlib
@@ -71,7 +72,8 @@ class SaslBroker:
         self.fb = FakeBroker(brokers=[(1, "eu-a")], tls=tls)
         self.fb.api_versions.update({SASL_HANDSHAKE: (0, 1), SASL_AUTHENTICATE: (0, 2)})
         self.conn = threading.local()
-        self.mode = "ok"  # "refuse": answer 58; "garbage": answer SaslHandshake with bytes that do not read
+        self.mode = "ok"  # "refuse": answer 58; "garbage": SaslHandshake answered with bytes that do not read;
+        # "silent": SaslHandshake never answered
         self.lock = threading.Lock()
         self.authenticated = 0
         self.unauthenticated_requests = []
@@ -84,6 +86,8 @@ class SaslBroker:
         mech = r.string()
         if self.mode == "garbage":
             return FakeBroker.Raw(struct.pack(">ii", 6, header.correlation_id) + b"\xff\xff")
+        if self.mode == "silent":
+            return FakeBroker.NO_RESPONSE
         w = kafkawire.Writer().int16(0 if mech == "PLAIN" else 33).int32(1).string("PLAIN")
         return w.bytes()
 
@@ -322,7 +326,15 @@ def test_upstream_sasl_failing_is_logged_once_and_clients_retry_until_it_works(b
             assert plain(c, "app", USERS["app"]) == (0, None)
             with pytest.raises((ConnectionError, socket.timeout, kafkawire.WireError)):
                 metadata(c)
+    broker.mode = "silent"
+    with kafkawire.Connection(LOCALHOST, port, timeout=10) as c:
+        assert plain(c, "app", USERS["app"]) == (0, None)
+        started = time.monotonic()
+        with pytest.raises((ConnectionError, socket.timeout, kafkawire.WireError)):
+            metadata(c)
+        assert 2.5 < time.monotonic() - started < 8, "failed by connect.timeout.ms (3 s)"
     lines = k.log_lines("SASL authentication as kstretch-up failed")
+    assert len([ln for ln in lines if "no complete answer within connect.timeout.ms" in ln]) == 1, lines
     refused = [ln for ln in lines if "SASL_AUTHENTICATION_FAILED" in ln and "Invalid username or password" in ln]
     garbage = [ln for ln in lines if "malformed SaslHandshake answer" in ln]
     assert len(refused) == 1 and len(garbage) == 1, "\n".join(lines)
