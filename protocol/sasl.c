@@ -131,9 +131,9 @@ bool kp_sasl_handshake_response_read(struct kp_cursor *c, int16_t *error, char *
 	for (int32_t i = 0; i < n && kp_cursor_ok(c); i++) {
 		struct kp_span m = kp_read_string(c, false, false, "Mechanisms");
 		for (int32_t k = i ? -2 : 0; k < m.len && kp_cursor_ok(c); k++) {
-			char ch = k == -2 ? ',' : k == -1 ? ' ' : (char)m.ptr[k];
+			uint8_t ch = k == -2 ? (uint8_t)',' : k == -1 ? (uint8_t)' ' : m.ptr[k];
 			if (at + 1 < cap)
-				mechanisms[at++] = (char)(ch >= 0x20 && ch < 0x7f ? ch : '?');
+				mechanisms[at++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
 		}
 		if (cap)
 			mechanisms[at] = '\0';

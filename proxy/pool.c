@@ -288,7 +288,7 @@ static void kx_pconn_open(struct kx_pconn *c)
 /* ---- SASL as kstretch (upstream.sasl.*) ------------------------------------ */
 
 #define KX_PSASL_VERSION   1           /* SaslHandshake v1 and SaslAuthenticate v1: every broker from Kafka 2.2 */
-#define KX_PSASL_MAX_FRAME (64 * 1024) /* a SASL answer larger than this is not one */
+#define KX_PSASL_MAX_FRAME ((int64_t)64 * 1024) /* a SASL answer larger than this is not one */
 #define KX_PSASL_LOG_MS    60000       /* the same failure is logged at most once this often */
 
 struct kx_pconn_sasl {

@@ -1112,7 +1112,7 @@ KX_MUST_CHECK static bool kx_rsasl(struct kx_session *s, struct kx_rreq *q)
 		snprintf(s->client.addr + l, sizeof(s->client.addr) - l, " %s", a->principal);
 	} else if (v == KX_RAUTH_ANSWER_AND_CLOSE) {
 		KX_METRIC_ADD(regional_sasl_refused, 1);
-		kx_rwarn(s, "%s v%d: %s; answered %s, closing", q->api->name, q->hdr.api_version, why,
+		kx_rwarn(s, "%s v%d: %s; answered %s, closing", q->api ? q->api->name : "SASL", q->hdr.api_version, why,
 		         kx_rauth_error_name(a->error));
 		s->rclosing = true;
 	}
@@ -1233,9 +1233,8 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 	}
 	if (!decodes && (q->hdr.api_key == KP_API_SASL_HANDSHAKE || q->hdr.api_key == KP_API_SASL_AUTHENTICATE)) {
 		/* Never forwarded: a shared connection must not carry a client's SASL. */
-		kx_rwarn(
-		    s, "%s v%d: a version kstretch does not answer (SaslHandshake 0-1, SaslAuthenticate 0-2); closing",
-		    q->api->name, q->hdr.api_version);
+		kx_rwarn(s, "%s v%d: a version kstretch does not answer (SaslHandshake 0-1, SaslAuthenticate 0-2); "
+		         "closing", q->api ? q->api->name : "SASL", q->hdr.api_version);
 		KX_METRIC_ADD(regional_sasl_refused, 1);
 		kx_regional_close(s, "SASL version");
 		return false;

@@ -23,6 +23,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+
+/* Appends s to buf (cap bytes with its NUL); aborts when it does not fit. */
+static void append(char *buf, size_t cap, const char *s)
+{
+	size_t have = strlen(buf), n = strlen(s);
+	if (have + n + 1 > cap)
+		abort();
+	memcpy(buf + have, s, n + 1);
+}
+
 static struct kx_sasl_users users;
 static struct kx_config cfg;
 
@@ -39,7 +49,7 @@ static void fuzz_setup(void)
 		                        4096) ||
 		    !kx_scram_cred_line("fuzz", &c, line, sizeof(line)))
 			abort();
-		strcat(text, line);
+		append(text, sizeof(text), line);
 	}
 	if (!kx_sasl_users_parse(text, strlen(text), "fuzz", &users, err, sizeof(err)))
 		abort();

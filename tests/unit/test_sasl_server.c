@@ -22,6 +22,16 @@
 	"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
 #define RFC_SFINAL "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
+
+/* Appends s to buf (cap bytes with its NUL); aborts when it does not fit. */
+static void append(char *buf, size_t cap, const char *s)
+{
+	size_t have = strlen(buf), n = strlen(s);
+	if (have + n + 1 > cap)
+		abort();
+	memcpy(buf + have, s, n + 1);
+}
+
 static struct kx_sasl_users users;
 
 /* A users file made by the same code `kstretch --sasl-user` runs: "user"/"pencil" with RFC 7677's salt
@@ -35,16 +45,16 @@ static void load_users(void)
 	cr_assert(kx_base64_decode(RFC_SALT, strlen(RFC_SALT), salt, sizeof(salt), &sl));
 	cr_assert(kx_scram_cred_make(&c, KX_SCRAM_SHA_256, "pencil", 6, salt, sl, 4096));
 	cr_assert(kx_scram_cred_line("user", &c, line, sizeof(line)));
-	strcat(text, line);
+	append(text, sizeof(text), line);
 	for (int h = 0; h < 2; h++) {
 		cr_assert(kx_scram_cred_make(&c, (enum kx_scram_hash)h, "app-secret", 10, NULL, 0, 4096));
 		cr_assert(kx_scram_cred_line("app", &c, line, sizeof(line)));
-		strcat(text, line);
+		append(text, sizeof(text), line);
 	}
 	cr_assert(kx_scram_cred_make(&c, KX_SCRAM_SHA_256, "pw256", 5, NULL, 0, 8192));
 	cr_assert(kx_scram_cred_line("only256", &c, line, sizeof(line)));
-	strcat(text, "  ");
-	strcat(text, line);
+	append(text, sizeof(text), "  ");
+	append(text, sizeof(text), line);
 	char err[256] = "";
 	cr_assert(kx_sasl_users_parse(text, strlen(text), "users", &users, err, sizeof(err)), "%s", err);
 	cr_assert_eq(users.cnt, 3);
@@ -263,8 +273,8 @@ Test(sasl_server, users_file_errors_name_the_line_and_what_is_wrong)
 	struct kx_scram_cred c;
 	cr_assert(kx_scram_cred_make(&c, KX_SCRAM_SHA_512, "x", 1, NULL, 0, 4096));
 	cr_assert(kx_scram_cred_line("dup", &c, line, sizeof(line)));
-	strcat(text, line);
-	strcat(text, line);
+	append(text, sizeof(text), line);
+	append(text, sizeof(text), line);
 	struct kx_sasl_users u;
 	char err[256] = "";
 	cr_assert_not(kx_sasl_users_parse(text, strlen(text), "users", &u, err, sizeof(err)));
