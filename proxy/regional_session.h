@@ -11,6 +11,8 @@
  *            ├─ Fetch          kp_split_request by replica (an in-sync one in the node's region for
  *            │                 v11+, else the leader), each part sessionless
  *            ├─ ListOffsets, OffsetForLeaderEpoch, DeleteRecords: kp_split_request by leader
+ *            ├─ SaslHandshake, SaslAuthenticate: answered by the node itself (regional_auth.h;
+ *            │                 with sasl.users nothing but ApiVersions goes before the client logs in)
  *            └─ anything else  whole, renumbered, to one broker (Metadata, ApiVersions, ...)
  *                                     │ one fragment per broker: pool connection (session number mod size)
  *   answers (kx_regional_answer) ─► fragment slot ─► FIFO head complete? ─► merge ─► client
