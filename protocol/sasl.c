@@ -133,7 +133,7 @@ bool kp_sasl_handshake_response_read(struct kp_cursor *c, int16_t *error, char *
 		for (int32_t k = i ? -2 : 0; k < m.len && kp_cursor_ok(c); k++) {
 			uint8_t ch = k == -2 ? (uint8_t)',' : k == -1 ? (uint8_t)' ' : m.ptr[k];
 			if (at + 1 < cap)
-				mechanisms[at++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+				mechanisms[at++] = (char)(ch >= 0x20 && ch < 0x7f ? ch : (uint8_t)'?');
 		}
 		if (cap)
 			mechanisms[at] = '\0';
