@@ -288,6 +288,46 @@ static bool kx_parse_ciphers(struct kx_config *cfg, const struct kx_config_key *
 	return true;
 }
 
+/* sasl.mechanisms: a list of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. */
+static const char *const kx_sasl_offer_names[] = {[KX_SASL_PLAIN] = "PLAIN",
+                                                  [KX_SASL_SCRAM_SHA_256] = "SCRAM-SHA-256",
+                                                  [KX_SASL_SCRAM_SHA_512] = "SCRAM-SHA-512"};
+
+static bool kx_parse_sasl_mechanisms(struct kx_config *cfg, const struct kx_config_key *key, const char *value,
+                                     char *why, size_t whylen)
+{
+	unsigned set = 0;
+	const char *p = value;
+	(void)key;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		while (n && isspace((unsigned char)*p))
+			p++, n--;
+		while (n && isspace((unsigned char)p[n - 1]))
+			n--;
+		unsigned bit = 0;
+		for (int m = KX_SASL_PLAIN; m <= KX_SASL_SCRAM_SHA_512; m++)
+			if (strlen(kx_sasl_offer_names[m]) == n && strncasecmp(p, kx_sasl_offer_names[m], n) == 0)
+				bit = 1u << m;
+		if (!bit) {
+			kx_why(why, whylen, "'%.*s' is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+			       (int)(n > 40 ? 40 : n), p);
+			return false;
+		}
+		set |= bit;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (!set) {
+		kx_why(why, whylen, "no mechanism: name PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
+		return false;
+	}
+	cfg->sasl_mechanisms = set;
+	return true;
+}
+
 /* tls.protocols: TLSv1.2 and/or TLSv1.3, comma-separated. */
 static bool kx_parse_tls_protocols(struct kx_config *cfg, const struct kx_config_key *key, const char *value,
                                    char *why, size_t whylen)
@@ -892,6 +932,17 @@ static void kx_print_bool(const struct kx_config *cfg, const struct kx_config_ke
 	fputs(*(const bool *)kx_cfield(cfg, key) ? "true" : "false", out);
 }
 
+static void kx_print_sasl_mechanisms(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
+{
+	const char *sep = "";
+	(void)key;
+	for (int m = KX_SASL_SCRAM_SHA_512; m >= KX_SASL_PLAIN; m--)
+		if (cfg->sasl_mechanisms & (1u << m)) {
+			fprintf(out, "%s%s", sep, kx_sasl_offer_names[m]);
+			sep = ",";
+		}
+}
+
 static void kx_print_tls_protocols(const struct kx_config *cfg, const struct kx_config_key *key, FILE *out)
 {
 	(void)key;
@@ -1106,8 +1157,17 @@ static const struct kx_config_key kx_keys[] = {
      "PEM file of the certificate kstretch presents to brokers that require one (with upstream.tls.key)"},
     {"upstream.tls.key", "", kx_parse_path, kx_print_string, KX_FIELD(upstream_tls_key), 0, 0, NULL,
      "PEM file of upstream.tls.cert's private key"},
-    {"upstream.tls.verify.hostname", "true", kx_parse_bool, kx_print_bool, KX_FIELD(upstream_tls_verify_hostname), 0, 0,
-     NULL, "a broker's certificate must name the host kstretch connects to (DNS name or IP address)"},
+    {"upstream.tls.verify.hostname", "true", kx_parse_bool, kx_print_bool, KX_FIELD(upstream_tls_verify_hostname),
+     0, 0, NULL, "a broker's certificate must name the host kstretch connects to (DNS name or IP address)"},
+    {"sasl.users", "", kx_parse_path, kx_print_string, KX_FIELD(sasl_users), 0, 0, NULL,
+     "mode=regional: clients must authenticate to kstretch with SASL against this file of SCRAM credentials "
+     "(USER MECHANISM ITERATIONS SALT STOREDKEY SERVERKEY a line; `kstretch --sasl-user NAME` makes them)"},
+    {"sasl.mechanisms", "SCRAM-SHA-512,SCRAM-SHA-256,PLAIN", kx_parse_sasl_mechanisms, kx_print_sasl_mechanisms, 0,
+     0, 0, NULL, "the SASL mechanisms a regional node offers its clients (with sasl.users): PLAIN (checked against "
+                 "the stored SCRAM credentials), SCRAM-SHA-256, SCRAM-SHA-512"},
+    {"sasl.mtls.identity", "false", kx_parse_bool, kx_print_bool, KX_FIELD(sasl_mtls_identity), 0, 0, NULL,
+     "mode=regional with tls.client.auth=required: a client's verified certificate authenticates it (its "
+     "subject is its principal) and it need not use SASL"},
     {"upstream.sasl.mechanism", "none", kx_parse_enum, kx_print_enum, KX_FIELD(upstream_sasl_mechanism), 0, 0,
      kx_sasl_mechanism_names,
      "none, PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512: how kstretch's own connection to a bootstrap server "
@@ -1577,7 +1637,9 @@ static bool kx_validate_regional(const struct kx_config *cfg, struct kx_config_e
 		            {cfg->node_id >= 0, "node.id"},
 		            {cfg->regional_upstream_connections != 2, "regional.upstream.connections"},
 		            {cfg->regional_fetch_wait_max_ms != KX_REGIONAL_FETCH_WAIT_DEFAULT_MS,
-		             "regional.fetch.wait.max.ms"}};
+		             "regional.fetch.wait.max.ms"},
+		            {cfg->sasl_users[0] != '\0', "sasl.users"},
+		            {cfg->sasl_mtls_identity, "sasl.mtls.identity"}};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (keys[i].set)
 				return kx_fail(err, "%s: set, but mode=%s (a key of mode=regional: set mode=regional, or "
@@ -1600,6 +1662,9 @@ static bool kx_validate_regional(const struct kx_config *cfg, struct kx_config_e
 	if (fixed && refresh)
 		return kx_fail(err, "regional.nodes.refresh.ms: set to %d, but the nodes are regional.nodes, which is "
 		               "never read again (the key is for regional.nodes.dns)", cfg->regional_nodes_refresh_ms);
+	if (cfg->sasl_mtls_identity && cfg->tls_client_auth != KX_TLS_AUTH_REQUIRED)
+		return kx_fail(err, "sasl.mtls.identity=true: needs tls.client.auth=required (only a verified "
+		                    "certificate can stand for authentication)");
 	return true;
 }
 
@@ -1708,6 +1773,11 @@ void kx_config_placement(const struct kx_config *cfg, struct kr_placement *p)
 	};
 }
 
+const char *kx_sasl_mechanism_name(enum kx_sasl_mechanism m)
+{
+	return kx_sasl_mechanism_names[m];
+}
+
 const char *kx_config_upstream_sasl_password(const struct kx_config *cfg)
 {
 	return cfg->upstream_sasl_password[0] ? cfg->upstream_sasl_password : cfg->upstream_sasl_file_password;
@@ -1753,6 +1823,9 @@ static const char *const kx_restart_keys[] = {
     "admin.token",
     "admin.token.file",
     "metadata.max.age.ms",
+    "sasl.users",
+    "sasl.mechanisms",
+    "sasl.mtls.identity",
 };
 
 static bool kx_restart_key(const char *key)

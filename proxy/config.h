@@ -157,6 +157,10 @@ struct kx_config {
 	char upstream_sasl_password[KX_SASL_PASSWORD_MAX + 1]; /* upstream.sasl.password; never printed */
 	char upstream_sasl_password_file[KX_PATH_MAX];
 	char upstream_sasl_file_password[KX_SASL_PASSWORD_MAX + 1]; /* what that file held, read when the key is set */
+	/* mode=regional: clients authenticate to kstretch (sasl.users, sasl.mechanisms, sasl.mtls.identity). */
+	char sasl_users[KX_PATH_MAX];
+	unsigned sasl_mechanisms; /* bit (1u << enum kx_sasl_mechanism) per mechanism offered */
+	bool sasl_mtls_identity;
 	/* mode=regional: the region this tier serves and its kstretch nodes (a fixed list, or read from DNS). */
 	char region[KX_NAME_MAX];                /* "" = not set */
 	struct kr_regional_nodes regional_nodes; /* regional.nodes, finished (sorted, checked); cnt 0 = not set */
@@ -210,6 +214,9 @@ bool kx_config_validate(const struct kx_config *cfg, struct kx_config_error *err
 
 /* Whether a key of the table was set by a file or a flag (not left at its default). */
 bool kx_config_is_set(const struct kx_config *cfg, const char *key);
+
+/* "PLAIN", "SCRAM-SHA-256", ...: a mechanism's name ("none" for none). */
+const char *kx_sasl_mechanism_name(enum kx_sasl_mechanism m);
 
 /* The password of upstream.sasl.password or upstream.sasl.password.file ("": none). */
 const char *kx_config_upstream_sasl_password(const struct kx_config *cfg);

@@ -36,7 +36,7 @@ struct kx_conn_stat {
 	uint64_t started_ns; /* monotonic */
 	uint16_t local_port;
 	int32_t node_id;    /* the broker (mapped, pool); -1 bootstrap or none */
-	char peer[300];     /* client address, or the broker's host:port */
+	char peer[64 + 300]; /* client address (and a regional client's principal), or the broker's host:port */
 	char upstream[300]; /* mapped: where its upstream connects */
 	/* placement: written once under the registry mutex */
 	char rack[64], region[64];

@@ -26,8 +26,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "regional_nodes.h"
-#include "topology.h"
+#include "regional_session.h"
+#include "sasl_server.h"
+#include "text.h"
 #include "tls.h"
+#include "topology.h"
 #include "topology_print.h"
 #include "upgrade.h"
 #include "worker.h"
@@ -44,6 +47,8 @@ static void kx_usage(FILE *out)
 	      "       kstretch --print-topology [...] ask the cluster; print brokers, racks, regions, listeners\n"
 	      "       kstretch --list-metrics          print /metrics as it reads at start: every metric, its help\n"
 	      "       kstretch --list-keys             every key, its default and help, tab-separated\n"
+	      "       kstretch --sasl-user NAME [--iterations N] < PASSWORD-FILE\n"
+	      "                                        print NAME's sasl.users lines (SCRAM-SHA-256, -512)\n"
 	      "       kstretch --help | --version\n"
 	      "\n"
 	      "A Kafka wire-protocol proxy for stretched (multi-rack, multi-region) clusters.\n"
@@ -244,16 +249,29 @@ static void kx_regional_listen(struct kx_config *cfg, bool quiet)
 static bool kx_regional_setup(struct kx_config *cfg)
 {
 	const char *why = NULL;
-	if (cfg->upstream_sasl_mechanism != KX_SASL_NONE)
-		why = "upstream.sasl.mechanism is not supported in regional mode yet: shared upstream connections "
-		      "would need kstretch's own identity (issue 16)";
-	else if (cfg->listener_mode == KX_LISTENER_SNI)
+	if (cfg->listener_mode == KX_LISTENER_SNI)
 		why = "listener.mode=sni: regional mode serves one virtual cluster on one port; SNI "
 		      "routing per broker does not apply";
 	if (why) {
 		kx_error("mode=regional: %s", why);
 		return false;
 	}
+	if (cfg->sasl_users[0]) {
+		static struct kx_sasl_users users;
+		char err[512];
+		if (!kx_sasl_users_load(cfg->sasl_users, &users, err, sizeof(err))) {
+			kx_error("sasl.users: %s", err);
+			return false;
+		}
+		kx_regional_set_users(&users);
+		kx_info("mode=regional: clients authenticate with SASL (%zu users in %s)%s", users.cnt, cfg->sasl_users,
+		        cfg->sasl_mtls_identity ? ", or with their verified TLS certificate" : "");
+	} else if (cfg->sasl_mtls_identity) {
+		kx_info("mode=regional: clients authenticate with their verified TLS certificate");
+	}
+	if (cfg->upstream_sasl_mechanism != KX_SASL_NONE)
+		kx_info("mode=regional: shared upstream connections authenticate as %s (%s)",
+		        cfg->upstream_sasl_username, kx_sasl_mechanism_name(cfg->upstream_sasl_mechanism));
 	kx_regional_listen(cfg, false);
 	return true;
 }
@@ -546,12 +564,67 @@ static void kx_fit_fd_limit(struct kx_config *cfg, bool quiet)
 	}
 }
 
+/*
+ * kstretch --sasl-user NAME [--iterations N]: reads NAME's password from
+ * stdin (its first line) and prints its sasl.users lines, SCRAM-SHA-256 and
+ * SCRAM-SHA-512, each with a fresh random salt. No password is stored.
+ */
+static int kx_sasl_user_lines(int argc, char **argv)
+{
+	const char *name = argc > 2 ? argv[2] : "";
+	unsigned long iterations = 4096;
+	if (argc == 5 && strcmp(argv[3], "--iterations") == 0) {
+		char *end = NULL;
+		iterations = strtoul(argv[4], &end, 10);
+		if (*end || iterations < KX_SCRAM_MIN_ITERATIONS || iterations > KX_SCRAM_MAX_ITERATIONS) {
+			fprintf(stderr, "kstretch: --iterations: %s is not in %d..%d\n", argv[4],
+			        KX_SCRAM_MIN_ITERATIONS, KX_SCRAM_MAX_ITERATIONS);
+			return KX_EXIT_CONFIG;
+		}
+	} else if (argc != 3) {
+		fputs("usage: kstretch --sasl-user NAME [--iterations N] < password-file\n", stderr);
+		return KX_EXIT_CONFIG;
+	}
+	size_t nlen = strlen(name);
+	if (!nlen || nlen > KX_SCRAM_USER_MAX || strpbrk(name, " \t") || !kx_text_clean((const uint8_t *)name, nlen)) {
+		fprintf(stderr,
+		        "kstretch: --sasl-user: the name must be 1..%d bytes of UTF-8 without spaces or control "
+		        "characters\n",
+		        KX_SCRAM_USER_MAX);
+		return KX_EXIT_CONFIG;
+	}
+	char pw[KX_SASL_PASSWORD_MAX + 2];
+	if (!fgets(pw, sizeof(pw), stdin)) {
+		fputs("kstretch: --sasl-user: no password on stdin (its first line is the password)\n", stderr);
+		return KX_EXIT_CONFIG;
+	}
+	size_t plen = strcspn(pw, "\r\n");
+	pw[plen] = '\0';
+	int rc = 0;
+	for (int h = KX_SCRAM_SHA_256; h <= KX_SCRAM_SHA_512 && rc == 0; h++) {
+		struct kx_scram_cred c;
+		char line[1024];
+		if (!plen || !kx_scram_cred_make(&c, (enum kx_scram_hash)h, pw, plen, NULL, 0, (uint32_t)iterations) ||
+		    !kx_scram_cred_line(name, &c, line, sizeof(line))) {
+			fputs("kstretch: --sasl-user: an empty password, or no randomness from OpenSSL\n", stderr);
+			rc = 1;
+		} else {
+			fputs(line, stdout);
+		}
+		OPENSSL_cleanse(&c, sizeof(c));
+	}
+	OPENSSL_cleanse(pw, sizeof(pw));
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static struct kx_config cfg;
 	struct kx_config_error err;
 	enum kx_config_action action;
 
+	if (argc >= 2 && strcmp(argv[1], "--sasl-user") == 0)
+		return kx_sasl_user_lines(argc, argv);
 	if (!kx_config_parse_args(&cfg, argc, argv, &action, &err)) {
 		fprintf(stderr, "kstretch: config error: %s\n", err.msg);
 		return KX_EXIT_CONFIG;

@@ -81,6 +81,11 @@
 	                              "coordinator is elsewhere (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE)")       \
 	X(regional_racks_rewritten, "mode=regional: consumer racks (JoinGroup subscriptions, ConsumerGroupHeartbeat) "  \
 	                            "sent as the region: the virtual cluster's replicas are all in it (KIP-881)")    \
+	X(regional_sasl_authenticated, "mode=regional: clients a node authenticated (sasl.users, or a verified "       \
+	                               "certificate with sasl.mtls.identity)")                                        \
+	X(regional_sasl_refused, "mode=regional: clients a node refused: wrong credentials, a mechanism not "          \
+	                         "offered, a malformed exchange, or a request before authenticating")                \
+	X(upstream_sasl_failures, "upstream connections whose SASL authentication (upstream.sasl.*) failed")          \
 	X(regional_fetch_parts_unheld, "mode=regional: Fetch parts sent with MaxWaitMs 0: their broker had no records " \
 	                               "for the client's last part while another broker of the same Fetch had some") \
 	X(regional_api_refused, "mode=regional: requests for an API regional mode does not offer (left out of its "    \

@@ -4,6 +4,8 @@
 #include "pool.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 #include "metrics.h"
 #include "peek.h"
 #include "regional_session.h"
+#include "sasl.h"
+#include "sasl_client.h"
 #include "tls.h"
 #include "topology.h"
 #include "worker.h"
@@ -86,8 +90,11 @@ static void kx_pconn_close_sock(struct kx_pconn *c)
 	kx_sock_close(&c->up.sock);
 }
 
+static void kx_pconn_sasl_free(struct kx_pconn *c);
+
 static void kx_pconn_release(struct kx_pconn *c)
 {
+	kx_pconn_sasl_free(c);
 	if (c->resolve) {
 		c->resolve->c = NULL; /* its callback frees it */
 		c->resolve = NULL;
@@ -181,10 +188,10 @@ static void kx_pconn_fail(struct kx_pconn *c, const char *why)
 		p->conns[c->slot] = NULL;
 	}
 	c->slot = SIZE_MAX;
-	if (c->up.fifo.cnt)
+	if (c->up.fifo.cnt && !c->logged)
 		kx_cwarn_limited(c, "%s; answering its %u pending requests as failed", why, c->up.fifo.cnt);
 	else
-		kx_cdebug(c, "%s", why);
+		kx_cdebug(c, "%s (%u pending requests answered as failed)", why, c->up.fifo.cnt);
 	if (c->up.state < KX_UPSTREAM_READY) {
 		kx_metrics_upstream(c->up.node_id, false); /* it never connected (or failed its handshake) */
 		kx_pool_note(c->up.node_id, kx_now_ms() + KX_POOL_DOWN_MS);
@@ -357,8 +364,8 @@ static void kx_pconn_watch(struct kx_pconn *c)
 	c->timed = owing;
 }
 
-/* Connected (and through TLS, if any): read from now on, and the requests that waited go. */
-static void kx_pconn_ready(struct kx_pconn *c)
+/* Connected (through TLS and SASL, if any): read from now on, and the requests that waited go. */
+static void kx_pconn_open(struct kx_pconn *c)
 {
 	kx_pconn_set_state(c, KX_UPSTREAM_READY);
 	kx_metrics_upstream(c->up.node_id, true);
@@ -368,6 +375,289 @@ static void kx_pconn_ready(struct kx_pconn *c)
 	kx_pconn_watch(c);
 	if (kx_pconn_flush(c))
 		kx_sock_read_pending(&c->up.sock); /* an answer may have come with the handshake's last record */
+}
+
+/* ---- SASL as kstretch (upstream.sasl.*) ------------------------------------ */
+
+#define KX_PSASL_VERSION   1           /* SaslHandshake v1 and SaslAuthenticate v1: every broker from Kafka 2.2 */
+#define KX_PSASL_MAX_FRAME ((int64_t)64 * 1024) /* a SASL answer larger than this is not one */
+#define KX_PSASL_LOG_MS    60000       /* the same failure is logged at most once this often */
+
+struct kx_pconn_sasl {
+	enum { KX_PSASL_HANDSHAKE, KX_PSASL_FIRST, KX_PSASL_FINAL } step; /* the answer awaited */
+	int32_t corr;
+	int64_t deadline_ms;
+	struct kx_flow out; /* the exchange's requests: c->req holds the clients', which wait */
+	struct kx_scram scram;
+};
+
+static void kx_pconn_sasl_free(struct kx_pconn *c)
+{
+	if (!c->sasl)
+		return;
+	kx_flow_free(&c->sasl->out);
+	kx_scram_clear(&c->sasl->scram);
+	free(c->sasl);
+	c->sasl = NULL;
+}
+
+/* One line per failure, shared by every worker: the same words again within KX_PSASL_LOG_MS are counted, not written.
+ */
+static void kx_pconn_sasl_log(struct kx_pconn *c, const char *why)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static char last[300];
+	static int64_t logged_ms;
+	static uint64_t quiet;
+	int64_t now = kx_now_ms();
+	pthread_mutex_lock(&mu);
+	bool again = strcmp(last, why) == 0 && now - logged_ms < KX_PSASL_LOG_MS;
+	if (again) {
+		quiet++;
+	} else {
+		kx_cwarn(c,
+		         "SASL authentication as %s failed: %s; the connection's requests are answered as failed "
+		         "(retriable; the same failure is logged once a minute at most)%s%.0llu%s",
+		         c->pool->worker->cfg->upstream_sasl_username, why,
+		         quiet ? " (the previous failure repeated " : "", (unsigned long long)quiet,
+		         quiet ? " more times)" : "");
+		snprintf(last, sizeof(last), "%s", why);
+		logged_ms = now;
+		quiet = 0;
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+static void kx_pconn_sasl_fail(struct kx_pconn *c, const char *why)
+{
+	KX_METRIC_ADD(upstream_sasl_failures, 1);
+	KX_METRIC_ADD(upstream_connect_failures, 1);
+	c->pool->auth_failing = true;
+	kx_pconn_sasl_log(c, why);
+	c->logged = true;
+	char line[360];
+	snprintf(line, sizeof(line), "SASL: %s", why);
+	kx_pconn_fail(c, line);
+}
+
+/* Writes the exchange's requests; false when c failed (and is gone). */
+static bool kx_pconn_sasl_write(struct kx_pconn *c)
+{
+	struct kx_pconn_sasl *a = c->sasl;
+	if (!kx_flow_write(&a->out, &c->up.sock.tr)) {
+		char why[128];
+		snprintf(why, sizeof(why), "write error: %s", strerror(errno));
+		kx_pconn_fail(c, why);
+		return false;
+	}
+	kx_sock_want(c->up.sock.wev, &c->up.sock.writing, kx_sock_wants_write(&c->up.sock, kx_flow_ready(&a->out) > 0),
+	             NULL);
+	return true;
+}
+
+/* Queues one request of the exchange (api, its body in body) and writes it. */
+static bool kx_pconn_sasl_send(struct kx_pconn *c, int16_t api, struct kp_writer *body)
+{
+	struct kx_pconn_sasl *a = c->sasl;
+	struct kp_writer w;
+	a->corr = kx_pconn_corr(c);
+	struct kp_request_header h = {.api_key = api,
+	                              .api_version = KX_PSASL_VERSION,
+	                              .correlation_id = a->corr,
+	                              .client_id = {(const uint8_t *)"kstretch", 8},
+	                              .header_version = kp_request_header_version(api, KX_PSASL_VERSION)};
+	kp_writer_init(&w);
+	kp_request_header_write(&w, &h);
+	kp_write_writer(&w, body);
+	bool ok = kp_writer_ok(&w);
+	if (ok)
+		kx_queue_frame_refs(&a->out, &w, NULL, NULL, 0);
+	kp_writer_free(&w);
+	if (!ok) {
+		kx_pconn_fail(c, "out of memory");
+		return false;
+	}
+	return kx_pconn_sasl_write(c);
+}
+
+/* SaslAuthenticate with these bytes. */
+static bool kx_pconn_sasl_auth(struct kx_pconn *c, const void *bytes, size_t n)
+{
+	struct kp_writer b;
+	kp_writer_init(&b);
+	kp_sasl_authenticate_request_write(&b, KX_PSASL_VERSION, bytes, n);
+	bool ok = kx_pconn_sasl_send(c, KP_API_SASL_AUTHENTICATE, &b);
+	kp_writer_free(&b);
+	return ok;
+}
+
+/* Starts the exchange on a connection just connected (and through TLS). */
+static void kx_pconn_sasl_start(struct kx_pconn *c)
+{
+	const struct kx_config *cfg = c->pool->worker->cfg;
+	c->sasl = calloc(1, sizeof(*c->sasl));
+	if (!c->sasl || !kx_flow_init(&c->sasl->out, false)) {
+		free(c->sasl);
+		c->sasl = NULL;
+		kx_pconn_fail(c, "out of memory");
+		return;
+	}
+	c->sasl->deadline_ms = kx_now_ms() + cfg->connect_timeout_ms;
+	c->sasl->step = KX_PSASL_HANDSHAKE;
+	kx_pconn_set_state(c, KX_UPSTREAM_SASL);
+	struct timeval limit = kx_ms_timeval(cfg->connect_timeout_ms);
+	event_del(c->up.sock.rev);
+	c->up.sock.reading = false;
+	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, true, &limit);
+	struct kp_writer b;
+	kp_writer_init(&b);
+	kp_sasl_handshake_request_write(&b, kx_sasl_mechanism_name(cfg->upstream_sasl_mechanism));
+	bool ok = kx_pconn_sasl_send(c, KP_API_SASL_HANDSHAKE, &b);
+	kp_writer_free(&b);
+	(void)ok; /* false: c failed and is gone */
+}
+
+/* The exchange's next step, on the broker's answer body[0..len); false when c failed. */
+static bool kx_pconn_sasl_step(struct kx_pconn *c, const uint8_t *body, size_t len)
+{
+	const struct kx_config *cfg = c->pool->worker->cfg;
+	struct kx_pconn_sasl *a = c->sasl;
+	const char *mech = kx_sasl_mechanism_name(cfg->upstream_sasl_mechanism);
+	const char *user = cfg->upstream_sasl_username, *password = kx_config_upstream_sasl_password(cfg);
+	char why[300], msg[200];
+	struct kp_cursor cur;
+	kp_cursor_init(&cur, body, len);
+	int16_t err;
+	if (a->step == KX_PSASL_HANDSHAKE) {
+		char enabled[160];
+		if (!kp_sasl_handshake_response_read(&cur, &err, enabled, sizeof(enabled))) {
+			snprintf(why, sizeof(why), "malformed SaslHandshake answer (%s at byte %zu reading %s)",
+			         kp_error_name(cur.err), cur.err_pos, cur.err_field ? cur.err_field : "?");
+			kx_pconn_sasl_fail(c, why);
+			return false;
+		}
+		if (err) {
+			snprintf(why, sizeof(why), "SaslHandshake for %s: error %d (%s); the broker enables: %s", mech,
+			         err,
+			         err == 33   ? "UNSUPPORTED_SASL_MECHANISM"
+			         : err == 34 ? "ILLEGAL_SASL_STATE"
+			                     : "refused",
+			         enabled[0] ? enabled : "nothing (is its listener SASL_PLAINTEXT or SASL_SSL?)");
+			kx_pconn_sasl_fail(c, why);
+			return false;
+		}
+		a->step = KX_PSASL_FIRST;
+		if (cfg->upstream_sasl_mechanism == KX_SASL_PLAIN) {
+			uint8_t m[KX_SASL_USER_MAX + KX_SASL_PASSWORD_MAX + 2];
+			size_t n = kx_sasl_plain(user, password, m, sizeof(m));
+			bool ok = kx_pconn_sasl_auth(c, m, n);
+			OPENSSL_cleanse(m, sizeof(m));
+			return ok;
+		}
+		char first[KX_SCRAM_MSG_MAX + 1];
+		enum kx_scram_hash h =
+		    cfg->upstream_sasl_mechanism == KX_SASL_SCRAM_SHA_512 ? KX_SCRAM_SHA_512 : KX_SCRAM_SHA_256;
+		if (!kx_scram_client_first(&a->scram, h, user, NULL, first, sizeof(first), msg, sizeof(msg))) {
+			snprintf(why, sizeof(why), "%s: %s", mech, msg);
+			kx_pconn_sasl_fail(c, why);
+			return false;
+		}
+		return kx_pconn_sasl_auth(c, first, strlen(first));
+	}
+	struct kp_span emsg, auth;
+	int64_t lifetime;
+	if (!kp_sasl_authenticate_response_read(&cur, KX_PSASL_VERSION, &err, &emsg, &auth, &lifetime)) {
+		snprintf(why, sizeof(why), "malformed SaslAuthenticate answer (%s at byte %zu reading %s)",
+		         kp_error_name(cur.err), cur.err_pos, cur.err_field ? cur.err_field : "?");
+		kx_pconn_sasl_fail(c, why);
+		return false;
+	}
+	if (err) {
+		size_t k = 0;
+		for (int32_t i = 0; i < emsg.len && k + 1 < sizeof(msg); i++)
+			msg[k++] = (char)(emsg.ptr[i] >= 0x20 && emsg.ptr[i] < 0x7f ? emsg.ptr[i] : '?');
+		msg[k] = '\0';
+		snprintf(why, sizeof(why), "SaslAuthenticate: error %d (%s): %s", err,
+		         err == 58   ? "SASL_AUTHENTICATION_FAILED"
+		         : err == 34 ? "ILLEGAL_SASL_STATE"
+		                     : "refused",
+		         k ? msg : "no message");
+		kx_pconn_sasl_fail(c, why);
+		return false;
+	}
+	if (cfg->upstream_sasl_mechanism != KX_SASL_PLAIN) {
+		bool ok;
+		if (a->step == KX_PSASL_FIRST) {
+			char final[KX_SCRAM_MSG_MAX + 1];
+			ok = kx_scram_client_final(&a->scram, password, auth.ptr, auth.len > 0 ? (size_t)auth.len : 0,
+			                           final, sizeof(final), msg, sizeof(msg));
+			if (ok) {
+				a->step = KX_PSASL_FINAL;
+				ok = kx_pconn_sasl_auth(c, final, strlen(final));
+				OPENSSL_cleanse(final, sizeof(final));
+				return ok;
+			}
+		} else {
+			ok = kx_scram_server_final(&a->scram, auth.ptr, auth.len > 0 ? (size_t)auth.len : 0, msg,
+			                           sizeof(msg));
+		}
+		if (!ok) {
+			snprintf(why, sizeof(why), "%s: %s", mech, msg);
+			kx_pconn_sasl_fail(c, why);
+			return false;
+		}
+	}
+	kx_cdebug(c, "authenticated as %s with %s (session lifetime %lld ms)", user, mech, (long long)lifetime);
+	c->pool->auth_failing = false;
+	kx_pconn_sasl_free(c);
+	kx_sock_want(c->up.sock.rev, &c->up.sock.reading, false, NULL); /* kx_pconn_open sets it again, untimed */
+	kx_pconn_open(c);
+	return false; /* the pump's answers are the open connection's from here */
+}
+
+/* The exchange's answers, whole, one at a time; false when c failed or opened. */
+static bool kx_pconn_sasl_pump(struct kx_pconn *c)
+{
+	while (c->sasl) {
+		int32_t size, corr;
+		bool whole;
+		enum kp_frame_status st = kp_peek_response(c->resp.buf, 0, KX_PSASL_MAX_FRAME, &size, &corr, &whole);
+		if (st == KP_FRAME_MALFORMED) {
+			kx_pconn_sasl_fail(c,
+			                   "an answer that is not a SASL answer (frame size over 64 KiB or negative)");
+			return false;
+		}
+		if (st == KP_FRAME_INCOMPLETE || !whole)
+			return true;
+		if (corr != c->sasl->corr) {
+			char why[120];
+			snprintf(why, sizeof(why), "an answer with correlation id %d (expected %d)", corr,
+			         c->sasl->corr);
+			kx_pconn_sasl_fail(c, why);
+			return false;
+		}
+		struct kx_frame fr;
+		const uint8_t *p;
+		if (!kx_flow_take_frame(&c->resp, 4 + (size_t)size, &fr) || !kx_frame_flat(&fr, 8, fr.len, &p)) {
+			kx_frame_release(&fr);
+			kx_pconn_fail(c, "out of memory");
+			return false;
+		}
+		bool on = kx_pconn_sasl_step(c, p, fr.len - 8); /* SaslHandshake/Authenticate v1: response header v0 */
+		kx_frame_release(&fr);
+		if (!on)
+			return false;
+	}
+	return false;
+}
+
+/* Connected (and through TLS, if any): SASL first when upstream.sasl.* is set. */
+static void kx_pconn_ready(struct kx_pconn *c)
+{
+	if (c->pool->worker->cfg->upstream_sasl_mechanism != KX_SASL_NONE)
+		kx_pconn_sasl_start(c);
+	else
+		kx_pconn_open(c);
 }
 
 /*
@@ -573,6 +863,12 @@ static void kx_pconn_writable(evutil_socket_t fd, short what, void *arg)
 		kx_pconn_handshake(c, what);
 		return;
 	}
+	if (c->up.state == KX_UPSTREAM_SASL) {
+		bool reread_sasl = c->up.sock.tr.blocked & KX_TR_READ_WANTS_WRITE;
+		if (kx_pconn_sasl_write(c) && reread_sasl)
+			event_active(c->up.sock.rev, EV_READ, 0);
+		return;
+	}
 	bool reread = c->up.sock.tr.blocked & KX_TR_READ_WANTS_WRITE;
 	if (kx_pconn_flush(c) && reread)
 		event_active(c->up.sock.rev, EV_READ, 0); /* the TLS read that waited for this */
@@ -647,12 +943,51 @@ static bool kx_pconn_pump(struct kx_pconn *c)
 	}
 }
 
+/* The broker's SASL answers (KX_UPSTREAM_SASL), within connect.timeout.ms of the exchange's start. */
+static void kx_pconn_sasl_readable(struct kx_pconn *c, short what)
+{
+	if ((what & EV_TIMEOUT) || kx_now_ms() >= c->sasl->deadline_ms) {
+		kx_pconn_sasl_fail(c, "no complete answer within connect.timeout.ms");
+		return;
+	}
+	if ((c->up.sock.tr.blocked & KX_TR_WRITE_WANTS_READ) && !kx_pconn_sasl_write(c))
+		return;
+	for (int i = 0; i < 4; i++) { /* bounded: the event comes again */
+		ssize_t r = kx_flow_read(&c->resp, &c->up.sock.tr);
+		if (r == -2) {
+			if (c->up.sock.tr.blocked & KX_TR_READ_WANTS_WRITE)
+				kx_sock_want(c->up.sock.wev, &c->up.sock.writing, true, NULL);
+			break;
+		}
+		if (r <= 0) {
+			const char *tls = kx_tls_error(&c->up.sock.tr);
+			kx_pconn_sasl_fail(c, r == 0   ? "the broker closed the connection (is its listener SASL?)"
+			                      : tls[0] ? tls
+			                               : strerror(errno));
+			return;
+		}
+		KX_METRIC_ADD(bytes_from_brokers, (size_t)r);
+		if (!kx_pconn_sasl_pump(c))
+			return; /* failed, or open: its events are the open connection's now */
+	}
+	/* Still authenticating: the read event's timeout is what is left of the deadline. */
+	int64_t left = c->sasl->deadline_ms - kx_now_ms();
+	struct timeval t = kx_ms_timeval((int)(left > 1 ? left : 1));
+	event_del(c->up.sock.rev);
+	event_add(c->up.sock.rev, &t);
+	kx_sock_read_pending(&c->up.sock);
+}
+
 static void kx_pconn_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct kx_pconn *c = arg;
 	(void)fd;
 	if (c->up.state == KX_UPSTREAM_HANDSHAKE) {
 		kx_pconn_handshake(c, what);
+		return;
+	}
+	if (c->up.state == KX_UPSTREAM_SASL) {
+		kx_pconn_sasl_readable(c, what);
 		return;
 	}
 	if (what & EV_TIMEOUT) {

@@ -34,6 +34,13 @@
  * so a member's JoinGroup on a shared connection kept the requests behind it,
  * the other members' JoinGroups among them, from the coordinator until the
  * rebalance timed out. Idle held connections are kept for the next ones.
+ * With upstream.sasl.* each connection authenticates as kstretch between its
+ * connect (and TLS handshake) and its first request, within
+ * connect.timeout.ms: SaslHandshake v1, then SaslAuthenticate v1 (PLAIN in
+ * one round; SCRAM in two, the broker's signature verified). A refusal, or
+ * an answer that does not read, fails the connection as a failed connect
+ * does; the line saying why is written once a minute at most (a wrong
+ * password would otherwise print one per client request).
  */
 #ifndef KX_POOL_H
 #define KX_POOL_H
@@ -47,6 +54,7 @@
 
 struct kx_pool;
 struct kx_pconn_resolve;
+struct kx_pconn_sasl;
 
 struct kx_pconn {
 	struct kx_upstream up; /* socket, state, where it goes, and its FIFO of struct kx_up_inflight */
@@ -54,6 +62,7 @@ struct kx_pconn {
 	struct kx_flow req, resp; /* requests to the broker, its answers */
 	struct event *start_ev;   /* starts the connect on the next loop turn */
 	struct kx_pconn_resolve *resolve;
+	struct kx_pconn_sasl *sasl;    /* its SASL exchange, while in KX_UPSTREAM_SASL */
 	struct kx_pconn *next_failing; /* while it answers its FIFO as failed */
 	int32_t next_corr;
 	uint8_t broker_ridx; /* its broker's region index (metrics) */
@@ -62,6 +71,7 @@ struct kx_pconn {
 	bool timed;          /* its read event carries request.timeout.ms (it owes answers) */
 	bool held;           /* on pool->held: one request at a time */
 	struct kx_pconn *next_held;
+	bool logged;         /* its failure was logged already (SASL: rate-limited) */
 	size_t slot;         /* in pool->conns (held: its number, for logs); SIZE_MAX once it failed */
 	struct kx_conn_stat stat; /* its /connections entry (conns.h) */
 };
@@ -77,6 +87,7 @@ struct kx_pool {
 	struct kx_pconn *held;    /* connections for requests brokers hold (JoinGroup, SyncGroup), any broker */
 	size_t held_made;         /* held connections made so far (their numbers in logs) */
 	uint8_t region_ridx;      /* the node's region (metrics) */
+	bool auth_failing;        /* the last upstream SASL exchange failed (answers failed for it log quietly) */
 };
 
 void kx_pool_init(struct kx_pool *p, struct kx_worker *w, uint32_t size);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <openssl/crypto.h>
 
 #include "api.h"
 #include "bootstrap.h"
@@ -30,6 +31,7 @@
 #include "keysplit.h"
 #include "regional.h"
 #include "regional_api.h"
+#include "regional_auth.h"
 #include "rewrite.h"
 #include "split.h"
 #include "tls.h"
@@ -113,6 +115,10 @@ struct kx_rreq {
 	bool cfg;
 	struct kp_configs_route cfg_route;
 	int32_t cfg_real;
+	/* Answered by the node itself (SaslHandshake, SaslAuthenticate): the response body, in arena. */
+	bool local;
+	bool raw; /* a raw SASL token after SaslHandshake v0: no request header, answered by a raw token */
+	struct kp_span local_body;
 };
 
 struct kx_rscratch {
@@ -120,6 +126,13 @@ struct kx_rscratch {
 	struct kp_produce_split produce;
 	struct kp_fetch_merge fetch;
 };
+
+static const struct kx_sasl_users *kx_rusers;
+
+void kx_regional_set_users(const struct kx_sasl_users *users)
+{
+	kx_rusers = users;
+}
 
 static void kx_rclient_readable(evutil_socket_t fd, short what, void *arg);
 static void kx_rclient_writable(evutil_socket_t fd, short what, void *arg);
@@ -185,7 +198,7 @@ static void kx_rupdate_reading(struct kx_session *s)
 		s->resp.full = true;
 	else if (ready < KX_R_LOW_WATERMARK)
 		s->resp.full = false;
-	bool room = !s->resp.full && s->fifo.cnt < (uint32_t)s->worker->cfg->max_inflight_requests;
+	bool room = !s->resp.full && s->fifo.cnt < (uint32_t)s->worker->cfg->max_inflight_requests && !s->rclosing;
 	struct timeval idle = kx_ms_timeval(s->worker->cfg->idle_timeout_ms);
 	if (s->client.state == KX_CLIENT_HANDSHAKE)
 		return; /* the handshake sets its own events */
@@ -234,6 +247,10 @@ void kx_regional_close(struct kx_session *s, const char *why)
 	kx_flow_free(&s->req);
 	kx_flow_free(&s->resp);
 	kp_peek_release(&s->peek);
+	if (s->rauth) {
+		kx_rauth_free(s->rauth);
+		free(s->rauth);
+	}
 	kx_ring_free(&s->fifo);
 	kx_worker_remove_session(w, s);
 	KX_METRIC_SUB(connections_active, 1);
@@ -255,6 +272,10 @@ KX_MUST_CHECK static bool kx_rflush_client(struct kx_session *s)
 		return false;
 	}
 	bool more = kx_flow_ready(&s->resp) > 0;
+	if (!more && s->rclosing && s->fifo.cnt == 0) {
+		kx_regional_close(s, "authentication refused");
+		return false;
+	}
 	if (!more && s->worker->stopping && s->fifo.cnt == 0) {
 		kx_regional_close(s, "shutdown");
 		return false;
@@ -1269,6 +1290,120 @@ KX_MUST_CHECK static bool kx_rwhole(struct kx_session *s, struct kx_rreq *q)
 	return true;
 }
 
+/*
+ * SaslHandshake and SaslAuthenticate are the node's own to answer
+ * (regional_auth.h): the answer's body is made now, in order with the
+ * session's state, and queued in its turn (q->local). A refusal is answered,
+ * then the client closed (nothing more is read from it).
+ */
+KX_MUST_CHECK static bool kx_rsasl(struct kx_session *s, struct kx_rreq *q)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	const struct kx_config *cfg = s->worker->cfg;
+	struct kx_rauth off; /* no client authentication asked: SASL requests are refused */
+	kx_rauth_init(&off, cfg, NULL);
+	struct kx_rauth *a = s->rauth ? s->rauth : &off;
+	const uint8_t *body;
+	size_t at = 4 + q->hdr.size;
+	char why[400];
+	struct kp_cursor c;
+	if (!kx_frame_flat(&q->req, at, q->req.len, &body)) {
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	kp_writer_reset(&rs->body);
+	enum kx_rauth_verdict v = kx_rauth_answer(a, cfg, kx_rusers, q->hdr.api_key, q->hdr.api_version, body,
+	                                          q->req.len - at, &rs->body, &c, why, sizeof(why));
+	if (v == KX_RAUTH_MALFORMED) {
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_rprotocol_error(s, q->hdr.api_key == KP_API_SASL_HANDSHAKE ? "SaslHandshake" : "SaslAuthenticate",
+		                   &c);
+		return false;
+	}
+	size_t n;
+	uint8_t *flat = kp_writer_flatten(&rs->body, &n);
+	uint8_t *mine = flat ? kp_arena_alloc(&q->arena, n + 1) : NULL;
+	if (!mine) {
+		free(flat);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	memcpy(mine, flat, n);
+	OPENSSL_cleanse(flat, n);
+	free(flat);
+	q->local = true;
+	q->local_body = (struct kp_span){mine, (int32_t)n};
+	q->left = 0;
+	if (v == KX_RAUTH_AUTHENTICATED) {
+		KX_METRIC_ADD(regional_sasl_authenticated, 1);
+		kx_rinfo(s, "%s", why);
+		size_t l = strlen(s->client.addr);
+		snprintf(s->client.addr + l, sizeof(s->client.addr) - l, " %s", a->principal);
+	} else if (v == KX_RAUTH_ANSWER_AND_CLOSE) {
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_rwarn(s, "%s v%d: %s; answered %s, closing", q->api ? q->api->name : "SASL", q->hdr.api_version, why,
+		         kx_rauth_error_name(a->error));
+		s->rclosing = true;
+	}
+	kx_rauth_free(&off);
+	return true;
+}
+
+/*
+ * A raw SASL token after SaslHandshake v0 (fr: the whole frame, size and
+ * bytes, taken over): answered by the node in the session's order, as a
+ * raw token; a refusal closes the client without an answer, as Kafka does.
+ */
+KX_MUST_CHECK static bool kx_rtoken(struct kx_session *s, struct kx_frame *fr)
+{
+	struct kx_rscratch *rs = s->worker->rscratch;
+	struct kx_rreq *q = calloc(1, sizeof(*q));
+	const uint8_t *p;
+	char why[400];
+	if (!q || !rs) {
+		free(q);
+		kx_frame_release(fr);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	q->req = *fr;
+	kp_arena_init(&q->arena, 4096);
+	q->raw = q->local = true;
+	q->api = kp_api_get(KP_API_SASL_AUTHENTICATE);
+	q->hdr.api_key = KP_API_SASL_AUTHENTICATE;
+	if (!kx_frame_flat(&q->req, 4, q->req.len, &p) || !kx_ring_push(&s->fifo, &q, UINT32_MAX)) {
+		kx_rreq_free(q);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	kp_writer_reset(&rs->body);
+	enum kx_rauth_verdict v = kx_rauth_token(s->rauth, kx_rusers, p, q->req.len - 4, &rs->body, why, sizeof(why));
+	if (v == KX_RAUTH_ANSWER_AND_CLOSE) {
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_rwarn(s, "raw SASL token after SaslHandshake v0: %s; closing (no answer in the v0 exchange)", why);
+		kx_regional_close(s, "authentication refused");
+		return false;
+	}
+	size_t n;
+	uint8_t *flat = kp_writer_flatten(&rs->body, &n);
+	uint8_t *mine = flat ? kp_arena_alloc(&q->arena, n + 1) : NULL;
+	if (!mine) {
+		free(flat);
+		kx_regional_close(s, "out of memory");
+		return false;
+	}
+	memcpy(mine, flat, n);
+	free(flat);
+	q->local_body = (struct kp_span){mine, (int32_t)n};
+	if (v == KX_RAUTH_AUTHENTICATED) {
+		KX_METRIC_ADD(regional_sasl_authenticated, 1);
+		kx_rinfo(s, "%s (SaslHandshake v0, raw tokens)", why);
+		size_t l = strlen(s->client.addr);
+		snprintf(s->client.addr + l, sizeof(s->client.addr) - l, " %s", s->rauth->principal);
+	}
+	return q == kx_rreq_head(s) ? kx_regional_advance(s) : true;
+}
+
 /* One whole request frame from the client, taken by reference (fr: the call
  * takes it over), whose request header is header_size bytes long. */
 KX_MUST_CHECK static bool kx_rrequest(struct kx_session *s, struct kx_frame *fr, size_t header_size)
@@ -1320,6 +1455,23 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 {
 	bool decodes = q->api && kp_api_decodes(q->api, q->hdr.api_version, true);
 	bool expects = true, ok;
+	if (s->rauth && !kx_rauth_allows(s->rauth, q->hdr.api_key)) {
+		kx_rwarn(s,
+		         "%s v%d (corr %d) before authenticating (only ApiVersions, SaslHandshake and SaslAuthenticate "
+		         "are taken before; sasl.users); closing",
+		         q->api ? q->api->name : "unknown API", q->hdr.api_version, q->hdr.correlation_id);
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_regional_close(s, "request before authentication");
+		return false;
+	}
+	if (!decodes && (q->hdr.api_key == KP_API_SASL_HANDSHAKE || q->hdr.api_key == KP_API_SASL_AUTHENTICATE)) {
+		/* Never forwarded: a shared connection must not carry a client's SASL. */
+		kx_rwarn(s, "%s v%d: a version kstretch does not answer (SaslHandshake 0-1, SaslAuthenticate 0-2); "
+		         "closing", q->api ? q->api->name : "SASL", q->hdr.api_version);
+		KX_METRIC_ADD(regional_sasl_refused, 1);
+		kx_regional_close(s, "SASL version");
+		return false;
+	}
 	switch (decodes ? q->hdr.api_key : -1) {
 	case KP_API_PRODUCE: ok = kx_rproduce(s, q, &expects); break;
 	case KP_API_FETCH: ok = kx_rsplit(s, q, &kp_split_fetch_request, &kp_split_fetch_response); break;
@@ -1344,10 +1496,7 @@ KX_MUST_CHECK static bool kx_rdispatch(struct kx_session *s, struct kx_rreq *q)
 		break;
 	}
 	case KP_API_SASL_HANDSHAKE:
-	case KP_API_SASL_AUTHENTICATE:
-		kx_rwarn(s, "SASL towards regional nodes is not supported yet; closing");
-		kx_regional_close(s, "SASL");
-		return false;
+	case KP_API_SASL_AUTHENTICATE: ok = kx_rsasl(s, q); break;
 	default: ok = kx_radmin(s, q); break; /* every other key, as regional_api.h decides */
 	}
 	if (!ok)
@@ -1417,9 +1566,52 @@ KX_MUST_CHECK static bool kx_rpump(struct kx_session *s)
 	struct kx_worker *w = s->worker;
 	if (s->proxy_pending)
 		return true; /* its PROXY header first (kx_rclient_readable) */
-	while (s->client.state == KX_CLIENT_OPEN && !w->stopping &&
+	while (s->client.state == KX_CLIENT_OPEN && !w->stopping && !s->rclosing &&
 	       s->fifo.cnt < (uint32_t)cfg->max_inflight_requests && !s->resp.full) {
-		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, cfg->max_frame_bytes, &s->peek);
+		if (s->rauth && kx_rauth_raw_next(s->rauth)) { /* after SaslHandshake v0: a raw token, no header */
+			uint8_t sz[4];
+			size_t have = evbuffer_get_length(s->req.buf);
+			if (have < 4 || evbuffer_copyout(s->req.buf, sz, 4) != 4)
+				break;
+			int32_t n = kp_frame_size_get(sz);
+			if (n < 0 || n > 2 * KX_SCRAM_MSG_MAX) {
+				kx_rwarn(s, "a raw SASL token of %d bytes after SaslHandshake v0 (0..%d); closing", n,
+				         2 * KX_SCRAM_MSG_MAX);
+				KX_METRIC_ADD(regional_sasl_refused, 1);
+				kx_regional_close(s, "raw SASL token size");
+				return false;
+			}
+			if (have < 4 + (size_t)n) {
+				kx_flow_want(&s->req, 4 + (size_t)n - have);
+				break;
+			}
+			kx_flow_want(&s->req, 0);
+			struct kx_frame fr;
+			if (!kx_flow_take_frame(&s->req, 4 + (size_t)n, &fr) || !kx_rscratch(w)) {
+				kx_frame_release(&fr);
+				kx_regional_close(s, "out of memory");
+				return false;
+			}
+			s->req_cleared++;
+			if (!kx_rtoken(s, &fr))
+				return false;
+			continue;
+		}
+		/* Before it is authenticated, a client's frames are bounded as Kafka bounds them. */
+		bool unauthenticated = s->rauth && !kx_rauth_authenticated(s->rauth);
+		int64_t max_frame = unauthenticated && cfg->max_frame_bytes > KX_RAUTH_MAX_FRAME ? KX_RAUTH_MAX_FRAME
+		                                                                                 : cfg->max_frame_bytes;
+		enum kp_frame_status st = kp_peek_request(s->req.buf, 0, max_frame, &s->peek);
+		if (st == KP_FRAME_MALFORMED && unauthenticated) {
+			uint8_t sz[4];
+			if (evbuffer_copyout(s->req.buf, sz, 4) == 4 && kp_frame_size_get(sz) > max_frame) {
+				kx_rwarn(s, "a frame of %d bytes before authenticating (at most %d then); closing",
+				         kp_frame_size_get(sz), KX_RAUTH_MAX_FRAME);
+				KX_METRIC_ADD(regional_sasl_refused, 1);
+				kx_regional_close(s, "frame too large before authentication");
+				return false;
+			}
+		}
 		if (st == KP_FRAME_INCOMPLETE)
 			break;
 		if (st == KP_FRAME_MALFORMED) {
@@ -1488,10 +1680,17 @@ static void kx_rclient_handshake(struct kx_session *s, short what)
 	}
 	char how[128], subject[512];
 	kx_tls_describe(&k->tr, how, sizeof(how));
-	if (kx_tls_peer_subject(&k->tr, subject, sizeof(subject)))
+	if (kx_tls_peer_subject(&k->tr, subject, sizeof(subject))) {
 		kx_rinfo(s, "TLS %s, client certificate %s", how, subject);
-	else
+		if (s->rauth && kx_rauth_certificate(s->rauth, cfg, subject)) {
+			KX_METRIC_ADD(regional_sasl_authenticated, 1);
+			size_t l = strlen(s->client.addr);
+			snprintf(s->client.addr + l, sizeof(s->client.addr) - l, " %s", s->rauth->principal);
+			kx_rinfo(s, "authenticated by its certificate (sasl.mtls.identity)");
+		}
+	} else {
 		kx_rdebug(s, "TLS %s, no client certificate", how);
+	}
 	s->client.state = KX_CLIENT_OPEN;
 	kx_rupdate_reading(s);
 	if (k->reading)
@@ -1994,6 +2193,18 @@ static bool kx_ranswer_keysplit(struct kx_session *s, struct kx_rreq *q)
 /* Answers the head request (complete): false when the client must be closed. */
 static bool kx_ranswer(struct kx_session *s, struct kx_rreq *q)
 {
+	if (q->local) { /* the node's own answer (SASL) */
+		struct kx_rscratch *rs = s->worker->rscratch;
+		if (q->raw)
+			kp_writer_reset(&rs->out); /* a raw token: its size, then its bytes */
+		else
+			kx_ranswer_header(rs, q);
+		kp_write_raw(&rs->out, q->local_body.ptr, (size_t)q->local_body.len);
+		if (!kp_writer_ok(&rs->out))
+			return false;
+		kx_queue_frame_refs(&s->resp, &rs->out, NULL, NULL, 0);
+		return true;
+	}
 	if (q->klayout)
 		return kx_ranswer_keysplit(s, q);
 	if (q->cfg)
@@ -2021,7 +2232,12 @@ KX_MUST_CHECK static bool kx_regional_advance(struct kx_session *s)
 			KX_API_COUNT(responses, q->hdr.api_key);
 		}
 		kx_conn_count(&s->stat.answers, 1);
-		if (!ok)
+		if (!ok && s->worker->pool.auth_failing) /* the pool's SASL failure was logged (rate-limited) */
+			kx_rdebug(s,
+			          "%s v%d (corr %d): cannot answer (kstretch's upstream SASL authentication fails); "
+			          "closing the client so it starts again",
+			          q->api ? q->api->name : "?", q->hdr.api_version, q->hdr.correlation_id);
+		else if (!ok)
 			kx_rlimited(
 			    KX_LOG_WARN, s,
 			    "%s v%d (corr %d): cannot answer (its broker connection failed, or the answer did not "
@@ -2381,6 +2597,15 @@ void kx_regional_start(struct kx_worker *w, evutil_socket_t fd, const struct soc
 		return;
 	}
 	kx_flow_read_in_blocks(&s->req); /* requests are taken by reference, never copied */
+	if (kx_rusers || w->cfg->sasl_mtls_identity) {
+		s->rauth = malloc(sizeof(*s->rauth));
+		if (!s->rauth) {
+			kx_error("regional %s: out of memory for its authentication; closing", s->client.addr);
+			kx_regional_close(s, "out of memory");
+			return;
+		}
+		kx_rauth_init(s->rauth, w->cfg, kx_rusers);
+	}
 	kx_rdebug(s, "accepted (session %u)%s", s->number, tls ? ", TLS handshake next" : "");
 	if (tls) {
 		/* The handshake begins when its ClientHello is there (kx_rclient_handshake). */

@@ -11,6 +11,8 @@
  *            ├─ Fetch          kp_split_request by replica (an in-sync one in the node's region for
  *            │                 v11+, else the leader), each part sessionless
  *            ├─ ListOffsets, OffsetForLeaderEpoch, DeleteRecords: kp_split_request by leader
+ *            ├─ SaslHandshake, SaslAuthenticate: answered by the node itself (regional_auth.h;
+ *            │                 with sasl.users nothing but ApiVersions goes before the client logs in)
  *            └─ anything else  whole, renumbered, to one broker (Metadata, ApiVersions, ...)
  *                                     │ one fragment per broker: pool connection (session number mod size)
  *   answers (kx_regional_answer) ─► fragment slot ─► FIFO head complete? ─► merge ─► client
@@ -58,6 +60,10 @@ void kx_regional_shutdown(struct kx_session *s);
  * empty); fr NULL: the part failed. May close s.
  */
 void kx_regional_answer(struct kx_session *s, const struct kx_up_inflight *e, struct kx_frame *fr);
+
+/* sasl.users, loaded at start (NULL: clients do not authenticate with SASL); read by every worker. */
+struct kx_sasl_users;
+void kx_regional_set_users(const struct kx_sasl_users *users);
 
 /* The worker's scratch for splits and merges (made on first use, freed with the worker). */
 struct kx_rscratch;

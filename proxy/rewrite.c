@@ -179,11 +179,14 @@ static bool kx_regional_decodes(int16_t key)
 
 /* Regional mode routes a transaction request to the coordinator of the one
  * key it names (coordinator.h): AddPartitionsToTxn 4+ (a broker's batch of
- * transactions) is not offered. -1: no limit. */
+ * transactions) is not offered; the SASL APIs, which the node answers itself,
+ * only in the versions it answers. -1: no limit. */
 static int kx_regional_max(int16_t key)
 {
 	switch (key) {
 	case 24: return 3; /* AddPartitionsToTxn */
+	case 17: return 1; /* SaslHandshake: the node answers it itself (regional_auth.h) */
+	case 36: return 2; /* SaslAuthenticate: the same */
 	default: return -1;
 	}
 }

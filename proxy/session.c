@@ -115,6 +115,7 @@ const char *kx_upstream_state_name(enum kx_upstream_state st)
 	switch (st) {
 	case KX_UPSTREAM_CONNECTING: return "connecting";
 	case KX_UPSTREAM_HANDSHAKE: return "tls-handshake";
+	case KX_UPSTREAM_SASL: return "sasl";
 	case KX_UPSTREAM_READY: return "ready";
 	case KX_UPSTREAM_LINGERING: return "lingering";
 	case KX_UPSTREAM_CLOSED: return "closed";

@@ -83,6 +83,7 @@ enum kx_client_state {
 enum kx_upstream_state {
 	KX_UPSTREAM_CONNECTING, /* resolving and connecting; requests wait in req */
 	KX_UPSTREAM_HANDSHAKE,  /* TLS (upstream.tls): connected, handshaking; requests wait in req */
+	KX_UPSTREAM_SASL,       /* regional pool, upstream.sasl.*: authenticating as kstretch; requests wait in req */
 	KX_UPSTREAM_READY,
 	KX_UPSTREAM_LINGERING, /* client gone, its requests all written, FIN sent: answers discarded until it closes */
 	KX_UPSTREAM_CLOSED,
@@ -102,7 +103,7 @@ struct kx_client {
 	struct kx_sock sock;
 	enum kx_client_state state;
 	uint32_t outq; /* bytes its socket had not sent at the last write timeout (write.timeout.ms) */
-	char addr[64];
+	char addr[64 + 300]; /* its address; a regional client's principal once authenticated */
 };
 
 /* A request written to an upstream and not answered yet, in the upstream's
@@ -147,6 +148,8 @@ struct kx_upstream {
 	struct kx_ring fifo; /* struct kx_up_inflight, in the order they were written to it */
 	uint64_t ready_ns;   /* when it became ready (kx_now_ns): requests that waited for it went then */
 };
+
+struct kx_rauth;
 
 struct kx_session {
 	struct kx_worker *worker;
@@ -194,6 +197,8 @@ struct kx_session {
 	struct kx_conn_stat stat;
 	uint64_t read_ns, up_read_ns;
 	uint8_t close_cause; /* 1 + enum kx_close_cause once the end began (its broker lost: it drains first); 0 */
+	struct kx_rauth *rauth; /* its authentication to the node (sasl.users, sasl.mtls.identity); NULL: none asked */
+	bool rclosing;          /* a refusal is answered: nothing more is read, it closes once that is written */
 };
 
 /*

@@ -14,6 +14,8 @@
  *   describe [NAME...]                         leaders, replicas, ISR (no names: every topic)
  *   leader TOPIC PART ID TIMEOUT_MS            reassign so ID is first, then a preferred
  *                                              election, until ID leads
+ *   scram USER MECHANISM PASSWORD              sets USER's SCRAM credential for MECHANISM
+ *                                              (SCRAM-SHA-256 or -512) to PASSWORD, 4096 iterations
  *   groups                                     every group the brokers know: id, type
  *                                              (classic, consumer, ...), protocol, state
  *   quit
@@ -90,6 +92,7 @@ public final class KafkaControl {
 		case "leader": return leader(w[1], Integer.parseInt(w[2]), Integer.parseInt(w[3]), Long.parseLong(w[4]));
 		case "groups": return groups();
 		case "offsets": return offsets(w[1]);
+		case "scram": return scram(w[1], w[2], w[3]);
 		default: throw new IllegalArgumentException("unknown command " + w[0]);
 		}
 	}
@@ -261,6 +264,16 @@ public final class KafkaControl {
 			first = false;
 		}
 		return b.append("}").toString();
+	}
+
+	private static String scram(String user, String mechanism, String password) throws Exception {
+		org.apache.kafka.clients.admin.ScramMechanism m = org.apache.kafka.clients.admin.ScramMechanism.fromMechanismName(mechanism);
+		if (m == org.apache.kafka.clients.admin.ScramMechanism.UNKNOWN)
+			throw new IllegalArgumentException("not a SCRAM mechanism: " + mechanism);
+		admin.alterUserScramCredentials(List.of(new org.apache.kafka.clients.admin.UserScramCredentialUpsertion(
+			user, new org.apache.kafka.clients.admin.ScramCredentialInfo(m, 4096), password)))
+			.all().get(CALL_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+		return "";
 	}
 
 	private static TopicPartitionInfo partition(TopicPartition tp) throws Exception {

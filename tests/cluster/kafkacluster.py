@@ -33,6 +33,7 @@ then reads one command per line on stdin and answers each with one JSON line
     groups                  the groups the brokers know, with their type (classic,
                             consumer) and protocol
     offsets GROUP           a group's committed offsets, {"TOPIC:PARTITION": offset}
+    scram USER MECH PW      sets USER's SCRAM credential for MECH (SCRAM-SHA-256/512) to PW
     quit
 
 Brokers: node ids interleave the regions as the simulator's do (1=eu-a,
@@ -653,6 +654,9 @@ class KafkaCluster:
                 return {"groups": self.ask("groups")["groups"]}
             if cmd == "offsets" and len(w) == 2:
                 return {"offsets": self.ask(f"offsets {w[1]}")["offsets"]}
+            if cmd == "scram" and len(w) == 4:
+                self.ask(f"scram {w[1]} {w[2]} {w[3]}")
+                return self.state()
             raise LaunchError(f"unknown command or wrong arguments: {line!r}")
         except (LaunchError, ValueError) as e:
             return {"ok": False, "error": str(e)}

@@ -22,19 +22,22 @@ API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_FIND_COORDINATOR = 10
 API_API_VERSIONS = 18
+API_SASL_HANDSHAKE = 17
 API_DELETE_RECORDS = 21
 API_OFFSET_FOR_LEADER_EPOCH = 23
 API_OFFSET_FETCH = 9
 API_DESCRIBE_GROUPS = 15
 API_LIST_GROUPS = 16
 API_DELETE_GROUPS = 42
+API_SASL_AUTHENTICATE = 36
 
 # First flexible version of each API this module speaks (header v2 / v1 from there on).
 FIRST_FLEXIBLE = {API_PRODUCE: 9, API_FETCH: 12, API_LIST_OFFSETS: 6, API_METADATA: 9, API_FIND_COORDINATOR: 3,
                   API_API_VERSIONS: 3, API_DELETE_RECORDS: 2, API_OFFSET_FOR_LEADER_EPOCH: 4,
                   API_OFFSET_FETCH: 6, API_DESCRIBE_GROUPS: 5, API_LIST_GROUPS: 3, API_DELETE_GROUPS: 2,
                   11: 6, 68: 0,  # JoinGroup, ConsumerGroupHeartbeat
-                  32: 4, 61: 0}  # DescribeConfigs, DescribeProducers (test_regional_admin.py)
+                  32: 4, 61: 0,  # DescribeConfigs, DescribeProducers (test_regional_admin.py)
+                  API_SASL_AUTHENTICATE: 2}
 
 MAX_FRAME_BYTES = 64 << 20
 ZERO_UUID = bytes(16)

@@ -94,19 +94,35 @@ def test_kstretch_exits_cleanly_on_a_signal(sig):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--upstream-sasl-mechanism", "PLAIN", "--upstream-sasl-username", "u", "--upstream-sasl-password", "p"],
-     "mode=regional: upstream.sasl.mechanism is not supported in regional mode yet: shared upstream connections "
-     "would need kstretch's own identity (issue 16)"),
+    (["--sasl-users", "/nonexistent/sasl.users"], "sasl.users: /nonexistent/sasl.users: No such file or directory"),
     (["--listener-mode", "sni", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key",
       "--sni-host-pattern", "broker-$(nodeId).kafka.example"],
      "mode=regional: listener.mode=sni: regional mode serves one virtual cluster on one port; SNI routing per "
      "broker does not apply"),
 ])
 def test_regional_mode_refuses_what_does_not_apply_there_with_one_line_saying_why(args, message):
-    """TLS on either side and proxy.protocol are served in regional mode; these two are refused at start."""
+    """TLS on either side, SASL and proxy.protocol are served in regional mode; listener.mode=sni is refused at
+    start, and so is a sasl.users file that cannot be read."""
     r = kstretch("--bootstrap-servers", "127.0.0.1:9", "--mode", "regional", "--region", "eu", "--regional-nodes",
                  "1@127.0.0.1:19", "--node-id", "1", *args)
     assert r.returncode == 2, r.stderr
     errors = [line for line in r.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1, r.stderr
     assert errors[0].endswith(message), r.stderr
+
+
+def test_sasl_user_prints_a_users_line_per_scram_hash_and_refuses_what_it_cannot_use(tmp_path):
+    r = subprocess.run([KSTRETCH, "--sasl-user", "app", "--iterations", "8192"], input="s3cret\n",
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = [ln.split(" ") for ln in r.stdout.splitlines()]
+    assert [ln[:3] for ln in lines] == [["app", "SCRAM-SHA-256", "8192"], ["app", "SCRAM-SHA-512", "8192"]], lines
+    assert "s3cret" not in r.stdout and lines[0][3] != lines[1][3], "a salt of its own per line"
+    (tmp_path / "users").write_text(r.stdout)
+    for argv, stdin, message in [(["--sasl-user", "a b"], "pw\n", "the name must be"),
+                                 (["--sasl-user", "app"], "", "no password on stdin"),
+                                 (["--sasl-user", "app"], "\n", "an empty password"),
+                                 (["--sasl-user", "app", "--iterations", "10"], "pw\n", "is not in 4096..1000000"),
+                                 (["--sasl-user"], "pw\n", "usage: kstretch --sasl-user NAME")]:
+        r = subprocess.run([KSTRETCH, *argv], input=stdin, capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and message in r.stderr, (argv, r.stderr)

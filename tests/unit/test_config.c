@@ -838,3 +838,32 @@ Test(config, help_lists_the_regional_keys)
 	cr_assert(strstr(buf, "(regional.nodes.refresh.ms=30000 by default)"), "%s", buf);
 	free(buf);
 }
+
+#define REGIONAL "bootstrap.servers=a:1\nmode=regional\nregion=eu\nregional.nodes=1@h:9092\nnode.id=1\n"
+
+Test(config, regional_client_sasl_keys)
+{
+	cr_assert(load(REGIONAL));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_eq(cfg.sasl_mechanisms,
+	             (1u << KX_SASL_PLAIN) | (1u << KX_SASL_SCRAM_SHA_256) | (1u << KX_SASL_SCRAM_SHA_512));
+	char *printed = print_config(&cfg);
+	cr_assert(strstr(printed, "sasl.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN\n"), "%s", printed);
+	free(printed);
+	cr_assert(load(REGIONAL "sasl.users=/etc/kstretch/sasl.users\nsasl.mechanisms= scram-sha-256 , PLAIN\n"));
+	cr_assert(kx_config_validate(&cfg, &err), "%s", err.msg);
+	cr_assert_eq(cfg.sasl_mechanisms, (1u << KX_SASL_PLAIN) | (1u << KX_SASL_SCRAM_SHA_256));
+	cr_assert_str_eq(cfg.sasl_users, "/etc/kstretch/sasl.users");
+	cr_assert_not(load(REGIONAL "sasl.mechanisms=GSSAPI\n"));
+	cr_assert(strstr(err.msg, "sasl.mechanisms: 'GSSAPI' is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"), "%s",
+	          err.msg);
+	cr_assert_not(load(REGIONAL "sasl.mechanisms=,\n"));
+	cr_assert(strstr(err.msg, "sasl.mechanisms:"), "%s", err.msg);
+	/* Keys of regional mode only, and the certificate only when it is required. */
+	cr_assert(load("bootstrap.servers=a:1\nsasl.users=/x\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "sasl.users: set, but mode=mapped"), "%s", err.msg);
+	cr_assert(load(REGIONAL "sasl.mtls.identity=true\n"));
+	cr_assert_not(kx_config_validate(&cfg, &err));
+	cr_assert(strstr(err.msg, "sasl.mtls.identity=true: needs tls.client.auth=required"), "%s", err.msg);
+}
