@@ -584,17 +584,22 @@ bool kx_topology_merge(const struct kr_topology_rules *r, const struct kx_broker
 bool kx_topology_apply_rules(const struct kr_topology_rules *r)
 {
 	pthread_mutex_lock(&kx_merge_lock);
-	struct kx_topology *cur = kx_topology_get();
-	struct kx_topology *t = NULL;
-	struct kx_topic **topics = cur && cur->topic_cnt ? malloc(cur->topic_cnt * sizeof(*topics)) : NULL;
-	if (cur && (!cur->topic_cnt || topics)) {
-		for (size_t i = 0; i < cur->topic_cnt; i++) {
+	/* What the current snapshot holds, copied under its lock: brokers, and a reference to each topic. */
+	pthread_mutex_lock(&kx_topology_lock);
+	const struct kx_topology *cur = kx_topology_current;
+	size_t nb = cur ? cur->broker_cnt : 0, nt = cur ? cur->topic_cnt : 0;
+	struct kx_broker *brokers = cur ? malloc((nb + 1) * sizeof(struct kx_broker)) : NULL;
+	struct kx_topic **topics = cur ? malloc((nt + 1) * sizeof(struct kx_topic *)) : NULL;
+	bool have = cur && brokers && topics;
+	if (have) {
+		memcpy(brokers, cur->brokers, nb * sizeof(struct kx_broker));
+		for (size_t i = 0; i < nt; i++)
 			topics[i] = kx_topic_ref(cur->topics[i]); /* the new snapshot's: kx_topology_build takes them */
-		}
-		t = kx_topology_build(r, cur->brokers, cur->broker_cnt, topics, cur->topic_cnt);
 	}
+	pthread_mutex_unlock(&kx_topology_lock);
+	struct kx_topology *t = have ? kx_topology_build(r, brokers, nb, topics, nt) : NULL;
+	free(brokers);
 	free(topics);
-	kx_topology_put(cur); /* the new snapshot has what it needs of it */
 	if (t)
 		kx_topology_publish(t);
 	pthread_mutex_unlock(&kx_merge_lock);
