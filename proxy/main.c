@@ -190,6 +190,8 @@ static void kx_on_sighup(evutil_socket_t sig, short events, void *arg)
 	if (next->mode == KX_MODE_REGIONAL)
 		kx_regional_listen(next, true);
 	struct kx_reload r = {0};
+	if (strcmp(kx_config_upstream_sasl_password(kx_running_cfg), kx_config_upstream_sasl_password(next)) != 0)
+		kx_reload_change("upstream.sasl.password", "(hidden)", "(hidden)", true, &r); /* passwords print hidden */
 	if (kx_config_changes(kx_running_cfg, next, kx_reload_change, &r) < 0 || r.restart) {
 		kx_error("received SIGHUP: the configuration is refused (%s); the running one stays",
 		         r.restart ? "it changes what only a restart can: see above" : "out of memory comparing it");
